@@ -1,0 +1,35 @@
+namespace Keystone.Data.Keys;
+
+/// <summary>
+/// A tenant API key. Only a SHA-256 hash of the secret is stored (keys are 256-bit random, so a slow
+/// hash buys nothing); the prefix is kept to show people which key is which.
+/// </summary>
+public sealed class ApiKey : ITenantOwned
+{
+    public Guid Id { get; set; }
+
+    public Guid TenantId { get; set; }
+
+    /// <summary>Name people gave the key.</summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The first characters of the key (<c>ks_AbCd1234</c>), safe to show.</summary>
+    public string Prefix { get; set; } = "";
+
+    /// <summary>Lower-case hex SHA-256 of the whole key.</summary>
+    public string Hash { get; set; } = "";
+
+    /// <summary>Space-separated scopes (<c>chat embeddings usage:read admin</c>).</summary>
+    public string Scopes { get; set; } = "";
+
+    /// <summary>Optional requests-per-minute limit for this key (null: the plan's default).</summary>
+    public int? RequestsPerMinute { get; set; }
+
+    public string? CreatedByUserId { get; set; }
+
+    public DateTime CreatedUtc { get; set; }
+
+    public DateTime? LastUsedUtc { get; set; }
+
+    public DateTime? RevokedUtc { get; set; }
+}

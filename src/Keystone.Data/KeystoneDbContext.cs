@@ -1,0 +1,125 @@
+using System.Linq.Expressions;
+using Keystone.Data.Audit;
+using Keystone.Data.Identity;
+using Keystone.Data.Tenancy;
+using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Data;
+
+/// <summary>
+/// The one EF Core model of Keystone. Used directly (no repositories), one instance per operation,
+/// always bound to a <see cref="TenantScope"/> that filters every tenant-owned row.
+/// </summary>
+/// <remarks>
+/// Provider details live in <see cref="SqliteKeystoneDbContext"/> and <see cref="PostgresKeystoneDbContext"/>,
+/// each with its own migration set. To add a migration to both:
+/// <code>
+/// dotnet ef migrations add NAME --project src/Keystone.Data --context SqliteKeystoneDbContext --output-dir Migrations/Sqlite
+/// dotnet ef migrations add NAME --project src/Keystone.Data --context PostgresKeystoneDbContext --output-dir Migrations/Postgres
+/// </code>
+/// </remarks>
+public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser>
+{
+    protected KeystoneDbContext(DbContextOptions options, TenantScope scope) : base(options)
+    {
+        Scope = scope;
+        // Referenced by the global query filters; EF parameterizes these per context instance.
+        _scopeAll = scope.AllTenants;
+        _scopeTenantId = scope.TenantId;
+    }
+
+    private readonly bool _scopeAll;
+    private readonly Guid? _scopeTenantId;
+
+    /// <summary>The tenants this context may see and write.</summary>
+    public TenantScope Scope { get; }
+
+    public DbSet<Tenant> Tenants => Set<Tenant>();
+
+    public DbSet<Plan> Plans => Set<Plan>();
+
+    public DbSet<Membership> Memberships => Set<Membership>();
+
+    public DbSet<AuditEntry> AuditLog => Set<AuditEntry>();
+
+    public DbSet<Keys.ApiKey> ApiKeys => Set<Keys.ApiKey>();
+
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        base.OnModelCreating(builder);
+        builder.ApplyConfigurationsFromAssembly(typeof(KeystoneDbContext).Assembly,
+            t => t.Namespace?.StartsWith("Keystone.Data", StringComparison.Ordinal) == true);
+        builder.Entity<KeystoneUser>(b =>
+        {
+            b.Property(u => u.DisplayName).HasMaxLength(128);
+        });
+
+        foreach (var entity in builder.Model.GetEntityTypes()
+                     .Where(e => typeof(ITenantFiltered).IsAssignableFrom(e.ClrType)).ToList())
+        {
+            builder.Entity(entity.ClrType).HasQueryFilter(BuildTenantFilter(entity.ClrType));
+        }
+    }
+
+    /// <summary>Builds <c>e =&gt; _scopeAll || (Guid?)e.TenantId == _scopeTenantId</c> for one entity type.</summary>
+    private LambdaExpression BuildTenantFilter(Type clrType)
+    {
+        var e = Expression.Parameter(clrType, "e");
+        var self = Expression.Constant(this);
+        var all = Expression.Field(self, typeof(KeystoneDbContext).GetField(nameof(_scopeAll),
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!);
+        var current = Expression.Field(self, typeof(KeystoneDbContext).GetField(nameof(_scopeTenantId),
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!);
+        var tenantProperty = Expression.Property(e, "TenantId");
+        Expression tenant = tenantProperty.Type == typeof(Guid?)
+            ? tenantProperty
+            : Expression.Convert(tenantProperty, typeof(Guid?));
+        var body = Expression.OrElse(all, Expression.Equal(tenant, current));
+        return Expression.Lambda(body, e);
+    }
+
+    public override int SaveChanges(bool acceptAllChangesOnSuccess)
+    {
+        GuardTenantWrites();
+        return base.SaveChanges(acceptAllChangesOnSuccess);
+    }
+
+    public override Task<int> SaveChangesAsync(bool acceptAllChangesOnSuccess, CancellationToken cancellationToken = default)
+    {
+        GuardTenantWrites();
+        return base.SaveChangesAsync(acceptAllChangesOnSuccess, cancellationToken);
+    }
+
+    /// <summary>
+    /// The application-side twin of the PostgreSQL <c>WITH CHECK</c> policy: a unit of work scoped
+    /// to tenant A cannot write a row owned by tenant B (on SQLite this is the only guard).
+    /// </summary>
+    private void GuardTenantWrites()
+    {
+        if (Scope.AllTenants)
+        {
+            return;
+        }
+
+        foreach (var entry in ChangeTracker.Entries())
+        {
+            if (entry.State is not (EntityState.Added or EntityState.Modified or EntityState.Deleted))
+            {
+                continue;
+            }
+
+            if (entry.Entity is not ITenantFiltered)
+            {
+                continue;
+            }
+
+            var tenantId = entry.Property("TenantId").CurrentValue as Guid?;
+            if (tenantId is null || tenantId != Scope.TenantId)
+            {
+                throw new TenantIsolationException(
+                    $"A unit of work scoped to tenant '{Scope}' tried to write a {entry.Metadata.ClrType.Name} of tenant '{tenantId?.ToString() ?? "none"}'.");
+            }
+        }
+    }
+}

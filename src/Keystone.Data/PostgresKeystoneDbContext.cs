@@ -1,0 +1,19 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Data;
+
+/// <summary>
+/// The scaled-mode model (PostgreSQL + pgvector), with its own migration set under
+/// <c>Migrations/Postgres</c>. Row-level security is applied by <see cref="PostgresRowLevelSecurity"/>
+/// and the tenant is set per connection lease by <see cref="PostgresTenantInterceptor"/>.
+/// </summary>
+public sealed class PostgresKeystoneDbContext(DbContextOptions options, TenantScope scope)
+    : KeystoneDbContext(options, scope)
+{
+    protected override void OnModelCreating(ModelBuilder builder)
+    {
+        builder.HasPostgresExtension("vector");
+        base.OnModelCreating(builder);
+        PostgresModel.Apply(builder);
+    }
+}

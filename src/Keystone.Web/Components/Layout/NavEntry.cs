@@ -1,0 +1,25 @@
+using Keystone.Web.Hosting;
+
+namespace Keystone.Web.Components.Layout;
+
+/// <summary>One navigation entry: shown only to roles that the page's policy admits.</summary>
+public sealed record NavEntry(string Title, string Href, string Icon, string Policy, string Group);
+
+/// <summary>
+/// The console's navigation. An entry is added here when its feature exists (no empty pages); its policy
+/// must be the page's own <c>[Authorize(Policy = …)]</c>, which the route matrix test checks.
+/// </summary>
+public static class Navigation
+{
+    public static readonly IReadOnlyList<NavEntry> Entries =
+    [
+        new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
+        new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
+        new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
+        new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),
+    ];
+
+    /// <summary>The entries a principal may use, in order.</summary>
+    public static IEnumerable<NavEntry> For(System.Security.Claims.ClaimsPrincipal user)
+        => Entries.Where(e => Policies.RolesFor[e.Policy].Any(user.IsInRole));
+}

@@ -1,0 +1,45 @@
+using Keystone.Data;
+using Keystone.Web.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Tenants;
+
+/// <summary>
+/// Brings the database up at start-up: migrations when the mode calls for them (embedded SQLite by
+/// default; PostgreSQL only with <c>Database:MigrateOnStart=true</c>, otherwise via <c>--migrate</c>),
+/// then the demo seed steps when <c>Seed:Demo</c> is on. Readiness reports until this is done.
+/// </summary>
+internal sealed class DatabaseStartup(
+    IServiceProvider services,
+    IOptions<DatabaseOptions> database,
+    IOptions<SeedOptions> seed,
+    StartupState state) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var isSqlite = database.Value.Provider == DatabaseProvider.Sqlite;
+        if (database.Value.MigrateOnStart ?? isSqlite)
+        {
+            await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
+        }
+
+        if (seed.Value.Demo ?? isSqlite)
+        {
+            await using var scope = services.CreateAsyncScope();
+            foreach (var step in scope.ServiceProvider.GetServices<IDemoSeedStep>().OrderBy(s => s.Order))
+            {
+                await step.RunAsync(cancellationToken);
+            }
+        }
+
+        state.DatabaseReady = true;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>What readiness reports on.</summary>
+public sealed class StartupState
+{
+    public volatile bool DatabaseReady;
+}

@@ -1,0 +1,52 @@
+using Keystone.Data.Identity;
+using Microsoft.AspNetCore.Authorization;
+
+namespace Keystone.Web.Hosting;
+
+/// <summary>Every authorization policy of the product, declared once and applied with <c>[Authorize(Policy = …)]</c>.</summary>
+public static class Policies
+{
+    /// <summary>Founder / finance only.</summary>
+    public const string PlatformAdmin = nameof(PlatformAdmin);
+
+    /// <summary>Support staff (and platform admins).</summary>
+    public const string Support = nameof(Support);
+
+    /// <summary>Prompt editors (and platform admins).</summary>
+    public const string PromptEditor = nameof(PromptEditor);
+
+    /// <summary>A tenant's administrator (and platform admins acting inside a tenant).</summary>
+    public const string TenantAdmin = nameof(TenantAdmin);
+
+    /// <summary>Anyone who works in a tenant: members, admins and platform staff.</summary>
+    public const string TenantMember = nameof(TenantMember);
+
+    /// <summary>Readers of the audit log: platform admins (all) and tenant admins (own tenant).</summary>
+    public const string AuditReader = nameof(AuditReader);
+
+    /// <summary>Any signed-in console user.</summary>
+    public const string AnyUser = nameof(AnyUser);
+
+    /// <summary>The roles each policy admits; the navigation and the route matrix test read this table too.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> RolesFor = new Dictionary<string, string[]>
+    {
+        [PlatformAdmin] = [Roles.PlatformAdmin],
+        [Support] = [Roles.PlatformAdmin, Roles.Support],
+        [PromptEditor] = [Roles.PlatformAdmin, Roles.PromptEditor],
+        [TenantAdmin] = [Roles.PlatformAdmin, Roles.TenantAdmin],
+        [TenantMember] = [.. Roles.All],
+        [AuditReader] = [Roles.PlatformAdmin, Roles.TenantAdmin],
+        [AnyUser] = [.. Roles.All],
+    };
+
+    /// <summary>Registers every policy.</summary>
+    public static AuthorizationBuilder AddKeystonePolicies(this AuthorizationBuilder builder)
+    {
+        foreach (var (name, roles) in RolesFor)
+        {
+            builder.AddPolicy(name, p => p.RequireAuthenticatedUser().RequireRole(roles));
+        }
+
+        return builder;
+    }
+}

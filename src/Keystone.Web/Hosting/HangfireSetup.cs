@@ -1,0 +1,88 @@
+using Hangfire;
+using Hangfire.PostgreSql;
+using Keystone.Data;
+
+namespace Keystone.Web.Hosting;
+
+/// <summary>
+/// Hangfire: in-memory storage in the embedded mode (durable state lives in our own tables), PostgreSQL
+/// storage in the scaled mode. Every recurring job is registered in <see cref="RecurringJobs"/>.
+/// </summary>
+public static class HangfireSetup
+{
+    /// <summary>Hangfire's schema in PostgreSQL (created by <c>--migrate</c>).</summary>
+    public const string PostgresSchema = "hangfire";
+
+    public static IServiceCollection AddKeystoneHangfire(this IServiceCollection services, DatabaseOptions database,
+        KeystoneConnectionStrings connections)
+    {
+        services.AddHangfire(config =>
+        {
+            config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+                .UseSimpleAssemblyNameTypeSerializer()
+                .UseRecommendedSerializerSettings();
+            if (database.Provider == DatabaseProvider.Postgres)
+            {
+                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.Postgres),
+                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.MigrateOnStart == true });
+            }
+            else
+            {
+                config.UseInMemoryStorage();
+            }
+        });
+        services.AddHangfireServer(o =>
+        {
+            o.WorkerCount = Math.Max(2, Environment.ProcessorCount);
+            o.Queues = ["default"];
+        });
+        services.AddHostedService<RecurringJobs>();
+        return services;
+    }
+
+    /// <summary>The Hangfire dashboard at <c>/admin/jobs</c>, for platform admins only.</summary>
+    public static IEndpointConventionBuilder MapKeystoneHangfireDashboard(this IEndpointRouteBuilder app)
+        => app.MapHangfireDashboardWithNoAuthorizationFilters("/admin/jobs", new DashboardOptions
+        {
+            DashboardTitle = "Keystone jobs",
+            AppPath = "/",
+            DisplayStorageConnectionString = false,
+        }).RequireAuthorization(Policies.PlatformAdmin);
+
+    /// <summary>Installs Hangfire's PostgreSQL schema as the owner and grants the application role (run by <c>--migrate</c>).</summary>
+    public static void InstallPostgresSchema(KeystoneConnectionStrings connections)
+    {
+        using var owner = new Npgsql.NpgsqlConnection(connections.PostgresMigrator ?? connections.Postgres);
+        owner.Open();
+        PostgreSqlObjectsInstaller.Install(owner, PostgresSchema);
+        var appRole = PostgresRowLevelSecurity.RoleOf(connections.Postgres!);
+        using var grant = owner.CreateCommand();
+        grant.CommandText = $"""
+            GRANT USAGE ON SCHEMA {PostgresSchema} TO "{appRole}";
+            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {PostgresSchema} TO "{appRole}";
+            GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {PostgresSchema} TO "{appRole}";
+            """;
+        grant.ExecuteNonQuery();
+    }
+}
+
+/// <summary>Applies every recurring schedule in one place (STYLE.md rule 10).</summary>
+internal sealed class RecurringJobs(IRecurringJobManager jobs, IEnumerable<RecurringJobRegistration> registrations,
+    ILogger<RecurringJobs> log) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var r in registrations)
+        {
+            r.Register(jobs);
+            log.LogInformation("Recurring job {JobId} scheduled ({Cron})", r.Id, r.Cron);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>A recurring job a feature contributes; applied by <see cref="RecurringJobs"/>.</summary>
+public sealed record RecurringJobRegistration(string Id, string Cron, Action<IRecurringJobManager> Register);

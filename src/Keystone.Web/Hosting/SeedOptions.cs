@@ -1,0 +1,19 @@
+namespace Keystone.Web.Hosting;
+
+/// <summary>The <c>Seed</c> configuration section: demo data for trying and testing the product.</summary>
+public sealed class SeedOptions
+{
+    public const string SectionName = "Seed";
+
+    /// <summary>Seed the demo tenants and users. Defaults to on in the embedded SQLite mode, off with PostgreSQL.</summary>
+    public bool? Demo { get; set; }
+
+    /// <summary>When set, every demo user's password (reset at each start). Defaults to <see cref="DefaultDemoPassword"/>.</summary>
+    public string? DemoPassword { get; set; }
+
+    /// <summary>When set, Acme's API key with every scope (stored hashed). Defaults to none.</summary>
+    public string? DemoApiKey { get; set; }
+
+    /// <summary>The demo users' password when <see cref="DemoPassword"/> is not set (listed in the README).</summary>
+    public const string DefaultDemoPassword = "Keystone-demo-1";
+}

@@ -1,0 +1,63 @@
+using Keystone.Data;
+using Keystone.Web.Components;
+using Keystone.Web.Components.Account;
+using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Hosting;
+using MudBlazor.Services;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddKeystoneConfiguration();
+
+var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration, builder.Environment.ContentRootPath);
+builder.Services.AddOptionsWithValidateOnStart<DatabaseOptions>().BindConfiguration(DatabaseOptions.SectionName).ValidateDataAnnotations();
+builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddKeystoneData(connections);
+builder.Services.AddKeystoneDataProtection(database, connections);
+builder.Services.AddKeystoneIdentity();
+builder.Services.AddKeystoneHangfire(database, connections);
+builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+builder.Services.AddMudServices();
+builder.Services.AddHttpContextAccessor();
+
+builder.Services.AddTenantsFeature();
+builder.Services.AddAuditFeature();
+
+var app = builder.Build();
+
+if (args.Contains("--migrate"))
+{
+    // Explicit migration (the PostgreSQL mode's documented step): migrate, force RLS, install Hangfire's schema, exit.
+    await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+    if (database.Provider == DatabaseProvider.Postgres)
+    {
+        HangfireSetup.InstallPostgresSchema(connections);
+    }
+
+    Console.WriteLine("Migrations applied.");
+    return;
+}
+
+
+if (!app.Environment.IsDevelopment())
+{
+    app.UseExceptionHandler("/Error", createScopeForErrors: true);
+}
+
+app.UseStatusCodePagesWithReExecute("/error/{0}");
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAntiforgery();
+
+app.MapStaticAssets();
+app.MapKeystoneHealth();
+app.MapTenantsEndpoints();
+app.MapAccountEndpoints();
+app.MapKeystoneHangfireDashboard();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+
+await app.RunAsync();
+
+/// <summary>The web host's entry point; public for <c>WebApplicationFactory&lt;Program&gt;</c>.</summary>
+public partial class Program;
