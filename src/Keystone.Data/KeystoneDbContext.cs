@@ -45,6 +45,10 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Keys.ApiKey> ApiKeys => Set<Keys.ApiKey>();
 
+    public DbSet<Calls.LlmCall> Calls => Set<Calls.LlmCall>();
+
+    public DbSet<Calls.LlmTrace> Traces => Set<Calls.LlmTrace>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);

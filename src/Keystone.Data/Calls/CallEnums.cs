@@ -1,0 +1,54 @@
+namespace Keystone.Data.Calls;
+
+/// <summary>How a call ended. Stored as text.</summary>
+public enum CallStatus
+{
+    /// <summary>Answered completely.</summary>
+    Ok,
+
+    /// <summary>Every target failed, or the request was invalid upstream.</summary>
+    Error,
+
+    /// <summary>The caller cancelled; output tokens are estimated.</summary>
+    Cancelled,
+
+    /// <summary>A stream failed after tokens reached the caller; recorded with the tokens received.</summary>
+    Incomplete,
+
+    /// <summary>Refused before any provider was called (budget, rate limit, model not allowed).</summary>
+    Rejected,
+}
+
+/// <summary>How sure the recorded cost is.</summary>
+public enum CostStatus
+{
+    /// <summary>From the provider's reported usage and a known price.</summary>
+    Exact,
+
+    /// <summary>Tokens estimated (cancelled stream, provider gave no usage).</summary>
+    Estimated,
+
+    /// <summary>No price for the model at the time of the call: never a silent $0.</summary>
+    Unknown,
+}
+
+/// <summary>Who pays the provider for a call.</summary>
+public enum BilledTo
+{
+    /// <summary>The platform's own provider keys (cost counts against the tenant's caps).</summary>
+    Platform,
+
+    /// <summary>The tenant's own key (BYOK).</summary>
+    TenantKey,
+
+    /// <summary>Support replays: platform cost, not counted against the tenant's caps.</summary>
+    Support,
+}
+
+/// <summary>Whether a cache answered.</summary>
+public enum CacheStatus
+{
+    None,
+    Exact,
+    Semantic,
+}

@@ -1,0 +1,41 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Keystone.Data.Calls;
+
+internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
+{
+    public void Configure(EntityTypeBuilder<LlmCall> b)
+    {
+        b.ToTable("llm_calls");
+        b.Property(c => c.UserId).HasMaxLength(64);
+        b.Property(c => c.EndUser).HasMaxLength(256);
+        b.Property(c => c.Feature).HasMaxLength(64);
+        b.Property(c => c.RequestId).HasMaxLength(64);
+        b.Property(c => c.PromptName).HasMaxLength(128);
+        b.Property(c => c.Alias).HasMaxLength(128);
+        b.Property(c => c.Provider).HasMaxLength(64);
+        b.Property(c => c.Model).HasMaxLength(128);
+        b.Property(c => c.ErrorCode).HasMaxLength(64);
+        b.Property(c => c.CostStatus).HasConversion<string>().HasMaxLength(16);
+        b.Property(c => c.BilledTo).HasConversion<string>().HasMaxLength(16);
+        b.Property(c => c.CacheStatus).HasConversion<string>().HasMaxLength(16);
+        b.Property(c => c.Status).HasConversion<string>().HasMaxLength(16);
+        b.HasIndex(c => new { c.TenantId, c.CreatedUtc });
+        b.HasIndex(c => c.TraceId);
+        b.HasIndex(c => new { c.TenantId, c.Feature, c.CreatedUtc });
+        b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc });
+        b.HasIndex(c => c.CreatedUtc);
+    }
+}
+
+internal sealed class LlmTraceConfiguration : IEntityTypeConfiguration<LlmTrace>
+{
+    public void Configure(EntityTypeBuilder<LlmTrace> b)
+    {
+        b.ToTable("llm_traces");
+        b.HasKey(t => t.CallId);
+        b.HasOne<LlmCall>().WithOne().HasForeignKey<LlmTrace>(t => t.CallId).OnDelete(DeleteBehavior.Cascade);
+        b.HasIndex(t => new { t.TenantId, t.CreatedUtc });
+    }
+}

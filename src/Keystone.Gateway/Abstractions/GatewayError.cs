@@ -1,0 +1,33 @@
+namespace Keystone.Gateway;
+
+/// <summary>Machine-readable error codes, in OpenAI's error shape on the HTTP API.</summary>
+public static class GatewayErrorCodes
+{
+    public const string BudgetExceeded = "budget_exceeded";
+    public const string RateLimitExceeded = "rate_limit_exceeded";
+    public const string InvalidApiKey = "invalid_api_key";
+    public const string ModelNotAllowed = "model_not_allowed";
+    public const string ModelNotFound = "model_not_found";
+    public const string UpstreamUnavailable = "upstream_unavailable";
+    public const string UpstreamError = "upstream_error";
+    public const string StreamInterrupted = "stream_interrupted";
+    public const string InvalidRequest = "invalid_request_error";
+    public const string Cancelled = "cancelled";
+}
+
+/// <summary>An error the gateway answers with.</summary>
+/// <param name="Code">One of <see cref="GatewayErrorCodes"/>.</param>
+/// <param name="Message">Plain words for people: for budgets it names the cap, the limit, the spend and the reset time.</param>
+/// <param name="HttpStatus">The HTTP status the API answers with.</param>
+/// <param name="RetryAfter">When a retry may succeed, if known.</param>
+/// <param name="Param">The offending request field, for invalid requests.</param>
+public sealed record GatewayError(string Code, string Message, int HttpStatus, TimeSpan? RetryAfter = null, string? Param = null);
+
+/// <summary>Thrown by non-streaming gateway calls that do not produce an answer.</summary>
+public sealed class GatewayException(GatewayError error, CallOutcome? outcome = null) : Exception(error.Message)
+{
+    public GatewayError Error { get; } = error;
+
+    /// <summary>What was recorded for the failed call, when anything was.</summary>
+    public CallOutcome? Outcome { get; } = outcome;
+}

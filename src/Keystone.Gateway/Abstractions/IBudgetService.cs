@@ -1,0 +1,71 @@
+namespace Keystone.Gateway;
+
+/// <summary>What a cap applies to (the HTTP API's <c>scope</c> values, lower-case on the wire).</summary>
+public enum BudgetScope
+{
+    Tenant,
+    User,
+    Feature,
+    ApiKey,
+}
+
+/// <summary>The cap's period. Periods start at 00:00 UTC (day) and the 1st, 00:00 UTC (month).</summary>
+public enum BudgetPeriod
+{
+    Day,
+    Month,
+}
+
+/// <summary>What happens at 100 % of a cap.</summary>
+public enum BudgetAction
+{
+    /// <summary>Reject the call with <c>budget_exceeded</c>.</summary>
+    Block,
+
+    /// <summary>Serve it on a cheaper alias (configured per gateway) instead.</summary>
+    Degrade,
+}
+
+/// <summary>One cap to set.</summary>
+/// <param name="Scope">What it applies to.</param>
+/// <param name="Key">Null for the tenant; else the user id, feature label or API key id.</param>
+/// <param name="Period">Day or month.</param>
+/// <param name="LimitMicros">The cap, micro-USD; must be positive.</param>
+public sealed record BudgetCapInput(BudgetScope Scope, string? Key, BudgetPeriod Period, long LimitMicros);
+
+/// <summary>A cap with its counters for the current period.</summary>
+public sealed record BudgetCapStatus(
+    BudgetScope Scope,
+    string? Key,
+    BudgetPeriod Period,
+    long LimitMicros,
+    long SpentMicros,
+    long ReservedMicros,
+    DateTime PeriodStartUtc,
+    DateTime ResetsAtUtc)
+{
+    /// <summary>Spent and reserved as a share of the limit (0..n).</summary>
+    public double UsedFraction => LimitMicros <= 0 ? 0 : (double)(SpentMicros + ReservedMicros) / LimitMicros;
+}
+
+/// <summary>A tenant's budget settings and live counters.</summary>
+public sealed record TenantBudget(
+    IReadOnlyList<BudgetCapStatus> Caps,
+    IReadOnlyList<int> SoftThresholdsPercent,
+    BudgetAction ActionAtLimit);
+
+/// <summary>
+/// Reads and sets a tenant's caps (the settings pages and <c>/api/v1/budgets</c> use it). Reservation and
+/// settlement are internal to the gateway pipeline.
+/// </summary>
+public interface IBudgetService
+{
+    Task<TenantBudget> GetAsync(Guid tenantId, CancellationToken ct);
+
+    /// <summary>Replaces the caps named (same scope, key and period) and leaves the others; thresholds and action replace when given.</summary>
+    Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,
+        BudgetAction? actionAtLimit, CancellationToken ct);
+
+    /// <summary>Deletes one cap.</summary>
+    Task RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct);
+}
