@@ -93,6 +93,236 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("audit_log", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.LlmCall", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("alias");
+
+                    b.Property<Guid?>("ApiKeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempts");
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("billed_to");
+
+                    b.Property<string>("CacheStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("cache_status");
+
+                    b.Property<int>("CacheWrite1hTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("cache_write1h_tokens");
+
+                    b.Property<int>("CacheWriteTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("cache_write_tokens");
+
+                    b.Property<int>("CachedInputTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("cached_input_tokens");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<string>("CostStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("cost_status");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EndUser")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("end_user");
+
+                    b.Property<string>("ErrorCode")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("error_code");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<bool>("FellBack")
+                        .HasColumnType("boolean")
+                        .HasColumnName("fell_back");
+
+                    b.Property<int>("InputTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<int>("LatencyMs")
+                        .HasColumnType("integer")
+                        .HasColumnName("latency_ms");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model");
+
+                    b.Property<int>("OutputTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("provider");
+
+                    b.Property<int>("ReasoningTokens")
+                        .HasColumnType("integer")
+                        .HasColumnName("reasoning_tokens");
+
+                    b.Property<Guid?>("ReplayOfCallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("replay_of_call_id");
+
+                    b.Property<string>("RequestId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("request_id");
+
+                    b.Property<long>("SavedCostMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("saved_cost_micros");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<bool>("Streamed")
+                        .HasColumnType("boolean")
+                        .HasColumnName("streamed");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("trace_id");
+
+                    b.Property<int?>("TtftMs")
+                        .HasColumnType("integer")
+                        .HasColumnName("ttft_ms");
+
+                    b.Property<string>("UserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_llm_calls");
+
+                    b.HasIndex("CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_created_utc");
+
+                    b.HasIndex("TraceId")
+                        .HasDatabaseName("ix_llm_calls_trace_id");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "EndUser", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
+
+                    b.HasIndex("TenantId", "Feature", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_feature_created_utc");
+
+                    b.ToTable("llm_calls", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
+                {
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("call_id");
+
+                    b.Property<string>("AttemptsJson")
+                        .HasColumnType("text")
+                        .HasColumnName("attempts_json");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<DateTime?>("RawPurgedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("raw_purged_utc");
+
+                    b.Property<string>("RawRequestJson")
+                        .HasColumnType("text")
+                        .HasColumnName("raw_request_json");
+
+                    b.Property<string>("RawResponseJson")
+                        .HasColumnType("text")
+                        .HasColumnName("raw_response_json");
+
+                    b.Property<int>("RedactionCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("redaction_count");
+
+                    b.Property<string>("RequestJson")
+                        .HasColumnType("text")
+                        .HasColumnName("request_json");
+
+                    b.Property<string>("ResponseJson")
+                        .HasColumnType("text")
+                        .HasColumnName("response_json");
+
+                    b.Property<string>("SearchText")
+                        .HasColumnType("text")
+                        .HasColumnName("search_text");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("CallId")
+                        .HasName("pk_llm_traces");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
+
+                    b.ToTable("llm_traces", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Identity.KeystoneUser", b =>
                 {
                     b.Property<string>("Id")
@@ -254,6 +484,71 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");
 
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Pricing.ModelPrice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<int>("BatchDiscountPercent")
+                        .HasColumnType("integer")
+                        .HasColumnName("batch_discount_percent");
+
+                    b.Property<long?>("CacheWrite1hMicrosPerMillion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cache_write1h_micros_per_million");
+
+                    b.Property<long?>("CacheWrite5mMicrosPerMillion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cache_write5m_micros_per_million");
+
+                    b.Property<long?>("CachedInputMicrosPerMillion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cached_input_micros_per_million");
+
+                    b.Property<DateTime>("EffectiveFromUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("effective_from_utc");
+
+                    b.Property<long>("InputMicrosPerMillion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_micros_per_million");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputMicrosPerMillion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_micros_per_million");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("character varying(512)")
+                        .HasColumnName("source");
+
+                    b.HasKey("Id")
+                        .HasName("pk_model_prices");
+
+                    b.HasIndex("Provider", "Model", "EffectiveFromUtc")
+                        .IsUnique()
+                        .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
+
+                    b.ToTable("model_prices", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Tenancy.Membership", b =>
@@ -557,6 +852,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasName("pk_asp_net_user_tokens");
 
                     b.ToTable("AspNetUserTokens", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
+                {
+                    b.HasOne("Keystone.Data.Calls.LlmCall", null)
+                        .WithOne()
+                        .HasForeignKey("Keystone.Data.Calls.LlmTrace", "CallId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_llm_traces_llm_calls_call_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Keys.ApiKey", b =>

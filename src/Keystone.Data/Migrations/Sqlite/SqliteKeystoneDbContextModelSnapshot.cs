@@ -85,6 +85,236 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("audit_log", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.LlmCall", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<Guid?>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<int>("Attempts")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempts");
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billed_to");
+
+                    b.Property<string>("CacheStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cache_status");
+
+                    b.Property<int>("CacheWrite1hTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write1h_tokens");
+
+                    b.Property<int>("CacheWriteTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write_tokens");
+
+                    b.Property<int>("CachedInputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cached_input_tokens");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<string>("CostStatus")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cost_status");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EndUser")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("end_user");
+
+                    b.Property<string>("ErrorCode")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error_code");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<bool>("FellBack")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fell_back");
+
+                    b.Property<int>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<int>("LatencyMs")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("latency_ms");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<int>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<int>("ReasoningTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("reasoning_tokens");
+
+                    b.Property<Guid?>("ReplayOfCallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("replay_of_call_id");
+
+                    b.Property<string>("RequestId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_id");
+
+                    b.Property<long>("SavedCostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("saved_cost_micros");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<bool>("Streamed")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("streamed");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trace_id");
+
+                    b.Property<int?>("TtftMs")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft_ms");
+
+                    b.Property<string>("UserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_llm_calls");
+
+                    b.HasIndex("CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_created_utc");
+
+                    b.HasIndex("TraceId")
+                        .HasDatabaseName("ix_llm_calls_trace_id");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "EndUser", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
+
+                    b.HasIndex("TenantId", "Feature", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_feature_created_utc");
+
+                    b.ToTable("llm_calls", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
+                {
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("call_id");
+
+                    b.Property<string>("AttemptsJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("attempts_json");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<DateTime?>("RawPurgedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("raw_purged_utc");
+
+                    b.Property<string>("RawRequestJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("raw_request_json");
+
+                    b.Property<string>("RawResponseJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("raw_response_json");
+
+                    b.Property<int>("RedactionCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("redaction_count");
+
+                    b.Property<string>("RequestJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_json");
+
+                    b.Property<string>("ResponseJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_json");
+
+                    b.Property<string>("SearchText")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("search_text");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("CallId")
+                        .HasName("pk_llm_traces");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
+
+                    b.ToTable("llm_traces", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Identity.KeystoneUser", b =>
                 {
                     b.Property<string>("Id")
@@ -246,6 +476,69 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");
 
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Pricing.ModelPrice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<int>("BatchDiscountPercent")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batch_discount_percent");
+
+                    b.Property<long?>("CacheWrite1hMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write1h_micros_per_million");
+
+                    b.Property<long?>("CacheWrite5mMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write5m_micros_per_million");
+
+                    b.Property<long?>("CachedInputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cached_input_micros_per_million");
+
+                    b.Property<DateTime>("EffectiveFromUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("effective_from_utc");
+
+                    b.Property<long>("InputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_micros_per_million");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_micros_per_million");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.HasKey("Id")
+                        .HasName("pk_model_prices");
+
+                    b.HasIndex("Provider", "Model", "EffectiveFromUtc")
+                        .IsUnique()
+                        .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
+
+                    b.ToTable("model_prices", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Tenancy.Membership", b =>
@@ -545,6 +838,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasName("pk_asp_net_user_tokens");
 
                     b.ToTable("AspNetUserTokens", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
+                {
+                    b.HasOne("Keystone.Data.Calls.LlmCall", null)
+                        .WithOne()
+                        .HasForeignKey("Keystone.Data.Calls.LlmTrace", "CallId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_llm_traces_llm_calls_call_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Keys.ApiKey", b =>

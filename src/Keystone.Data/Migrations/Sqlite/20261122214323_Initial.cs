@@ -75,6 +75,71 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "llm_calls",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    trace_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    api_key_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    feature = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    request_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    prompt_name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    prompt_version_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    alias = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    streamed = table.Column<bool>(type: "INTEGER", nullable: false),
+                    input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    output_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cached_input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cache_write_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cache_write1h_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    reasoning_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    cost_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    billed_to = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    cache_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    saved_cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    attempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    fell_back = table.Column<bool>(type: "INTEGER", nullable: false),
+                    status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    error_code = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    latency_ms = table.Column<int>(type: "INTEGER", nullable: false),
+                    ttft_ms = table.Column<int>(type: "INTEGER", nullable: true),
+                    replay_of_call_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_llm_calls", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "model_prices",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    output_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    cached_input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write5m_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write1h_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    batch_discount_percent = table.Column<int>(type: "INTEGER", nullable: false),
+                    effective_from_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    source = table.Column<string>(type: "TEXT", maxLength: 512, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_model_prices", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "plans",
                 columns: table => new
                 {
@@ -195,6 +260,33 @@ namespace Keystone.Data.Migrations.Sqlite
                         name: "fk_asp_net_user_tokens_asp_net_users_user_id",
                         column: x => x.user_id,
                         principalTable: "AspNetUsers",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "llm_traces",
+                columns: table => new
+                {
+                    call_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    request_json = table.Column<string>(type: "TEXT", nullable: true),
+                    response_json = table.Column<string>(type: "TEXT", nullable: true),
+                    raw_request_json = table.Column<string>(type: "TEXT", nullable: true),
+                    raw_response_json = table.Column<string>(type: "TEXT", nullable: true),
+                    attempts_json = table.Column<string>(type: "TEXT", nullable: true),
+                    search_text = table.Column<string>(type: "TEXT", nullable: true),
+                    redaction_count = table.Column<int>(type: "INTEGER", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    raw_purged_utc = table.Column<DateTime>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_llm_traces", x => x.call_id);
+                    table.ForeignKey(
+                        name: "fk_llm_traces_llm_calls_call_id",
+                        column: x => x.call_id,
+                        principalTable: "llm_calls",
                         principalColumn: "id",
                         onDelete: ReferentialAction.Cascade);
                 });
@@ -340,6 +432,36 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "created_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_created_utc",
+                table: "llm_calls",
+                column: "created_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_created_utc",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "created_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_end_user_created_utc",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "end_user", "created_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_feature_created_utc",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "feature", "created_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_trace_id",
+                table: "llm_calls",
+                column: "trace_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_traces_tenant_id_created_utc",
+                table: "llm_traces",
+                columns: new[] { "tenant_id", "created_utc" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_memberships_tenant_id_user_id",
                 table: "memberships",
                 columns: new[] { "tenant_id", "user_id" },
@@ -349,6 +471,12 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "ix_memberships_user_id",
                 table: "memberships",
                 column: "user_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_model_prices_provider_model_effective_from_utc",
+                table: "model_prices",
+                columns: new[] { "provider", "model", "effective_from_utc" },
+                unique: true);
 
             migrationBuilder.CreateIndex(
                 name: "ix_plans_name",
@@ -393,10 +521,19 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "audit_log");
 
             migrationBuilder.DropTable(
+                name: "llm_traces");
+
+            migrationBuilder.DropTable(
                 name: "memberships");
 
             migrationBuilder.DropTable(
+                name: "model_prices");
+
+            migrationBuilder.DropTable(
                 name: "AspNetRoles");
+
+            migrationBuilder.DropTable(
+                name: "llm_calls");
 
             migrationBuilder.DropTable(
                 name: "AspNetUsers");
