@@ -1,7 +1,9 @@
 using System.Text.Json;
+using Keystone.Data;
 using Keystone.Gateway.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Tests.Providers;
 
@@ -21,6 +23,9 @@ internal sealed class ProviderTestHost : IAsyncDisposable
         }
 
         services.AddSingleton<IConfiguration>(configuration);
+        // The price book needs a database factory to resolve; these tests never open it.
+        services.AddSingleton(new KeystoneDbFactory(Options.Create(new DatabaseOptions { Provider = DatabaseProvider.Sqlite, SqlitePath = "unused.db" }),
+            new KeystoneConnectionStrings { BaseDirectory = Path.GetTempPath() }));
         services.AddKeystoneProviders(configuration);
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
     }
