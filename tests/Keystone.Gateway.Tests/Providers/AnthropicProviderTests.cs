@@ -35,8 +35,8 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
 
     private static ChatRequest Hello => ProviderTestHost.Chat(new ChatMessage("system", "Be brief."), new ChatMessage("user", "Hello?"));
 
-    /// <summary>About 2,000 o200k tokens of stable instructions: over Sonnet's 1,024 minimum, under Haiku 4.5's 4,096.</summary>
-    private static string LongSystemPrompt => string.Join(' ', Enumerable.Range(0, 400).Select(i => $"Rule {i}: answer politely and cite the policy."));
+    /// <summary>About 3,000 o200k tokens of stable instructions: over Sonnet's 1,024 minimum, under Haiku 4.5's 4,096.</summary>
+    private static string LongSystemPrompt => string.Join(' ', Enumerable.Range(0, 250).Select(i => $"Rule {i}: answer politely and cite the policy."));
 
     [Fact]
     public async Task Complete_WithoutCache_ReportsUsageAndGoldenCost()

@@ -360,6 +360,18 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_ConnectionResetBeforeHeaders_ThrowsRetryableFromFirstMoveNext()
+    {
+        _server.Enqueue(MockReply.Reset());
+        await using var enumerator = Provider.StreamAsync(ProviderTestHost.For("gpt-4o-mini", Hello), CancellationToken.None).GetAsyncEnumerator();
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(async () => await enumerator.MoveNextAsync());
+
+        Assert.True(ex.IsRetryable);
+        Assert.Null(ex.StatusCode);
+    }
+
+    [Fact]
     public async Task Stream_CallerCancels_AbortsTheUpstreamRequest()
     {
         var events = MockOpenAiServer.StreamEvents("gpt-4o-mini", Enumerable.Repeat("x", 1000).ToList(), 10, 1000);

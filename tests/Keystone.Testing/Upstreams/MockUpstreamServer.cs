@@ -40,8 +40,8 @@ public abstract record MockReply
 
     /// <summary>
     /// A <c>text/event-stream</c> body. Each item is one event's raw text without the trailing blank line
-    /// (e.g. <c>data: {...}</c> or <c>event: ping\ndata: {...}</c>). With <paramref name="cutAfter"/>, the connection is
-    /// aborted after that many events.
+    /// (e.g. <c>data: {...}</c> or <c>event: ping\ndata: {...}</c>). With <paramref name="cutAfter"/>, the body ends after
+    /// that many events, without the rest (a stream cut short; use <see cref="Reset"/> for a connection reset).
     /// </summary>
     public static MockReply Sse(IEnumerable<string> events, TimeSpan? betweenEvents = null, int? cutAfter = null)
         => new SseReply([.. events], betweenEvents ?? TimeSpan.Zero, cutAfter);
@@ -167,7 +167,8 @@ public class MockUpstreamServer : IAsyncDisposable
                     {
                         if (sse.CutAfter is { } cut && i >= cut)
                         {
-                            context.Abort();
+                            // End the body early rather than resetting: a reset may drop events the client has not read yet,
+                            // which would make "N events, then a cut" nondeterministic.
                             return;
                         }
 
@@ -178,11 +179,6 @@ public class MockUpstreamServer : IAsyncDisposable
 
                         await context.Response.WriteAsync(sse.Events[i] + "\n\n", ct);
                         await context.Response.Body.FlushAsync(ct);
-                    }
-
-                    if (sse.CutAfter is { } cutAtEnd && cutAtEnd <= sse.Events.Count)
-                    {
-                        context.Abort();
                     }
 
                     break;

@@ -57,7 +57,7 @@ internal static class SimulatedAnswerWriter
     {
         "the", "and", "for", "with", "that", "this", "what", "how", "why", "can", "you", "your", "are", "was", "have", "has",
         "about", "please", "tell", "give", "from", "into", "does", "should", "would", "could", "there", "their", "them",
-        "when", "where", "which", "will", "just", "some", "more", "than", "then", "also", "like", "write", "explain", "sim",
+        "when", "where", "which", "will", "just", "some", "more", "than", "then", "also", "like", "write", "explain", "sim", "our", "its", "who", "any", "all", "not",
     };
 
     /// <summary>The topic the answer talks about: the most telling words of the last user message.</summary>
