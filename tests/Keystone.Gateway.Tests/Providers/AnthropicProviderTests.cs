@@ -196,6 +196,23 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_ToolChoiceNone_KeepsTheToolsAndSendsNone()
+    {
+        var request = Hello with
+        {
+            Tools = [new ToolDefinition("lookup", null, null)],
+            ToolChoice = ProviderTestHost.Json("\"none\""),
+        };
+
+        await Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", request), CancellationToken.None);
+
+        var body = _server.LastRequest.Json;
+        Assert.Equal("lookup", body.GetProperty("tools")[0].GetProperty("name").GetString());
+        Assert.Equal("object", body.GetProperty("tools")[0].GetProperty("input_schema").GetProperty("type").GetString());
+        Assert.Equal("none", body.GetProperty("tool_choice").GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task Stream_ToolUse_MapsToToolCallDeltasAndIgnoresNonTextBlocks()
     {
         _server.Enqueue(MockReply.Sse(MockAnthropicServer.ToolUseStreamEvents("claude-sonnet-4-5", "Looking.", "toolu_5", "search", ["{\"q\":", "\"refund\"}"], 80, 25)));

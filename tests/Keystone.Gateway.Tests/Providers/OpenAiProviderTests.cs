@@ -360,6 +360,31 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_UpstreamGoesSilentMidStream_FailsAfterTheIdleTimeout()
+    {
+        await using var host = new ProviderTestHost(new Dictionary<string, string?>
+        {
+            ["Gateway:Providers:quiet:Kind"] = "OpenAI",
+            ["Gateway:Providers:quiet:BaseUrl"] = _server.BaseUrl.ToString(),
+            ["Gateway:Providers:quiet:StreamIdleTimeoutSeconds"] = "1",
+        });
+        _server.Enqueue(MockReply.Sse(MockOpenAiServer.StreamEvents("gpt-4o-mini", ["a", "b"], 10, 2), betweenEvents: TimeSpan.FromSeconds(30)));
+        var received = new List<ProviderStreamEvent>();
+
+        var ex = await Assert.ThrowsAsync<ProviderException>(async () =>
+        {
+            await foreach (var e in host.Provider("quiet").StreamAsync(ProviderTestHost.For("gpt-4o-mini", Hello), CancellationToken.None))
+            {
+                received.Add(e);
+            }
+        });
+
+        Assert.True(ex.IsRetryable);
+        Assert.Contains("sent nothing", ex.Message, StringComparison.Ordinal);
+        Assert.Empty(received.OfType<ProviderTextDelta>());
+    }
+
+    [Fact]
     public async Task Stream_ConnectionResetBeforeHeaders_ThrowsRetryableFromFirstMoveNext()
     {
         _server.Enqueue(MockReply.Reset());
