@@ -49,6 +49,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Calls.LlmTrace> Traces => Set<Calls.LlmTrace>();
 
+    /// <summary>Effective-dated list prices (not tenant-owned).</summary>
+    public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);

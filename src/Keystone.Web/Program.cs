@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Keystone.Gateway.Providers;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
@@ -23,6 +24,8 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+// After the tenants feature: its database start-up migrates before the price table is seeded.
+builder.Services.AddKeystoneProviders(builder.Configuration);
 
 var app = builder.Build();
 
