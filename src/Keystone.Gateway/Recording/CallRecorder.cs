@@ -1,3 +1,5 @@
+using System.Text;
+using System.Text.Json;
 using System.Threading.Channels;
 using Keystone.Data;
 using Keystone.Data.Calls;
@@ -124,25 +126,40 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
         }
     }
 
-    private static LlmTrace ToTrace(CallRecord r)
+    internal static LlmTrace ToTrace(CallRecord r)
     {
-        var (request, c1) = Redactor.Redact(r.RawRequestJson);
-        var (response, c2) = Redactor.Redact(r.RawResponseJson);
-        var (search, _) = Redactor.Redact(r.SearchText);
+        var rawRequest = r.Request is null ? null : JsonSerializer.Serialize(r.Request, Json);
+        var rawResponse = r.Answer is null ? null : JsonSerializer.Serialize(r.Answer, Json);
+        var (request, c1) = Redactor.Redact(rawRequest);
+        var (response, c2) = Redactor.Redact(rawResponse);
+        var text = new StringBuilder();
+        foreach (var m in r.Request?.Messages ?? [])
+        {
+            text.Append(m.Role).Append(": ").AppendLine(m.Content);
+        }
+
+        if (r.Answer is not null)
+        {
+            text.Append("assistant: ").AppendLine(r.Answer.Text);
+        }
+
+        var (search, _) = Redactor.Redact(text.ToString());
         return new LlmTrace
         {
             CallId = r.Call.Id,
             TenantId = r.Call.TenantId,
-            RequestJson = r.RawRequestJson is null ? null : request,
-            ResponseJson = r.RawResponseJson is null ? null : response,
-            RawRequestJson = r.RawRequestJson,
-            RawResponseJson = r.RawResponseJson,
-            AttemptsJson = r.AttemptsJson,
+            RequestJson = rawRequest is null ? null : request,
+            ResponseJson = rawResponse is null ? null : response,
+            RawRequestJson = rawRequest,
+            RawResponseJson = rawResponse,
+            AttemptsJson = JsonSerializer.Serialize(r.Attempts, Json),
             SearchText = search,
             RedactionCount = c1 + c2,
             CreatedUtc = r.Call.CreatedUtc,
         };
     }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Recording {Count} calls failed (attempt {Attempt}); retrying")]
     private static partial void LogRetry(ILogger log, Exception ex, int count, int attempt);
