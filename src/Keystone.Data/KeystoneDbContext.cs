@@ -63,6 +63,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Credentials.ProviderCredential> ProviderCredentials => Set<Credentials.ProviderCredential>();
 
+    /// <summary>Effective-dated list prices (not tenant-owned).</summary>
+    public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);

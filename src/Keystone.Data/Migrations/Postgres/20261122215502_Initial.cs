@@ -157,6 +157,28 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "model_prices",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    input_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
+                    output_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
+                    cached_input_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    cache_write5m_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    cache_write1h_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    batch_discount_percent = table.Column<int>(type: "integer", nullable: false),
+                    effective_from_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    source = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_model_prices", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "plans",
                 columns: table => new
                 {
@@ -621,6 +643,12 @@ namespace Keystone.Data.Migrations.Postgres
                 column: "user_id");
 
             migrationBuilder.CreateIndex(
+                name: "ix_model_prices_provider_model_effective_from_utc",
+                table: "model_prices",
+                columns: new[] { "provider", "model", "effective_from_utc" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "ix_plans_name",
                 table: "plans",
                 column: "name",
@@ -685,6 +713,9 @@ namespace Keystone.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "memberships");
+
+            migrationBuilder.DropTable(
+                name: "model_prices");
 
             migrationBuilder.DropTable(
                 name: "provider_credentials");

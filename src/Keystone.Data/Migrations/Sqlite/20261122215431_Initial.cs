@@ -153,6 +153,28 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "model_prices",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    output_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    cached_input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write5m_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write1h_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    batch_discount_percent = table.Column<int>(type: "INTEGER", nullable: false),
+                    effective_from_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    source = table.Column<string>(type: "TEXT", maxLength: 512, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_model_prices", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "plans",
                 columns: table => new
                 {
@@ -617,6 +639,12 @@ namespace Keystone.Data.Migrations.Sqlite
                 column: "user_id");
 
             migrationBuilder.CreateIndex(
+                name: "ix_model_prices_provider_model_effective_from_utc",
+                table: "model_prices",
+                columns: new[] { "provider", "model", "effective_from_utc" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "ix_plans_name",
                 table: "plans",
                 column: "name",
@@ -681,6 +709,9 @@ namespace Keystone.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "memberships");
+
+            migrationBuilder.DropTable(
+                name: "model_prices");
 
             migrationBuilder.DropTable(
                 name: "provider_credentials");

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122214412_Initial")]
+    [Migration("20261122215431_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -735,6 +735,69 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");
 
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Pricing.ModelPrice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<int>("BatchDiscountPercent")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batch_discount_percent");
+
+                    b.Property<long?>("CacheWrite1hMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write1h_micros_per_million");
+
+                    b.Property<long?>("CacheWrite5mMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write5m_micros_per_million");
+
+                    b.Property<long?>("CachedInputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cached_input_micros_per_million");
+
+                    b.Property<DateTime>("EffectiveFromUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("effective_from_utc");
+
+                    b.Property<long>("InputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_micros_per_million");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_micros_per_million");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.HasKey("Id")
+                        .HasName("pk_model_prices");
+
+                    b.HasIndex("Provider", "Model", "EffectiveFromUtc")
+                        .IsUnique()
+                        .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
+
+                    b.ToTable("model_prices", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Routing.TenantModelPolicy", b =>
