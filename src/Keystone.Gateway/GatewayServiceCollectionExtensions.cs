@@ -2,6 +2,7 @@ using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Credentials;
 using Keystone.Gateway.Pipeline;
+using Keystone.Gateway.Providers;
 using Keystone.Gateway.Recording;
 using Keystone.Gateway.Routing;
 using Keystone.Gateway.Telemetry;
@@ -16,9 +17,9 @@ namespace Keystone.Gateway;
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the gateway pipeline, bound to <c>Gateway:*</c> and validated at start-up. Provider adapters register
-    /// themselves as <see cref="IModelProvider"/>; a price table may replace <see cref="IGatewayPricing"/> and a tokenizer
-    /// <see cref="IPromptTokenCounter"/>. Needs <see cref="Keystone.Data.KeystoneDbFactory"/>, a <see cref="TimeProvider"/>
+    /// Adds the gateway pipeline, bound to <c>Gateway:*</c> and validated at start-up, with the configured providers,
+    /// the price table and the tokenizer (<see cref="ProvidersServiceCollectionExtensions.AddKeystoneProviders"/>). Extra
+    /// adapters may be registered as <see cref="IModelProvider"/>. Needs <see cref="Keystone.Data.KeystoneDbFactory"/>, a <see cref="TimeProvider"/>
     /// and ASP.NET Core Data Protection from the host.
     /// </summary>
     public static IServiceCollection AddKeystoneGateway(this IServiceCollection services, IConfiguration configuration)
@@ -30,8 +31,10 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
 
-        services.TryAddSingleton<IGatewayPricing, ConfiguredPricing>();
-        services.TryAddSingleton<IPromptTokenCounter, O200kTokenCounter>();
+        services.AddKeystoneProviders(configuration);
+        services.TryAddSingleton<IGatewayPricing, PriceBookPricing>();
+        services.TryAddSingleton<IPromptTokenCounter, TokenCounterAdapter>();
+        services.AddSingleton<ProviderDirectory>();
         services.AddSingleton<TenantSettings>();
         services.AddSingleton<AliasResolver>();
         services.AddSingleton<CircuitBreakers>();

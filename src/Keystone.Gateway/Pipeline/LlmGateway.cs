@@ -26,7 +26,7 @@ namespace Keystone.Gateway.Pipeline;
 /// for a cap), and the cache after it (DESIGN.md's order); a cache hit releases its reservation.
 /// </remarks>
 internal sealed partial class LlmGateway(
-    IEnumerable<IModelProvider> providers,
+    ProviderDirectory providers,
     AliasResolver resolver,
     TenantSettings settings,
     RequestRateLimiter rateLimiter,
@@ -44,9 +44,6 @@ internal sealed partial class LlmGateway(
     TimeProvider clock,
     ILogger<LlmGateway> log) : ILlmGateway
 {
-    private readonly Dictionary<string, IModelProvider> _providers =
-        providers.ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
-
     private readonly ConcurrentDictionary<string, bool> _unknownPriceAlerted = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Delta size when a cached or idempotent answer is replayed as a stream.</summary>
@@ -488,7 +485,7 @@ internal sealed partial class LlmGateway(
             return;
         }
 
-        var (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, WorstCase(s), ct);
+        var (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
         if (reservation is null && s.Snapshot!.ActionAtLimit == BudgetAction.Degrade
             && options.CurrentValue.DegradeTo.TryGetValue(s.Resolved!.Alias, out var cheaper))
         {
@@ -506,7 +503,7 @@ internal sealed partial class LlmGateway(
             {
                 var original = s.Resolved;
                 s.Resolved = degraded;
-                (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, WorstCase(s), ct);
+                (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
                 if (reservation is null)
                 {
                     s.Resolved = original;
@@ -534,13 +531,13 @@ internal sealed partial class LlmGateway(
     }
 
     /// <summary>Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may answer).</summary>
-    private long WorstCase(CallState s)
+    private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct)
     {
         s.PromptTokens ??= tokens.CountPrompt(s.Request);
         long worst = 0;
         foreach (var t in s.Resolved!.Targets)
         {
-            var price = pricing.Find(t.Provider, t.Model, s.StartUtc);
+            var price = await pricing.FindAsync(t.Provider, t.Model, s.StartUtc, ct);
             if (price is null)
             {
                 AlertUnknownPrice(s.Context.TenantId, t);
@@ -616,7 +613,8 @@ internal sealed partial class LlmGateway(
 
     private bool TryStartAttempt(CallState s, ModelTarget target, out IModelProvider provider)
     {
-        if (!_providers.TryGetValue(target.Provider, out provider!))
+        provider = providers.Find(target.Provider)!;
+        if (provider is null)
         {
             s.Attempts.Add(new Attempt(target.Provider, target.Model, "error", null, $"Provider '{target.Provider}' is not configured.", 0));
             return false;
@@ -748,7 +746,7 @@ internal sealed partial class LlmGateway(
         var answered = s.Target is { } t && cacheStatus == CacheStatus.None && (usage.InputTokens > 0 || usage.OutputTokens > 0);
         if (answered)
         {
-            var price = pricing.Find(s.Target!.Provider, s.Target.Model, s.StartUtc);
+            var price = await pricing.FindAsync(s.Target!.Provider, s.Target.Model, s.StartUtc, CancellationToken.None);
             if (price is null)
             {
                 costStatus = CostStatus.Unknown;

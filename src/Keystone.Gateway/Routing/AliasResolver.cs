@@ -10,9 +10,8 @@ internal sealed record ResolvedModel(string Alias, IReadOnlyList<ModelTarget> Ta
 /// Resolves an alias (or an allowed raw <c>provider/model</c>) to its chain, honouring the tenant's allowed
 /// models and alias overrides (pipeline step 2).
 /// </summary>
-internal sealed class AliasResolver(IOptionsMonitor<GatewayOptions> options, IEnumerable<IModelProvider> providers)
+internal sealed class AliasResolver(IOptionsMonitor<GatewayOptions> options, ProviderDirectory providers)
 {
-    private readonly HashSet<string> _providers = providers.Select(p => p.Name).ToHashSet(StringComparer.OrdinalIgnoreCase);
 
     public ResolvedModel Resolve(string? model, TenantSnapshot tenant)
     {
@@ -38,7 +37,7 @@ internal sealed class AliasResolver(IOptionsMonitor<GatewayOptions> options, IEn
             return new ResolvedModel(name, targets);
         }
 
-        if (ModelTarget.TryParse(name, out var raw) && _providers.Contains(raw.Provider))
+        if (ModelTarget.TryParse(name, out var raw) && providers.Contains(raw.Provider))
         {
             // Raw provider models are opt-in per tenant: business code uses aliases.
             if (tenant.AllowedModels is not { } allowedRaw || !allowedRaw.Contains(name))
@@ -71,7 +70,7 @@ internal sealed class AliasResolver(IOptionsMonitor<GatewayOptions> options, IEn
 
         foreach (var raw in tenant.AllowedModels ?? new HashSet<string>())
         {
-            if (ModelTarget.TryParse(raw, out var t) && _providers.Contains(t.Provider))
+            if (ModelTarget.TryParse(raw, out var t) && providers.Contains(t.Provider))
             {
                 result.Add(new ModelInfo(raw, "model", [raw], IsEmbedding(raw, [t])));
             }
