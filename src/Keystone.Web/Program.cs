@@ -1,7 +1,9 @@
 using Keystone.Data;
+using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -23,6 +25,9 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
+builder.Services.AddKeystoneGateway(builder.Configuration);
+builder.Services.AddBudgetsFeature();
 
 var app = builder.Build();
 
