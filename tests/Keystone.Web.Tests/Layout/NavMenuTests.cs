@@ -1,0 +1,37 @@
+using Bunit;
+using Keystone.Data.Identity;
+using Keystone.Web.Components.Layout;
+
+namespace Keystone.Web.Tests.Layout;
+
+public sealed class NavMenuTests : KeystoneComponentTest
+{
+    // The expected navigation per role, written out by hand: a policy change that widens or narrows a
+    // role's menu must show up here as a deliberate edit.
+    public static TheoryData<string, string[]> Expected => new()
+    {
+        { Roles.PlatformAdmin, ["nav-home", "nav-tenants", "nav-members", "nav-audit", "nav-admin-jobs"] },
+        { Roles.Support, ["nav-home"] },
+        { Roles.PromptEditor, ["nav-home"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-members", "nav-audit"] },
+        { Roles.TenantMember, ["nav-home"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Expected))]
+    public void Render_ForRole_ShowsExactlyTheRolesEntries(string role, string[] expected)
+    {
+        var menu = Render<NavMenu>(p => p.Add(c => c.User, PrincipalFor(role)));
+
+        var shown = menu.FindAll("[data-test^=nav-]").Select(e => e.GetAttribute("data-test")).Where(a => a != "nav").ToArray();
+        Assert.Equal(expected.Order(), shown.Order());
+    }
+
+    [Fact]
+    public void Render_Anonymous_ShowsNothing()
+    {
+        var menu = Render<NavMenu>(p => p.Add(c => c.User, new System.Security.Claims.ClaimsPrincipal(new System.Security.Claims.ClaimsIdentity())));
+
+        Assert.DoesNotContain(menu.FindAll("[data-test^=nav-]"), e => e.GetAttribute("data-test") != "nav");
+    }
+}
