@@ -109,6 +109,7 @@ public sealed class BudgetPipelineTests : IAsyncLifetime
                 CancellationToken.None);
         }
 
+        await _gateway.FlushAsync();
         var crossed = Assert.Single(events);
         Assert.Equal(50, crossed.ThresholdPercent);
         Assert.Equal(BudgetScope.Tenant, crossed.Scope);
