@@ -1,8 +1,9 @@
 using Keystone.Data;
-using Keystone.Gateway.Providers;
+using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -24,8 +25,9 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
-// After the tenants feature: its database start-up migrates before the price table is seeded.
-builder.Services.AddKeystoneProviders(builder.Configuration);
+// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
+builder.Services.AddKeystoneGateway(builder.Configuration);
+builder.Services.AddBudgetsFeature();
 
 var app = builder.Build();
 
