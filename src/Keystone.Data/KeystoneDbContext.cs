@@ -65,6 +65,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Feedback.CallFeedback> Feedback => Set<Feedback.CallFeedback>();
 
+    /// <summary>Effective-dated list prices (not tenant-owned).</summary>
+    public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
