@@ -1,7 +1,9 @@
 using Keystone.Data;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
+using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -23,6 +25,8 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddKeysFeature();
+builder.Services.AddApiFeature();
 
 var app = builder.Build();
 
@@ -46,6 +50,7 @@ if (!app.Environment.IsDevelopment())
 }
 
 app.UseStatusCodePagesWithReExecute("/error/{0}");
+app.UseApiErrors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();
@@ -53,6 +58,7 @@ app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
+app.MapApiEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
