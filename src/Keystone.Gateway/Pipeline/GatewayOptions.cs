@@ -71,9 +71,6 @@ public sealed class GatewayOptions
     /// <summary>How long tenant settings (caps, model policy, key limits, BYOK keys) are cached in memory. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Prices (<c>Gateway:Prices:sim/sim-fast:InputPerMillionMicros</c>) used until the price table knows the model.</summary>
-    public Dictionary<string, ModelPriceOptions> Prices { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 }
 
 /// <summary>Settings for one feature label.</summary>
@@ -86,16 +83,3 @@ public sealed class FeatureOptions
     public bool CacheAtTemperatureZero { get; set; } = true;
 }
 
-/// <summary>A price, micro-USD per million tokens.</summary>
-public sealed class ModelPriceOptions
-{
-    public long InputPerMillionMicros { get; set; }
-
-    public long OutputPerMillionMicros { get; set; }
-
-    public long CachedInputPerMillionMicros { get; set; }
-
-    public long CacheWritePerMillionMicros { get; set; }
-
-    public long CacheWrite1hPerMillionMicros { get; set; }
-}

@@ -1,37 +1,30 @@
+using Keystone.Gateway.Pricing;
+
 namespace Keystone.Gateway.Pipeline;
 
 /// <summary>
-/// A model's price, micro-USD per million tokens by token type. Costs round up to the whole micro-dollar, so a
-/// reservation computed from the same price is never below the settled cost for the same tokens.
+/// A model's price as the pipeline uses it: the same integer calculation (<see cref="PriceBook.Calculate(PriceRow, Usage, bool)"/>)
+/// for the worst-case reservation and the settled cost, so a call that uses at most its counted prompt and
+/// <c>max_tokens</c> never settles above what it reserved.
 /// </summary>
-public sealed record GatewayPrice(
-    long InputPerMillionMicros,
-    long OutputPerMillionMicros,
-    long CachedInputPerMillionMicros = 0,
-    long CacheWritePerMillionMicros = 0,
-    long CacheWrite1hPerMillionMicros = 0)
+public sealed record GatewayPrice(PriceRow Row)
 {
-    /// <summary>Cost of reported usage: uncached input, cached reads, cache writes (5 min, 1 h) and output at their own rates.</summary>
-    public long CostMicros(Usage usage)
-    {
-        var uncached = Math.Max(0, usage.InputTokens - usage.CachedInputTokens - usage.CacheWriteTokens - usage.CacheWrite1hTokens);
-        var scaled = (decimal)uncached * InputPerMillionMicros
-            + (decimal)usage.CachedInputTokens * CachedInputPerMillionMicros
-            + (decimal)usage.CacheWriteTokens * CacheWritePerMillionMicros
-            + (decimal)usage.CacheWrite1hTokens * CacheWrite1hPerMillionMicros
-            + (decimal)usage.OutputTokens * OutputPerMillionMicros;
-        return (long)Math.Ceiling(scaled / 1_000_000m);
-    }
+    /// <summary>Cost of reported usage, micro-USD, by token type.</summary>
+    public long CostMicros(Usage usage) => PriceBook.Calculate(Row, usage).CostMicros;
 
     /// <summary>The worst case of a call: every prompt token uncached, every allowed output token used.</summary>
     public long WorstCaseMicros(int promptTokens, int maxTokens) => CostMicros(new Usage(promptTokens, maxTokens));
 }
 
 /// <summary>
-/// The effective-dated price lookup the gateway settles with (the seam to the price table). Returns null
-/// for a model without a price at that time: the call is then recorded <c>cost_status = unknown</c>, never $0.
+/// The effective-dated price lookup the gateway reserves and settles with. Returns null for a model without a price
+/// at that time: the call is then recorded <c>cost_status = unknown</c>, never $0.
 /// </summary>
 public interface IGatewayPricing
 {
-    GatewayPrice? Find(string provider, string model, DateTime atUtc);
+    /// <param name="provider">The configured provider name (the lookup maps it to its price key).</param>
+    /// <param name="model">The provider model.</param>
+    /// <param name="atUtc">The call's time.</param>
+    /// <param name="ct">Cancellation (the first lookup may load the table).</param>
+    ValueTask<GatewayPrice?> FindAsync(string provider, string model, DateTime atUtc, CancellationToken ct);
 }
