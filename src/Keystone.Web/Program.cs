@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Api;
@@ -25,6 +26,7 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddKeysFeature();
 builder.Services.AddApiFeature();
 
