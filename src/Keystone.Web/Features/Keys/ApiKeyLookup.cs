@@ -36,7 +36,11 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
         }
 
         var identity = await LoadAsync(hash, ct);
-        cache.Set(cacheKey, new CachedKey(identity), options.CurrentValue.LookupCacheTtl);
+        if (options.CurrentValue.LookupCacheTtl > TimeSpan.Zero)
+        {
+            cache.Set(cacheKey, new CachedKey(identity), options.CurrentValue.LookupCacheTtl);
+        }
+
         return identity;
     }
 
