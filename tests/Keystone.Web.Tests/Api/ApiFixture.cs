@@ -11,7 +11,7 @@ using OpenAI;
 namespace Keystone.Web.Tests.Api;
 
 /// <summary>One running app (SQLite, demo seed, simulated provider) for the API tests of a class, with key helpers.</summary>
-public sealed class ApiFixture : IAsyncLifetime
+public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
 {
     public KeystoneAppFactory App { get; } = new();
 
@@ -25,6 +25,12 @@ public sealed class ApiFixture : IAsyncLifetime
     {
         App.Dispose();
         return Task.CompletedTask;
+    }
+
+    ValueTask IAsyncDisposable.DisposeAsync()
+    {
+        App.Dispose();
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>A client that sends <paramref name="key"/> as a bearer token.</summary>

@@ -46,6 +46,13 @@ public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
             throw ApiException.Invalid("body", "The request body is empty; send a JSON object.");
         }
 
+        // System.Text.Json checks UTF-8 only where a string is decoded; a broken property name deep inside a
+        // tool schema would otherwise travel on to a provider adapter. Refuse it here, once, for the whole body.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.WrittenSpan))
+        {
+            throw ApiException.Invalid("body", "The request body is not valid UTF-8.");
+        }
+
         JsonDocument document;
         try
         {
@@ -60,6 +67,7 @@ public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
         {
             try
             {
+                RejectUndecodableStrings(document.RootElement);
                 return parse(document.RootElement);
             }
             catch (InvalidOperationException)
@@ -67,6 +75,35 @@ public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
                 // System.Text.Json refuses to turn escaped lone surrogates ("\ud800") into a .NET string.
                 throw ApiException.Invalid("body", "The request body holds a string that is not valid Unicode.");
             }
+        }
+    }
+
+    // Escaped lone surrogates ("\ud800") are valid JSON but not valid Unicode; decoding every string and
+    // property name once finds them before any part of the request is passed on.
+    private static void RejectUndecodableStrings(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    RejectUndecodableStrings(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    RejectUndecodableStrings(item);
+                }
+
+                break;
+            default:
+                break;
         }
     }
 

@@ -270,6 +270,7 @@ public static class ChatCompletionParser
                     throw ApiException.Invalid($"{path}.function.parameters", $"{path}.function.parameters must be a JSON schema object.");
                 }
 
+                JsonSchemaShape.Check(p, $"{path}.function.parameters", root: true);
                 parameters = p.Clone();
             }
 
@@ -337,6 +338,7 @@ public static class ChatCompletionParser
                     throw ApiException.Invalid("response_format.json_schema.schema", "response_format.json_schema.schema must be a JSON schema object.");
                 }
 
+                JsonSchemaShape.Check(schema, "response_format.json_schema.schema", root: false);
                 var strict = JsonFields.OptionalBool(js, "strict", "response_format.json_schema.strict") ?? false;
                 return new ResponseFormat("json_schema", name, schema.Clone(), strict);
             default:
