@@ -4,6 +4,7 @@ using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
@@ -26,7 +27,9 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
 builder.Services.AddKeystoneGateway(builder.Configuration);
+builder.Services.AddBudgetsFeature();
 builder.Services.AddKeysFeature();
 builder.Services.AddApiFeature();
 

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122215946_Initial")]
+    [Migration("20261122230940_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
