@@ -63,6 +63,8 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Credentials.ProviderCredential> ProviderCredentials => Set<Credentials.ProviderCredential>();
 
+    public DbSet<Feedback.CallFeedback> Feedback => Set<Feedback.CallFeedback>();
+
     /// <summary>Effective-dated list prices (not tenant-owned).</summary>
     public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
 

@@ -2,8 +2,10 @@ using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
+using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
+using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -28,6 +30,8 @@ builder.Services.AddAuditFeature();
 // After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
 builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddBudgetsFeature();
+builder.Services.AddKeysFeature();
+builder.Services.AddApiFeature();
 
 var app = builder.Build();
 
@@ -51,6 +55,7 @@ if (!app.Environment.IsDevelopment())
 }
 
 app.UseStatusCodePagesWithReExecute("/error/{0}");
+app.UseApiErrors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseAntiforgery();
@@ -58,6 +63,7 @@ app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
+app.MapApiEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -213,6 +213,34 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_MessageDeltaWithCumulativeInputAndOneHourWrites_OverridesMessageStartUsage()
+    {
+        var events = MockAnthropicServer.StreamEvents("claude-sonnet-4-5", ["Hi"], inputTokens: 40, outputTokens: 1).ToList();
+        var delta = events.FindIndex(e => e.StartsWith("event: message_delta", StringComparison.Ordinal));
+        events[delta] = "event: message_delta\ndata: " + JsonSerializer.Serialize(new
+        {
+            type = "message_delta",
+            delta = new { stop_reason = "max_tokens", stop_sequence = (string?)null },
+            usage = new
+            {
+                input_tokens = 40, cache_read_input_tokens = 100, cache_creation_input_tokens = 600, output_tokens = 256,
+                cache_creation = new { ephemeral_5m_input_tokens = 200, ephemeral_1h_input_tokens = 400 },
+            },
+        });
+        _server.Enqueue(MockReply.Sse(events));
+
+        var transcript = await ProviderTestHost.DrainAsync(Provider.StreamAsync(ProviderTestHost.For("claude-sonnet-4-5", Hello), CancellationToken.None));
+        var cost = PriceBook.Calculate(Sonnet, transcript.Usage!);
+
+        Assert.Equal("length", transcript.Finish);
+        // 40 uncached + 100 read + 200 (5m) + 400 (1h) = 740 input tokens.
+        Assert.Equal(new Usage(740, 256, CachedInputTokens: 100, CacheWriteTokens: 200, CacheWrite1hTokens: 400), transcript.Usage);
+        // 40 × 3,000,000 + 100 × 300,000 + 200 × 3,750,000 + 400 × 6,000,000 + 256 × 15,000,000
+        // = 120,000,000 + 30,000,000 + 750,000,000 + 2,400,000,000 + 3,840,000,000 = 7,140,000,000 / 1e6 = 7,140.
+        Assert.Equal(7140, cost.CostMicros);
+    }
+
+    [Fact]
     public async Task Stream_ToolUse_MapsToToolCallDeltasAndIgnoresNonTextBlocks()
     {
         _server.Enqueue(MockReply.Sse(MockAnthropicServer.ToolUseStreamEvents("claude-sonnet-4-5", "Looking.", "toolu_5", "search", ["{\"q\":", "\"refund\"}"], 80, 25)));

@@ -200,6 +200,28 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
         Assert.Null(_server.LastRequest.Header("Authorization"));
     }
 
+    [Theory]
+    [InlineData("https://api.openai.com/v1/", "max_completion_tokens")]
+    [InlineData("https://acme.openai.azure.com/openai/v1/", "max_completion_tokens")]
+    [InlineData("http://localhost:11434/v1/", "max_tokens")]
+    [InlineData("https://openrouter.ai/api/v1/", "max_tokens")]
+    public void DefaultMaxTokensParameter_ByHost_PicksTheFieldTheServerKnows(string baseUrl, string expected)
+    {
+        Assert.Equal(expected, Keystone.Gateway.Providers.OpenAi.OpenAiProvider.DefaultMaxTokensParameter(new Uri(baseUrl)));
+    }
+
+    [Fact]
+    public async Task Stream_ServerIgnoresIncludeUsage_EndsWithFinishAndNoUsage()
+    {
+        _server.Enqueue(MockReply.Sse(MockOpenAiServer.StreamEvents("llama3", ["Hi"], 10, 1, includeUsage: false)));
+
+        var transcript = await ProviderTestHost.DrainAsync(Provider.StreamAsync(ProviderTestHost.For("llama3", Hello), CancellationToken.None));
+
+        Assert.Equal("Hi", transcript.Text);
+        Assert.IsType<ProviderFinish>(transcript.Events[^1]);
+        Assert.Null(transcript.Usage);
+    }
+
     [Fact]
     public async Task Complete_ByokCredentials_OverrideKeyAndBaseUrl()
     {

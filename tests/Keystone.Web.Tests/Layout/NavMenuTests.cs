@@ -10,10 +10,10 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-tenants", "nav-members", "nav-audit", "nav-admin-jobs"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-tenants", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-admin-jobs"] },
         { Roles.Support, ["nav-home"] },
         { Roles.PromptEditor, ["nav-home"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-members", "nav-audit"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-keys", "nav-api-docs", "nav-members", "nav-audit"] },
         { Roles.TenantMember, ["nav-home"] },
     };
 

@@ -579,6 +579,55 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("provider_credentials", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<Guid?>("ApiKeyId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EndUser")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("end_user");
+
+                    b.Property<int>("Score")
+                        .HasColumnType("integer")
+                        .HasColumnName("score");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("trace_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_feedback");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_feedback_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "TraceId")
+                        .HasDatabaseName("ix_feedback_tenant_id_trace_id");
+
+                    b.ToTable("feedback", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Identity.KeystoneUser", b =>
                 {
                     b.Property<string>("Id")
@@ -1184,6 +1233,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_feedback_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Keys.ApiKey", b =>

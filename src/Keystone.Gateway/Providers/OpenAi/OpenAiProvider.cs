@@ -184,11 +184,11 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     /// <summary>OpenAI itself (and Azure) want <c>max_completion_tokens</c> (reasoning models reject the old field); other servers mostly know only <c>max_tokens</c>.</summary>
     private string MaxTokensParameter(Uri baseUrl)
     {
-        if (options.MaxTokensParameter is { } configured)
-        {
-            return configured;
-        }
+        return options.MaxTokensParameter ?? DefaultMaxTokensParameter(baseUrl);
+    }
 
+    internal static string DefaultMaxTokensParameter(Uri baseUrl)
+    {
         var host = baseUrl.Host;
         return host.Equals("api.openai.com", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".openai.azure.com", StringComparison.OrdinalIgnoreCase)
             ? "max_completion_tokens"

@@ -15,6 +15,8 @@ public static class Navigation
     [
         new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
+        new("API keys", "/keys", MudBlazor.Icons.Material.Filled.VpnKey, Policies.TenantAdmin, "Settings"),
+        new("API reference", "/api-docs", MudBlazor.Icons.Material.Filled.Api, Policies.TenantAdmin, "Settings"),
         new("Members", "/members", MudBlazor.Icons.Material.Filled.Group, Policies.TenantAdmin, "Governance"),
         new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
         new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),

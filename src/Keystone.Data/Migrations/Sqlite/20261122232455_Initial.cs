@@ -1,10 +1,9 @@
 ﻿using System;
 using Microsoft.EntityFrameworkCore.Migrations;
-using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 
 #nullable disable
 
-namespace Keystone.Data.Migrations.Postgres
+namespace Keystone.Data.Migrations.Sqlite
 {
     /// <inheritdoc />
     public partial class Initial : Migration
@@ -12,17 +11,14 @@ namespace Keystone.Data.Migrations.Postgres
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.AlterDatabase()
-                .Annotation("Npgsql:PostgresExtension:vector", ",,");
-
             migrationBuilder.CreateTable(
                 name: "AspNetRoles",
                 columns: table => new
                 {
-                    id = table.Column<string>(type: "text", nullable: false),
-                    name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    normalized_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    concurrency_stamp = table.Column<string>(type: "text", nullable: true)
+                    id = table.Column<string>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    normalized_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    concurrency_stamp = table.Column<string>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -33,24 +29,24 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUsers",
                 columns: table => new
                 {
-                    id = table.Column<string>(type: "text", nullable: false),
-                    display_name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    selected_tenant_id = table.Column<Guid>(type: "uuid", nullable: true),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    user_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    normalized_user_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    email = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    normalized_email = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    email_confirmed = table.Column<bool>(type: "boolean", nullable: false),
-                    password_hash = table.Column<string>(type: "text", nullable: true),
-                    security_stamp = table.Column<string>(type: "text", nullable: true),
-                    concurrency_stamp = table.Column<string>(type: "text", nullable: true),
-                    phone_number = table.Column<string>(type: "text", nullable: true),
-                    phone_number_confirmed = table.Column<bool>(type: "boolean", nullable: false),
-                    two_factor_enabled = table.Column<bool>(type: "boolean", nullable: false),
-                    lockout_end = table.Column<DateTimeOffset>(type: "timestamp with time zone", nullable: true),
-                    lockout_enabled = table.Column<bool>(type: "boolean", nullable: false),
-                    access_failed_count = table.Column<int>(type: "integer", nullable: false)
+                    id = table.Column<string>(type: "TEXT", nullable: false),
+                    display_name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    selected_tenant_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    user_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    normalized_user_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    email = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    normalized_email = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    email_confirmed = table.Column<bool>(type: "INTEGER", nullable: false),
+                    password_hash = table.Column<string>(type: "TEXT", nullable: true),
+                    security_stamp = table.Column<string>(type: "TEXT", nullable: true),
+                    concurrency_stamp = table.Column<string>(type: "TEXT", nullable: true),
+                    phone_number = table.Column<string>(type: "TEXT", nullable: true),
+                    phone_number_confirmed = table.Column<bool>(type: "INTEGER", nullable: false),
+                    two_factor_enabled = table.Column<bool>(type: "INTEGER", nullable: false),
+                    lockout_end = table.Column<DateTimeOffset>(type: "TEXT", nullable: true),
+                    lockout_enabled = table.Column<bool>(type: "INTEGER", nullable: false),
+                    access_failed_count = table.Column<int>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -61,17 +57,17 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "audit_log",
                 columns: table => new
                 {
-                    id = table.Column<long>(type: "bigint", nullable: false)
-                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
-                    actor_type = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    actor_id = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    actor_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    on_behalf_of = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: true),
-                    action = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    target = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    metadata_json = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: true),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    actor_type = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    actor_id = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    actor_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    on_behalf_of = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    action = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    target = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    metadata_json = table.Column<string>(type: "TEXT", maxLength: 4000, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -82,15 +78,15 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "exact_cache_entries",
                 columns: table => new
                 {
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    key = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    alias = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
-                    response_json = table.Column<string>(type: "text", nullable: false),
-                    cost_micros = table.Column<long>(type: "bigint", nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    expires_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    key = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    alias = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    response_json = table.Column<string>(type: "TEXT", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    expires_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -101,12 +97,12 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "idempotency_records",
                 columns: table => new
                 {
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    key = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    call_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    result_json = table.Column<string>(type: "text", nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    expires_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    key = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    call_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    result_json = table.Column<string>(type: "TEXT", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    expires_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -117,39 +113,39 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "llm_calls",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    trace_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    end_user = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
-                    api_key_id = table.Column<Guid>(type: "uuid", nullable: true),
-                    feature = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    request_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    prompt_name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
-                    prompt_version_id = table.Column<Guid>(type: "uuid", nullable: true),
-                    alias = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
-                    streamed = table.Column<bool>(type: "boolean", nullable: false),
-                    input_tokens = table.Column<int>(type: "integer", nullable: false),
-                    output_tokens = table.Column<int>(type: "integer", nullable: false),
-                    cached_input_tokens = table.Column<int>(type: "integer", nullable: false),
-                    cache_write_tokens = table.Column<int>(type: "integer", nullable: false),
-                    cache_write1h_tokens = table.Column<int>(type: "integer", nullable: false),
-                    reasoning_tokens = table.Column<int>(type: "integer", nullable: false),
-                    cost_micros = table.Column<long>(type: "bigint", nullable: false),
-                    cost_status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    billed_to = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    cache_status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    saved_cost_micros = table.Column<long>(type: "bigint", nullable: false),
-                    attempts = table.Column<int>(type: "integer", nullable: false),
-                    fell_back = table.Column<bool>(type: "boolean", nullable: false),
-                    status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    error_code = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    latency_ms = table.Column<int>(type: "integer", nullable: false),
-                    ttft_ms = table.Column<int>(type: "integer", nullable: true),
-                    replay_of_call_id = table.Column<Guid>(type: "uuid", nullable: true),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    trace_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    api_key_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    feature = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    request_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    prompt_name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    prompt_version_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    alias = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    streamed = table.Column<bool>(type: "INTEGER", nullable: false),
+                    input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    output_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cached_input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cache_write_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cache_write1h_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    reasoning_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    cost_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    billed_to = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    cache_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    saved_cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    attempts = table.Column<int>(type: "INTEGER", nullable: false),
+                    fell_back = table.Column<bool>(type: "INTEGER", nullable: false),
+                    status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    error_code = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    latency_ms = table.Column<int>(type: "INTEGER", nullable: false),
+                    ttft_ms = table.Column<int>(type: "INTEGER", nullable: true),
+                    replay_of_call_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -160,18 +156,18 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "model_prices",
                 columns: table => new
                 {
-                    id = table.Column<long>(type: "bigint", nullable: false)
-                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
-                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    input_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
-                    output_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
-                    cached_input_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
-                    cache_write5m_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
-                    cache_write1h_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
-                    batch_discount_percent = table.Column<int>(type: "integer", nullable: false),
-                    effective_from_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    source = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: false)
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    output_micros_per_million = table.Column<long>(type: "INTEGER", nullable: false),
+                    cached_input_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write5m_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    cache_write1h_micros_per_million = table.Column<long>(type: "INTEGER", nullable: true),
+                    batch_discount_percent = table.Column<int>(type: "INTEGER", nullable: false),
+                    effective_from_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    source = table.Column<string>(type: "TEXT", maxLength: 512, nullable: false)
                 },
                 constraints: table =>
                 {
@@ -182,15 +178,15 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "plans",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    name = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    monthly_price_micros = table.Column<long>(type: "bigint", nullable: false),
-                    included_usage_micros = table.Column<long>(type: "bigint", nullable: false),
-                    overage_markup_basis_points = table.Column<int>(type: "integer", nullable: false),
-                    default_tenant_day_cap_micros = table.Column<long>(type: "bigint", nullable: true),
-                    default_tenant_month_cap_micros = table.Column<long>(type: "bigint", nullable: true),
-                    default_user_day_cap_micros = table.Column<long>(type: "bigint", nullable: true),
-                    default_requests_per_minute = table.Column<int>(type: "integer", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    monthly_price_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    included_usage_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    overage_markup_basis_points = table.Column<int>(type: "INTEGER", nullable: false),
+                    default_tenant_day_cap_micros = table.Column<long>(type: "INTEGER", nullable: true),
+                    default_tenant_month_cap_micros = table.Column<long>(type: "INTEGER", nullable: true),
+                    default_user_day_cap_micros = table.Column<long>(type: "INTEGER", nullable: true),
+                    default_requests_per_minute = table.Column<int>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -201,11 +197,11 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetRoleClaims",
                 columns: table => new
                 {
-                    id = table.Column<int>(type: "integer", nullable: false)
-                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
-                    role_id = table.Column<string>(type: "text", nullable: false),
-                    claim_type = table.Column<string>(type: "text", nullable: true),
-                    claim_value = table.Column<string>(type: "text", nullable: true)
+                    id = table.Column<int>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    role_id = table.Column<string>(type: "TEXT", nullable: false),
+                    claim_type = table.Column<string>(type: "TEXT", nullable: true),
+                    claim_value = table.Column<string>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -222,11 +218,11 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUserClaims",
                 columns: table => new
                 {
-                    id = table.Column<int>(type: "integer", nullable: false)
-                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
-                    user_id = table.Column<string>(type: "text", nullable: false),
-                    claim_type = table.Column<string>(type: "text", nullable: true),
-                    claim_value = table.Column<string>(type: "text", nullable: true)
+                    id = table.Column<int>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    user_id = table.Column<string>(type: "TEXT", nullable: false),
+                    claim_type = table.Column<string>(type: "TEXT", nullable: true),
+                    claim_value = table.Column<string>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -243,10 +239,10 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUserLogins",
                 columns: table => new
                 {
-                    login_provider = table.Column<string>(type: "text", nullable: false),
-                    provider_key = table.Column<string>(type: "text", nullable: false),
-                    provider_display_name = table.Column<string>(type: "text", nullable: true),
-                    user_id = table.Column<string>(type: "text", nullable: false)
+                    login_provider = table.Column<string>(type: "TEXT", nullable: false),
+                    provider_key = table.Column<string>(type: "TEXT", nullable: false),
+                    provider_display_name = table.Column<string>(type: "TEXT", nullable: true),
+                    user_id = table.Column<string>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -263,8 +259,8 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUserRoles",
                 columns: table => new
                 {
-                    user_id = table.Column<string>(type: "text", nullable: false),
-                    role_id = table.Column<string>(type: "text", nullable: false)
+                    user_id = table.Column<string>(type: "TEXT", nullable: false),
+                    role_id = table.Column<string>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -287,10 +283,10 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUserTokens",
                 columns: table => new
                 {
-                    user_id = table.Column<string>(type: "text", nullable: false),
-                    login_provider = table.Column<string>(type: "text", nullable: false),
-                    name = table.Column<string>(type: "text", nullable: false),
-                    value = table.Column<string>(type: "text", nullable: true)
+                    user_id = table.Column<string>(type: "TEXT", nullable: false),
+                    login_provider = table.Column<string>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", nullable: false),
+                    value = table.Column<string>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -307,17 +303,17 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "llm_traces",
                 columns: table => new
                 {
-                    call_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    request_json = table.Column<string>(type: "text", nullable: true),
-                    response_json = table.Column<string>(type: "text", nullable: true),
-                    raw_request_json = table.Column<string>(type: "text", nullable: true),
-                    raw_response_json = table.Column<string>(type: "text", nullable: true),
-                    attempts_json = table.Column<string>(type: "text", nullable: true),
-                    search_text = table.Column<string>(type: "text", nullable: true),
-                    redaction_count = table.Column<int>(type: "integer", nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    raw_purged_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                    call_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    request_json = table.Column<string>(type: "TEXT", nullable: true),
+                    response_json = table.Column<string>(type: "TEXT", nullable: true),
+                    raw_request_json = table.Column<string>(type: "TEXT", nullable: true),
+                    raw_response_json = table.Column<string>(type: "TEXT", nullable: true),
+                    attempts_json = table.Column<string>(type: "TEXT", nullable: true),
+                    search_text = table.Column<string>(type: "TEXT", nullable: true),
+                    redaction_count = table.Column<int>(type: "INTEGER", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    raw_purged_utc = table.Column<DateTime>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -334,13 +330,13 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "tenants",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    slug = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    plan_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    contract_monthly_price_micros = table.Column<long>(type: "bigint", nullable: true),
-                    is_demo = table.Column<bool>(type: "boolean", nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    slug = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    plan_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    contract_monthly_price_micros = table.Column<long>(type: "INTEGER", nullable: true),
+                    is_demo = table.Column<bool>(type: "INTEGER", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -357,17 +353,17 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "api_keys",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    prefix = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    hash = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    scopes = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
-                    requests_per_minute = table.Column<int>(type: "integer", nullable: true),
-                    created_by_user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    last_used_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
-                    revoked_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    prefix = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    hash = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    scopes = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    requests_per_minute = table.Column<int>(type: "INTEGER", nullable: true),
+                    created_by_user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    last_used_utc = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    revoked_utc = table.Column<DateTime>(type: "TEXT", nullable: true)
                 },
                 constraints: table =>
                 {
@@ -384,10 +380,10 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "budget_settings",
                 columns: table => new
                 {
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    soft_thresholds_percent = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    action_at_limit = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    soft_thresholds_percent = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    action_at_limit = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -404,14 +400,14 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "budgets",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    scope = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
-                    key = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
-                    period = table.Column<string>(type: "character varying(8)", maxLength: 8, nullable: false),
-                    limit_micros = table.Column<long>(type: "bigint", nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    scope = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    key = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    period = table.Column<string>(type: "TEXT", maxLength: 8, nullable: false),
+                    limit_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -425,14 +421,38 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "feedback",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    trace_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    score = table.Column<int>(type: "INTEGER", nullable: false),
+                    comment = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
+                    api_key_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_feedback", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_feedback_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "memberships",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    role = table.Column<string>(type: "character varying(32)", maxLength: 32, nullable: false),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    role = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -455,14 +475,14 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "provider_credentials",
                 columns: table => new
                 {
-                    id = table.Column<Guid>(type: "uuid", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
-                    protected_secret = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: false),
-                    last4 = table.Column<string>(type: "character varying(4)", maxLength: 4, nullable: false),
-                    base_url = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: true),
-                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    protected_secret = table.Column<string>(type: "TEXT", maxLength: 4000, nullable: false),
+                    last4 = table.Column<string>(type: "TEXT", maxLength: 4, nullable: false),
+                    base_url = table.Column<string>(type: "TEXT", maxLength: 512, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -479,10 +499,10 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "tenant_model_policies",
                 columns: table => new
                 {
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    allowed_models = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: true),
-                    alias_overrides_json = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: true),
-                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    allowed_models = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
+                    alias_overrides_json = table.Column<string>(type: "TEXT", maxLength: 4000, nullable: true),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -499,12 +519,12 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "budget_counters",
                 columns: table => new
                 {
-                    budget_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    period_start_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
-                    spent_micros = table.Column<long>(type: "bigint", nullable: false),
-                    reserved_micros = table.Column<long>(type: "bigint", nullable: false),
-                    fired_threshold_percent = table.Column<int>(type: "integer", nullable: false)
+                    budget_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    period_start_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    spent_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    reserved_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    fired_threshold_percent = table.Column<int>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
                 {
@@ -595,6 +615,16 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "ix_exact_cache_entries_expires_utc",
                 table: "exact_cache_entries",
                 column: "expires_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_feedback_tenant_id_created_utc",
+                table: "feedback",
+                columns: new[] { "tenant_id", "created_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_feedback_tenant_id_trace_id",
+                table: "feedback",
+                columns: new[] { "tenant_id", "trace_id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_idempotency_records_expires_utc",
@@ -704,6 +734,9 @@ namespace Keystone.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "exact_cache_entries");
+
+            migrationBuilder.DropTable(
+                name: "feedback");
 
             migrationBuilder.DropTable(
                 name: "idempotency_records");

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122225600_Initial")]
+    [Migration("20261122232455_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -572,6 +572,55 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_provider_credentials_tenant_id_provider");
 
                     b.ToTable("provider_credentials", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<Guid?>("ApiKeyId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("api_key_id");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EndUser")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("end_user");
+
+                    b.Property<int>("Score")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("score");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trace_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_feedback");
+
+                    b.HasIndex("TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_feedback_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "TraceId")
+                        .HasDatabaseName("ix_feedback_tenant_id_trace_id");
+
+                    b.ToTable("feedback", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Identity.KeystoneUser", b =>
@@ -1173,6 +1222,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_feedback_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Keys.ApiKey", b =>

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using Keystone.Gateway;
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary>
+/// Gives every answer under <c>/v1</c> and <c>/api/v1</c> OpenAI's error shape: exceptions become their
+/// status with a machine-readable code, bare error statuses (404 for an unknown route, 405) get a body,
+/// and the console's HTML status pages are switched off for these routes.
+/// </summary>
+internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorMiddleware> log)
+{
+    public async Task InvokeAsync(HttpContext http)
+    {
+        if (http.Features.Get<IStatusCodePagesFeature>() is { } pages)
+        {
+            pages.Enabled = false;
+        }
+
+        try
+        {
+            await next(http);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The caller went away; there is nobody to answer.
+            return;
+        }
+        catch (ApiException ex)
+        {
+            await ApiErrors.WriteAsync(http, ex.Status, ex.Code, ex.Message, ex.Param, ex.RetryAfter);
+            return;
+        }
+        catch (GatewayException ex)
+        {
+            if (ex.Outcome is { } outcome && !http.Response.HasStarted)
+            {
+                ApiHttp.SetOutcomeHeaders(http.Response, outcome, includeCost: true);
+            }
+
+            await ApiErrors.WriteAsync(http, ex.Error);
+            return;
+        }
+        catch (BadHttpRequestException ex)
+        {
+            // Kestrel's own limits (body too large, bad framing) surface here.
+            var status = ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : 400;
+            var code = status == 413 ? ApiErrors.RequestTooLarge : GatewayErrorCodes.InvalidRequest;
+            await ApiErrors.WriteAsync(http, status, code, status == 413 ? "The request body is larger than this server accepts." : "The request could not be read.");
+            return;
+        }
+        catch (JsonException)
+        {
+            await ApiErrors.WriteAsync(http, 400, GatewayErrorCodes.InvalidRequest, "The request body is not valid JSON.");
+            return;
+        }
+        catch (Exception ex) when (!http.Response.HasStarted)
+        {
+            log.LogError(ex, "Unhandled error on {Method} {Path}", http.Request.Method, http.Request.Path.Value);
+            await ApiErrors.WriteAsync(http, 500, ApiErrors.InternalError, "Keystone could not answer this request; the error was logged.");
+            return;
+        }
+
+        if (http.Response is { HasStarted: false, StatusCode: >= 400 } response && response.ContentLength is null && string.IsNullOrEmpty(response.ContentType))
+        {
+            var (code, message) = response.StatusCode switch
+            {
+                404 => (ApiErrors.NotFound, $"There is no {http.Request.Method} {http.Request.Path} in this API."),
+                405 => (ApiErrors.MethodNotAllowed, $"{http.Request.Method} is not allowed on {http.Request.Path}."),
+                413 => (ApiErrors.RequestTooLarge, "The request body is larger than this server accepts."),
+                415 => (ApiErrors.UnsupportedMediaType, "Send the body as application/json."),
+                401 => (GatewayErrorCodes.InvalidApiKey, "Missing or invalid API key."),
+                403 => (ApiErrors.InsufficientScope, "This API key may not do that."),
+                _ => (GatewayErrorCodes.InvalidRequest, "The request could not be served."),
+            };
+            await ApiErrors.WriteAsync(http, response.StatusCode, code, message);
+        }
+    }
+
+    /// <summary>True for the routes this middleware shapes.</summary>
+    public static bool Applies(HttpRequest request)
+        => request.Path.StartsWithSegments("/v1") || request.Path.StartsWithSegments("/api/v1");
+}

@@ -1,0 +1,128 @@
+using Keystone.Web.Features.Keys;
+using Microsoft.AspNetCore.Authentication;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary>Authorization policies of the HTTP API: one per API key scope.</summary>
+public static class ApiPolicies
+{
+    public const string Chat = "api:" + ApiKeyScopes.Chat;
+    public const string Embeddings = "api:" + ApiKeyScopes.Embeddings;
+    public const string ChatOrEmbeddings = "api:chat-or-embeddings";
+    public const string UsageRead = "api:" + ApiKeyScopes.UsageRead;
+    public const string Admin = "api:" + ApiKeyScopes.Admin;
+
+    /// <summary>The scopes (any of) each policy accepts; an admin key passes every policy.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> ScopesFor = new Dictionary<string, string[]>
+    {
+        [Chat] = [ApiKeyScopes.Chat],
+        [Embeddings] = [ApiKeyScopes.Embeddings],
+        [ChatOrEmbeddings] = [ApiKeyScopes.Chat, ApiKeyScopes.Embeddings],
+        [UsageRead] = [ApiKeyScopes.UsageRead],
+        [Admin] = [ApiKeyScopes.Admin],
+    };
+}
+
+public static class ApiFeature
+{
+    public static IServiceCollection AddApiFeature(this IServiceCollection services)
+    {
+        services.AddOptionsWithValidateOnStart<ApiOptions>().BindConfiguration(ApiOptions.SectionName).ValidateDataAnnotations();
+        services.AddSingleton<ApiRequestBody>();
+        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        var authorization = services.AddAuthorizationBuilder();
+        foreach (var (policy, scopes) in ApiPolicies.ScopesFor)
+        {
+            authorization.AddPolicy(policy, p => p
+                .AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
+                .RequireAuthenticatedUser()
+                .RequireAssertion(ctx => ctx.User.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.SchemeName
+                    && ctx.User.FindAll(ApiKeyAuthenticationHandler.ScopeClaim).Any(c => c.Value == ApiKeyScopes.Admin || scopes.Contains(c.Value))));
+        }
+
+        services.AddKeystoneOpenApi();
+        return services;
+    }
+
+    /// <summary>OpenAI's error shape for every answer under <c>/v1</c> and <c>/api/v1</c>; call after the status-code pages.</summary>
+    public static IApplicationBuilder UseApiErrors(this IApplicationBuilder app)
+        => app.UseWhen(http => ApiErrorMiddleware.Applies(http.Request), branch => branch.UseMiddleware<ApiErrorMiddleware>());
+
+    public static IEndpointRouteBuilder MapApiEndpoints(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").DisableAntiforgery();
+        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync)
+            .RequireAuthorization(ApiPolicies.Chat)
+            .WithName("CreateChatCompletion")
+            .WithSummary("Chat completion (OpenAI Chat Completions contract)")
+            .WithDescription("model is an alias (fast, smart, reasoning) or an allowed provider/model. stream: true answers text/event-stream chunks ending with data: [DONE]; "
+                + "the final chunk carries x_keystone_cost_micros, and with stream_options.include_usage a usage chunk follows. Header X-Keystone-Feature labels the call; "
+                + "answers carry X-Keystone-Trace-Id, X-Keystone-Cost-Micros, X-Keystone-Cache, X-Keystone-Provider, X-Keystone-Model and X-Gateway-Overhead-Ms.")
+            .Accepts<ChatCompletionRequestDoc>("application/json")
+            .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
+            .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
+        v1.MapPost("/embeddings", EmbeddingsEndpoint.EmbedAsync)
+            .RequireAuthorization(ApiPolicies.Embeddings)
+            .WithName("CreateEmbeddings")
+            .WithSummary("Embeddings (OpenAI Embeddings contract)")
+            .WithDescription("input is a string or an array of strings; encoding_format float (default) or base64.")
+            .Accepts<EmbeddingRequestDoc>("application/json")
+            .Produces<EmbeddingList>()
+            .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
+        v1.MapGet("/models", EmbeddingsEndpoint.ModelsAsync)
+            .RequireAuthorization(ApiPolicies.ChatOrEmbeddings)
+            .WithName("ListModels")
+            .WithSummary("The aliases and models this tenant may use")
+            .Produces<ModelList>()
+            .WithErrors(401, 403);
+
+        var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
+        api.MapGet("/calls/{traceId}", TenantDataEndpoints.GetCallAsync)
+            .RequireAuthorization(ApiPolicies.UsageRead)
+            .WithName("GetCall")
+            .WithSummary("A recorded call of this tenant, by trace id")
+            .WithDescription("Tokens by type, cost (micro-USD) and cost status, provider and model used, attempts, cache status, latency and status. Another tenant's trace id answers 404.")
+            .Produces<CallDto>()
+            .WithErrors(400, 401, 403, 404);
+        api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
+            .RequireAuthorization(ApiPolicies.UsageRead)
+            .WithName("GetUsage")
+            .WithSummary("Usage and cost of this tenant, grouped by day, feature, model or user")
+            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user (default day).")
+            .Produces<UsageReport>()
+            .WithErrors(400, 401, 403);
+        api.MapPost("/feedback", TenantDataEndpoints.PostFeedbackAsync)
+            .RequireAuthorization(ApiPolicies.Chat)
+            .WithName("PostFeedback")
+            .WithSummary("Thumbs up or down (and a comment) for a trace")
+            .Accepts<FeedbackRequestDoc>("application/json")
+            .Produces<FeedbackDto>(201)
+            .WithErrors(400, 401, 403, 404, 413, 415);
+        api.MapGet("/budgets", TenantDataEndpoints.GetBudgetsAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("GetBudgets")
+            .WithSummary("This tenant's caps with spend, reservations and reset times; soft thresholds; action at limit")
+            .Produces<BudgetDto>()
+            .WithErrors(401, 403);
+        api.MapPut("/budgets", TenantDataEndpoints.PutBudgetsAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("PutBudgets")
+            .WithSummary("Set caps (replaces the caps named, by scope + key + period; leaves the others), soft thresholds and action at limit")
+            .Accepts<BudgetDto>("application/json")
+            .Produces<BudgetDto>()
+            .WithErrors(400, 401, 403, 413, 415);
+
+        app.MapKeystoneOpenApi();
+        return app;
+    }
+
+    private static RouteHandlerBuilder WithErrors(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            builder.Produces<ApiErrorBody>(status);
+        }
+
+        return builder;
+    }
+}

@@ -1,0 +1,192 @@
+using System.Buffers;
+using System.Text.Json;
+using Keystone.Gateway;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary>Reads a JSON request body within the configured size limit and hands it to a field parser.</summary>
+public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
+{
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
+
+    /// <summary>Reads, size-checks and parses the body; every failure is an <see cref="ApiException"/> (400, 413 or 415).</summary>
+    public async Task<T> ReadAsync<T>(HttpRequest request, Func<JsonElement, T> parse, CancellationToken ct)
+    {
+        var limit = options.CurrentValue.MaxRequestBodyBytes;
+        if (!IsJson(request.ContentType))
+        {
+            throw new ApiException(415, ApiErrors.UnsupportedMediaType, "Send the body as application/json (Content-Type: application/json).");
+        }
+
+        if (request.ContentLength > limit)
+        {
+            throw TooLarge(limit);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(request.ContentLength ?? 4096, 1, limit));
+        while (true)
+        {
+            var memory = buffer.GetMemory(16 * 1024);
+            var read = await request.Body.ReadAsync(memory, ct);
+            if (read == 0)
+            {
+                break;
+            }
+
+            buffer.Advance(read);
+            if (buffer.WrittenCount > limit)
+            {
+                throw TooLarge(limit);
+            }
+        }
+
+        if (buffer.WrittenCount == 0)
+        {
+            throw ApiException.Invalid("body", "The request body is empty; send a JSON object.");
+        }
+
+        // System.Text.Json checks UTF-8 only where a string is decoded; a broken property name deep inside a
+        // tool schema would otherwise travel on to a provider adapter. Refuse it here, once, for the whole body.
+        if (!System.Text.Unicode.Utf8.IsValid(buffer.WrittenSpan))
+        {
+            throw ApiException.Invalid("body", "The request body is not valid UTF-8.");
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(buffer.WrittenMemory, DocumentOptions);
+        }
+        catch (JsonException ex)
+        {
+            throw ApiException.Invalid("body", $"The request body is not valid JSON: {Describe(ex)}");
+        }
+
+        using (document)
+        {
+            try
+            {
+                RejectUndecodableStrings(document.RootElement);
+                return parse(document.RootElement);
+            }
+            catch (InvalidOperationException)
+            {
+                // System.Text.Json refuses to turn escaped lone surrogates ("\ud800") into a .NET string.
+                throw ApiException.Invalid("body", "The request body holds a string that is not valid Unicode.");
+            }
+        }
+    }
+
+    // Escaped lone surrogates ("\ud800") are valid JSON but not valid Unicode; decoding every string and
+    // property name once finds them before any part of the request is passed on.
+    private static void RejectUndecodableStrings(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    RejectUndecodableStrings(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    RejectUndecodableStrings(item);
+                }
+
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static ApiException TooLarge(int limit)
+        => new(413, ApiErrors.RequestTooLarge, $"The request body is larger than the {limit:N0} bytes this server accepts.");
+
+    private static bool IsJson(string? contentType)
+    {
+        if (string.IsNullOrEmpty(contentType))
+        {
+            return false;
+        }
+
+        var mediaType = contentType.Split(';', 2)[0].Trim();
+        return mediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase)
+            || (mediaType.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && mediaType.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
+    }
+
+    // The reader's message names line and byte position, never body content.
+    private static string Describe(JsonException ex) => ex.LineNumber is { } line
+        ? $"error at line {line + 1}, byte {ex.BytePositionInLine + 1}."
+        : "it could not be read.";
+}
+
+/// <summary>Small helpers shared by the endpoints.</summary>
+internal static class ApiHttp
+{
+    /// <summary>The feature label from <c>X-Keystone-Feature</c> (default <c>default</c>), validated.</summary>
+    public static string FeatureOf(HttpRequest request)
+    {
+        var value = request.Headers["X-Keystone-Feature"].ToString().Trim();
+        if (value.Length == 0)
+        {
+            return "default";
+        }
+
+        if (value.Length > 64 || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '/'))
+        {
+            throw ApiException.Invalid("X-Keystone-Feature", "X-Keystone-Feature must be 1–64 characters of letters, digits, '-', '_', '.', ':' or '/'.");
+        }
+
+        return value;
+    }
+
+    /// <summary>The optional <c>Idempotency-Key</c> header, validated.</summary>
+    public static string? IdempotencyKeyOf(HttpRequest request)
+    {
+        var value = request.Headers["Idempotency-Key"].ToString().Trim();
+        if (value.Length == 0)
+        {
+            return null;
+        }
+
+        return value.Length > 128 ? throw ApiException.Invalid("Idempotency-Key", "Idempotency-Key must be at most 128 characters.") : value;
+    }
+
+    public static string CacheHeader(Keystone.Data.Calls.CacheStatus status) => status switch
+    {
+        Keystone.Data.Calls.CacheStatus.Exact => "exact",
+        Keystone.Data.Calls.CacheStatus.Semantic => "semantic",
+        _ => "miss",
+    };
+
+    /// <summary>Sets the attribution headers every answer carries.</summary>
+    public static void SetOutcomeHeaders(HttpResponse response, CallOutcome outcome, bool includeCost)
+    {
+        var h = response.Headers;
+        h["X-Keystone-Trace-Id"] = outcome.TraceId.ToString();
+        h["X-Keystone-Cache"] = CacheHeader(outcome.CacheStatus);
+        if (outcome.Provider is not null)
+        {
+            h["X-Keystone-Provider"] = outcome.Provider;
+        }
+
+        if (outcome.Model is not null)
+        {
+            h["X-Keystone-Model"] = outcome.Model;
+        }
+
+        if (includeCost)
+        {
+            h["X-Keystone-Cost-Micros"] = outcome.CostMicros.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            h["X-Gateway-Overhead-Ms"] = outcome.OverheadMs.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}

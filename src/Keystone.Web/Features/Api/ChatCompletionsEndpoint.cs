@@ -1,0 +1,342 @@
+using System.Buffers;
+using System.Text.Json;
+using Keystone.Gateway;
+using Keystone.Web.Features.Keys;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary><c>POST /v1/chat/completions</c>: OpenAI's contract, answered through the gateway.</summary>
+internal static class ChatCompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext http, ILlmGateway gateway, ApiRequestBody body, IOptionsMonitor<ApiOptions> options, TimeProvider clock)
+    {
+        var ct = http.RequestAborted;
+        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var parsed = await body.ReadAsync(http.Request, ChatCompletionParser.Parse, ct);
+        var context = new CallContext
+        {
+            TenantId = key.TenantId,
+            ApiKeyId = key.KeyId,
+            EndUser = parsed.User,
+            Feature = ApiHttp.FeatureOf(http.Request),
+            RequestId = http.TraceIdentifier,
+            IdempotencyKey = ApiHttp.IdempotencyKeyOf(http.Request),
+        };
+
+        if (parsed.Stream)
+        {
+            await new ChatStreamWriter(http, clock, options.CurrentValue.StreamKeepAliveInterval)
+                .WriteAsync(gateway.StreamAsync(parsed.Request, context, ct), parsed.Request.Model, parsed.IncludeUsage, ct);
+            return;
+        }
+
+        var result = await gateway.CompleteAsync(parsed.Request, context, ct);
+        ApiHttp.SetOutcomeHeaders(http.Response, result.Outcome, includeCost: true);
+        var response = new ChatCompletionResponse(
+            Id: CompletionId(result.Outcome.CallId),
+            Object: "chat.completion",
+            Created: clock.GetUtcNow().ToUnixTimeSeconds(),
+            Model: result.Outcome.Model ?? parsed.Request.Model,
+            Choices:
+            [
+                new ChatChoice(0, new ChatChoiceMessage("assistant",
+                    result.ToolCalls.Count > 0 && result.Text.Length == 0 ? null : result.Text,
+                    result.ToolCalls.Count == 0 ? null : result.ToolCalls.Select(ToDto).ToList()), result.FinishReason),
+            ],
+            Usage: UsageOf(result.Usage, result.Outcome.CostMicros));
+        await http.Response.WriteAsJsonAsync(response, ct);
+    }
+
+    public static string CompletionId(Guid callId) => "chatcmpl-" + callId.ToString("N");
+
+    public static ChatUsage UsageOf(Usage usage, long costMicros) => new(
+        usage.InputTokens, usage.OutputTokens, usage.InputTokens + usage.OutputTokens,
+        new PromptTokensDetails(usage.CachedInputTokens), new CompletionTokensDetails(usage.ReasoningTokens), costMicros);
+
+    private static ToolCallDto ToDto(ToolCall call) => new(call.Id, "function", new ToolCallFunctionDto(call.Name, call.ArgumentsJson));
+}
+
+/// <summary>
+/// Writes a gateway stream as OpenAI's <c>text/event-stream</c> chunks. The response starts only when the
+/// first event arrives, so a rejection before any token (budget, rate limit, every target down) is still a
+/// plain JSON error with its real status. While the first event is slow, SSE comments keep the connection
+/// alive; once one is sent the status is committed and a later rejection becomes an SSE error event.
+/// Headers known at the start (trace id, provider, model, cache) are sent as headers; the cost and the
+/// gateway overhead, known at the end, go into the final chunk (<c>x_keystone_cost_micros</c>,
+/// <c>x_keystone_overhead_ms</c>) and, where the protocol allows, into response trailers.
+/// </summary>
+internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, TimeSpan keepAlive)
+{
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+    private static readonly byte[] KeepAliveComment = ": keep-alive\n\n"u8.ToArray();
+
+    private readonly HttpResponse _response = http.Response;
+    private readonly System.Buffers.ArrayBufferWriter<byte> _buffer = new(1024);
+    private string _id = "chatcmpl-pending";
+    private string _model = "";
+    private long _created;
+    private bool _started;
+    private bool _sentRole;
+
+    public async Task WriteAsync(IAsyncEnumerable<ChatStreamEvent> events, string requestedModel, bool includeUsage, CancellationToken ct)
+    {
+        _model = requestedModel;
+        _created = clock.GetUtcNow().ToUnixTimeSeconds();
+        await using var enumerator = events.GetAsyncEnumerator(ct);
+
+        // First event: wait with keep-alives, and let a GatewayException escape while nothing was sent.
+        if (!await FirstMoveAsync(enumerator, ct))
+        {
+            await FailAsync(new GatewayError(GatewayErrorCodes.UpstreamError, "The stream ended without an answer.", 502), ct);
+            return;
+        }
+
+        do
+        {
+            switch (enumerator.Current)
+            {
+                case StreamStarted started:
+                    _id = ChatCompletionsEndpoint.CompletionId(started.CallId);
+                    _model = started.Model;
+                    if (!_started)
+                    {
+                        _response.Headers["X-Keystone-Trace-Id"] = started.TraceId.ToString();
+                        _response.Headers["X-Keystone-Provider"] = started.Provider;
+                        _response.Headers["X-Keystone-Model"] = started.Model;
+                        _response.Headers["X-Keystone-Cache"] = "miss";
+                    }
+
+                    await StartAsync(ct);
+                    if (!_sentRole)
+                    {
+                        _sentRole = true;
+                        await WriteChunkAsync(w => Delta(w, role: true, content: "", null), null, ct);
+                    }
+
+                    break;
+                case TextDelta text:
+                    await StartAsync(ct);
+                    await WriteChunkAsync(w => Delta(w, role: false, text.Text, null), null, ct);
+                    break;
+                case ToolCallDelta tool:
+                    await StartAsync(ct);
+                    await WriteChunkAsync(w => Delta(w, role: false, null, tool), null, ct);
+                    break;
+                case StreamCompleted completed:
+                    await CompleteAsync(completed.Result, includeUsage, ct);
+                    return;
+                case StreamFailed failed:
+                    await FailAsync(failed.Error, ct);
+                    return;
+            }
+        }
+        while (await enumerator.MoveNextAsync());
+
+        await FailAsync(new GatewayError(GatewayErrorCodes.StreamInterrupted, "The stream ended without completing.", 502), ct);
+    }
+
+    private async Task<bool> FirstMoveAsync(IAsyncEnumerator<ChatStreamEvent> enumerator, CancellationToken ct)
+    {
+        var move = enumerator.MoveNextAsync();
+        if (move.IsCompleted)
+        {
+            return await move;
+        }
+
+        var pending = move.AsTask();
+        while (true)
+        {
+            var delay = Task.Delay(keepAlive, clock, ct);
+            if (await Task.WhenAny(pending, delay) == pending)
+            {
+                return await pending;
+            }
+
+            ct.ThrowIfCancellationRequested();
+            await StartAsync(ct);
+            await _response.Body.WriteAsync(KeepAliveComment, ct);
+            await _response.Body.FlushAsync(ct);
+        }
+    }
+
+    private async Task StartAsync(CancellationToken ct)
+    {
+        if (_started)
+        {
+            return;
+        }
+
+        _started = true;
+        _response.StatusCode = 200;
+        _response.ContentType = "text/event-stream; charset=utf-8";
+        _response.Headers.CacheControl = "no-cache";
+        _response.Headers["X-Accel-Buffering"] = "no";
+        _response.Headers.Remove("Content-Length");
+        if (_response.SupportsTrailers())
+        {
+            _response.DeclareTrailer("X-Keystone-Cost-Micros");
+            _response.DeclareTrailer("X-Gateway-Overhead-Ms");
+        }
+
+        http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+        await _response.StartAsync(ct);
+    }
+
+    private async Task CompleteAsync(ChatResult result, bool includeUsage, CancellationToken ct)
+    {
+        if (!_started)
+        {
+            // A cache hit can complete without a StreamStarted: take the ids from the outcome.
+            _id = ChatCompletionsEndpoint.CompletionId(result.Outcome.CallId);
+            ApiHttp.SetOutcomeHeaders(_response, result.Outcome, includeCost: true);
+            _model = result.Outcome.Model ?? _model;
+            await StartAsync(ct);
+            if (result.Text.Length > 0)
+            {
+                await WriteChunkAsync(w => Delta(w, role: true, result.Text, null), null, ct);
+            }
+        }
+
+        var outcome = result.Outcome;
+        await WriteChunkAsync(w =>
+        {
+            w.WriteStartObject("delta");
+            w.WriteEndObject();
+        }, w => w.WriteString("finish_reason", result.FinishReason), ct, extra: w =>
+        {
+            w.WriteNumber("x_keystone_cost_micros", outcome.CostMicros);
+            w.WriteNumber("x_keystone_overhead_ms", Math.Round(outcome.OverheadMs, 3));
+            w.WriteString("x_keystone_trace_id", outcome.TraceId.ToString());
+            w.WriteString("x_keystone_cache", ApiHttp.CacheHeader(outcome.CacheStatus));
+        });
+
+        if (includeUsage)
+        {
+            var usage = ChatCompletionsEndpoint.UsageOf(result.Usage, outcome.CostMicros);
+            await WriteRawChunkAsync(w =>
+            {
+                WriteHead(w);
+                w.WriteStartArray("choices");
+                w.WriteEndArray();
+                w.WritePropertyName("usage");
+                JsonSerializer.Serialize(w, usage);
+            }, ct);
+        }
+
+        await _response.Body.WriteAsync(Done, ct);
+        await _response.Body.FlushAsync(ct);
+        if (_response.SupportsTrailers())
+        {
+            _response.AppendTrailer("X-Keystone-Cost-Micros", outcome.CostMicros.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            _response.AppendTrailer("X-Gateway-Overhead-Ms", outcome.OverheadMs.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture));
+        }
+    }
+
+    private async Task FailAsync(GatewayError error, CancellationToken ct)
+    {
+        if (!_started)
+        {
+            await ApiErrors.WriteAsync(http, error);
+            return;
+        }
+
+        // An explicit error event and no [DONE]: a client never mistakes a cut stream for a complete one.
+        await _response.Body.WriteAsync(DataPrefix, ct);
+        await _response.Body.WriteAsync(ApiErrors.Body(error.HttpStatus, error.Code, error.Message, error.Param), ct);
+        await _response.Body.WriteAsync(EventEnd, ct);
+        await _response.Body.FlushAsync(ct);
+    }
+
+    private static void Delta(Utf8JsonWriter w, bool role, string? content, ToolCallDelta? tool)
+    {
+        w.WriteStartObject("delta");
+        if (role)
+        {
+            w.WriteString("role", "assistant");
+        }
+
+        if (content is not null)
+        {
+            w.WriteString("content", content);
+        }
+
+        if (tool is not null)
+        {
+            w.WriteStartArray("tool_calls");
+            w.WriteStartObject();
+            w.WriteNumber("index", tool.Index);
+            if (tool.Id is not null)
+            {
+                w.WriteString("id", tool.Id);
+                w.WriteString("type", "function");
+            }
+
+            w.WriteStartObject("function");
+            if (tool.Name is not null)
+            {
+                w.WriteString("name", tool.Name);
+            }
+
+            if (tool.ArgumentsFragment is not null)
+            {
+                w.WriteString("arguments", tool.ArgumentsFragment);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteEndArray();
+        }
+
+        w.WriteEndObject();
+    }
+
+    private Task WriteChunkAsync(Action<Utf8JsonWriter> delta, Action<Utf8JsonWriter>? finish, CancellationToken ct, Action<Utf8JsonWriter>? extra = null)
+        => WriteRawChunkAsync(w =>
+        {
+            WriteHead(w);
+            w.WriteStartArray("choices");
+            w.WriteStartObject();
+            w.WriteNumber("index", 0);
+            delta(w);
+            if (finish is null)
+            {
+                w.WriteNull("finish_reason");
+            }
+            else
+            {
+                finish(w);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndArray();
+            extra?.Invoke(w);
+        }, ct);
+
+    private void WriteHead(Utf8JsonWriter w)
+    {
+        w.WriteString("id", _id);
+        w.WriteString("object", "chat.completion.chunk");
+        w.WriteNumber("created", _created);
+        w.WriteString("model", _model);
+    }
+
+    private async Task WriteRawChunkAsync(Action<Utf8JsonWriter> body, CancellationToken ct)
+    {
+        _buffer.ResetWrittenCount();
+        _buffer.Write<byte>(DataPrefix);
+        using (var w = new Utf8JsonWriter(_buffer))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+
+        _buffer.Write<byte>(EventEnd);
+        await _response.Body.WriteAsync(_buffer.WrittenMemory, ct);
+        await _response.Body.FlushAsync(ct);
+    }
+}

@@ -1,0 +1,60 @@
+using System.Text.Json;
+
+namespace Keystone.Web.Features.Api;
+
+// /api/v1 shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
+
+/// <summary>Tokens of a call by type.</summary>
+public sealed record CallTokens(int Input, int Output, int CachedInput, int CacheWrite, int CacheWrite1h, int Reasoning);
+
+/// <summary>A recorded call (<c>GET /api/v1/calls/{traceId}</c>).</summary>
+public sealed record CallDto(
+    Guid TraceId,
+    Guid CallId,
+    string Status,
+    string? ErrorCode,
+    DateTime CreatedUtc,
+    string Feature,
+    string? EndUser,
+    Guid? ApiKeyId,
+    string? PromptName,
+    Guid? PromptVersionId,
+    string Alias,
+    string? Provider,
+    string? Model,
+    bool Streamed,
+    CallTokens Tokens,
+    long CostMicros,
+    string CostStatus,
+    string BilledTo,
+    string Cache,
+    long SavedCostMicros,
+    int Attempts,
+    bool FellBack,
+    JsonElement? AttemptDetails,
+    int LatencyMs,
+    int? TtftMs,
+    int CallsInTrace,
+    IReadOnlyList<FeedbackDto> Feedback);
+
+/// <summary>Feedback stored for a trace.</summary>
+public sealed record FeedbackDto(Guid Id, Guid TraceId, string Score, string? Comment, string? EndUser, DateTime CreatedUtc);
+
+/// <summary>The documented body of <c>POST /api/v1/feedback</c>.</summary>
+/// <param name="TraceId">The <c>X-Keystone-Trace-Id</c> of the answer.</param>
+/// <param name="Score"><c>up</c> or <c>down</c>.</param>
+/// <param name="Comment">Optional, up to 2,000 characters.</param>
+/// <param name="User">Optional end user who gave it.</param>
+public sealed record FeedbackRequestDoc(Guid TraceId, string Score, string? Comment, string? User);
+
+/// <summary>One row of <c>GET /api/v1/usage</c>.</summary>
+public sealed record UsageRow(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros);
+
+/// <summary><c>GET /api/v1/usage</c>.</summary>
+public sealed record UsageReport(DateTime FromUtc, DateTime ToUtc, string GroupBy, long TotalCalls, long TotalCostMicros, IReadOnlyList<UsageRow> Rows);
+
+/// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
+public sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
+
+/// <summary><c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters are ignored).</summary>
+public sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);

@@ -1,0 +1,306 @@
+using System.Globalization;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Data.Audit;
+using Keystone.Data.Calls;
+using Keystone.Data.Feedback;
+using Keystone.Gateway;
+using Keystone.Web.Features.Audit;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary>
+/// The tenant's own data through its API key: a recorded call by trace id, usage for billing, feedback,
+/// and budgets. Every query runs in a context scoped to the key's tenant, so another tenant's trace id is
+/// simply not found (404, never 403: the API does not confirm that it exists).
+/// </summary>
+internal static class TenantDataEndpoints
+{
+    private const int MaxUsageDays = 400;
+
+    public static async Task<IResult> GetCallAsync(HttpContext http, string traceId, KeystoneDbFactory dbFactory)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        if (!Guid.TryParse(traceId, out var id))
+        {
+            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id.");
+        }
+
+        await using var db = dbFactory.ForTenant(key.TenantId);
+        var calls = await db.Calls.AsNoTracking().Where(c => c.TraceId == id && c.TenantId == key.TenantId)
+            .OrderBy(c => c.CreatedUtc).ToListAsync(ct);
+        if (calls.Count == 0)
+        {
+            throw ApiException.NotFound($"No call with trace id {id} in this tenant.");
+        }
+
+        var call = calls[0];
+        var attempts = await db.Traces.AsNoTracking().Where(t => t.CallId == call.Id).Select(t => t.AttemptsJson).FirstOrDefaultAsync(ct);
+        var feedback = await db.Feedback.AsNoTracking().Where(f => f.TraceId == id && f.TenantId == key.TenantId)
+            .OrderBy(f => f.CreatedUtc).ToListAsync(ct);
+        return TypedResults.Ok(new CallDto(
+            call.TraceId, call.Id, Lower(call.Status), call.ErrorCode, call.CreatedUtc, call.Feature, call.EndUser, call.ApiKeyId,
+            call.PromptName, call.PromptVersionId, call.Alias, call.Provider, call.Model, call.Streamed,
+            new CallTokens(call.InputTokens, call.OutputTokens, call.CachedInputTokens, call.CacheWriteTokens, call.CacheWrite1hTokens, call.ReasoningTokens),
+            call.CostMicros, Lower(call.CostStatus), ToSnake(call.BilledTo), Lower(call.CacheStatus), call.SavedCostMicros,
+            call.Attempts, call.FellBack, ParseJson(attempts), call.LatencyMs, call.TtftMs, calls.Count,
+            feedback.Select(ToDto).ToList()));
+    }
+
+    public static async Task<IResult> GetUsageAsync(HttpContext http, KeystoneDbFactory dbFactory, TimeProvider clock)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        var query = http.Request.Query;
+        var now = clock.GetUtcNow().UtcDateTime;
+        var to = ParseTime(query["to"], "to") ?? now;
+        var from = ParseTime(query["from"], "from") ?? to.AddDays(-30);
+        if (from >= to)
+        {
+            throw ApiException.Invalid("from", "from must be before to.");
+        }
+
+        if ((to - from).TotalDays > MaxUsageDays)
+        {
+            throw ApiException.Invalid("from", $"The range may span at most {MaxUsageDays} days.");
+        }
+
+        var groupBy = query["groupBy"].ToString();
+        groupBy = groupBy.Length == 0 ? "day" : groupBy.ToLowerInvariant();
+        await using var db = dbFactory.ForTenant(key.TenantId);
+        var calls = db.Calls.AsNoTracking().Where(c => c.TenantId == key.TenantId && c.CreatedUtc >= from && c.CreatedUtc < to);
+        var ct = http.RequestAborted;
+        List<UsageRow> rows = groupBy switch
+        {
+            "day" => (await calls.GroupBy(c => new { c.CreatedUtc.Year, c.CreatedUtc.Month, c.CreatedUtc.Day })
+                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
+                    .ToListAsync(ct))
+                .Select(g => new UsageRow(new DateOnly(g.Key.Year, g.Key.Month, g.Key.Day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            "feature" => (await calls.GroupBy(c => c.Feature)
+                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
+                    .ToListAsync(ct))
+                .Select(g => new UsageRow(g.Key, g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            "model" => (await calls.GroupBy(c => new { c.Provider, c.Model })
+                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
+                    .ToListAsync(ct))
+                .Select(g => new UsageRow(g.Key.Provider is null ? "(none)" : $"{g.Key.Provider}/{g.Key.Model}", g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            "user" => (await calls.GroupBy(c => c.EndUser ?? c.UserId)
+                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
+                    .ToListAsync(ct))
+                .Select(g => new UsageRow(g.Key ?? "(none)", g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            _ => throw ApiException.Invalid("groupBy", "groupBy must be day, feature, model or user."),
+        };
+        rows = [.. rows.OrderBy(r => r.Key, StringComparer.Ordinal)];
+        return TypedResults.Ok(new UsageReport(from, to, groupBy, rows.Sum(r => r.Calls), rows.Sum(r => r.CostMicros), rows));
+    }
+
+    public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, TimeProvider clock)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var (traceId, score, comment, user) = await body.ReadAsync(http.Request, ParseFeedback, ct);
+        await using var db = dbFactory.ForTenant(key.TenantId);
+        if (!await db.Calls.AnyAsync(c => c.TraceId == traceId && c.TenantId == key.TenantId, ct))
+        {
+            throw ApiException.NotFound($"No call with trace id {traceId} in this tenant (calls are recorded within moments of their answer).");
+        }
+
+        var row = new CallFeedback
+        {
+            Id = Guid.CreateVersion7(), TenantId = key.TenantId, TraceId = traceId, Score = score, Comment = comment,
+            ApiKeyId = key.KeyId, EndUser = user, CreatedUtc = clock.GetUtcNow().UtcDateTime,
+        };
+        db.Feedback.Add(row);
+        await db.SaveChangesAsync(ct);
+        return TypedResults.Created($"/api/v1/calls/{traceId}", ToDto(row));
+    }
+
+    public static async Task<IResult> GetBudgetsAsync(HttpContext http, IBudgetService budgets)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted)));
+    }
+
+    public static async Task<IResult> PutBudgetsAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var (caps, thresholds, action) = await body.ReadAsync(http.Request, ParseBudgets, ct);
+        var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, ct);
+        await audit.WriteAsync(new AuditEntry
+        {
+            ActorType = "api_key", ActorId = key.KeyId.ToString(), ActorName = $"{key.Name} ({key.Prefix}…)", TenantId = key.TenantId,
+            Action = "budgets.set", Target = $"tenant:{key.TenantId}",
+            MetadataJson = JsonSerializer.Serialize(new
+            {
+                caps = caps.Select(c => new { scope = BudgetScopeText(c.Scope), c.Key, period = Lower(c.Period), c.LimitMicros }),
+                softThresholdsPercent = thresholds, actionAtLimit = action is null ? null : Lower(action.Value),
+            }),
+        }, ct);
+        return TypedResults.Ok(ToDto(result));
+    }
+
+    internal static (Guid TraceId, int Score, string? Comment, string? User) ParseFeedback(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.Invalid("body", "The request body must be a JSON object.");
+        }
+
+        var traceText = JsonFields.RequiredString(root, "traceId", 64);
+        if (!Guid.TryParse(traceText, out var traceId))
+        {
+            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id.");
+        }
+
+        if (!root.TryGetProperty("score", out var s) || s.ValueKind == JsonValueKind.Null)
+        {
+            throw ApiException.Invalid("score", "score is required: up or down.");
+        }
+
+        var score = s.ValueKind switch
+        {
+            JsonValueKind.String when s.GetString() is "up" => 1,
+            JsonValueKind.String when s.GetString() is "down" => -1,
+            JsonValueKind.Number when s.TryGetInt32(out var n) && n is 1 or -1 => n,
+            _ => throw ApiException.Invalid("score", "score must be up or down (or 1 / -1)."),
+        };
+        var comment = JsonFields.OptionalString(root, "comment", 2000);
+        var user = JsonFields.OptionalString(root, "user", 256);
+        return (traceId, score, comment, user);
+    }
+
+    internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action) ParseBudgets(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.Invalid("body", "The request body must be a JSON object.");
+        }
+
+        var caps = new List<BudgetCapInput>();
+        if (root.TryGetProperty("caps", out var array) && array.ValueKind != JsonValueKind.Null)
+        {
+            if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() > 1000)
+            {
+                throw ApiException.Invalid("caps", "caps must be an array of up to 1,000 caps.");
+            }
+
+            var i = 0;
+            foreach (var cap in array.EnumerateArray())
+            {
+                var path = $"caps[{i}]";
+                if (cap.ValueKind != JsonValueKind.Object)
+                {
+                    throw ApiException.Invalid(path, $"{path} must be an object.");
+                }
+
+                var scope = JsonFields.RequiredString(cap, "scope", 16, $"{path}.scope") switch
+                {
+                    "tenant" => BudgetScope.Tenant,
+                    "user" => BudgetScope.User,
+                    "feature" => BudgetScope.Feature,
+                    "apiKey" => BudgetScope.ApiKey,
+                    _ => throw ApiException.Invalid($"{path}.scope", $"{path}.scope must be tenant, user, feature or apiKey."),
+                };
+                var capKey = JsonFields.OptionalString(cap, "key", 128, $"{path}.key");
+                if (scope == BudgetScope.Tenant && capKey is not null)
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be null for the tenant scope.");
+                }
+
+                if (scope != BudgetScope.Tenant && string.IsNullOrWhiteSpace(capKey))
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key is required for the {BudgetScopeText(scope)} scope.");
+                }
+
+                if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be an API key id for the apiKey scope.");
+                }
+
+                var period = JsonFields.RequiredString(cap, "period", 16, $"{path}.period") switch
+                {
+                    "day" => BudgetPeriod.Day,
+                    "month" => BudgetPeriod.Month,
+                    _ => throw ApiException.Invalid($"{path}.period", $"{path}.period must be day or month."),
+                };
+                var limit = JsonFields.OptionalLong(cap, "limitMicros", 1, long.MaxValue / 4, $"{path}.limitMicros")
+                    ?? throw ApiException.Invalid($"{path}.limitMicros", $"{path}.limitMicros is required.");
+                caps.Add(new BudgetCapInput(scope, capKey, period, limit));
+                i++;
+            }
+        }
+
+        List<int>? thresholds = null;
+        if (root.TryGetProperty("softThresholdsPercent", out var t) && t.ValueKind != JsonValueKind.Null)
+        {
+            if (t.ValueKind != JsonValueKind.Array || t.GetArrayLength() > 10
+                || t.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out var v) || v is < 1 or > 100))
+            {
+                throw ApiException.Invalid("softThresholdsPercent", "softThresholdsPercent must be an array of up to 10 integers from 1 to 100.");
+            }
+
+            thresholds = [.. t.EnumerateArray().Select(x => x.GetInt32()).Distinct().Order()];
+        }
+
+        BudgetAction? action = JsonFields.OptionalString(root, "actionAtLimit", 16) switch
+        {
+            null => null,
+            "block" => BudgetAction.Block,
+            "degrade" => BudgetAction.Degrade,
+            _ => throw ApiException.Invalid("actionAtLimit", "actionAtLimit must be block or degrade."),
+        };
+        return (caps, thresholds, action);
+    }
+
+    private static BudgetDto ToDto(TenantBudget budget) => new(
+        budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
+        budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit));
+
+    private static FeedbackDto ToDto(CallFeedback f) => new(f.Id, f.TraceId, f.Score > 0 ? "up" : "down", f.Comment, f.EndUser, f.CreatedUtc);
+
+    private static string BudgetScopeText(BudgetScope scope) => scope == BudgetScope.ApiKey ? "apiKey" : Lower(scope);
+
+    private static string Lower<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    private static string ToSnake(BilledTo value) => value switch
+    {
+        BilledTo.TenantKey => "tenant_key",
+        _ => Lower(value),
+    };
+
+    private static JsonElement? ParseJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static DateTime? ParseTime(Microsoft.Extensions.Primitives.StringValues value, string name)
+    {
+        var text = value.ToString();
+        if (text.Length == 0)
+        {
+            return null;
+        }
+
+        if (!DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var time))
+        {
+            throw ApiException.Invalid(name, $"{name} must be an ISO 8601 date or time (UTC), e.g. 2026-11-01 or 2026-11-01T00:00:00Z.");
+        }
+
+        return DateTime.SpecifyKind(time, DateTimeKind.Utc);
+    }
+}

@@ -1,0 +1,73 @@
+using System.Security.Cryptography;
+using Keystone.Data;
+using Keystone.Data.Keys;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Keys;
+
+/// <summary>
+/// Resolves a presented API key to its <see cref="ApiKeyIdentity"/> on the hot path. Answers (including
+/// "no such key") are cached by the key's SHA-256 for <see cref="ApiKeysOptions.LookupCacheTtl"/>, so a
+/// burst of requests costs one database read; a revoked key stops working within that time on every
+/// instance and at once on the instance that revoked it.
+/// </summary>
+public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache, IOptionsMonitor<ApiKeysOptions> options)
+{
+    private const string CachePrefix = "apikey:";
+
+    // Keys are "ks_" + 43 base64url characters; anything much longer is not a key and is not hashed.
+    private const int MaxKeyLength = 200;
+
+    /// <summary>The identity of <paramref name="presentedKey"/>, or null when it is unknown, revoked or malformed.</summary>
+    public async ValueTask<ApiKeyIdentity?> FindAsync(string presentedKey, CancellationToken ct)
+    {
+        if (presentedKey.Length is < 20 or > MaxKeyLength || !presentedKey.StartsWith(ApiKeyHasher.KeyPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var hash = ApiKeyHasher.Hash(presentedKey);
+        var cacheKey = CachePrefix + hash;
+        if (cache.TryGetValue(cacheKey, out CachedKey? cached) && cached is not null)
+        {
+            return cached.Identity;
+        }
+
+        var identity = await LoadAsync(hash, ct);
+        if (options.CurrentValue.LookupCacheTtl > TimeSpan.Zero)
+        {
+            cache.Set(cacheKey, new CachedKey(identity), options.CurrentValue.LookupCacheTtl);
+        }
+
+        return identity;
+    }
+
+    /// <summary>Drops a key's cached answer (after revoking or changing it on this instance).</summary>
+    public void Forget(string hash) => cache.Remove(CachePrefix + hash);
+
+    private async Task<ApiKeyIdentity?> LoadAsync(string hash, CancellationToken ct)
+    {
+        // The tenant is what we are trying to learn, so this one read runs across tenants; it is keyed by
+        // the hash's unique index and returns only the key's own row.
+        await using var db = dbFactory.ForSystem();
+        var row = await db.ApiKeys.AsNoTracking()
+            .Where(k => k.Hash == hash && k.RevokedUtc == null)
+            .Select(k => new { k.Id, k.TenantId, k.Name, k.Prefix, k.Hash, k.Scopes })
+            .FirstOrDefaultAsync(ct);
+        if (row is null)
+        {
+            return null;
+        }
+
+        // The index lookup already matched; the fixed-time comparison keeps the final decision free of
+        // early-exit timing, should the lookup ever be widened (prefix search, case-insensitive collation).
+        var equal = CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(row.Hash), System.Text.Encoding.ASCII.GetBytes(hash));
+        return equal ? new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.Prefix, ApiKeyScopes.Parse(row.Scopes)) : null;
+    }
+
+    // A class so that "no such key" (null identity) can be cached too.
+    private sealed record CachedKey(ApiKeyIdentity? Identity);
+}
