@@ -60,8 +60,9 @@ public sealed class ProviderOptions
 
     /// <summary>
     /// Key of this provider's rows in <c>model_prices</c>. Default: the kind in lower case (<c>openai</c>,
-    /// <c>anthropic</c>, <c>simulated</c>). Give OpenAI-compatible servers their own key (and price rows) so they are
-    /// never costed at OpenAI's prices by accident; without rows their calls are costed <c>unknown</c>.
+    /// <c>anthropic</c>, <c>simulated</c>), so an OpenAI-kind provider is costed with OpenAI's rows (right for Azure
+    /// deployments named after the model). Give self-hosted or resold endpoints their own key and rows; a model
+    /// without a row is costed <c>unknown</c>, never $0.
     /// </summary>
     [MaxLength(64)]
     public string? PriceKey { get; set; }
