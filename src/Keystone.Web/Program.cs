@@ -27,18 +27,12 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
-<<<<<<< HEAD
-// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
-builder.Services.AddKeystoneGateway(builder.Configuration);
-builder.Services.AddBudgetsFeature();
-builder.Services.AddKeysFeature();
-builder.Services.AddApiFeature();
-=======
 // After the tenants feature (its database start-up migrates before the price table is seeded). Includes the
 // providers (AddKeystoneProviders); stopping the host drains the call recorder and the budget counters.
 builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddBudgetsFeature();
->>>>>>> gw-pipeline
+builder.Services.AddKeysFeature();
+builder.Services.AddApiFeature();
 
 var app = builder.Build();
 
