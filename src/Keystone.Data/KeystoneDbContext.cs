@@ -49,6 +49,10 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Calls.LlmTrace> Traces => Set<Calls.LlmTrace>();
 
+    public DbSet<Playground.Conversation> Conversations => Set<Playground.Conversation>();
+
+    public DbSet<Playground.ConversationMessage> ConversationMessages => Set<Playground.ConversationMessage>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
