@@ -2,6 +2,7 @@ using Keystone.Data;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -23,6 +24,7 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddPlaygroundFeature();
 
 var app = builder.Build();
 
