@@ -112,12 +112,33 @@ public static class SafeMarkdown
             sanitizer.AllowedTags.Remove(tag);
         }
 
+        // Markdig marks fenced code with class="language-x" (for highlighting and styling); no other class survives.
+        sanitizer.AllowedAttributes.Add("class");
         sanitizer.PostProcessNode += (_, e) =>
         {
-            if (e.Node is AngleSharp.Dom.IElement { LocalName: "a" } link)
+            if (e.Node is not AngleSharp.Dom.IElement element)
             {
-                link.SetAttribute("rel", "noopener noreferrer nofollow");
-                link.SetAttribute("target", "_blank");
+                return;
+            }
+
+            if (element.GetAttribute("class") is { } classes)
+            {
+                var kept = string.Join(' ', classes.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                    .Where(c => c.StartsWith("language-", StringComparison.Ordinal)));
+                if (kept.Length == 0)
+                {
+                    element.RemoveAttribute("class");
+                }
+                else
+                {
+                    element.SetAttribute("class", kept);
+                }
+            }
+
+            if (element.LocalName == "a")
+            {
+                element.SetAttribute("rel", "noopener noreferrer nofollow");
+                element.SetAttribute("target", "_blank");
             }
         };
         return sanitizer;
