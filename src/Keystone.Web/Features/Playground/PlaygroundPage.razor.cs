@@ -32,6 +32,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     private string _draft = "";
     private string? _error;
     private string? _blocked;
+    private bool _blockedByRefusal;
     private BudgetNotice? _budgetNotice;
     private CancellationTokenSource? _streamCts;
     private RenderBatcher? _batcher;
@@ -268,6 +269,15 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     private void Stop() => _streamCts?.Cancel();
 
+    /// <summary>After a refusal's wait, or when someone raised the cap: look at the budget again.</summary>
+    private async Task CheckAgainAsync()
+    {
+        _blockedByRefusal = false;
+        _blocked = null;
+        await RefreshBudgetAsync();
+        StateHasChanged();
+    }
+
     /// <summary>
     /// Streams one turn to one model (or two or three, side by side). False when every model refused before
     /// answering (budget, rate limit, no provider): nothing was added then.
@@ -385,13 +395,11 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     private void ShowRefusal(GatewayError error)
     {
-        if (error.Code == GatewayErrorCodes.BudgetExceeded)
+        if (error.Code is GatewayErrorCodes.BudgetExceeded or GatewayErrorCodes.RateLimitExceeded)
         {
+            // The gateway's sentence names the cap (or limit), the spend and the reset; sending waits for it.
             _blocked = PlainWords.For(error);
-        }
-        else if (error.Code == GatewayErrorCodes.RateLimitExceeded)
-        {
-            _blocked = PlainWords.For(error);
+            _blockedByRefusal = true;
             _ = UnblockAfterAsync(error.RetryAfter ?? TimeSpan.FromSeconds(10));
         }
         else
@@ -405,11 +413,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         try
         {
             await Task.Delay(wait, Time, _life.Token);
-            await InvokeAsync(() =>
-            {
-                _blocked = _budgetNotice is { AtCap: true } n ? n.Text : null;
-                StateHasChanged();
-            });
+            await InvokeAsync(CheckAgainAsync);
         }
         catch (OperationCanceledException)
         {
@@ -430,7 +434,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         {
             _blocked = atCap.Text;
         }
-        else if (_blocked is not null && !_blocked.Contains("Try again", StringComparison.Ordinal))
+        else if (!_blockedByRefusal)
         {
             _blocked = null;
         }
