@@ -10,27 +10,26 @@ namespace Keystone.Web.Features.Playground;
 /// arrives in a buffer and reaches the message when the page's <see cref="RenderBatcher"/> ticks
 /// (<see cref="Sync"/>); ids, who answered, usage, cost and timings are copied from the gateway's events.
 /// </summary>
-public sealed class AnswerStreamer(ILlmGateway gateway, TimeProvider time)
+public sealed class AnswerStreamer(ILlmGateway gateway, TimeProvider time, ConversationMessage message)
 {
     private readonly Lock _gate = new();
     private readonly StringBuilder _text = new();
     private bool _changed;
 
     /// <summary>The message being filled.</summary>
-    public ConversationMessage? Message { get; private set; }
+    public ConversationMessage Message { get; } = message;
 
-    /// <summary>True until the stream ended (completed, stopped or failed).</summary>
-    public bool IsStreaming { get; private set; }
+    /// <summary>True from creation until the stream ended (completed, stopped or failed), so the placeholder renders as streaming.</summary>
+    public bool IsStreaming { get; private set; } = true;
 
     /// <summary>
-    /// Streams <paramref name="request"/> into <paramref name="message"/>. Returns normally for completed, stopped
+    /// Streams <paramref name="request"/> into <see cref="Message"/>. Returns normally for completed, stopped
     /// (<paramref name="ct"/> cancelled) and failed-after-tokens answers; throws <see cref="GatewayException"/>
     /// when the gateway refused or could not start the call (budget, rate limit, every provider down).
     /// </summary>
-    public async Task RunAsync(ChatRequest request, CallContext context, ConversationMessage message, Action onText, CancellationToken ct)
+    public async Task RunAsync(ChatRequest request, CallContext context, Action onText, CancellationToken ct)
     {
-        Message = message;
-        IsStreaming = true;
+        var message = Message;
         message.State = AnswerState.Complete;
         var started = time.GetTimestamp();
         try
@@ -105,7 +104,7 @@ public sealed class AnswerStreamer(ILlmGateway gateway, TimeProvider time)
     {
         lock (_gate)
         {
-            if (!_changed || Message is null)
+            if (!_changed)
             {
                 return false;
             }

@@ -104,8 +104,9 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     }
 
     /// <summary>Enter in the composer (the browser passes its current text, so no keystroke is lost).</summary>
+    /// <remarks>JS calls arrive outside the renderer's dispatcher: everything runs through <c>InvokeAsync</c>.</remarks>
     [JSInvokable]
-    public async Task SendFromKeyboard(string text)
+    public Task SendFromKeyboard(string text) => InvokeAsync(async () =>
     {
         if (IsStreaming || _blocked is not null)
         {
@@ -114,11 +115,11 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
         _draft = text;
         await SendAsync();
-    }
+    });
 
     /// <summary>Esc anywhere on the page.</summary>
     [JSInvokable]
-    public void StopFromKeyboard() => Stop();
+    public Task StopFromKeyboard() => InvokeAsync(Stop);
 
     private static string ModelLabel(ModelInfo m) => m.Kind == "alias" && m.Targets.Count > 0
         ? $"{m.Id}  →  {string.Join(", ", m.Targets)}"
@@ -298,9 +299,9 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
         _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
         _batcher = new RenderBatcher(Time, Options.RenderInterval, () => InvokeAsync(RenderBatch));
-        foreach (var _ in answers)
+        foreach (var answer in answers)
         {
-            _streams.Add(new AnswerStreamer(Gateway, Time));
+            _streams.Add(new AnswerStreamer(Gateway, Time, answer));
         }
 
         _messages.AddRange(answers);
@@ -312,7 +313,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
             Messages = history,
             Temperature = _temperature,
             MaxTokens = _maxTokens,
-        }, context, answer, _batcher.MarkDirty, _streamCts.Token)).ToList();
+        }, context, _batcher.MarkDirty, _streamCts.Token)).ToList();
 
         var refusals = new List<GatewayError>();
         for (var i = 0; i < runs.Count; i++)
