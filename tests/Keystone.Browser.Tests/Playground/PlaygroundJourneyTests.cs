@@ -17,11 +17,10 @@ public sealed class PlaygroundJourneyTests(BrowserFixture fixture)
     private const string RecordGrowth = """
         () => {
             window.__ksLengths = [];
-            const target = document.querySelector('[data-test=conversation]');
             new MutationObserver(() => {
                 const md = document.querySelector('[data-test=answer][data-state=streaming] [data-test=markdown]');
                 if (md) { window.__ksLengths.push(md.textContent.length); }
-            }).observe(target, { subtree: true, childList: true, characterData: true, attributes: true });
+            }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
         }
         """;
 
@@ -31,7 +30,7 @@ public sealed class PlaygroundJourneyTests(BrowserFixture fixture)
         var page = await OpenPlaygroundAsync("member@acme.demo");
         await page.EvaluateAsync(RecordGrowth);
 
-        await page.FillAsync("[data-test=composer]", "Explain budgets and caps for our product team [sim:tps=15]");
+        await page.FillAsync("[data-test=composer]", "Explain budgets and caps for our product team [sim:tps=10]");
         await page.PressAsync("[data-test=composer]", "Enter");
 
         var answer = page.Locator("[data-test=answer]");

@@ -224,13 +224,15 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         _messages.Add(user);
         await Conversations.SaveMessagesAsync(_conversation.Id, [user], _life.Token);
         _draft = "";
-        var answered = await StreamTurnAsync(sequence + 1, ModelsForTurn());
+        var answered = await StreamTurnAsync(sequence + 1, ModelsForTurn(), refused: () =>
+        {
+            // Refused before any answer: the message goes back to the composer, unsent (before the refusal renders).
+            _messages.Remove(user);
+            _draft = text;
+        });
         if (!answered)
         {
-            // Refused before any answer: the message goes back to the composer, unsent.
-            _messages.Remove(user);
             await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
-            _draft = text;
         }
 
         _conversations = await Conversations.ListAsync(_life.Token);
@@ -281,9 +283,9 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     /// <summary>
     /// Streams one turn to one model (or two or three, side by side). False when every model refused before
-    /// answering (budget, rate limit, no provider): nothing was added then.
+    /// answering (budget, rate limit, no provider): nothing was added then, and <paramref name="refused"/> ran.
     /// </summary>
-    private async Task<bool> StreamTurnAsync(int sequence, IReadOnlyList<string> models)
+    private async Task<bool> StreamTurnAsync(int sequence, IReadOnlyList<string> models, Action? refused = null)
     {
         var tenantId = Tenant.TenantId!.Value;
         var history = History(sequence);
@@ -352,6 +354,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         if (allRefused)
         {
             _messages.RemoveAll(answers.Contains);
+            refused?.Invoke();
             ShowRefusal(refusals[0]);
         }
         else if (_conversation is not null)
