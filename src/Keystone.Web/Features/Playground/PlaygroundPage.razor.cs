@@ -349,6 +349,8 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         _streams.Clear();
         _streamCts.Dispose();
         _streamCts = null;
+        // Show how the turn ended (stopped marker, metadata) before saving it.
+        StateHasChanged();
 
         var allRefused = refusals.Count == answers.Count;
         if (allRefused)
