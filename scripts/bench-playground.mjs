@@ -96,6 +96,8 @@ async function openPlayground() {
   return page;
 }
 
+await sleep(2000);
+const baseRss = rssMb();
 const opened = [];
 for (let i = 0; i < pages; i++) opened.push(await openPlayground());
 await sleep(2000);
@@ -125,8 +127,9 @@ const rates = stats.map(s => s.updates / ((s.last - s.first) / 1000));
 const longTasks = stats.flatMap(s => s.longTasks);
 console.log(JSON.stringify({
   pages, tokens, tokensPerSecond: tps, wallSeconds: +elapsed.toFixed(1),
-  serverRssMb: { idleWithPagesOpen: +idleRss.toFixed(1), duringStreams: +streamingRss.toFixed(1) },
-  serverMbPerStreamingCircuit: +((streamingRss - idleRss) / pages).toFixed(2),
+  serverRssMb: { beforePages: +baseRss.toFixed(1), idleWithPagesOpen: +idleRss.toFixed(1), duringStreams: +streamingRss.toFixed(1) },
+  serverMbPerOpenCircuit: +((idleRss - baseRss) / pages).toFixed(2),
+  serverMbPerStreamingCircuit: +((streamingRss - baseRss) / pages).toFixed(2),
   renderBatchesPerSecond: { min: +Math.min(...rates).toFixed(1), max: +Math.max(...rates).toFixed(1) },
   browserLongTasks: { count: longTasks.length, maxMs: longTasks.length ? Math.max(...longTasks) : 0 },
   stop: { clickToMarkerMs: Math.round(marked - clicked), clickToUpstreamCloseMs: closes.length > closesBefore ? Math.round(closes.at(-1) - clicked) : null },
