@@ -16,29 +16,3 @@ public sealed record CostQuote(CostStatus Status, long CostMicros, PriceRow? Pri
 
     public static CostQuote Unknown { get; } = new(CostStatus.Unknown, 0, null, null);
 }
-
-/// <summary>Tokens by billed type and their unrounded cost in micro-USD.</summary>
-public sealed record CostBreakdown(
-    long UncachedInputTokens,
-    long CachedInputTokens,
-    long CacheWrite5mTokens,
-    long CacheWrite1hTokens,
-    long OutputTokens,
-    decimal InputMicros,
-    decimal CachedInputMicros,
-    decimal CacheWrite5mMicros,
-    decimal CacheWrite1hMicros,
-    decimal OutputMicros);
-
-/// <summary>An in-memory price (micro-USD per million tokens), copied from a <c>model_prices</c> row.</summary>
-public sealed record PriceRow(
-    string Provider,
-    string Model,
-    DateTime EffectiveFromUtc,
-    long InputMicrosPerMillion,
-    long OutputMicrosPerMillion,
-    long? CachedInputMicrosPerMillion,
-    long? CacheWrite5mMicrosPerMillion,
-    long? CacheWrite1hMicrosPerMillion,
-    int BatchDiscountPercent,
-    string Source);

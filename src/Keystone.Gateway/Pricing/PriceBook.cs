@@ -146,15 +146,20 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory)
 
     private sealed class Snapshot
     {
-        // Per provider and model, newest first: the first row not after the call's time is in force.
-        private readonly FrozenDictionary<string, PriceRow[]> _byKey;
+        // Provider → model → rows newest first: the first row not after the call's time is in force. Two lookups
+        // instead of one on a concatenated key keep the hot path free of allocations.
+        private readonly FrozenDictionary<string, FrozenDictionary<string, PriceRow[]>> _byProvider;
 
         public Snapshot(IReadOnlyList<PriceRow> rows, (int, long) signature)
         {
             Signature = signature;
             Count = rows.Count;
-            _byKey = rows.GroupBy(r => Key(r.Provider, r.Model), StringComparer.OrdinalIgnoreCase)
-                .ToFrozenDictionary(g => g.Key, g => g.OrderByDescending(r => r.EffectiveFromUtc).ToArray(), StringComparer.OrdinalIgnoreCase);
+            _byProvider = rows.GroupBy(r => r.Provider, StringComparer.OrdinalIgnoreCase)
+                .ToFrozenDictionary(
+                    p => p.Key,
+                    p => p.GroupBy(r => r.Model, StringComparer.OrdinalIgnoreCase)
+                        .ToFrozenDictionary(m => m.Key, m => m.OrderByDescending(r => r.EffectiveFromUtc).ToArray(), StringComparer.OrdinalIgnoreCase),
+                    StringComparer.OrdinalIgnoreCase);
         }
 
         public (int, long) Signature { get; }
@@ -163,7 +168,7 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory)
 
         public PriceRow? Find(string provider, string model, DateTime atUtc)
         {
-            if (!_byKey.TryGetValue(Key(provider, model), out var rows))
+            if (!_byProvider.TryGetValue(provider, out var models) || !models.TryGetValue(model, out var rows))
             {
                 return null;
             }
@@ -178,7 +183,5 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory)
 
             return null;
         }
-
-        private static string Key(string provider, string model) => provider + "\n" + model;
     }
 }

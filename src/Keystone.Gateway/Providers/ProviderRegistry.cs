@@ -7,14 +7,6 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Providers;
 
-/// <summary>A configured provider: its adapter and the settings it was built from.</summary>
-/// <param name="Name">The configured name (<c>Gateway:Providers:&lt;name&gt;</c>).</param>
-/// <param name="Kind">Its wire format.</param>
-/// <param name="PriceKey">Its key in <c>model_prices</c>.</param>
-/// <param name="Provider">The adapter.</param>
-/// <param name="Options">Its settings (the API key included: never log this object).</param>
-public sealed record RegisteredProvider(string Name, ProviderKind Kind, string PriceKey, IModelProvider Provider, ProviderOptions Options);
-
 /// <summary>
 /// Provider name → adapter, built once from <see cref="GatewayProvidersOptions"/> (validated at start-up). The pipeline
 /// resolves <c>provider/model</c> targets here and costs calls with <see cref="PriceKeyOf"/>.

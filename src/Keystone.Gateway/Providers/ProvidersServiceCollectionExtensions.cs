@@ -19,6 +19,12 @@ public static class ProvidersServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddKeystoneProviders(this IServiceCollection services, IConfiguration configuration)
     {
+        // Idempotent: the gateway's own registration calls this too, and the host may call it first.
+        if (services.Any(d => d.ServiceType == typeof(ProviderRegistry)))
+        {
+            return services;
+        }
+
         services.AddOptionsWithValidateOnStart<GatewayProvidersOptions>().BindConfiguration(GatewayProvidersOptions.SectionName);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayProvidersOptions>, GatewayProvidersOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);

@@ -14,20 +14,24 @@ internal sealed class SseReader(Stream stream, string providerName, TimeSpan idl
     private readonly StreamReader _reader = new(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 4096);
     private readonly StringBuilder _data = new();
 
+    // One linked source per stream, its timer re-armed per line: a new source and timer per event cost more than parsing it.
+    private CancellationTokenSource? _idle;
+
     /// <summary>The next event, or null at the end of the stream.</summary>
     public async ValueTask<SseEvent?> ReadAsync(CancellationToken ct)
     {
         string? eventName = null;
+        string? single = null;
         _data.Clear();
         var hasData = false;
-        using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        _idle ??= CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (true)
         {
-            idle.CancelAfter(idleTimeout);
+            _idle.CancelAfter(idleTimeout);
             string? line;
             try
             {
-                line = await _reader.ReadLineAsync(idle.Token);
+                line = await _reader.ReadLineAsync(_idle.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -44,14 +48,14 @@ internal sealed class SseReader(Stream stream, string providerName, TimeSpan idl
 
             if (line is null)
             {
-                return hasData ? new SseEvent(eventName, _data.ToString()) : null;
+                return hasData ? new SseEvent(eventName, single ?? _data.ToString()) : null;
             }
 
             if (line.Length == 0)
             {
                 if (hasData)
                 {
-                    return new SseEvent(eventName, _data.ToString());
+                    return new SseEvent(eventName, single ?? _data.ToString());
                 }
 
                 eventName = null;
@@ -77,16 +81,30 @@ internal sealed class SseReader(Stream stream, string providerName, TimeSpan idl
             }
             else if (field == "data")
             {
-                if (hasData)
+                // Nearly every event has one data line: keep it as is and only join when a second one arrives.
+                if (!hasData)
                 {
-                    _data.Append('\n');
+                    single = value;
+                }
+                else
+                {
+                    if (single is not null)
+                    {
+                        _data.Append(single);
+                        single = null;
+                    }
+
+                    _data.Append('\n').Append(value);
                 }
 
-                _data.Append(value);
                 hasData = true;
             }
         }
     }
 
-    public void Dispose() => _reader.Dispose();
+    public void Dispose()
+    {
+        _idle?.Dispose();
+        _reader.Dispose();
+    }
 }

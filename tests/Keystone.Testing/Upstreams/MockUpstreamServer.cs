@@ -12,59 +12,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Keystone.Testing.Upstreams;
 
-/// <summary>A request the mock upstream received.</summary>
-/// <param name="Method">HTTP method.</param>
-/// <param name="Path">Path (with the base URL's path, e.g. <c>/v1/chat/completions</c>).</param>
-/// <param name="Headers">Request headers (names lower-case).</param>
-/// <param name="Body">Body text.</param>
-public sealed record RecordedRequest(string Method, string Path, IReadOnlyDictionary<string, string> Headers, string Body)
-{
-    /// <summary>The body parsed as JSON (a detached clone).</summary>
-    public JsonElement Json => JsonDocument.Parse(Body).RootElement.Clone();
-
-    /// <summary>A header's value, or null.</summary>
-    public string? Header(string name) => Headers.GetValueOrDefault(name.ToLowerInvariant());
-}
-
-/// <summary>One scripted answer of the mock upstream.</summary>
-public abstract record MockReply
-{
-    /// <summary>Wait before sending the status line and headers.</summary>
-    public TimeSpan Delay { get; init; }
-
-    /// <summary>Extra response headers (<c>Retry-After</c>, <c>retry-after-ms</c>).</summary>
-    public IReadOnlyDictionary<string, string> Headers { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>A JSON (or any text) body with a status code.</summary>
-    public static MockReply Json(int status, string body) => new JsonReply(status, body);
-
-    /// <summary>
-    /// A <c>text/event-stream</c> body. Each item is one event's raw text without the trailing blank line
-    /// (e.g. <c>data: {...}</c> or <c>event: ping\ndata: {...}</c>). With <paramref name="cutAfter"/>, the connection is
-    /// aborted after that many events.
-    /// </summary>
-    public static MockReply Sse(IEnumerable<string> events, TimeSpan? betweenEvents = null, int? cutAfter = null)
-        => new SseReply([.. events], betweenEvents ?? TimeSpan.Zero, cutAfter);
-
-    /// <summary>Never answers (until the client goes away): for timeouts and cancellation.</summary>
-    public static MockReply Hang() => new HangReply();
-
-    /// <summary>Accepts the request and closes the connection without any response.</summary>
-    public static MockReply Reset() => new ResetReply();
-
-    /// <summary>Adds a response header.</summary>
-    public MockReply WithHeader(string name, string value)
-        => this with { Headers = new Dictionary<string, string>(Headers) { [name] = value } };
-}
-
-internal sealed record JsonReply(int Status, string Body) : MockReply;
-
-internal sealed record SseReply(IReadOnlyList<string> Events, TimeSpan BetweenEvents, int? CutAfter) : MockReply;
-
-internal sealed record HangReply : MockReply;
-
-internal sealed record ResetReply : MockReply;
-
 /// <summary>
 /// A real HTTP server on 127.0.0.1 (Kestrel, port 0) standing in for a model provider: it answers with scripted
 /// replies in order (then with <see cref="DefaultReply"/>) and records every request, so tests can assert the exact
@@ -167,7 +114,8 @@ public class MockUpstreamServer : IAsyncDisposable
                     {
                         if (sse.CutAfter is { } cut && i >= cut)
                         {
-                            context.Abort();
+                            // End the body early rather than resetting: a reset may drop events the client has not read yet,
+                            // which would make "N events, then a cut" nondeterministic.
                             return;
                         }
 
@@ -178,11 +126,6 @@ public class MockUpstreamServer : IAsyncDisposable
 
                         await context.Response.WriteAsync(sse.Events[i] + "\n\n", ct);
                         await context.Response.Body.FlushAsync(ct);
-                    }
-
-                    if (sse.CutAfter is { } cutAtEnd && cutAtEnd <= sse.Events.Count)
-                    {
-                        context.Abort();
                     }
 
                     break;

@@ -303,7 +303,9 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
 
         var tools = r.Tools ?? [];
         var toolChoice = ToolChoice(r.ToolChoice);
-        var sendTools = tools.Count > 0 && toolChoice is not ("none", _);
+        // With tool_choice none the tools are still sent (as tool_choice {"type":"none"}): Anthropic rejects a
+        // conversation holding tool_use / tool_result blocks when no tools are defined.
+        var sendTools = tools.Count > 0;
 
         // The static prefix is tools then system (Anthropic's cache order). One breakpoint at its end caches both.
         var prefixTokens = system.Sum(tokens.Count) + (sendTools ? tools.Sum(t => tokens.Count(t.Name) + tokens.Count(t.Description)
@@ -417,7 +419,7 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
         w.WriteEndObject();
     }
 
-    /// <summary>OpenAI's tool_choice → Anthropic's: auto → auto, required → any, a named function → tool, none → tools left out.</summary>
+    /// <summary>OpenAI's tool_choice → Anthropic's: auto → auto, required → any, a named function → tool, none → none.</summary>
     private static (string? Type, string? Name) ToolChoice(JsonElement? choice)
     {
         if (choice is not { } c)

@@ -45,6 +45,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         string? finish = null;
         Usage? usage = null;
         var done = false;
+        var events = new List<ProviderStreamEvent>(2); // reused per chunk: each chunk's events are yielded before the next is read
         while (!done && await sse.ReadAsync(ct) is { } ev)
         {
             if (ev.Data == "[DONE]")
@@ -53,7 +54,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
                 break;
             }
 
-            var parsed = ParseChunk(ev.Data, apiKey);
+            var parsed = ParseChunk(ev.Data, apiKey, events);
             finish = parsed.Finish ?? finish;
             usage = parsed.Usage ?? usage;
             foreach (var e in parsed.Events)
@@ -372,8 +373,9 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
 
     private readonly record struct Chunk(List<ProviderStreamEvent> Events, string? Finish, Usage? Usage);
 
-    private Chunk ParseChunk(string data, string? apiKey)
+    private Chunk ParseChunk(string data, string? apiKey, List<ProviderStreamEvent> events)
     {
+        events.Clear();
         JsonDocument doc;
         try
         {
@@ -395,7 +397,6 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
                 throw ProviderHttp.FromStatus(name, status, data, null, apiKey);
             }
 
-            var events = new List<ProviderStreamEvent>(1);
             string? finish = null;
             if (root.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array)
             {

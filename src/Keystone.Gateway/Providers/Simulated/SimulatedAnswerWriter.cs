@@ -57,24 +57,33 @@ internal static class SimulatedAnswerWriter
     {
         "the", "and", "for", "with", "that", "this", "what", "how", "why", "can", "you", "your", "are", "was", "have", "has",
         "about", "please", "tell", "give", "from", "into", "does", "should", "would", "could", "there", "their", "them",
-        "when", "where", "which", "will", "just", "some", "more", "than", "then", "also", "like", "write", "explain", "sim",
+        "when", "where", "which", "will", "just", "some", "more", "than", "then", "also", "like", "write", "explain", "sim", "our", "its", "who", "any", "all", "not",
+        "summarize", "describe", "good", "new", "list", "show", "help", "need", "want", "query", "get", "make", "use", "per",
     };
 
-    /// <summary>The topic the answer talks about: the most telling words of the last user message.</summary>
+    /// <summary>
+    /// The topic the answer talks about: the phrase of the last user message that spans its most telling words
+    /// ("the refund policy for annual plans" → "refund policy for annual plans").
+    /// </summary>
     public static string Topic(IReadOnlyList<ChatMessage> messages)
     {
         var last = messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
-        var words = new List<string>();
-        foreach (var raw in last.Split([' ', '\n', '\t', ',', '.', '?', '!', ':', ';', '"', '(', ')', '[', ']'], StringSplitOptions.RemoveEmptyEntries))
+        var raw = last.Split([' ', '\n', '\t', ',', '.', '?', '!', ':', ';', '"', '(', ')'], StringSplitOptions.RemoveEmptyEntries)
+            .Where(w => !w.StartsWith("[sim:", StringComparison.Ordinal) && !w.EndsWith(']'))
+            .Select(w => w.ToLowerInvariant())
+            .ToList();
+        bool Telling(string w) => w.Length >= 3 && !StopWords.Contains(w) && w.All(c => char.IsLetterOrDigit(c) || c == '-' || c == '\'');
+        var picked = raw.Where(Telling).Distinct().OrderByDescending(w => w.Length).Take(3).ToHashSet();
+        if (picked.Count == 0)
         {
-            if (raw.Length >= 3 && !StopWords.Contains(raw) && raw.All(c => char.IsLetterOrDigit(c) || c == '-' || c == '\''))
-            {
-                words.Add(raw.ToLowerInvariant());
-            }
+            return "your request";
         }
 
-        var picked = words.Distinct().OrderByDescending(w => w.Length).Take(3).ToList();
-        return picked.Count == 0 ? "your request" : string.Join(' ', words.Where(picked.Contains).Distinct());
+        var first = raw.FindIndex(picked.Contains);
+        var lastIndex = raw.FindLastIndex(picked.Contains);
+        // Answer in the second person: "reset my password" → "reset your password".
+        return string.Join(' ', raw.Skip(first).Take(Math.Min(lastIndex - first + 1, 6))
+            .Select(w => w switch { "my" or "our" => "your", "i" or "me" or "we" or "us" => "you", _ => w }));
     }
 
     public static string Prose(string model, IReadOnlyList<ChatMessage> messages, Random rng)
@@ -98,9 +107,13 @@ internal static class SimulatedAnswerWriter
             sb.Append(' ').Append(Middles[rng.Next(Middles.Length)]);
         }
 
-        var wantsCode = last.Contains("code", StringComparison.OrdinalIgnoreCase) || last.Contains("function", StringComparison.OrdinalIgnoreCase)
-            || last.Contains("sql", StringComparison.OrdinalIgnoreCase) || last.Contains("example", StringComparison.OrdinalIgnoreCase);
-        var shape = wantsCode ? 2 : isFast ? rng.Next(3) == 0 ? 1 : 0 : rng.Next(isReasoning ? 3 : 4);
+        var wantsSql = last.Contains("sql", StringComparison.OrdinalIgnoreCase) || last.Contains("query", StringComparison.OrdinalIgnoreCase);
+        var wantsCode = wantsSql || last.Contains("code", StringComparison.OrdinalIgnoreCase) || last.Contains("function", StringComparison.OrdinalIgnoreCase)
+            || last.Contains("example", StringComparison.OrdinalIgnoreCase) || last.Contains("c#", StringComparison.OrdinalIgnoreCase);
+
+        // Mostly prose; a list now and then; code only when asked for (or rarely, as real models do).
+        var roll = rng.Next(8);
+        var shape = wantsCode ? 2 : roll switch { 0 or 1 or 2 when !isFast => 1, 0 when isFast => 1, 7 when !isFast => 2, _ => 0 };
         if (isReasoning)
         {
             sb.Append("\n\n**Reasoning.** ");
@@ -118,10 +131,18 @@ internal static class SimulatedAnswerWriter
 
             sb.Length--;
         }
+        else if (shape == 2 && wantsSql)
+        {
+            var column = topic.Split(' ')[0].Replace('-', '_');
+            sb.Append("\n\n```sql\n");
+            sb.Append(CultureInfo.InvariantCulture, $"SELECT customer_id, date_trunc('month', created_at) AS month, sum(amount) AS {column}\nFROM orders\nGROUP BY customer_id, month\nORDER BY month DESC;\n");
+            sb.Append("```");
+        }
         else if (shape == 2)
         {
-            var name = new string(topic.Where(char.IsLetter).Take(24).ToArray());
-            name = name.Length == 0 ? "Answer" : char.ToUpperInvariant(name[0]) + name[1..];
+            var name = string.Concat(topic.Split(' ', '-').Where(w => w.Length > 0 && char.IsLetter(w[0]))
+                .Select(w => char.ToUpperInvariant(w[0]) + new string(w[1..].Where(char.IsLetterOrDigit).ToArray())));
+            name = name.Length == 0 ? "Answer" : name;
             sb.Append("\n\n```csharp\n");
             sb.Append(CultureInfo.InvariantCulture, $"public static string {name}(string input)\n{{\n    ArgumentException.ThrowIfNullOrWhiteSpace(input);\n    return input.Trim();\n}}\n");
             sb.Append("```");

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122220006_Initial")]
+    [Migration("20261122232452_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
