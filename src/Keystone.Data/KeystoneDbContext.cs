@@ -68,6 +68,10 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>Effective-dated list prices (not tenant-owned).</summary>
     public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
 
+    public DbSet<Playground.Conversation> Conversations => Set<Playground.Conversation>();
+
+    public DbSet<Playground.ConversationMessage> ConversationMessages => Set<Playground.ConversationMessage>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);

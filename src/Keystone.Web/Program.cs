@@ -6,6 +6,7 @@ using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
@@ -33,6 +34,7 @@ builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddBudgetsFeature();
 builder.Services.AddKeysFeature();
 builder.Services.AddApiFeature();
+builder.Services.AddPlaygroundFeature();
 
 var app = builder.Build();
 

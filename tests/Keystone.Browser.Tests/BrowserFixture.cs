@@ -32,6 +32,9 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = default!;
 
+    /// <summary>The app's SQLite file, for tests that arrange data through the product's own services.</summary>
+    public string DatabasePath => Path.Combine(_dataDir, "keystone.db");
+
     /// <summary>The app's base address (<c>http://127.0.0.1:port</c>).</summary>
     public string BaseUrl { get; private set; } = "";
 

@@ -10,11 +10,11 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-tenants", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-admin-jobs"] },
-        { Roles.Support, ["nav-home"] },
-        { Roles.PromptEditor, ["nav-home"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-keys", "nav-api-docs", "nav-members", "nav-audit"] },
-        { Roles.TenantMember, ["nav-home"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-playground", "nav-tenants", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-admin-jobs"] },
+        { Roles.Support, ["nav-home", "nav-playground"] },
+        { Roles.PromptEditor, ["nav-home", "nav-playground"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-playground", "nav-keys", "nav-api-docs", "nav-members", "nav-audit"] },
+        { Roles.TenantMember, ["nav-home", "nav-playground"] },
     };
 
     [Theory]

@@ -14,6 +14,7 @@ public static class Navigation
     public static readonly IReadOnlyList<NavEntry> Entries =
     [
         new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
+        new("Playground", "/playground", MudBlazor.Icons.Material.Filled.Chat, Policies.TenantMember, "Build"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
         new("API keys", "/keys", MudBlazor.Icons.Material.Filled.VpnKey, Policies.TenantAdmin, "Settings"),
         new("API reference", "/api-docs", MudBlazor.Icons.Material.Filled.Api, Policies.TenantAdmin, "Settings"),

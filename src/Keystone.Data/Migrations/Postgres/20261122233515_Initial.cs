@@ -425,6 +425,32 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "conversations",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    title = table.Column<string>(type: "character varying(200)", maxLength: 200, nullable: false),
+                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    system_prompt = table.Column<string>(type: "character varying(20000)", maxLength: 20000, nullable: true),
+                    temperature = table.Column<double>(type: "double precision", nullable: true),
+                    max_tokens = table.Column<int>(type: "integer", nullable: true),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_conversations", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_conversations_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "feedback",
                 columns: table => new
                 {
@@ -541,6 +567,46 @@ namespace Keystone.Data.Migrations.Postgres
                         onDelete: ReferentialAction.Cascade);
                 });
 
+            migrationBuilder.CreateTable(
+                name: "conversation_messages",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    conversation_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    sequence = table.Column<int>(type: "integer", nullable: false),
+                    role = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    content = table.Column<string>(type: "text", nullable: false),
+                    state = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    variant = table.Column<int>(type: "integer", nullable: false),
+                    requested_model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    call_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    trace_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    fell_back = table.Column<bool>(type: "boolean", nullable: false),
+                    cache_status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    input_tokens = table.Column<int>(type: "integer", nullable: false),
+                    output_tokens = table.Column<int>(type: "integer", nullable: false),
+                    cached_input_tokens = table.Column<int>(type: "integer", nullable: false),
+                    cost_micros = table.Column<long>(type: "bigint", nullable: false),
+                    cost_status = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    ttft_ms = table.Column<int>(type: "integer", nullable: true),
+                    latency_ms = table.Column<int>(type: "integer", nullable: true),
+                    error = table.Column<string>(type: "character varying(1000)", maxLength: 1000, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_conversation_messages", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_conversation_messages_conversations_conversation_id",
+                        column: x => x.conversation_id,
+                        principalTable: "conversations",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
             migrationBuilder.CreateIndex(
                 name: "ix_api_keys_hash",
                 table: "api_keys",
@@ -614,6 +680,22 @@ namespace Keystone.Data.Migrations.Postgres
                 table: "budgets",
                 columns: new[] { "tenant_id", "scope", "key", "period" },
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversation_messages_conversation_id_sequence_variant",
+                table: "conversation_messages",
+                columns: new[] { "conversation_id", "sequence", "variant" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversation_messages_tenant_id",
+                table: "conversation_messages",
+                column: "tenant_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversations_tenant_id_user_id_updated_utc",
+                table: "conversations",
+                columns: new[] { "tenant_id", "user_id", "updated_utc" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_exact_cache_entries_expires_utc",
@@ -737,6 +819,9 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "budget_settings");
 
             migrationBuilder.DropTable(
+                name: "conversation_messages");
+
+            migrationBuilder.DropTable(
                 name: "exact_cache_entries");
 
             migrationBuilder.DropTable(
@@ -765,6 +850,9 @@ namespace Keystone.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "budgets");
+
+            migrationBuilder.DropTable(
+                name: "conversations");
 
             migrationBuilder.DropTable(
                 name: "llm_calls");

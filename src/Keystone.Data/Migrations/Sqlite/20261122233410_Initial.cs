@@ -421,6 +421,32 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "conversations",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    title = table.Column<string>(type: "TEXT", maxLength: 200, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    system_prompt = table.Column<string>(type: "TEXT", maxLength: 20000, nullable: true),
+                    temperature = table.Column<double>(type: "REAL", nullable: true),
+                    max_tokens = table.Column<int>(type: "INTEGER", nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_conversations", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_conversations_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "feedback",
                 columns: table => new
                 {
@@ -537,6 +563,46 @@ namespace Keystone.Data.Migrations.Sqlite
                         onDelete: ReferentialAction.Cascade);
                 });
 
+            migrationBuilder.CreateTable(
+                name: "conversation_messages",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    conversation_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    sequence = table.Column<int>(type: "INTEGER", nullable: false),
+                    role = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    content = table.Column<string>(type: "TEXT", nullable: false),
+                    state = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    variant = table.Column<int>(type: "INTEGER", nullable: false),
+                    requested_model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    call_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    trace_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    fell_back = table.Column<bool>(type: "INTEGER", nullable: false),
+                    cache_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    output_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cached_input_tokens = table.Column<int>(type: "INTEGER", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    cost_status = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    ttft_ms = table.Column<int>(type: "INTEGER", nullable: true),
+                    latency_ms = table.Column<int>(type: "INTEGER", nullable: true),
+                    error = table.Column<string>(type: "TEXT", maxLength: 1000, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_conversation_messages", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_conversation_messages_conversations_conversation_id",
+                        column: x => x.conversation_id,
+                        principalTable: "conversations",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
             migrationBuilder.CreateIndex(
                 name: "ix_api_keys_hash",
                 table: "api_keys",
@@ -610,6 +676,22 @@ namespace Keystone.Data.Migrations.Sqlite
                 table: "budgets",
                 columns: new[] { "tenant_id", "scope", "key", "period" },
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversation_messages_conversation_id_sequence_variant",
+                table: "conversation_messages",
+                columns: new[] { "conversation_id", "sequence", "variant" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversation_messages_tenant_id",
+                table: "conversation_messages",
+                column: "tenant_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_conversations_tenant_id_user_id_updated_utc",
+                table: "conversations",
+                columns: new[] { "tenant_id", "user_id", "updated_utc" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_exact_cache_entries_expires_utc",
@@ -733,6 +815,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "budget_settings");
 
             migrationBuilder.DropTable(
+                name: "conversation_messages");
+
+            migrationBuilder.DropTable(
                 name: "exact_cache_entries");
 
             migrationBuilder.DropTable(
@@ -761,6 +846,9 @@ namespace Keystone.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "budgets");
+
+            migrationBuilder.DropTable(
+                name: "conversations");
 
             migrationBuilder.DropTable(
                 name: "llm_calls");

@@ -1,0 +1,517 @@
+using Keystone.Data.Calls;
+using Keystone.Data.Playground;
+using Keystone.Gateway;
+using Keystone.Web.Features.Tenants;
+using Microsoft.AspNetCore.Components;
+using Microsoft.JSInterop;
+using MudBlazor;
+
+namespace Keystone.Web.Features.Playground;
+
+/// <summary>
+/// The playground: a conversation streamed through the gateway (feature <c>playground</c>) as the signed-in user in
+/// the tenant in scope. Text reaches the browser in render batches of at most one per <see cref="PlaygroundOptions.RenderInterval"/>.
+/// </summary>
+public sealed partial class PlaygroundPage : IAsyncDisposable
+{
+    /// <summary>The feature label every playground call carries.</summary>
+    public const string Feature = "playground";
+
+    private readonly List<ConversationMessage> _messages = [];
+    private readonly List<AnswerStreamer> _streams = [];
+    private readonly List<string?> _compareModels = [];
+    private readonly CancellationTokenSource _life = new();
+    private IReadOnlyList<ModelInfo> _models = [];
+    private IReadOnlyList<ConversationSummary> _conversations = [];
+    private Conversation? _conversation;
+    private string? _model;
+    private double? _temperature;
+    private int? _maxTokens;
+    private string? _systemPrompt;
+    private bool _compare;
+    private string _draft = "";
+    private string? _error;
+    private string? _blocked;
+    private bool _blockedByRefusal;
+    private BudgetNotice? _budgetNotice;
+    private CancellationTokenSource? _streamCts;
+    private RenderBatcher? _batcher;
+    private ElementReference _composer;
+    private IJSObjectReference? _module;
+    private DotNetObjectReference<PlaygroundPage>? _self;
+
+    [Inject] private TenantContext Tenant { get; set; } = default!;
+
+    [Inject] private ConversationService Conversations { get; set; } = default!;
+
+    [Inject] private ILlmGateway Gateway { get; set; } = default!;
+
+    [Inject] private IBudgetService Budgets { get; set; } = default!;
+
+    [Inject] private CallRecords Calls { get; set; } = default!;
+
+    [Inject] private TimeProvider Time { get; set; } = default!;
+
+    [Inject] private IJSRuntime JS { get; set; } = default!;
+
+    [Inject] private ISnackbar Snackbar { get; set; } = default!;
+
+    [Inject] private PlaygroundOptions Options { get; set; } = default!;
+
+    [Inject] private ILogger<PlaygroundPage> Log { get; set; } = default!;
+
+    /// <summary>Render batches sent while streaming since the page opened (benchmarks read it).</summary>
+    internal long RenderBatches { get; private set; }
+
+    private bool IsStreaming => _streams.Count > 0;
+
+    protected override async Task OnInitializedAsync()
+    {
+        if (Tenant.TenantId is not { } tenantId)
+        {
+            return;
+        }
+
+        try
+        {
+            _models = [.. (await Gateway.ModelsAsync(tenantId, _life.Token)).Where(m => !m.IsEmbedding)];
+        }
+        catch (GatewayException ex)
+        {
+            _error = PlainWords.For(ex.Error);
+        }
+
+        _model = _models.Count > 0 ? _models[0].Id : null;
+        _conversations = await Conversations.ListAsync(_life.Token);
+        await RefreshBudgetAsync();
+    }
+
+    protected override async Task OnAfterRenderAsync(bool firstRender)
+    {
+        if (firstRender && Tenant.TenantId is not null)
+        {
+            _self = DotNetObjectReference.Create(this);
+            try
+            {
+                _module = await JS.InvokeAsync<IJSObjectReference>("import", _life.Token, "./Features/Playground/PlaygroundPage.razor.js");
+                await _module.InvokeVoidAsync("attach", _life.Token, _composer, _self);
+            }
+            catch (JSDisconnectedException)
+            {
+                // The circuit went away while the page was starting.
+            }
+        }
+    }
+
+    /// <summary>Enter in the composer (the browser passes its current text, so no keystroke is lost).</summary>
+    /// <remarks>JS calls arrive outside the renderer's dispatcher: everything runs through <c>InvokeAsync</c>.</remarks>
+    [JSInvokable]
+    public Task SendFromKeyboard(string text) => InvokeAsync(async () =>
+    {
+        if (IsStreaming || _blocked is not null)
+        {
+            return;
+        }
+
+        _draft = text;
+        await SendAsync();
+    });
+
+    /// <summary>Esc anywhere on the page.</summary>
+    [JSInvokable]
+    public Task StopFromKeyboard() => InvokeAsync(Stop);
+
+    private static string ModelLabel(ModelInfo m) => m.Kind == "alias" && m.Targets.Count > 0
+        ? $"{m.Id}  →  {string.Join(", ", m.Targets)}"
+        : m.Id;
+
+    private bool IsStreamingMessage(ConversationMessage m) => _streams.Any(s => s.IsStreaming && ReferenceEquals(s.Message, m));
+
+    private void SetModel(string model) => _model = model;
+
+    private void SetCompare(bool on)
+    {
+        _compare = on;
+        if (on && _compareModels.Count == 0)
+        {
+            _compareModels.Add(_models.Select(m => m.Id).FirstOrDefault(id => id != _model));
+        }
+    }
+
+    private void AddCompareModel() => _compareModels.Add(_models.Select(m => m.Id).FirstOrDefault(id => id != _model && !_compareModels.Contains(id)));
+
+    private IReadOnlyList<string> ModelsForTurn()
+    {
+        var models = new List<string>();
+        if (_model is not null)
+        {
+            models.Add(_model);
+        }
+
+        if (_compare)
+        {
+            models.AddRange(_compareModels.OfType<string>());
+        }
+
+        return [.. models.Distinct(StringComparer.Ordinal).Take(3)];
+    }
+
+    private ConversationSettings Settings() => new(_model ?? "", _systemPrompt, _temperature, _maxTokens);
+
+    private void NewConversation()
+    {
+        _conversation = null;
+        _messages.Clear();
+        _error = null;
+    }
+
+    private async Task OpenAsync(Guid id)
+    {
+        var conversation = await Conversations.GetAsync(id, _life.Token);
+        if (conversation is null)
+        {
+            _conversations = await Conversations.ListAsync(_life.Token);
+            return;
+        }
+
+        _conversation = conversation;
+        _messages.Clear();
+        _messages.AddRange(conversation.Messages);
+        _model = _models.Any(m => m.Id == conversation.Model) ? conversation.Model : _model;
+        _systemPrompt = conversation.SystemPrompt;
+        _temperature = conversation.Temperature;
+        _maxTokens = conversation.MaxTokens;
+        _error = null;
+    }
+
+    private async Task RenameAsync((Guid Id, string Title) rename)
+    {
+        await Conversations.RenameAsync(rename.Id, rename.Title, _life.Token);
+        _conversations = await Conversations.ListAsync(_life.Token);
+    }
+
+    private async Task DeleteAsync(Guid id)
+    {
+        await Conversations.DeleteAsync(id, _life.Token);
+        if (_conversation?.Id == id)
+        {
+            NewConversation();
+        }
+
+        _conversations = await Conversations.ListAsync(_life.Token);
+    }
+
+    private async Task SendAsync()
+    {
+        var text = _draft.Trim();
+        if (text.Length == 0 || _model is null || IsStreaming || _blocked is not null)
+        {
+            return;
+        }
+
+        _error = null;
+        if (_conversation is null)
+        {
+            _conversation = await Conversations.CreateAsync(text, Settings(), _life.Token);
+        }
+        else
+        {
+            await Conversations.SaveSettingsAsync(_conversation.Id, Settings(), _life.Token);
+        }
+
+        var sequence = _messages.Count == 0 ? 0 : _messages[^1].Sequence + 1;
+        var user = new ConversationMessage { Id = Guid.CreateVersion7(), Role = "user", Content = text, Sequence = sequence };
+        _messages.Add(user);
+        await Conversations.SaveMessagesAsync(_conversation.Id, [user], _life.Token);
+        _draft = "";
+        var answered = await StreamTurnAsync(sequence + 1, ModelsForTurn(), refused: () =>
+        {
+            // Refused before any answer: the message goes back to the composer, unsent (before the refusal renders).
+            _messages.Remove(user);
+            _draft = text;
+        });
+        if (!answered)
+        {
+            await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
+        }
+
+        _conversations = await Conversations.ListAsync(_life.Token);
+        StateHasChanged();
+    }
+
+    private async Task RegenerateAsync()
+    {
+        if (_conversation is null || IsStreaming || _messages.Count == 0 || _messages[^1].Role != "assistant")
+        {
+            return;
+        }
+
+        var sequence = _messages[^1].Sequence;
+        var models = _messages.Where(m => m.Sequence == sequence).OrderBy(m => m.Variant)
+            .Select(m => m.RequestedModel).OfType<string>().ToList();
+        _messages.RemoveAll(m => m.Sequence >= sequence);
+        await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
+        await StreamTurnAsync(sequence, models.Count > 0 ? models : ModelsForTurn());
+    }
+
+    private async Task ResendAsync(ConversationMessage original, string text)
+    {
+        if (_conversation is null || IsStreaming || text.Length == 0)
+        {
+            return;
+        }
+
+        var sequence = original.Sequence;
+        _messages.RemoveAll(m => m.Sequence >= sequence);
+        await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
+        var user = new ConversationMessage { Id = Guid.CreateVersion7(), Role = "user", Content = text, Sequence = sequence };
+        _messages.Add(user);
+        await Conversations.SaveMessagesAsync(_conversation.Id, [user], _life.Token);
+        await StreamTurnAsync(sequence + 1, ModelsForTurn());
+    }
+
+    private void Stop() => _streamCts?.Cancel();
+
+    /// <summary>After a refusal's wait, or when someone raised the cap: look at the budget again.</summary>
+    private async Task CheckAgainAsync()
+    {
+        _blockedByRefusal = false;
+        _blocked = null;
+        await RefreshBudgetAsync();
+        StateHasChanged();
+    }
+
+    /// <summary>
+    /// Streams one turn to one model (or two or three, side by side). False when every model refused before
+    /// answering (budget, rate limit, no provider): nothing was added then, and <paramref name="refused"/> ran.
+    /// </summary>
+    private async Task<bool> StreamTurnAsync(int sequence, IReadOnlyList<string> models, Action? refused = null)
+    {
+        var tenantId = Tenant.TenantId!.Value;
+        var history = History(sequence);
+        var context = new CallContext { TenantId = tenantId, UserId = Tenant.UserId, Feature = Feature };
+        var answers = models.Select((model, i) => new ConversationMessage
+        {
+            Id = Guid.CreateVersion7(),
+            Role = "assistant",
+            Sequence = sequence,
+            Variant = i,
+            RequestedModel = model,
+        }).ToList();
+
+        _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_life.Token);
+        _batcher = new RenderBatcher(Time, Options.RenderInterval, () => InvokeAsync(RenderBatch));
+        foreach (var answer in answers)
+        {
+            _streams.Add(new AnswerStreamer(Gateway, Time, answer));
+        }
+
+        _messages.AddRange(answers);
+        StateHasChanged();
+
+        var runs = answers.Select((answer, i) => _streams[i].RunAsync(new ChatRequest
+        {
+            Model = answer.RequestedModel!,
+            Messages = history,
+            Temperature = _temperature,
+            MaxTokens = _maxTokens,
+        }, context, _batcher.MarkDirty, _streamCts.Token)).ToList();
+
+        var refusals = new List<GatewayError>();
+        for (var i = 0; i < runs.Count; i++)
+        {
+            try
+            {
+                await runs[i];
+            }
+            catch (GatewayException ex)
+            {
+                refusals.Add(ex.Error);
+                answers[i].State = AnswerState.Failed;
+                answers[i].Error = Truncate(PlainWords.For(ex.Error));
+                if (ex.Outcome is { } outcome)
+                {
+                    answers[i].CallId = outcome.CallId;
+                    answers[i].TraceId = outcome.TraceId;
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Log.LogError(ex, "Playground stream failed for tenant {TenantId} on {Model}", tenantId, answers[i].RequestedModel);
+                answers[i].State = AnswerState.Failed;
+                answers[i].Error = "Something went wrong while streaming this answer. The error is logged; try again.";
+            }
+        }
+
+        await _batcher.DisposeAsync();
+        RenderBatches += _batcher.Batches;
+        _batcher = null;
+        _streams.Clear();
+        _streamCts.Dispose();
+        _streamCts = null;
+        // Show how the turn ended (stopped marker, metadata) before saving it.
+        StateHasChanged();
+
+        var allRefused = refusals.Count == answers.Count;
+        if (allRefused)
+        {
+            _messages.RemoveAll(answers.Contains);
+            refused?.Invoke();
+            ShowRefusal(refusals[0]);
+        }
+        else if (_conversation is not null)
+        {
+            await Conversations.SaveMessagesAsync(_conversation.Id, answers, _life.Token);
+            foreach (var stopped in answers.Where(a => a.State == AnswerState.Stopped && a.CallId is not null && a.CostStatus != CostStatus.Exact))
+            {
+                _ = ReadBackCostAsync(stopped);
+            }
+        }
+
+        await RefreshBudgetAsync();
+        StateHasChanged();
+        return !allRefused;
+    }
+
+    private void RenderBatch()
+    {
+        foreach (var s in _streams)
+        {
+            s.Sync();
+        }
+
+        StateHasChanged();
+    }
+
+    private List<ChatMessage> History(int beforeSequence)
+    {
+        var history = new List<ChatMessage>();
+        if (!string.IsNullOrWhiteSpace(_systemPrompt))
+        {
+            history.Add(new ChatMessage("system", _systemPrompt));
+        }
+
+        // Compared turns continue with their first column; failed answers with no text are not part of the story.
+        history.AddRange(_messages
+            .Where(m => m.Sequence < beforeSequence && m.Variant == 0 && m.Content.Length > 0)
+            .OrderBy(m => m.Sequence)
+            .Select(m => new ChatMessage(m.Role, m.Content)));
+        return history;
+    }
+
+    private void ShowRefusal(GatewayError error)
+    {
+        if (error.Code is GatewayErrorCodes.BudgetExceeded or GatewayErrorCodes.RateLimitExceeded)
+        {
+            // The gateway's sentence names the cap (or limit), the spend and the reset; sending waits for it.
+            _blocked = PlainWords.For(error);
+            _blockedByRefusal = true;
+            _ = UnblockAfterAsync(error.RetryAfter ?? TimeSpan.FromSeconds(10));
+        }
+        else
+        {
+            _error = PlainWords.For(error);
+        }
+    }
+
+    private async Task UnblockAfterAsync(TimeSpan wait)
+    {
+        try
+        {
+            await Task.Delay(wait, Time, _life.Token);
+            await InvokeAsync(CheckAgainAsync);
+        }
+        catch (OperationCanceledException)
+        {
+            // The page closed first.
+        }
+    }
+
+    private async Task RefreshBudgetAsync()
+    {
+        if (Tenant.TenantId is not { } tenantId)
+        {
+            return;
+        }
+
+        var budget = await Budgets.GetAsync(tenantId, _life.Token);
+        _budgetNotice = BudgetNotice.From(budget, Tenant.UserId, Feature);
+        if (_budgetNotice is { AtCap: true } atCap)
+        {
+            _blocked = atCap.Text;
+        }
+        else if (!_blockedByRefusal)
+        {
+            _blocked = null;
+        }
+    }
+
+    // A stream stopped by cancellation ends without the gateway's outcome; the recorder writes the call
+    // (status cancelled, estimated cost) off the request path, so read it back once it lands.
+    private async Task ReadBackCostAsync(ConversationMessage answer)
+    {
+        try
+        {
+            for (var attempt = 0; attempt < 20; attempt++)
+            {
+                var call = await Calls.FindAsync(answer.CallId!.Value, _life.Token);
+                if (call is not null)
+                {
+                    answer.InputTokens = call.InputTokens;
+                    answer.OutputTokens = call.OutputTokens;
+                    answer.CachedInputTokens = call.CachedInputTokens;
+                    answer.CostMicros = call.CostMicros;
+                    answer.CostStatus = call.CostStatus;
+                    answer.LatencyMs = call.LatencyMs;
+                    if (_conversation is not null)
+                    {
+                        await Conversations.SaveMessagesAsync(_conversation.Id, [answer], _life.Token);
+                    }
+
+                    await InvokeAsync(StateHasChanged);
+                    return;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(250), Time, _life.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The page closed first; the trace still has the cost.
+        }
+    }
+
+    private async Task CopyAsync(ConversationMessage message)
+    {
+        var copied = _module is not null && await _module.InvokeAsync<bool>("copyText", _life.Token, message.Content);
+        Snackbar.Add(copied ? "Copied to the clipboard." : "The browser did not allow copying.", copied ? Severity.Success : Severity.Warning);
+    }
+
+    private static string Truncate(string text) => text.Length <= 1000 ? text : text[..1000];
+
+    public async ValueTask DisposeAsync()
+    {
+        // Closing the page (or losing the circuit) cancels any stream: the gateway aborts the upstream call.
+        await _life.CancelAsync();
+        if (_batcher is not null)
+        {
+            await _batcher.DisposeAsync();
+        }
+
+        if (_module is not null)
+        {
+            try
+            {
+                await _module.InvokeVoidAsync("detach", _composer);
+                await _module.DisposeAsync();
+            }
+            catch (JSDisconnectedException)
+            {
+                // The browser is gone; nothing to detach.
+            }
+        }
+
+        _self?.Dispose();
+        _life.Dispose();
+    }
+}

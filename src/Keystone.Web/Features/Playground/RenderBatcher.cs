@@ -1,0 +1,66 @@
+namespace Keystone.Web.Features.Playground;
+
+/// <summary>
+/// Turns a stream of token arrivals into at most one render per interval (STYLE.md rule 8): producers call
+/// <see cref="MarkDirty"/>; a timer on the injected <see cref="TimeProvider"/> flushes when something changed.
+/// One batcher serves every answer of a page, so three compared streams still cost one render per tick.
+/// </summary>
+public sealed class RenderBatcher : IAsyncDisposable
+{
+    private readonly Func<Task> _flush;
+    private readonly PeriodicTimer _timer;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _dirty;
+    private long _batches;
+
+    /// <param name="time">Clock driving the ticks.</param>
+    /// <param name="interval">Shortest time between two renders (the playground uses 50 ms).</param>
+    /// <param name="flush">Applies pending text and renders; called only when something changed since the last call.</param>
+    public RenderBatcher(TimeProvider time, TimeSpan interval, Func<Task> flush)
+    {
+        _flush = flush;
+        _timer = new PeriodicTimer(interval, time);
+        _loop = RunAsync();
+    }
+
+    /// <summary>Renders done so far.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Something changed; it will be rendered on the next tick.</summary>
+    public void MarkDirty() => Interlocked.Exchange(ref _dirty, 1);
+
+    /// <summary>Renders now if anything is pending (the end of a stream should not wait for a tick).</summary>
+    public async Task FlushNowAsync()
+    {
+        if (Interlocked.Exchange(ref _dirty, 0) == 1)
+        {
+            Interlocked.Increment(ref _batches);
+            await _flush();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _timer.Dispose();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping is the expected way out of the loop.
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        while (await _timer.WaitForNextTickAsync(_stop.Token))
+        {
+            await FlushNowAsync();
+        }
+    }
+}
