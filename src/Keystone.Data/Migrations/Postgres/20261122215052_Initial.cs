@@ -1,6 +1,7 @@
 ﻿using System;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
+using NpgsqlTypes;
 
 #nullable disable
 
@@ -141,6 +142,21 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "saved_trace_searches",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    query = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_saved_trace_searches", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "AspNetRoleClaims",
                 columns: table => new
                 {
@@ -260,7 +276,8 @@ namespace Keystone.Data.Migrations.Postgres
                     search_text = table.Column<string>(type: "text", nullable: true),
                     redaction_count = table.Column<int>(type: "integer", nullable: false),
                     created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    raw_purged_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                    raw_purged_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    search_vector = table.Column<NpgsqlTsVector>(type: "tsvector", nullable: true, computedColumnSql: "to_tsvector('english', coalesce(search_text, ''))", stored: true)
                 },
                 constraints: table =>
                 {
@@ -324,6 +341,33 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "eval_examples",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    eval_set = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    prompt_name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    prompt_version_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    input_json = table.Column<string>(type: "text", nullable: false),
+                    expected_output = table.Column<string>(type: "character varying(64000)", maxLength: 64000, nullable: false),
+                    source_call_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    notes = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: true),
+                    created_by_user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_eval_examples", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_eval_examples_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "memberships",
                 columns: table => new
                 {
@@ -344,6 +388,26 @@ namespace Keystone.Data.Migrations.Postgres
                         onDelete: ReferentialAction.Cascade);
                     table.ForeignKey(
                         name: "fk_memberships_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "trace_retention_policies",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    raw_days = table.Column<int>(type: "integer", nullable: true),
+                    redacted_days = table.Column<int>(type: "integer", nullable: true),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_trace_retention_policies", x => x.tenant_id);
+                    table.ForeignKey(
+                        name: "fk_trace_retention_policies_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
                         principalColumn: "id",
@@ -414,9 +478,24 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "created_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_source_call_id",
+                table: "eval_examples",
+                column: "source_call_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_tenant_id_eval_set_created_utc",
+                table: "eval_examples",
+                columns: new[] { "tenant_id", "eval_set", "created_utc" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_created_utc",
                 table: "llm_calls",
                 column: "created_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
@@ -434,9 +513,20 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "feature", "created_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_latency_ms",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "latency_ms" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",
                 table: "llm_calls",
                 column: "trace_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_traces_search_vector",
+                table: "llm_traces",
+                column: "search_vector")
+                .Annotation("Npgsql:IndexMethod", "GIN");
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_traces_tenant_id_created_utc",
@@ -458,6 +548,12 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "ix_plans_name",
                 table: "plans",
                 column: "name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_saved_trace_searches_user_id_name",
+                table: "saved_trace_searches",
+                columns: new[] { "user_id", "name" },
                 unique: true);
 
             migrationBuilder.CreateIndex(
@@ -497,10 +593,19 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "audit_log");
 
             migrationBuilder.DropTable(
+                name: "eval_examples");
+
+            migrationBuilder.DropTable(
                 name: "llm_traces");
 
             migrationBuilder.DropTable(
                 name: "memberships");
+
+            migrationBuilder.DropTable(
+                name: "saved_trace_searches");
+
+            migrationBuilder.DropTable(
+                name: "trace_retention_policies");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");
