@@ -3,6 +3,7 @@ using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Tenants;
+using Keystone.Web.Features.Traces;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
 
@@ -23,6 +24,7 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddTracesFeature();
 
 var app = builder.Build();
 
