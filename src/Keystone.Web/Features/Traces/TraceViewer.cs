@@ -16,8 +16,11 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
     /// <summary>How many of the same end user's calls are shown either side.</summary>
     public const int NeighbourCount = 5;
 
-    /// <summary>The call (by call id, or by trace id for a pasted <c>X-Keystone-Trace-Id</c>), or null when not visible.</summary>
-    public async Task<TraceDetail?> OpenAsync(Guid id, CancellationToken ct)
+    /// <summary>
+    /// The call (by call id, or by trace id for a pasted <c>X-Keystone-Trace-Id</c>), or null when not visible.
+    /// <paramref name="writeAudit"/> false only when this very look was already audited (prerender, then interactive render).
+    /// </summary>
+    public async Task<TraceDetail?> OpenAsync(Guid id, bool writeAudit, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var call = await db.Calls.AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct)
@@ -43,7 +46,7 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
         var replays = await TraceQueries.ToRows(db, db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == call.Id)
             .OrderByDescending(c => c.CreatedUtc).Take(20)).ToListAsync(ct);
 
-        if (tenant.IsPlatformUser)
+        if (writeAudit && tenant.IsPlatformUser)
         {
             await audit.WriteAsync("trace.view", $"trace:{call.Id}", call.TenantId, new { call.TraceId }, ct);
         }
