@@ -6,7 +6,12 @@ namespace Keystone.Web.Features.Traces;
 /// <summary>"Copy as curl": the recorded (redacted) request as an OpenAI-shaped call to this gateway, key as a placeholder.</summary>
 public static class CurlCommand
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Relaxed escaping keeps the text readable in a terminal; the body goes inside single quotes, escaped below.
+    private static readonly JsonSerializerOptions Indented = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
 
     public static string For(TraceDetail trace, string baseUri)
     {
