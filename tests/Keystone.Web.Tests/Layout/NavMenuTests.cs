@@ -10,10 +10,10 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-traces", "nav-tenants", "nav-audit", "nav-admin-jobs"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-traces", "nav-tenants", "nav-members", "nav-audit", "nav-admin-jobs"] },
         { Roles.Support, ["nav-home", "nav-traces"] },
         { Roles.PromptEditor, ["nav-home"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-traces", "nav-audit"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-traces", "nav-members", "nav-audit"] },
         { Roles.TenantMember, ["nav-home"] },
     };
 

@@ -16,6 +16,7 @@ public static class Navigation
         new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
         new("Traces", "/traces", MudBlazor.Icons.Material.Filled.ManageSearch, Policies.TraceReader, "Operations"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
+        new("Members", "/members", MudBlazor.Icons.Material.Filled.Group, Policies.TenantAdmin, "Governance"),
         new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
         new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),
     ];
