@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
@@ -24,6 +25,8 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+// After the tenants feature: its database start-up migrates before the price table is seeded.
+builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddTracesFeature();
 
 var app = builder.Build();
