@@ -3,6 +3,7 @@ using Keystone.Data.Calls;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using static Keystone.Web.Tests.Traces.TraceTestData;
 
 namespace Keystone.Web.Tests.Traces;
@@ -124,6 +125,26 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
         Assert.Contains($"/traces/{hit.Id}", html, StringComparison.Ordinal);
         Assert.DoesNotContain($"/traces/{miss.Id}", html, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Get_DemoSeed_SupportFindsTheConversationByAWordButNotByTheRedactedEmail()
+    {
+        await fixture.App.Services.GetRequiredService<Keystone.Gateway.Recording.CallRecorder>().FlushAsync(CancellationToken.None);
+        var support = await fixture.App.SignInAsync("support@keystone.demo");
+
+        var espresso = await support.GetStringAsync("/traces?q=espresso&user=acme-cust-1017&feature=support.chat");
+        var invoice = await support.GetStringAsync("/traces?q=invoice&user=acme-cust-2044");
+        var email = await support.GetStringAsync("/traces?q=maria.lopez%40example.com");
+
+        Assert.Single(LinkedCallIds(espresso));
+        Assert.Single(LinkedCallIds(invoice));
+        Assert.Empty(LinkedCallIds(email));
+        Assert.Contains("data-test=\"empty-state\"", email, StringComparison.Ordinal);
+    }
+
+    private static IReadOnlyList<string> LinkedCallIds(string html) => System.Text.RegularExpressions.Regex
+        .Matches(html, "data-test=\"trace-link\"|href=\"/traces/([0-9a-f-]{36})\"")
+        .Select(m => m.Groups[1].Value).Where(v => v.Length > 0).Distinct().ToList();
 
     [Fact]
     public async Task Get_SearchAsTenantAdmin_DoesNotListOtherTenants()

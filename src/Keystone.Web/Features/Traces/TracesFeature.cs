@@ -14,6 +14,7 @@ public static class TracesFeature
         .AddScoped<EvalExampleWriter>()
         .AddScoped<SavedTraceSearches>()
         .AddTransient<TraceRetentionJob>()
+        .AddHostedService<TracesDemoSeed>()
         .AddSingleton(new RecurringJobRegistration(TraceRetentionJob.RecurringId, TraceRetentionJob.Cron,
             jobs => jobs.AddOrUpdate<TraceRetentionJob>(TraceRetentionJob.RecurringId, j => j.RunAsync(CancellationToken.None),
                 TraceRetentionJob.Cron, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc })));
