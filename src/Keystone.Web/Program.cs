@@ -3,6 +3,7 @@ using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
 using Keystone.Web.Hosting;
@@ -25,8 +26,9 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
-// After the tenants feature: its database start-up migrates before the price table is seeded.
+// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
 builder.Services.AddKeystoneGateway(builder.Configuration);
+builder.Services.AddBudgetsFeature();
 builder.Services.AddTracesFeature();
 
 var app = builder.Build();

@@ -807,7 +807,10 @@ internal sealed partial class LlmGateway(
             ReplayOfCallId = s.Context.ReplayOfCallId,
             CreatedUtc = s.StartUtc,
         };
-        await recorder.EnqueueAsync(new CallRecord(call, s.Request, answer, [.. s.Attempts]));
+        if (!options.CurrentValue.RecordingDisabledForBenchmarks)
+        {
+            await recorder.EnqueueAsync(new CallRecord(call, s.Request, answer, [.. s.Attempts]));
+        }
 
         var tags = new TagList { { "status", status.ToString() }, { "provider", providerName }, { "model", model }, { "feature", call.Feature } };
         telemetry.Calls.Add(1, tags);
