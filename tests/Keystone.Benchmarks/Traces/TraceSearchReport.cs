@@ -128,63 +128,89 @@ internal static class TraceSearchReport
         {
             var plan = Guid.NewGuid();
             db.Plans.Add(new Plan { Id = plan, Name = "Bench" });
-            for (var t = 0; t < Tenants; t++)
+            for (var i = 0; i < Tenants; i++)
             {
-                db.Tenants.Add(new Tenant { Id = TenantId(t), Name = $"Tenant {t}", Slug = $"t{t}", PlanId = plan, CreatedUtc = Start });
+                db.Tenants.Add(new Tenant { Id = TenantId(i), Name = $"Tenant {i}", Slug = $"t{i}", PlanId = plan, CreatedUtc = Start });
             }
 
             await db.SaveChangesAsync();
         }
 
+        // Raw prepared inserts in one transaction (EF's change tracking would take most of an hour for a million
+        // rows on 2 cores); the values use EF Core's SQLite formats (upper-case Guid text, ISO date text), and the
+        // FTS5 triggers index every trace exactly as in production.
         var random = new Random(42);
-        const int batch = 5_000;
-        for (var done = 0; done < rows; done += batch)
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(connections.SqliteConnectionString(options));
+        await connection.OpenAsync();
+        await using var tx = (Microsoft.Data.Sqlite.SqliteTransaction)await connection.BeginTransactionAsync();
+        var insertCall = connection.CreateCommand();
+        insertCall.Transaction = tx;
+        insertCall.CommandText = """
+            INSERT INTO llm_calls (id, trace_id, tenant_id, end_user, feature, alias, provider, model, streamed, input_tokens, output_tokens,
+              cached_input_tokens, cache_write_tokens, cache_write1h_tokens, reasoning_tokens, cost_micros, cost_status, billed_to, cache_status,
+              saved_cost_micros, attempts, fell_back, status, latency_ms, created_utc)
+            VALUES ($id, $trace, $tenant, $user, $feature, $alias, 'sim', 'sim-smart', 0, $in, $out, 0, 0, 0, 0, $cost, 'Exact', 'Platform', $cache,
+              0, 1, $fell, $status, $latency, $created)
+            """;
+        var insertTrace = connection.CreateCommand();
+        insertTrace.Transaction = tx;
+        insertTrace.CommandText = """
+            INSERT INTO llm_traces (call_id, tenant_id, request_json, response_json, search_text, redaction_count, created_utc)
+            VALUES ($id, $tenant, $request, $response, $search, 0, $created)
+            """;
+        var p = new Dictionary<string, Microsoft.Data.Sqlite.SqliteParameter>();
+        foreach (var name in new[] { "$id", "$trace", "$tenant", "$user", "$feature", "$alias", "$in", "$out", "$cost", "$cache", "$fell", "$status", "$latency", "$created" })
         {
-            await using var db = factory.ForSystem();
-            db.ChangeTracker.AutoDetectChangesEnabled = false;
-            for (var k = 0; k < Math.Min(batch, rows - done); k++)
-            {
-                var n = done + k;
-                var tenant = random.Next(Tenants);
-                var created = Start.AddSeconds(90.0 * 86_400 * n / rows);
-                var statusRoll = random.Next(100);
-                var call = new LlmCall
-                {
-                    Id = Guid.CreateVersion7(new DateTimeOffset(created)),
-                    TraceId = Guid.NewGuid(),
-                    TenantId = TenantId(tenant),
-                    EndUser = $"user-{tenant}-{random.Next(250)}",
-                    Feature = Features[random.Next(Features.Length)],
-                    Alias = Aliases[random.Next(Aliases.Length)],
-                    Provider = "sim",
-                    Model = "sim-smart",
-                    InputTokens = random.Next(20, 2_000),
-                    OutputTokens = random.Next(5, 800),
-                    CostMicros = random.Next(10, 8_000),
-                    CostStatus = CostStatus.Exact,
-                    BilledTo = BilledTo.Platform,
-                    CacheStatus = statusRoll < 10 ? CacheStatus.Exact : CacheStatus.None,
-                    Attempts = 1,
-                    FellBack = statusRoll is >= 10 and < 13,
-                    Status = statusRoll is >= 95 ? CallStatus.Error : statusRoll is >= 93 ? CallStatus.Cancelled : CallStatus.Ok,
-                    LatencyMs = random.Next(50, 4_000),
-                    CreatedUtc = created,
-                };
-                var prompt = Sentence(random, 18, n % 10_000 == 7 ? "flamingo" : null);
-                var answer = Sentence(random, 30, null);
-                db.Calls.Add(call);
-                db.Traces.Add(new LlmTrace
-                {
-                    CallId = call.Id,
-                    TenantId = call.TenantId,
-                    RequestJson = $$"""{"model":"{{call.Alias}}","messages":[{"role":"user","content":"{{prompt}}"}]}""",
-                    ResponseJson = $$"""{"text":"{{answer}}","finishReason":"stop"}""",
-                    SearchText = "user: " + prompt + "\nassistant: " + answer,
-                    CreatedUtc = created,
-                });
-            }
+            p[name] = insertCall.Parameters.Add(new Microsoft.Data.Sqlite.SqliteParameter { ParameterName = name });
+        }
 
-            await db.SaveChangesAsync();
+        var t = new Dictionary<string, Microsoft.Data.Sqlite.SqliteParameter>();
+        foreach (var name in new[] { "$id", "$tenant", "$request", "$response", "$search", "$created" })
+        {
+            t[name] = insertTrace.Parameters.Add(new Microsoft.Data.Sqlite.SqliteParameter { ParameterName = name });
+        }
+
+        for (var n = 0; n < rows; n++)
+        {
+            var tenant = random.Next(Tenants);
+            var created = Start.AddSeconds(90.0 * 86_400 * n / rows);
+            var statusRoll = random.Next(100);
+            var id = Guid.CreateVersion7(new DateTimeOffset(created)).ToString().ToUpperInvariant();
+            var tenantId = TenantId(tenant).ToString().ToUpperInvariant();
+            var createdText = created.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture);
+            var alias = Aliases[random.Next(Aliases.Length)];
+            p["$id"].Value = id;
+            p["$trace"].Value = Guid.NewGuid().ToString().ToUpperInvariant();
+            p["$tenant"].Value = tenantId;
+            p["$user"].Value = $"user-{tenant}-{random.Next(250)}";
+            p["$feature"].Value = Features[random.Next(Features.Length)];
+            p["$alias"].Value = alias;
+            p["$in"].Value = random.Next(20, 2_000);
+            p["$out"].Value = random.Next(5, 800);
+            p["$cost"].Value = random.Next(10, 8_000);
+            p["$cache"].Value = statusRoll < 10 ? "Exact" : "None";
+            p["$fell"].Value = statusRoll is >= 10 and < 13 ? 1 : 0;
+            p["$status"].Value = statusRoll >= 95 ? "Error" : statusRoll >= 93 ? "Cancelled" : "Ok";
+            p["$latency"].Value = random.Next(50, 4_000);
+            p["$created"].Value = createdText;
+            await insertCall.ExecuteNonQueryAsync();
+
+            var prompt = Sentence(random, 18, n % 10_000 == 7 ? "flamingo" : null);
+            var answer = Sentence(random, 30, null);
+            t["$id"].Value = id;
+            t["$tenant"].Value = tenantId;
+            t["$request"].Value = $$"""{"model":"{{alias}}","messages":[{"role":"user","content":"{{prompt}}"}]}""";
+            t["$response"].Value = $$"""{"text":"{{answer}}","finishReason":"stop"}""";
+            t["$search"].Value = "user: " + prompt + "\nassistant: " + answer;
+            t["$created"].Value = createdText;
+            await insertTrace.ExecuteNonQueryAsync();
+        }
+
+        await tx.CommitAsync();
+        await using (var analyze = connection.CreateCommand())
+        {
+            analyze.CommandText = "ANALYZE;";
+            await analyze.ExecuteNonQueryAsync();
         }
 
         return true;
