@@ -121,4 +121,34 @@ public sealed class TraceReplayTests(AppFixture fixture) : IClassFixture<AppFixt
         await using var globex = factory.ForTenant(DemoData.GlobexId);
         Assert.False(await globex.EvalExamples.AnyAsync(e => e.Id == id));
     }
+
+    [Fact]
+    public async Task OpenRaw_PlatformAdminWithReason_ShowsTheUnredactedPayloadAndAuditsTheReason()
+    {
+        var original = await CallGatewayAsync("Call me back on my address raw.person@example.com please", "cust-raw");
+        await using var founderScope = fixture.App.Services.CreateAsyncScope();
+        founderScope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, "founder-user-id"),
+            new Claim(ClaimTypes.Email, "founder@keystone.demo"),
+            new Claim(ClaimTypes.Role, Roles.PlatformAdmin),
+        ], "test")));
+        var founder = founderScope.ServiceProvider.GetRequiredService<TraceViewer>();
+        await using var supportScope = SupportScope();
+        var support = supportScope.ServiceProvider.GetRequiredService<TraceViewer>();
+        var redacted = await support.OpenAsync(original.Outcome.CallId, writeAudit: false, CancellationToken.None);
+
+        await Assert.ThrowsAsync<UnauthorizedAccessException>(() => support.OpenRawAsync(original.Outcome.CallId, "ticket 4711: customer disputes", CancellationToken.None));
+        await Assert.ThrowsAsync<ArgumentException>(() => founder.OpenRawAsync(original.Outcome.CallId, "because", CancellationToken.None));
+        var raw = await founder.OpenRawAsync(original.Outcome.CallId, "ticket 4711: customer disputes the answer", CancellationToken.None);
+
+        Assert.DoesNotContain("raw.person@example.com", redacted!.Payload.RequestJsonPretty, StringComparison.Ordinal);
+        Assert.Contains("raw.person@example.com", raw!.RequestJson, StringComparison.Ordinal);
+        await using var db = fixture.App.CreateSystemDb();
+        var target = $"trace:{original.Outcome.CallId}";
+        var entries = await db.AuditLog.AsNoTracking().Where(a => a.Action == "trace.raw_view" && a.Target == target).ToListAsync();
+        var entry = Assert.Single(entries);
+        Assert.Contains("ticket 4711", entry.MetadataJson, StringComparison.Ordinal);
+        Assert.Equal("founder@keystone.demo", entry.ActorName);
+    }
 }
