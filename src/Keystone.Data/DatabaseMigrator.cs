@@ -25,6 +25,7 @@ public sealed class DatabaseMigrator(
             await db.Database.MigrateAsync(ct);
             // WAL lets the console read while the gateway's recorder writes.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
+            await SqliteModel.EnsureFullTextAsync(db, ct);
             log.LogInformation("SQLite database ready at {Path}", file);
             return;
         }

@@ -71,6 +71,15 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public DbSet<Playground.Conversation> Conversations => Set<Playground.Conversation>();
 
     public DbSet<Playground.ConversationMessage> ConversationMessages => Set<Playground.ConversationMessage>();
+    public DbSet<Calls.SavedTraceSearch> SavedTraceSearches => Set<Calls.SavedTraceSearch>();
+    public DbSet<Calls.TraceRetentionPolicy> TraceRetentionPolicies => Set<Calls.TraceRetentionPolicy>();
+    public DbSet<Evals.EvalExample> EvalExamples => Set<Evals.EvalExample>();
+    /// <summary>
+    /// Ids of the calls whose redacted trace text contains every one of <paramref name="words"/> (from
+    /// <see cref="Calls.FullTextQuery.Words"/>), as a subquery to compose with LINQ. SQLite answers from its
+    /// FTS5 table, PostgreSQL from its tsvector GIN index; each provider context holds its own SQL.
+    /// </summary>
+    public abstract IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words);
 
     protected override void OnModelCreating(ModelBuilder builder)
     {

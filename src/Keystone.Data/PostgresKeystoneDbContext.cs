@@ -1,3 +1,4 @@
+using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Data;
@@ -15,5 +16,14 @@ public sealed class PostgresKeystoneDbContext(DbContextOptions options, TenantSc
         builder.HasPostgresExtension("vector");
         base.OnModelCreating(builder);
         PostgresModel.Apply(builder);
+    }
+
+    /// <inheritdoc />
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words)
+    {
+        var query = FullTextQuery.ToPlainTsQuery(words);
+        // The row-level-security policy on llm_traces applies to this subquery like to any other.
+        return Database.SqlQuery<Guid>(
+            $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query})");
     }
 }

@@ -1,13 +1,24 @@
+using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
+using NpgsqlTypes;
 
 namespace Keystone.Data;
 
 /// <summary>PostgreSQL-only model details (kept out of the shared entity configurations).</summary>
 internal static class PostgresModel
 {
+    /// <summary>The text search configuration of trace search (stemming, so "refunds" finds "refund").</summary>
+    public const string TextSearchConfig = "english";
+
     public static void Apply(ModelBuilder builder)
     {
-        // Identity's tables are not tenant-owned; nothing provider-specific for them.
-        _ = builder;
+        // Full-text search over the redacted trace text: a stored generated tsvector with a GIN index, so the
+        // index is written with the row and survives regenerated migrations as part of the model.
+        builder.Entity<LlmTrace>(b =>
+        {
+            b.Property<NpgsqlTsVector>("SearchVector")
+                .HasComputedColumnSql($"to_tsvector('{TextSearchConfig}', coalesce(search_text, ''))", stored: true);
+            b.HasIndex("SearchVector").HasMethod("GIN");
+        });
     }
 }

@@ -1,3 +1,4 @@
+using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Data;
@@ -10,5 +11,12 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     {
         base.OnModelCreating(builder);
         SqliteModel.Apply(builder);
+    }
+
+    /// <inheritdoc />
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words)
+    {
+        var match = FullTextQuery.ToFts5(words);
+        return Database.SqlQuery<Guid>($"SELECT call_id AS \"Value\" FROM llm_traces_fts WHERE llm_traces_fts MATCH {match}");
     }
 }

@@ -8,6 +8,7 @@ using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Tenants;
+using Keystone.Web.Features.Traces;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
 
@@ -35,6 +36,7 @@ builder.Services.AddBudgetsFeature();
 builder.Services.AddKeysFeature();
 builder.Services.AddApiFeature();
 builder.Services.AddPlaygroundFeature();
+builder.Services.AddTracesFeature();
 
 var app = builder.Build();
 

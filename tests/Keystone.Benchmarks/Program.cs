@@ -7,6 +7,17 @@ using Keystone.Benchmarks;
 // One run, a few minutes on 2 cores: BenchmarkDotNet's short run (in process) for the per-call mean and allocations,
 // then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks
+// Trace search at scale (SQLite, one million traces by default):
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows]
+if (args.Contains("--traces"))
+{
+    var rows = args.SkipWhile(a => a != "--traces").Skip(1).Select(a => int.TryParse(a, out var n) ? n : 0).FirstOrDefault(n => n > 0);
+    Console.WriteLine("## Trace search");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000));
+    return;
+}
+
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);

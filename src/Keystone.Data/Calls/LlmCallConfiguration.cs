@@ -26,6 +26,9 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         b.HasIndex(c => new { c.TenantId, c.Feature, c.CreatedUtc });
         b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc });
         b.HasIndex(c => c.CreatedUtc);
+        // Trace search sorts by cost and latency too (keyset pagination on value, id).
+        b.HasIndex(c => new { c.TenantId, c.CostMicros });
+        b.HasIndex(c => new { c.TenantId, c.LatencyMs });
     }
 }
 

@@ -24,6 +24,9 @@ public static class Policies
     /// <summary>Readers of the audit log: platform admins (all) and tenant admins (own tenant).</summary>
     public const string AuditReader = nameof(AuditReader);
 
+    /// <summary>Readers of traces: support and platform admins (every tenant, audited) and tenant admins (own tenant).</summary>
+    public const string TraceReader = nameof(TraceReader);
+
     /// <summary>Any signed-in console user.</summary>
     public const string AnyUser = nameof(AnyUser);
 
@@ -36,6 +39,7 @@ public static class Policies
         [TenantAdmin] = [Roles.PlatformAdmin, Roles.TenantAdmin],
         [TenantMember] = [.. Roles.All],
         [AuditReader] = [Roles.PlatformAdmin, Roles.TenantAdmin],
+        [TraceReader] = [Roles.Support, Roles.PlatformAdmin, Roles.TenantAdmin],
         [AnyUser] = [.. Roles.All],
     };
 

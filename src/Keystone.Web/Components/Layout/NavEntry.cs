@@ -15,6 +15,7 @@ public static class Navigation
     [
         new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
         new("Playground", "/playground", MudBlazor.Icons.Material.Filled.Chat, Policies.TenantMember, "Build"),
+        new("Traces", "/traces", MudBlazor.Icons.Material.Filled.ManageSearch, Policies.TraceReader, "Operations"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
         new("API keys", "/keys", MudBlazor.Icons.Material.Filled.VpnKey, Policies.TenantAdmin, "Settings"),
         new("API reference", "/api-docs", MudBlazor.Icons.Material.Filled.Api, Policies.TenantAdmin, "Settings"),

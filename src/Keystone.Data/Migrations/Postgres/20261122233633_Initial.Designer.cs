@@ -6,13 +6,14 @@ using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
+using NpgsqlTypes;
 
 #nullable disable
 
 namespace Keystone.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKeystoneDbContext))]
-    [Migration("20261122233515_Initial")]
+    [Migration("20261122233633_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -463,8 +464,14 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
+                    b.HasIndex("TenantId", "CostMicros")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros");
+
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "LatencyMs")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms");
 
                     b.HasIndex("TenantId", "EndUser", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
@@ -517,6 +524,12 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("search_text");
 
+                    b.Property<NpgsqlTsVector>("SearchVector")
+                        .ValueGeneratedOnAddOrUpdate()
+                        .HasColumnType("tsvector")
+                        .HasColumnName("search_vector")
+                        .HasComputedColumnSql("to_tsvector('english', coalesce(search_text, ''))", true);
+
                     b.Property<Guid>("TenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("tenant_id");
@@ -524,10 +537,78 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasKey("CallId")
                         .HasName("pk_llm_traces");
 
+                    b.HasIndex("SearchVector")
+                        .HasDatabaseName("ix_llm_traces_search_vector");
+
+                    NpgsqlIndexBuilderExtensions.HasMethod(b.HasIndex("SearchVector"), "GIN");
+
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
 
                     b.ToTable("llm_traces", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.SavedTraceSearch", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Query")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("query");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_saved_trace_searches");
+
+                    b.HasIndex("UserId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_saved_trace_searches_user_id_name");
+
+                    b.ToTable("saved_trace_searches", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int?>("RawDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("raw_days");
+
+                    b.Property<int?>("RedactedDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("redacted_days");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_trace_retention_policies");
+
+                    b.ToTable("trace_retention_policies", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
@@ -580,6 +661,74 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_provider_credentials_tenant_id_provider");
 
                     b.ToTable("provider_credentials", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("CreatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("created_by_user_id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EvalSet")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("eval_set");
+
+                    b.Property<string>("ExpectedOutput")
+                        .IsRequired()
+                        .HasMaxLength(64000)
+                        .HasColumnType("character varying(64000)")
+                        .HasColumnName("expected_output");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("Notes")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("notes");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("source_call_id");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_examples");
+
+                    b.HasIndex("SourceCallId")
+                        .HasDatabaseName("ix_eval_examples_source_call_id");
+
+                    b.HasIndex("TenantId", "EvalSet", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_examples_tenant_id_eval_set_created_utc");
+
+                    b.ToTable("eval_examples", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
@@ -1412,6 +1561,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasConstraintName("fk_llm_traces_llm_calls_call_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_trace_retention_policies_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -1420,6 +1579,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_examples_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>

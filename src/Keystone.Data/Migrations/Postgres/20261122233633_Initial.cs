@@ -1,6 +1,7 @@
 ﻿using System;
 using Microsoft.EntityFrameworkCore.Migrations;
 using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
+using NpgsqlTypes;
 
 #nullable disable
 
@@ -198,6 +199,21 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "saved_trace_searches",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    query = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_saved_trace_searches", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "AspNetRoleClaims",
                 columns: table => new
                 {
@@ -317,7 +333,8 @@ namespace Keystone.Data.Migrations.Postgres
                     search_text = table.Column<string>(type: "text", nullable: true),
                     redaction_count = table.Column<int>(type: "integer", nullable: false),
                     created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
-                    raw_purged_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true)
+                    raw_purged_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: true),
+                    search_vector = table.Column<NpgsqlTsVector>(type: "tsvector", nullable: true, computedColumnSql: "to_tsvector('english', coalesce(search_text, ''))", stored: true)
                 },
                 constraints: table =>
                 {
@@ -451,6 +468,33 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "eval_examples",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    eval_set = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    prompt_name = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    prompt_version_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    input_json = table.Column<string>(type: "text", nullable: false),
+                    expected_output = table.Column<string>(type: "character varying(64000)", maxLength: 64000, nullable: false),
+                    source_call_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    notes = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: true),
+                    created_by_user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_eval_examples", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_eval_examples_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "feedback",
                 columns: table => new
                 {
@@ -539,6 +583,26 @@ namespace Keystone.Data.Migrations.Postgres
                     table.PrimaryKey("pk_tenant_model_policies", x => x.tenant_id);
                     table.ForeignKey(
                         name: "fk_tenant_model_policies_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "trace_retention_policies",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    raw_days = table.Column<int>(type: "integer", nullable: true),
+                    redacted_days = table.Column<int>(type: "integer", nullable: true),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_trace_retention_policies", x => x.tenant_id);
+                    table.ForeignKey(
+                        name: "fk_trace_retention_policies_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
                         principalColumn: "id",
@@ -698,6 +762,16 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "user_id", "updated_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_source_call_id",
+                table: "eval_examples",
+                column: "source_call_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_tenant_id_eval_set_created_utc",
+                table: "eval_examples",
+                columns: new[] { "tenant_id", "eval_set", "created_utc" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_exact_cache_entries_expires_utc",
                 table: "exact_cache_entries",
                 column: "expires_utc");
@@ -723,6 +797,11 @@ namespace Keystone.Data.Migrations.Postgres
                 column: "created_utc");
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
                 table: "llm_calls",
                 columns: new[] { "tenant_id", "created_utc" });
@@ -738,9 +817,20 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "feature", "created_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_latency_ms",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "latency_ms" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",
                 table: "llm_calls",
                 column: "trace_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_traces_search_vector",
+                table: "llm_traces",
+                column: "search_vector")
+                .Annotation("Npgsql:IndexMethod", "GIN");
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_traces_tenant_id_created_utc",
@@ -774,6 +864,12 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "ix_provider_credentials_tenant_id_provider",
                 table: "provider_credentials",
                 columns: new[] { "tenant_id", "provider" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_saved_trace_searches_user_id_name",
+                table: "saved_trace_searches",
+                columns: new[] { "user_id", "name" },
                 unique: true);
 
             migrationBuilder.CreateIndex(
@@ -822,6 +918,9 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "conversation_messages");
 
             migrationBuilder.DropTable(
+                name: "eval_examples");
+
+            migrationBuilder.DropTable(
                 name: "exact_cache_entries");
 
             migrationBuilder.DropTable(
@@ -843,7 +942,13 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "provider_credentials");
 
             migrationBuilder.DropTable(
+                name: "saved_trace_searches");
+
+            migrationBuilder.DropTable(
                 name: "tenant_model_policies");
+
+            migrationBuilder.DropTable(
+                name: "trace_retention_policies");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");

@@ -194,6 +194,21 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "saved_trace_searches",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    query = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_saved_trace_searches", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "AspNetRoleClaims",
                 columns: table => new
                 {
@@ -447,6 +462,33 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "eval_examples",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    eval_set = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    prompt_name = table.Column<string>(type: "TEXT", maxLength: 128, nullable: true),
+                    prompt_version_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    input_json = table.Column<string>(type: "TEXT", nullable: false),
+                    expected_output = table.Column<string>(type: "TEXT", maxLength: 64000, nullable: false),
+                    source_call_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    notes = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
+                    created_by_user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_eval_examples", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_eval_examples_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "feedback",
                 columns: table => new
                 {
@@ -535,6 +577,26 @@ namespace Keystone.Data.Migrations.Sqlite
                     table.PrimaryKey("pk_tenant_model_policies", x => x.tenant_id);
                     table.ForeignKey(
                         name: "fk_tenant_model_policies_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "trace_retention_policies",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    raw_days = table.Column<int>(type: "INTEGER", nullable: true),
+                    redacted_days = table.Column<int>(type: "INTEGER", nullable: true),
+                    updated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_trace_retention_policies", x => x.tenant_id);
+                    table.ForeignKey(
+                        name: "fk_trace_retention_policies_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
                         principalColumn: "id",
@@ -694,6 +756,16 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "user_id", "updated_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_source_call_id",
+                table: "eval_examples",
+                column: "source_call_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_eval_examples_tenant_id_eval_set_created_utc",
+                table: "eval_examples",
+                columns: new[] { "tenant_id", "eval_set", "created_utc" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_exact_cache_entries_expires_utc",
                 table: "exact_cache_entries",
                 column: "expires_utc");
@@ -719,6 +791,11 @@ namespace Keystone.Data.Migrations.Sqlite
                 column: "created_utc");
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
                 table: "llm_calls",
                 columns: new[] { "tenant_id", "created_utc" });
@@ -732,6 +809,11 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "ix_llm_calls_tenant_id_feature_created_utc",
                 table: "llm_calls",
                 columns: new[] { "tenant_id", "feature", "created_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_latency_ms",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "latency_ms" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",
@@ -770,6 +852,12 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "ix_provider_credentials_tenant_id_provider",
                 table: "provider_credentials",
                 columns: new[] { "tenant_id", "provider" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_saved_trace_searches_user_id_name",
+                table: "saved_trace_searches",
+                columns: new[] { "user_id", "name" },
                 unique: true);
 
             migrationBuilder.CreateIndex(
@@ -818,6 +906,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "conversation_messages");
 
             migrationBuilder.DropTable(
+                name: "eval_examples");
+
+            migrationBuilder.DropTable(
                 name: "exact_cache_entries");
 
             migrationBuilder.DropTable(
@@ -839,7 +930,13 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "provider_credentials");
 
             migrationBuilder.DropTable(
+                name: "saved_trace_searches");
+
+            migrationBuilder.DropTable(
                 name: "tenant_model_policies");
+
+            migrationBuilder.DropTable(
+                name: "trace_retention_policies");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122233410_Initial")]
+    [Migration("20261122233603_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -455,8 +455,14 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
+                    b.HasIndex("TenantId", "CostMicros")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros");
+
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
+
+                    b.HasIndex("TenantId", "LatencyMs")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms");
 
                     b.HasIndex("TenantId", "EndUser", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
@@ -522,6 +528,69 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("llm_traces", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.SavedTraceSearch", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Query")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("query");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_saved_trace_searches");
+
+                    b.HasIndex("UserId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_saved_trace_searches_user_id_name");
+
+                    b.ToTable("saved_trace_searches", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int?>("RawDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("raw_days");
+
+                    b.Property<int?>("RedactedDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("redacted_days");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_trace_retention_policies");
+
+                    b.ToTable("trace_retention_policies", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
                 {
                     b.Property<Guid>("Id")
@@ -572,6 +641,74 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_provider_credentials_tenant_id_provider");
 
                     b.ToTable("provider_credentials", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("CreatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by_user_id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("EvalSet")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("eval_set");
+
+                    b.Property<string>("ExpectedOutput")
+                        .IsRequired()
+                        .HasMaxLength(64000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expected_output");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("Notes")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("notes");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_call_id");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_examples");
+
+                    b.HasIndex("SourceCallId")
+                        .HasDatabaseName("ix_eval_examples_source_call_id");
+
+                    b.HasIndex("TenantId", "EvalSet", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_examples_tenant_id_eval_set_created_utc");
+
+                    b.ToTable("eval_examples", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
@@ -1398,6 +1535,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasConstraintName("fk_llm_traces_llm_calls_call_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_trace_retention_policies_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -1406,6 +1553,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_examples_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>

@@ -1,0 +1,188 @@
+using System.Globalization;
+using Keystone.Data;
+using Keystone.Data.Calls;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Traces;
+
+/// <summary>
+/// Trace search: every filter of issue 7, full-text over the redacted text, keyset pagination. Runs in the
+/// caller's tenant scope (tenant roles: their tenant; platform roles: all tenants, or the one switched to).
+/// </summary>
+public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+{
+    /// <summary>Largest page a caller may ask for.</summary>
+    public const int MaxPageSize = 200;
+
+    public async Task<TracePage> SearchAsync(TraceFilter filter, string? cursor, int pageSize, CancellationToken ct)
+    {
+        pageSize = Math.Clamp(pageSize, 1, MaxPageSize);
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var q = Filter(db, filter);
+        var after = TraceCursor.Parse(cursor, filter.Sort);
+        q = filter.Sort switch
+        {
+            TraceSort.Cost => after is null ? q : q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && c.Id.CompareTo(after.Id) < 0)),
+            TraceSort.Latency => after is null ? q : q.Where(c => c.LatencyMs < after.Value || (c.LatencyMs == after.Value && c.Id.CompareTo(after.Id) < 0)),
+            _ => after is null ? q : q.Where(c => c.CreatedUtc < after.Time || (c.CreatedUtc == after.Time && c.Id.CompareTo(after.Id) < 0)),
+        };
+        var ordered = filter.Sort switch
+        {
+            TraceSort.Cost => q.OrderByDescending(c => c.CostMicros).ThenByDescending(c => c.Id),
+            TraceSort.Latency => q.OrderByDescending(c => c.LatencyMs).ThenByDescending(c => c.Id),
+            _ => q.OrderByDescending(c => c.CreatedUtc).ThenByDescending(c => c.Id),
+        };
+        var rows = await ToRows(db, ordered.Take(pageSize + 1)).ToListAsync(ct);
+        string? next = null;
+        if (rows.Count > pageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = TraceCursor.After(rows[^1], filter.Sort);
+        }
+
+        return new TracePage(rows, next);
+    }
+
+    /// <summary>The calls a filter selects, before ordering (also used for the end user's neighbouring calls).</summary>
+    internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f)
+    {
+        var q = db.Calls.AsNoTracking();
+        if (!string.IsNullOrWhiteSpace(f.User))
+        {
+            var user = f.User.Trim();
+            // A console user may be named by e-mail; the tenant's end users are whatever the caller sent.
+            var normalized = user.ToUpperInvariant();
+            var consoleIds = db.Users.Where(u => u.NormalizedEmail == normalized).Select(u => u.Id);
+            q = q.Where(c => c.EndUser == user || c.UserId == user || consoleIds.Contains(c.UserId!));
+        }
+
+        if (!string.IsNullOrWhiteSpace(f.Feature))
+        {
+            var feature = f.Feature.Trim();
+            q = q.Where(c => c.Feature == feature);
+        }
+
+        if (!string.IsNullOrWhiteSpace(f.Model))
+        {
+            var model = f.Model.Trim();
+            var slash = model.IndexOf('/', StringComparison.Ordinal);
+            if (slash > 0)
+            {
+                var (provider, name) = (model[..slash], model[(slash + 1)..]);
+                q = q.Where(c => c.Alias == model || (c.Provider == provider && c.Model == name));
+            }
+            else
+            {
+                q = q.Where(c => c.Alias == model || c.Model == model || c.Provider == model);
+            }
+        }
+
+        q = f.Status switch
+        {
+            TraceStatusFilter.Ok => q.Where(c => c.Status == CallStatus.Ok),
+            TraceStatusFilter.Error => q.Where(c => c.Status == CallStatus.Error),
+            TraceStatusFilter.Cancelled => q.Where(c => c.Status == CallStatus.Cancelled),
+            TraceStatusFilter.Incomplete => q.Where(c => c.Status == CallStatus.Incomplete),
+            TraceStatusFilter.Rejected => q.Where(c => c.Status == CallStatus.Rejected),
+            TraceStatusFilter.Fallback => q.Where(c => c.FellBack),
+            TraceStatusFilter.Cached => q.Where(c => c.CacheStatus != CacheStatus.None),
+            _ => q,
+        };
+
+        if (!string.IsNullOrWhiteSpace(f.PromptName))
+        {
+            var prompt = f.PromptName.Trim();
+            q = q.Where(c => c.PromptName == prompt);
+        }
+
+        if (f.PromptVersionId is { } version)
+        {
+            q = q.Where(c => c.PromptVersionId == version);
+        }
+
+        if (f.MinCostMicros is { } minCost)
+        {
+            q = q.Where(c => c.CostMicros >= minCost);
+        }
+
+        if (f.MaxCostMicros is { } maxCost)
+        {
+            q = q.Where(c => c.CostMicros <= maxCost);
+        }
+
+        if (f.MinLatencyMs is { } minMs)
+        {
+            q = q.Where(c => c.LatencyMs >= minMs);
+        }
+
+        if (f.MaxLatencyMs is { } maxMs)
+        {
+            q = q.Where(c => c.LatencyMs <= maxMs);
+        }
+
+        if (f.FromUtc is { } from)
+        {
+            q = q.Where(c => c.CreatedUtc >= from);
+        }
+
+        if (f.ToUtc is { } to)
+        {
+            q = q.Where(c => c.CreatedUtc < to);
+        }
+
+        if (f.TraceId is { } traceId)
+        {
+            q = q.Where(c => c.TraceId == traceId || c.Id == traceId);
+        }
+
+        var words = FullTextQuery.Words(f.Text);
+        if (words.Count > 0)
+        {
+            var matching = db.TraceIdsMatching(words);
+            q = q.Where(c => matching.Contains(c.Id));
+        }
+
+        return q;
+    }
+
+    internal static IQueryable<TraceRow> ToRows(KeystoneDbContext db, IQueryable<LlmCall> q) => q.Select(c => new TraceRow(
+        c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),
+        c.CreatedUtc, c.UserId, c.EndUser, c.Feature, c.Alias, c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode,
+        c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens, c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs,
+        c.ReplayOfCallId));
+}
+
+/// <summary>Where the previous page ended: the sort value and the call id (the tie-breaker).</summary>
+internal sealed record TraceCursor(long Value, DateTime Time, Guid Id)
+{
+    public static string After(TraceRow row, TraceSort sort) => sort switch
+    {
+        TraceSort.Cost => Format(row.CostMicros, row.CallId),
+        TraceSort.Latency => Format(row.LatencyMs, row.CallId),
+        _ => Format(row.CreatedUtc.Ticks, row.CallId),
+    };
+
+    /// <summary>Null for no cursor or one that does not parse (a tampered link starts from the top, never fails).</summary>
+    public static TraceCursor? Parse(string? cursor, TraceSort sort)
+    {
+        if (string.IsNullOrWhiteSpace(cursor))
+        {
+            return null;
+        }
+
+        var parts = cursor.Split('_');
+        if (parts.Length != 2
+            || !long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+            || !Guid.TryParse(parts[1], out var id))
+        {
+            return null;
+        }
+
+        var time = sort == TraceSort.Time && value >= DateTime.MinValue.Ticks && value <= DateTime.MaxValue.Ticks
+            ? new DateTime(value, DateTimeKind.Utc)
+            : DateTime.MinValue;
+        return new TraceCursor(value, time, id);
+    }
+
+    private static string Format(long value, Guid id) => value.ToString(CultureInfo.InvariantCulture) + "_" + id.ToString("N");
+}

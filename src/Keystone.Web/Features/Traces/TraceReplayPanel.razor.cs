@@ -1,0 +1,127 @@
+using System.Text;
+using Keystone.Gateway;
+using Microsoft.AspNetCore.Components;
+
+namespace Keystone.Web.Features.Traces;
+
+public sealed partial class TraceReplayPanel
+{
+    private readonly StringBuilder _text = new();
+    private CancellationTokenSource _cts = new();
+    private IReadOnlyList<string> _models = [];
+    private string? _model;
+    private bool _running;
+    private string? _error;
+    private StreamStarted? _started;
+    private ChatResult? _result;
+    private IReadOnlyList<DiffSegment> _diff = [];
+    private string? _expected;
+    private string? _notes;
+    private string? _saveMessage;
+
+    /// <summary>The trace being replayed. Required.</summary>
+    [Parameter, EditorRequired] public TraceDetail Detail { get; set; } = default!;
+
+    [Inject] private TraceReplayer Replayer { get; set; } = default!;
+
+    [Inject] private EvalExampleWriter Examples { get; set; } = default!;
+
+    protected override async Task OnInitializedAsync()
+    {
+        _model = Detail.Call.Alias;
+        _expected = Detail.Payload.AnswerText;
+        if (Replayer.IsAvailable && RendererInfo.IsInteractive)
+        {
+            try
+            {
+                _models = await Replayer.ModelsAsync(Detail.Call.TenantId, _cts.Token);
+            }
+            catch (GatewayException ex)
+            {
+                _error = ex.Message;
+            }
+        }
+    }
+
+    private async Task ReplayAsync()
+    {
+        _running = true;
+        _error = null;
+        _result = null;
+        _started = null;
+        _diff = [];
+        _text.Clear();
+        var lastRender = DateTime.UtcNow;
+        try
+        {
+            await foreach (var e in Replayer.ReplayAsync(Detail, _model, _cts.Token))
+            {
+                switch (e)
+                {
+                    case StreamStarted s:
+                        _started = s;
+                        break;
+                    case TextDelta d:
+                        _text.Append(d.Text);
+                        // Batch re-renders: one per ~50 ms, not one per token.
+                        if ((DateTime.UtcNow - lastRender).TotalMilliseconds >= 50)
+                        {
+                            lastRender = DateTime.UtcNow;
+                            StateHasChanged();
+                        }
+
+                        break;
+                    case StreamCompleted c:
+                        _result = c.Result;
+                        if (_text.Length == 0)
+                        {
+                            _text.Append(c.Result.Text);
+                        }
+
+                        _diff = AnswerDiff.Compute(Detail.Payload.AnswerText, _text.ToString());
+                        break;
+                    case StreamFailed f:
+                        _error = $"{f.Error.Code}: {f.Error.Message}";
+                        break;
+                }
+            }
+        }
+        catch (GatewayException ex)
+        {
+            _error = $"{ex.Error.Code}: {ex.Error.Message}";
+        }
+        catch (InvalidOperationException ex)
+        {
+            _error = ex.Message;
+        }
+        catch (OperationCanceledException)
+        {
+            _error = "Replay stopped.";
+        }
+        finally
+        {
+            _running = false;
+        }
+    }
+
+    private void Cancel()
+    {
+        _cts.Cancel();
+        _cts.Dispose();
+        _cts = new CancellationTokenSource();
+    }
+
+    private async Task SaveExampleAsync()
+    {
+        var (id, error) = await Examples.SaveAsync(Detail, _expected ?? "", _notes, _cts.Token);
+        _saveMessage = error ?? $"Saved as eval example {id}.";
+    }
+
+    private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0") : value.ToString("N0");
+
+    public void Dispose()
+    {
+        _cts.Cancel();
+        _cts.Dispose();
+    }
+}

@@ -1,0 +1,104 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Keystone.Data.Calls;
+using Keystone.Gateway;
+using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Tenants;
+
+namespace Keystone.Web.Features.Traces;
+
+/// <summary>
+/// Re-runs a recorded request through the gateway, on the same model or another: recorded as a new call
+/// linked to the original, feature <c>support.replay</c>, billed to support (not the tenant's caps).
+/// </summary>
+public sealed class TraceReplayer(IServiceProvider services, TenantContext tenant, AuditLog audit)
+{
+    /// <summary>The feature label replays are recorded under.</summary>
+    public const string Feature = "support.replay";
+
+    // The gateway is registered by AddKeystoneGateway; without it (a host that did not add it) replay is
+    // shown as unavailable instead of failing the whole detail page.
+    private ILlmGateway? Gateway => services.GetService<ILlmGateway>();
+
+    /// <summary>True when a gateway is registered.</summary>
+    public bool IsAvailable => Gateway is not null;
+
+    /// <summary>The aliases and chat models the trace's tenant may use.</summary>
+    public async Task<IReadOnlyList<string>> ModelsAsync(Guid tenantId, CancellationToken ct)
+    {
+        if (Gateway is not { } gateway)
+        {
+            return [];
+        }
+
+        var models = await gateway.ModelsAsync(tenantId, ct);
+        return models.Where(m => !m.IsEmbedding).Select(m => m.Id).ToList();
+    }
+
+    /// <summary>
+    /// Streams the replay. The request is rebuilt from the redacted payload: support never sends or sees
+    /// the raw text. <paramref name="model"/> null replays on the alias the original asked for.
+    /// </summary>
+    public async IAsyncEnumerable<ChatStreamEvent> ReplayAsync(TraceDetail original, string? model,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        var gateway = Gateway ?? throw new InvalidOperationException("The gateway is not registered in this host.");
+        var request = BuildRequest(original, model);
+        var context = new CallContext
+        {
+            TenantId = original.Call.TenantId,
+            UserId = tenant.UserId,
+            EndUser = original.Call.EndUser,
+            Feature = Feature,
+            PromptName = original.Call.PromptName,
+            PromptVersionId = original.Call.PromptVersionId,
+            BilledToOverride = BilledTo.Support,
+            ReplayOfCallId = original.Call.Id,
+        };
+        await audit.WriteAsync("trace.replay", $"trace:{original.Call.Id}", original.Call.TenantId, new { model = request.Model }, ct);
+        await foreach (var e in gateway.StreamAsync(request, context, ct).WithCancellation(ct))
+        {
+            yield return e;
+        }
+    }
+
+    /// <summary>The gateway request for a replay: the recorded messages, tools and sampling parameters.</summary>
+    public static ChatRequest BuildRequest(TraceDetail original, string? model)
+    {
+        var p = original.Payload;
+        if (p.Messages.Count == 0)
+        {
+            throw new InvalidOperationException("This trace has no recorded messages to replay (its payload was deleted by retention).");
+        }
+
+        return new ChatRequest
+        {
+            Model = string.IsNullOrWhiteSpace(model) ? original.Call.Alias : model.Trim(),
+            Messages = p.Messages.Select(m => new ChatMessage(m.Role, m.Content,
+                m.ToolCalls.Count == 0 ? null : m.ToolCalls.Select(t => new ToolCall(t.Id ?? "", t.Name, Compact(t.Arguments))).ToList(),
+                m.ToolCallId, m.Name)).ToList(),
+            Temperature = p.Temperature,
+            TopP = p.TopP,
+            MaxTokens = p.MaxTokens,
+            Seed = p.Seed,
+            Stop = p.Stop.Count == 0 ? null : p.Stop,
+            Tools = p.Tools.Count == 0 ? null : p.Tools.Select(t => new ToolDefinition(t.Name, t.Description,
+                t.ParametersJson is null ? null : JsonDocument.Parse(t.ParametersJson).RootElement.Clone())).ToList(),
+            // A replay must reach the model: a cached answer would diff the original against itself.
+            Cache = false,
+        };
+    }
+
+    private static string Compact(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return JsonSerializer.Serialize(doc.RootElement);
+        }
+        catch (JsonException)
+        {
+            return json;
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using Keystone.Data;
+using Keystone.Data.Calls;
+using Keystone.Data.Identity;
+using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Tenants;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Traces;
+
+/// <summary>
+/// Opens one trace in the caller's scope. A trace outside the scope does not exist for the caller (the page
+/// answers 404, never 403, so ids cannot be probed). Platform users' looks into a tenant's trace are audited.
+/// </summary>
+public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, AuditLog audit)
+{
+    /// <summary>How many of the same end user's calls are shown either side.</summary>
+    public const int NeighbourCount = 5;
+
+    /// <summary>
+    /// The call (by call id, or by trace id for a pasted <c>X-Keystone-Trace-Id</c>), or null when not visible.
+    /// <paramref name="writeAudit"/> false only when this very look was already audited (prerender, then interactive render).
+    /// </summary>
+    public async Task<TraceDetail?> OpenAsync(Guid id, bool writeAudit, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var call = await db.Calls.AsNoTracking().FirstOrDefaultAsync(c => c.Id == id, ct)
+            ?? await db.Calls.AsNoTracking().Where(c => c.TraceId == id).OrderBy(c => c.CreatedUtc).FirstOrDefaultAsync(ct);
+        if (call is null)
+        {
+            return null;
+        }
+
+        var trace = await db.Traces.AsNoTracking().Where(t => t.CallId == call.Id)
+            .Select(t => new
+            {
+                t.RequestJson,
+                t.ResponseJson,
+                t.AttemptsJson,
+                t.RedactionCount,
+                t.RawPurgedUtc,
+                HasRaw = t.RawRequestJson != null || t.RawResponseJson != null,
+            })
+            .FirstOrDefaultAsync(ct);
+        var tenantName = await db.Tenants.Where(t => t.Id == call.TenantId).Select(t => t.Name).FirstOrDefaultAsync(ct);
+        var neighbours = await NeighboursAsync(db, call, ct);
+        var replays = await TraceQueries.ToRows(db, db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == call.Id)
+            .OrderByDescending(c => c.CreatedUtc).Take(20)).ToListAsync(ct);
+
+        if (writeAudit && tenant.IsPlatformUser)
+        {
+            await audit.WriteAsync("trace.view", $"trace:{call.Id}", call.TenantId, new { call.TraceId }, ct);
+        }
+
+        return new TraceDetail(call, tenantName,
+            TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays);
+    }
+
+    /// <summary>
+    /// The unredacted payload while raw retention keeps it: platform admins only, with a stated reason, audited.
+    /// Null when the call is not visible or the raw payload is gone.
+    /// </summary>
+    public async Task<RawTrace?> OpenRawAsync(Guid callId, string reason, CancellationToken ct)
+    {
+        if (!tenant.User.IsInRole(Roles.PlatformAdmin))
+        {
+            throw new UnauthorizedAccessException("Raw trace payloads are for platform admins only.");
+        }
+
+        if (string.IsNullOrWhiteSpace(reason) || reason.Trim().Length < MinReasonLength)
+        {
+            throw new ArgumentException($"State why you need the raw payload (at least {MinReasonLength} characters).", nameof(reason));
+        }
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var raw = await db.Traces.AsNoTracking().Where(t => t.CallId == callId)
+            .Select(t => new { t.TenantId, t.RawRequestJson, t.RawResponseJson })
+            .FirstOrDefaultAsync(ct);
+        if (raw is null || (raw.RawRequestJson is null && raw.RawResponseJson is null))
+        {
+            return null;
+        }
+
+        await audit.WriteAsync("trace.raw_view", $"trace:{callId}", raw.TenantId, new { reason = reason.Trim() }, ct);
+        return new RawTrace(TracePayload.PrettyIfJson(raw.RawRequestJson), TracePayload.PrettyIfJson(raw.RawResponseJson));
+    }
+
+    /// <summary>Shortest accepted reason for raw access.</summary>
+    public const int MinReasonLength = 10;
+
+    private static async Task<IReadOnlyList<TraceRow>> NeighboursAsync(KeystoneDbContext db, LlmCall call, CancellationToken ct)
+    {
+        if (call.EndUser is null && call.UserId is null)
+        {
+            return [];
+        }
+
+        var same = db.Calls.AsNoTracking().Where(c => c.TenantId == call.TenantId && c.Id != call.Id);
+        same = call.EndUser is not null ? same.Where(c => c.EndUser == call.EndUser) : same.Where(c => c.UserId == call.UserId);
+        var before = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc <= call.CreatedUtc)
+            .OrderByDescending(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
+        var after = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc > call.CreatedUtc)
+            .OrderBy(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
+        return [.. after.OrderByDescending(r => r.CreatedUtc), .. before];
+    }
+}

@@ -1,0 +1,75 @@
+using Keystone.Data;
+using Keystone.Gateway;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Traces;
+
+/// <summary>
+/// Demo conversations for the trace pages, made through the real gateway (the simulated provider in the
+/// embedded mode), so support has something to find, read and replay. A hosted service rather than an
+/// <see cref="IDemoSeedStep"/>: it must run after the gateway's price table is loaded, which happens after the
+/// database start-up. Idempotent: it does nothing once its conversations exist.
+/// </summary>
+internal sealed class TracesDemoSeed(
+    IServiceProvider services,
+    IOptions<DatabaseOptions> database,
+    IOptions<SeedOptions> seed,
+    ILogger<TracesDemoSeed> log) : IHostedService
+{
+    /// <summary>The feature label of the demo support conversations.</summary>
+    public const string Feature = "support.chat";
+
+    /// <summary>The demo conversations: tenant, end user, feature, alias, user message.</summary>
+    public static readonly IReadOnlyList<(Guid Tenant, string EndUser, string Feature, string Alias, string Prompt)> Conversations =
+    [
+        (DemoData.AcmeId, "acme-cust-1017", Feature, "smart", "My espresso machine is leaking water from the bottom. It is the Barista Pro I bought in March. What should I do?"),
+        (DemoData.AcmeId, "acme-cust-1017", Feature, "smart", "The leak started right after I descaled it. Is the warranty still valid?"),
+        (DemoData.AcmeId, "acme-cust-2044", Feature, "fast", "Can I change the delivery address for order 55812 to my office?"),
+        (DemoData.AcmeId, "acme-cust-2044", Feature, "fast", "Please email the invoice for order 55812 to maria.lopez@example.com"),
+        (DemoData.AcmeId, "acme-cust-3090", "marketing.copy", "smart", "Write a short, cheerful product blurb for our new two-slot toaster."),
+        (DemoData.GlobexId, "globex-user-7", "reports.summary", "fast", "Summarize the quarterly logistics report in three bullet points."),
+        (DemoData.InitechId, "initech-ops", Feature, "smart", "Draft a polite reply to a customer asking for a refund on a TPS report license."),
+    ];
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var isSqlite = database.Value.Provider == DatabaseProvider.Sqlite;
+        if (!(seed.Value.Demo ?? isSqlite) || services.GetService<ILlmGateway>() is not { } gateway)
+        {
+            return;
+        }
+
+        var factory = services.GetRequiredService<KeystoneDbFactory>();
+        await using (var db = factory.ForSystem())
+        {
+            if (await db.Calls.AnyAsync(c => c.EndUser == "acme-cust-1017", cancellationToken))
+            {
+                return;
+            }
+        }
+
+        foreach (var c in Conversations)
+        {
+            try
+            {
+                await gateway.CompleteAsync(new ChatRequest
+                {
+                    Model = c.Alias,
+                    Messages = [new ChatMessage("system", "You are the customer support assistant. Be brief and friendly."), new ChatMessage("user", c.Prompt)],
+                    MaxTokens = 80,
+                }, new CallContext { TenantId = c.Tenant, EndUser = c.EndUser, Feature = c.Feature }, cancellationToken);
+            }
+            catch (GatewayException ex)
+            {
+                log.LogWarning("Demo trace for {TenantId} not recorded: {Code}", c.Tenant, ex.Error.Code);
+            }
+        }
+
+        log.LogInformation("Demo traces recorded: {Count} conversations", Conversations.Count);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,78 @@
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+
+namespace Keystone.Browser.Tests.Traces;
+
+/// <summary>
+/// Issue 7's journey as Support, in a real browser against the real app (simulated provider): find a demo
+/// conversation by a word, user and feature, open it, replay it on another model, see the diff, save it as an
+/// eval example.
+/// </summary>
+[Collection(BrowserCollection.Name)]
+public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
+{
+    [Fact]
+    public async Task Support_FindsReadsReplaysDiffsAndSavesAnEvalExample()
+    {
+        var page = await fixture.SignInAsync("support@keystone.demo");
+
+        await page.ClickAsync("[data-test=nav-traces]");
+        await page.WaitForURLAsync(url => url.EndsWith("/traces", StringComparison.Ordinal));
+        await BrowserFixture.WaitForCircuitAsync(page);
+        await Input(page, "filter-text").FillAsync("espresso");
+        await Input(page, "filter-user").FillAsync("acme-cust-1017");
+        await Input(page, "filter-feature").FillAsync("support.chat");
+        await page.ClickAsync("[data-test=filter-apply]");
+        await page.WaitForURLAsync(url => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal));
+        await Assertions.Expect(page.Locator("[data-test=trace-link]")).ToHaveCountAsync(1);
+        await BrowserFixture.ScreenshotAsync(page, "traces-search-support");
+
+        await page.ClickAsync("[data-test=trace-link]");
+        await page.WaitForURLAsync(TraceUrl());
+        await BrowserFixture.WaitForCircuitAsync(page);
+        await Assertions.Expect(page.Locator("[data-test=message][data-role=user]")).ToContainTextAsync("espresso machine");
+        await Assertions.Expect(page.Locator("[data-test=answer]")).Not.ToBeEmptyAsync();
+
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Replay" }).ClickAsync();
+        await page.ClickAsync("[data-test=replay-model]");
+        await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasTextRegex = FastOption() }).First.ClickAsync();
+        await page.ClickAsync("[data-test=replay-run]");
+        await Assertions.Expect(page.Locator("[data-test=replay-diff]")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("[data-test=replay-deltas]")).ToContainTextAsync("Output tokens");
+        await Assertions.Expect(page.Locator("[data-test=replay-answer]")).Not.ToBeEmptyAsync();
+        await BrowserFixture.ScreenshotAsync(page, "traces-replay-diff");
+
+        await page.ClickAsync("[data-test=expected-replay]");
+        await page.ClickAsync("[data-test=save-eval]");
+        await Assertions.Expect(page.Locator("[data-test=save-eval-result]")).ToContainTextAsync("Saved as eval example");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task TenantAdmin_OpeningAnotherTenantsTraceUrl_SeesTheNotFoundPage()
+    {
+        var support = await fixture.SignInAsync("support@keystone.demo");
+        await support.GotoAsync("/traces?user=globex-user-7");
+        await BrowserFixture.WaitForCircuitAsync(support);
+        var href = await support.Locator("[data-test=trace-link]").First.GetAttributeAsync("href");
+        await support.Context.CloseAsync();
+        var acme = await fixture.SignInAsync("admin@acme.demo");
+
+        var response = await acme.GotoAsync(href!);
+
+        Assert.Equal(404, response!.Status);
+        await Assertions.Expect(acme.Locator("[data-test=not-found]")).ToBeVisibleAsync();
+        await acme.Context.CloseAsync();
+    }
+
+    private static ILocator Input(IPage page, string test) =>
+        page.Locator($"input[data-test={test}], [data-test={test}] input").First;
+
+    private static Regex TraceUrl() => TraceUrlPattern();
+
+    [GeneratedRegex("/traces/[0-9a-f-]{36}$")]
+    private static partial Regex TraceUrlPattern();
+
+    [GeneratedRegex(@"^\s*fast\s*$")]
+    private static partial Regex FastOption();
+}
