@@ -448,6 +448,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     // A stream stopped by cancellation ends without the gateway's outcome; the recorder writes the call
     // (status cancelled, estimated cost) off the request path, so read it back once it lands.
+    // REVIEW: polls up to 5 s; replace with the outcome on the stream if the gateway ever yields one for cancelled calls.
     private async Task ReadBackCostAsync(ConversationMessage answer)
     {
         try
