@@ -7,7 +7,7 @@ internal static class PostgresModel
 {
     public static void Apply(ModelBuilder builder)
     {
-        // Identity's tables are not tenant-owned; nothing provider-specific for them.
-        _ = builder;
+        // clock_timestamp(), not now(): within one long transaction now() is frozen at its start.
+        builder.Entity<Calls.LlmCall>().Property(c => c.IngestedUtc).HasDefaultValueSql("clock_timestamp()");
     }
 }

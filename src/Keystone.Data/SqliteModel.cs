@@ -7,7 +7,9 @@ internal static class SqliteModel
 {
     public static void Apply(ModelBuilder builder)
     {
-        // Nothing yet: SQLite stores Guid and DateTime as sortable TEXT, long as INTEGER.
-        _ = builder;
+        // SQLite stores Guid and DateTime as sortable TEXT, long as INTEGER. The ingest time uses the same
+        // text shape as EF's DateTime values (millisecond precision), so it compares correctly with them.
+        builder.Entity<Calls.LlmCall>().Property(c => c.IngestedUtc)
+            .HasDefaultValueSql("strftime('%Y-%m-%d %H:%M:%f', 'now')");
     }
 }

@@ -2,7 +2,10 @@ using Keystone.Data;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Margin;
 using Keystone.Web.Features.Tenants;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
 
@@ -23,6 +26,9 @@ builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
+builder.Services.AddDashboardFeature();
+builder.Services.AddMarginFeature();
+builder.Services.AddUsageFeature();
 
 var app = builder.Build();
 

@@ -26,6 +26,9 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         b.HasIndex(c => new { c.TenantId, c.Feature, c.CreatedUtc });
         b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc });
         b.HasIndex(c => c.CreatedUtc);
+        // Database-clock default (per provider in SqliteModel / PostgresModel): the rollup watermark.
+        b.Property(c => c.IngestedUtc).ValueGeneratedOnAdd();
+        b.HasIndex(c => c.IngestedUtc);
     }
 }
 
