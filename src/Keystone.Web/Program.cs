@@ -59,6 +59,7 @@ app.UseAntiforgery();
 app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
+app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -10,11 +10,11 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-tenants", "nav-audit", "nav-admin-jobs"] },
-        { Roles.Support, ["nav-home"] },
-        { Roles.PromptEditor, ["nav-home"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-audit"] },
-        { Roles.TenantMember, ["nav-home"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-audit", "nav-admin-jobs"] },
+        { Roles.Support, ["nav-home", "nav-usage"] },
+        { Roles.PromptEditor, ["nav-home", "nav-usage"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-usage", "nav-audit"] },
+        { Roles.TenantMember, ["nav-home", "nav-usage"] },
     };
 
     [Theory]

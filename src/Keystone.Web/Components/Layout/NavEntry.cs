@@ -14,6 +14,9 @@ public static class Navigation
     public static readonly IReadOnlyList<NavEntry> Entries =
     [
         new("Home", "/", MudBlazor.Icons.Material.Filled.Home, Policies.AnyUser, "Overview"),
+        new("Overview", "/dashboard", MudBlazor.Icons.Material.Filled.Insights, Policies.PlatformAdmin, "Business"),
+        new("Margin", "/margin", MudBlazor.Icons.Material.Filled.AttachMoney, Policies.PlatformAdmin, "Business"),
+        new("Usage", "/usage", MudBlazor.Icons.Material.Filled.DataUsage, Policies.TenantMember, "Overview"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
         new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
         new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),

@@ -6,4 +6,6 @@ public static class MarginFeature
         .AddScoped<RevenueQueries>()
         .AddScoped<MarginQueries>()
         .AddScoped<InvoiceImport>();
+
+    public static IEndpointRouteBuilder MapMarginEndpoints(this IEndpointRouteBuilder app) => app.MapMarginExport();
 }
