@@ -74,7 +74,7 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
         }
     }
 
-    /// <summary>Builds <c>e =&gt; _scopeAll || (Guid?)e.TenantId == _scopeTenantId</c> for one entity type.</summary>
+    /// <summary>Builds <c>e =&gt; _scopeAll || (_scopeTenantId != null &amp;&amp; (Guid?)e.TenantId == _scopeTenantId)</c> for one entity type.</summary>
     private LambdaExpression BuildTenantFilter(Type clrType)
     {
         var e = Expression.Parameter(clrType, "e");
@@ -87,7 +87,11 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
         Expression tenant = tenantProperty.Type == typeof(Guid?)
             ? tenantProperty
             : Expression.Convert(tenantProperty, typeof(Guid?));
-        var body = Expression.OrElse(all, Expression.Equal(tenant, current));
+        // "current != null &&" matters: EF gives == C# null semantics, so a platform row (TenantId null)
+        // would otherwise match the no-tenant scope.
+        var body = Expression.OrElse(all, Expression.AndAlso(
+            Expression.NotEqual(current, Expression.Constant(null, typeof(Guid?))),
+            Expression.Equal(tenant, current)));
         return Expression.Lambda(body, e);
     }
 

@@ -10,10 +10,10 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-audit", "nav-admin-jobs"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-members", "nav-audit", "nav-admin-jobs"] },
         { Roles.Support, ["nav-home", "nav-usage"] },
         { Roles.PromptEditor, ["nav-home", "nav-usage"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-usage", "nav-audit"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-usage", "nav-members", "nav-audit"] },
         { Roles.TenantMember, ["nav-home", "nav-usage"] },
     };
 

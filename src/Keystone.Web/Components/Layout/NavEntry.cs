@@ -18,6 +18,7 @@ public static class Navigation
         new("Margin", "/margin", MudBlazor.Icons.Material.Filled.AttachMoney, Policies.PlatformAdmin, "Business"),
         new("Usage", "/usage", MudBlazor.Icons.Material.Filled.DataUsage, Policies.TenantMember, "Overview"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
+        new("Members", "/members", MudBlazor.Icons.Material.Filled.Group, Policies.TenantAdmin, "Governance"),
         new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
         new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),
     ];

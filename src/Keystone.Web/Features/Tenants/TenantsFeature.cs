@@ -10,6 +10,7 @@ public static class TenantsFeature
         .AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>())
         .AddScoped<CircuitHandler, TenantCircuitHandler>()
         .AddScoped<TenantDirectory>()
+        .AddScoped<MemberService>()
         .AddSingleton<StartupState>()
         .AddScoped<IDemoSeedStep, DemoTenantsSeed>()
         .AddHostedService<DatabaseStartup>();

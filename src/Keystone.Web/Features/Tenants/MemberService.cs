@@ -1,0 +1,142 @@
+using System.Security.Cryptography;
+using Keystone.Data;
+using Keystone.Data.Identity;
+using Keystone.Data.Tenancy;
+using Keystone.Web.Features.Audit;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Tenants;
+
+/// <summary>A member as listed to the tenant's admins.</summary>
+public sealed record MemberRow(string UserId, string Email, string DisplayName, string Role, DateTime SinceUtc, bool LockedOut);
+
+/// <summary>The result of adding a member: the temporary password is shown once, to the admin who added them.</summary>
+public sealed record AddMemberResult(bool Succeeded, string? Error, string? TemporaryPassword);
+
+/// <summary>Lists and manages the members of the caller's tenant. Every change is audited.</summary>
+public sealed class MemberService(
+    IDbContextFactory<KeystoneDbContext> dbFactory,
+    UserManager<KeystoneUser> users,
+    TenantContext tenant,
+    AuditLog audit,
+    TimeProvider clock)
+{
+    public async Task<IReadOnlyList<MemberRow>> ListAsync(CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var now = clock.GetUtcNow();
+        return await db.Memberships.AsNoTracking()
+            .Join(db.Users, m => m.UserId, u => u.Id, (m, u) => new { m, u })
+            .OrderBy(x => x.u.Email)
+            .Select(x => new MemberRow(x.u.Id, x.u.Email ?? "", x.u.DisplayName, x.m.Role, x.m.CreatedUtc,
+                x.u.LockoutEnd != null && x.u.LockoutEnd > now))
+            .ToListAsync(ct);
+    }
+
+    public async Task<AddMemberResult> AddAsync(string email, string displayName, string role, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        email = email.Trim();
+        if (!Roles.Tenant.Contains(role))
+        {
+            return new(false, $"Role must be {string.Join(" or ", Roles.Tenant)}.", null);
+        }
+
+        var user = await users.FindByEmailAsync(email);
+        string? password = null;
+        if (user is null)
+        {
+            password = TemporaryPassword();
+            user = new KeystoneUser { UserName = email, Email = email, EmailConfirmed = true, DisplayName = displayName.Trim(), CreatedUtc = clock.GetUtcNow().UtcDateTime };
+            var created = await users.CreateAsync(user, password);
+            if (!created.Succeeded)
+            {
+                return new(false, string.Join(" ", created.Errors.Select(e => e.Description)), null);
+            }
+        }
+        else if ((await users.GetRolesAsync(user)).Any(r => Roles.Platform.Contains(r)))
+        {
+            return new(false, "That account is platform staff; platform roles reach tenants through the tenant switch.", null);
+        }
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        if (await db.Memberships.AnyAsync(m => m.UserId == user.Id, ct))
+        {
+            return new(false, $"{email} is already a member.", null);
+        }
+
+        db.Memberships.Add(new Membership { Id = Guid.NewGuid(), TenantId = tenantId, UserId = user.Id, Role = role, CreatedUtc = clock.GetUtcNow().UtcDateTime });
+        await db.SaveChangesAsync(ct);
+        await audit.WriteAsync("member.add", $"user:{email}", tenantId, new { role }, ct);
+        return new(true, null, password);
+    }
+
+    public async Task<string?> ChangeRoleAsync(string userId, string role, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        if (!Roles.Tenant.Contains(role))
+        {
+            return $"Role must be {string.Join(" or ", Roles.Tenant)}.";
+        }
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
+        if (membership is null)
+        {
+            return "That person is not a member of this tenant.";
+        }
+
+        if (membership.Role == Roles.TenantAdmin && role != Roles.TenantAdmin
+            && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
+        {
+            return "A tenant needs at least one admin. Make someone else admin first.";
+        }
+
+        membership.Role = role;
+        await db.SaveChangesAsync(ct);
+        await audit.WriteAsync("member.role", $"user:{userId}", tenantId, new { role }, ct);
+        return null;
+    }
+
+    public async Task<string?> RemoveAsync(string userId, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        if (userId == tenant.UserId)
+        {
+            return "You cannot remove yourself.";
+        }
+
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
+        if (membership is null)
+        {
+            return "That person is not a member of this tenant.";
+        }
+
+        if (membership.Role == Roles.TenantAdmin && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
+        {
+            return "A tenant needs at least one admin.";
+        }
+
+        db.Memberships.Remove(membership);
+        await db.SaveChangesAsync(ct);
+        // Ends the removed member's sessions at their next revalidation.
+        if (await users.FindByIdAsync(userId) is { } user)
+        {
+            await users.UpdateSecurityStampAsync(user);
+        }
+
+        await audit.WriteAsync("member.remove", $"user:{userId}", tenantId, null, ct);
+        return null;
+    }
+
+    private Guid RequireTenant() => tenant.TenantId
+        ?? throw new InvalidOperationException("Members are managed inside one tenant; switch into a tenant first.");
+
+    private static string TemporaryPassword()
+    {
+        const string alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789";
+        return "Ks-" + RandomNumberGenerator.GetString(alphabet, 16);
+    }
+}

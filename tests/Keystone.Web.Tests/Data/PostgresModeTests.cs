@@ -1,0 +1,53 @@
+using System.Net;
+using Keystone.Testing;
+using Keystone.Web.Hosting;
+
+namespace Keystone.Web.Tests.Data;
+
+/// <summary>The whole app in the scaled mode: PostgreSQL (as the application role), Hangfire on PostgreSQL, demo seed.</summary>
+public sealed class PostgresModeTests : IAsyncLifetime
+{
+    private PostgresTestDatabase _db = default!;
+    private KeystoneAppFactory _app = default!;
+
+    public async Task InitializeAsync()
+    {
+        _db = await PostgresTestDatabase.CreateAsync();
+        // What `--migrate` does besides migrations: Hangfire's schema, owned by the owner, granted to the app role.
+        HangfireSetup.InstallPostgresSchema(_db.Connections);
+        _app = new KeystoneAppFactory()
+            .WithSetting("Database:Provider", "Postgres")
+            .WithSetting("ConnectionStrings:Postgres", _db.AppConnectionString)
+            .WithSetting("ConnectionStrings:PostgresMigrator", _db.OwnerConnectionString);
+    }
+
+    public async Task DisposeAsync()
+    {
+        _app.Dispose();
+        await _db.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Start_PostgresMode_SeedsAndSignsIn()
+    {
+        var client = await _app.SignInAsync("admin@acme.demo");
+
+        var home = await client.GetStringAsync("/");
+
+        Assert.Contains("data-test=\"home-TenantAdmin\"", home, StringComparison.Ordinal);
+        Assert.Contains("Acme", home, StringComparison.Ordinal);
+        Assert.DoesNotContain("Globex", home, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task JobsDashboard_PostgresMode_OpensForFounder()
+    {
+        var client = await _app.SignInAsync("founder@keystone.demo");
+
+        var response = await client.GetAsync("/admin/jobs");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("Keystone jobs", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+}
