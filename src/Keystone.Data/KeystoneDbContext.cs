@@ -57,6 +57,23 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Revenue.InvoiceLine> InvoiceLines => Set<Revenue.InvoiceLine>();
 
+    public DbSet<Budgets.Budget> Budgets => Set<Budgets.Budget>();
+
+    public DbSet<Budgets.BudgetCounter> BudgetCounters => Set<Budgets.BudgetCounter>();
+
+    public DbSet<Budgets.BudgetSettings> BudgetSettings => Set<Budgets.BudgetSettings>();
+
+    public DbSet<Caching.ExactCacheEntry> ExactCache => Set<Caching.ExactCacheEntry>();
+
+    public DbSet<Caching.IdempotencyRecord> IdempotencyRecords => Set<Caching.IdempotencyRecord>();
+
+    public DbSet<Routing.TenantModelPolicy> TenantModelPolicies => Set<Routing.TenantModelPolicy>();
+
+    public DbSet<Credentials.ProviderCredential> ProviderCredentials => Set<Credentials.ProviderCredential>();
+
+    /// <summary>Effective-dated list prices (not tenant-owned).</summary>
+    public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);

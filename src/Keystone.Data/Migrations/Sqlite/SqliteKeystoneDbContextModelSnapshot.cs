@@ -85,6 +85,210 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("audit_log", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Budgets.Budget", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Key")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key");
+
+                    b.Property<long>("LimitMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("limit_micros");
+
+                    b.Property<string>("Period")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period");
+
+                    b.Property<string>("Scope")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scope");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Id")
+                        .HasName("pk_budgets");
+
+                    b.HasIndex("TenantId", "Scope", "Key", "Period")
+                        .IsUnique()
+                        .HasDatabaseName("ix_budgets_tenant_id_scope_key_period");
+
+                    b.ToTable("budgets", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetCounter", b =>
+                {
+                    b.Property<Guid>("BudgetId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("budget_id");
+
+                    b.Property<DateTime>("PeriodStartUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start_utc");
+
+                    b.Property<int>("FiredThresholdPercent")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fired_threshold_percent");
+
+                    b.Property<long>("ReservedMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("reserved_micros");
+
+                    b.Property<long>("SpentMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("spent_micros");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("BudgetId", "PeriodStartUtc")
+                        .HasName("pk_budget_counters");
+
+                    b.HasIndex("TenantId", "PeriodStartUtc")
+                        .HasDatabaseName("ix_budget_counters_tenant_id_period_start_utc");
+
+                    b.ToTable("budget_counters", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetSettings", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("ActionAtLimit")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("action_at_limit");
+
+                    b.Property<string>("SoftThresholdsPercent")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("soft_thresholds_percent");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_budget_settings");
+
+                    b.ToTable("budget_settings", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Caching.ExactCacheEntry", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<DateTime>("ExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_utc");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("ResponseJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_json");
+
+                    b.HasKey("TenantId", "Key")
+                        .HasName("pk_exact_cache_entries");
+
+                    b.HasIndex("ExpiresUtc")
+                        .HasDatabaseName("ix_exact_cache_entries_expires_utc");
+
+                    b.ToTable("exact_cache_entries", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Caching.IdempotencyRecord", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Key")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key");
+
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("call_id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<DateTime>("ExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_utc");
+
+                    b.Property<string>("ResultJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("result_json");
+
+                    b.HasKey("TenantId", "Key")
+                        .HasName("pk_idempotency_records");
+
+                    b.HasIndex("ExpiresUtc")
+                        .HasDatabaseName("ix_idempotency_records_expires_utc");
+
+                    b.ToTable("idempotency_records", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Calls.LlmCall", b =>
                 {
                     b.Property<Guid>("Id")
@@ -324,6 +528,58 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("llm_traces", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("BaseUrl")
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("base_url");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Last4")
+                        .IsRequired()
+                        .HasMaxLength(4)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last4");
+
+                    b.Property<string>("ProtectedSecret")
+                        .IsRequired()
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("protected_secret");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Id")
+                        .HasName("pk_provider_credentials");
+
+                    b.HasIndex("TenantId", "Provider")
+                        .IsUnique()
+                        .HasDatabaseName("ix_provider_credentials_tenant_id_provider");
+
+                    b.ToTable("provider_credentials", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Identity.KeystoneUser", b =>
                 {
                     b.Property<string>("Id")
@@ -485,6 +741,69 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");
 
                     b.ToTable("api_keys", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Pricing.ModelPrice", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<int>("BatchDiscountPercent")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("batch_discount_percent");
+
+                    b.Property<long?>("CacheWrite1hMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write1h_micros_per_million");
+
+                    b.Property<long?>("CacheWrite5mMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write5m_micros_per_million");
+
+                    b.Property<long?>("CachedInputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cached_input_micros_per_million");
+
+                    b.Property<DateTime>("EffectiveFromUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("effective_from_utc");
+
+                    b.Property<long>("InputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_micros_per_million");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputMicrosPerMillion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_micros_per_million");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(512)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.HasKey("Id")
+                        .HasName("pk_model_prices");
+
+                    b.HasIndex("Provider", "Model", "EffectiveFromUtc")
+                        .IsUnique()
+                        .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
+
+                    b.ToTable("model_prices", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Revenue.InvoiceLine", b =>
@@ -857,6 +1176,32 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("usage_user_daily", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Routing.TenantModelPolicy", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("AliasOverridesJson")
+                        .HasMaxLength(4000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias_overrides_json");
+
+                    b.Property<string>("AllowedModels")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("allowed_models");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_tenant_model_policies");
+
+                    b.ToTable("tenant_model_policies", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Tenancy.Membership", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1156,6 +1501,36 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("AspNetUserTokens", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Budgets.Budget", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_budgets_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetCounter", b =>
+                {
+                    b.HasOne("Keystone.Data.Budgets.Budget", null)
+                        .WithMany()
+                        .HasForeignKey("BudgetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_budget_counters_budgets_budget_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetSettings", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithOne()
+                        .HasForeignKey("Keystone.Data.Budgets.BudgetSettings", "TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_budget_settings_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
                 {
                     b.HasOne("Keystone.Data.Calls.LlmCall", null)
@@ -1166,6 +1541,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasConstraintName("fk_llm_traces_llm_calls_call_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Credentials.ProviderCredential", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Keys.ApiKey", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -1174,6 +1559,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_api_keys_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Routing.TenantModelPolicy", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithOne()
+                        .HasForeignKey("Keystone.Data.Routing.TenantModelPolicy", "TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_tenant_model_policies_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Tenancy.Membership", b =>

@@ -79,6 +79,41 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "exact_cache_entries",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    key = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    alias = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
+                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: true),
+                    response_json = table.Column<string>(type: "text", nullable: false),
+                    cost_micros = table.Column<long>(type: "bigint", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    expires_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_exact_cache_entries", x => new { x.tenant_id, x.key });
+                });
+
+            migrationBuilder.CreateTable(
+                name: "idempotency_records",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    key = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
+                    call_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    result_json = table.Column<string>(type: "text", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    expires_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_idempotency_records", x => new { x.tenant_id, x.key });
+                });
+
+            migrationBuilder.CreateTable(
                 name: "invoice_lines",
                 columns: table => new
                 {
@@ -139,6 +174,28 @@ namespace Keystone.Data.Migrations.Postgres
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_llm_calls", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "model_prices",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    input_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
+                    output_micros_per_million = table.Column<long>(type: "bigint", nullable: false),
+                    cached_input_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    cache_write5m_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    cache_write1h_micros_per_million = table.Column<long>(type: "bigint", nullable: true),
+                    batch_discount_percent = table.Column<int>(type: "integer", nullable: false),
+                    effective_from_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    source = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_model_prices", x => x.id);
                 });
 
             migrationBuilder.CreateTable(
@@ -440,6 +497,50 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "budget_settings",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    soft_thresholds_percent = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    action_at_limit = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_budget_settings", x => x.tenant_id);
+                    table.ForeignKey(
+                        name: "fk_budget_settings_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "budgets",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    scope = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
+                    key = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    period = table.Column<string>(type: "character varying(8)", maxLength: 8, nullable: false),
+                    limit_micros = table.Column<long>(type: "bigint", nullable: false),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_budgets", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_budgets_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "memberships",
                 columns: table => new
                 {
@@ -462,6 +563,72 @@ namespace Keystone.Data.Migrations.Postgres
                         name: "fk_memberships_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "provider_credentials",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    provider = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    protected_secret = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: false),
+                    last4 = table.Column<string>(type: "character varying(4)", maxLength: 4, nullable: false),
+                    base_url = table.Column<string>(type: "character varying(512)", maxLength: 512, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_provider_credentials", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_provider_credentials_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "tenant_model_policies",
+                columns: table => new
+                {
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    allowed_models = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: true),
+                    alias_overrides_json = table.Column<string>(type: "character varying(4000)", maxLength: 4000, nullable: true),
+                    updated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_tenant_model_policies", x => x.tenant_id);
+                    table.ForeignKey(
+                        name: "fk_tenant_model_policies_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "budget_counters",
+                columns: table => new
+                {
+                    budget_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    period_start_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    spent_micros = table.Column<long>(type: "bigint", nullable: false),
+                    reserved_micros = table.Column<long>(type: "bigint", nullable: false),
+                    fired_threshold_percent = table.Column<int>(type: "integer", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_budget_counters", x => new { x.budget_id, x.period_start_utc });
+                    table.ForeignKey(
+                        name: "fk_budget_counters_budgets_budget_id",
+                        column: x => x.budget_id,
+                        principalTable: "budgets",
                         principalColumn: "id",
                         onDelete: ReferentialAction.Cascade);
                 });
@@ -530,6 +697,27 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "created_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_budget_counters_tenant_id_period_start_utc",
+                table: "budget_counters",
+                columns: new[] { "tenant_id", "period_start_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_budgets_tenant_id_scope_key_period",
+                table: "budgets",
+                columns: new[] { "tenant_id", "scope", "key", "period" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_exact_cache_entries_expires_utc",
+                table: "exact_cache_entries",
+                column: "expires_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_idempotency_records_expires_utc",
+                table: "idempotency_records",
+                column: "expires_utc");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_invoice_lines_period_start_utc",
                 table: "invoice_lines",
                 column: "period_start_utc");
@@ -586,9 +774,21 @@ namespace Keystone.Data.Migrations.Postgres
                 column: "user_id");
 
             migrationBuilder.CreateIndex(
+                name: "ix_model_prices_provider_model_effective_from_utc",
+                table: "model_prices",
+                columns: new[] { "provider", "model", "effective_from_utc" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "ix_plans_name",
                 table: "plans",
                 column: "name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_provider_credentials_tenant_id_provider",
+                table: "provider_credentials",
+                columns: new[] { "tenant_id", "provider" },
                 unique: true);
 
             migrationBuilder.CreateIndex(
@@ -648,6 +848,18 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "audit_log");
 
             migrationBuilder.DropTable(
+                name: "budget_counters");
+
+            migrationBuilder.DropTable(
+                name: "budget_settings");
+
+            migrationBuilder.DropTable(
+                name: "exact_cache_entries");
+
+            migrationBuilder.DropTable(
+                name: "idempotency_records");
+
+            migrationBuilder.DropTable(
                 name: "invoice_lines");
 
             migrationBuilder.DropTable(
@@ -657,7 +869,16 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "memberships");
 
             migrationBuilder.DropTable(
+                name: "model_prices");
+
+            migrationBuilder.DropTable(
+                name: "provider_credentials");
+
+            migrationBuilder.DropTable(
                 name: "rollup_state");
+
+            migrationBuilder.DropTable(
+                name: "tenant_model_policies");
 
             migrationBuilder.DropTable(
                 name: "usage_rollups");
@@ -667,6 +888,9 @@ namespace Keystone.Data.Migrations.Postgres
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");
+
+            migrationBuilder.DropTable(
+                name: "budgets");
 
             migrationBuilder.DropTable(
                 name: "llm_calls");

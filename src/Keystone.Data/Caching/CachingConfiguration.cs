@@ -1,0 +1,29 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace Keystone.Data.Caching;
+
+internal sealed class ExactCacheEntryConfiguration : IEntityTypeConfiguration<ExactCacheEntry>
+{
+    public void Configure(EntityTypeBuilder<ExactCacheEntry> b)
+    {
+        b.ToTable("exact_cache_entries");
+        b.HasKey(x => new { x.TenantId, x.Key });
+        b.Property(x => x.Key).HasMaxLength(64);
+        b.Property(x => x.Alias).HasMaxLength(128);
+        b.Property(x => x.Provider).HasMaxLength(64);
+        b.Property(x => x.Model).HasMaxLength(128);
+        b.HasIndex(x => x.ExpiresUtc);
+    }
+}
+
+internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<IdempotencyRecord>
+{
+    public void Configure(EntityTypeBuilder<IdempotencyRecord> b)
+    {
+        b.ToTable("idempotency_records");
+        b.HasKey(x => new { x.TenantId, x.Key });
+        b.Property(x => x.Key).HasMaxLength(256);
+        b.HasIndex(x => x.ExpiresUtc);
+    }
+}

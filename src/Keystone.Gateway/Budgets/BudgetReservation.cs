@@ -1,0 +1,27 @@
+using Keystone.Gateway.Pipeline;
+
+namespace Keystone.Gateway.Budgets;
+
+/// <summary>One counter a reservation holds an amount on.</summary>
+internal sealed record ReservedCap(CapRow Cap, DateTime PeriodStartUtc);
+
+/// <summary>What a call reserved; settled with the actual cost or released on failure, exactly once.</summary>
+internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadOnlyList<ReservedCap> caps)
+{
+    private int _closed;
+
+    public Guid TenantId { get; } = tenantId;
+
+    public long AmountMicros { get; } = amountMicros;
+
+    public IReadOnlyList<ReservedCap> Caps { get; } = caps;
+
+    /// <summary>True the first time only: guards against settling twice.</summary>
+    public bool TryClose() => Interlocked.Exchange(ref _closed, 1) == 0;
+
+    /// <summary>A reservation against no caps (support replays, tenants without caps).</summary>
+    public static BudgetReservation None(Guid tenantId) => new(tenantId, 0, []);
+}
+
+/// <summary>A cap that refused a reservation.</summary>
+internal sealed record BudgetRejection(CapRow Cap, long SpentMicros, long ReservedMicros, DateTime ResetsAtUtc);

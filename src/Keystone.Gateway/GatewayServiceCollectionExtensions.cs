@@ -1,0 +1,55 @@
+using Keystone.Gateway.Budgets;
+using Keystone.Gateway.Caching;
+using Keystone.Gateway.Credentials;
+using Keystone.Gateway.Pipeline;
+using Keystone.Gateway.Providers;
+using Keystone.Gateway.Recording;
+using Keystone.Gateway.Routing;
+using Keystone.Gateway.Telemetry;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway;
+
+/// <summary>Registers the gateway: <see cref="ILlmGateway"/>, <see cref="IBudgetService"/>, the BYOK store and the recorder.</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the gateway pipeline, bound to <c>Gateway:*</c> and validated at start-up, with the configured providers,
+    /// the price table and the tokenizer (<see cref="ProvidersServiceCollectionExtensions.AddKeystoneProviders"/>). Extra
+    /// adapters may be registered as <see cref="IModelProvider"/>. Needs <see cref="Keystone.Data.KeystoneDbFactory"/>, a <see cref="TimeProvider"/>
+    /// and ASP.NET Core Data Protection from the host.
+    /// </summary>
+    public static IServiceCollection AddKeystoneGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.SectionName))
+            .ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IPostConfigureOptions<GatewayOptions>, GatewayOptionsDefaults>();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+
+        services.AddKeystoneProviders(configuration);
+        services.TryAddSingleton<IGatewayPricing, PriceBookPricing>();
+        services.TryAddSingleton<IPromptTokenCounter, TokenCounterAdapter>();
+        services.AddSingleton<ProviderDirectory>();
+        services.AddSingleton<TenantSettings>();
+        services.AddSingleton<AliasResolver>();
+        services.AddSingleton<CircuitBreakers>();
+        services.AddSingleton<RequestRateLimiter>();
+        services.AddSingleton<BudgetEvents>();
+        services.AddSingleton<BudgetLedger>();
+        services.AddSingleton<IBudgetService, BudgetService>();
+        services.AddSingleton<ExactCache>();
+        services.AddSingleton<IdempotencyStore>();
+        services.AddSingleton<ProviderCredentialStore>();
+        services.AddSingleton<GatewayTelemetry>();
+        services.AddSingleton<CallRecorder>();
+        // Stopping the host drains the recorder's queue (graceful shutdown loses no call rows).
+        services.AddHostedService(sp => sp.GetRequiredService<CallRecorder>());
+        services.AddSingleton<ILlmGateway, LlmGateway>();
+        return services;
+    }
+}

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using Keystone.Data.Calls;
+using Keystone.Gateway.Budgets;
+using Keystone.Gateway.Routing;
+
+namespace Keystone.Gateway.Pipeline;
+
+/// <summary>Everything one call accumulates on its way through the pipeline (never shared between calls).</summary>
+internal sealed class CallState(ChatRequest request, CallContext context, bool streamed, long startTimestamp, DateTime startUtc)
+{
+    public Guid CallId { get; } = Guid.CreateVersion7();
+
+    public Guid TraceId { get; } = context.TraceId ?? Guid.CreateVersion7();
+
+    public ChatRequest Request { get; } = request;
+
+    public CallContext Context { get; } = context;
+
+    public bool Streamed { get; } = streamed;
+
+    public long StartTimestamp { get; } = startTimestamp;
+
+    public DateTime StartUtc { get; } = startUtc;
+
+    public TenantSnapshot? Snapshot { get; set; }
+
+    public ResolvedModel? Resolved { get; set; }
+
+    public int MaxTokens { get; set; }
+
+    public int? PromptTokens { get; set; }
+
+    public BudgetReservation? Reservation { get; set; }
+
+    public string? CacheKey { get; set; }
+
+    public List<Attempt> Attempts { get; } = [];
+
+    public ModelTarget? Target { get; set; }
+
+    public bool FellBack { get; set; }
+
+    public BilledTo BilledTo { get; set; } = context.BilledToOverride ?? BilledTo.Platform;
+
+    /// <summary>Ticks spent waiting on providers and on the caller (streams): not gateway overhead.</summary>
+    public long ExternalTicks { get; set; }
+
+    public int? TtftMs { get; set; }
+
+    public Activity? Activity { get; set; }
+
+    /// <summary>True once the call was settled and queued for recording (exactly once).</summary>
+    public bool Recorded { get; set; }
+}

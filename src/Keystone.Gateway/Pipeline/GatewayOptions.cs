@@ -1,0 +1,85 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Keystone.Gateway.Pipeline;
+
+/// <summary>The gateway's settings (<c>Gateway:*</c>); validated at start-up, failing with the setting's name.</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Gateway";
+
+    /// <summary>The aliases every install has, on the simulated provider, unless configuration names them.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> DefaultAliases = new Dictionary<string, string[]>
+    {
+        ["fast"] = ["sim/sim-fast"],
+        ["smart"] = ["sim/sim-smart"],
+        ["reasoning"] = ["sim/sim-reasoning"],
+        ["embed"] = ["sim/sim-embed"],
+    };
+
+    /// <summary>Alias → ordered <c>provider/model</c> targets (<c>Gateway:Aliases:smart:0</c>). Defaults: <see cref="DefaultAliases"/>.</summary>
+    public Dictionary<string, List<string>> Aliases { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Alias → cheaper alias served when a cap with action <c>degrade</c> is reached. Default: <c>smart → fast</c>, <c>reasoning → smart</c>.</summary>
+    public Dictionary<string, string> DegradeTo { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Output token limit assumed for the budget reservation when the caller gives none. Default 1024.</summary>
+    [Range(1, 1_000_000)]
+    public int DefaultMaxTokens { get; set; } = 1024;
+
+    /// <summary>Time one provider attempt may take before the next target is tried (for streams: until the first token). Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Consecutive failures that open a target's circuit. Default 5.</summary>
+    [Range(1, 1000)]
+    public int CircuitFailureThreshold { get; set; } = 5;
+
+    /// <summary>How long an open circuit stays open before one probe is let through. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
+    public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long exact-cache answers live. Default 1 h.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan CacheTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long an idempotency key returns its first result. Default 24 h.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan IdempotencyTtl { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Requests per minute per user (console user or end user) when nothing more specific applies. Default 600.</summary>
+    [Range(1, 10_000_000)]
+    public int UserRequestsPerMinute { get; set; } = 600;
+
+    /// <summary>Requests per minute per API key when neither the key nor the tenant's plan names one. Default 600.</summary>
+    [Range(1, 10_000_000)]
+    public int ApiKeyRequestsPerMinute { get; set; } = 600;
+
+    /// <summary>Soft thresholds (percent) for tenants that set none. Default 80.</summary>
+    public List<int> DefaultSoftThresholdsPercent { get; set; } = [];
+
+    /// <summary>Per-feature settings (<c>Gateway:Features:support-bot:Cache=true</c>).</summary>
+    public Dictionary<string, FeatureOptions> Features { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Capacity of the recorder's queue: callers wait (never drop) when it is full. Default 20,000.</summary>
+    [Range(100, 10_000_000)]
+    public int RecorderCapacity { get; set; } = 20_000;
+
+    /// <summary>Rows written per recorder batch. Default 500.</summary>
+    [Range(1, 10_000)]
+    public int RecorderBatchSize { get; set; } = 500;
+
+    /// <summary>How long tenant settings (caps, model policy, key limits, BYOK keys) are cached in memory. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Settings for one feature label.</summary>
+public sealed class FeatureOptions
+{
+    /// <summary>Use the exact cache for every request of this feature. Default false.</summary>
+    public bool Cache { get; set; }
+
+    /// <summary>Use the exact cache for temperature-0 requests of this feature. Default true.</summary>
+    public bool CacheAtTemperatureZero { get; set; } = true;
+}
+

@@ -1,0 +1,70 @@
+using Keystone.Gateway.Routing;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway.Pipeline;
+
+/// <summary>Fills in the defaults that configuration binding cannot (dictionaries would merge rather than replace).</summary>
+internal sealed class GatewayOptionsDefaults : IPostConfigureOptions<GatewayOptions>
+{
+    public void PostConfigure(string? name, GatewayOptions options)
+    {
+        foreach (var (alias, targets) in GatewayOptions.DefaultAliases)
+        {
+            options.Aliases.TryAdd(alias, [.. targets]);
+        }
+
+        options.DegradeTo.TryAdd("smart", "fast");
+        options.DegradeTo.TryAdd("reasoning", "smart");
+        if (options.DefaultSoftThresholdsPercent.Count == 0)
+        {
+            options.DefaultSoftThresholdsPercent.Add(80);
+        }
+    }
+}
+
+/// <summary>Checks what DataAnnotations cannot: target syntax and alias references. Fails start naming the setting.</summary>
+internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        var errors = new List<string>();
+        foreach (var (alias, targets) in options.Aliases)
+        {
+            if (alias.Contains('/', StringComparison.Ordinal))
+            {
+                errors.Add($"Gateway:Aliases:{alias}: an alias may not contain '/'.");
+            }
+
+            if (targets.Count == 0)
+            {
+                errors.Add($"Gateway:Aliases:{alias}: needs at least one 'provider/model' target.");
+            }
+
+            for (var i = 0; i < targets.Count; i++)
+            {
+                if (!ModelTarget.TryParse(targets[i], out _))
+                {
+                    errors.Add($"Gateway:Aliases:{alias}:{i}: '{targets[i]}' is not 'provider/model'.");
+                }
+            }
+        }
+
+        foreach (var (from, to) in options.DegradeTo)
+        {
+            if (!options.Aliases.ContainsKey(to))
+            {
+                errors.Add($"Gateway:DegradeTo:{from}: '{to}' is not a configured alias.");
+            }
+        }
+
+        foreach (var t in options.DefaultSoftThresholdsPercent)
+        {
+            if (t is < 1 or > 100)
+            {
+                errors.Add($"Gateway:DefaultSoftThresholdsPercent: {t} is not between 1 and 100.");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,11 @@
+namespace Keystone.Gateway.Pipeline;
+
+/// <summary>Counts tokens before a call (budget reservation) and of partial output (cancelled streams).</summary>
+public interface IPromptTokenCounter
+{
+    /// <summary>Tokens of the prompt: every message's text, tool calls and tool definitions, plus per-message framing.</summary>
+    int CountPrompt(ChatRequest request);
+
+    /// <summary>Tokens of a text.</summary>
+    int CountText(string text);
+}

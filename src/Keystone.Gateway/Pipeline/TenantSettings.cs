@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Gateway.Budgets;
+using Keystone.Gateway.Routing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway.Pipeline;
+
+/// <summary>One cap as the pipeline needs it.</summary>
+internal sealed record CapRow(Guid BudgetId, BudgetScope Scope, string Key, BudgetPeriod Period, long LimitMicros);
+
+/// <summary>What the pipeline needs to know about a tenant, loaded together and cached briefly.</summary>
+internal sealed record TenantSnapshot(
+    IReadOnlySet<string>? AllowedModels,
+    IReadOnlyDictionary<string, IReadOnlyList<ModelTarget>> AliasOverrides,
+    IReadOnlyList<CapRow> Caps,
+    IReadOnlyList<int> SoftThresholdsPercent,
+    BudgetAction ActionAtLimit,
+    int? PlanRequestsPerMinute,
+    IReadOnlyDictionary<Guid, int?> ApiKeyRequestsPerMinute);
+
+/// <summary>
+/// Caches each tenant's settings for <see cref="GatewayOptions.SettingsCacheTtl"/> so the hot path reads no
+/// database when nothing changed. Limits are enforced in SQL from the rows themselves, so a stale snapshot
+/// can at worst miss a cap created in the last few seconds, never overspend an existing one.
+/// </summary>
+// REVIEW: with several instances a change made on one is seen by the others after the TTL; push invalidation if that matters.
+internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
+{
+    private readonly ConcurrentDictionary<Guid, (DateTime ExpiresUtc, Task<TenantSnapshot> Snapshot)> _cache = new();
+
+    public Task<TenantSnapshot> GetAsync(Guid tenantId, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (_cache.TryGetValue(tenantId, out var entry) && entry.ExpiresUtc > now && !entry.Snapshot.IsFaulted && !entry.Snapshot.IsCanceled)
+        {
+            return entry.Snapshot;
+        }
+
+        var load = LoadAsync(tenantId, ct);
+        _cache[tenantId] = (now + options.CurrentValue.SettingsCacheTtl, load);
+        return load;
+    }
+
+    public void Invalidate(Guid tenantId) => _cache.TryRemove(tenantId, out _);
+
+    private async Task<TenantSnapshot> LoadAsync(Guid tenantId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var policy = await db.TenantModelPolicies.AsNoTracking().FirstOrDefaultAsync(p => p.TenantId == tenantId, ct);
+        var caps = await db.Budgets.AsNoTracking().Where(b => b.TenantId == tenantId)
+            .Select(b => new { b.Id, b.Scope, b.Key, b.Period, b.LimitMicros }).ToListAsync(ct);
+        var settings = await db.BudgetSettings.AsNoTracking().FirstOrDefaultAsync(s => s.TenantId == tenantId, ct);
+        var planRpm = await db.Tenants.AsNoTracking().Where(t => t.Id == tenantId)
+            .Select(t => (int?)t.Plan!.DefaultRequestsPerMinute).FirstOrDefaultAsync(ct);
+        var keys = await db.ApiKeys.AsNoTracking().Where(k => k.TenantId == tenantId)
+            .Select(k => new { k.Id, k.RequestsPerMinute }).ToListAsync(ct);
+
+        var overrides = new Dictionary<string, IReadOnlyList<ModelTarget>>(StringComparer.OrdinalIgnoreCase);
+        if (!string.IsNullOrWhiteSpace(policy?.AliasOverridesJson))
+        {
+            var raw = JsonSerializer.Deserialize<Dictionary<string, List<string>>>(policy.AliasOverridesJson) ?? [];
+            foreach (var (alias, targets) in raw)
+            {
+                var parsed = targets.Select(t => ModelTarget.TryParse(t, out var m) ? m : null).OfType<ModelTarget>().ToList();
+                if (parsed.Count > 0)
+                {
+                    overrides[alias] = parsed;
+                }
+            }
+        }
+
+        var allowed = policy?.AllowedModels is { } a
+            ? a.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.OrdinalIgnoreCase)
+            : null;
+
+        return new TenantSnapshot(
+            allowed,
+            overrides,
+            caps.Select(c => new CapRow(c.Id, BudgetText.ParseScope(c.Scope), c.Key, BudgetText.ParsePeriod(c.Period), c.LimitMicros))
+                .OrderBy(c => c.BudgetId).ToList(),
+            settings is null ? options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(settings.SoftThresholdsPercent),
+            settings is null ? BudgetAction.Block : BudgetText.ParseAction(settings.ActionAtLimit),
+            planRpm,
+            keys.ToDictionary(k => k.Id, k => k.RequestsPerMinute));
+    }
+}

@@ -1,0 +1,50 @@
+using System.Net;
+using Keystone.Gateway.Pricing;
+using Keystone.Gateway.Tokenization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway.Providers;
+
+/// <summary>Registers the provider adapters, the tokenizer and the price table.</summary>
+public static class ProvidersServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds <see cref="GatewayProvidersOptions"/> (validated at start-up: a wrong <c>Kind</c> names the setting),
+    /// one named <see cref="HttpClient"/> per provider, <see cref="ProviderRegistry"/>, <see cref="TokenCounter"/>,
+    /// <see cref="PriceSeeder"/>, <see cref="PriceBook"/> and the hosted service that seeds and loads prices.
+    /// Call it after the database start-up is registered (hosted services start in order; prices need migrations).
+    /// </summary>
+    public static IServiceCollection AddKeystoneProviders(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptionsWithValidateOnStart<GatewayProvidersOptions>().BindConfiguration(GatewayProvidersOptions.SectionName);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayProvidersOptions>, GatewayProvidersOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(_ => TokenCounter.Instance);
+
+        var names = configuration.GetSection(GatewayProvidersOptions.SectionName + ":Providers").GetChildren().Select(c => c.Key)
+            .Append(GatewayProvidersOptions.DefaultSimulatedName).Distinct(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in names)
+        {
+            // No client timeout: streams live as long as they send; the adapters apply their own per-call limits.
+            services.AddHttpClient(ProviderRegistry.HttpClientName(name), c => c.Timeout = Timeout.InfiniteTimeSpan)
+                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+                {
+                    ConnectTimeout = TimeSpan.FromSeconds(10),
+                    PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+                    AutomaticDecompression = DecompressionMethods.GZip | DecompressionMethods.Deflate | DecompressionMethods.Brotli,
+                    EnableMultipleHttp2Connections = true,
+                })
+                // Prompts and keys must not reach the logs: the factory's default handler logs URIs and headers at Debug/Trace.
+                .RemoveAllLoggers();
+        }
+
+        services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton<PriceBook>();
+        services.TryAddSingleton<PriceSeeder>();
+        services.AddHostedService<PriceTableStartup>();
+        return services;
+    }
+}

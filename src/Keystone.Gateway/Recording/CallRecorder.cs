@@ -1,0 +1,172 @@
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Keystone.Data;
+using Keystone.Data.Calls;
+using Keystone.Gateway.Pipeline;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway.Recording;
+
+/// <summary>
+/// Writes call rows and traces off the request path: callers enqueue into a bounded channel (waiting, never
+/// dropping, when it is full), one writer drains it in batches. Stopping the host drains what is queued.
+/// </summary>
+internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
+{
+    private readonly Channel<CallRecord> _channel;
+    private readonly KeystoneDbFactory _dbFactory;
+    private readonly GatewayOptions _options;
+    private readonly ILogger<CallRecorder> _log;
+    private readonly Task _writer;
+    private long _enqueued;
+    private long _written;
+    private long _lost;
+
+    public CallRecorder(KeystoneDbFactory dbFactory, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
+    {
+        _dbFactory = dbFactory;
+        _options = options.Value;
+        _log = log;
+        _channel = Channel.CreateBounded<CallRecord>(new BoundedChannelOptions(_options.RecorderCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+        // Started here rather than in StartAsync so the gateway records in any host (tests, benchmarks, jobs).
+        _writer = Task.Run(WriteLoopAsync);
+    }
+
+    /// <summary>Calls queued so far.</summary>
+    public long Enqueued => Interlocked.Read(ref _enqueued);
+
+    /// <summary>Calls stored so far.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Calls that could not be stored after retries (logged as errors).</summary>
+    public long Lost => Interlocked.Read(ref _lost);
+
+    public ValueTask EnqueueAsync(CallRecord record)
+    {
+        Interlocked.Increment(ref _enqueued);
+        // Not the caller's token: a cancelled call is still recorded.
+        return _channel.Writer.WriteAsync(record, CancellationToken.None);
+    }
+
+    /// <summary>Waits until everything queued before the call is stored (tests, graceful stop).</summary>
+    public async Task FlushAsync(CancellationToken ct)
+    {
+        var target = Enqueued;
+        while (Written + Lost < target && !_writer.IsCompleted)
+        {
+            await Task.Delay(5, ct);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Stops taking calls and waits for the queue to drain (the host's shutdown timeout bounds the wait).</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _channel.Writer.TryComplete();
+        await _writer.WaitAsync(cancellationToken);
+        LogDrained(_log, Written, Lost);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Writer.TryComplete();
+        await _writer;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<CallRecord>(_options.RecorderBatchSize);
+        var reader = _channel.Reader;
+        while (await reader.WaitToReadAsync())
+        {
+            while (batch.Count < _options.RecorderBatchSize && reader.TryRead(out var r))
+            {
+                batch.Add(r);
+            }
+
+            await WriteBatchAsync(batch);
+            batch.Clear();
+        }
+    }
+
+    private async Task WriteBatchAsync(List<CallRecord> batch)
+    {
+        var rows = batch.Select(ToTrace).ToList();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
+                await using var db = _dbFactory.ForSystem();
+                db.Calls.AddRange(batch.Select(b => b.Call));
+                db.Traces.AddRange(rows);
+                await db.SaveChangesAsync();
+                Interlocked.Add(ref _written, batch.Count);
+                return;
+            }
+            catch (Exception ex) when (attempt < 3)
+            {
+                LogRetry(_log, ex, batch.Count, attempt);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Add(ref _lost, batch.Count);
+                LogLost(_log, ex, batch.Count);
+                return;
+            }
+        }
+    }
+
+    internal static LlmTrace ToTrace(CallRecord r)
+    {
+        var rawRequest = r.Request is null ? null : JsonSerializer.Serialize(r.Request, Json);
+        var rawResponse = r.Answer is null ? null : JsonSerializer.Serialize(r.Answer, Json);
+        var (request, c1) = Redactor.Redact(rawRequest);
+        var (response, c2) = Redactor.Redact(rawResponse);
+        var text = new StringBuilder();
+        foreach (var m in r.Request?.Messages ?? [])
+        {
+            text.Append(m.Role).Append(": ").AppendLine(m.Content);
+        }
+
+        if (r.Answer is not null)
+        {
+            text.Append("assistant: ").AppendLine(r.Answer.Text);
+        }
+
+        var (search, _) = Redactor.Redact(text.ToString());
+        return new LlmTrace
+        {
+            CallId = r.Call.Id,
+            TenantId = r.Call.TenantId,
+            RequestJson = rawRequest is null ? null : request,
+            ResponseJson = rawResponse is null ? null : response,
+            RawRequestJson = rawRequest,
+            RawResponseJson = rawResponse,
+            AttemptsJson = JsonSerializer.Serialize(r.Attempts, Json),
+            SearchText = search,
+            RedactionCount = c1 + c2,
+            CreatedUtc = r.Call.CreatedUtc,
+        };
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    [LoggerMessage(EventId = 3200, Level = LogLevel.Warning, Message = "Recording {Count} calls failed (attempt {Attempt}); retrying")]
+    private static partial void LogRetry(ILogger log, Exception ex, int count, int attempt);
+
+    [LoggerMessage(EventId = 3201, Level = LogLevel.Error, Message = "Recording {Count} calls failed; they are lost")]
+    private static partial void LogLost(ILogger log, Exception ex, int count);
+
+    [LoggerMessage(EventId = 3202, Level = LogLevel.Information, Message = "Call recorder drained: {Written} written, {Lost} lost")]
+    private static partial void LogDrained(ILogger log, long written, long lost);
+}

@@ -1,0 +1,95 @@
+using System.Text.RegularExpressions;
+
+namespace Keystone.Gateway.Recording;
+
+/// <summary>
+/// Removes personal data and secrets from what is stored in the redacted trace: API-key-shaped strings
+/// (<c>sk-…</c>, <c>sk-ant-…</c>, <c>ks_…</c>), e-mail addresses, card numbers (13–19 digits passing Luhn) and
+/// phone numbers (9–15 digits in a phone-like grouping). The raw payload is kept separately for a short time.
+/// </summary>
+public static partial class Redactor
+{
+    public const string ApiKeyToken = "[REDACTED_KEY]";
+    public const string EmailToken = "[REDACTED_EMAIL]";
+    public const string CardToken = "[REDACTED_CARD]";
+    public const string PhoneToken = "[REDACTED_PHONE]";
+
+    /// <summary>The text with every match replaced, and how many were replaced.</summary>
+    public static (string Text, int Count) Redact(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return (text ?? "", 0);
+        }
+
+        var count = 0;
+        var result = ApiKey().Replace(text, _ => { count++; return ApiKeyToken; });
+        result = Email().Replace(result, _ => { count++; return EmailToken; });
+        result = Card().Replace(result, m =>
+        {
+            if (!PassesLuhn(m.Value))
+            {
+                return m.Value;
+            }
+
+            count++;
+            return CardToken;
+        });
+        result = Phone().Replace(result, m =>
+        {
+            var digits = m.Value.Count(char.IsAsciiDigit);
+            if (digits is < 9 or > 15)
+            {
+                return m.Value;
+            }
+
+            count++;
+            return PhoneToken;
+        });
+        return (result, count);
+    }
+
+    /// <summary>The Luhn checksum over the digits of <paramref name="candidate"/> (separators ignored).</summary>
+    public static bool PassesLuhn(string candidate)
+    {
+        var sum = 0;
+        var digits = 0;
+        var doubleIt = false;
+        for (var i = candidate.Length - 1; i >= 0; i--)
+        {
+            var c = candidate[i];
+            if (!char.IsAsciiDigit(c))
+            {
+                continue;
+            }
+
+            var d = c - '0';
+            if (doubleIt)
+            {
+                d *= 2;
+                if (d > 9)
+                {
+                    d -= 9;
+                }
+            }
+
+            sum += d;
+            digits++;
+            doubleIt = !doubleIt;
+        }
+
+        return digits is >= 13 and <= 19 && sum % 10 == 0;
+    }
+
+    [GeneratedRegex(@"\b(?:sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-)?[A-Za-z0-9_\-]{16,}|ks_[A-Za-z0-9_\-]{16,})")]
+    private static partial Regex ApiKey();
+
+    [GeneratedRegex(@"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")]
+    private static partial Regex Email();
+
+    [GeneratedRegex(@"(?<![\w\-.])\d(?:[ \-]?\d){12,18}(?![\w\-.])")]
+    private static partial Regex Card();
+
+    [GeneratedRegex(@"(?<![\w+\-.])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,4}(?:[\s.\-]\d{2,4}){1,4}(?![\w\-.])|(?<![\w+])\+\d{9,15}(?!\w)")]
+    private static partial Regex Phone();
+}

@@ -1,0 +1,144 @@
+using Keystone.Data.Calls;
+using Keystone.Testing;
+using Keystone.Testing.Upstreams;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Gateway.Tests.Pipeline;
+
+/// <summary>The exact cache and idempotency keys, counted at a real loopback upstream.</summary>
+public sealed class CacheAndIdempotencyTests : IAsyncLifetime
+{
+    private SqliteTestDatabase _db = null!;
+    private MockOpenAiServer _upstream = null!;
+    private GatewayHarness _gateway = null!;
+    private Guid _acme;
+    private Guid _globex;
+
+    public async Task InitializeAsync()
+    {
+        _db = await SqliteTestDatabase.CreateAsync();
+        _upstream = await MockOpenAiServer.StartAsync();
+        _acme = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "acme");
+        _globex = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "globex");
+        _gateway = await GatewayHarness.CreateAsync(_db.CreateFactory(), new Dictionary<string, string?>
+        {
+            ["Gateway:Providers:up:Kind"] = "OpenAI",
+            ["Gateway:Providers:up:BaseUrl"] = _upstream.BaseUrl.ToString(),
+            ["Gateway:Aliases:chat:0"] = "up/gpt-4o-mini",
+        });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _gateway.DisposeAsync();
+        await _upstream.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    private static ChatRequest Cached(string text = "What is Keystone?") => GatewayHarness.Chat(text, model: "chat", cache: true);
+
+    [Fact]
+    public async Task Complete_SameRequestSameTenant_SecondIsServedFromCacheAndRecordsSavedCost()
+    {
+        var context = new CallContext { TenantId = _acme };
+
+        var first = await _gateway.Gateway.CompleteAsync(Cached(), context, CancellationToken.None);
+        var second = await _gateway.Gateway.CompleteAsync(Cached(), context, CancellationToken.None);
+        await _gateway.FlushAsync();
+
+        Assert.Single(_upstream.Requests);
+        Assert.Equal(CacheStatus.None, first.Outcome.CacheStatus);
+        Assert.True(first.Outcome.CostMicros > 0);
+        Assert.Equal(CacheStatus.Exact, second.Outcome.CacheStatus);
+        Assert.Equal(0, second.Outcome.CostMicros);
+        Assert.Equal(first.Outcome.CostMicros, second.Outcome.SavedCostMicros);
+        Assert.Equal(first.Text, second.Text);
+        await using var read = _db.CreateFactory().ForTenant(_acme);
+        var row = await read.Calls.AsNoTracking().SingleAsync(c => c.Id == second.Outcome.CallId);
+        Assert.Equal(CacheStatus.Exact, row.CacheStatus);
+        Assert.Equal(first.Outcome.CostMicros, row.SavedCostMicros);
+        Assert.Equal(0, row.Attempts);
+    }
+
+    [Fact]
+    public async Task Complete_SameRequestOtherTenant_IsNeverServedFromTheFirstTenantsCache()
+    {
+        await _gateway.Gateway.CompleteAsync(Cached(), new CallContext { TenantId = _acme }, CancellationToken.None);
+
+        var other = await _gateway.Gateway.CompleteAsync(Cached(), new CallContext { TenantId = _globex }, CancellationToken.None);
+
+        Assert.Equal(CacheStatus.None, other.Outcome.CacheStatus);
+        Assert.Equal(2, _upstream.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Stream_CachedAnswer_IsReplayedAsDeltasWithoutAnUpstreamCall()
+    {
+        var context = new CallContext { TenantId = _acme };
+        var first = await _gateway.Gateway.CompleteAsync(Cached("Stream me"), context, CancellationToken.None);
+
+        var events = await _gateway.StreamAllAsync(Cached("Stream me"), context);
+
+        Assert.Single(_upstream.Requests);
+        Assert.IsType<StreamStarted>(events[0]);
+        Assert.Equal(first.Text, string.Concat(events.OfType<TextDelta>().Select(d => d.Text)));
+        var done = Assert.IsType<StreamCompleted>(events[^1]);
+        Assert.Equal(CacheStatus.Exact, done.Result.Outcome.CacheStatus);
+    }
+
+    [Fact]
+    public async Task Complete_NoOptInAndTemperatureAboveZero_DoesNotUseTheCache()
+    {
+        var context = new CallContext { TenantId = _acme };
+        var request = GatewayHarness.Chat("Be creative", model: "chat") with { Temperature = 0.7 };
+
+        await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+        var second = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+
+        Assert.Equal(CacheStatus.None, second.Outcome.CacheStatus);
+        Assert.Equal(2, _upstream.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Complete_TemperatureZero_UsesTheCacheWithoutOptIn()
+    {
+        var context = new CallContext { TenantId = _acme };
+        var request = GatewayHarness.Chat("Be exact", model: "chat") with { Temperature = 0 };
+
+        await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+        var second = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+
+        Assert.Equal(CacheStatus.Exact, second.Outcome.CacheStatus);
+        Assert.Single(_upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Complete_SameIdempotencyKey_ReturnsFirstResultWithoutSecondCallOrCharge()
+    {
+        var context = new CallContext { TenantId = _acme, IdempotencyKey = "order-42" };
+        var request = GatewayHarness.Chat("Charge once", model: "chat");
+
+        var first = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+        var again = await _gateway.Gateway.CompleteAsync(request, context with { RequestId = "retry" }, CancellationToken.None);
+        await _gateway.FlushAsync();
+
+        Assert.Single(_upstream.Requests);
+        Assert.Equal(first.Outcome.CallId, again.Outcome.CallId);
+        Assert.Equal(first.Text, again.Text);
+        await using var read = _db.CreateFactory().ForTenant(_acme);
+        Assert.Equal(1, await read.Calls.CountAsync());
+        Assert.Equal(first.Outcome.CostMicros, await read.Calls.SumAsync(c => c.CostMicros));
+    }
+
+    [Fact]
+    public async Task Complete_SameIdempotencyKeyOtherTenant_IsIndependent()
+    {
+        var request = GatewayHarness.Chat("Charge once", model: "chat");
+
+        var acme = await _gateway.Gateway.CompleteAsync(request, new CallContext { TenantId = _acme, IdempotencyKey = "k1" }, CancellationToken.None);
+        var globex = await _gateway.Gateway.CompleteAsync(request, new CallContext { TenantId = _globex, IdempotencyKey = "k1" }, CancellationToken.None);
+
+        Assert.NotEqual(acme.Outcome.CallId, globex.Outcome.CallId);
+        Assert.Equal(2, _upstream.Requests.Count);
+    }
+}

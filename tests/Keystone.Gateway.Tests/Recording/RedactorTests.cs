@@ -1,0 +1,54 @@
+using Keystone.Gateway.Recording;
+
+namespace Keystone.Gateway.Tests.Recording;
+
+public sealed class RedactorTests
+{
+    [Theory]
+    [InlineData("mail me at jane.doe+ai@example.co.uk please", "mail me at [REDACTED_EMAIL] please")]
+    [InlineData("call +1 415 555 2671 now", "call [REDACTED_PHONE] now")]
+    [InlineData("office (415) 555-2671", "office [REDACTED_PHONE]")]
+    [InlineData("card 4111 1111 1111 1111 exp 12/29", "card [REDACTED_CARD] exp 12/29")]
+    [InlineData("card 4111-1111-1111-1111", "card [REDACTED_CARD]")]
+    [InlineData("key sk-proj-AbCdEf0123456789xyzXYZ", "key [REDACTED_KEY]")]
+    [InlineData("key sk-ant-api03-AbCdEf0123456789", "key [REDACTED_KEY]")]
+    [InlineData("our key ks_live_0123456789abcdefXYZ here", "our key [REDACTED_KEY] here")]
+    public void Redact_SensitiveValue_IsReplaced(string input, string expected)
+    {
+        var (text, count) = Redactor.Redact(input);
+
+        Assert.Equal(expected, text);
+        Assert.Equal(1, count);
+    }
+
+    [Theory]
+    [InlineData("card 4111 1111 1111 1112")]
+    [InlineData("order 2024-01-15 shipped")]
+    [InlineData("trace a0000000-0000-4000-8000-00000000ac3e")]
+    [InlineData("version 1.2.3 and 42 tokens")]
+    [InlineData("the task-specific key is fine")]
+    public void Redact_LookalikeValue_IsKept(string input)
+    {
+        var (text, count) = Redactor.Redact(input);
+
+        Assert.Equal(input, text);
+        Assert.Equal(0, count);
+    }
+
+    [Fact]
+    public void Redact_SeveralValues_CountsEach()
+    {
+        var (text, count) = Redactor.Redact("""{"content":"a@b.io and c@d.io, card 5555555555554444"}""");
+
+        Assert.Equal("""{"content":"[REDACTED_EMAIL] and [REDACTED_EMAIL], card [REDACTED_CARD]"}""", text);
+        Assert.Equal(3, count);
+    }
+
+    [Theory]
+    [InlineData("4111111111111111", true)]
+    [InlineData("5555 5555 5555 4444", true)]
+    [InlineData("4111111111111112", false)]
+    [InlineData("1234", false)]
+    public void PassesLuhn_Candidate_MatchesChecksum(string candidate, bool expected)
+        => Assert.Equal(expected, Redactor.PassesLuhn(candidate));
+}
