@@ -11,6 +11,7 @@ public static class DashboardFeature
             .ValidateDataAnnotations();
         services.AddTransient<UsageRollupJob>();
         services.AddScoped<DashboardQueries>();
+        services.AddScoped<Tenants.IDemoSeedStep, DemoHistory.DemoHistorySeed>();
         services.AddSingleton(sp =>
         {
             var cron = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DashboardOptions>>().Value.RollupCron;
