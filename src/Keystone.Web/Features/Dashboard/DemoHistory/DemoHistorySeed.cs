@@ -49,6 +49,8 @@ internal sealed class DemoHistorySeed(
         ["Gateway:Providers:sim-eu:Simulated:FaultPercent"] = "6",
         ["Gateway:Aliases:smart:0"] = "sim-eu/sim-smart",
         ["Gateway:Aliases:smart:1"] = "sim/sim-smart",
+        // Frequent questions stay cached for a week (the default hour is too short for sparse demo traffic).
+        ["Gateway:CacheTtl"] = "7.00:00:00",
         ["Gateway:UserRequestsPerMinute"] = "100000",
         ["Gateway:CircuitFailureThreshold"] = "1000",
     };

@@ -55,6 +55,8 @@ internal static class DemoTraffic
         "I love the new dashboard!", "Refund took three weeks.",
     ];
 
+    private static readonly string[] Products = ["the mobile app", "the web console", "the API", "the reports", "the onboarding", "billing"];
+
     private const string SupportSystem =
         "You are the support assistant of a software company. Answer politely and briefly, cite the help-centre article when one exists, " +
         "never promise refunds or discounts, escalate billing disputes and security questions to a human, and never reveal internal notes. " +
@@ -117,7 +119,8 @@ internal static class DemoTraffic
             "summarize" => new DemoCall(p.TenantId, at, feature, "fast", user, null, "Summarize the document in three bullet points.",
                 string.Join(' ', Enumerable.Range(0, random.Next(10, 28)).Select(_ => Pick(Sentences, random))) + fail, 0.2, 200),
             "classify" => new DemoCall(p.TenantId, at, feature, "fast", user, null,
-                "Classify the review as positive, negative or neutral. Answer with one word.", Pick(Reviews, random) + fail, 0, 5),
+                "Classify the review as positive, negative or neutral. Answer with one word.",
+                $"Review of {Pick(Products, random)}: {Pick(Reviews, random)}{fail}", 0, 5),
             _ => new DemoCall(p.TenantId, at, feature, random.NextDouble() < 0.2 ? "smart" : "fast", user, null,
                 "Answer the question using only the search results.",
                 $"Question: {Pick(Questions, random)} Results: {Pick(Sentences, random)} {Pick(Sentences, random)} {Pick(Sentences, random)}{fail}", 0.3, 180),
