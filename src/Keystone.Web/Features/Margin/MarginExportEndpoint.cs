@@ -31,7 +31,7 @@ internal static class MarginExportEndpoint
             foreach (var r in rows)
             {
                 csv.Append(CultureInfo.InvariantCulture, $"{r.TenantId},{Field(r.Tenant)},{Field(r.Plan)},{range.FromUtc:yyyy-MM-dd},{range.ToUtc.AddDays(-1):yyyy-MM-dd},")
-                    .Append(CultureInfo.InvariantCulture, $"{Money.Dollars(r.RevenueMicros)},{Money.Dollars(r.CostMicros)},{Money.Dollars(r.MarginMicros)},")
+                    .Append(CultureInfo.InvariantCulture, $"{Usd(r.RevenueMicros)},{Usd(r.CostMicros)},{Usd(r.MarginMicros)},")
                     .Append(CultureInfo.InvariantCulture, $"{Pct(r.MarginRatio)},{Pct(r.CostRatio)},{(r.Flagged ? "yes" : "no")},{Field(r.TopFeature ?? "")}\n");
             }
 
@@ -42,6 +42,9 @@ internal static class MarginExportEndpoint
 
     private static bool TryDate(string? text, out DateTime date) =>
         DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out date);
+
+    // Plain numbers for spreadsheets (no "$" or thousands separators), exact to the micro-dollar.
+    private static string Usd(long micros) => Money.Dollars(micros).ToString("0.00####", CultureInfo.InvariantCulture);
 
     private static string Pct(double? ratio) => ratio is { } r && double.IsFinite(r) ? Math.Round(r * 100, 2).ToString(CultureInfo.InvariantCulture) : "";
 
