@@ -32,6 +32,9 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser { get; private set; } = default!;
 
+    /// <summary>The app's SQLite database file, for tests that check a page against the recorded rows.</summary>
+    public string DatabasePath => Path.Combine(_dataDir, "keystone.db");
+
     /// <summary>The app's base address (<c>http://127.0.0.1:port</c>).</summary>
     public string BaseUrl { get; private set; } = "";
 
