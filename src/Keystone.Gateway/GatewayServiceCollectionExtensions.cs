@@ -41,6 +41,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<RequestRateLimiter>();
         services.AddSingleton<BudgetEvents>();
         services.AddSingleton<BudgetLedger>();
+        // Stopping the host writes the last in-memory counter changes (SQLite mode).
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetLedger>());
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
         services.AddSingleton<IdempotencyStore>();

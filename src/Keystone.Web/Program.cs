@@ -1,9 +1,11 @@
 using Keystone.Data;
+using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Dashboard;
 using Keystone.Web.Features.Margin;
+using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
@@ -29,6 +31,9 @@ builder.Services.AddAuditFeature();
 builder.Services.AddDashboardFeature();
 builder.Services.AddMarginFeature();
 builder.Services.AddUsageFeature();
+// After the database start-up: the gateway's price table needs migrations. Stopping the host drains its call recorder.
+builder.Services.AddKeystoneGateway(builder.Configuration);
+builder.Services.AddBudgetsFeature();
 
 var app = builder.Build();
 

@@ -16,6 +16,7 @@ internal sealed class BudgetService(
 {
     public async Task<TenantBudget> GetAsync(Guid tenantId, CancellationToken ct)
     {
+        await ledger.FlushAsync(ct);
         await using var db = dbFactory.ForTenant(tenantId);
         var now = clock.GetUtcNow().UtcDateTime;
         var caps = await db.Budgets.AsNoTracking().Where(b => b.TenantId == tenantId).ToListAsync(ct);
@@ -105,9 +106,11 @@ internal sealed class BudgetService(
         var k = scope == BudgetScope.Tenant ? "" : key?.Trim() ?? "";
         var p = BudgetText.Of(period);
         await using var db = dbFactory.ForTenant(tenantId);
-        await db.Budgets.Where(b => b.TenantId == tenantId && b.Scope == s && b.Key == k && b.Period == p).ExecuteDeleteAsync(ct);
+        var ids = await db.Budgets.Where(b => b.TenantId == tenantId && b.Scope == s && b.Key == k && b.Period == p)
+            .Select(b => b.Id).ToListAsync(ct);
+        await db.Budgets.Where(b => ids.Contains(b.Id)).ExecuteDeleteAsync(ct);
         settings.Invalidate(tenantId);
-        ledger.ForgetCounters();
+        ledger.Forget(ids);
     }
 
     private static void Validate(IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? thresholds)

@@ -71,6 +71,12 @@ public sealed class GatewayOptions
     /// <summary>How long tenant settings (caps, model policy, key limits, BYOK keys) are cached in memory. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Skips recording (not bindable from configuration: every product call is recorded). Only the benchmarks set it,
+    /// to measure what recording costs on the request path.
+    /// </summary>
+    internal bool RecordingDisabledForBenchmarks { get; set; }
 }
 
 /// <summary>Settings for one feature label.</summary>

@@ -80,8 +80,16 @@ internal sealed partial class LlmGateway(
 
             var answer = new CachedAnswer(response.Text, response.ToolCalls, response.FinishReason, response.Usage);
             var outcome = await FinishAsync(s, CallStatus.Ok, response.Usage, estimated: false, answer, null);
-            await RememberAsync(s, answer, outcome, ct);
+            await RememberAsync(s, answer, outcome, CancellationToken.None);
             return new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, answer.Usage, outcome);
+        }
+        catch (Exception ex) when (!s.Recorded)
+        {
+            // Cancelled or failed between steps (a database error, say): release the reservation and record the call.
+            var cancelled = ex is OperationCanceledException && ct.IsCancellationRequested;
+            await FinishAsync(s, cancelled ? CallStatus.Cancelled : CallStatus.Error, Usage.Zero, estimated: cancelled, null,
+                cancelled ? GatewayErrorCodes.Cancelled : GatewayErrorCodes.UpstreamError);
+            throw;
         }
         finally
         {
@@ -807,7 +815,10 @@ internal sealed partial class LlmGateway(
             ReplayOfCallId = s.Context.ReplayOfCallId,
             CreatedUtc = s.StartUtc,
         };
-        await recorder.EnqueueAsync(new CallRecord(call, s.Request, answer, [.. s.Attempts]));
+        if (!options.CurrentValue.RecordingDisabledForBenchmarks)
+        {
+            await recorder.EnqueueAsync(new CallRecord(call, s.Request, answer, [.. s.Attempts]));
+        }
 
         var tags = new TagList { { "status", status.ToString() }, { "provider", providerName }, { "model", model }, { "feature", call.Feature } };
         telemetry.Calls.Add(1, tags);

@@ -1,6 +1,7 @@
 using Keystone.Data;
 using Keystone.Data.Tenancy;
 using Keystone.Gateway.Pricing;
+using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Recording;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Configuration;
@@ -90,11 +91,17 @@ internal sealed class GatewayHarness : IAsyncDisposable
         return events;
     }
 
-    public Task FlushAsync() => Recorder.FlushAsync(CancellationToken.None);
+    /// <summary>Waits until queued call rows and in-memory budget counters are written.</summary>
+    public async Task FlushAsync()
+    {
+        await Recorder.FlushAsync(CancellationToken.None);
+        await Services.GetRequiredService<BudgetLedger>().FlushAsync(CancellationToken.None);
+    }
 
     public async ValueTask DisposeAsync()
     {
         await Recorder.StopAsync(CancellationToken.None);
+        await Services.GetRequiredService<BudgetLedger>().StopAsync(CancellationToken.None);
         await Services.DisposeAsync();
     }
 }

@@ -1,0 +1,10 @@
+using Keystone.Web.Features.Tenants;
+
+namespace Keystone.Web.Features.Budgets;
+
+public static class BudgetsFeature
+{
+    /// <summary>The budgets feature's web parts (the caps themselves live in the gateway's <c>IBudgetService</c>).</summary>
+    public static IServiceCollection AddBudgetsFeature(this IServiceCollection services) => services
+        .AddScoped<IDemoSeedStep, BudgetsDemoSeed>();
+}

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Keystone.Gateway;
+using Keystone.Testing.Upstreams;
+
+namespace Keystone.Benchmarks;
+
+/// <summary>
+/// Per-call measurements BenchmarkDotNet does not give (it reports per-iteration statistics, not per-call p99):
+/// latency percentiles, throughput, time to first token and memory at 1,000 concurrent streams.
+/// </summary>
+internal static class LoadReport
+{
+    private const int Warmup = 300;
+    private const int Samples = 3000;
+    private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(4);
+    private const int Concurrency = 16;
+
+    public static async Task<string> RunAsync()
+    {
+        var md = new StringBuilder();
+        await using var plain = await BenchmarkHost.StartAsync(recording: true, withCap: false);
+        await using var quiet = await BenchmarkHost.StartAsync(recording: false, withCap: false);
+        await using var capped = await BenchmarkHost.StartAsync(recording: true, withCap: true);
+
+        var direct = await LatencyAsync(() => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None));
+        var gateway = await LatencyAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None));
+        var noRecording = await LatencyAsync(() => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None));
+        var withCap = await LatencyAsync(() => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None));
+        await plain.Recorder.FlushAsync(CancellationToken.None);
+        await capped.Recorder.FlushAsync(CancellationToken.None);
+
+        var directRps = await ThroughputAsync(() => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None));
+        var gatewayRps = await ThroughputAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None));
+        await plain.Recorder.FlushAsync(CancellationToken.None);
+
+        var directTtft = await LatencyAsync(() => FirstTokenDirectAsync(plain));
+        var gatewayTtft = await LatencyAsync(() => FirstTokenGatewayAsync(plain));
+        await plain.Recorder.FlushAsync(CancellationToken.None);
+
+        var memory = await ConcurrentStreamsMemoryAsync(plain, 1000);
+
+        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s.");
+        md.AppendLine();
+        md.AppendLine("| Measure | Direct (adapter → mock) | Through the gateway | Added by the gateway | Target | Met |");
+        md.AppendLine("|---|---|---|---|---|---|");
+        Row(md, "Latency p50 (no caps)", direct.P50, gateway.P50, "≤ 1 ms", gateway.P50 - direct.P50 <= 1);
+        Row(md, "Latency p99 (no caps)", direct.P99, gateway.P99, "≤ 2 ms", gateway.P99 - direct.P99 <= 2);
+        Row(md, "Latency p50 (tenant cap, SQLite ledger)", direct.P50, withCap.P50, "≤ 1 ms", withCap.P50 - direct.P50 <= 1);
+        Row(md, "Latency p99 (tenant cap, SQLite ledger)", direct.P99, withCap.P99, "≤ 2 ms", withCap.P99 - direct.P99 <= 2);
+        Row(md, "Time to first token p50 (stream)", directTtft.P50, gatewayTtft.P50, "≤ 1 ms", gatewayTtft.P50 - directTtft.P50 <= 1);
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Throughput (calls/s) | {directRps:0} | {gatewayRps:0} | ratio {gatewayRps / directRps:0.00} | ≥ 0.4 | {(gatewayRps / directRps >= 0.4 ? "yes" : "no")} |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Recording cost p50 (on vs off) | off {noRecording.P50:0.000} ms | on {gateway.P50:0.000} ms | {gateway.P50 - noRecording.P50:0.000} ms | ≤ 0.1 ms | {(gateway.P50 - noRecording.P50 <= 0.1 ? "yes" : "no")} |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Memory, 1,000 concurrent streams | | managed heap +{memory.HeapMb:0.0} MB, working set +{memory.WorkingSetMb:0.0} MB (mock server in the same process) | {memory.HeapKbPerStream:0.0} KB heap per stream | (report) | — |");
+        return md.ToString();
+    }
+
+    private static void Row(StringBuilder md, string name, double direct, double gateway, string target, bool met)
+        => md.AppendLine(CultureInfo.InvariantCulture,
+            $"| {name} | {direct:0.000} ms | {gateway:0.000} ms | {gateway - direct:0.000} ms | {target} | {(met ? "yes" : "no")} |");
+
+    private sealed record Percentiles(double P50, double P99);
+
+    private static async Task<Percentiles> LatencyAsync(Func<Task> call)
+    {
+        for (var i = 0; i < Warmup; i++)
+        {
+            await call();
+        }
+
+        var samples = new double[Samples];
+        for (var i = 0; i < Samples; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call();
+            samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        Array.Sort(samples);
+        return new Percentiles(samples[Samples / 2], samples[(int)(Samples * 0.99)]);
+    }
+
+    private static async Task<double> ThroughputAsync(Func<Task> call)
+    {
+        var count = 0L;
+        using var stop = new CancellationTokenSource(ThroughputWindow);
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await call();
+                Interlocked.Increment(ref count);
+            }
+        })));
+        return count / sw.Elapsed.TotalSeconds;
+    }
+
+    private static async Task FirstTokenDirectAsync(BenchmarkHost host)
+    {
+        await foreach (var e in host.Direct.StreamAsync(BenchmarkHost.DirectRequest, CancellationToken.None))
+        {
+            if (e is ProviderTextDelta { Text.Length: > 0 })
+            {
+                break;
+            }
+        }
+    }
+
+    private static async Task FirstTokenGatewayAsync(BenchmarkHost host)
+    {
+        await foreach (var e in host.Gateway.StreamAsync(BenchmarkHost.Request, host.Context, CancellationToken.None))
+        {
+            if (e is TextDelta)
+            {
+                break;
+            }
+        }
+    }
+
+    private sealed record Memory(double HeapMb, double WorkingSetMb, double HeapKbPerStream);
+
+    /// <summary>Holds 1,000 streams open at once (the mock sends a chunk every 100 ms) and samples memory while all are open.</summary>
+    private static async Task<Memory> ConcurrentStreamsMemoryAsync(BenchmarkHost host, int streams)
+    {
+        var events = MockOpenAiServer.StreamEvents("gpt-4o-mini", [.. Enumerable.Range(0, 30).Select(i => $" token{i}")], 20, 30);
+        host.Upstream.DefaultReply = _ => MockReply.Sse(events, TimeSpan.FromMilliseconds(100));
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var heapBefore = GC.GetTotalMemory(true);
+        var wsBefore = Environment.WorkingSet;
+        var opened = 0;
+        var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tasks = Enumerable.Range(0, streams).Select(_ => Task.Run(async () =>
+        {
+            var first = true;
+            await foreach (var e in host.Gateway.StreamAsync(BenchmarkHost.Request, host.Context, CancellationToken.None))
+            {
+                if (first && e is TextDelta)
+                {
+                    first = false;
+                    if (Interlocked.Increment(ref opened) == streams)
+                    {
+                        allOpen.TrySetResult();
+                    }
+                }
+            }
+        })).ToList();
+        await allOpen.Task.WaitAsync(TimeSpan.FromMinutes(2));
+        var heapDuring = GC.GetTotalMemory(false);
+        var wsDuring = Environment.WorkingSet;
+        release.TrySetResult();
+        await Task.WhenAll(tasks);
+        var heapMb = (heapDuring - heapBefore) / 1024.0 / 1024.0;
+        return new Memory(heapMb, (wsDuring - wsBefore) / 1024.0 / 1024.0, (heapDuring - heapBefore) / 1024.0 / streams);
+    }
+}

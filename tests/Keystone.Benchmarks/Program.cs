@@ -1,0 +1,21 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Keystone.Benchmarks;
+
+// One run, a few minutes on 2 cores: BenchmarkDotNet's short run (in process) for the per-call mean and allocations,
+// then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
+//   dotnet run -c Release --project tests/Keystone.Benchmarks
+var config = ManualConfig.Create(DefaultConfig.Instance)
+    .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
+    .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+if (!args.Contains("--report-only"))
+{
+    BenchmarkRunner.Run<GatewayBenchmarks>(config, args.Where(a => a != "--report-only").ToArray());
+}
+
+Console.WriteLine();
+Console.WriteLine("## Gateway load report");
+Console.WriteLine();
+Console.WriteLine(await LoadReport.RunAsync());
