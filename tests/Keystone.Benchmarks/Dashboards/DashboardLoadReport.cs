@@ -84,7 +84,8 @@ internal static class DashboardLoadReport
         await using var db = factory.ForSystem();
         db.Database.SetCommandTimeout(TimeSpan.FromMinutes(30));
         var start = now.Date.AddDays(-59).ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
-        await db.Database.ExecuteSqlRawAsync($"""
+        // Only numbers and a date formatted by this code go into the text: nothing from outside.
+        var sql = $"""
             WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < {count - 1}),
                  t(id, k) AS (SELECT id, row_number() OVER (ORDER BY id) - 1 FROM tenants WHERE slug LIKE 't%')
             INSERT INTO llm_calls (id, trace_id, tenant_id, feature, alias, provider, model, streamed,
@@ -104,7 +105,8 @@ internal static class DashboardLoadReport
                 datetime('{start}', '+' || (abs(random()) % (60 * 86400)) || ' seconds'),
                 'user-' || (abs(random()) % 5000)
             FROM seq s JOIN t ON t.k = s.n % {Tenants};
-            """);
+            """;
+        await db.Database.ExecuteSqlRawAsync(sql);
         return sw.Elapsed;
     }
 
