@@ -49,6 +49,14 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Calls.LlmTrace> Traces => Set<Calls.LlmTrace>();
 
+    public DbSet<Rollups.UsageRollup> UsageRollups => Set<Rollups.UsageRollup>();
+
+    public DbSet<Rollups.UserUsageRollup> UserUsageRollups => Set<Rollups.UserUsageRollup>();
+
+    public DbSet<Rollups.RollupState> RollupStates => Set<Rollups.RollupState>();
+
+    public DbSet<Revenue.InvoiceLine> InvoiceLines => Set<Revenue.InvoiceLine>();
+
     public DbSet<Budgets.Budget> Budgets => Set<Budgets.Budget>();
 
     public DbSet<Budgets.BudgetCounter> BudgetCounters => Set<Budgets.BudgetCounter>();

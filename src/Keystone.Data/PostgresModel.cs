@@ -20,5 +20,7 @@ internal static class PostgresModel
                 .HasComputedColumnSql($"to_tsvector('{TextSearchConfig}', coalesce(search_text, ''))", stored: true);
             b.HasIndex("SearchVector").HasMethod("GIN");
         });
+        // clock_timestamp(), not now(): within one long transaction now() is frozen at its start.
+        builder.Entity<Calls.LlmCall>().Property(c => c.IngestedUtc).HasDefaultValueSql("clock_timestamp()");
     }
 }

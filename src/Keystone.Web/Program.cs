@@ -9,6 +9,9 @@ using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
+using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Margin;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 using MudBlazor.Services;
 
@@ -36,6 +39,9 @@ builder.Services.AddBudgetsFeature();
 builder.Services.AddKeysFeature();
 builder.Services.AddApiFeature();
 builder.Services.AddPlaygroundFeature();
+builder.Services.AddDashboardFeature();
+builder.Services.AddMarginFeature();
+builder.Services.AddUsageFeature();
 builder.Services.AddTracesFeature();
 
 var app = builder.Build();
@@ -69,6 +75,7 @@ app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
 app.MapApiEndpoints();
+app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

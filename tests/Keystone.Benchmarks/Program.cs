@@ -18,6 +18,18 @@ if (args.Contains("--traces"))
     return;
 }
 
+// Dashboards (docs/benchmarks.md, "Dashboards"): rollup throughput and page query times on SQLite at N calls.
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --dashboards 1000000
+var dashboards = Array.IndexOf(args, "--dashboards");
+if (dashboards >= 0)
+{
+    var calls = dashboards + 1 < args.Length && int.TryParse(args[dashboards + 1], out var c) ? c : 1_000_000;
+    Console.WriteLine("## Dashboards");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Dashboards.DashboardLoadReport.RunAsync(calls));
+    return;
+}
+
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);

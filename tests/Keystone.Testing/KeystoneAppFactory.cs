@@ -33,6 +33,8 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
             ["Seed:Demo"] = "true",
             ["Seed:DemoPassword"] = DemoPassword,
             ["Seed:DemoApiKey"] = DemoApiKey,
+            // Tests that need recorded traffic make it themselves (or set this); 60 days would slow every app test.
+            ["Seed:DemoHistoryDays"] = "0",
         };
     }
 

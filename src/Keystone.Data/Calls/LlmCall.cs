@@ -90,4 +90,10 @@ public sealed class LlmCall : ITenantOwned
     public Guid? ReplayOfCallId { get; set; }
 
     public DateTime CreatedUtc { get; set; }
+
+    /// <summary>
+    /// When the row reached the database, by the database's clock (set by a column default; leave it unset).
+    /// The rollup job's watermark: a call recorded late for an old <see cref="CreatedUtc"/> is still picked up.
+    /// </summary>
+    public DateTime IngestedUtc { get; set; }
 }

@@ -29,6 +29,9 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         // Trace search sorts by cost and latency too (keyset pagination on value, id).
         b.HasIndex(c => new { c.TenantId, c.CostMicros });
         b.HasIndex(c => new { c.TenantId, c.LatencyMs });
+        // Database-clock default (per provider in SqliteModel / PostgresModel): the rollup watermark.
+        b.Property(c => c.IngestedUtc).ValueGeneratedOnAdd();
+        b.HasIndex(c => c.IngestedUtc);
     }
 }
 

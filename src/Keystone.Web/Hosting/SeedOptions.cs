@@ -14,6 +14,12 @@ public sealed class SeedOptions
     /// <summary>When set, Acme's API key with every scope (stored hashed). Defaults to none.</summary>
     public string? DemoApiKey { get; set; }
 
+    /// <summary>
+    /// Days of demo traffic recorded through the gateway (simulated provider, clock set back) at first start,
+    /// when no call exists yet. Defaults to 60; 0 turns it off (tests).
+    /// </summary>
+    public int DemoHistoryDays { get; set; } = 60;
+
     /// <summary>The demo users' password when <see cref="DemoPassword"/> is not set (listed in the README).</summary>
     public const string DefaultDemoPassword = "Keystone-demo-1";
 }

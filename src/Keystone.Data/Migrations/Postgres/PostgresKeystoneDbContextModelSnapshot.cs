@@ -377,6 +377,12 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("boolean")
                         .HasColumnName("fell_back");
 
+                    b.Property<DateTime>("IngestedUtc")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("ingested_utc")
+                        .HasDefaultValueSql("clock_timestamp()");
+
                     b.Property<int>("InputTokens")
                         .HasColumnType("integer")
                         .HasColumnName("input_tokens");
@@ -457,6 +463,9 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.HasIndex("CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_created_utc");
+
+                    b.HasIndex("IngestedUtc")
+                        .HasDatabaseName("ix_llm_calls_ingested_utc");
 
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
@@ -1187,6 +1196,380 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
 
                     b.ToTable("model_prices", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Revenue.InvoiceLine", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long>("AmountMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount_micros");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(3)
+                        .HasColumnType("character varying(3)")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("Customer")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("customer");
+
+                    b.Property<Guid>("ImportId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("import_id");
+
+                    b.Property<DateTime>("ImportedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("imported_utc");
+
+                    b.Property<DateTime>("PeriodStartUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start_utc");
+
+                    b.Property<int>("SourceRow")
+                        .HasColumnType("integer")
+                        .HasColumnName("source_row");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_invoice_lines");
+
+                    b.HasIndex("PeriodStartUtc")
+                        .HasDatabaseName("ix_invoice_lines_period_start_utc");
+
+                    b.HasIndex("TenantId", "PeriodStartUtc")
+                        .HasDatabaseName("ix_invoice_lines_tenant_id_period_start_utc");
+
+                    b.ToTable("invoice_lines", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.RollupState", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("name");
+
+                    b.Property<long>("LastRunCalls")
+                        .HasColumnType("bigint")
+                        .HasColumnName("last_run_calls");
+
+                    b.Property<int>("LastRunHours")
+                        .HasColumnType("integer")
+                        .HasColumnName("last_run_hours");
+
+                    b.Property<long>("LastRunMs")
+                        .HasColumnType("bigint")
+                        .HasColumnName("last_run_ms");
+
+                    b.Property<DateTime?>("LastRunUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_run_utc");
+
+                    b.Property<DateTime?>("WatermarkUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("watermark_utc");
+
+                    b.HasKey("Name")
+                        .HasName("pk_rollup_state");
+
+                    b.ToTable("rollup_state", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.UsageRollup", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("alias");
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("billed_to");
+
+                    b.Property<DateTime>("BucketStartUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("bucket_start_utc");
+
+                    b.Property<long>("CacheHits")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cache_hits");
+
+                    b.Property<long>("CacheWriteTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cache_write_tokens");
+
+                    b.Property<long>("CachedInputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cached_input_tokens");
+
+                    b.Property<long>("Calls")
+                        .HasColumnType("bigint")
+                        .HasColumnName("calls");
+
+                    b.Property<long>("Cancellations")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cancellations");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("bigint")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("Fallbacks")
+                        .HasColumnType("bigint")
+                        .HasColumnName("fallbacks");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<string>("Grain")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("grain");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("Lat0")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat0");
+
+                    b.Property<long>("Lat1")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat1");
+
+                    b.Property<long>("Lat2")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat2");
+
+                    b.Property<long>("Lat3")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat3");
+
+                    b.Property<long>("Lat4")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat4");
+
+                    b.Property<long>("Lat5")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat5");
+
+                    b.Property<long>("Lat6")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat6");
+
+                    b.Property<long>("Lat7")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat7");
+
+                    b.Property<long>("Lat8")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat8");
+
+                    b.Property<long>("Lat9")
+                        .HasColumnType("bigint")
+                        .HasColumnName("lat9");
+
+                    b.Property<long>("LatencyMsSum")
+                        .HasColumnType("bigint")
+                        .HasColumnName("latency_ms_sum");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("provider");
+
+                    b.Property<long>("ReasoningTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("reasoning_tokens");
+
+                    b.Property<long>("Rejections")
+                        .HasColumnType("bigint")
+                        .HasColumnName("rejections");
+
+                    b.Property<long>("SavedCostMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("saved_cost_micros");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("Ttft0")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft0");
+
+                    b.Property<long>("Ttft1")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft1");
+
+                    b.Property<long>("Ttft2")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft2");
+
+                    b.Property<long>("Ttft3")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft3");
+
+                    b.Property<long>("Ttft4")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft4");
+
+                    b.Property<long>("Ttft5")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft5");
+
+                    b.Property<long>("Ttft6")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft6");
+
+                    b.Property<long>("Ttft7")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft7");
+
+                    b.Property<long>("Ttft8")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft8");
+
+                    b.Property<long>("Ttft9")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft9");
+
+                    b.Property<long>("TtftCount")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft_count");
+
+                    b.Property<long>("TtftMsSum")
+                        .HasColumnType("bigint")
+                        .HasColumnName("ttft_ms_sum");
+
+                    b.Property<long>("UnknownCostCalls")
+                        .HasColumnType("bigint")
+                        .HasColumnName("unknown_cost_calls");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_rollups");
+
+                    b.HasIndex("Grain", "BucketStartUtc", "TenantId")
+                        .HasDatabaseName("ix_usage_rollups_grain_bucket_start_utc_tenant_id");
+
+                    b.HasIndex("TenantId", "Grain", "BucketStartUtc")
+                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc");
+
+                    b.ToTable("usage_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.UserUsageRollup", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<long>("Calls")
+                        .HasColumnType("bigint")
+                        .HasColumnName("calls");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<DateTime>("DayUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("day_utc");
+
+                    b.Property<string>("EndUser")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("end_user");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("bigint")
+                        .HasColumnName("errors");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("bigint")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_user_daily");
+
+                    b.HasIndex("DayUtc", "TenantId")
+                        .HasDatabaseName("ix_usage_user_daily_day_utc_tenant_id");
+
+                    b.HasIndex("TenantId", "DayUtc", "UserId")
+                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id");
+
+                    b.ToTable("usage_user_daily", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Routing.TenantModelPolicy", b =>

@@ -368,6 +368,12 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("fell_back");
 
+                    b.Property<DateTime>("IngestedUtc")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("ingested_utc")
+                        .HasDefaultValueSql("strftime('%Y-%m-%d %H:%M:%f', 'now')");
+
                     b.Property<int>("InputTokens")
                         .HasColumnType("INTEGER")
                         .HasColumnName("input_tokens");
@@ -448,6 +454,9 @@ namespace Keystone.Data.Migrations.Sqlite
 
                     b.HasIndex("CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_created_utc");
+
+                    b.HasIndex("IngestedUtc")
+                        .HasDatabaseName("ix_llm_calls_ingested_utc");
 
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
@@ -1165,6 +1174,376 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_model_prices_provider_model_effective_from_utc");
 
                     b.ToTable("model_prices", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Revenue.InvoiceLine", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("AmountMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount_micros");
+
+                    b.Property<string>("Currency")
+                        .IsRequired()
+                        .HasMaxLength(3)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("currency");
+
+                    b.Property<string>("Customer")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("customer");
+
+                    b.Property<Guid>("ImportId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("import_id");
+
+                    b.Property<DateTime>("ImportedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("imported_utc");
+
+                    b.Property<DateTime>("PeriodStartUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start_utc");
+
+                    b.Property<int>("SourceRow")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("source_row");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_invoice_lines");
+
+                    b.HasIndex("PeriodStartUtc")
+                        .HasDatabaseName("ix_invoice_lines_period_start_utc");
+
+                    b.HasIndex("TenantId", "PeriodStartUtc")
+                        .HasDatabaseName("ix_invoice_lines_tenant_id_period_start_utc");
+
+                    b.ToTable("invoice_lines", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.RollupState", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<long>("LastRunCalls")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_run_calls");
+
+                    b.Property<int>("LastRunHours")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_run_hours");
+
+                    b.Property<long>("LastRunMs")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_run_ms");
+
+                    b.Property<DateTime?>("LastRunUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_run_utc");
+
+                    b.Property<DateTime?>("WatermarkUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("watermark_utc");
+
+                    b.HasKey("Name")
+                        .HasName("pk_rollup_state");
+
+                    b.ToTable("rollup_state", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.UsageRollup", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billed_to");
+
+                    b.Property<DateTime>("BucketStartUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bucket_start_utc");
+
+                    b.Property<long>("CacheHits")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_hits");
+
+                    b.Property<long>("CacheWriteTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_write_tokens");
+
+                    b.Property<long>("CachedInputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cached_input_tokens");
+
+                    b.Property<long>("Calls")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("calls");
+
+                    b.Property<long>("Cancellations")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cancellations");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("errors");
+
+                    b.Property<long>("Fallbacks")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("fallbacks");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<string>("Grain")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("grain");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<long>("Lat0")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat0");
+
+                    b.Property<long>("Lat1")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat1");
+
+                    b.Property<long>("Lat2")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat2");
+
+                    b.Property<long>("Lat3")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat3");
+
+                    b.Property<long>("Lat4")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat4");
+
+                    b.Property<long>("Lat5")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat5");
+
+                    b.Property<long>("Lat6")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat6");
+
+                    b.Property<long>("Lat7")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat7");
+
+                    b.Property<long>("Lat8")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat8");
+
+                    b.Property<long>("Lat9")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("lat9");
+
+                    b.Property<long>("LatencyMsSum")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("latency_ms_sum");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<long>("ReasoningTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("reasoning_tokens");
+
+                    b.Property<long>("Rejections")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("rejections");
+
+                    b.Property<long>("SavedCostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("saved_cost_micros");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<long>("Ttft0")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft0");
+
+                    b.Property<long>("Ttft1")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft1");
+
+                    b.Property<long>("Ttft2")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft2");
+
+                    b.Property<long>("Ttft3")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft3");
+
+                    b.Property<long>("Ttft4")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft4");
+
+                    b.Property<long>("Ttft5")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft5");
+
+                    b.Property<long>("Ttft6")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft6");
+
+                    b.Property<long>("Ttft7")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft7");
+
+                    b.Property<long>("Ttft8")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft8");
+
+                    b.Property<long>("Ttft9")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft9");
+
+                    b.Property<long>("TtftCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft_count");
+
+                    b.Property<long>("TtftMsSum")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("ttft_ms_sum");
+
+                    b.Property<long>("UnknownCostCalls")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("unknown_cost_calls");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_rollups");
+
+                    b.HasIndex("Grain", "BucketStartUtc", "TenantId")
+                        .HasDatabaseName("ix_usage_rollups_grain_bucket_start_utc_tenant_id");
+
+                    b.HasIndex("TenantId", "Grain", "BucketStartUtc")
+                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc");
+
+                    b.ToTable("usage_rollups", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Rollups.UserUsageRollup", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<long>("Calls")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("calls");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<DateTime>("DayUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("day_utc");
+
+                    b.Property<string>("EndUser")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("end_user");
+
+                    b.Property<long>("Errors")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("errors");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<long>("InputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_tokens");
+
+                    b.Property<string>("Model")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<long>("OutputTokens")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("output_tokens");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("UserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("user_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_usage_user_daily");
+
+                    b.HasIndex("DayUtc", "TenantId")
+                        .HasDatabaseName("ix_usage_user_daily_day_utc_tenant_id");
+
+                    b.HasIndex("TenantId", "DayUtc", "UserId")
+                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id");
+
+                    b.ToTable("usage_user_daily", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Routing.TenantModelPolicy", b =>

@@ -110,6 +110,25 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "invoice_lines",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    period_start_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    amount_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    currency = table.Column<string>(type: "TEXT", maxLength: 3, nullable: false),
+                    customer = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    import_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    source_row = table.Column<int>(type: "INTEGER", nullable: false),
+                    imported_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_invoice_lines", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "llm_calls",
                 columns: table => new
                 {
@@ -145,7 +164,8 @@ namespace Keystone.Data.Migrations.Sqlite
                     latency_ms = table.Column<int>(type: "INTEGER", nullable: false),
                     ttft_ms = table.Column<int>(type: "INTEGER", nullable: true),
                     replay_of_call_id = table.Column<Guid>(type: "TEXT", nullable: true),
-                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    ingested_utc = table.Column<DateTime>(type: "TEXT", nullable: false, defaultValueSql: "strftime('%Y-%m-%d %H:%M:%f', 'now')")
                 },
                 constraints: table =>
                 {
@@ -194,6 +214,22 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "rollup_state",
+                columns: table => new
+                {
+                    name = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
+                    watermark_utc = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    last_run_utc = table.Column<DateTime>(type: "TEXT", nullable: true),
+                    last_run_hours = table.Column<int>(type: "INTEGER", nullable: false),
+                    last_run_calls = table.Column<long>(type: "INTEGER", nullable: false),
+                    last_run_ms = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_rollup_state", x => x.name);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "saved_trace_searches",
                 columns: table => new
                 {
@@ -206,6 +242,86 @@ namespace Keystone.Data.Migrations.Sqlite
                 constraints: table =>
                 {
                     table.PrimaryKey("pk_saved_trace_searches", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "usage_rollups",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    grain = table.Column<string>(type: "TEXT", maxLength: 8, nullable: false),
+                    bucket_start_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    feature = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    alias = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    provider = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    billed_to = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    calls = table.Column<long>(type: "INTEGER", nullable: false),
+                    errors = table.Column<long>(type: "INTEGER", nullable: false),
+                    rejections = table.Column<long>(type: "INTEGER", nullable: false),
+                    cancellations = table.Column<long>(type: "INTEGER", nullable: false),
+                    fallbacks = table.Column<long>(type: "INTEGER", nullable: false),
+                    cache_hits = table.Column<long>(type: "INTEGER", nullable: false),
+                    input_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    output_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    cached_input_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    cache_write_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    reasoning_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    saved_cost_micros = table.Column<long>(type: "INTEGER", nullable: false),
+                    unknown_cost_calls = table.Column<long>(type: "INTEGER", nullable: false),
+                    latency_ms_sum = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft_count = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft_ms_sum = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat0 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat1 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat2 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat3 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat4 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat5 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat6 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat7 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat8 = table.Column<long>(type: "INTEGER", nullable: false),
+                    lat9 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft0 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft1 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft2 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft3 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft4 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft5 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft6 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft7 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft8 = table.Column<long>(type: "INTEGER", nullable: false),
+                    ttft9 = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_usage_rollups", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "usage_user_daily",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    day_utc = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
+                    feature = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    calls = table.Column<long>(type: "INTEGER", nullable: false),
+                    errors = table.Column<long>(type: "INTEGER", nullable: false),
+                    input_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    output_tokens = table.Column<long>(type: "INTEGER", nullable: false),
+                    cost_micros = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_usage_user_daily", x => x.id);
                 });
 
             migrationBuilder.CreateTable(
@@ -786,9 +902,24 @@ namespace Keystone.Data.Migrations.Sqlite
                 column: "expires_utc");
 
             migrationBuilder.CreateIndex(
+                name: "ix_invoice_lines_period_start_utc",
+                table: "invoice_lines",
+                column: "period_start_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_invoice_lines_tenant_id_period_start_utc",
+                table: "invoice_lines",
+                columns: new[] { "tenant_id", "period_start_utc" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_created_utc",
                 table: "llm_calls",
                 column: "created_utc");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_ingested_utc",
+                table: "llm_calls",
+                column: "ingested_utc");
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_cost_micros",
@@ -870,6 +1001,26 @@ namespace Keystone.Data.Migrations.Sqlite
                 table: "tenants",
                 column: "slug",
                 unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_usage_rollups_grain_bucket_start_utc_tenant_id",
+                table: "usage_rollups",
+                columns: new[] { "grain", "bucket_start_utc", "tenant_id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_usage_rollups_tenant_id_grain_bucket_start_utc",
+                table: "usage_rollups",
+                columns: new[] { "tenant_id", "grain", "bucket_start_utc" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_usage_user_daily_day_utc_tenant_id",
+                table: "usage_user_daily",
+                columns: new[] { "day_utc", "tenant_id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_usage_user_daily_tenant_id_day_utc_user_id",
+                table: "usage_user_daily",
+                columns: new[] { "tenant_id", "day_utc", "user_id" });
         }
 
         /// <inheritdoc />
@@ -918,6 +1069,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "idempotency_records");
 
             migrationBuilder.DropTable(
+                name: "invoice_lines");
+
+            migrationBuilder.DropTable(
                 name: "llm_traces");
 
             migrationBuilder.DropTable(
@@ -930,6 +1084,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "provider_credentials");
 
             migrationBuilder.DropTable(
+                name: "rollup_state");
+
+            migrationBuilder.DropTable(
                 name: "saved_trace_searches");
 
             migrationBuilder.DropTable(
@@ -937,6 +1094,12 @@ namespace Keystone.Data.Migrations.Sqlite
 
             migrationBuilder.DropTable(
                 name: "trace_retention_policies");
+
+            migrationBuilder.DropTable(
+                name: "usage_rollups");
+
+            migrationBuilder.DropTable(
+                name: "usage_user_daily");
 
             migrationBuilder.DropTable(
                 name: "AspNetRoles");

@@ -1,0 +1,52 @@
+using System.Globalization;
+
+namespace Keystone.Web.Components.Shared;
+
+/// <summary>
+/// The one place micro-USD becomes text (STYLE.md rule 12): <see cref="MoneyText"/> renders with it, CSV
+/// exports and chart labels use it. Amounts of a dollar or more show cents; smaller amounts keep enough
+/// digits to stay meaningful (a $0.0004 call is not "$0.00").
+/// </summary>
+public static class Money
+{
+    /// <summary>Micro-USD per dollar.</summary>
+    public const long MicrosPerDollar = 1_000_000;
+
+    /// <summary>Formats micro-USD as dollars (<c>$1,234.56</c>, <c>$0.0042</c>, <c>-$3.10</c>).</summary>
+    public static string Format(long micros)
+    {
+        var dollars = Dollars(micros);
+        var abs = Math.Abs(dollars);
+        var format = abs >= 1m || abs == 0m ? "#,##0.00" : abs >= 0.01m ? "0.00##" : "0.00####";
+        var text = abs.ToString(format, CultureInfo.InvariantCulture);
+        return dollars < 0 ? "-$" + text : "$" + text;
+    }
+
+    /// <summary>Micro-USD as a decimal number of dollars (exact), for charts and CSV.</summary>
+    public static decimal Dollars(long micros) => micros / (decimal)MicrosPerDollar;
+
+    /// <summary>Parses a plain dollar amount (<c>99</c>, <c>99.5</c>, <c>-12.25</c>) into micro-USD; false when not a number or below a micro-dollar.</summary>
+    public static bool TryParseDollars(string text, out long micros)
+    {
+        micros = 0;
+        if (!decimal.TryParse(text.Trim(), NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint,
+                CultureInfo.InvariantCulture, out var dollars))
+        {
+            return false;
+        }
+
+        var scaled = dollars * MicrosPerDollar;
+        if (scaled != decimal.Truncate(scaled) || Math.Abs(scaled) > long.MaxValue / 2)
+        {
+            return false;
+        }
+
+        micros = (long)scaled;
+        return true;
+    }
+
+    /// <summary>A ratio as a percentage with one decimal (<c>42.5 %</c>), or an em dash when undefined.</summary>
+    public static string Percent(double? ratio) => ratio is { } r && double.IsFinite(r)
+        ? (r * 100).ToString("0.0", CultureInfo.InvariantCulture) + " %"
+        : "—";
+}

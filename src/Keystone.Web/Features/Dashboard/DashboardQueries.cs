@@ -1,0 +1,163 @@
+using Keystone.Data;
+using Keystone.Data.Calls;
+using Keystone.Data.Rollups;
+using Keystone.Web.Features.Margin;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Dashboard;
+
+/// <summary>One day of the business: revenue, platform-paid cost, and what the gateway saw.</summary>
+public sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros, long Calls, long Errors, long Fallbacks,
+    long CacheHits, long SavedMicros)
+{
+    public long MarginMicros => RevenueMicros - CostMicros;
+
+    public double? MarginRatio => RevenueMicros == 0 ? null : (double)MarginMicros / RevenueMicros;
+}
+
+/// <summary>Cost of one series (a model, provider or feature) per day, for stacked charts.</summary>
+public sealed record CostSeries(string Name, IReadOnlyList<long> DailyMicros)
+{
+    public long TotalMicros => DailyMicros.Sum();
+}
+
+/// <summary>Latency of one model read from the rollup histograms.</summary>
+public sealed record ModelLatency(string Model, long Calls, int? P50Ms, int? P95Ms, double AverageMs);
+
+/// <summary>The founder overview for a range.</summary>
+public sealed record Overview(
+    ReportRange Range,
+    IReadOnlyList<DayTotals> Days,
+    IReadOnlyList<CostSeries> ByModel,
+    IReadOnlyList<CostSeries> ByProvider,
+    IReadOnlyList<CostSeries> ByFeature,
+    IReadOnlyList<ModelLatency> Latency,
+    long ByokCostMicros)
+{
+    public long RevenueMicros => Days.Sum(d => d.RevenueMicros);
+
+    public long CostMicros => Days.Sum(d => d.CostMicros);
+
+    public long MarginMicros => RevenueMicros - CostMicros;
+
+    public double? MarginRatio => RevenueMicros == 0 ? null : (double)MarginMicros / RevenueMicros;
+
+    public long Calls => Days.Sum(d => d.Calls);
+
+    public long SavedMicros => Days.Sum(d => d.SavedMicros);
+
+    public double? ErrorRate => Calls == 0 ? null : (double)Days.Sum(d => d.Errors) / Calls;
+
+    public double? FallbackRate => Calls == 0 ? null : (double)Days.Sum(d => d.Fallbacks) / Calls;
+
+    public double? CacheHitRate => Calls == 0 ? null : (double)Days.Sum(d => d.CacheHits) / Calls;
+
+    public bool IsEmpty => Calls == 0;
+}
+
+/// <summary>The founder overview, read from daily rollups only, in the caller's tenant scope.</summary>
+public sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+{
+    /// <summary>Series beyond this many are summed into "other".</summary>
+    public const int MaxSeries = 6;
+
+    public async Task<Overview> OverviewAsync(ReportRange range, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        var ledger = await RevenueQueries.LedgerAsync(db, range, ct);
+        var days = DailyRows(db, range);
+
+        var totals = await days
+            .GroupBy(r => r.BucketStartUtc)
+            .Select(g => new
+            {
+                Day = g.Key,
+                Calls = g.Sum(r => r.Calls),
+                Errors = g.Sum(r => r.Errors),
+                Fallbacks = g.Sum(r => r.Fallbacks),
+                CacheHits = g.Sum(r => r.CacheHits),
+                Saved = g.Sum(r => r.SavedCostMicros),
+                Byok = g.Sum(r => r.BilledTo == BilledTo.TenantKey ? r.CostMicros : 0),
+            })
+            .ToListAsync(ct);
+        var byDay = totals.ToDictionary(t => RevenueQueries.Utc(t.Day));
+        var dayList = range.EachDay().Select(d =>
+        {
+            byDay.TryGetValue(d, out var t);
+            return new DayTotals(d,
+                ledger.RevenueByDay.Where(kv => kv.Key.Day == d).Sum(kv => kv.Value),
+                ledger.CostByDay.Where(kv => kv.Key.Day == d).Sum(kv => kv.Value),
+                t?.Calls ?? 0, t?.Errors ?? 0, t?.Fallbacks ?? 0, t?.CacheHits ?? 0, t?.Saved ?? 0);
+        }).ToList();
+
+        var platform = days.Where(r => r.BilledTo != BilledTo.TenantKey);
+        var byModel = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Provider + "/" + r.Model })
+            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
+        var byProvider = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Provider })
+            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
+        var byFeature = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Feature })
+            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
+
+        var latency = await days.Where(r => r.Model != "")
+            .GroupBy(r => r.Provider + "/" + r.Model)
+            .Select(g => new
+            {
+                Model = g.Key,
+                Calls = g.Sum(r => r.Calls),
+                LatencySum = g.Sum(r => r.LatencyMsSum),
+                L0 = g.Sum(r => r.Lat0), L1 = g.Sum(r => r.Lat1), L2 = g.Sum(r => r.Lat2), L3 = g.Sum(r => r.Lat3),
+                L4 = g.Sum(r => r.Lat4), L5 = g.Sum(r => r.Lat5), L6 = g.Sum(r => r.Lat6), L7 = g.Sum(r => r.Lat7),
+                L8 = g.Sum(r => r.Lat8), L9 = g.Sum(r => r.Lat9),
+            })
+            .ToListAsync(ct);
+        var latencies = latency.Select(l =>
+        {
+            long[] h = [l.L0, l.L1, l.L2, l.L3, l.L4, l.L5, l.L6, l.L7, l.L8, l.L9];
+            return new ModelLatency(l.Model, l.Calls, LatencyHistogram.Percentile(h, 0.5), LatencyHistogram.Percentile(h, 0.95),
+                l.Calls == 0 ? 0 : (double)l.LatencySum / l.Calls);
+        }).OrderByDescending(l => l.Calls).ToList();
+
+        return new Overview(range, dayList, Series(byModel, range), Series(byProvider, range), Series(byFeature, range), latencies,
+            totals.Sum(t => t.Byok));
+    }
+
+    internal static IQueryable<UsageRollup> DailyRows(KeystoneDbContext db, ReportRange range) => db.UsageRollups.AsNoTracking()
+        .Where(r => r.Grain == RollupGrain.Day && r.BucketStartUtc >= range.FromUtc && r.BucketStartUtc < range.ToUtc);
+
+    internal sealed record Cell(DateTime Day, string Key, long Micros);
+
+    /// <summary>Per-key daily series, largest first; keys past <see cref="MaxSeries"/> are folded into "other".</summary>
+    internal static IReadOnlyList<CostSeries> Series(IReadOnlyList<Cell> cells, ReportRange range)
+    {
+        var days = range.EachDay().ToList();
+        var index = days.Select((d, i) => (d, i)).ToDictionary(x => x.d, x => x.i);
+        var ranked = cells.GroupBy(c => string.IsNullOrEmpty(c.Key) || c.Key == "/" ? "(none)" : c.Key)
+            .Select(g => (Key: g.Key, Total: g.Sum(c => c.Micros), Cells: g.ToList()))
+            .OrderByDescending(g => g.Total).ThenBy(g => g.Key, StringComparer.Ordinal).ToList();
+        var result = new List<CostSeries>();
+        var other = new long[days.Count];
+        for (var i = 0; i < ranked.Count; i++)
+        {
+            var values = i < MaxSeries ? new long[days.Count] : other;
+            foreach (var c in ranked[i].Cells)
+            {
+                if (index.TryGetValue(RevenueQueries.Utc(c.Day), out var at))
+                {
+                    values[at] += c.Micros;
+                }
+            }
+
+            if (i < MaxSeries)
+            {
+                result.Add(new CostSeries(ranked[i].Key, values));
+            }
+        }
+
+        if (ranked.Count > MaxSeries)
+        {
+            result.Add(new CostSeries("other", other));
+        }
+
+        return result;
+    }
+}
