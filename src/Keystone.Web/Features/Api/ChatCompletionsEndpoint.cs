@@ -51,7 +51,7 @@ internal static class ChatCompletionsEndpoint
 
     public static string CompletionId(Guid callId) => "chatcmpl-" + callId.ToString("N");
 
-    public static ChatUsage UsageOf(Usage usage, long costMicros) => new(
+    public static ChatUsage UsageOf(Keystone.Gateway.Usage usage, long costMicros) => new(
         usage.InputTokens, usage.OutputTokens, usage.InputTokens + usage.OutputTokens,
         new PromptTokensDetails(usage.CachedInputTokens), new CompletionTokensDetails(usage.ReasoningTokens), costMicros);
 
