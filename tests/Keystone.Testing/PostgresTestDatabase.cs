@@ -24,6 +24,8 @@ public sealed class PostgresTestDatabase : IAsyncDisposable
 
     private const string AppPassword = "keystone_app";
 
+    private static readonly SemaphoreSlim CreateGate = new(1, 1);
+
     private PostgresTestDatabase(string name, string owner, string app)
     {
         Name = name;
@@ -47,14 +49,32 @@ public sealed class PostgresTestDatabase : IAsyncDisposable
         await using (var conn = new NpgsqlConnection(admin.ConnectionString))
         {
             await conn.OpenAsync(ct);
-            await Exec(conn, $"""
-                DO $$BEGIN
-                  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AppRole}') THEN
-                    CREATE ROLE {AppRole} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB PASSWORD '{AppPassword}';
-                  END IF;
-                END$$;
-                """, ct);
-            await Exec(conn, $"CREATE DATABASE \"{name}\"", ct);
+            // CREATE DATABASE copies template1 and fails (55006) while another session is copying it, and two
+            // CREATE ROLEs race on pg_authid: serialize both across this process and across test processes.
+            await CreateGate.WaitAsync(ct);
+            try
+            {
+                await Exec(conn, "SELECT pg_advisory_lock(7340033)", ct);
+                try
+                {
+                    await Exec(conn, $"""
+                        DO $$BEGIN
+                          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AppRole}') THEN
+                            CREATE ROLE {AppRole} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB PASSWORD '{AppPassword}';
+                          END IF;
+                        END$$;
+                        """, ct);
+                    await Exec(conn, $"CREATE DATABASE \"{name}\"", ct);
+                }
+                finally
+                {
+                    await Exec(conn, "SELECT pg_advisory_unlock(7340033)", ct);
+                }
+            }
+            finally
+            {
+                CreateGate.Release();
+            }
         }
 
         var owner = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = name, Pooling = true };

@@ -12,7 +12,7 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Keystone.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKeystoneDbContext))]
-    [Migration("20261122231058_Initial")]
+    [Migration("20261122232912_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
