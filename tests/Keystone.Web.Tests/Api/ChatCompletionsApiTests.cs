@@ -171,10 +171,8 @@ public sealed class ChatCompletionsApiTests(ApiFixture fixture) : IClassFixture<
     [Fact]
     public async Task Post_BodyOverLimit_Answers413()
     {
-        using var app = new KeystoneAppFactory().WithSetting("Api:MaxRequestBodyBytes", "2048");
-        var client = app.CreateClient();
-        client.DefaultRequestHeaders.Authorization = new("Bearer", KeystoneAppFactory.DemoApiKey);
-        var big = new string('a', 5000);
+        var client = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        var big = new string('a', 4 * 1024 * 1024 + 1);
 
         var response = await client.PostAsync("/v1/chat/completions", Json($$"""{"model":"fast","messages":[{"role":"user","content":"{{big}}"}]}"""));
 

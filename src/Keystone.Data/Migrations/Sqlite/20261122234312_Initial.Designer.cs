@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122234051_Initial")]
+    [Migration("20261122234312_Initial")]
     partial class Initial
     {
         /// <inheritdoc />

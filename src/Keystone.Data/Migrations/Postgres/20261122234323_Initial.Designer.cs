@@ -13,7 +13,7 @@ using NpgsqlTypes;
 namespace Keystone.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKeystoneDbContext))]
-    [Migration("20261122234107_Initial")]
+    [Migration("20261122234323_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
