@@ -15,7 +15,7 @@ namespace Keystone.Gateway.Budgets;
 /// (<c>spent + reserved + x &lt;= limit</c>): correct across instances (row locks, re-checked predicate).
 /// On SQLite (one instance by design) the counters are held in memory and changed atomically under one lock, and
 /// persisted behind the request path every <see cref="FlushInterval"/> and on shutdown, so a capped call never
-/// waits on the database file the recorder is writing. See docs/decisions/0010-budget-atomicity.md.
+/// waits on the database file the recorder is writing. See docs/decisions/0009-budget-atomicity.md.
 /// </summary>
 internal sealed partial class BudgetLedger : IHostedService, IAsyncDisposable
 {

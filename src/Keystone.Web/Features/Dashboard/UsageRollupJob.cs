@@ -50,8 +50,10 @@ public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, IOptions<Dashboa
         // Read the new high-water mark before looking for work: anything ingested later is seen next run.
         var newWatermark = await db.Calls.MaxAsync(c => (DateTime?)c.IngestedUtc, ct);
         var since = state.WatermarkUtc is { } w ? Utc(w) - options.Value.WatermarkOverlap : Beginning;
+        // The count is a statistic only. Just under a millisecond is added because SQLite compares these as text:
+        // the database writes "…12.340" while EF writes the watermark as "…12.34", which would sort as older.
         var newCalls = state.WatermarkUtc is { } old
-            ? await db.Calls.LongCountAsync(c => c.IngestedUtc > old, ct)
+            ? await db.Calls.LongCountAsync(c => c.IngestedUtc > old.AddTicks(9_999), ct)
             : await db.Calls.LongCountAsync(ct);
 
         var hours = (await db.Database.SqlQueryRaw<DateTime>(sql.TouchedHours, since).ToListAsync(ct))
