@@ -80,13 +80,16 @@ public sealed class DashboardJourneyTests(BrowserFixture fixture)
         await page.Context.CloseAsync();
     }
 
-    // Raw sum straight from the app's database file, independent of rollups and queries.
+    // Raw sum straight from the app's database file, independent of rollups and queries: every call the rollup job
+    // has taken in (ingested up to its watermark). Other browser tests share this app and add calls after the
+    // start-up rollup; the dashboards read rollups, so those appear after the next scheduled run.
     private long SumCost(Guid tenant, DateTime fromUtc, DateTime toUtc, bool platformOnly)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = fixture.DatabasePath, Mode = SqliteOpenMode.ReadOnly }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT COALESCE(SUM(cost_micros), 0) FROM llm_calls WHERE upper(tenant_id) = upper($t) AND created_utc >= $from AND created_utc < $to"
+            + " AND julianday(ingested_utc) <= (SELECT julianday(watermark_utc) FROM rollup_state)"
             + (platformOnly ? " AND billed_to <> 'TenantKey'" : "");
         command.Parameters.AddWithValue("$t", tenant.ToString());
         command.Parameters.AddWithValue("$from", fromUtc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
