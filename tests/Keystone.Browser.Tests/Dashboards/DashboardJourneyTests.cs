@@ -90,7 +90,7 @@ public sealed class DashboardJourneyTests(BrowserFixture fixture)
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT COALESCE(SUM(cost_micros), 0) FROM llm_calls WHERE upper(tenant_id) = upper($t) AND created_utc >= $from AND created_utc < $to"
             + " AND julianday(ingested_utc) <= (SELECT julianday(watermark_utc) FROM rollup_state)"
-            + (platformOnly ? " AND billed_to <> 'TenantKey'" : "");
+            + (platformOnly ? " AND billed_to = 'Platform'" : "");
         command.Parameters.AddWithValue("$t", tenant.ToString());
         command.Parameters.AddWithValue("$from", fromUtc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
         command.Parameters.AddWithValue("$to", toUtc.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture));
