@@ -11,7 +11,8 @@ using Keystone.Benchmarks;
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows]
 if (args.Contains("--traces"))
 {
-    var rows = args.SkipWhile(a => a != "--traces").Skip(1).Select(a => int.TryParse(a, out var n) ? n : 0).FirstOrDefault(n => n > 0);
+    var at = Array.IndexOf(args, "--traces");
+    var rows = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 0;
     Console.WriteLine("## Trace search");
     Console.WriteLine();
     Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000));
