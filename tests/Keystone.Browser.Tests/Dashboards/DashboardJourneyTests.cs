@@ -43,9 +43,12 @@ public sealed class DashboardJourneyTests(BrowserFixture fixture)
         var acmeRow = page.Locator("[data-test=margin-table] tbody tr", new PageLocatorOptions { HasText = "Acme" });
         await acmeRow.Locator("[data-test=sparkline] svg").First.WaitForAsync();
 
-        var shown = long.Parse((await acmeRow.Locator("[data-test=margin-cost] [data-micros]").GetAttributeAsync("data-micros"))!, CultureInfo.InvariantCulture);
-        Assert.Equal(SumCost(Acme, today.AddDays(-29), today.AddDays(1), platformOnly: true), shown);
-        Assert.True(shown > 0);
+        // The range click re-renders the table after its query; wait for the cell to show the 30-day figure
+        // rather than reading the month-to-date one it replaces.
+        var expected = SumCost(Acme, today.AddDays(-29), today.AddDays(1), platformOnly: true);
+        await Assertions.Expect(acmeRow.Locator("[data-test=margin-cost] [data-micros]"))
+            .ToHaveAttributeAsync("data-micros", expected.ToString(CultureInfo.InvariantCulture), new() { Timeout = 10_000 });
+        Assert.True(expected > 0);
         var globexRow = page.Locator("[data-test=margin-table] tbody tr", new PageLocatorOptions { HasText = "Globex" });
         await Assertions.Expect(globexRow.Locator("[data-test=margin-flag]")).ToBeVisibleAsync();
         await BrowserFixture.ScreenshotAsync(page, "margin-table");

@@ -45,16 +45,16 @@ public sealed class DemoHistorySeedTests : IAsyncLifetime
         NullLoggerFactory.Instance, RollupTestData.Job(_factory), NullLogger<DemoHistorySeed>.Instance);
 
     [Fact]
-    public async Task RunAsync_SevenDays_RecordsPricedHistoryWithCacheHitsFallbacksAndErrors()
+    public async Task RunAsync_FourteenDays_RecordsPricedHistoryWithCacheHitsFallbacksAndErrors()
     {
         var today = DateTime.UtcNow.Date;
 
-        await Seed(7).RunAsync(CancellationToken.None);
+        await Seed(14).RunAsync(CancellationToken.None);
 
         await using var db = _factory.ForSystem();
         var calls = await db.Calls.AsNoTracking().ToListAsync();
-        Assert.InRange(calls.Count, 120, 400);
-        Assert.All(calls, c => Assert.InRange(c.CreatedUtc, today.AddDays(-7), today));
+        Assert.InRange(calls.Count, 240, 800);
+        Assert.All(calls, c => Assert.InRange(c.CreatedUtc, today.AddDays(-14), today));
         Assert.Equal(3, calls.Select(c => c.TenantId).Distinct().Count());
         Assert.Equal(["classify", "playground", "search", "summarize", "support-bot"], calls.Select(c => c.Feature).Distinct().Order(StringComparer.Ordinal));
         Assert.Contains(calls, c => c.CacheStatus == CacheStatus.Exact && c.SavedCostMicros > 0);
