@@ -440,7 +440,8 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
 
         // 1,000 chunks 20 ms apart would take 20 s: stopping within a few seconds proves the upstream read was abandoned.
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
-        Assert.Equal(3, received);
+        // One already-parsed event may still be handed out before the cancellation is observed; never the rest.
+        Assert.InRange(received, 3, 4);
     }
 
     [Fact]
