@@ -23,7 +23,9 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         await Input(page, "filter-user").FillAsync("acme-cust-1017");
         await Input(page, "filter-feature").FillAsync("support.chat");
         await page.ClickAsync("[data-test=filter-apply]");
-        await page.WaitForURLAsync(url => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal));
+        // The filter is written to the URL in place (no page load); wait for the URL, not a load event, and allow a busy machine time.
+        await page.WaitForURLAsync(url => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal),
+            new() { WaitUntil = WaitUntilState.Commit, Timeout = 30_000 });
         await Assertions.Expect(page.Locator("[data-test=trace-link]")).ToHaveCountAsync(1);
         await BrowserFixture.ScreenshotAsync(page, "traces-search-support");
 
