@@ -14,9 +14,29 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     }
 
     /// <inheritdoc />
-    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words)
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null)
     {
         var match = FullTextQuery.ToFts5(words);
-        return Database.SqlQuery<Guid>($"SELECT call_id AS \"Value\" FROM llm_traces_fts WHERE llm_traces_fts MATCH {match}");
+        // The rowid is the trace's time key (SqliteModel.FullTextSql): a time range is a rowid range FTS5 seeks.
+        var from = SqliteModel.KeyFrom(fromUtc);
+        var to = SqliteModel.KeyTo(toUtc);
+        return Database.SqlQuery<Guid>(
+            $"SELECT call_id AS \"Value\" FROM llm_traces_fts WHERE llm_traces_fts MATCH {match} AND rowid >= {from} AND rowid < {to}");
+    }
+
+    /// <inheritdoc />
+    public override bool FullTextReadsNewestFirst => true;
+
+    /// <inheritdoc />
+    public override async Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, DateTime? beforeUtc, int count, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var match = FullTextQuery.ToFts5(words);
+        var to = SqliteModel.KeyTo(beforeUtc);
+        // Walks the doclists backwards from the bound; only rowids are read, never the stored text.
+        var keys = await Database.SqlQuery<long>(
+                $"SELECT rowid AS \"Value\" FROM llm_traces_fts WHERE llm_traces_fts MATCH {match} AND rowid < {to} ORDER BY rowid DESC LIMIT 1 OFFSET {count - 1}")
+            .ToListAsync(ct);
+        return keys.Count == 0 ? null : SqliteModel.MillisecondStartOf(keys[0]);
     }
 }

@@ -8,14 +8,14 @@ using Keystone.Benchmarks;
 // then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks
 // Trace search at scale (SQLite, one million traces by default):
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows] [--explain]
 if (args.Contains("--traces"))
 {
     var at = Array.IndexOf(args, "--traces");
     var rows = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 0;
     Console.WriteLine("## Trace search");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000));
+    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000, args.Contains("--explain")));
     return;
 }
 

@@ -28,7 +28,7 @@ internal static class TraceSearchReport
     private static readonly string[] Aliases = ["fast", "smart", "reasoning"];
     private static readonly string[] Vocabulary = BuildVocabulary();
 
-    public static async Task<string> RunAsync(int rows)
+    public static async Task<string> RunAsync(int rows, bool explain = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"keystone-bench-traces-{rows}");
         var options = new DatabaseOptions { Provider = DatabaseProvider.Sqlite, SqlitePath = Path.Combine(dir, "keystone.db") };
@@ -42,6 +42,13 @@ internal static class TraceSearchReport
         var now = Start.AddDays(90);
         var scoped = new TraceQueries(Scoped(factory, TenantScope.For(tenant)));
         var all = new TraceQueries(Scoped(factory, TenantScope.All));
+        var explained = new List<(string Name, TenantScope Scope, TraceFilter Filter)>
+        {
+            ("tenant + feature + end user", TenantScope.For(tenant), new TraceFilter { Feature = "support.chat", User = "user-3-17" }),
+            ("tenant, cost range, most expensive first", TenantScope.For(tenant), new TraceFilter { MinCostMicros = 2_000, MaxCostMicros = 4_000, Sort = TraceSort.Cost }),
+            ("all tenants, model + latency > 2 s, slowest first", TenantScope.All, new TraceFilter { Model = "reasoning", MinLatencyMs = 2_000, Sort = TraceSort.Latency }),
+            ("full text, common word, tenant (one window)", TenantScope.For(tenant), new TraceFilter { Text = Vocabulary[1], FromUtc = now.AddDays(-1) }),
+        };
         var cases = new (string Name, string Kind, Func<Task<int>> Run)[]
         {
             ("tenant, newest first", "filtered", () => Count(scoped.SearchAsync(TraceFilter.Empty, null, 50, default))),
@@ -78,7 +85,24 @@ internal static class TraceSearchReport
         var ids = await SampleCallIdsAsync(factory, tenant);
         var i = 0;
         var (d50, d95, _) = await MeasureAsync(async () => (await viewer.OpenAsync(ids[i++ % ids.Count], writeAudit: false, default)) is null ? 0 : 1);
-        md.AppendLine(inv, $"| detail page data (call, trace, neighbours, replays) | detail | 1 | {d50:N1} | {d95:N1} | — |");
+        md.AppendLine(inv, $"| detail page data (call, trace, feedback, neighbours, replays) | detail | 1 | {d50:N1} | {d95:N1} | — |");
+        if (explain)
+        {
+            foreach (var (name, scope, filter) in explained)
+            {
+                md.AppendLine().AppendLine(inv, $"EXPLAIN QUERY PLAN — {name}:");
+                await using var db = factory.Create(scope);
+                await using var command = TraceQueries.PageQuery(db, filter, null, 51).CreateDbCommand();
+                await db.Database.OpenConnectionAsync();
+                command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    md.AppendLine(inv, $"    {reader.GetValue(3)}");
+                }
+            }
+        }
+
         return md.ToString();
     }
 
@@ -115,6 +139,14 @@ internal static class TraceSearchReport
             await using var check = factory.ForSystem();
             if (await check.Calls.CountAsync() == rows)
             {
+                // Reused: apply index and schema changes made since it was generated, then refresh the
+                // planner's statistics when anything changed (as the generator does after the load).
+                if (await CachedSchema.CatchUpAsync(check, Console.Error))
+                {
+                    Console.Error.WriteLine("cached database: ANALYZE");
+                    await check.Database.ExecuteSqlRawAsync("ANALYZE;");
+                }
+
                 return false;
             }
 

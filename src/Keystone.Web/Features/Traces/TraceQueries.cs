@@ -18,8 +18,25 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     {
         pageSize = Math.Clamp(pageSize, 1, MaxPageSize);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var q = Filter(db, filter);
         var after = TraceCursor.Parse(cursor, filter.Sort);
+        var words = FullTextQuery.Words(filter.Text);
+        var rows = words.Count > 0 && filter.Sort == TraceSort.Time && db.FullTextReadsNewestFirst
+            ? await NewestMatchesFirstAsync(db, filter, words, after, pageSize + 1, ct)
+            : await PageQuery(db, filter, after, pageSize + 1).ToListAsync(ct);
+        string? next = null;
+        if (rows.Count > pageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = TraceCursor.After(rows[^1], filter.Sort);
+        }
+
+        return new TracePage(rows, next);
+    }
+
+    /// <summary>One page of a filter in its sort order, after the cursor (the whole query, for EXPLAIN too).</summary>
+    internal static IQueryable<TraceRow> PageQuery(KeystoneDbContext db, TraceFilter filter, TraceCursor? after, int take)
+    {
+        var q = Filter(db, filter);
         q = filter.Sort switch
         {
             TraceSort.Cost => after is null ? q : q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && c.Id.CompareTo(after.Id) < 0)),
@@ -32,16 +49,53 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
             TraceSort.Latency => q.OrderByDescending(c => c.LatencyMs).ThenByDescending(c => c.Id),
             _ => q.OrderByDescending(c => c.CreatedUtc).ThenByDescending(c => c.Id),
         };
-        var rows = await ToRows(db, ordered.Take(pageSize + 1)).ToListAsync(ct);
-        string? next = null;
-        if (rows.Count > pageSize)
+        return ToRows(db, ordered.Take(take));
+    }
+
+    /// <summary>Matches per window at first; later windows are sized from the share of matches the other filters kept.</summary>
+    private const int FirstWindowFactor = 4;
+
+    /// <summary>
+    /// Full text, newest first, read window by window back in time: each window holds about as many matches as
+    /// the page still needs (scaled by how many of them the other filters kept so far), so a common word costs
+    /// a few thousand index entries instead of every match. Windows split time at millisecond boundaries and
+    /// are read newest first, each in the page's order, so their concatenation is the page a single query over
+    /// all matches would return (same order, same keyset cursor).
+    /// </summary>
+    private static async Task<List<TraceRow>> NewestMatchesFirstAsync(KeystoneDbContext db, TraceFilter filter, IReadOnlyList<string> words,
+        TraceCursor? after, int take, CancellationToken ct)
+    {
+        var rows = new List<TraceRow>(take);
+        // Exclusive upper bound of the next window: the cursor's time is still allowed (ties are broken by id).
+        DateTime? before = after is null || after.Time == DateTime.MaxValue ? filter.ToUtc : Min(filter.ToUtc, after.Time.AddTicks(1));
+        var matches = take * FirstWindowFactor;
+        while (rows.Count < take)
         {
-            rows.RemoveAt(rows.Count - 1);
-            next = TraceCursor.After(rows[^1], filter.Sort);
+            var start = await db.NewestMatchesStartAsync(words, before, matches, ct);
+            var last = start is null || (filter.FromUtc is { } from && start <= from);
+            var window = filter with
+            {
+                FromUtc = last ? filter.FromUtc : DateTime.SpecifyKind(start!.Value, DateTimeKind.Utc),
+                ToUtc = before,
+            };
+            var found = await PageQuery(db, window, after, take - rows.Count).ToListAsync(ct);
+            rows.AddRange(found);
+            if (last)
+            {
+                break;
+            }
+
+            before = window.FromUtc;
+            // The other filters kept found/matches of the window's matches; ask for enough to fill the page
+            // at that rate (with a margin), growing at least 2x and at most 16x per window.
+            var wanted = found.Count == 0 ? (long)matches * 16 : (long)Math.Ceiling((take - rows.Count) * 1.5 * matches / found.Count);
+            matches = (int)Math.Clamp(wanted, matches * 2L, Math.Min(matches * 16L, int.MaxValue / 2));
         }
 
-        return new TracePage(rows, next);
+        return rows;
     }
+
+    private static DateTime? Min(DateTime? a, DateTime b) => a is { } x && x < b ? x : b;
 
     /// <summary>The calls a filter selects, before ordering (also used for the end user's neighbouring calls).</summary>
     internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f)
@@ -138,7 +192,7 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var words = FullTextQuery.Words(f.Text);
         if (words.Count > 0)
         {
-            var matching = db.TraceIdsMatching(words);
+            var matching = db.TraceIdsMatching(words, f.FromUtc, f.ToUtc);
             q = q.Where(c => matching.Contains(c.Id));
         }
 

@@ -16,6 +16,9 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
     /// <summary>How many of the same end user's calls are shown either side.</summary>
     public const int NeighbourCount = 5;
 
+    /// <summary>Most feedback entries shown on one trace (oldest first).</summary>
+    public const int MaxFeedback = 50;
+
     /// <summary>
     /// The call (by call id, or by trace id for a pasted <c>X-Keystone-Trace-Id</c>), or null when not visible.
     /// <paramref name="writeAudit"/> false only when this very look was already audited (prerender, then interactive render).
@@ -45,6 +48,15 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
         var neighbours = await NeighboursAsync(db, call, ct);
         var replays = await TraceQueries.ToRows(db, db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == call.Id)
             .OrderByDescending(c => c.CreatedUtc).Take(20)).ToListAsync(ct);
+        // Feedback is given per trace id (what the product sees in X-Keystone-Trace-Id); naming the tenant lets
+        // the (tenant, trace) index answer for platform users too, whose scope spans every tenant.
+        var feedback = await db.Feedback.AsNoTracking()
+            .Where(f => f.TenantId == call.TenantId && f.TraceId == call.TraceId)
+            .OrderBy(f => f.CreatedUtc).Take(MaxFeedback)
+            .Select(f => new TraceFeedbackEntry(f.Score, f.Comment, f.EndUser,
+                f.UserId == null ? null : db.Users.Where(u => u.Id == f.UserId).Select(u => u.Email).FirstOrDefault() ?? f.UserId,
+                f.ApiKeyId != null, f.CreatedUtc))
+            .ToListAsync(ct);
 
         if (writeAudit && tenant.IsPlatformUser)
         {
@@ -53,7 +65,7 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
         return new TraceDetail(call, tenantName,
             TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
-            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays);
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback);
     }
 
     /// <summary>

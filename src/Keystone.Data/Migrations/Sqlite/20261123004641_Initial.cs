@@ -615,6 +615,7 @@ namespace Keystone.Data.Migrations.Sqlite
                     comment = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
                     api_key_id = table.Column<Guid>(type: "TEXT", nullable: true),
                     end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
                     created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
@@ -912,6 +913,11 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "period_start_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "cost_micros", "id" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_created_utc",
                 table: "llm_calls",
                 column: "created_utc");
@@ -922,9 +928,19 @@ namespace Keystone.Data.Migrations.Sqlite
                 column: "ingested_utc");
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_cost_micros",
+                name: "ix_llm_calls_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "cost_micros" });
+                columns: new[] { "latency_ms", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_replay_of_call_id",
+                table: "llm_calls",
+                column: "replay_of_call_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
@@ -942,9 +958,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "feature", "created_utc" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_latency_ms",
+                name: "ix_llm_calls_tenant_id_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "latency_ms" });
+                columns: new[] { "tenant_id", "latency_ms", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",

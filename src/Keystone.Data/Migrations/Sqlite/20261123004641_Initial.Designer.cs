@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122234312_Initial")]
+    [Migration("20261123004641_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -461,23 +461,32 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("IngestedUtc")
                         .HasDatabaseName("ix_llm_calls_ingested_utc");
 
+                    b.HasIndex("ReplayOfCallId")
+                        .HasDatabaseName("ix_llm_calls_replay_of_call_id");
+
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
-                    b.HasIndex("TenantId", "CostMicros")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros");
+                    b.HasIndex("CostMicros", "Id")
+                        .HasDatabaseName("ix_llm_calls_cost_micros_id");
+
+                    b.HasIndex("LatencyMs", "Id")
+                        .HasDatabaseName("ix_llm_calls_latency_ms_id");
 
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
 
-                    b.HasIndex("TenantId", "LatencyMs")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms");
+                    b.HasIndex("TenantId", "CostMicros", "Id")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros_id");
 
                     b.HasIndex("TenantId", "EndUser", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
 
                     b.HasIndex("TenantId", "Feature", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_feature_created_utc");
+
+                    b.HasIndex("TenantId", "LatencyMs", "Id")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms_id");
 
                     b.ToTable("llm_calls", (string)null);
                 });
@@ -756,6 +765,11 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<Guid>("TraceId")
                         .HasColumnType("TEXT")
                         .HasColumnName("trace_id");
+
+                    b.Property<string>("UserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("user_id");
 
                     b.HasKey("Id")
                         .HasName("pk_feedback");
