@@ -8,14 +8,15 @@ using Keystone.Benchmarks;
 // then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks
 // Trace search at scale (SQLite, one million traces by default):
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows] [--explain]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows] [--explain | --explain-only]
 if (args.Contains("--traces"))
 {
     var at = Array.IndexOf(args, "--traces");
     var rows = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 0;
     Console.WriteLine("## Trace search");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000, args.Contains("--explain")));
+    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000,
+        args.Contains("--explain") || args.Contains("--explain-only"), measure: !args.Contains("--explain-only")));
     return;
 }
 

@@ -33,8 +33,9 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         b.HasIndex(c => new { c.TenantId, c.LatencyMs, c.Id });
         b.HasIndex(c => new { c.CostMicros, c.Id });
         b.HasIndex(c => new { c.LatencyMs, c.Id });
-        // The trace page lists a call's replays.
-        b.HasIndex(c => c.ReplayOfCallId);
+        // The trace page lists a call's replays, newest first. Partial: almost every call has no replay-of, and
+        // with all those NULLs in it SQLite's statistics make the index look useless (it then scanned every call).
+        b.HasIndex(c => new { c.ReplayOfCallId, c.CreatedUtc }).HasFilter("replay_of_call_id IS NOT NULL");
         // Database-clock default (per provider in SqliteModel / PostgresModel): the rollup watermark.
         b.Property(c => c.IngestedUtc).ValueGeneratedOnAdd();
         b.HasIndex(c => c.IngestedUtc);

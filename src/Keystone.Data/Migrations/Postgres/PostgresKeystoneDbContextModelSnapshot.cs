@@ -467,9 +467,6 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("IngestedUtc")
                         .HasDatabaseName("ix_llm_calls_ingested_utc");
 
-                    b.HasIndex("ReplayOfCallId")
-                        .HasDatabaseName("ix_llm_calls_replay_of_call_id");
-
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
@@ -478,6 +475,10 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.HasIndex("LatencyMs", "Id")
                         .HasDatabaseName("ix_llm_calls_latency_ms_id");
+
+                    b.HasIndex("ReplayOfCallId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_replay_of_call_id_created_utc")
+                        .HasFilter("replay_of_call_id IS NOT NULL");
 
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");

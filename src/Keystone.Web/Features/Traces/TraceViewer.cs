@@ -102,17 +102,27 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
     private static async Task<IReadOnlyList<TraceRow>> NeighboursAsync(KeystoneDbContext db, LlmCall call, CancellationToken ct)
     {
-        if (call.EndUser is null && call.UserId is null)
+        if (NeighbourQueries(db, call) is not { } q)
         {
             return [];
         }
 
+        var before = await q.Before.ToListAsync(ct);
+        var after = await q.After.ToListAsync(ct);
+        return [.. after.OrderByDescending(r => r.CreatedUtc), .. before];
+    }
+
+    /// <summary>The same end user's (or console user's) calls just before and just after the call (also for EXPLAIN).</summary>
+    internal static (IQueryable<TraceRow> Before, IQueryable<TraceRow> After)? NeighbourQueries(KeystoneDbContext db, LlmCall call)
+    {
+        if (call.EndUser is null && call.UserId is null)
+        {
+            return null;
+        }
+
         var same = db.Calls.AsNoTracking().Where(c => c.TenantId == call.TenantId && c.Id != call.Id);
         same = call.EndUser is not null ? same.Where(c => c.EndUser == call.EndUser) : same.Where(c => c.UserId == call.UserId);
-        var before = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc <= call.CreatedUtc)
-            .OrderByDescending(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
-        var after = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc > call.CreatedUtc)
-            .OrderBy(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
-        return [.. after.OrderByDescending(r => r.CreatedUtc), .. before];
+        return (TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc <= call.CreatedUtc).OrderByDescending(c => c.CreatedUtc).Take(NeighbourCount)),
+            TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc > call.CreatedUtc).OrderBy(c => c.CreatedUtc).Take(NeighbourCount)));
     }
 }

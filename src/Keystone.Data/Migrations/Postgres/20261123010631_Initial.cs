@@ -939,9 +939,10 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "latency_ms", "id" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_replay_of_call_id",
+                name: "ix_llm_calls_replay_of_call_id_created_utc",
                 table: "llm_calls",
-                column: "replay_of_call_id");
+                columns: new[] { "replay_of_call_id", "created_utc" },
+                filter: "replay_of_call_id IS NOT NULL");
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_cost_micros_id",
