@@ -86,11 +86,12 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// Ids of the calls whose redacted trace text contains every one of <paramref name="words"/> (from
     /// <see cref="Calls.FullTextQuery.Words"/>), as a subquery to compose with LINQ. SQLite answers from its
     /// FTS5 table, PostgreSQL from its tsvector GIN index; each provider context holds its own SQL.
-    /// <paramref name="fromUtc"/> (inclusive) and <paramref name="toUtc"/> (exclusive) narrow the candidates to
-    /// traces created in that range; the caller still filters the calls by time itself (the narrowing may
-    /// keep a few more).
+    /// <paramref name="fromUtc"/> (inclusive) and <paramref name="toUtc"/> (exclusive), the tenant and the feature
+    /// may narrow the candidates (where the index can do it cheaply); the caller still applies every filter to
+    /// the calls itself, so a narrowing may keep a few more but never drops a match.
     /// </summary>
-    public abstract IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null);
+    public abstract IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null,
+        Guid? tenantId = null, string? feature = null);
 
     /// <summary>
     /// True when the full-text index can name its newest matches without reading every match
@@ -99,11 +100,12 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public virtual bool FullTextReadsNewestFirst => false;
 
     /// <summary>
-    /// Where the newest <paramref name="count"/> matches created before <paramref name="beforeUtc"/> begin:
+    /// Where the newest <paramref name="count"/> matches (of the tenant and feature, when given) created before <paramref name="beforeUtc"/> begin:
     /// a time at or before the <paramref name="count"/>-th newest match's creation, or null when there are
     /// fewer matches. Only when <see cref="FullTextReadsNewestFirst"/>.
     /// </summary>
-    public virtual Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, DateTime? beforeUtc, int count, CancellationToken ct)
+    public virtual Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, Guid? tenantId, string? feature, DateTime? beforeUtc, int count,
+        CancellationToken ct)
         => throw new NotSupportedException("This database reads full-text matches only as a whole.");
 
     protected override void OnModelCreating(ModelBuilder builder)

@@ -19,8 +19,10 @@ public sealed class PostgresKeystoneDbContext(DbContextOptions options, TenantSc
     }
 
     /// <inheritdoc />
-    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null)
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null,
+        Guid? tenantId = null, string? feature = null)
     {
+        // The tenant and feature are left to the calls query (row-level security and its indexes handle them).
         var query = FullTextQuery.ToPlainTsQuery(words);
         // The row-level-security policy on llm_traces applies to this subquery like to any other.
         return (fromUtc, toUtc) switch

@@ -1,4 +1,3 @@
-using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Data;
@@ -14,9 +13,10 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     }
 
     /// <inheritdoc />
-    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null)
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null,
+        Guid? tenantId = null, string? feature = null)
     {
-        var match = FullTextQuery.ToFts5(words);
+        var match = SqliteModel.MatchExpression(words, tenantId, feature);
         // The rowid is the trace's time key (SqliteModel.FullTextSql): a time range is a rowid range FTS5 seeks.
         var from = SqliteModel.KeyFrom(fromUtc);
         var to = SqliteModel.KeyTo(toUtc);
@@ -28,10 +28,11 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     public override bool FullTextReadsNewestFirst => true;
 
     /// <inheritdoc />
-    public override async Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, DateTime? beforeUtc, int count, CancellationToken ct)
+    public override async Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, Guid? tenantId, string? feature, DateTime? beforeUtc,
+        int count, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        var match = FullTextQuery.ToFts5(words);
+        var match = SqliteModel.MatchExpression(words, tenantId, feature);
         var to = SqliteModel.KeyTo(beforeUtc);
         // Walks the doclists backwards from the bound; only rowids are read, never the stored text.
         var keys = await Database.SqlQuery<long>(

@@ -29,32 +29,39 @@ internal static class SqliteModel
     /// becomes a rowid range. The key is computed with integer arithmetic from EF Core's SQLite text format
     /// (<c>yyyy-MM-dd HH:mm:ss.FFFFFFF</c>), truncating to the millisecond exactly like
     /// <see cref="MillisecondsOf"/>; <c>llm_traces.created_utc</c> equals its call's <c>created_utc</c>
-    /// (the recorder writes both from the call). REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c>
+    /// (the recorder writes both from the call). The <c>scope</c> column holds a tenant token and a feature token
+    /// (<see cref="TenantToken"/>, <see cref="FeatureToken"/>; the feature read from the call, which the recorder
+    /// inserts before its trace), so a tenant's or a feature's matches are intersected inside FTS5.
+    /// REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c>
     /// rowids; search stays correct (it reads the call id) and the retention job drops index rows whose
     /// trace is gone.
     /// </remarks>
     public const string FullTextSql = """
-        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, call_id UNINDEXED, tokenize = 'porter unicode61');
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_keyed_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
-          INSERT INTO llm_traces_fts(rowid, search_text, call_id) VALUES (
+        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
+          INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) VALUES (
             (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
-            new.search_text, new.call_id);
+            new.search_text,
+            't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
+            new.call_id);
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_keyed_delete AFTER DELETE ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_delete AFTER DELETE ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_keyed_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
-          INSERT INTO llm_traces_fts(rowid, search_text, call_id) SELECT
+          INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) SELECT
             (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
-            new.search_text, new.call_id WHERE new.search_text IS NOT NULL;
+            new.search_text,
+            't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
+            new.call_id WHERE new.search_text IS NOT NULL;
         END;
         """;
 
     /// <summary>The triggers <see cref="FullTextSql"/> installs; any other <c>llm_traces_fts%</c> trigger is from an older index layout.</summary>
-    private static readonly string[] FullTextTriggers = ["llm_traces_fts_keyed_delete", "llm_traces_fts_keyed_insert", "llm_traces_fts_keyed_update"];
+    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v3_delete", "llm_traces_fts_v3_insert", "llm_traces_fts_v3_update"];
 
     /// <summary>
     /// Rebuilds the index from the table (first install, an older index layout, or after a migration rebuilt
@@ -62,12 +69,43 @@ internal static class SqliteModel
     /// </summary>
     public const string RebuildFullTextSql = """
         DROP TABLE IF EXISTS llm_traces_fts;
-        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, call_id UNINDEXED, tokenize = 'porter unicode61');
-        INSERT INTO llm_traces_fts(rowid, search_text, call_id)
-          SELECT (CAST(strftime('%s', substr(created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + rowid % 1000000,
-            search_text, call_id
-          FROM llm_traces WHERE search_text IS NOT NULL;
+        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
+        INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
+          SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
+            t.search_text,
+            't' || lower(replace(t.tenant_id, '-', '')) || ' f' || lower(hex(coalesce(c.feature, ''))),
+            t.call_id
+          FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
+          WHERE t.search_text IS NOT NULL;
         """;
+
+    /// <summary>The <c>scope</c> column's token for a tenant (as the triggers write it).</summary>
+    public static string TenantToken(Guid tenantId) => "t" + tenantId.ToString("N");
+
+    /// <summary>The <c>scope</c> column's token for a feature: its UTF-8 bytes in hex, so any feature name is one token.</summary>
+    public static string FeatureToken(string feature) => "f" + Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(feature));
+
+    /// <summary>
+    /// The MATCH expression: every word in the text column; the tenant and feature, when given, in the scope
+    /// column, so FTS5 intersects them with the words in its own doclists instead of handing every match of
+    /// every tenant to the calls query.
+    /// </summary>
+    public static string MatchExpression(IReadOnlyList<string> words, Guid? tenantId, string? feature)
+    {
+        var match = "{search_text} : (" + Calls.FullTextQuery.ToFts5(words) + ")";
+        var scope = new List<string>();
+        if (tenantId is { } t)
+        {
+            scope.Add("\"" + TenantToken(t) + "\"");
+        }
+
+        if (feature is not null)
+        {
+            scope.Add("\"" + FeatureToken(feature) + "\"");
+        }
+
+        return scope.Count == 0 ? match : match + " AND {scope} : (" + string.Join(' ', scope) + ")";
+    }
 
     /// <summary>Drops index rows whose trace no longer exists or no longer has text (retention's safety net).</summary>
     public const string PurgeOrphanedFullTextSql = """

@@ -56,24 +56,14 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     private const int FirstWindowFactor = 4;
 
     /// <summary>
-    /// The first window's guess of how many matches one row of the page costs: each narrowing beyond the words
-    /// (one tenant of many, a feature, a user, …) keeps only part of them. Cheaper than an extra window.
+    /// The first window's guess of how many matches one row of the page costs: the tenant and the feature are
+    /// part of the index's matches, but each other narrowing (a user, a model, a status, …) keeps only part of
+    /// them. A bigger first window is cheaper than an extra one.
     /// </summary>
-    private static int FirstWindowMatchesPerRow(KeystoneDbContext db, TraceFilter f)
-    {
-        var factor = FirstWindowFactor;
-        if (!db.Scope.AllTenants)
-        {
-            factor *= 4;
-        }
-
-        if (f with { Text = null, FromUtc = null, ToUtc = null, Sort = TraceSort.Time } != TraceFilter.Empty)
-        {
-            factor *= 4;
-        }
-
-        return factor;
-    }
+    private static int FirstWindowMatchesPerRow(TraceFilter f)
+        => f with { Text = null, Feature = null, FromUtc = null, ToUtc = null, Sort = TraceSort.Time } == TraceFilter.Empty
+            ? FirstWindowFactor
+            : FirstWindowFactor * 8;
 
     /// <summary>
     /// Full text, newest first, read window by window back in time: each window holds about as many matches as
@@ -88,10 +78,11 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var rows = new List<TraceRow>(take);
         // Exclusive upper bound of the next window: the cursor's time is still allowed (ties are broken by id).
         DateTime? before = after is null || after.Time == DateTime.MaxValue ? filter.ToUtc : Min(filter.ToUtc, after.Time.AddTicks(1));
-        var matches = take * FirstWindowMatchesPerRow(db, filter);
+        var matches = take * FirstWindowMatchesPerRow(filter);
+        var (tenant, feature) = (ScopedTenant(db), FeatureOf(filter));
         while (rows.Count < take)
         {
-            var start = await db.NewestMatchesStartAsync(words, before, matches, ct);
+            var start = await db.NewestMatchesStartAsync(words, tenant, feature, before, matches, ct);
             var last = start is null || (filter.FromUtc is { } from && start <= from);
             var window = filter with
             {
@@ -121,7 +112,7 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f)
     {
         var q = db.Calls.AsNoTracking();
-        if (!db.Scope.AllTenants && db.Scope.TenantId is { } scoped)
+        if (ScopedTenant(db) is { } scoped)
         {
             // Redundant with the tenant query filter, which reads "@all OR tenant_id = @tenant": SQLite cannot use
             // that as an index equality, so every (tenant_id, …) index would go unused for a tenant's search.
@@ -219,12 +210,17 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var words = FullTextQuery.Words(f.Text);
         if (words.Count > 0)
         {
-            var matching = db.TraceIdsMatching(words, f.FromUtc, f.ToUtc);
+            var matching = db.TraceIdsMatching(words, f.FromUtc, f.ToUtc, ScopedTenant(db), FeatureOf(f));
             q = q.Where(c => matching.Contains(c.Id));
         }
 
         return q;
     }
+
+    /// <summary>The one tenant a search runs in, or null across tenants.</summary>
+    private static Guid? ScopedTenant(KeystoneDbContext db) => db.Scope.AllTenants ? null : db.Scope.TenantId;
+
+    private static string? FeatureOf(TraceFilter f) => string.IsNullOrWhiteSpace(f.Feature) ? null : f.Feature.Trim();
 
     internal static IQueryable<TraceRow> ToRows(KeystoneDbContext db, IQueryable<LlmCall> q) => q.Select(c => new TraceRow(
         c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),
