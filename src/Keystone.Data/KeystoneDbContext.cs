@@ -95,18 +95,24 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     /// <summary>
     /// True when the full-text index can name its newest matches without reading every match
-    /// (<see cref="NewestMatchesStartAsync"/>), so a time-ordered search can read it window by window.
+    /// (<see cref="NewestMatchesAsync"/>), so a time-ordered search can read it window by window.
     /// </summary>
     public virtual bool FullTextReadsNewestFirst => false;
 
     /// <summary>
-    /// Where the newest <paramref name="count"/> matches (of the tenant and feature, when given) created before <paramref name="beforeUtc"/> begin:
-    /// a time at or before the <paramref name="count"/>-th newest match's creation, or null when there are
-    /// fewer matches. Only when <see cref="FullTextReadsNewestFirst"/>.
+    /// Where the newest <paramref name="count"/> matches (of the tenant and feature, when given) created before
+    /// <paramref name="beforeUtc"/> begin: <see cref="Calls.NewestMatches.StartUtc"/> is a time at or before the
+    /// <paramref name="count"/>-th newest match's creation; when fewer match it is null and
+    /// <see cref="Calls.NewestMatches.Keys"/> may name every match (for <see cref="TraceIdsWithKeys"/>, so the words
+    /// are not looked up twice). Only when <see cref="FullTextReadsNewestFirst"/>.
     /// </summary>
-    public virtual Task<DateTime?> NewestMatchesStartAsync(IReadOnlyList<string> words, Guid? tenantId, string? feature, DateTime? beforeUtc, int count,
+    public virtual Task<Calls.NewestMatches> NewestMatchesAsync(IReadOnlyList<string> words, Guid? tenantId, string? feature, DateTime? beforeUtc, int count,
         CancellationToken ct)
         => throw new NotSupportedException("This database reads full-text matches only as a whole.");
+
+    /// <summary>The call ids of full-text index entries named by <see cref="Calls.NewestMatches.Keys"/>.</summary>
+    public virtual IQueryable<Guid> TraceIdsWithKeys(IReadOnlyList<long> keys)
+        => throw new NotSupportedException("This database has no full-text keys.");
 
     protected override void OnModelCreating(ModelBuilder builder)
     {

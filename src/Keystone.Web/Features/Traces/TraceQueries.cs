@@ -34,9 +34,10 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     }
 
     /// <summary>One page of a filter in its sort order, after the cursor (the whole query, for EXPLAIN too).</summary>
-    internal static IQueryable<TraceRow> PageQuery(KeystoneDbContext db, TraceFilter filter, TraceCursor? after, int take)
+    internal static IQueryable<TraceRow> PageQuery(KeystoneDbContext db, TraceFilter filter, TraceCursor? after, int take,
+        IQueryable<Guid>? matching = null)
     {
-        var q = Filter(db, filter);
+        var q = Filter(db, filter, matching);
         q = filter.Sort switch
         {
             TraceSort.Cost => after is null ? q : q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && c.Id.CompareTo(after.Id) < 0)),
@@ -82,14 +83,19 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var (tenant, feature) = (ScopedTenant(db), FeatureOf(filter));
         while (rows.Count < take)
         {
-            var start = await db.NewestMatchesStartAsync(words, tenant, feature, before, matches, ct);
+            var newest = await db.NewestMatchesAsync(words, tenant, feature, before, matches, ct);
+            var start = newest.StartUtc;
             var last = start is null || (filter.FromUtc is { } from && start <= from);
             var window = filter with
             {
                 FromUtc = last ? filter.FromUtc : DateTime.SpecifyKind(start!.Value, DateTimeKind.Utc),
                 ToUtc = before,
             };
-            var found = await PageQuery(db, window, after, take - rows.Count).ToListAsync(ct);
+            // When every remaining match was listed, the window reads them by key instead of matching the words again.
+            var listed = start is null ? newest.Keys : null;
+            var found = listed is { Count: 0 }
+                ? []
+                : await PageQuery(db, window, after, take - rows.Count, listed is null ? null : db.TraceIdsWithKeys(listed)).ToListAsync(ct);
             rows.AddRange(found);
             if (last)
             {
@@ -109,7 +115,7 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     private static DateTime? Min(DateTime? a, DateTime b) => a is { } x && x < b ? x : b;
 
     /// <summary>The calls a filter selects, before ordering (also used for the end user's neighbouring calls).</summary>
-    internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f)
+    internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f, IQueryable<Guid>? matching = null)
     {
         var q = db.Calls.AsNoTracking();
         if (ScopedTenant(db) is { } scoped)
@@ -210,7 +216,8 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var words = FullTextQuery.Words(f.Text);
         if (words.Count > 0)
         {
-            var matching = db.TraceIdsMatching(words, f.FromUtc, f.ToUtc, ScopedTenant(db), FeatureOf(f));
+            // The caller may already know the matching calls (the full-text index's listed keys).
+            matching ??= db.TraceIdsMatching(words, f.FromUtc, f.ToUtc, ScopedTenant(db), FeatureOf(f));
             q = q.Where(c => matching.Contains(c.Id));
         }
 
