@@ -23,6 +23,13 @@ if (args.Contains("--traces"))
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api
 if (args.Contains("--api"))
 {
+    if (args.Contains("--profile"))
+    {
+        // Only traffic through Keystone, to attach a profiler (dotnet-trace collect -p <pid>).
+        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(60), Console.Error);
+        return;
+    }
+
     Console.WriteLine("## HTTP API");
     Console.WriteLine();
     var report = await Keystone.Benchmarks.Api.ApiLoadReport.RunAsync(Console.Error);

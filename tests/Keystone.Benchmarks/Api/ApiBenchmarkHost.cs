@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Tenancy;
 using Keystone.Testing;
@@ -110,6 +111,11 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
         {
             base.ConfigureWebHost(builder);
             builder.UseEnvironment("Production");
+            // WebApplicationFactory reads its manifest from the working directory, which under `dotnet run` is the
+            // repository root, not the output folder: resolve Keystone.Web's folder from the manifest ourselves.
+            var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
+            var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
+            builder.UseContentRoot(roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value);
         }
     }
 }

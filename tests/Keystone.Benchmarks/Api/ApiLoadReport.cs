@@ -45,6 +45,25 @@ internal static class ApiLoadReport
         stream = true,
     }));
 
+    /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
+    public static async Task ProfileAsync(TimeSpan length, TextWriter progress)
+    {
+        await using var host = await ApiBenchmarkHost.StartAsync();
+        using var client = ApiBenchmarkHost.CreateClient();
+        progress.WriteLine($"profiling: {Concurrency} callers through Keystone for {length.TotalSeconds:0} s, process {Environment.ProcessId}");
+        var count = 0L;
+        using var stop = new CancellationTokenSource(length);
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await CallAsync(client, host, true, Body, null);
+                Interlocked.Increment(ref count);
+            }
+        })));
+        progress.WriteLine($"{count / length.TotalSeconds:0} req/s");
+    }
+
     public static async Task<string> RunAsync(TextWriter progress)
     {
         var md = new StringBuilder();
@@ -78,12 +97,16 @@ internal static class ApiLoadReport
             var k = await OpenLoopAsync(client, host, true, rate, StepLength);
             progress.WriteLine($"{rate}/s: direct {d.Achieved:0}/s p50 {d.P50:0.0} p99 {d.P99:0.0} err {d.Errors}; keystone {k.Achieved:0}/s p50 {k.P50:0.0} p99 {k.P99:0.0} err {k.Errors}");
             steps.Add((rate, d, k));
-            if (!k.Steady(rate))
+            if (k.Steady(rate))
+            {
+                best = rate;
+            }
+
+            // Past saturation more steps only queue up: stop once Keystone cannot keep up with the offered rate.
+            if (k.Achieved < rate * 0.9 || k.Errors > 0)
             {
                 break;
             }
-
-            best = rate;
         }
 
         md.AppendLine(CultureInfo.InvariantCulture,
@@ -102,7 +125,7 @@ internal static class ApiLoadReport
             $"| `X-Gateway-Overhead-Ms` (server's own view of the gateway pipeline) | | p50 {serverOverhead.P50:0.000} ms, p99 {serverOverhead.P99:0.000} ms | | (diagnostic) | — |");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
-            $"Open-loop load (requests sent on a fixed schedule whatever the answers do; latency from each request's scheduled send time, so a stalled server is not hidden), mock takes {SlowUpstream.TotalMilliseconds:0} ms per answer, {StepLength.TotalSeconds:0} s per step, stopping at the first step that is not steady (p99 > {P99Limit:0} ms, errors, or under 95 % of the offered rate):");
+            $"Open-loop load (requests sent on a fixed schedule whatever the answers do; latency from each request's scheduled send time, so a stalled server is not hidden), mock takes {SlowUpstream.TotalMilliseconds:0} ms per answer, {StepLength.TotalSeconds:0} s per step, stopping once Keystone falls under 90 % of the offered rate or errors; a step is steady when p99 ≤ {P99Limit:0} ms, no errors and at least 95 % of the offered rate is achieved:");
         md.AppendLine();
         md.AppendLine("| Offered (req/s) | Direct: achieved / p50 / p99 | Through Keystone: achieved (req/s) | p50 | p99 | errors | Steady (p99 ≤ 50 ms) |");
         md.AppendLine("|---|---|---|---|---|---|---|");
