@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -21,6 +22,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     private readonly GatewayOptions _options;
     private readonly ILogger<CallRecorder> _log;
     private readonly Task _writer;
+
+    // Calls queued or being written, by (tenant, trace): lets a caller tell "recorded in a moment" from "unknown"
+    // (feedback sent right after the answer). Bounded by the channel's capacity plus one batch.
+    private readonly ConcurrentDictionary<(Guid TenantId, Guid TraceId), int> _pending = new();
     private long _enqueued;
     private long _written;
     private long _lost;
@@ -48,9 +53,17 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     /// <summary>Calls that could not be stored after retries (logged as errors).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
+    /// <summary>
+    /// True while a call of <paramref name="tenantId"/> with <paramref name="traceId"/> is queued or being written.
+    /// A call leaves this set only after its row is committed (or given up on), so checking this first and the
+    /// database second never misses a call that was enqueued before the check.
+    /// </summary>
+    public bool IsPending(Guid tenantId, Guid traceId) => _pending.ContainsKey((tenantId, traceId));
+
     public ValueTask EnqueueAsync(CallRecord record)
     {
         Interlocked.Increment(ref _enqueued);
+        _pending.AddOrUpdate((record.Call.TenantId, record.Call.TraceId), 1, (_, n) => n + 1);
         // Not the caller's token: a cancelled call is still recorded.
         return _channel.Writer.WriteAsync(record, CancellationToken.None);
     }
@@ -110,6 +123,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
                 db.Traces.AddRange(rows);
                 await db.SaveChangesAsync();
                 Interlocked.Add(ref _written, batch.Count);
+                Settle(batch);
                 return;
             }
             catch (Exception ex) when (attempt < 3)
@@ -121,7 +135,21 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             {
                 Interlocked.Add(ref _lost, batch.Count);
                 LogLost(_log, ex, batch.Count);
+                Settle(batch);
                 return;
+            }
+        }
+    }
+
+    private void Settle(List<CallRecord> batch)
+    {
+        foreach (var record in batch)
+        {
+            var key = (record.Call.TenantId, record.Call.TraceId);
+            while (_pending.TryGetValue(key, out var n)
+                && !(n <= 1 ? _pending.TryRemove(new KeyValuePair<(Guid, Guid), int>(key, n)) : _pending.TryUpdate(key, n - 1, n)))
+            {
+                // Another call of the same trace changed the count meanwhile: read it again.
             }
         }
     }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Tenancy;
+using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Testing.Upstreams;
 using Keystone.Web.Features.Keys;
@@ -33,6 +34,8 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
     public string ApiKey { get; private set; } = "";
 
     public IServiceProvider Services => _app.Services;
+
+    internal CallRecorder Recorder => _app.Services.GetRequiredService<CallRecorder>();
 
     public static async Task<ApiBenchmarkHost> StartAsync()
     {

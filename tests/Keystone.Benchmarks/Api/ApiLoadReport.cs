@@ -66,9 +66,32 @@ internal static class ApiLoadReport
 
     public static async Task<string> RunAsync(TextWriter progress)
     {
+        var host = await ApiBenchmarkHost.StartAsync();
+        try
+        {
+            return await RunAsync(host, progress);
+        }
+        finally
+        {
+            // The recorder may still be catching up after the heaviest step: give it time before the database goes.
+            using var drain = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            try
+            {
+                await host.Recorder.FlushAsync(drain.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                progress.WriteLine($"recorder still {host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost} calls behind after 2 minutes");
+            }
+
+            await host.DisposeAsync();
+        }
+    }
+
+    private static async Task<string> RunAsync(ApiBenchmarkHost host, TextWriter progress)
+    {
         var md = new StringBuilder();
         var loadBefore = LoadAverage();
-        await using var host = await ApiBenchmarkHost.StartAsync();
         using var client = ApiBenchmarkHost.CreateClient();
         var overheads = new ConcurrentBag<double>();
 
@@ -95,8 +118,11 @@ internal static class ApiLoadReport
         {
             var d = await OpenLoopAsync(client, host, false, rate, StepLength);
             var k = await OpenLoopAsync(client, host, true, rate, StepLength);
-            progress.WriteLine($"{rate}/s: direct {d.Achieved:0}/s p50 {d.P50:0.0} p99 {d.P99:0.0} err {d.Errors}; keystone {k.Achieved:0}/s p50 {k.P50:0.0} p99 {k.P99:0.0} err {k.Errors}");
-            steps.Add((rate, d, k));
+            var backlog = host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost;
+            progress.WriteLine($"{rate}/s: direct {d.Achieved:0}/s p50 {d.P50:0.0} p99 {d.P99:0.0} err {d.Errors}; keystone {k.Achieved:0}/s p50 {k.P50:0.0} p99 {k.P99:0.0} err {k.Errors}; recorder backlog {backlog}");
+            steps.Add((rate, d, k with { RecorderBacklog = backlog }));
+            // Each step starts with the recorder caught up, so one step's backlog does not load the next.
+            await host.Recorder.FlushAsync(CancellationToken.None);
             if (k.Steady(rate))
             {
                 best = rate;
@@ -127,12 +153,12 @@ internal static class ApiLoadReport
         md.AppendLine(CultureInfo.InvariantCulture,
             $"Open-loop load (requests sent on a fixed schedule whatever the answers do; latency from each request's scheduled send time, so a stalled server is not hidden), mock takes {SlowUpstream.TotalMilliseconds:0} ms per answer, {StepLength.TotalSeconds:0} s per step, stopping once Keystone falls under 90 % of the offered rate or errors; a step is steady when p99 ≤ {P99Limit:0} ms, no errors and at least 95 % of the offered rate is achieved:");
         md.AppendLine();
-        md.AppendLine("| Offered (req/s) | Direct: achieved / p50 / p99 | Through Keystone: achieved (req/s) | p50 | p99 | errors | Steady (p99 ≤ 50 ms) |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
+        md.AppendLine("| Offered (req/s) | Direct: achieved / p50 / p99 | Through Keystone: achieved (req/s) | p50 | p99 | errors | Recorder backlog at step end | Steady (p99 ≤ 50 ms) |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
         foreach (var (rate, d, k) in steps)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {rate:N0} | {d.Achieved:N0} / {d.P50:0.0} ms / {d.P99:0.0} ms | {k.Achieved:N0} | {k.P50:0.0} ms | {k.P99:0.0} ms | {k.Errors} | {(k.Steady(rate) ? "yes" : "no")} |");
+                $"| {rate:N0} | {d.Achieved:N0} / {d.P50:0.0} ms / {d.P99:0.0} ms | {k.Achieved:N0} | {k.P50:0.0} ms | {k.P99:0.0} ms | {k.Errors} | {k.RecorderBacklog:N0} calls | {(k.Steady(rate) ? "yes" : "no")} |");
         }
 
         md.AppendLine();
@@ -275,6 +301,8 @@ internal static class ApiLoadReport
 
     private sealed record Step(double Achieved, double P50, double P99, int Errors, int Sent)
     {
+        public long RecorderBacklog { get; init; }
+
         public bool Steady(int offered) => Errors == 0 && P99 <= P99Limit && Achieved >= offered * 0.95;
     }
 
