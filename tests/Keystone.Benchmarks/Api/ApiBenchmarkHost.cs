@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Tenancy;
+using Keystone.Gateway.Pipeline;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Testing.Upstreams;
@@ -12,6 +13,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Benchmarks.Api;
 
@@ -36,6 +38,12 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     internal CallRecorder Recorder => _app.Services.GetRequiredService<CallRecorder>();
+
+    /// <summary>
+    /// Turns call recording on or off in the running app (diagnostics only; the product always records). The gateway
+    /// reads the monitored options' current instance per call, so flipping the flag on it takes effect at once.
+    /// </summary>
+    internal void Recording(bool on) => _app.Services.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue.RecordingDisabledForBenchmarks = !on;
 
     public static async Task<ApiBenchmarkHost> StartAsync()
     {

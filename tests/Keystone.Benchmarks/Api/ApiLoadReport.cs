@@ -106,6 +106,12 @@ internal static class ApiLoadReport
         var keystoneRps = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
         progress.WriteLine($"throughput direct {directRps:0} keystone {keystoneRps:0}");
 
+        // Diagnostic: the same with the recorder off, to show what the embedded SQLite recorder costs on 2 cores.
+        host.Recording(false);
+        var keystoneQuietRps = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
+        host.Recording(true);
+        progress.WriteLine($"throughput keystone, recording off {keystoneQuietRps:0}");
+
         var directTtft = await SampleAsync(() => FirstTokenAsync(client, host, false));
         var keystoneTtft = await SampleAsync(() => FirstTokenAsync(client, host, true));
         progress.WriteLine($"ttft direct {directTtft.P50:0.000} keystone {keystoneTtft.P50:0.000}");
@@ -135,6 +141,11 @@ internal static class ApiLoadReport
             }
         }
 
+        host.Recording(false);
+        var quietStep = await OpenLoopAsync(client, host, true, 1000, StepLength);
+        host.Recording(true);
+        progress.WriteLine($"1000/s recording off: keystone {quietStep.Achieved:0}/s p50 {quietStep.P50:0.0} p99 {quietStep.P99:0.0} err {quietStep.Errors}");
+
         md.AppendLine(CultureInfo.InvariantCulture,
             $"Raw HTTP/1.1 with keep-alive (`HttpClient`, `SocketsHttpHandler`), the same JSON body to the app's `/v1/chat/completions` (Bearer key) and straight to the mock's. "
             + $"Latency: {Samples} sequential calls per series after {Warmup} warm-up calls; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s; mock answers at once for these.");
@@ -147,6 +158,8 @@ internal static class ApiLoadReport
         Row(md, "Time to first token p99 (stream)", directTtft.P99, keystoneTtft.P99, double.NaN, "(report)");
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| Throughput, {Concurrency} callers (req/s) | {directRps:0} | {keystoneRps:0} | ratio {keystoneRps / directRps:0.00} | ≥ 0.4 | {(keystoneRps / directRps >= 0.4 ? "yes" : "no")} |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Throughput, {Concurrency} callers, recording off (diagnostic) | {directRps:0} | {keystoneQuietRps:0} | ratio {keystoneQuietRps / directRps:0.00} | (diagnostic) | — |");
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| `X-Gateway-Overhead-Ms` (server's own view of the gateway pipeline) | | p50 {serverOverhead.P50:0.000} ms, p99 {serverOverhead.P99:0.000} ms | | (diagnostic) | — |");
         md.AppendLine();
@@ -161,6 +174,8 @@ internal static class ApiLoadReport
                 $"| {rate:N0} | {d.Achieved:N0} / {d.P50:0.0} ms / {d.P99:0.0} ms | {k.Achieved:N0} | {k.P50:0.0} ms | {k.P99:0.0} ms | {k.Errors} | {k.RecorderBacklog:N0} calls | {(k.Steady(rate) ? "yes" : "no")} |");
         }
 
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| 1,000, recording off (diagnostic) | | {quietStep.Achieved:N0} | {quietStep.P50:0.0} ms | {quietStep.P99:0.0} ms | {quietStep.Errors} | — | {(quietStep.Steady(1000) ? "yes" : "no")} |");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture,
             $"Highest steady rate through Keystone: **{best:N0} req/s** (goal ≥ 1,000 req/s; {(best >= 1000 ? "met" : "not met")}).");
