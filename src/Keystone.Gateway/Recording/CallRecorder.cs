@@ -41,7 +41,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             SingleReader = true,
         });
         // Started here rather than in StartAsync so the gateway records in any host (tests, benchmarks, jobs).
-        _writer = Task.Run(WriteLoopAsync);
+        // A dedicated thread, not a pool thread: SQLite's "async" calls run synchronously, and a batch insert holding
+        // one of a small machine's few pool threads for tens of milliseconds stalls request handling (p99 spikes
+        // under load) until the pool injects another thread.
+        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>Calls queued so far.</summary>
@@ -94,23 +97,23 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
         await _writer;
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
         var batch = new List<CallRecord>(_options.RecorderBatchSize);
         var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync())
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             while (batch.Count < _options.RecorderBatchSize && reader.TryRead(out var r))
             {
                 batch.Add(r);
             }
 
-            await WriteBatchAsync(batch);
+            WriteBatch(batch);
             batch.Clear();
         }
     }
 
-    private async Task WriteBatchAsync(List<CallRecord> batch)
+    private void WriteBatch(List<CallRecord> batch)
     {
         var rows = batch.Select(ToTrace).ToList();
         for (var attempt = 1; ; attempt++)
@@ -118,10 +121,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             try
             {
                 // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
-                await using var db = _dbFactory.ForSystem();
+                using var db = _dbFactory.ForSystem();
                 db.Calls.AddRange(batch.Select(b => b.Call));
                 db.Traces.AddRange(rows);
-                await db.SaveChangesAsync();
+                db.SaveChanges();
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
                 return;
@@ -129,7 +132,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             catch (Exception ex) when (attempt < 3)
             {
                 LogRetry(_log, ex, batch.Count, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                Thread.Sleep(TimeSpan.FromMilliseconds(200 * attempt));
             }
             catch (Exception ex)
             {
