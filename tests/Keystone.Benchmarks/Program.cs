@@ -20,6 +20,24 @@ if (args.Contains("--traces"))
     return;
 }
 
+// The HTTP API (docs/benchmarks.md, "HTTP API (issue 4)"): the real app on Kestrel versus the loopback mock, ~6 minutes.
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api
+if (args.Contains("--api"))
+{
+    if (args.Contains("--profile"))
+    {
+        // Only traffic through Keystone, to attach a profiler (dotnet-trace collect -p <pid>).
+        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(60), Console.Error);
+        return;
+    }
+
+    Console.WriteLine("## HTTP API");
+    Console.WriteLine();
+    var report = await Keystone.Benchmarks.Api.ApiLoadReport.RunAsync(Console.Error);
+    Console.WriteLine(report);
+    return;
+}
+
 // Dashboards (docs/benchmarks.md, "Dashboards"): rollup throughput and page query times on SQLite at N calls.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --dashboards 1000000
 var dashboards = Array.IndexOf(args, "--dashboards");
