@@ -106,7 +106,8 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
             // The other filters kept found/matches of the window's matches; ask for enough to fill the page
             // at that rate (with a margin), growing at least 2x and at most 16x per window.
             var wanted = found.Count == 0 ? (long)matches * 16 : (long)Math.Ceiling((take - rows.Count) * 1.5 * matches / found.Count);
-            matches = (int)Math.Clamp(wanted, matches * 2L, Math.Min(matches * 16L, int.MaxValue / 2));
+            const long cap = int.MaxValue / 2;
+            matches = (int)Math.Clamp(wanted, Math.Min(matches * 2L, cap), Math.Min(matches * 16L, cap));
         }
 
         return rows;
