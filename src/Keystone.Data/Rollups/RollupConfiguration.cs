@@ -14,9 +14,10 @@ internal sealed class UsageRollupConfiguration : IEntityTypeConfiguration<UsageR
         b.Property(r => r.Provider).HasMaxLength(64);
         b.Property(r => r.Model).HasMaxLength(128);
         b.Property(r => r.BilledTo).HasConversion<string>().HasMaxLength(16);
-        // The job replaces buckets by (grain, time); dashboards read by grain, time and tenant.
+        // Dashboards read day rows by time (and tenant). The job adds to a row by its full key (ON CONFLICT needs
+        // the unique index); a tenant's pages read by its (tenant, grain, time) prefix.
         b.HasIndex(r => new { r.Grain, r.BucketStartUtc, r.TenantId });
-        b.HasIndex(r => new { r.TenantId, r.Grain, r.BucketStartUtc });
+        b.HasIndex(r => new { r.TenantId, r.Grain, r.BucketStartUtc, r.Feature, r.Alias, r.Provider, r.Model, r.BilledTo }).IsUnique();
     }
 }
 
@@ -30,7 +31,8 @@ internal sealed class UserUsageRollupConfiguration : IEntityTypeConfiguration<Us
         b.Property(r => r.Feature).HasMaxLength(64);
         b.Property(r => r.Model).HasMaxLength(128);
         b.HasIndex(r => new { r.DayUtc, r.TenantId });
-        b.HasIndex(r => new { r.TenantId, r.DayUtc, r.UserId });
+        // The job adds to a row by its full key (ON CONFLICT needs the unique index).
+        b.HasIndex(r => new { r.TenantId, r.DayUtc, r.UserId, r.EndUser, r.Feature, r.Model }).IsUnique();
     }
 }
 

@@ -28,7 +28,7 @@ internal static class DashboardLoadReport
         var factory = database.CreateFactory();
         var now = DateTime.UtcNow;
         await SeedTenantsAsync(factory, now);
-        var job = new UsageRollupJob(factory, Options.Create(new DashboardOptions()), TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+        var job = new UsageRollupJob(factory, TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
 
         var half = calls / 2;
         var generate1 = await GenerateAsync(factory, half, now);

@@ -41,7 +41,7 @@ public abstract class UsageRollupJobTests
     }
 
     [Fact]
-    public async Task Run_NothingNew_RecomputesOnlyTheOverlapAndKeepsWatermark()
+    public async Task Run_NothingNew_AddsNothingAndKeepsWatermark()
     {
         var (factory, database) = await CreateAsync();
         await using var _ = database;
@@ -54,6 +54,8 @@ public abstract class UsageRollupJobTests
 
         Assert.Equal(calls.Select(c => new DateTime(c.CreatedUtc.Year, c.CreatedUtc.Month, c.CreatedUtc.Day, c.CreatedUtc.Hour, 0, 0)).Distinct().Count(), first.Hours);
         Assert.NotNull(first.WatermarkUtc);
+        Assert.Equal(0, second.Hours);
+        Assert.Equal(0, second.Days);
         Assert.Equal(first.WatermarkUtc, second.WatermarkUtc);
         await using var db = factory.ForSystem();
         var state = await db.RollupStates.SingleAsync();

@@ -11,7 +11,7 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261122234312_Initial")]
+    [Migration("20261123003342_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -1472,8 +1472,9 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("Grain", "BucketStartUtc", "TenantId")
                         .HasDatabaseName("ix_usage_rollups_grain_bucket_start_utc_tenant_id");
 
-                    b.HasIndex("TenantId", "Grain", "BucketStartUtc")
-                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc");
+                    b.HasIndex("TenantId", "Grain", "BucketStartUtc", "Feature", "Alias", "Provider", "Model", "BilledTo")
+                        .IsUnique()
+                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc_feature_alias_provider_model_billed_to");
 
                     b.ToTable("usage_rollups", (string)null);
                 });
@@ -1543,8 +1544,9 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("DayUtc", "TenantId")
                         .HasDatabaseName("ix_usage_user_daily_day_utc_tenant_id");
 
-                    b.HasIndex("TenantId", "DayUtc", "UserId")
-                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id");
+                    b.HasIndex("TenantId", "DayUtc", "UserId", "EndUser", "Feature", "Model")
+                        .IsUnique()
+                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id_end_user_feature_model");
 
                     b.ToTable("usage_user_daily", (string)null);
                 });

@@ -1020,9 +1020,10 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "grain", "bucket_start_utc", "tenant_id" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_rollups_tenant_id_grain_bucket_start_utc",
+                name: "ix_usage_rollups_tenant_id_grain_bucket_start_utc_feature_alia",
                 table: "usage_rollups",
-                columns: new[] { "tenant_id", "grain", "bucket_start_utc" });
+                columns: new[] { "tenant_id", "grain", "bucket_start_utc", "feature", "alias", "provider", "model", "billed_to" },
+                unique: true);
 
             migrationBuilder.CreateIndex(
                 name: "ix_usage_user_daily_day_utc_tenant_id",
@@ -1030,9 +1031,10 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "day_utc", "tenant_id" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_user_daily_tenant_id_day_utc_user_id",
+                name: "ix_usage_user_daily_tenant_id_day_utc_user_id_end_user_feature",
                 table: "usage_user_daily",
-                columns: new[] { "tenant_id", "day_utc", "user_id" });
+                columns: new[] { "tenant_id", "day_utc", "user_id", "end_user", "feature", "model" },
+                unique: true);
         }
 
         /// <inheritdoc />
