@@ -1473,6 +1473,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .IsUnique()
                         .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc_feature_alias_provider_model_billed_to");
 
+                    b.HasIndex("BucketStartUtc", "TenantId", "BilledTo", "Feature", "Alias", "Provider", "Model", "CostMicros", "Calls", "Errors", "Fallbacks", "CacheHits", "SavedCostMicros", "LatencyMsSum", "Lat0", "Lat1", "Lat2", "Lat3", "Lat4", "Lat5", "Lat6", "Lat7", "Lat8", "Lat9")
+                        .HasDatabaseName("ix_usage_rollups_day_reads")
+                        .HasFilter("grain = 'Day'");
+
                     b.ToTable("usage_rollups", (string)null);
                 });
 

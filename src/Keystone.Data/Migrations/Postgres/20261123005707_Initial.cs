@@ -1015,6 +1015,12 @@ namespace Keystone.Data.Migrations.Postgres
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "ix_usage_rollups_day_reads",
+                table: "usage_rollups",
+                columns: new[] { "bucket_start_utc", "tenant_id", "billed_to", "feature", "alias", "provider", "model", "cost_micros", "calls", "errors", "fallbacks", "cache_hits", "saved_cost_micros", "latency_ms_sum", "lat0", "lat1", "lat2", "lat3", "lat4", "lat5", "lat6", "lat7", "lat8", "lat9" },
+                filter: "grain = 'Day'");
+
+            migrationBuilder.CreateIndex(
                 name: "ix_usage_rollups_grain_bucket_start_utc_tenant_id",
                 table: "usage_rollups",
                 columns: new[] { "grain", "bucket_start_utc", "tenant_id" });

@@ -13,7 +13,7 @@ using NpgsqlTypes;
 namespace Keystone.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKeystoneDbContext))]
-    [Migration("20261123003400_Initial")]
+    [Migration("20261123005707_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -1499,6 +1499,10 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("TenantId", "Grain", "BucketStartUtc", "Feature", "Alias", "Provider", "Model", "BilledTo")
                         .IsUnique()
                         .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc_feature_alia");
+
+                    b.HasIndex("BucketStartUtc", "TenantId", "BilledTo", "Feature", "Alias", "Provider", "Model", "CostMicros", "Calls", "Errors", "Fallbacks", "CacheHits", "SavedCostMicros", "LatencyMsSum", "Lat0", "Lat1", "Lat2", "Lat3", "Lat4", "Lat5", "Lat6", "Lat7", "Lat8", "Lat9")
+                        .HasDatabaseName("ix_usage_rollups_day_reads")
+                        .HasFilter("grain = 'Day'");
 
                     b.ToTable("usage_rollups", (string)null);
                 });
