@@ -25,7 +25,7 @@ internal sealed class RollupSql(DatabaseProvider provider)
 
     private const string Keys = "tenant_id, grain, bucket_start_utc, feature, alias, provider, model, billed_to";
 
-    private const string UserKeys = "tenant_id, day_utc, user_id, end_user, feature, model";
+    private const string UserKeys = "tenant_id, day_utc, user_id, end_user, feature, model, billed_to";
 
     private bool Postgres => provider == DatabaseProvider.Postgres;
 
@@ -111,12 +111,12 @@ internal sealed class RollupSql(DatabaseProvider provider)
     /// <summary>Adds the per-user day sums of the calls ingested in ({0}, {1}] to the user day rows.</summary>
     public string MergeUserDays => $$"""
         INSERT INTO usage_user_daily ({{UserKeys}}, {{string.Join(", ", UserMeasures)}})
-        SELECT tenant_id, {{Day("created_utc")}}, COALESCE(user_id, ''), COALESCE(end_user, ''), feature, COALESCE(model, ''),
+        SELECT tenant_id, {{Day("created_utc")}}, COALESCE(user_id, ''), COALESCE(end_user, ''), feature, COALESCE(model, ''), billed_to,
             COUNT(*), SUM(CASE WHEN status IN ('Error', 'Incomplete') THEN 1 ELSE 0 END),
             SUM(input_tokens), SUM(output_tokens), SUM(cost_micros)
         FROM llm_calls
         WHERE ingested_utc > {0} AND ingested_utc <= {1}
-        GROUP BY tenant_id, {{Day("created_utc")}}, COALESCE(user_id, ''), COALESCE(end_user, ''), feature, COALESCE(model, '')
+        GROUP BY tenant_id, {{Day("created_utc")}}, COALESCE(user_id, ''), COALESCE(end_user, ''), feature, COALESCE(model, ''), billed_to
         {{Upsert("usage_user_daily", UserKeys, UserMeasures)}};
         """;
 

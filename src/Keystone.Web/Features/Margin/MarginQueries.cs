@@ -111,7 +111,9 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
 
         var userRows = await UserDays(db, range).Where(u => u.TenantId == tenantId)
             .GroupBy(u => new { u.Feature, u.UserId, u.EndUser })
-            .Select(g => new { g.Key.Feature, g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
+            .Select(g => new { g.Key.Feature, g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors),
+                // Margin is platform-paid cost, as in the feature and model tables: calls on the tenant's own key cost the platform nothing.
+                Cost = g.Sum(u => u.BilledTo != BilledTo.TenantKey ? u.CostMicros : 0) })
             .ToListAsync(ct);
         var activeByFeature = userRows.Where(u => u.UserId != "" || u.EndUser != "")
             .GroupBy(u => u.Feature).ToDictionary(g => g.Key, g => (long)g.Select(u => (u.UserId, u.EndUser)).Distinct().Count());

@@ -318,6 +318,7 @@ namespace Keystone.Data.Migrations.Postgres
                     end_user = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: false),
                     feature = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
                     model = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    billed_to = table.Column<string>(type: "character varying(16)", maxLength: 16, nullable: false),
                     calls = table.Column<long>(type: "bigint", nullable: false),
                     errors = table.Column<long>(type: "bigint", nullable: false),
                     input_tokens = table.Column<long>(type: "bigint", nullable: false),
@@ -1017,16 +1018,11 @@ namespace Keystone.Data.Migrations.Postgres
             migrationBuilder.CreateIndex(
                 name: "ix_usage_rollups_day_reads",
                 table: "usage_rollups",
-                columns: new[] { "bucket_start_utc", "tenant_id", "billed_to", "feature", "alias", "provider", "model", "cost_micros", "calls", "errors", "fallbacks", "cache_hits", "saved_cost_micros", "latency_ms_sum", "lat0", "lat1", "lat2", "lat3", "lat4", "lat5", "lat6", "lat7", "lat8", "lat9" },
+                columns: new[] { "grain", "bucket_start_utc", "tenant_id", "billed_to", "feature", "alias", "provider", "model", "cost_micros", "calls", "errors", "fallbacks", "cache_hits", "saved_cost_micros", "latency_ms_sum", "lat0", "lat1", "lat2", "lat3", "lat4", "lat5", "lat6", "lat7", "lat8", "lat9" },
                 filter: "grain = 'Day'");
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_rollups_grain_bucket_start_utc_tenant_id",
-                table: "usage_rollups",
-                columns: new[] { "grain", "bucket_start_utc", "tenant_id" });
-
-            migrationBuilder.CreateIndex(
-                name: "ix_usage_rollups_tenant_id_grain_bucket_start_utc_feature_alia",
+                name: "ux_usage_rollups_key",
                 table: "usage_rollups",
                 columns: new[] { "tenant_id", "grain", "bucket_start_utc", "feature", "alias", "provider", "model", "billed_to" },
                 unique: true);
@@ -1037,9 +1033,9 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "day_utc", "tenant_id" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_user_daily_tenant_id_day_utc_user_id_end_user_feature",
+                name: "ux_usage_user_daily_key",
                 table: "usage_user_daily",
-                columns: new[] { "tenant_id", "day_utc", "user_id", "end_user", "feature", "model" },
+                columns: new[] { "tenant_id", "day_utc", "user_id", "end_user", "feature", "model", "billed_to" },
                 unique: true);
         }
 
