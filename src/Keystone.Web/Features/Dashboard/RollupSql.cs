@@ -3,7 +3,7 @@ using Keystone.Data;
 namespace Keystone.Web.Features.Dashboard;
 
 /// <summary>
-/// The rollup's SQL for one provider (docs/decisions/0013-rollup-deltas-behind-a-write-barrier.md). Both
+/// The rollup's SQL for one provider (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md). Both
 /// databases run the same statements except for truncating a timestamp to its hour or day, the barrier, and
 /// temporary-table syntax: SQLite keeps <c>DateTime</c> as sortable text (<c>yyyy-MM-dd HH:mm:ss.fffffff</c>),
 /// so a prefix is the bucket; PostgreSQL truncates in UTC explicitly (a bare <c>date_trunc</c> on

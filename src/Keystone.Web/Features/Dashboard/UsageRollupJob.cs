@@ -13,7 +13,7 @@ public sealed record RollupRunResult(int Hours, int Days, DateTime? WatermarkUtc
 
 /// <summary>
 /// Rolls <c>llm_calls</c> up into hourly and daily <see cref="UsageRollup"/> rows and daily
-/// <see cref="UserUsageRollup"/> rows (docs/decisions/0013-rollup-deltas-behind-a-write-barrier.md). Each run
+/// <see cref="UserUsageRollup"/> rows (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md). Each run
 /// takes the calls ingested after its watermark and up to the highest ingest time read behind a write barrier
 /// (so no call at or below it can still commit), sums them once by hour in SQL, and adds those sums to the
 /// hour, day and per-user rows in the same transaction that moves the watermark. Work is proportional to the
