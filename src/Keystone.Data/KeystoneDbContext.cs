@@ -86,8 +86,33 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// Ids of the calls whose redacted trace text contains every one of <paramref name="words"/> (from
     /// <see cref="Calls.FullTextQuery.Words"/>), as a subquery to compose with LINQ. SQLite answers from its
     /// FTS5 table, PostgreSQL from its tsvector GIN index; each provider context holds its own SQL.
+    /// <paramref name="fromUtc"/> (inclusive) and <paramref name="toUtc"/> (exclusive), the tenant and the feature
+    /// may narrow the candidates (where the index can do it cheaply); the caller still applies every filter to
+    /// the calls itself, so a narrowing may keep a few more but never drops a match.
     /// </summary>
-    public abstract IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words);
+    public abstract IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null,
+        Guid? tenantId = null, string? feature = null);
+
+    /// <summary>
+    /// True when the full-text index can name its newest matches without reading every match
+    /// (<see cref="NewestMatchesAsync"/>), so a time-ordered search can read it window by window.
+    /// </summary>
+    public virtual bool FullTextReadsNewestFirst => false;
+
+    /// <summary>
+    /// Where the newest <paramref name="count"/> matches (of the tenant and feature, when given) created before
+    /// <paramref name="beforeUtc"/> begin: <see cref="Calls.NewestMatches.StartUtc"/> is a time at or before the
+    /// <paramref name="count"/>-th newest match's creation; when fewer match it is null and
+    /// <see cref="Calls.NewestMatches.Keys"/> may name every match (for <see cref="TraceIdsWithKeys"/>, so the words
+    /// are not looked up twice). Only when <see cref="FullTextReadsNewestFirst"/>.
+    /// </summary>
+    public virtual Task<Calls.NewestMatches> NewestMatchesAsync(IReadOnlyList<string> words, Guid? tenantId, string? feature, DateTime? beforeUtc, int count,
+        CancellationToken ct)
+        => throw new NotSupportedException("This database reads full-text matches only as a whole.");
+
+    /// <summary>The call ids of full-text index entries named by <see cref="Calls.NewestMatches.Keys"/>.</summary>
+    public virtual IQueryable<Guid> TraceIdsWithKeys(IReadOnlyList<long> keys)
+        => throw new NotSupportedException("This database has no full-text keys.");
 
     protected override void OnModelCreating(ModelBuilder builder)
     {

@@ -19,11 +19,22 @@ public sealed class PostgresKeystoneDbContext(DbContextOptions options, TenantSc
     }
 
     /// <inheritdoc />
-    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words)
+    public override IQueryable<Guid> TraceIdsMatching(IReadOnlyList<string> words, DateTime? fromUtc = null, DateTime? toUtc = null,
+        Guid? tenantId = null, string? feature = null)
     {
+        // The tenant and feature are left to the calls query (row-level security and its indexes handle them).
         var query = FullTextQuery.ToPlainTsQuery(words);
         // The row-level-security policy on llm_traces applies to this subquery like to any other.
-        return Database.SqlQuery<Guid>(
-            $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query})");
+        return (fromUtc, toUtc) switch
+        {
+            ({ } from, { } to) => Database.SqlQuery<Guid>(
+                $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query}) AND created_utc >= {from} AND created_utc < {to}"),
+            ({ } from, null) => Database.SqlQuery<Guid>(
+                $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query}) AND created_utc >= {from}"),
+            (null, { } to) => Database.SqlQuery<Guid>(
+                $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query}) AND created_utc < {to}"),
+            _ => Database.SqlQuery<Guid>(
+                $"SELECT call_id AS \"Value\" FROM llm_traces WHERE search_vector @@ plainto_tsquery('english', {query})"),
+        };
     }
 }

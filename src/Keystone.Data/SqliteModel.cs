@@ -21,45 +21,154 @@ internal static class SqliteModel
     /// row-level security is on PostgreSQL (docs/decisions: trace full-text search).
     /// </summary>
     /// <remarks>
-    /// The FTS table keeps its own copy of the text and the call id, and its rowid is the trace row's
-    /// rowid. REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c> rowids; search stays correct (it reads
-    /// the call id) and the retention job drops index rows whose trace is gone.
+    /// The FTS rowid is a time key: the trace's creation time in whole milliseconds since 1970 times
+    /// <see cref="KeyPerMillisecond"/>, plus the trace row's rowid modulo that (unique among the few calls
+    /// created in the same millisecond). FTS5 walks its rowids in either direction and seeks rowid ranges
+    /// without reading the stored text, so the newest matches of a common word are found without
+    /// materializing every match (issue 7: a common word took 3–4 s at a million traces), and a time window
+    /// becomes a rowid range. The key is computed with integer arithmetic from EF Core's SQLite text format
+    /// (<c>yyyy-MM-dd HH:mm:ss.FFFFFFF</c>), truncating to the millisecond exactly like
+    /// <see cref="MillisecondsOf"/>; <c>llm_traces.created_utc</c> equals its call's <c>created_utc</c>
+    /// (the recorder writes both from the call). The <c>scope</c> column holds a tenant token and a feature token
+    /// (<see cref="TenantToken"/>, <see cref="FeatureToken"/>; the feature read from the call, which the recorder
+    /// inserts before its trace), so a tenant's or a feature's matches are intersected inside FTS5.
+    /// REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c>
+    /// rowids; search stays correct (it reads the call id) and the retention job drops index rows whose
+    /// trace is gone.
     /// </remarks>
     public const string FullTextSql = """
-        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, call_id UNINDEXED, tokenize = 'porter unicode61');
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
-          INSERT INTO llm_traces_fts(rowid, search_text, call_id) VALUES (new.rowid, new.search_text, new.call_id);
+        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
+          INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) VALUES (
+            (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
+            new.search_text,
+            't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
+            new.call_id);
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_delete AFTER DELETE ON llm_traces BEGIN
-          DELETE FROM llm_traces_fts WHERE rowid = old.rowid;
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_delete AFTER DELETE ON llm_traces BEGIN
+          DELETE FROM llm_traces_fts WHERE rowid =
+            (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_update AFTER UPDATE OF search_text ON llm_traces BEGIN
-          DELETE FROM llm_traces_fts WHERE rowid = old.rowid;
-          INSERT INTO llm_traces_fts(rowid, search_text, call_id) SELECT new.rowid, new.search_text, new.call_id WHERE new.search_text IS NOT NULL;
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
+          DELETE FROM llm_traces_fts WHERE rowid =
+            (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
+          INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) SELECT
+            (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
+            new.search_text,
+            't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
+            new.call_id WHERE new.search_text IS NOT NULL;
         END;
         """;
 
-    /// <summary>Rebuilds the index from the table (first install, or after a migration rebuilt <c>llm_traces</c> and dropped its triggers).</summary>
+    /// <summary>The triggers <see cref="FullTextSql"/> installs; any other <c>llm_traces_fts%</c> trigger is from an older index layout.</summary>
+    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v3_delete", "llm_traces_fts_v3_insert", "llm_traces_fts_v3_update"];
+
+    /// <summary>
+    /// Rebuilds the index from the table (first install, an older index layout, or after a migration rebuilt
+    /// <c>llm_traces</c> and dropped its triggers). Dropping the FTS table is much faster than deleting its rows.
+    /// </summary>
     public const string RebuildFullTextSql = """
-        DELETE FROM llm_traces_fts;
-        INSERT INTO llm_traces_fts(rowid, search_text, call_id) SELECT rowid, search_text, call_id FROM llm_traces WHERE search_text IS NOT NULL;
+        DROP TABLE IF EXISTS llm_traces_fts;
+        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
+        INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
+          SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
+            t.search_text,
+            't' || lower(replace(t.tenant_id, '-', '')) || ' f' || lower(hex(coalesce(c.feature, ''))),
+            t.call_id
+          FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
+          WHERE t.search_text IS NOT NULL;
         """;
+
+    /// <summary>The <c>scope</c> column's token for a tenant (as the triggers write it).</summary>
+    public static string TenantToken(Guid tenantId) => "t" + tenantId.ToString("N");
+
+    /// <summary>The <c>scope</c> column's token for a feature: its UTF-8 bytes in hex, so any feature name is one token.</summary>
+    public static string FeatureToken(string feature) => "f" + Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(feature));
+
+    /// <summary>
+    /// The MATCH expression: every word in the text column; the tenant and feature, when given, in the scope
+    /// column, so FTS5 intersects them with the words in its own doclists instead of handing every match of
+    /// every tenant to the calls query.
+    /// </summary>
+    public static string MatchExpression(IReadOnlyList<string> words, Guid? tenantId, string? feature)
+    {
+        var match = "{search_text} : (" + Calls.FullTextQuery.ToFts5(words) + ")";
+        var scope = new List<string>();
+        if (tenantId is { } t)
+        {
+            scope.Add("\"" + TenantToken(t) + "\"");
+        }
+
+        if (feature is not null)
+        {
+            scope.Add("\"" + FeatureToken(feature) + "\"");
+        }
+
+        return scope.Count == 0 ? match : match + " AND {scope} : (" + string.Join(' ', scope) + ")";
+    }
 
     /// <summary>Drops index rows whose trace no longer exists or no longer has text (retention's safety net).</summary>
     public const string PurgeOrphanedFullTextSql = """
         DELETE FROM llm_traces_fts WHERE call_id NOT IN (SELECT call_id FROM llm_traces WHERE search_text IS NOT NULL);
         """;
 
-    /// <summary>Installs the full-text table and triggers; rebuilds the index when the triggers were missing.</summary>
+    /// <summary>FTS rowids per millisecond of creation time (see <see cref="FullTextSql"/>).</summary>
+    public const long KeyPerMillisecond = 1_000_000;
+
+    // Keys stay within a signed 64-bit rowid for these times; bounds outside them are left open.
+    private static readonly DateTime FirstKeyedUtc = DateTime.UnixEpoch;
+    private static readonly DateTime LastKeyedUtc = new(2250, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>Whole milliseconds since 1970, truncated (what the triggers compute from the stored text).</summary>
+    public static long MillisecondsOf(DateTime utc) => (utc.Ticks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMillisecond;
+
+    /// <summary>Smallest key of a trace created at or after <paramref name="fromUtc"/> (inclusive bound).</summary>
+    public static long KeyFrom(DateTime? fromUtc) => fromUtc is { } f && f > FirstKeyedUtc && f < LastKeyedUtc
+        ? MillisecondsOf(f) * KeyPerMillisecond
+        : long.MinValue;
+
+    /// <summary>Exclusive key bound for traces created before <paramref name="toUtc"/>.</summary>
+    public static long KeyTo(DateTime? toUtc)
+    {
+        if (toUtc is not { } t || t <= FirstKeyedUtc || t >= LastKeyedUtc)
+        {
+            return long.MaxValue;
+        }
+
+        // A trace created within the millisecond of an unaligned bound may still be before it.
+        var ms = MillisecondsOf(t) + (t.Ticks % TimeSpan.TicksPerMillisecond == 0 ? 0 : 1);
+        return ms * KeyPerMillisecond;
+    }
+
+    /// <summary>The start of the millisecond a key was created in.</summary>
+    public static DateTime MillisecondStartOf(long key)
+        => DateTime.UnixEpoch.AddTicks(Math.DivRem(key, KeyPerMillisecond).Quotient * TimeSpan.TicksPerMillisecond);
+
+    /// <summary>
+    /// Installs the full-text table and triggers; rebuilds the index when the triggers were missing or of an
+    /// older layout (then the old triggers are dropped first).
+    /// </summary>
     public static async Task EnsureFullTextAsync(DbContext db, CancellationToken ct)
     {
-        var triggers = await db.Database.SqlQuery<int>(
-                $"SELECT COUNT(*) AS \"Value\" FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'llm_traces_fts_%'")
-            .SingleAsync(ct);
-        await db.Database.ExecuteSqlRawAsync(FullTextSql, ct);
-        if (triggers < 3)
+        var triggers = await db.Database.SqlQuery<string>(
+                $"SELECT name AS \"Value\" FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'llm_traces_fts%' ORDER BY name")
+            .ToListAsync(ct);
+        if (triggers.SequenceEqual(FullTextTriggers, StringComparer.Ordinal))
         {
-            await db.Database.ExecuteSqlRawAsync(RebuildFullTextSql, ct);
+            return;
         }
+
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var old in triggers)
+        {
+            // Names come from sqlite_master (not from a user) and are quoted as identifiers; DDL takes no parameters.
+#pragma warning disable EF1003
+            await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS \"" + old.Replace("\"", "\"\"", StringComparison.Ordinal) + "\";", ct);
+#pragma warning restore EF1003
+        }
+
+        await db.Database.ExecuteSqlRawAsync(RebuildFullTextSql, ct);
+        await db.Database.ExecuteSqlRawAsync(FullTextSql, ct);
+        await tx.CommitAsync(ct);
     }
 }

@@ -24,10 +24,14 @@ internal static class LoadReport
         await using var quiet = await BenchmarkHost.StartAsync(recording: false, withCap: false);
         await using var capped = await BenchmarkHost.StartAsync(recording: true, withCap: true);
 
-        var direct = await LatencyAsync(() => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None));
-        var gateway = await LatencyAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None));
-        var noRecording = await LatencyAsync(() => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None));
-        var withCap = await LatencyAsync(() => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None));
+        // Interleaved: one call of each series per round, so a scheduling hiccup on this shared box lands on all series
+        // alike instead of on whichever series happened to run during it.
+        var series = await LatencyAsync(
+            () => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None),
+            () => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None),
+            () => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None),
+            () => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None));
+        var (direct, gateway, noRecording, withCap) = (series[0], series[1], series[2], series[3]);
         await plain.Recorder.FlushAsync(CancellationToken.None);
         await capped.Recorder.FlushAsync(CancellationToken.None);
 
@@ -35,13 +39,13 @@ internal static class LoadReport
         var gatewayRps = await ThroughputAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None));
         await plain.Recorder.FlushAsync(CancellationToken.None);
 
-        var directTtft = await LatencyAsync(() => FirstTokenDirectAsync(plain));
-        var gatewayTtft = await LatencyAsync(() => FirstTokenGatewayAsync(plain));
+        var ttft = await LatencyAsync(() => FirstTokenDirectAsync(plain), () => FirstTokenGatewayAsync(plain));
+        var (directTtft, gatewayTtft) = (ttft[0], ttft[1]);
         await plain.Recorder.FlushAsync(CancellationToken.None);
 
         var memory = await ConcurrentStreamsMemoryAsync(plain, 1000);
 
-        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls, the series interleaved call by call; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s.");
         md.AppendLine();
         md.AppendLine("| Measure | Direct (adapter → mock) | Through the gateway | Added by the gateway | Target | Met |");
         md.AppendLine("|---|---|---|---|---|---|");
@@ -71,23 +75,34 @@ internal static class LoadReport
 
     private sealed record Percentiles(double P50, double P99);
 
-    private static async Task<Percentiles> LatencyAsync(Func<Task> call)
+    /// <summary>Per-call latency of each series, measured round-robin (the order rotates every round).</summary>
+    private static async Task<Percentiles[]> LatencyAsync(params Func<Task>[] calls)
     {
         for (var i = 0; i < Warmup; i++)
         {
-            await call();
+            foreach (var call in calls)
+            {
+                await call();
+            }
         }
 
-        var samples = new double[Samples];
+        var samples = calls.Select(_ => new double[Samples]).ToArray();
         for (var i = 0; i < Samples; i++)
         {
-            var start = Stopwatch.GetTimestamp();
-            await call();
-            samples[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            for (var k = 0; k < calls.Length; k++)
+            {
+                var j = (i + k) % calls.Length;
+                var start = Stopwatch.GetTimestamp();
+                await calls[j]();
+                samples[j][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
         }
 
-        Array.Sort(samples);
-        return new Percentiles(samples[Samples / 2], samples[(int)(Samples * 0.99)]);
+        return [.. samples.Select(s =>
+        {
+            Array.Sort(s);
+            return new Percentiles(s[Samples / 2], s[(int)(Samples * 0.99)]);
+        })];
     }
 
     private static async Task<double> ThroughputAsync(Func<Task> call)

@@ -8,14 +8,33 @@ using Keystone.Benchmarks;
 // then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks
 // Trace search at scale (SQLite, one million traces by default):
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --traces [rows] [--explain | --explain-only]
 if (args.Contains("--traces"))
 {
     var at = Array.IndexOf(args, "--traces");
     var rows = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 0;
     Console.WriteLine("## Trace search");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000));
+    Console.WriteLine(await Keystone.Benchmarks.Traces.TraceSearchReport.RunAsync(rows > 0 ? rows : 1_000_000,
+        args.Contains("--explain") || args.Contains("--explain-only"), measure: !args.Contains("--explain-only")));
+    return;
+}
+
+// The HTTP API (docs/benchmarks.md, "HTTP API (issue 4)"): the real app on Kestrel versus the loopback mock, ~6 minutes.
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api
+if (args.Contains("--api"))
+{
+    if (args.Contains("--profile"))
+    {
+        // Only traffic through Keystone, to attach a profiler (dotnet-trace collect -p <pid>).
+        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(60), Console.Error);
+        return;
+    }
+
+    Console.WriteLine("## HTTP API");
+    Console.WriteLine();
+    var report = await Keystone.Benchmarks.Api.ApiLoadReport.RunAsync(Console.Error);
+    Console.WriteLine(report);
     return;
 }
 

@@ -57,3 +57,10 @@ public static class FullTextQuery
     /// <summary>The input of PostgreSQL's <c>plainto_tsquery</c> (which AND-s the words itself).</summary>
     public static string ToPlainTsQuery(IReadOnlyList<string> words) => string.Join(' ', words);
 }
+
+/// <summary>
+/// Where a database's newest full-text matches begin (<see cref="KeystoneDbContext.NewestMatchesAsync"/>): a time,
+/// or null when fewer matched than asked for; then <see cref="Keys"/> lists every match when the database read
+/// them as keys (null when it did not).
+/// </summary>
+public sealed record NewestMatches(DateTime? StartUtc, IReadOnlyList<long>? Keys);

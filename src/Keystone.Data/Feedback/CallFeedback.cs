@@ -1,8 +1,9 @@
 namespace Keystone.Data.Feedback;
 
 /// <summary>
-/// A thumbs up or down (and an optional comment) that a tenant's product sent for one trace through
-/// <c>POST /api/v1/feedback</c>; the traces feature shows it next to the call.
+/// A thumbs up or down (and an optional comment) for one trace: sent by a tenant's product through
+/// <c>POST /api/v1/feedback</c>, or given by a console user in the playground; the traces feature shows it
+/// next to the call.
 /// </summary>
 public sealed class CallFeedback : ITenantOwned
 {
@@ -24,6 +25,9 @@ public sealed class CallFeedback : ITenantOwned
 
     /// <summary>The tenant's end user who gave it, if the caller said.</summary>
     public string? EndUser { get; set; }
+
+    /// <summary>The console user (Identity id) who gave it in the playground; null for the API.</summary>
+    public string? UserId { get; set; }
 
     public DateTime CreatedUtc { get; set; }
 }

@@ -13,6 +13,7 @@ public static class GatewayErrorCodes
     public const string StreamInterrupted = "stream_interrupted";
     public const string InvalidRequest = "invalid_request_error";
     public const string Cancelled = "cancelled";
+    public const string IdempotencyInProgress = "idempotency_in_progress";
 }
 
 /// <summary>An error the gateway answers with.</summary>

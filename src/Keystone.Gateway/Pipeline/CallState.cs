@@ -51,4 +51,7 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
 
     /// <summary>True once the call was settled and queued for recording (exactly once).</summary>
     public bool Recorded { get; set; }
+
+    /// <summary>This call holds the in-flight claim on its idempotency key (settled by its success or failure).</summary>
+    public bool IdempotencyClaimed { get; set; }
 }

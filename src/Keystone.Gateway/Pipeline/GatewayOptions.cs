@@ -46,6 +46,10 @@ public sealed class GatewayOptions
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan IdempotencyTtl { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>How long an in-flight claim on an idempotency key holds if its call never finishes (a crashed process). Default 10 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan IdempotencyInFlightTtl { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Requests per minute per user (console user or end user) when nothing more specific applies. Default 600.</summary>
     [Range(1, 10_000_000)]
     public int UserRequestsPerMinute { get; set; } = 600;

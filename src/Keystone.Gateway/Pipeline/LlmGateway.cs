@@ -396,13 +396,22 @@ internal sealed partial class LlmGateway(
                         400, Param: "idempotency_key"));
                 }
 
-                var first = await idempotency.GetAsync(s.Context.TenantId, key, ct);
-                if (first is not null)
+                var (claim, first) = await idempotency.ClaimAsync(s.Context.TenantId, key, s.CallId, ct);
+                if (claim == IdempotencyClaim.Completed)
                 {
                     // The same call again: nothing new is recorded or charged.
                     s.Recorded = true;
-                    return new Shortcut(first.Answer, first.Outcome);
+                    return new Shortcut(first!.Answer, first.Outcome);
                 }
+
+                if (claim == IdempotencyClaim.InProgress)
+                {
+                    throw new GatewayException(new GatewayError(GatewayErrorCodes.IdempotencyInProgress,
+                        "A request with this Idempotency-Key is still in progress; retry once it has finished.", 409, TimeSpan.FromSeconds(1),
+                        Param: "idempotency_key"));
+                }
+
+                s.IdempotencyClaimed = true;
             }
 
             await ReserveAsync(s, ct);
@@ -415,6 +424,7 @@ internal sealed partial class LlmGateway(
                 {
                     var outcome = await FinishAsync(s, CallStatus.Ok, h.Answer.Usage, estimated: false, h.Answer, null, CacheStatus.Exact,
                         h.CostMicros);
+                    await CompleteIdempotencyAsync(s, h.Answer, outcome);
                     return new Shortcut(h.Answer, outcome);
                 }
             }
@@ -732,9 +742,15 @@ internal sealed partial class LlmGateway(
             await cache.PutAsync(s.Context.TenantId, s.CacheKey, s.Resolved!.Alias, outcome.Provider, outcome.Model, answer, outcome.CostMicros, ct);
         }
 
-        if (s.Context.IdempotencyKey is { Length: > 0 } key)
+        await CompleteIdempotencyAsync(s, answer, outcome);
+    }
+
+    private async Task CompleteIdempotencyAsync(CallState s, CachedAnswer answer, CallOutcome outcome)
+    {
+        if (s.IdempotencyClaimed && s.Context.IdempotencyKey is { Length: > 0 } key)
         {
-            await idempotency.PutAsync(s.Context.TenantId, key, new IdempotentResult(answer, outcome), ct);
+            s.IdempotencyClaimed = false;
+            await idempotency.CompleteAsync(s.Context.TenantId, key, new IdempotentResult(answer, outcome), CancellationToken.None);
         }
     }
 
@@ -859,6 +875,12 @@ internal sealed partial class LlmGateway(
         if (status is not CallStatus.Ok)
         {
             s.Activity?.SetStatus(ActivityStatusCode.Error, errorCode);
+            if (s.IdempotencyClaimed && s.Context.IdempotencyKey is { Length: > 0 } key)
+            {
+                // Only a success is remembered: the caller's retry of a failed call must run again.
+                s.IdempotencyClaimed = false;
+                await idempotency.ReleaseAsync(s.Context.TenantId, key, s.CallId, CancellationToken.None);
+            }
         }
 
         return new CallOutcome

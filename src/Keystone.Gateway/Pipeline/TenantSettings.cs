@@ -29,22 +29,59 @@ internal sealed record TenantSnapshot(
 // REVIEW: with several instances a change made on one is seen by the others after the TTL; push invalidation if that matters.
 internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
 {
-    private readonly ConcurrentDictionary<Guid, (DateTime ExpiresUtc, Task<TenantSnapshot> Snapshot)> _cache = new();
+    private readonly ConcurrentDictionary<Guid, Entry> _cache = new();
+
+    private sealed class Entry(DateTime expiresUtc, Task<TenantSnapshot> snapshot)
+    {
+        public DateTime ExpiresUtc { get; } = expiresUtc;
+        public Task<TenantSnapshot> Snapshot { get; } = snapshot;
+        public int Refreshing;
+    }
 
     public Task<TenantSnapshot> GetAsync(Guid tenantId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        if (_cache.TryGetValue(tenantId, out var entry) && entry.ExpiresUtc > now && !entry.Snapshot.IsFaulted && !entry.Snapshot.IsCanceled)
+        if (_cache.TryGetValue(tenantId, out var entry))
         {
-            return entry.Snapshot;
+            if (entry.Snapshot.IsCompletedSuccessfully)
+            {
+                // Stale-while-revalidate: an expired snapshot is still served while one background load replaces it,
+                // so no call waits on the five settings queries every TTL (that wait was the gateway's p99 tail).
+                if (entry.ExpiresUtc <= now && Interlocked.Exchange(ref entry.Refreshing, 1) == 0)
+                {
+                    _ = RefreshAsync(tenantId, entry);
+                }
+
+                return entry.Snapshot;
+            }
+
+            if (!entry.Snapshot.IsCompleted)
+            {
+                return entry.Snapshot;
+            }
         }
 
         var load = LoadAsync(tenantId, ct);
-        _cache[tenantId] = (now + options.CurrentValue.SettingsCacheTtl, load);
+        _cache[tenantId] = new Entry(now + options.CurrentValue.SettingsCacheTtl, load);
         return load;
     }
 
     public void Invalidate(Guid tenantId) => _cache.TryRemove(tenantId, out _);
+
+    private async Task RefreshAsync(Guid tenantId, Entry stale)
+    {
+        try
+        {
+            var fresh = await LoadAsync(tenantId, CancellationToken.None);
+            // Only replaces the entry it refreshed: an Invalidate in the meantime wins, and the next call loads anew.
+            _cache.TryUpdate(tenantId, new Entry(clock.GetUtcNow().UtcDateTime + options.CurrentValue.SettingsCacheTtl, Task.FromResult(fresh)), stale);
+        }
+        catch (Exception)
+        {
+            // The database was briefly unavailable: keep serving the last snapshot and try again on the next call.
+            Volatile.Write(ref stale.Refreshing, 0);
+        }
+    }
 
     private async Task<TenantSnapshot> LoadAsync(Guid tenantId, CancellationToken ct)
     {

@@ -14,6 +14,7 @@ internal sealed class PriceTableStartup(PriceSeeder seeder, PriceBook book, Time
     private static readonly TimeSpan RefreshInterval = TimeSpan.FromMinutes(5);
     private readonly CancellationTokenSource _stopping = new();
     private Task? _refreshLoop;
+    private int _disposed;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -60,6 +61,11 @@ internal sealed class PriceTableStartup(PriceSeeder seeder, PriceBook book, Time
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return; // A host torn down without a graceful stop already ended the loop.
+        }
+
         await _stopping.CancelAsync();
         if (_refreshLoop is not null)
         {
@@ -67,9 +73,19 @@ internal sealed class PriceTableStartup(PriceSeeder seeder, PriceBook book, Time
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        if (_refreshLoop is not null)
+        {
+            await _refreshLoop;
+        }
+
         _stopping.Dispose();
-        return ValueTask.CompletedTask;
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -21,6 +22,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     private readonly GatewayOptions _options;
     private readonly ILogger<CallRecorder> _log;
     private readonly Task _writer;
+
+    // Calls queued or being written, by (tenant, trace): lets a caller tell "recorded in a moment" from "unknown"
+    // (feedback sent right after the answer). Bounded by the channel's capacity plus one batch.
+    private readonly ConcurrentDictionary<(Guid TenantId, Guid TraceId), int> _pending = new();
     private long _enqueued;
     private long _written;
     private long _lost;
@@ -36,7 +41,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             SingleReader = true,
         });
         // Started here rather than in StartAsync so the gateway records in any host (tests, benchmarks, jobs).
-        _writer = Task.Run(WriteLoopAsync);
+        // A dedicated thread, not a pool thread: SQLite's "async" calls run synchronously, and a batch insert holding
+        // one of a small machine's few pool threads for tens of milliseconds stalls request handling (p99 spikes
+        // under load) until the pool injects another thread.
+        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     /// <summary>Calls queued so far.</summary>
@@ -48,9 +56,17 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     /// <summary>Calls that could not be stored after retries (logged as errors).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
+    /// <summary>
+    /// True while a call of <paramref name="tenantId"/> with <paramref name="traceId"/> is queued or being written.
+    /// A call leaves this set only after its row is committed (or given up on), so checking this first and the
+    /// database second never misses a call that was enqueued before the check.
+    /// </summary>
+    public bool IsPending(Guid tenantId, Guid traceId) => _pending.ContainsKey((tenantId, traceId));
+
     public ValueTask EnqueueAsync(CallRecord record)
     {
         Interlocked.Increment(ref _enqueued);
+        _pending.AddOrUpdate((record.Call.TenantId, record.Call.TraceId), 1, (_, n) => n + 1);
         // Not the caller's token: a cancelled call is still recorded.
         return _channel.Writer.WriteAsync(record, CancellationToken.None);
     }
@@ -81,23 +97,23 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
         await _writer;
     }
 
-    private async Task WriteLoopAsync()
+    private void WriteLoop()
     {
         var batch = new List<CallRecord>(_options.RecorderBatchSize);
         var reader = _channel.Reader;
-        while (await reader.WaitToReadAsync())
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
             while (batch.Count < _options.RecorderBatchSize && reader.TryRead(out var r))
             {
                 batch.Add(r);
             }
 
-            await WriteBatchAsync(batch);
+            WriteBatch(batch);
             batch.Clear();
         }
     }
 
-    private async Task WriteBatchAsync(List<CallRecord> batch)
+    private void WriteBatch(List<CallRecord> batch)
     {
         var rows = batch.Select(ToTrace).ToList();
         for (var attempt = 1; ; attempt++)
@@ -105,23 +121,38 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             try
             {
                 // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
-                await using var db = _dbFactory.ForSystem();
+                using var db = _dbFactory.ForSystem();
                 db.Calls.AddRange(batch.Select(b => b.Call));
                 db.Traces.AddRange(rows);
-                await db.SaveChangesAsync();
+                db.SaveChanges();
                 Interlocked.Add(ref _written, batch.Count);
+                Settle(batch);
                 return;
             }
             catch (Exception ex) when (attempt < 3)
             {
                 LogRetry(_log, ex, batch.Count, attempt);
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt));
+                Thread.Sleep(TimeSpan.FromMilliseconds(200 * attempt));
             }
             catch (Exception ex)
             {
                 Interlocked.Add(ref _lost, batch.Count);
                 LogLost(_log, ex, batch.Count);
+                Settle(batch);
                 return;
+            }
+        }
+    }
+
+    private void Settle(List<CallRecord> batch)
+    {
+        foreach (var record in batch)
+        {
+            var key = (record.Call.TenantId, record.Call.TraceId);
+            while (_pending.TryGetValue(key, out var n)
+                && !(n <= 1 ? _pending.TryRemove(new KeyValuePair<(Guid, Guid), int>(key, n)) : _pending.TryUpdate(key, n - 1, n)))
+            {
+                // Another call of the same trace changed the count meanwhile: read it again.
             }
         }
     }

@@ -23,11 +23,77 @@ public sealed class TokenCounter
     /// <summary>The process-wide instance (loading the encoding takes a moment; do it once).</summary>
     public static TokenCounter Instance => Shared.Value;
 
-    /// <summary>Tokens in <paramref name="text"/>.</summary>
-    public int Count(string? text) => string.IsNullOrEmpty(text) ? 0 : _tokenizer.CountTokens(text);
+    /// <summary>
+    /// Longest run of non-whitespace handed to the tokenizer in one piece. Byte-pair encoding of one pre-token is
+    /// quadratic in its length (measured: a 100,000-letter "word" took over 20 s), so any caller could pin a core
+    /// with one long word. Real words are far shorter, so normal text is counted exactly; a longer run is counted
+    /// in slices, which may differ from the exact count by a token per slice.
+    /// </summary>
+    public const int MaxRunChars = 256;
 
-    /// <summary>Token ids of <paramref name="text"/>.</summary>
-    public IReadOnlyList<int> Encode(string text) => _tokenizer.EncodeToIds(text);
+    /// <summary>Tokens in <paramref name="text"/>.</summary>
+    public int Count(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return 0;
+        }
+
+        var total = 0;
+        foreach (var (start, length) in Segments(text))
+        {
+            total += _tokenizer.CountTokens(text.AsSpan(start, length));
+        }
+
+        return total;
+    }
+
+    /// <summary>Token ids of <paramref name="text"/> (decoding them gives the text back).</summary>
+    public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        foreach (var (start, length) in Segments(text))
+        {
+            ids.AddRange(_tokenizer.EncodeToIds(text.AsSpan(start, length)));
+        }
+
+        return ids;
+    }
+
+    /// <summary>The text as one segment, or cut so that no segment holds a non-whitespace run over <see cref="MaxRunChars"/>.</summary>
+    internal static IEnumerable<(int Start, int Length)> Segments(string text)
+    {
+        var segmentStart = 0;
+        var run = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsWhiteSpace(text[i]))
+            {
+                run = 0;
+                continue;
+            }
+
+            if (++run <= MaxRunChars)
+            {
+                continue;
+            }
+
+            // Cut before this character, never between the halves of a surrogate pair.
+            var cut = char.IsLowSurrogate(text[i]) ? i - 1 : i;
+            if (cut > segmentStart)
+            {
+                yield return (segmentStart, cut - segmentStart);
+                segmentStart = cut;
+            }
+
+            run = i - cut + 1;
+        }
+
+        if (segmentStart < text.Length)
+        {
+            yield return (segmentStart, text.Length - segmentStart);
+        }
+    }
 
     /// <summary>Text of token ids.</summary>
     public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids);

@@ -28,7 +28,7 @@ internal static class TraceSearchReport
     private static readonly string[] Aliases = ["fast", "smart", "reasoning"];
     private static readonly string[] Vocabulary = BuildVocabulary();
 
-    public static async Task<string> RunAsync(int rows)
+    public static async Task<string> RunAsync(int rows, bool explain = false, bool measure = true)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"keystone-bench-traces-{rows}");
         var options = new DatabaseOptions { Provider = DatabaseProvider.Sqlite, SqlitePath = Path.Combine(dir, "keystone.db") };
@@ -42,6 +42,14 @@ internal static class TraceSearchReport
         var now = Start.AddDays(90);
         var scoped = new TraceQueries(Scoped(factory, TenantScope.For(tenant)));
         var all = new TraceQueries(Scoped(factory, TenantScope.All));
+        var explained = new List<(string Name, TenantScope Scope, TraceFilter Filter)>
+        {
+            ("tenant + feature + end user", TenantScope.For(tenant), new TraceFilter { Feature = "support.chat", User = "user-3-17" }),
+            ("tenant, cost range, most expensive first", TenantScope.For(tenant), new TraceFilter { MinCostMicros = 2_000, MaxCostMicros = 4_000, Sort = TraceSort.Cost }),
+            ("all tenants, model + latency > 2 s, slowest first", TenantScope.All, new TraceFilter { Model = "reasoning", MinLatencyMs = 2_000, Sort = TraceSort.Latency }),
+            ("full text, common word, tenant (one window)", TenantScope.For(tenant), new TraceFilter { Text = Vocabulary[1], FromUtc = now.AddDays(-1) }),
+            ("full text, two words + feature, tenant (one window)", TenantScope.For(tenant), new TraceFilter { Text = $"{Vocabulary[5]} {Vocabulary[40]}", Feature = "search", FromUtc = now.AddDays(-1) }),
+        };
         var cases = new (string Name, string Kind, Func<Task<int>> Run)[]
         {
             ("tenant, newest first", "filtered", () => Count(scoped.SearchAsync(TraceFilter.Empty, null, 50, default))),
@@ -68,7 +76,7 @@ internal static class TraceSearchReport
         md.AppendLine();
         md.AppendLine("| Query | Kind | Rows | p50 ms | p95 ms | Target |");
         md.AppendLine("|---|---|---:|---:|---:|---|");
-        foreach (var (name, kind, run) in cases)
+        foreach (var (name, kind, run) in measure ? cases : [])
         {
             var (p50, p95, count) = await MeasureAsync(run);
             md.AppendLine(inv, $"| {name} | {kind} | {count} | {p50:N1} | {p95:N1} | {(kind == "full-text" ? "< 500 ms" : "< 300 ms")} |");
@@ -77,12 +85,57 @@ internal static class TraceSearchReport
         var viewer = Viewer(factory, tenant);
         var ids = await SampleCallIdsAsync(factory, tenant);
         var i = 0;
-        var (d50, d95, _) = await MeasureAsync(async () => (await viewer.OpenAsync(ids[i++ % ids.Count], writeAudit: false, default)) is null ? 0 : 1);
-        md.AppendLine(inv, $"| detail page data (call, trace, neighbours, replays) | detail | 1 | {d50:N1} | {d95:N1} | — |");
+        var (d50, d95, _) = !measure ? default : await MeasureAsync(async () => (await viewer.OpenAsync(ids[i++ % ids.Count], writeAudit: false, default)) is null ? 0 : 1);
+        md.AppendLine(inv, $"| detail page data (call, trace, feedback, neighbours, replays) | detail | 1 | {d50:N1} | {d95:N1} | — |");
+        if (explain)
+        {
+            await ExplainAsync(factory, md, explained, ids[0]);
+        }
+
         return md.ToString();
     }
 
     private static async Task<int> Count(Task<TracePage> page) => (await page).Rows.Count;
+
+    /// <summary>The SQL of each listed search (first page; full text: one window) and of the detail page's queries, with SQLite's plan.</summary>
+    private static async Task ExplainAsync(KeystoneDbFactory factory, StringBuilder md, List<(string Name, TenantScope Scope, TraceFilter Filter)> searches, Guid detailId)
+    {
+        var queries = new List<(string Name, TenantScope Scope, Func<KeystoneDbContext, Task<System.Data.Common.DbCommand>> Command)>();
+        foreach (var (name, scope, filter) in searches)
+        {
+            queries.Add((name, scope, db => Task.FromResult(TraceQueries.PageQuery(db, filter, null, 51).CreateDbCommand())));
+        }
+
+        queries.Add(("tenant, next page (keyset)", TenantScope.For(TenantId(3)), db => Task.FromResult(TraceQueries.PageQuery(db, TraceFilter.Empty,
+            TraceCursor.Parse(Start.AddDays(89).Ticks.ToString(CultureInfo.InvariantCulture) + "_" + Guid.Empty.ToString("N"), TraceSort.Time), 51).CreateDbCommand())));
+        foreach (var (name, before) in new[] { ("detail: neighbours before", true), ("detail: neighbours after", false) })
+        {
+            queries.Add((name, TenantScope.For(TenantId(3)), async db =>
+            {
+                var call = await db.Calls.AsNoTracking().SingleAsync(c => c.Id == detailId);
+                var q = TraceViewer.NeighbourQueries(db, call)!.Value;
+                return (before ? q.Before : q.After).CreateDbCommand();
+            }));
+        }
+
+        queries.Add(("detail: replays", TenantScope.For(TenantId(3)), db => Task.FromResult(TraceQueries.ToRows(db,
+            db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == detailId).OrderByDescending(c => c.CreatedUtc).Take(20)).CreateDbCommand())));
+
+        var inv = CultureInfo.InvariantCulture;
+        foreach (var (name, scope, make) in queries)
+        {
+            await using var db = factory.Create(scope);
+            await db.Database.OpenConnectionAsync();
+            await using var command = await make(db);
+            md.AppendLine().AppendLine(inv, $"EXPLAIN QUERY PLAN — {name}:").AppendLine("```sql").AppendLine(command.CommandText).AppendLine("```");
+            command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                md.AppendLine(inv, $"    {reader.GetValue(3)}");
+            }
+        }
+    }
 
     private static async Task<(double P50, double P95, int Rows)> MeasureAsync(Func<Task<int>> run)
     {
@@ -115,6 +168,14 @@ internal static class TraceSearchReport
             await using var check = factory.ForSystem();
             if (await check.Calls.CountAsync() == rows)
             {
+                // Reused: apply index and schema changes made since it was generated, then refresh the
+                // planner's statistics when anything changed (as the generator does after the load).
+                if (await CachedSchema.CatchUpAsync(check, Console.Error))
+                {
+                    Console.Error.WriteLine("cached database: ANALYZE");
+                    await check.Database.ExecuteSqlRawAsync("ANALYZE;");
+                }
+
                 return false;
             }
 

@@ -141,4 +141,53 @@ public sealed class CacheAndIdempotencyTests : IAsyncLifetime
         Assert.NotEqual(acme.Outcome.CallId, globex.Outcome.CallId);
         Assert.Equal(2, _upstream.Requests.Count);
     }
+
+    [Fact]
+    public async Task Complete_SameIdempotencyKeyConcurrently_ReachesTheProviderOnceAndTellsTheOthersItIsInProgress()
+    {
+        var context = new CallContext { TenantId = _acme, IdempotencyKey = "order-race" };
+        var request = GatewayHarness.Chat("Charge once, even when retried at once", model: "chat");
+        _upstream.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini", "Charged.", 10, 2)) with { Delay = TimeSpan.FromMilliseconds(500) });
+
+        var calls = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                return (Result: await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None), Error: (GatewayError?)null);
+            }
+            catch (GatewayException ex)
+            {
+                return (Result: (ChatResult?)null, Error: ex.Error);
+            }
+        })).ToList();
+        var outcomes = await Task.WhenAll(calls);
+
+        Assert.Single(_upstream.Requests);
+        var answered = outcomes.Where(o => o.Result is not null).Select(o => o.Result!).ToList();
+        Assert.NotEmpty(answered);
+        Assert.Single(answered.Select(r => r.Outcome.CallId).Distinct());
+        Assert.All(outcomes.Where(o => o.Error is not null), o =>
+        {
+            Assert.Equal(GatewayErrorCodes.IdempotencyInProgress, o.Error!.Code);
+            Assert.Equal(409, o.Error.HttpStatus);
+        });
+        var after = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+        Assert.Equal(answered[0].Outcome.CallId, after.Outcome.CallId);
+        Assert.Single(_upstream.Requests);
+    }
+
+    [Fact]
+    public async Task Complete_IdempotencyKeyWhoseFirstCallFailed_RunsAgainOnRetry()
+    {
+        var context = new CallContext { TenantId = _acme, IdempotencyKey = "order-retry" };
+        var request = GatewayHarness.Chat("Fail first", model: "chat");
+        _upstream.Enqueue(MockReply.Json(400, MockOpenAiServer.Error("bad request", "invalid_request_error")));
+
+        await Assert.ThrowsAsync<GatewayException>(() => _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None));
+        var retry = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+        var again = await _gateway.Gateway.CompleteAsync(request, context, CancellationToken.None);
+
+        Assert.Equal(2, _upstream.Requests.Count);
+        Assert.Equal(retry.Outcome.CallId, again.Outcome.CallId);
+    }
 }

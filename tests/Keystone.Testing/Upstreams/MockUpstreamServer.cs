@@ -47,6 +47,18 @@ public class MockUpstreamServer : IAsyncDisposable
     public Func<RecordedRequest, MockReply> DefaultReply { get; set; } =
         _ => MockReply.Json(500, """{"error":{"message":"mock upstream: no scripted reply left","type":"server_error"}}""");
 
+    /// <summary>
+    /// Extra wait before every answer (scripted or default), on top of the reply's own <see cref="MockReply.Delay"/>:
+    /// a provider that takes this long per answer (benchmarks). Default zero.
+    /// </summary>
+    public TimeSpan AnswerDelay { get; set; }
+
+    /// <summary>
+    /// Whether to keep every request for <see cref="Requests"/>. Default true; load benchmarks turn it off so that
+    /// hundreds of thousands of requests do not pile up in memory.
+    /// </summary>
+    public bool KeepRequests { get; set; } = true;
+
     /// <summary>Queues a reply for the next request.</summary>
     public void Enqueue(MockReply reply) => _script.Enqueue(_ => reply);
 
@@ -82,15 +94,20 @@ public class MockUpstreamServer : IAsyncDisposable
         var body = await reader.ReadToEndAsync(context.RequestAborted);
         var headers = context.Request.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString());
         var request = new RecordedRequest(context.Request.Method, context.Request.Path + context.Request.QueryString, headers, body);
-        _requests.Enqueue(request);
+        if (KeepRequests)
+        {
+            _requests.Enqueue(request);
+        }
+
         var reply = _script.TryDequeue(out var next) ? next(request) : DefaultReply(request);
 
         var ct = context.RequestAborted;
         try
         {
-            if (reply.Delay > TimeSpan.Zero)
+            var delay = reply.Delay + AnswerDelay;
+            if (delay > TimeSpan.Zero)
             {
-                await Task.Delay(reply.Delay, ct);
+                await Task.Delay(delay, ct);
             }
 
             foreach (var (name, value) in reply.Headers)

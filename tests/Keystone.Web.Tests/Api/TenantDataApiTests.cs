@@ -2,8 +2,13 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Keystone.Data;
+using Keystone.Gateway.Recording;
 using Keystone.Testing;
+using Keystone.Web.Features.Api;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Web.Tests.Api;
 
@@ -148,6 +153,63 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         using var call = JsonDocument.Parse(await acme.GetStringAsync($"/api/v1/calls/{traceId}"));
         var shown = Assert.Single(call.RootElement.GetProperty("feedback").EnumerateArray());
         Assert.Equal("down", shown.GetProperty("score").GetString());
+    }
+
+    [Fact]
+    public async Task PostFeedback_RightAfterTheAnswerWithoutWaitingForTheRecorder_IsStoredAndJoinsTheCall()
+    {
+        var acme = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        var traceId = await CallAsync(acme, "feedback-test", "f2");
+
+        var response = await acme.PostAsync("/api/v1/feedback", Json($$"""{"traceId":"{{traceId}}","score":"up"}"""));
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        await fixture.FlushCallsAsync();
+        using var call = JsonDocument.Parse(await acme.GetStringAsync($"/api/v1/calls/{traceId}"));
+        Assert.Equal("up", Assert.Single(call.RootElement.GetProperty("feedback").EnumerateArray()).GetProperty("score").GetString());
+    }
+
+    [Fact]
+    public async Task CallExists_CallAnsweredButRowNotYetWritten_IsTrueForItsTenantOnly()
+    {
+        var acme = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        await fixture.FlushCallsAsync();
+        var recorder = fixture.App.Services.GetRequiredService<CallRecorder>();
+        var factory = fixture.App.Services.GetRequiredService<KeystoneDbFactory>();
+        // Holding SQLite's write lock keeps the recorder from storing the call, so only the queued call can answer.
+        await using var writeLock = new SqliteConnection($"Data Source={fixture.App.Settings["Database:SqlitePath"]}");
+        await writeLock.OpenAsync();
+        await using (var begin = writeLock.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            await begin.ExecuteNonQueryAsync();
+        }
+
+        var traceId = await CallAsync(acme, "feedback-test", "f3");
+
+        await using (var db = factory.ForTenant(ApiFixture.Acme))
+        {
+            Assert.False(await db.Calls.AnyAsync(c => c.TraceId == traceId));
+            Assert.True(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
+        }
+
+        await using (var db = factory.ForTenant(ApiFixture.Globex))
+        {
+            Assert.False(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Globex, traceId, CancellationToken.None));
+        }
+
+        await using (var rollback = writeLock.CreateCommand())
+        {
+            rollback.CommandText = "ROLLBACK";
+            await rollback.ExecuteNonQueryAsync();
+        }
+
+        await fixture.FlushCallsAsync();
+        Assert.False(recorder.IsPending(ApiFixture.Acme, traceId));
+        await using (var db = factory.ForTenant(ApiFixture.Acme))
+        {
+            Assert.True(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
+        }
     }
 
     [Fact]

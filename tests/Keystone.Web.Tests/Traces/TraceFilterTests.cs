@@ -148,7 +148,7 @@ public sealed class TraceFilterTests
     {
         var (call, trace) = TraceTestData.Call(TraceTestData.Acme, TraceTestData.T0, prompt: "It's a test", configure: c => c.Feature = "billing");
         var detail = new TraceDetail(call, "Acme", TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson),
-            true, true, 0, null, [], []);
+            true, true, 0, null, [], [], []);
 
         var curl = CurlCommand.For(detail, "https://keystone.example/");
 
@@ -165,7 +165,7 @@ public sealed class TraceFilterTests
     {
         var (call, trace) = TraceTestData.Call(TraceTestData.Acme, TraceTestData.T0, prompt: "Summarize my order");
         var detail = new TraceDetail(call, "Acme", TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson),
-            true, true, 0, null, [], []);
+            true, true, 0, null, [], [], []);
 
         var same = TraceReplayer.BuildRequest(detail, null);
         var other = TraceReplayer.BuildRequest(detail, "fast");

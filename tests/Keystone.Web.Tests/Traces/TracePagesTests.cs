@@ -88,6 +88,53 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task Get_TraceWithFeedbackFromTheApiAndThePlayground_ShowsScoresCommentsAndWhoGaveThem()
+    {
+        var acme = await AddCallAsync(DemoData.AcmeId, "Where does my parcel go?", "To Springfield.");
+        var api = fixture.App.CreateClient();
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Keystone.Testing.KeystoneAppFactory.DemoApiKey);
+        var posted = await api.PostAsync("/api/v1/feedback", new StringContent(
+            $$"""{"traceId":"{{acme.TraceId}}","score":"down","comment":"Wrong city, it goes to Shelbyville","user":"cust-42"}""",
+            System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.Created, posted.StatusCode);
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            // What the playground's thumbs store: the console user, no API key.
+            var admin = await db.Users.SingleAsync(u => u.Email == "admin@acme.demo");
+            db.Feedback.Add(new Keystone.Data.Feedback.CallFeedback
+            {
+                Id = Guid.NewGuid(), TenantId = DemoData.AcmeId, TraceId = acme.TraceId, Score = 1, UserId = admin.Id, CreatedUtc = DateTime.UtcNow.AddMinutes(1),
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var acmeAdmin = await fixture.App.SignInAsync("admin@acme.demo");
+        var html = await acmeAdmin.GetStringAsync($"/traces/{acme.Id}");
+
+        var start = html.IndexOf("data-test=\"feedback\"", StringComparison.Ordinal);
+        var box = html[start..html.IndexOf("data-test=\"trace-tabs\"", start, StringComparison.Ordinal)];
+        Assert.Contains("1 up, 1 down", box, StringComparison.Ordinal);
+        Assert.Contains("data-score=\"down\"", box, StringComparison.Ordinal);
+        Assert.Contains("data-score=\"up\"", box, StringComparison.Ordinal);
+        Assert.Contains("Wrong city, it goes to Shelbyville", box, StringComparison.Ordinal);
+        Assert.Contains("end user cust-42", box, StringComparison.Ordinal);
+        Assert.Contains("admin@acme.demo", box, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"no-feedback\"", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_TraceWithoutFeedback_SaysSo()
+    {
+        var acme = await AddCallAsync(DemoData.AcmeId, "No one rated this", "ok");
+        var acmeAdmin = await fixture.App.SignInAsync("admin@acme.demo");
+
+        var html = await acmeAdmin.GetStringAsync($"/traces/{acme.Id}");
+
+        Assert.Contains("data-test=\"no-feedback\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"feedback-entry\"", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_TraceAsTenantMember_IsForbidden()
     {
         var acme = await AddCallAsync(DemoData.AcmeId, "members do not read traces", "ok");

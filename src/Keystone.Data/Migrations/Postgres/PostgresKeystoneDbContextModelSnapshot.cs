@@ -470,20 +470,30 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
-                    b.HasIndex("TenantId", "CostMicros")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros");
+                    b.HasIndex("CostMicros", "Id")
+                        .HasDatabaseName("ix_llm_calls_cost_micros_id");
+
+                    b.HasIndex("LatencyMs", "Id")
+                        .HasDatabaseName("ix_llm_calls_latency_ms_id");
+
+                    b.HasIndex("ReplayOfCallId", "CreatedUtc")
+                        .HasDatabaseName("ix_llm_calls_replay_of_call_id_created_utc")
+                        .HasFilter("replay_of_call_id IS NOT NULL");
 
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
 
-                    b.HasIndex("TenantId", "LatencyMs")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms");
+                    b.HasIndex("TenantId", "CostMicros", "Id")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros_id");
 
                     b.HasIndex("TenantId", "EndUser", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
 
                     b.HasIndex("TenantId", "Feature", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_feature_created_utc");
+
+                    b.HasIndex("TenantId", "LatencyMs", "Id")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms_id");
 
                     b.ToTable("llm_calls", (string)null);
                 });
@@ -773,6 +783,11 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<Guid>("TraceId")
                         .HasColumnType("uuid")
                         .HasColumnName("trace_id");
+
+                    b.Property<string>("UserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("user_id");
 
                     b.HasKey("Id")
                         .HasName("pk_feedback");

@@ -16,17 +16,15 @@ namespace Keystone.Gateway.Providers.Anthropic;
 internal sealed class AnthropicProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TokenCounter tokens) : IModelProvider
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.anthropic.com/v1/");
-    private readonly Uri _baseUrl = options.BaseUrl is null ? DefaultBaseUrl : new Uri(options.BaseUrl);
-    private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.TimeoutSeconds);
-    private readonly TimeSpan _idleTimeout = TimeSpan.FromSeconds(options.StreamIdleTimeoutSeconds);
+    private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
 
     public string Name => name;
 
     public async Task<ProviderChatResponse> CompleteAsync(ProviderChatRequest request, CancellationToken ct)
     {
-        var (baseUrl, apiKey) = Target(request.Credentials);
+        var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = Build(request, baseUrl, apiKey, stream: false);
-        using var response = await ProviderHttp.SendAsync(Client(), message, name, apiKey, _timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
@@ -61,11 +59,11 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
 
     public async IAsyncEnumerable<ProviderStreamEvent> StreamAsync(ProviderChatRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
-        var (baseUrl, apiKey) = Target(request.Credentials);
+        var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = Build(request, baseUrl, apiKey, stream: true);
-        using var response = await ProviderHttp.SendAsync(Client(), message, name, apiKey, _timeout, stream: true, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);
-        using var sse = new SseReader(body, name, _idleTimeout);
+        using var sse = new SseReader(body, name, _endpoint.IdleTimeout);
         var state = new StreamState();
         while (!state.Stopped && await sse.ReadAsync(ct) is { } ev)
         {
@@ -255,11 +253,6 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
 
         return 1024;
     }
-
-    private HttpClient Client() => httpClients.CreateClient(ProviderRegistry.HttpClientName(name));
-
-    private (Uri BaseUrl, string? ApiKey) Target(ProviderCredentials? credentials)
-        => credentials is null ? (_baseUrl, options.ApiKey) : (credentials.BaseUrl ?? _baseUrl, credentials.ApiKey);
 
     private HttpRequestMessage Build(ProviderChatRequest request, Uri baseUrl, string? apiKey, bool stream)
     {

@@ -13,17 +13,15 @@ namespace Keystone.Gateway.Providers.OpenAi;
 internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttpClientFactory httpClients) : IModelProvider
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.openai.com/v1/");
-    private readonly Uri _baseUrl = options.BaseUrl is null ? DefaultBaseUrl : new Uri(options.BaseUrl);
-    private readonly TimeSpan _timeout = TimeSpan.FromSeconds(options.TimeoutSeconds);
-    private readonly TimeSpan _idleTimeout = TimeSpan.FromSeconds(options.StreamIdleTimeoutSeconds);
+    private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
 
     public string Name => name;
 
     public async Task<ProviderChatResponse> CompleteAsync(ProviderChatRequest request, CancellationToken ct)
     {
-        var (baseUrl, apiKey) = Target(request.Credentials);
+        var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = BuildChat(request, baseUrl, apiKey, stream: false);
-        using var response = await ProviderHttp.SendAsync(Client(), message, name, apiKey, _timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
@@ -37,11 +35,11 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
 
     public async IAsyncEnumerable<ProviderStreamEvent> StreamAsync(ProviderChatRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
-        var (baseUrl, apiKey) = Target(request.Credentials);
+        var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = BuildChat(request, baseUrl, apiKey, stream: true);
-        using var response = await ProviderHttp.SendAsync(Client(), message, name, apiKey, _timeout, stream: true, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);
-        using var sse = new SseReader(body, name, _idleTimeout);
+        using var sse = new SseReader(body, name, _endpoint.IdleTimeout);
         string? finish = null;
         Usage? usage = null;
         var done = false;
@@ -78,7 +76,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     public async Task<ProviderEmbeddingResponse> EmbedAsync(string model, IReadOnlyList<string> inputs, int? dimensions,
         ProviderCredentials? credentials, CancellationToken ct)
     {
-        var (baseUrl, apiKey) = Target(credentials);
+        var (baseUrl, apiKey) = _endpoint.Target(credentials);
         var buffer = new ArrayBufferWriter<byte>(256);
         using (var w = new Utf8JsonWriter(buffer))
         {
@@ -101,7 +99,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         }
 
         using var message = Post(ProviderHttp.Combine(baseUrl, "embeddings"), buffer, apiKey);
-        using var response = await ProviderHttp.SendAsync(Client(), message, name, apiKey, _timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
@@ -135,12 +133,6 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
             throw new ProviderException($"{name}: the response is not an embeddings list ({ex.Message}).", (int)response.StatusCode, isRetryable: true, inner: ex);
         }
     }
-
-    private HttpClient Client() => httpClients.CreateClient(ProviderRegistry.HttpClientName(name));
-
-    /// <summary>BYOK credentials replace both the key and (when given) the base URL.</summary>
-    private (Uri BaseUrl, string? ApiKey) Target(ProviderCredentials? credentials)
-        => credentials is null ? (_baseUrl, options.ApiKey) : (credentials.BaseUrl ?? _baseUrl, credentials.ApiKey);
 
     private HttpRequestMessage Post(Uri uri, ArrayBufferWriter<byte> body, string? apiKey)
     {

@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Api;
 /// status with a machine-readable code, bare error statuses (404 for an unknown route, 405) get a body,
 /// and the console's HTML status pages are switched off for these routes.
 /// </summary>
-internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorMiddleware> log)
+internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods routes, ILogger<ApiErrorMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext http)
     {
@@ -64,6 +64,23 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorM
 
         if (http.Response is { HasStarted: false, StatusCode: >= 400 } response && response.ContentLength is null && string.IsNullOrEmpty(response.ContentType))
         {
+            if (response.StatusCode is 404 or 405)
+            {
+                // The console's catch-all GET/HEAD endpoint is a candidate for every path, so routing alone answers
+                // 404 (GET on a POST route) or 405 with the wrong Allow (any path). Decide from the API's own routes.
+                var allowed = routes.AllowedAt(http.Request.Path);
+                if (allowed.Count == 0)
+                {
+                    response.StatusCode = 404;
+                    response.Headers.Remove("Allow");
+                }
+                else if (!allowed.Contains(http.Request.Method, StringComparer.OrdinalIgnoreCase))
+                {
+                    response.StatusCode = 405;
+                    response.Headers.Allow = string.Join(", ", allowed);
+                }
+            }
+
             var (code, message) = response.StatusCode switch
             {
                 404 => (ApiErrors.NotFound, $"There is no {http.Request.Method} {http.Request.Path} in this API."),
@@ -79,6 +96,8 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorM
     }
 
     /// <summary>True for the routes this middleware shapes.</summary>
-    public static bool Applies(HttpRequest request)
-        => request.Path.StartsWithSegments("/v1") || request.Path.StartsWithSegments("/api/v1");
+    public static bool Applies(HttpRequest request) => Applies(request.Path);
+
+    /// <inheritdoc cref="Applies(HttpRequest)"/>
+    public static bool Applies(PathString path) => path.StartsWithSegments("/v1") || path.StartsWithSegments("/api/v1");
 }

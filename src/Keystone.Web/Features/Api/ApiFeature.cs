@@ -29,6 +29,7 @@ public static class ApiFeature
     {
         services.AddOptionsWithValidateOnStart<ApiOptions>().BindConfiguration(ApiOptions.SectionName).ValidateDataAnnotations();
         services.AddSingleton<ApiRequestBody>();
+        services.AddSingleton<ApiRouteMethods>();
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)

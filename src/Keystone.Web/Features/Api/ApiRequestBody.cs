@@ -24,10 +24,13 @@ public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
             throw TooLarge(limit);
         }
 
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(request.ContentLength ?? 4096, 1, limit));
+        // Sized from Content-Length (+1 so the final zero-byte read needs no growth): a typical chat body is a few
+        // hundred bytes, and a fixed 16 KiB read size made every request allocate at least that much.
+        var declared = request.ContentLength is { } length ? (int)Math.Clamp(length, 0, limit) : (int?)null;
+        var buffer = new ArrayBufferWriter<byte>((declared ?? 4096) + 1);
         while (true)
         {
-            var memory = buffer.GetMemory(16 * 1024);
+            var memory = buffer.GetMemory(declared is { } d && buffer.WrittenCount < d ? d - buffer.WrittenCount + 1 : 4096);
             var read = await request.Body.ReadAsync(memory, ct);
             if (read == 0)
             {

@@ -14,6 +14,11 @@ public sealed partial class KeysPage
     private int? _rpm;
     private decimal? _capUsd;
     private BudgetPeriod _capPeriod = BudgetPeriod.Month;
+    private Guid? _editing;
+    private int? _editRpm;
+    private decimal? _editCapUsd;
+    private BudgetPeriod _editCapPeriod = BudgetPeriod.Month;
+    private string? _editError;
 
     protected override async Task OnInitializedAsync()
     {
@@ -57,6 +62,48 @@ public sealed partial class KeysPage
         catch (GatewayException ex)
         {
             _error = ex.Error.Message;
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private void StartEdit(ApiKeyRow key)
+    {
+        _editing = key.Id;
+        _editError = null;
+        _editRpm = key.RequestsPerMinute;
+        var cap = key.Caps.Count > 0 ? key.Caps[0] : null;
+        _editCapUsd = cap is null ? null : cap.LimitMicros / 1_000_000m;
+        _editCapPeriod = cap?.Period ?? BudgetPeriod.Month;
+    }
+
+    private void CancelEdit()
+    {
+        _editing = null;
+        _editError = null;
+    }
+
+    private async Task SaveLimitsAsync(Guid id)
+    {
+        _busy = true;
+        _editError = null;
+        try
+        {
+            // A cap that rounds to zero micro-USD is refused by the service like an explicit $0.
+            long? capMicros = _editCapUsd is { } usd ? (long)decimal.Round(usd * 1_000_000m) : null;
+            await Keys.SetLimitsAsync(id, _editRpm, capMicros, _editCapPeriod, CancellationToken.None);
+            _editing = null;
+            await LoadAsync();
+        }
+        catch (ApiKeyValidationException ex)
+        {
+            _editError = ex.Message;
+        }
+        catch (GatewayException ex)
+        {
+            _editError = ex.Error.Message;
         }
         finally
         {

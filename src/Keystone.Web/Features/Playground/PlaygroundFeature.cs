@@ -9,5 +9,6 @@ public static class PlaygroundFeature
         .ValidateDataAnnotations().Services
         .AddSingleton(sp => sp.GetRequiredService<IOptions<PlaygroundOptions>>().Value)
         .AddScoped<ConversationService>()
-        .AddScoped<CallRecords>();
+        .AddScoped<CallRecords>()
+        .AddScoped<PlaygroundFeedback>();
 }

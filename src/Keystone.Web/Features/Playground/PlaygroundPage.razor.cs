@@ -20,6 +20,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     private readonly List<ConversationMessage> _messages = [];
     private readonly List<AnswerStreamer> _streams = [];
     private readonly List<string?> _compareModels = [];
+    private readonly Dictionary<Guid, int> _ratings = [];
     private readonly CancellationTokenSource _life = new();
     private IReadOnlyList<ModelInfo> _models = [];
     private IReadOnlyList<ConversationSummary> _conversations = [];
@@ -49,6 +50,8 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     [Inject] private IBudgetService Budgets { get; set; } = default!;
 
     [Inject] private CallRecords Calls { get; set; } = default!;
+
+    [Inject] private PlaygroundFeedback Feedback { get; set; } = default!;
 
     [Inject] private TimeProvider Time { get; set; } = default!;
 
@@ -162,7 +165,35 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     {
         _conversation = null;
         _messages.Clear();
+        _ratings.Clear();
         _error = null;
+    }
+
+    private int? RatingOf(ConversationMessage answer) => answer.TraceId is { } id && _ratings.TryGetValue(id, out var score) ? score : null;
+
+    /// <summary>A thumb on an answer: lands on the answer's trace as feedback; the same thumb again takes it back.</summary>
+    private async Task RateAsync(ConversationMessage answer, int score)
+    {
+        if (_conversation is null || answer.TraceId is not { } traceId)
+        {
+            return;
+        }
+
+        int? rating = RatingOf(answer) == score ? null : score;
+        if (!await Feedback.RateAsync(_conversation.Id, traceId, rating, _life.Token))
+        {
+            Snackbar.Add("This answer is not saved yet; try again in a moment.", Severity.Warning);
+            return;
+        }
+
+        if (rating is { } r)
+        {
+            _ratings[traceId] = r;
+        }
+        else
+        {
+            _ratings.Remove(traceId);
+        }
     }
 
     private async Task OpenAsync(Guid id)
@@ -177,6 +208,12 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         _conversation = conversation;
         _messages.Clear();
         _messages.AddRange(conversation.Messages);
+        _ratings.Clear();
+        foreach (var (traceId, score) in await Feedback.RatingsAsync([.. conversation.Messages.Select(m => m.TraceId).OfType<Guid>()], _life.Token))
+        {
+            _ratings[traceId] = score;
+        }
+
         _model = _models.Any(m => m.Id == conversation.Model) ? conversation.Model : _model;
         _systemPrompt = conversation.SystemPrompt;
         _temperature = conversation.Temperature;

@@ -12,7 +12,22 @@ public sealed record TraceDetail(
     int RedactionCount,
     DateTime? RawPurgedUtc,
     IReadOnlyList<TraceRow> Neighbours,
-    IReadOnlyList<TraceRow> Replays);
+    IReadOnlyList<TraceRow> Replays,
+    IReadOnlyList<TraceFeedbackEntry> Feedback);
+
+/// <summary>
+/// One thumbs up / down on the trace: from the tenant's product (<c>POST /api/v1/feedback</c>, maybe naming its end
+/// user) or from a console user in the playground (<paramref name="UserName"/>).
+/// </summary>
+public sealed record TraceFeedbackEntry(int Score, string? Comment, string? EndUser, string? UserName, bool FromApiKey, DateTime CreatedUtc)
+{
+    public bool IsUp => Score > 0;
+
+    /// <summary>Who gave it, in words.</summary>
+    public string Source => UserName is not null ? $"playground · {UserName}"
+        : EndUser is not null ? $"end user {EndUser} · API"
+        : FromApiKey ? "API" : "unknown source";
+}
 
 /// <summary>The unredacted payload, shown to platform admins with a stated reason.</summary>
 public sealed record RawTrace(string? RequestJson, string? ResponseJson);

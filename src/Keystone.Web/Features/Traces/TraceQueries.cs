@@ -18,8 +18,26 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
     {
         pageSize = Math.Clamp(pageSize, 1, MaxPageSize);
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var q = Filter(db, filter);
         var after = TraceCursor.Parse(cursor, filter.Sort);
+        var words = FullTextQuery.Words(filter.Text);
+        var rows = words.Count > 0 && filter.Sort == TraceSort.Time && db.FullTextReadsNewestFirst
+            ? await NewestMatchesFirstAsync(db, filter, words, after, pageSize + 1, ct)
+            : await PageQuery(db, filter, after, pageSize + 1).ToListAsync(ct);
+        string? next = null;
+        if (rows.Count > pageSize)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = TraceCursor.After(rows[^1], filter.Sort);
+        }
+
+        return new TracePage(rows, next);
+    }
+
+    /// <summary>One page of a filter in its sort order, after the cursor (the whole query, for EXPLAIN too).</summary>
+    internal static IQueryable<TraceRow> PageQuery(KeystoneDbContext db, TraceFilter filter, TraceCursor? after, int take,
+        IQueryable<Guid>? matching = null)
+    {
+        var q = Filter(db, filter, matching);
         q = filter.Sort switch
         {
             TraceSort.Cost => after is null ? q : q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && c.Id.CompareTo(after.Id) < 0)),
@@ -32,21 +50,81 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
             TraceSort.Latency => q.OrderByDescending(c => c.LatencyMs).ThenByDescending(c => c.Id),
             _ => q.OrderByDescending(c => c.CreatedUtc).ThenByDescending(c => c.Id),
         };
-        var rows = await ToRows(db, ordered.Take(pageSize + 1)).ToListAsync(ct);
-        string? next = null;
-        if (rows.Count > pageSize)
-        {
-            rows.RemoveAt(rows.Count - 1);
-            next = TraceCursor.After(rows[^1], filter.Sort);
-        }
-
-        return new TracePage(rows, next);
+        return ToRows(db, ordered.Take(take));
     }
 
+    /// <summary>Matches per row wanted in the first window; later windows are sized from the share of matches the other filters kept.</summary>
+    private const int FirstWindowFactor = 4;
+
+    /// <summary>
+    /// The first window's guess of how many matches one row of the page costs: the tenant and the feature are
+    /// part of the index's matches, but each other narrowing (a user, a model, a status, …) keeps only part of
+    /// them. A bigger first window is cheaper than an extra one.
+    /// </summary>
+    private static int FirstWindowMatchesPerRow(TraceFilter f)
+        => f with { Text = null, Feature = null, FromUtc = null, ToUtc = null, Sort = TraceSort.Time } == TraceFilter.Empty
+            ? FirstWindowFactor
+            : FirstWindowFactor * 8;
+
+    /// <summary>
+    /// Full text, newest first, read window by window back in time: each window holds about as many matches as
+    /// the page still needs (scaled by how many of them the other filters kept so far), so a common word costs
+    /// a few thousand index entries instead of every match. Windows split time at millisecond boundaries and
+    /// are read newest first, each in the page's order, so their concatenation is the page a single query over
+    /// all matches would return (same order, same keyset cursor).
+    /// </summary>
+    private static async Task<List<TraceRow>> NewestMatchesFirstAsync(KeystoneDbContext db, TraceFilter filter, IReadOnlyList<string> words,
+        TraceCursor? after, int take, CancellationToken ct)
+    {
+        var rows = new List<TraceRow>(take);
+        // Exclusive upper bound of the next window: the cursor's time is still allowed (ties are broken by id).
+        DateTime? before = after is null || after.Time == DateTime.MaxValue ? filter.ToUtc : Min(filter.ToUtc, after.Time.AddTicks(1));
+        var matches = take * FirstWindowMatchesPerRow(filter);
+        var (tenant, feature) = (ScopedTenant(db), FeatureOf(filter));
+        while (rows.Count < take)
+        {
+            var newest = await db.NewestMatchesAsync(words, tenant, feature, before, matches, ct);
+            var start = newest.StartUtc;
+            var last = start is null || (filter.FromUtc is { } from && start <= from);
+            var window = filter with
+            {
+                FromUtc = last ? filter.FromUtc : DateTime.SpecifyKind(start!.Value, DateTimeKind.Utc),
+                ToUtc = before,
+            };
+            // When every remaining match was listed, the window reads them by key instead of matching the words again.
+            var listed = start is null ? newest.Keys : null;
+            var found = listed is { Count: 0 }
+                ? []
+                : await PageQuery(db, window, after, take - rows.Count, listed is null ? null : db.TraceIdsWithKeys(listed)).ToListAsync(ct);
+            rows.AddRange(found);
+            if (last)
+            {
+                break;
+            }
+
+            before = window.FromUtc;
+            // The other filters kept found/matches of the window's matches; ask for enough to fill the page
+            // at that rate (with a margin), growing at least 2x and at most 16x per window.
+            var wanted = found.Count == 0 ? (long)matches * 16 : (long)Math.Ceiling((take - rows.Count) * 1.5 * matches / found.Count);
+            matches = (int)Math.Clamp(wanted, matches * 2L, Math.Min(matches * 16L, int.MaxValue / 2));
+        }
+
+        return rows;
+    }
+
+    private static DateTime? Min(DateTime? a, DateTime b) => a is { } x && x < b ? x : b;
+
     /// <summary>The calls a filter selects, before ordering (also used for the end user's neighbouring calls).</summary>
-    internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f)
+    internal static IQueryable<LlmCall> Filter(KeystoneDbContext db, TraceFilter f, IQueryable<Guid>? matching = null)
     {
         var q = db.Calls.AsNoTracking();
+        if (ScopedTenant(db) is { } scoped)
+        {
+            // Redundant with the tenant query filter, which reads "@all OR tenant_id = @tenant": SQLite cannot use
+            // that as an index equality, so every (tenant_id, …) index would go unused for a tenant's search.
+            q = q.Where(c => c.TenantId == scoped);
+        }
+
         if (!string.IsNullOrWhiteSpace(f.User))
         {
             var user = f.User.Trim();
@@ -138,12 +216,18 @@ public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
         var words = FullTextQuery.Words(f.Text);
         if (words.Count > 0)
         {
-            var matching = db.TraceIdsMatching(words);
+            // The caller may already know the matching calls (the full-text index's listed keys).
+            matching ??= db.TraceIdsMatching(words, f.FromUtc, f.ToUtc, ScopedTenant(db), FeatureOf(f));
             q = q.Where(c => matching.Contains(c.Id));
         }
 
         return q;
     }
+
+    /// <summary>The one tenant a search runs in, or null across tenants.</summary>
+    private static Guid? ScopedTenant(KeystoneDbContext db) => db.Scope.AllTenants ? null : db.Scope.TenantId;
+
+    private static string? FeatureOf(TraceFilter f) => string.IsNullOrWhiteSpace(f.Feature) ? null : f.Feature.Trim();
 
     internal static IQueryable<TraceRow> ToRows(KeystoneDbContext db, IQueryable<LlmCall> q) => q.Select(c => new TraceRow(
         c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),

@@ -16,6 +16,9 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
     /// <summary>How many of the same end user's calls are shown either side.</summary>
     public const int NeighbourCount = 5;
 
+    /// <summary>Most feedback entries shown on one trace (oldest first).</summary>
+    public const int MaxFeedback = 50;
+
     /// <summary>
     /// The call (by call id, or by trace id for a pasted <c>X-Keystone-Trace-Id</c>), or null when not visible.
     /// <paramref name="writeAudit"/> false only when this very look was already audited (prerender, then interactive render).
@@ -45,6 +48,15 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
         var neighbours = await NeighboursAsync(db, call, ct);
         var replays = await TraceQueries.ToRows(db, db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == call.Id)
             .OrderByDescending(c => c.CreatedUtc).Take(20)).ToListAsync(ct);
+        // Feedback is given per trace id (what the product sees in X-Keystone-Trace-Id); naming the tenant lets
+        // the (tenant, trace) index answer for platform users too, whose scope spans every tenant.
+        var feedback = await db.Feedback.AsNoTracking()
+            .Where(f => f.TenantId == call.TenantId && f.TraceId == call.TraceId)
+            .OrderBy(f => f.CreatedUtc).Take(MaxFeedback)
+            .Select(f => new TraceFeedbackEntry(f.Score, f.Comment, f.EndUser,
+                f.UserId == null ? null : db.Users.Where(u => u.Id == f.UserId).Select(u => u.Email).FirstOrDefault() ?? f.UserId,
+                f.ApiKeyId != null, f.CreatedUtc))
+            .ToListAsync(ct);
 
         if (writeAudit && tenant.IsPlatformUser)
         {
@@ -53,7 +65,7 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
         return new TraceDetail(call, tenantName,
             TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
-            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays);
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback);
     }
 
     /// <summary>
@@ -90,17 +102,27 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
     private static async Task<IReadOnlyList<TraceRow>> NeighboursAsync(KeystoneDbContext db, LlmCall call, CancellationToken ct)
     {
-        if (call.EndUser is null && call.UserId is null)
+        if (NeighbourQueries(db, call) is not { } q)
         {
             return [];
         }
 
+        var before = await q.Before.ToListAsync(ct);
+        var after = await q.After.ToListAsync(ct);
+        return [.. after.OrderByDescending(r => r.CreatedUtc), .. before];
+    }
+
+    /// <summary>The same end user's (or console user's) calls just before and just after the call (also for EXPLAIN).</summary>
+    internal static (IQueryable<TraceRow> Before, IQueryable<TraceRow> After)? NeighbourQueries(KeystoneDbContext db, LlmCall call)
+    {
+        if (call.EndUser is null && call.UserId is null)
+        {
+            return null;
+        }
+
         var same = db.Calls.AsNoTracking().Where(c => c.TenantId == call.TenantId && c.Id != call.Id);
         same = call.EndUser is not null ? same.Where(c => c.EndUser == call.EndUser) : same.Where(c => c.UserId == call.UserId);
-        var before = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc <= call.CreatedUtc)
-            .OrderByDescending(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
-        var after = await TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc > call.CreatedUtc)
-            .OrderBy(c => c.CreatedUtc).Take(NeighbourCount)).ToListAsync(ct);
-        return [.. after.OrderByDescending(r => r.CreatedUtc), .. before];
+        return (TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc <= call.CreatedUtc).OrderByDescending(c => c.CreatedUtc).Take(NeighbourCount)),
+            TraceQueries.ToRows(db, same.Where(c => c.CreatedUtc > call.CreatedUtc).OrderBy(c => c.CreatedUtc).Take(NeighbourCount)));
     }
 }

@@ -616,6 +616,7 @@ namespace Keystone.Data.Migrations.Sqlite
                     comment = table.Column<string>(type: "TEXT", maxLength: 2000, nullable: true),
                     api_key_id = table.Column<Guid>(type: "TEXT", nullable: true),
                     end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: true),
                     created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
                 },
                 constraints: table =>
@@ -913,6 +914,11 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "period_start_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "cost_micros", "id" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_created_utc",
                 table: "llm_calls",
                 column: "created_utc");
@@ -923,9 +929,20 @@ namespace Keystone.Data.Migrations.Sqlite
                 column: "ingested_utc");
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_cost_micros",
+                name: "ix_llm_calls_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "cost_micros" });
+                columns: new[] { "latency_ms", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_replay_of_call_id_created_utc",
+                table: "llm_calls",
+                columns: new[] { "replay_of_call_id", "created_utc" },
+                filter: "replay_of_call_id IS NOT NULL");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
@@ -943,9 +960,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "tenant_id", "feature", "created_utc" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_latency_ms",
+                name: "ix_llm_calls_tenant_id_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "latency_ms" });
+                columns: new[] { "tenant_id", "latency_ms", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",

@@ -622,6 +622,7 @@ namespace Keystone.Data.Migrations.Postgres
                     comment = table.Column<string>(type: "character varying(2000)", maxLength: 2000, nullable: true),
                     api_key_id = table.Column<Guid>(type: "uuid", nullable: true),
                     end_user = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: true),
                     created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
                 },
                 constraints: table =>
@@ -919,6 +920,11 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "period_start_utc" });
 
             migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "cost_micros", "id" });
+
+            migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_created_utc",
                 table: "llm_calls",
                 column: "created_utc");
@@ -929,9 +935,20 @@ namespace Keystone.Data.Migrations.Postgres
                 column: "ingested_utc");
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_cost_micros",
+                name: "ix_llm_calls_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "cost_micros" });
+                columns: new[] { "latency_ms", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_replay_of_call_id_created_utc",
+                table: "llm_calls",
+                columns: new[] { "replay_of_call_id", "created_utc" },
+                filter: "replay_of_call_id IS NOT NULL");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_llm_calls_tenant_id_cost_micros_id",
+                table: "llm_calls",
+                columns: new[] { "tenant_id", "cost_micros", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_tenant_id_created_utc",
@@ -949,9 +966,9 @@ namespace Keystone.Data.Migrations.Postgres
                 columns: new[] { "tenant_id", "feature", "created_utc" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_tenant_id_latency_ms",
+                name: "ix_llm_calls_tenant_id_latency_ms_id",
                 table: "llm_calls",
-                columns: new[] { "tenant_id", "latency_ms" });
+                columns: new[] { "tenant_id", "latency_ms", "id" });
 
             migrationBuilder.CreateIndex(
                 name: "ix_llm_calls_trace_id",

@@ -1,0 +1,132 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Data.Tenancy;
+using Keystone.Gateway.Pipeline;
+using Keystone.Gateway.Recording;
+using Keystone.Testing;
+using Keystone.Testing.Upstreams;
+using Keystone.Web.Features.Keys;
+using Keystone.Web.Features.Tenants;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Benchmarks.Api;
+
+/// <summary>
+/// The real web app (Program, the whole middleware pipeline) on Kestrel at a loopback port, with an OpenAI-compatible
+/// provider <c>bench</c> pointing at a loopback <see cref="MockOpenAiServer"/>, alias <c>bench</c> mapped to it, a
+/// tenant whose plan never rate-limits, and an API key created through the real <see cref="ApiKeyService"/>.
+/// No demo seed. Clients talk raw HTTP to both the app and the mock.
+/// </summary>
+internal sealed class ApiBenchmarkHost : IAsyncDisposable
+{
+    private KestrelAppFactory _app = null!;
+
+    public MockOpenAiServer Upstream { get; private set; } = null!;
+
+    /// <summary><c>http://127.0.0.1:port/</c> of the app.</summary>
+    public Uri AppOrigin { get; private set; } = null!;
+
+    /// <summary>The tenant API key (chat scope), sent as a bearer token.</summary>
+    public string ApiKey { get; private set; } = "";
+
+    public IServiceProvider Services => _app.Services;
+
+    internal CallRecorder Recorder => _app.Services.GetRequiredService<CallRecorder>();
+
+    /// <summary>
+    /// Turns call recording on or off in the running app (diagnostics only; the product always records). The gateway
+    /// reads the monitored options' current instance per call, so flipping the flag on it takes effect at once.
+    /// </summary>
+    internal void Recording(bool on) => _app.Services.GetRequiredService<IOptionsMonitor<GatewayOptions>>().CurrentValue.RecordingDisabledForBenchmarks = !on;
+
+    public static async Task<ApiBenchmarkHost> StartAsync()
+    {
+        var host = new ApiBenchmarkHost { Upstream = await MockOpenAiServer.StartAsync() };
+        host.Upstream.KeepRequests = false;
+        host._app = new KestrelAppFactory();
+        host._app
+            .WithSetting("Seed:Demo", "false")
+            .WithSetting("Seed:DemoApiKey", null)
+            .WithSetting("Seed:DemoPassword", null)
+            .WithSetting("Gateway:Providers:bench:Kind", "OpenAI")
+            .WithSetting("Gateway:Providers:bench:BaseUrl", host.Upstream.BaseUrl.ToString())
+            .WithSetting("Gateway:Aliases:bench:0", "bench/gpt-4o-mini");
+        host._app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        host._app.StartServer();
+        var address = host._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        host.AppOrigin = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+
+        var tenantId = Guid.NewGuid();
+        var planId = Guid.NewGuid();
+        await using (var db = host._app.Services.GetRequiredService<KeystoneDbFactory>().ForSystem())
+        {
+            db.Plans.Add(new Plan { Id = planId, Name = "Bench", DefaultRequestsPerMinute = int.MaxValue });
+            db.Tenants.Add(new Tenant { Id = tenantId, Name = "Bench", Slug = "bench", PlanId = planId, CreatedUtc = DateTime.UtcNow });
+            await db.SaveChangesAsync();
+        }
+
+        await using (var scope = host._app.Services.CreateAsyncScope())
+        {
+            scope.ServiceProvider.GetRequiredService<TenantContext>().UseScope(TenantScope.For(tenantId));
+            var created = await scope.ServiceProvider.GetRequiredService<ApiKeyService>()
+                .CreateAsync(new NewApiKey("benchmark", [ApiKeyScopes.Chat]), CancellationToken.None);
+            host.ApiKey = created.Secret;
+        }
+
+        return host;
+    }
+
+    /// <summary>A keep-alive client without proxy, decompression or connection limit (the measured client).</summary>
+    public static HttpClient CreateClient() => new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        MaxConnectionsPerServer = int.MaxValue,
+        PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+        PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+        UseCookies = false,
+        AllowAutoRedirect = false,
+    })
+    { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>The same body to the app's <c>/v1/chat/completions</c> (with the key) or straight to the mock.</summary>
+    public HttpRequestMessage ChatRequest(bool throughKeystone, byte[] body)
+    {
+        var url = throughKeystone ? new Uri(AppOrigin, "/v1/chat/completions") : new Uri(Upstream.BaseUrl, "chat/completions");
+        var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body), Version = HttpVersion.Version11 };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (throughKeystone)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
+        }
+
+        return request;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        await Upstream.DisposeAsync();
+    }
+
+    /// <summary>The test factory's settings, in the Production environment (as deployed), on Kestrel.</summary>
+    private sealed class KestrelAppFactory : KeystoneAppFactory
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            builder.UseEnvironment("Production");
+            // WebApplicationFactory reads its manifest from the working directory, which under `dotnet run` is the
+            // repository root, not the output folder: resolve Keystone.Web's folder from the manifest ourselves.
+            var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
+            var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
+            builder.UseContentRoot(roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value);
+        }
+    }
+}

@@ -1,0 +1,368 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Keystone.Benchmarks.Api;
+
+/// <summary>
+/// The HTTP API (issue 4) measured end to end: raw HTTP with keep-alive to the real app on Kestrel versus the same
+/// body sent straight to the loopback mock, in one run. Added latency, throughput ratio, streaming time to first
+/// token, and open-loop load at fixed rates against a mock that takes 20 ms per answer.
+/// </summary>
+internal static class ApiLoadReport
+{
+    private const int Warmup = 500;
+    private const int Samples = 3000;
+    private const int Concurrency = 16;
+    private static readonly TimeSpan ThroughputWindow = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan StepLength = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan SlowUpstream = TimeSpan.FromMilliseconds(20);
+    private static readonly int[] Rates = [100, 200, 400, 800, 1000, 1200, 1500, 2000];
+    private const double P99Limit = 50;
+
+    private static readonly byte[] Body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+    {
+        model = "bench",
+        messages = new object[]
+        {
+            new { role = "system", content = "You are a concise assistant." },
+            new { role = "user", content = "Summarize what an LLM gateway does." },
+        },
+        max_tokens = 64,
+    }));
+
+    private static readonly byte[] StreamBody = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+    {
+        model = "bench",
+        messages = new object[]
+        {
+            new { role = "system", content = "You are a concise assistant." },
+            new { role = "user", content = "Summarize what an LLM gateway does." },
+        },
+        max_tokens = 64,
+        stream = true,
+    }));
+
+    /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
+    public static async Task ProfileAsync(TimeSpan length, TextWriter progress)
+    {
+        await using var host = await ApiBenchmarkHost.StartAsync();
+        using var client = ApiBenchmarkHost.CreateClient();
+        progress.WriteLine($"profiling: {Concurrency} callers through Keystone for {length.TotalSeconds:0} s, process {Environment.ProcessId}");
+        var count = 0L;
+        using var stop = new CancellationTokenSource(length);
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await CallAsync(client, host, true, Body, null);
+                Interlocked.Increment(ref count);
+            }
+        })));
+        progress.WriteLine($"{count / length.TotalSeconds:0} req/s");
+    }
+
+    public static async Task<string> RunAsync(TextWriter progress)
+    {
+        var host = await ApiBenchmarkHost.StartAsync();
+        try
+        {
+            return await RunAsync(host, progress);
+        }
+        finally
+        {
+            // The recorder may still be catching up after the heaviest step: give it time before the database goes.
+            using var drain = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            try
+            {
+                await host.Recorder.FlushAsync(drain.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                progress.WriteLine($"recorder still {host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost} calls behind after 2 minutes");
+            }
+
+            await host.DisposeAsync();
+        }
+    }
+
+    private static async Task<string> RunAsync(ApiBenchmarkHost host, TextWriter progress)
+    {
+        var md = new StringBuilder();
+        var loadBefore = LoadAverage();
+        using var client = ApiBenchmarkHost.CreateClient();
+        var overheads = new ConcurrentBag<double>();
+
+        progress.WriteLine($"app at {host.AppOrigin}, mock at {host.Upstream.BaseUrl}");
+        var direct = await LatencyAsync(() => CallAsync(client, host, false, Body, null));
+        progress.WriteLine($"direct latency p50 {direct.P50:0.000} p99 {direct.P99:0.000}");
+        var keystone = await LatencyAsync(() => CallAsync(client, host, true, Body, overheads));
+        progress.WriteLine($"keystone latency p50 {keystone.P50:0.000} p99 {keystone.P99:0.000}");
+        var serverOverhead = Percentiles.Of([.. overheads]);
+
+        var directRps = await ThroughputAsync(() => CallAsync(client, host, false, Body, null));
+        var keystoneRps = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
+        progress.WriteLine($"throughput direct {directRps:0} keystone {keystoneRps:0}");
+
+        // Diagnostic: the same with the recorder off, to show what the embedded SQLite recorder costs on 2 cores.
+        host.Recording(false);
+        var keystoneQuietRps = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
+        host.Recording(true);
+        progress.WriteLine($"throughput keystone, recording off {keystoneQuietRps:0}");
+
+        var directTtft = await SampleAsync(() => FirstTokenAsync(client, host, false));
+        var keystoneTtft = await SampleAsync(() => FirstTokenAsync(client, host, true));
+        progress.WriteLine($"ttft direct {directTtft.P50:0.000} keystone {keystoneTtft.P50:0.000}");
+
+        host.Upstream.AnswerDelay = SlowUpstream;
+        await OpenLoopAsync(client, host, true, 200, TimeSpan.FromSeconds(3)); // warm the connection pool at this shape
+        var steps = new List<(int Rate, Step Direct, Step Keystone)>();
+        var best = 0;
+        foreach (var rate in Rates)
+        {
+            var d = await OpenLoopAsync(client, host, false, rate, StepLength);
+            var k = await OpenLoopAsync(client, host, true, rate, StepLength);
+            var backlog = host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost;
+            progress.WriteLine($"{rate}/s: direct {d.Achieved:0}/s p50 {d.P50:0.0} p99 {d.P99:0.0} err {d.Errors}; keystone {k.Achieved:0}/s p50 {k.P50:0.0} p99 {k.P99:0.0} err {k.Errors}; recorder backlog {backlog}");
+            steps.Add((rate, d, k with { RecorderBacklog = backlog }));
+            // Each step starts with the recorder caught up, so one step's backlog does not load the next.
+            await host.Recorder.FlushAsync(CancellationToken.None);
+            if (k.Steady(rate))
+            {
+                best = rate;
+            }
+
+            // Past saturation more steps only queue up: stop once Keystone cannot keep up with the offered rate.
+            if (k.Achieved < rate * 0.9 || k.Errors > 0)
+            {
+                break;
+            }
+        }
+
+        host.Recording(false);
+        var quietStep = await OpenLoopAsync(client, host, true, 1000, StepLength);
+        host.Recording(true);
+        progress.WriteLine($"1000/s recording off: keystone {quietStep.Achieved:0}/s p50 {quietStep.P50:0.0} p99 {quietStep.P99:0.0} err {quietStep.Errors}");
+
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Raw HTTP/1.1 with keep-alive (`HttpClient`, `SocketsHttpHandler`), the same JSON body to the app's `/v1/chat/completions` (Bearer key) and straight to the mock's. "
+            + $"Latency: {Samples} sequential calls per series after {Warmup} warm-up calls; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s; mock answers at once for these.");
+        md.AppendLine();
+        md.AppendLine("| Measure | Direct (client → mock) | Through Keystone (client → app → mock) | Added by Keystone | Target | Met |");
+        md.AppendLine("|---|---|---|---|---|---|");
+        Row(md, "Latency p50", direct.P50, keystone.P50, 1, "≤ 1 ms");
+        Row(md, "Latency p99", direct.P99, keystone.P99, 2, "≤ 2 ms");
+        Row(md, "Time to first token p50 (stream)", directTtft.P50, keystoneTtft.P50, 1, "≤ 1 ms");
+        Row(md, "Time to first token p99 (stream)", directTtft.P99, keystoneTtft.P99, double.NaN, "(report)");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Throughput, {Concurrency} callers (req/s) | {directRps:0} | {keystoneRps:0} | ratio {keystoneRps / directRps:0.00} | ≥ 0.4 | {(keystoneRps / directRps >= 0.4 ? "yes" : "no")} |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Throughput, {Concurrency} callers, recording off (diagnostic) | {directRps:0} | {keystoneQuietRps:0} | ratio {keystoneQuietRps / directRps:0.00} | (diagnostic) | — |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| `X-Gateway-Overhead-Ms` (server's own view of the gateway pipeline) | | p50 {serverOverhead.P50:0.000} ms, p99 {serverOverhead.P99:0.000} ms | | (diagnostic) | — |");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Open-loop load (requests sent on a fixed schedule whatever the answers do; latency from each request's scheduled send time, so a stalled server is not hidden), mock takes {SlowUpstream.TotalMilliseconds:0} ms per answer, {StepLength.TotalSeconds:0} s per step, stopping once Keystone falls under 90 % of the offered rate or errors; a step is steady when p99 ≤ {P99Limit:0} ms, no errors and at least 95 % of the offered rate is achieved:");
+        md.AppendLine();
+        md.AppendLine("| Offered (req/s) | Direct: achieved / p50 / p99 | Through Keystone: achieved (req/s) | p50 | p99 | errors | Recorder backlog at step end | Steady (p99 ≤ 50 ms) |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (rate, d, k) in steps)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| {rate:N0} | {d.Achieved:N0} / {d.P50:0.0} ms / {d.P99:0.0} ms | {k.Achieved:N0} | {k.P50:0.0} ms | {k.P99:0.0} ms | {k.Errors} | {k.RecorderBacklog:N0} calls | {(k.Steady(rate) ? "yes" : "no")} |");
+        }
+
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| 1,000, recording off (diagnostic) | | {quietStep.Achieved:N0} | {quietStep.P50:0.0} ms | {quietStep.P99:0.0} ms | {quietStep.Errors} | — | {(quietStep.Steady(1000) ? "yes" : "no")} |");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Highest steady rate through Keystone: **{best:N0} req/s** (goal ≥ 1,000 req/s; {(best >= 1000 ? "met" : "not met")}).");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"Machine: {Environment.ProcessorCount} cores, {RuntimeInfo()}; load average (1/5/15 min) before the run {loadBefore}, after {LoadAverage()}. Client, app and mock share the process and the cores.");
+        return md.ToString();
+    }
+
+    private static string RuntimeInfo() => $".NET {Environment.Version}, server GC {System.Runtime.GCSettings.IsServerGC}";
+
+    private static string LoadAverage()
+        => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    private static void Row(StringBuilder md, string name, double direct, double keystone, double limit, string target)
+    {
+        var added = keystone - direct;
+        var met = double.IsNaN(limit) ? "—" : added <= limit ? "yes" : "no";
+        md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {direct:0.000} ms | {keystone:0.000} ms | {added:0.000} ms | {target} | {met} |");
+    }
+
+    private static async Task CallAsync(HttpClient client, ApiBenchmarkHost host, bool throughKeystone, byte[] body, ConcurrentBag<double>? overheads)
+    {
+        using var request = host.ChatRequest(throughKeystone, body);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{(throughKeystone ? "Keystone" : "mock")} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        if (overheads is not null && response.Headers.TryGetValues("X-Gateway-Overhead-Ms", out var values)
+            && double.TryParse(values.First(), NumberStyles.Float, CultureInfo.InvariantCulture, out var ms))
+        {
+            overheads.Add(ms);
+        }
+    }
+
+    /// <summary>
+    /// Sends a streamed request and returns the time until the first chunk with non-empty content was read; reads the
+    /// stream to its end so that connections are reused on both paths as in normal use.
+    /// </summary>
+    private static async Task<double> FirstTokenAsync(HttpClient client, ApiBenchmarkHost host, bool throughKeystone)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var request = host.ChatRequest(throughKeystone, StreamBody);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{(throughKeystone ? "Keystone" : "mock")} answered {(int)response.StatusCode} to a stream.");
+        }
+
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        double? firstToken = null;
+        var done = false;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (firstToken is null && line.StartsWith("data: {", StringComparison.Ordinal) && HasContent(line.AsSpan(6)))
+            {
+                firstToken = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+
+            done |= line == "data: [DONE]";
+        }
+
+        return firstToken is { } ms && done ? ms : throw new InvalidOperationException("The stream ended without a token or without [DONE].");
+    }
+
+    private static bool HasContent(ReadOnlySpan<char> json)
+    {
+        using var doc = JsonDocument.Parse(json.ToString());
+        return doc.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+            && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
+            && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0;
+    }
+
+    private sealed record Percentiles(double P50, double P99)
+    {
+        public static Percentiles Of(double[] samples)
+        {
+            if (samples.Length == 0)
+            {
+                return new Percentiles(double.NaN, double.NaN);
+            }
+
+            Array.Sort(samples);
+            return new Percentiles(samples[samples.Length / 2], samples[Math.Min(samples.Length - 1, (int)(samples.Length * 0.99))]);
+        }
+    }
+
+    private static Task<Percentiles> LatencyAsync(Func<Task> call) => SampleAsync(async () =>
+    {
+        var start = Stopwatch.GetTimestamp();
+        await call();
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    });
+
+    /// <summary>Sequential samples of a call that measures itself, after a warm-up.</summary>
+    private static async Task<Percentiles> SampleAsync(Func<Task<double>> call)
+    {
+        for (var i = 0; i < Warmup; i++)
+        {
+            await call();
+        }
+
+        var samples = new double[Samples];
+        for (var i = 0; i < Samples; i++)
+        {
+            samples[i] = await call();
+        }
+
+        return Percentiles.Of(samples);
+    }
+
+    private static async Task<double> ThroughputAsync(Func<Task> call)
+    {
+        // A short warm-up at this concurrency so both series start with an open connection per caller.
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await call();
+            }
+        })));
+        var count = 0L;
+        using var stop = new CancellationTokenSource(ThroughputWindow);
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await call();
+                Interlocked.Increment(ref count);
+            }
+        })));
+        return count / sw.Elapsed.TotalSeconds;
+    }
+
+    private sealed record Step(double Achieved, double P50, double P99, int Errors, int Sent)
+    {
+        public long RecorderBacklog { get; init; }
+
+        public bool Steady(int offered) => Errors == 0 && P99 <= P99Limit && Achieved >= offered * 0.95;
+    }
+
+    /// <summary>
+    /// Sends at <paramref name="rate"/> per second for <paramref name="length"/> on a fixed schedule (request i is due at
+    /// i / rate), never waiting for answers; each latency counts from the request's due time.
+    /// </summary>
+    private static async Task<Step> OpenLoopAsync(HttpClient client, ApiBenchmarkHost host, bool throughKeystone, int rate, TimeSpan length)
+    {
+        var total = (int)(rate * length.TotalSeconds);
+        var latencies = new double[total];
+        var errors = 0;
+        var inflight = new List<Task>(total);
+        var origin = Stopwatch.GetTimestamp();
+        var ticksPerRequest = Stopwatch.Frequency / (double)rate;
+        var sent = 0;
+        while (sent < total)
+        {
+            var due = (int)Math.Min(total, (Stopwatch.GetTimestamp() - origin) / ticksPerRequest + 1);
+            for (; sent < due; sent++)
+            {
+                var index = sent;
+                var dueAt = origin + (long)(index * ticksPerRequest);
+                inflight.Add(Task.Run(async () =>
+                {
+                    try
+                    {
+                        await CallAsync(client, host, throughKeystone, Body, null);
+                        latencies[index] = Stopwatch.GetElapsedTime(dueAt).TotalMilliseconds;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException)
+                    {
+                        Interlocked.Increment(ref errors);
+                        latencies[index] = double.NaN;
+                    }
+                }));
+            }
+
+            await Task.Delay(1);
+        }
+
+        await Task.WhenAll(inflight);
+        var elapsed = Stopwatch.GetElapsedTime(origin).TotalSeconds;
+        var ok = latencies.Where(l => !double.IsNaN(l)).ToArray();
+        var p = Percentiles.Of(ok);
+        return new Step(ok.Length / elapsed, p.P50, p.P99, errors, total);
+    }
+}

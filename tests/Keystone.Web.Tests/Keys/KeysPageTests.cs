@@ -1,0 +1,103 @@
+using Bunit;
+using Keystone.Gateway;
+using Keystone.Web.Features.Keys;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Tests.Api;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Keystone.Web.Tests.Keys;
+
+/// <summary>The /keys page over the real app's key service (SQLite, audit, budgets), signed in as Acme's admin.</summary>
+public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixture>, IAsyncLifetime
+{
+    private readonly ApiFixture _fixture;
+    private readonly AsyncServiceScope _scope;
+
+    public KeysPageTests(ApiFixture fixture)
+    {
+        _fixture = fixture;
+        _scope = fixture.App.Services.CreateAsyncScope();
+        var tenant = _scope.ServiceProvider.GetRequiredService<TenantContext>();
+        tenant.SetUser(KeysTestPrincipals.AcmeAdmin());
+        Services.AddSingleton(tenant);
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<ApiKeyService>());
+    }
+
+    // A bound for the page's database round trips on a busy machine, not a speed assertion.
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+
+    private ApiKeyService Keys => _scope.ServiceProvider.GetRequiredService<ApiKeyService>();
+
+    [Fact]
+    public async Task EditLimits_NewRateAndCap_SavesAuditsAndShowsThem()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"edit-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60), CancellationToken.None);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
+
+        page.Find("[data-test=edit-rpm]").Change("240");
+        page.Find("[data-test=edit-cap]").Change("2.5");
+        page.Find("[data-test=edit-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-test=limits-editor]")), Wait);
+        var limits = page.Find($"[data-test=limits-{created.Key.Prefix}]").TextContent;
+        Assert.Contains("240/min", limits, StringComparison.Ordinal);
+        Assert.Contains("cap $2.50/month", limits, StringComparison.Ordinal);
+        await using var db = _fixture.App.CreateSystemDb();
+        Assert.Equal(240, (await db.ApiKeys.SingleAsync(k => k.Id == created.Key.Id)).RequestsPerMinute);
+        var row = Assert.Single(await Keys.ListAsync(CancellationToken.None), k => k.Id == created.Key.Id);
+        var cap = Assert.Single(row.Caps);
+        Assert.Equal(2_500_000, cap.LimitMicros);
+        Assert.Equal(BudgetPeriod.Month, cap.Period);
+        Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "apikey.limits" && a.Target == $"apikey:{created.Key.Id}"));
+    }
+
+    [Fact]
+    public async Task EditLimits_ClearRateAndCap_FallsBackToPlanDefaultAndRemovesTheCap()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"clear-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60, 1_000_000, BudgetPeriod.Day), CancellationToken.None);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
+        Assert.Equal("60", page.Find("[data-test=edit-rpm]").GetAttribute("value"));
+
+        page.Find("[data-test=edit-rpm]").Change("");
+        page.Find("[data-test=edit-cap]").Change("");
+        page.Find("[data-test=edit-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("plan default", page.Find($"[data-test=limits-{created.Key.Prefix}]").TextContent, StringComparison.Ordinal), Wait);
+        var row = Assert.Single(await Keys.ListAsync(CancellationToken.None), k => k.Id == created.Key.Id);
+        Assert.Null(row.RequestsPerMinute);
+        Assert.Empty(row.Caps);
+    }
+
+    [Theory]
+    [InlineData("0", "", "Requests per minute must be between")]
+    [InlineData("2000000", "", "Requests per minute must be between")]
+    [InlineData("", "0", "A spending cap must be more than $0")]
+    public async Task EditLimits_InvalidValue_ShowsTheValidationMessageAndChangesNothing(string rpm, string capUsd, string message)
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"bad-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60), CancellationToken.None);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
+
+        page.Find("[data-test=edit-rpm]").Change(rpm);
+        page.Find("[data-test=edit-cap]").Change(capUsd);
+        page.Find("[data-test=edit-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains(message, page.Find("[data-test=edit-error]").TextContent, StringComparison.Ordinal), Wait);
+        Assert.Single(page.FindAll("[data-test=limits-editor]"));
+        await using var db = _fixture.App.CreateSystemDb();
+        Assert.Equal(60, (await db.ApiKeys.SingleAsync(k => k.Id == created.Key.Id)).RequestsPerMinute);
+        Assert.False(await db.AuditLog.AnyAsync(a => a.Action == "apikey.limits" && a.Target == $"apikey:{created.Key.Id}"));
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // MudBlazor's services are only async-disposable: bUnit's container must be disposed asynchronously.
+    public new async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _scope.DisposeAsync();
+    }
+}
