@@ -24,6 +24,9 @@ public sealed class UserUsageRollup : ITenantOwned
     /// <summary>Provider model that answered; empty when none did.</summary>
     public string Model { get; set; } = "";
 
+    /// <summary>Who paid for the calls: margin views count only platform-paid cost (not the tenant's own key).</summary>
+    public Calls.BilledTo BilledTo { get; set; }
+
     public long Calls { get; set; }
 
     public long Errors { get; set; }

@@ -76,7 +76,10 @@ public abstract class MarginQueriesTests
         Assert.Equal(1_000_000, acme.ByFeature.Single(f => f.Key == "summarize").CostMicros);
         Assert.Equal(9_000_000, acme.ByModel.Single(m => m.Key == "simulated/sim-large").CostMicros);
         Assert.Equal(4, acme.ActiveUsers);
-        Assert.Equal("end-3", acme.TopUsers[0].Label);
+        // end-3's 50 USD were on Acme's own key: top users rank by what the platform pays, like the feature table.
+        Assert.Equal("end-2", acme.TopUsers[0].Label);
+        Assert.Equal(8_000_000, acme.TopUsers[0].CostMicros);
+        Assert.Equal(0, acme.TopUsers.Single(u => u.Label == "end-3").CostMicros);
         Assert.Equal(11_500_000, acme.Days.Sum(d => d.CostMicros));
         Assert.Equal(90_000_000, acme.Days.Sum(d => d.RevenueMicros));
     }

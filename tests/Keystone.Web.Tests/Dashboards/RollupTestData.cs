@@ -3,7 +3,6 @@ using Keystone.Data.Calls;
 using Keystone.Data.Rollups;
 using Keystone.Web.Features.Dashboard;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Tests.Dashboards;
 
@@ -58,8 +57,7 @@ internal static class RollupTestData
         };
     }).ToList();
 
-    public static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, Options.Create(new DashboardOptions()),
-        TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+    public static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
 
     public static async Task InsertAsync(KeystoneDbFactory factory, IEnumerable<LlmCall> calls)
     {

@@ -41,7 +41,7 @@ public abstract class UsageRollupJobTests
     }
 
     [Fact]
-    public async Task Run_NothingNew_RecomputesOnlyTheOverlapAndKeepsWatermark()
+    public async Task Run_NothingNew_AddsNothingAndKeepsWatermark()
     {
         var (factory, database) = await CreateAsync();
         await using var _ = database;
@@ -54,6 +54,8 @@ public abstract class UsageRollupJobTests
 
         Assert.Equal(calls.Select(c => new DateTime(c.CreatedUtc.Year, c.CreatedUtc.Month, c.CreatedUtc.Day, c.CreatedUtc.Hour, 0, 0)).Distinct().Count(), first.Hours);
         Assert.NotNull(first.WatermarkUtc);
+        Assert.Equal(0, second.Hours);
+        Assert.Equal(0, second.Days);
         Assert.Equal(first.WatermarkUtc, second.WatermarkUtc);
         await using var db = factory.ForSystem();
         var state = await db.RollupStates.SingleAsync();
@@ -61,7 +63,7 @@ public abstract class UsageRollupJobTests
     }
 
     [Fact]
-    public async Task Run_UserRollup_TotalsEqualRawSumsPerUser()
+    public async Task Run_UserRollup_TotalsEqualRawSumsPerUserAndPayer()
     {
         var (factory, database) = await CreateAsync();
         await using var _ = database;
@@ -72,9 +74,9 @@ public abstract class UsageRollupJobTests
 
         await using var db = factory.ForSystem();
         var rows = await db.UserUsageRollups.AsNoTracking().ToListAsync();
-        var expected = calls.GroupBy(c => (c.TenantId, c.CreatedUtc.Date, c.UserId ?? "", c.EndUser ?? ""))
+        var expected = calls.GroupBy(c => (c.TenantId, c.CreatedUtc.Date, c.UserId ?? "", c.EndUser ?? "", c.BilledTo))
             .ToDictionary(g => g.Key, g => (g.Count(), g.Sum(c => c.CostMicros), g.Sum(c => (long)c.InputTokens)));
-        var actual = rows.GroupBy(r => (r.TenantId, r.DayUtc.Date, r.UserId, r.EndUser))
+        var actual = rows.GroupBy(r => (r.TenantId, r.DayUtc.Date, r.UserId, r.EndUser, r.BilledTo))
             .ToDictionary(g => g.Key, g => ((int)g.Sum(r => r.Calls), g.Sum(r => r.CostMicros), g.Sum(r => r.InputTokens)));
         Assert.Equal(expected.OrderBy(k => k.Key.ToString()), actual.OrderBy(k => k.Key.ToString()));
     }

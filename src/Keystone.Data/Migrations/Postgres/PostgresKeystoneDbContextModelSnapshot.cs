@@ -1505,11 +1505,13 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasKey("Id")
                         .HasName("pk_usage_rollups");
 
-                    b.HasIndex("Grain", "BucketStartUtc", "TenantId")
-                        .HasDatabaseName("ix_usage_rollups_grain_bucket_start_utc_tenant_id");
+                    b.HasIndex("TenantId", "Grain", "BucketStartUtc", "Feature", "Alias", "Provider", "Model", "BilledTo")
+                        .IsUnique()
+                        .HasDatabaseName("ux_usage_rollups_key");
 
-                    b.HasIndex("TenantId", "Grain", "BucketStartUtc")
-                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc");
+                    b.HasIndex("Grain", "BucketStartUtc", "TenantId", "BilledTo", "Feature", "Alias", "Provider", "Model", "CostMicros", "Calls", "Errors", "Fallbacks", "CacheHits", "SavedCostMicros", "LatencyMsSum", "Lat0", "Lat1", "Lat2", "Lat3", "Lat4", "Lat5", "Lat6", "Lat7", "Lat8", "Lat9")
+                        .HasDatabaseName("ix_usage_rollups_day_reads")
+                        .HasFilter("grain = 'Day'");
 
                     b.ToTable("usage_rollups", (string)null);
                 });
@@ -1522,6 +1524,12 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnName("id");
 
                     NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("billed_to");
 
                     b.Property<long>("Calls")
                         .HasColumnType("bigint")
@@ -1581,8 +1589,9 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("DayUtc", "TenantId")
                         .HasDatabaseName("ix_usage_user_daily_day_utc_tenant_id");
 
-                    b.HasIndex("TenantId", "DayUtc", "UserId")
-                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id");
+                    b.HasIndex("TenantId", "DayUtc", "UserId", "EndUser", "Feature", "Model", "BilledTo")
+                        .IsUnique()
+                        .HasDatabaseName("ux_usage_user_daily_key");
 
                     b.ToTable("usage_user_daily", (string)null);
                 });

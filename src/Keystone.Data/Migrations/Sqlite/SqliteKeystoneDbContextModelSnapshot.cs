@@ -1481,11 +1481,13 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_usage_rollups");
 
-                    b.HasIndex("Grain", "BucketStartUtc", "TenantId")
-                        .HasDatabaseName("ix_usage_rollups_grain_bucket_start_utc_tenant_id");
+                    b.HasIndex("TenantId", "Grain", "BucketStartUtc", "Feature", "Alias", "Provider", "Model", "BilledTo")
+                        .IsUnique()
+                        .HasDatabaseName("ux_usage_rollups_key");
 
-                    b.HasIndex("TenantId", "Grain", "BucketStartUtc")
-                        .HasDatabaseName("ix_usage_rollups_tenant_id_grain_bucket_start_utc");
+                    b.HasIndex("Grain", "BucketStartUtc", "TenantId", "BilledTo", "Feature", "Alias", "Provider", "Model", "CostMicros", "Calls", "Errors", "Fallbacks", "CacheHits", "SavedCostMicros", "LatencyMsSum", "Lat0", "Lat1", "Lat2", "Lat3", "Lat4", "Lat5", "Lat6", "Lat7", "Lat8", "Lat9")
+                        .HasDatabaseName("ix_usage_rollups_day_reads")
+                        .HasFilter("grain = 'Day'");
 
                     b.ToTable("usage_rollups", (string)null);
                 });
@@ -1496,6 +1498,12 @@ namespace Keystone.Data.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER")
                         .HasColumnName("id");
+
+                    b.Property<string>("BilledTo")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("billed_to");
 
                     b.Property<long>("Calls")
                         .HasColumnType("INTEGER")
@@ -1555,8 +1563,9 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("DayUtc", "TenantId")
                         .HasDatabaseName("ix_usage_user_daily_day_utc_tenant_id");
 
-                    b.HasIndex("TenantId", "DayUtc", "UserId")
-                        .HasDatabaseName("ix_usage_user_daily_tenant_id_day_utc_user_id");
+                    b.HasIndex("TenantId", "DayUtc", "UserId", "EndUser", "Feature", "Model", "BilledTo")
+                        .IsUnique()
+                        .HasDatabaseName("ux_usage_user_daily_key");
 
                     b.ToTable("usage_user_daily", (string)null);
                 });

@@ -65,60 +65,63 @@ public sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFact
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         var ledger = await RevenueQueries.LedgerAsync(db, range, ct);
-        var days = DailyRows(db, range);
 
-        var totals = await days
-            .GroupBy(r => r.BucketStartUtc)
+        // One pass over the day rows of the range, grouped by everything a chart splits by; the page's series,
+        // totals and percentiles are folded from these few hundred cells in memory.
+        var cells = await DailyRows(db, range)
+            .GroupBy(r => new { r.BucketStartUtc, r.Feature, r.Provider, r.Model, Byok = r.BilledTo == BilledTo.TenantKey })
             .Select(g => new
             {
-                Day = g.Key,
+                Day = g.Key.BucketStartUtc, g.Key.Feature, g.Key.Provider, g.Key.Model, g.Key.Byok,
                 Calls = g.Sum(r => r.Calls),
                 Errors = g.Sum(r => r.Errors),
                 Fallbacks = g.Sum(r => r.Fallbacks),
                 CacheHits = g.Sum(r => r.CacheHits),
                 Saved = g.Sum(r => r.SavedCostMicros),
-                Byok = g.Sum(r => r.BilledTo == BilledTo.TenantKey ? r.CostMicros : 0),
-            })
-            .ToListAsync(ct);
-        var byDay = totals.ToDictionary(t => RevenueQueries.Utc(t.Day));
-        var dayList = range.EachDay().Select(d =>
-        {
-            byDay.TryGetValue(d, out var t);
-            return new DayTotals(d,
-                ledger.RevenueByDay.Where(kv => kv.Key.Day == d).Sum(kv => kv.Value),
-                ledger.CostByDay.Where(kv => kv.Key.Day == d).Sum(kv => kv.Value),
-                t?.Calls ?? 0, t?.Errors ?? 0, t?.Fallbacks ?? 0, t?.CacheHits ?? 0, t?.Saved ?? 0);
-        }).ToList();
-
-        var platform = days.Where(r => r.BilledTo != BilledTo.TenantKey);
-        var byModel = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Provider + "/" + r.Model })
-            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
-        var byProvider = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Provider })
-            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
-        var byFeature = await platform.GroupBy(r => new { r.BucketStartUtc, Key = r.Feature })
-            .Select(g => new Cell(g.Key.BucketStartUtc, g.Key.Key, g.Sum(r => r.CostMicros))).ToListAsync(ct);
-
-        var latency = await days.Where(r => r.Model != "")
-            .GroupBy(r => r.Provider + "/" + r.Model)
-            .Select(g => new
-            {
-                Model = g.Key,
-                Calls = g.Sum(r => r.Calls),
+                Cost = g.Sum(r => r.CostMicros),
                 LatencySum = g.Sum(r => r.LatencyMsSum),
                 L0 = g.Sum(r => r.Lat0), L1 = g.Sum(r => r.Lat1), L2 = g.Sum(r => r.Lat2), L3 = g.Sum(r => r.Lat3),
                 L4 = g.Sum(r => r.Lat4), L5 = g.Sum(r => r.Lat5), L6 = g.Sum(r => r.Lat6), L7 = g.Sum(r => r.Lat7),
                 L8 = g.Sum(r => r.Lat8), L9 = g.Sum(r => r.Lat9),
             })
             .ToListAsync(ct);
-        var latencies = latency.Select(l =>
+
+        var byDay = cells.GroupBy(c => RevenueQueries.Utc(c.Day)).ToDictionary(g => g.Key, g => new
         {
-            long[] h = [l.L0, l.L1, l.L2, l.L3, l.L4, l.L5, l.L6, l.L7, l.L8, l.L9];
-            return new ModelLatency(l.Model, l.Calls, LatencyHistogram.Percentile(h, 0.5), LatencyHistogram.Percentile(h, 0.95),
-                l.Calls == 0 ? 0 : (double)l.LatencySum / l.Calls);
-        }).OrderByDescending(l => l.Calls).ToList();
+            Calls = g.Sum(c => c.Calls), Errors = g.Sum(c => c.Errors), Fallbacks = g.Sum(c => c.Fallbacks),
+            CacheHits = g.Sum(c => c.CacheHits), Saved = g.Sum(c => c.Saved),
+        });
+        var revenueByDay = ledger.RevenueByDay.GroupBy(kv => kv.Key.Day).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
+        var costByDay = ledger.CostByDay.GroupBy(kv => kv.Key.Day).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
+        var dayList = range.EachDay().Select(d =>
+        {
+            byDay.TryGetValue(d, out var t);
+            return new DayTotals(d, revenueByDay.GetValueOrDefault(d), costByDay.GetValueOrDefault(d),
+                t?.Calls ?? 0, t?.Errors ?? 0, t?.Fallbacks ?? 0, t?.CacheHits ?? 0, t?.Saved ?? 0);
+        }).ToList();
+
+        var platform = cells.Where(c => !c.Byok).ToList();
+        var byModel = platform.Select(c => new Cell(c.Day, c.Provider + "/" + c.Model, c.Cost)).ToList();
+        var byProvider = platform.Select(c => new Cell(c.Day, c.Provider, c.Cost)).ToList();
+        var byFeature = platform.Select(c => new Cell(c.Day, c.Feature, c.Cost)).ToList();
+
+        var latencies = cells.Where(c => c.Model != "")
+            .GroupBy(c => c.Provider + "/" + c.Model)
+            .Select(g =>
+            {
+                long[] h =
+                [
+                    g.Sum(c => c.L0), g.Sum(c => c.L1), g.Sum(c => c.L2), g.Sum(c => c.L3), g.Sum(c => c.L4),
+                    g.Sum(c => c.L5), g.Sum(c => c.L6), g.Sum(c => c.L7), g.Sum(c => c.L8), g.Sum(c => c.L9),
+                ];
+                var calls = g.Sum(c => c.Calls);
+                return new ModelLatency(g.Key, calls, LatencyHistogram.Percentile(h, 0.5), LatencyHistogram.Percentile(h, 0.95),
+                    calls == 0 ? 0 : (double)g.Sum(c => c.LatencySum) / calls);
+            })
+            .OrderByDescending(l => l.Calls).ToList();
 
         return new Overview(range, dayList, Series(byModel, range), Series(byProvider, range), Series(byFeature, range), latencies,
-            totals.Sum(t => t.Byok));
+            cells.Where(c => c.Byok).Sum(c => c.Cost));
     }
 
     internal static IQueryable<UsageRollup> DailyRows(KeystoneDbContext db, ReportRange range) => db.UsageRollups.AsNoTracking()

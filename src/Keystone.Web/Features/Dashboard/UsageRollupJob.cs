@@ -2,26 +2,25 @@ using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Data.Rollups;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Dashboard;
 
 /// <summary>What one rollup run did.</summary>
-/// <param name="Hours">Hour buckets recomputed.</param>
-/// <param name="Days">Day buckets recomputed.</param>
+/// <param name="Hours">Hour buckets the new calls fell in.</param>
+/// <param name="Days">Day buckets the new calls fell in.</param>
 /// <param name="WatermarkUtc">The watermark after the run.</param>
 public sealed record RollupRunResult(int Hours, int Days, DateTime? WatermarkUtc);
 
 /// <summary>
 /// Rolls <c>llm_calls</c> up into hourly and daily <see cref="UsageRollup"/> rows and daily
-/// <see cref="UserUsageRollup"/> rows. Incremental and idempotent (docs/decisions/0010-usage-rollups.md):
-/// it finds the hours touched by calls ingested since its watermark (minus an overlap for transactions that
-/// commit late), recomputes each of those whole hours from the raw calls, then the days they belong to,
-/// with delete + insert in one transaction per day. A call recorded late for an old hour lands in that
-/// hour on the next run; running twice changes nothing.
+/// <see cref="UserUsageRollup"/> rows (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md). Each run
+/// takes the calls ingested after its watermark and up to the highest ingest time read behind a write barrier
+/// (so no call at or below it can still commit), sums them once by hour in SQL, and adds those sums to the
+/// hour, day and per-user rows in the same transaction that moves the watermark. Work is proportional to the
+/// new calls, not to the hours they touch; a call recorded late for an old hour is added to that hour;
+/// running twice changes nothing (the second run finds no new calls).
 /// </summary>
-public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, IOptions<DashboardOptions> options, TimeProvider clock,
-    ILogger<UsageRollupJob> log)
+public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<UsageRollupJob> log)
 {
     public const string RecurringId = "dashboards:usage-rollup";
 
@@ -31,93 +30,107 @@ public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, IOptions<Dashboa
     // Calls are recorded in batches; any call is ingested well after 2000-01-01.
     private static readonly DateTime Beginning = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
-    // Two instances (or a slow run and the next tick) must not interleave their delete + insert.
+    // Two instances (or a slow run and the next tick) must not add the same calls twice; the row lock on
+    // rollup_state below guarantees it on PostgreSQL even across servers, this keeps Hangfire from queuing them.
     [Hangfire.DisableConcurrentExecution(timeoutInSeconds: 600)]
     public async Task<RollupRunResult> RunAsync(CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
         var sql = new RollupSql(dbFactory.Provider);
+        var sqlite = dbFactory.Provider == DatabaseProvider.Sqlite;
         await using var db = dbFactory.ForSystem();
         db.Database.SetCommandTimeout(TimeSpan.FromMinutes(10));
-
-        var state = await db.RollupStates.FirstOrDefaultAsync(s => s.Name == StateName, ct);
-        if (state is null)
+        await db.Database.OpenConnectionAsync(ct);
+        if (sqlite)
         {
-            state = new RollupState { Name = StateName };
-            db.RollupStates.Add(state);
+            // The delta's GROUP BY sorts the new calls in memory instead of temp files, and the merges walk the
+            // rollup indexes in key order: a bounded 128 MB page cache keeps the touched pages without spilling.
+            await db.Database.ExecuteSqlRawAsync("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;", ct);
         }
 
-        // Read the new high-water mark before looking for work: anything ingested later is seen next run.
-        var newWatermark = await db.Calls.MaxAsync(c => (DateTime?)c.IngestedUtc, ct);
-        var since = state.WatermarkUtc is { } w ? Utc(w) - options.Value.WatermarkOverlap : Beginning;
-        // The count is a statistic only. Just under a millisecond is added because SQLite compares these as text:
-        // the database writes "…12.340" while EF writes the watermark as "…12.34", which would sort as older.
-        var newCalls = state.WatermarkUtc is { } old
-            ? await db.Calls.LongCountAsync(c => c.IngestedUtc > old.AddTicks(9_999), ct)
-            : await db.Calls.LongCountAsync(ct);
-
-        var hours = (await db.Database.SqlQueryRaw<DateTime>(sql.TouchedHours, since).ToListAsync(ct))
-            .Select(Utc).Distinct().Order().ToList();
-
-        var days = 0;
-        foreach (var day in hours.GroupBy(h => h.Date))
+        try
         {
+            DateTime? max = null;
+            if (sql.Barrier is { } barrier)
+            {
+                // PostgreSQL: wait for every transaction writing calls to finish, read the maximum, release at
+                // once. Every call at or below it is now committed; every later one gets a later clock_timestamp().
+                await using var fence = await db.Database.BeginTransactionAsync(ct);
+                await db.Database.ExecuteSqlRawAsync(barrier, ct);
+                max = await MaxIngestedAsync(db, ct);
+                await fence.CommitAsync(ct);
+            }
+
+            // SQLite: BEGIN IMMEDIATE takes the one write lock, so no call is half-written while we read.
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            foreach (var (from, to) in Runs(day))
+            // Locks the state row (PostgreSQL) so a concurrent run waits and then sees the moved watermark.
+            await db.Database.ExecuteSqlRawAsync("UPDATE rollup_state SET last_run_ms = last_run_ms WHERE name = {0}", [StateName], ct);
+            if (sqlite)
             {
-                await db.Database.ExecuteSqlRawAsync(sql.ReplaceHours, [from, to], ct);
+                max = await MaxIngestedAsync(db, ct);
             }
 
-            var dayStart = Utc(day.Key);
-            await db.Database.ExecuteSqlRawAsync(sql.ReplaceDays, [dayStart, dayStart.AddDays(1)], ct);
-            await db.Database.ExecuteSqlRawAsync(sql.ReplaceUserDays, [dayStart, dayStart.AddDays(1)], ct);
+            var state = await db.RollupStates.FirstOrDefaultAsync(s => s.Name == StateName, ct);
+            if (state is null)
+            {
+                state = new RollupState { Name = StateName };
+                db.RollupStates.Add(state);
+            }
+
+            var from = state.WatermarkUtc is { } w ? Utc(w) : Beginning;
+            var stats = new DeltaStats();
+            if (max is { } m && Utc(m) > from)
+            {
+                object[] range = [sql.Parameter(from), sql.Parameter(Utc(m))];
+                await db.Database.ExecuteSqlRawAsync(sql.DropDelta, ct);
+                await db.Database.ExecuteSqlRawAsync(sql.CreateDelta, range, ct);
+                stats = await db.Database.SqlQueryRaw<DeltaStats>(sql.DeltaStats).SingleAsync(ct);
+                var summed = Stopwatch.GetTimestamp();
+                await db.Database.ExecuteSqlRawAsync(sql.MergeHours, ct);
+                await db.Database.ExecuteSqlRawAsync(sql.MergeDays, ct);
+                var merged = Stopwatch.GetTimestamp();
+                await db.Database.ExecuteSqlRawAsync(sql.MergeUserDays, range, ct);
+                await db.Database.ExecuteSqlRawAsync(sql.DropDelta, ct);
+                log.LogDebug("Usage rollup steps: sum by hour {SumMs} ms, merge hours and days {MergeMs} ms, per-user days {UserMs} ms",
+                    (long)Stopwatch.GetElapsedTime(started, summed).TotalMilliseconds,
+                    (long)Stopwatch.GetElapsedTime(summed, merged).TotalMilliseconds,
+                    (long)Stopwatch.GetElapsedTime(merged).TotalMilliseconds);
+                state.WatermarkUtc = Utc(m);
+            }
+
+            var elapsedMs = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            state.LastRunUtc = clock.GetUtcNow().UtcDateTime;
+            state.LastRunHours = (int)stats.Hours;
+            state.LastRunCalls = stats.Calls;
+            state.LastRunMs = elapsedMs;
+            await db.SaveChangesAsync(ct);
             await tx.CommitAsync(ct);
-            days++;
+            log.LogInformation("Usage rollup: {Calls} new calls added to {Hours} hours and {Days} days in {ElapsedMs} ms",
+                stats.Calls, stats.Hours, stats.Days, elapsedMs);
+            return new RollupRunResult((int)stats.Hours, (int)stats.Days, state.WatermarkUtc);
         }
-
-        if (newWatermark is { } nw && (state.WatermarkUtc is null || Utc(nw) > Utc(state.WatermarkUtc.Value)))
+        finally
         {
-            state.WatermarkUtc = Utc(nw);
+            if (sqlite)
+            {
+                // The connection goes back to the pool: give it back the defaults.
+                await db.Database.ExecuteSqlRawAsync("PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT;", CancellationToken.None);
+            }
         }
-
-        var elapsedMs = (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        state.LastRunUtc = clock.GetUtcNow().UtcDateTime;
-        state.LastRunHours = hours.Count;
-        state.LastRunCalls = newCalls;
-        state.LastRunMs = elapsedMs;
-        await db.SaveChangesAsync(ct);
-        log.LogInformation("Usage rollup: {Calls} new calls, {Hours} hours and {Days} days recomputed in {ElapsedMs} ms",
-            newCalls, hours.Count, days, elapsedMs);
-        return new RollupRunResult(hours.Count, days, state.WatermarkUtc);
     }
 
-    /// <summary>Contiguous runs of hours as [from, to) ranges, so a busy day is one statement, not 24.</summary>
-    private static IEnumerable<(DateTime From, DateTime To)> Runs(IEnumerable<DateTime> sortedHours)
-    {
-        DateTime? start = null;
-        var end = DateTime.MinValue;
-        foreach (var h in sortedHours)
-        {
-            if (start is not null && h == end)
-            {
-                end = h.AddHours(1);
-                continue;
-            }
-
-            if (start is { } s)
-            {
-                yield return (s, end);
-            }
-
-            start = h;
-            end = h.AddHours(1);
-        }
-
-        if (start is { } last)
-        {
-            yield return (last, end);
-        }
-    }
+    private static async Task<DateTime?> MaxIngestedAsync(KeystoneDbContext db, CancellationToken ct) =>
+        await db.Database.SqlQueryRaw<DateTime?>(RollupSql.MaxIngested).SingleAsync(ct);
 
     private static DateTime Utc(DateTime value) => DateTime.SpecifyKind(value, DateTimeKind.Utc);
+
+    /// <summary>What the delta held (read from SQL by column name).</summary>
+    internal sealed class DeltaStats
+    {
+        public long Calls { get; set; }
+
+        public long Hours { get; set; }
+
+        public long Days { get; set; }
+    }
 }

@@ -52,19 +52,25 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
     public async Task<IReadOnlyList<MarginRow>> TenantsAsync(ReportRange range, CancellationToken ct)
     {
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var ledger = await RevenueQueries.LedgerAsync(db, range, ct);
-        var features = await PlatformDays(db, range)
-            .GroupBy(r => new { r.TenantId, r.Feature })
-            .Select(g => new { g.Key.TenantId, g.Key.Feature, Cost = g.Sum(r => r.CostMicros) })
+        // One pass over the day rows: cost per tenant, day and feature gives both the ledger's daily cost and the top feature.
+        var cells = await PlatformDays(db, range)
+            .GroupBy(r => new { r.TenantId, r.BucketStartUtc, r.Feature })
+            .Select(g => new { g.Key.TenantId, Day = g.Key.BucketStartUtc, g.Key.Feature, Cost = g.Sum(r => r.CostMicros) })
             .ToListAsync(ct);
-        var top = features.GroupBy(f => f.TenantId)
+        var costByDay = cells.GroupBy(c => (c.TenantId, RevenueQueries.Utc(c.Day))).ToDictionary(g => g.Key, g => g.Sum(c => c.Cost));
+        var ledger = await RevenueQueries.LedgerAsync(db, range, costByDay, ct);
+        var top = cells.GroupBy(c => (c.TenantId, c.Feature))
+            .Select(g => (Tenant: g.Key.TenantId, g.Key.Feature, Cost: g.Sum(c => c.Cost)))
+            .GroupBy(f => f.Tenant)
             .ToDictionary(g => g.Key, g => g.OrderByDescending(f => f.Cost).ThenBy(f => f.Feature, StringComparer.Ordinal).First());
+        var revenue = ledger.RevenueByDay.GroupBy(kv => kv.Key.TenantId).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
+        var cost = costByDay.GroupBy(kv => kv.Key.TenantId).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
         return ledger.Tenants.Select(t =>
         {
-            var topFeature = top.GetValueOrDefault(t.Id);
-            return new MarginRow(t.Id, t.Name, t.Plan, ledger.Revenue(t.Id), ledger.Cost(t.Id),
-                range.EachDay().Select(d => ledger.CostByDay.GetValueOrDefault((t.Id, d))).ToList(),
-                topFeature?.Cost > 0 ? topFeature.Feature : null, topFeature?.Cost ?? 0);
+            var found = top.TryGetValue(t.Id, out var topFeature);
+            return new MarginRow(t.Id, t.Name, t.Plan, revenue.GetValueOrDefault(t.Id), cost.GetValueOrDefault(t.Id),
+                range.EachDay().Select(d => costByDay.GetValueOrDefault((t.Id, d))).ToList(),
+                found && topFeature.Cost > 0 ? topFeature.Feature : null, found ? topFeature.Cost : 0);
         }).ToList();
     }
 
@@ -105,7 +111,9 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
 
         var userRows = await UserDays(db, range).Where(u => u.TenantId == tenantId)
             .GroupBy(u => new { u.Feature, u.UserId, u.EndUser })
-            .Select(g => new { g.Key.Feature, g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
+            .Select(g => new { g.Key.Feature, g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors),
+                // Margin is platform-paid cost, as in the feature and model tables: calls on the tenant's own key cost the platform nothing.
+                Cost = g.Sum(u => u.BilledTo != BilledTo.TenantKey ? u.CostMicros : 0) })
             .ToListAsync(ct);
         var activeByFeature = userRows.Where(u => u.UserId != "" || u.EndUser != "")
             .GroupBy(u => u.Feature).ToDictionary(g => g.Key, g => (long)g.Select(u => (u.UserId, u.EndUser)).Distinct().Count());

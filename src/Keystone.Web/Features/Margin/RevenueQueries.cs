@@ -38,14 +38,20 @@ public sealed class RevenueQueries(IDbContextFactory<KeystoneDbContext> dbFactor
 
     internal static async Task<RevenueLedger> LedgerAsync(KeystoneDbContext db, ReportRange range, CancellationToken ct)
     {
-        var tenants = await TenantsAsync(db, ct);
         var costs = await db.UsageRollups.AsNoTracking()
             .Where(r => r.Grain == Data.Rollups.RollupGrain.Day && r.BucketStartUtc >= range.FromUtc && r.BucketStartUtc < range.ToUtc
                 && r.BilledTo != BilledTo.TenantKey)
             .GroupBy(r => new { r.TenantId, r.BucketStartUtc })
             .Select(g => new { g.Key.TenantId, g.Key.BucketStartUtc, Cost = g.Sum(r => r.CostMicros) })
             .ToListAsync(ct);
-        var costByDay = costs.ToDictionary(c => (c.TenantId, Utc(c.BucketStartUtc)), c => c.Cost);
+        return await LedgerAsync(db, range, costs.ToDictionary(c => (c.TenantId, Utc(c.BucketStartUtc)), c => c.Cost), ct);
+    }
+
+    /// <summary>The ledger from platform-paid cost per tenant and day the caller already read (one pass over the rollups, not two).</summary>
+    internal static async Task<RevenueLedger> LedgerAsync(KeystoneDbContext db, ReportRange range,
+        IReadOnlyDictionary<(Guid TenantId, DateTime Day), long> costByDay, CancellationToken ct)
+    {
+        var tenants = await TenantsAsync(db, ct);
 
         // Invoices of every month the range touches (a partial month takes its share).
         var firstMonth = new DateTime(range.FromUtc.Year, range.FromUtc.Month, 1, 0, 0, 0, DateTimeKind.Utc);

@@ -313,6 +313,7 @@ namespace Keystone.Data.Migrations.Sqlite
                     end_user = table.Column<string>(type: "TEXT", maxLength: 256, nullable: false),
                     feature = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
                     model = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    billed_to = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
                     calls = table.Column<long>(type: "INTEGER", nullable: false),
                     errors = table.Column<long>(type: "INTEGER", nullable: false),
                     input_tokens = table.Column<long>(type: "INTEGER", nullable: false),
@@ -1020,14 +1021,16 @@ namespace Keystone.Data.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_rollups_grain_bucket_start_utc_tenant_id",
+                name: "ix_usage_rollups_day_reads",
                 table: "usage_rollups",
-                columns: new[] { "grain", "bucket_start_utc", "tenant_id" });
+                columns: new[] { "grain", "bucket_start_utc", "tenant_id", "billed_to", "feature", "alias", "provider", "model", "cost_micros", "calls", "errors", "fallbacks", "cache_hits", "saved_cost_micros", "latency_ms_sum", "lat0", "lat1", "lat2", "lat3", "lat4", "lat5", "lat6", "lat7", "lat8", "lat9" },
+                filter: "grain = 'Day'");
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_rollups_tenant_id_grain_bucket_start_utc",
+                name: "ux_usage_rollups_key",
                 table: "usage_rollups",
-                columns: new[] { "tenant_id", "grain", "bucket_start_utc" });
+                columns: new[] { "tenant_id", "grain", "bucket_start_utc", "feature", "alias", "provider", "model", "billed_to" },
+                unique: true);
 
             migrationBuilder.CreateIndex(
                 name: "ix_usage_user_daily_day_utc_tenant_id",
@@ -1035,9 +1038,10 @@ namespace Keystone.Data.Migrations.Sqlite
                 columns: new[] { "day_utc", "tenant_id" });
 
             migrationBuilder.CreateIndex(
-                name: "ix_usage_user_daily_tenant_id_day_utc_user_id",
+                name: "ux_usage_user_daily_key",
                 table: "usage_user_daily",
-                columns: new[] { "tenant_id", "day_utc", "user_id" });
+                columns: new[] { "tenant_id", "day_utc", "user_id", "end_user", "feature", "model", "billed_to" },
+                unique: true);
         }
 
         /// <inheritdoc />
