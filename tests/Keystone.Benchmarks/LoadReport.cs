@@ -35,10 +35,16 @@ internal static class LoadReport
         await plain.Recorder.FlushAsync(CancellationToken.None);
         await capped.Recorder.FlushAsync(CancellationToken.None);
 
-        var directRps = await ThroughputAsync(() => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None));
-        var gatewayRps = await ThroughputAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None));
-        await plain.Recorder.FlushAsync(CancellationToken.None);
-        var quietRps = await ThroughputAsync(() => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None));
+        // Each series twice, alternating, best of two: the first window of whichever series runs first also pays for
+        // tiered JIT and connection warm-up, which otherwise decides the ratio more than the gateway does.
+        double directRps = 0, gatewayRps = 0, quietRps = 0;
+        for (var round = 0; round < 2; round++)
+        {
+            directRps = Math.Max(directRps, await ThroughputAsync(() => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None)));
+            gatewayRps = Math.Max(gatewayRps, await ThroughputAsync(() => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None)));
+            await plain.Recorder.FlushAsync(CancellationToken.None);
+            quietRps = Math.Max(quietRps, await ThroughputAsync(() => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None)));
+        }
 
         var ttft = await LatencyAsync(() => FirstTokenDirectAsync(plain), () => FirstTokenGatewayAsync(plain));
         var (directTtft, gatewayTtft) = (ttft[0], ttft[1]);
@@ -46,7 +52,7 @@ internal static class LoadReport
 
         var memory = await ConcurrentStreamsMemoryAsync(plain, 1000);
 
-        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls, the series interleaved call by call; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls, the series interleaved call by call; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s, each series twice in turn, best of two.");
         md.AppendLine();
         md.AppendLine("| Measure | Direct (adapter → mock) | Through the gateway | Added by the gateway | Target | Met |");
         md.AppendLine("|---|---|---|---|---|---|");

@@ -122,9 +122,16 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             {
                 // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
                 using var db = _dbFactory.ForSystem();
-                db.Calls.AddRange(batch.Select(b => b.Call));
-                db.Traces.AddRange(rows);
-                db.SaveChanges();
+                if (_dbFactory.Provider == DatabaseProvider.Sqlite)
+                {
+                    SqliteRowWriter.Insert(db, [.. batch.Select(b => (object)b.Call)], rows);
+                }
+                else
+                {
+                    db.Calls.AddRange(batch.Select(b => b.Call));
+                    db.Traces.AddRange(rows);
+                    db.SaveChanges();
+                }
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
                 return;

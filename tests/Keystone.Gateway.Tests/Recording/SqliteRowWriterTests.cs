@@ -1,0 +1,92 @@
+using Keystone.Data.Calls;
+using Keystone.Gateway.Recording;
+using Keystone.Gateway.Tests.Pipeline;
+using Keystone.Testing;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Gateway.Tests.Recording;
+
+/// <summary>The recorder's SQLite fast path stores exactly what EF Core's SaveChanges stores, column by column.</summary>
+public sealed class SqliteRowWriterTests : IAsyncLifetime
+{
+    private SqliteTestDatabase _db = null!;
+    private Guid _tenant;
+
+    public async Task InitializeAsync()
+    {
+        _db = await SqliteTestDatabase.CreateAsync();
+        _tenant = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "acme");
+    }
+
+    public async Task DisposeAsync() => await _db.DisposeAsync();
+
+    private LlmCall Call(Guid id) => new()
+    {
+        Id = id, TraceId = Guid.Parse("0194f0c2-7a1b-7c3d-8e4f-a1b2c3d4e5f6"), TenantId = _tenant, UserId = "user-1", EndUser = "end-9",
+        ApiKeyId = Guid.Parse("6f9619ff-8b86-d011-b42d-00c04fc964ff"), Feature = "support.bot", RequestId = "req-1", PromptName = "triage",
+        PromptVersionId = Guid.Parse("c0ffee00-0000-4000-8000-000000000001"), Alias = "smart", Provider = "openai", Model = "gpt-4.1",
+        Streamed = true, InputTokens = 1234, OutputTokens = 56, CachedInputTokens = 1024, CacheWriteTokens = 7, CacheWrite1hTokens = 3,
+        ReasoningTokens = 11, CostMicros = 98_765, CostStatus = CostStatus.Estimated, BilledTo = BilledTo.TenantKey,
+        CacheStatus = CacheStatus.Exact, SavedCostMicros = 4_321, Attempts = 2, FellBack = true, Status = CallStatus.Incomplete,
+        ErrorCode = "stream_interrupted", LatencyMs = 1_500, TtftMs = 230, ReplayOfCallId = Guid.Parse("11111111-2222-4333-8444-555555555555"),
+        CreatedUtc = new DateTime(2026, 11, 23, 1, 2, 3, 456, DateTimeKind.Utc).AddTicks(7_891),
+    };
+
+    private LlmTrace Trace(Guid callId) => new()
+    {
+        CallId = callId, TenantId = _tenant, RequestJson = "{\"messages\":[]}", ResponseJson = "{\"text\":\"é 東京\"}",
+        RawRequestJson = "{\"raw\":1}", RawResponseJson = null, AttemptsJson = "[]", SearchText = "user: hello [REDACTED_EMAIL]",
+        RedactionCount = 1, CreatedUtc = new DateTime(2026, 11, 23, 1, 2, 3, DateTimeKind.Utc),
+    };
+
+    [Fact]
+    public async Task Insert_EveryColumn_StoresTheSameValuesAsSaveChanges()
+    {
+        var viaEf = Guid.Parse("00000000-0000-7000-8000-000000000001");
+        var fast = Guid.Parse("00000000-0000-7000-8000-000000000002");
+        await using (var db = _db.CreateFactory().ForSystem())
+        {
+            db.Calls.Add(Call(viaEf));
+            db.Traces.Add(Trace(viaEf));
+            await db.SaveChangesAsync();
+        }
+
+        await using (var db = _db.CreateFactory().ForSystem())
+        {
+            SqliteRowWriter.Insert(db, [Call(fast)], [Trace(fast)]);
+        }
+
+        await AssertSameRowsAsync("llm_calls", "id", viaEf, fast, skip: ["id", "ingested_utc"]);
+        await AssertSameRowsAsync("llm_traces", "call_id", viaEf, fast, skip: ["call_id"]);
+        await using var read = _db.CreateFactory().ForTenant(_tenant);
+        var back = await read.Calls.AsNoTracking().SingleAsync(c => c.Id == fast);
+        Assert.Equal((CallStatus.Incomplete, BilledTo.TenantKey, Call(fast).CreatedUtc), (back.Status, back.BilledTo, back.CreatedUtc));
+        Assert.True(back.IngestedUtc > DateTime.UtcNow.AddMinutes(-5), "the database default sets the ingest time");
+    }
+
+    private async Task AssertSameRowsAsync(string table, string key, Guid a, Guid b, string[] skip)
+    {
+        await using var db = _db.CreateFactory().ForSystem();
+        var connection = db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT * FROM {table} WHERE {key} IN (@a, @b) ORDER BY {key}";
+        var pa = command.CreateParameter();
+        pa.ParameterName = "@a";
+        pa.Value = a.ToString().ToUpperInvariant();
+        var pb = command.CreateParameter();
+        pb.ParameterName = "@b";
+        pb.Value = b.ToString().ToUpperInvariant();
+        command.Parameters.Add(pa);
+        command.Parameters.Add(pb);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync(), $"{table}: the SaveChanges row");
+        var first = Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, reader.GetValue);
+        Assert.True(await reader.ReadAsync(), $"{table}: the fast-path row (a different stored key format would not match)");
+        var second = Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, reader.GetValue);
+        foreach (var (column, value) in first.Where(c => !skip.Contains(c.Key)))
+        {
+            Assert.True(Equals(value, second[column]), $"{table}.{column}: SaveChanges stored '{value}', the fast path '{second[column]}'");
+        }
+    }
+}
