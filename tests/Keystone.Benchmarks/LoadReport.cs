@@ -114,12 +114,15 @@ internal static class LoadReport
         })];
     }
 
-    private static async Task<double> ThroughputAsync(Func<Task> call)
+    private static Task<double> ThroughputAsync(Func<Task> call) => ThroughputAsync(call, Concurrency, ThroughputWindow);
+
+    /// <summary>Calls per second with <paramref name="concurrency"/> callers calling back to back for <paramref name="window"/>.</summary>
+    internal static async Task<double> ThroughputAsync(Func<Task> call, int concurrency, TimeSpan window)
     {
         var count = 0L;
-        using var stop = new CancellationTokenSource(ThroughputWindow);
+        using var stop = new CancellationTokenSource(window);
         var sw = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {

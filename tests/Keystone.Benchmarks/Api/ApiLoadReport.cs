@@ -300,18 +300,7 @@ internal static class ApiLoadReport
                 await call();
             }
         })));
-        var count = 0L;
-        using var stop = new CancellationTokenSource(ThroughputWindow);
-        var sw = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                await call();
-                Interlocked.Increment(ref count);
-            }
-        })));
-        return count / sw.Elapsed.TotalSeconds;
+        return await LoadReport.ThroughputAsync(call, Concurrency, ThroughputWindow);
     }
 
     private sealed record Step(double Achieved, double P50, double P99, int Errors, int Sent)

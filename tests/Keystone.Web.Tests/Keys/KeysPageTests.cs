@@ -36,7 +36,7 @@ public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixt
         var page = Render<KeysPage>();
         page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
 
-        page.Find("[data-test=edit-rpm]").Change("240");
+        page.WaitForElement("[data-test=edit-rpm]", Wait).Change("240");
         page.Find("[data-test=edit-cap]").Change("2.5");
         page.Find("[data-test=edit-save]").Click();
 
@@ -59,9 +59,9 @@ public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixt
         var created = await Keys.CreateAsync(new NewApiKey($"clear-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60, 1_000_000, BudgetPeriod.Day), CancellationToken.None);
         var page = Render<KeysPage>();
         page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
-        Assert.Equal("60", page.Find("[data-test=edit-rpm]").GetAttribute("value"));
+        Assert.Equal("60", page.WaitForElement("[data-test=edit-rpm]", Wait).GetAttribute("value"));
 
-        page.Find("[data-test=edit-rpm]").Change("");
+        page.WaitForElement("[data-test=edit-rpm]", Wait).Change("");
         page.Find("[data-test=edit-cap]").Change("");
         page.Find("[data-test=edit-save]").Click();
 
@@ -81,7 +81,7 @@ public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixt
         var page = Render<KeysPage>();
         page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
 
-        page.Find("[data-test=edit-rpm]").Change(rpm);
+        page.WaitForElement("[data-test=edit-rpm]", Wait).Change(rpm);
         page.Find("[data-test=edit-cap]").Change(capUsd);
         page.Find("[data-test=edit-save]").Click();
 

@@ -48,6 +48,9 @@ public static class Money
     /// <summary>Micro-USD as a decimal number of dollars (exact), for charts and CSV.</summary>
     public static decimal Dollars(long micros) => micros / (decimal)MicrosPerDollar;
 
+    /// <summary>A dollar amount typed into a form as micro-USD, rounded to the nearest micro-dollar; null stays null.</summary>
+    public static long? MicrosFromDollars(decimal? dollars) => dollars is { } d ? (long)decimal.Round(d * MicrosPerDollar) : null;
+
     /// <summary>Parses a plain dollar amount (<c>99</c>, <c>99.5</c>, <c>-12.25</c>) into micro-USD; false when not a number or below a micro-dollar.</summary>
     public static bool TryParseDollars(string text, out long micros)
     {

@@ -1,4 +1,5 @@
 using Keystone.Gateway;
+using Keystone.Web.Components.Shared;
 
 namespace Keystone.Web.Features.Keys;
 
@@ -48,7 +49,7 @@ public sealed partial class KeysPage
         _error = null;
         try
         {
-            long? capMicros = _capUsd is { } usd ? (long)decimal.Round(usd * 1_000_000m) : null;
+            var capMicros = Money.MicrosFromDollars(_capUsd);
             _created = await Keys.CreateAsync(new NewApiKey(_name, [.. _scopes], _rpm, capMicros, _capPeriod), CancellationToken.None);
             _name = "";
             _rpm = null;
@@ -92,7 +93,7 @@ public sealed partial class KeysPage
         try
         {
             // A cap that rounds to zero micro-USD is refused by the service like an explicit $0.
-            long? capMicros = _editCapUsd is { } usd ? (long)decimal.Round(usd * 1_000_000m) : null;
+            var capMicros = Money.MicrosFromDollars(_editCapUsd);
             await Keys.SetLimitsAsync(id, _editRpm, capMicros, _editCapPeriod, CancellationToken.None);
             _editing = null;
             await LoadAsync();

@@ -1,3 +1,4 @@
+using Keystone.Web.Components.Shared;
 using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Routing;
@@ -210,8 +211,8 @@ public sealed partial class TraceSearchPage
                 Status = Status,
                 PromptName = PromptName,
                 PromptVersionId = version,
-                MinCostMicros = MinCostUsd is { } min ? (long)Math.Round(min * 1_000_000m) : null,
-                MaxCostMicros = MaxCostUsd is { } max ? (long)Math.Round(max * 1_000_000m) : null,
+                MinCostMicros = Money.MicrosFromDollars(MinCostUsd),
+                MaxCostMicros = Money.MicrosFromDollars(MaxCostUsd),
                 MinLatencyMs = MinLatencyMs,
                 MaxLatencyMs = MaxLatencyMs,
                 FromUtc = Range?.Start is { } s ? DateTime.SpecifyKind(s.Date, DateTimeKind.Utc) : null,
