@@ -7,6 +7,7 @@ using Keystone.Data.Feedback;
 using Keystone.Gateway;
 using Keystone.Gateway.Recording;
 using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Api;
@@ -46,7 +47,7 @@ internal static class TenantDataEndpoints
             call.PromptName, call.PromptVersionId, call.Alias, call.Provider, call.Model, call.Streamed,
             new CallTokens(call.InputTokens, call.OutputTokens, call.CachedInputTokens, call.CacheWriteTokens, call.CacheWrite1hTokens, call.ReasoningTokens),
             call.CostMicros, Lower(call.CostStatus), ToSnake(call.BilledTo), Lower(call.CacheStatus), call.SavedCostMicros,
-            call.Attempts, call.FellBack, ParseJson(attempts), call.LatencyMs, call.TtftMs, calls.Count,
+            call.Attempts, call.FellBack, TracePayload.TryParse(attempts), call.LatencyMs, call.TtftMs, calls.Count,
             feedback.Select(ToDto).ToList()));
     }
 
@@ -282,24 +283,6 @@ internal static class TenantDataEndpoints
         BilledTo.TenantKey => "tenant_key",
         _ => Lower(value),
     };
-
-    private static JsonElement? ParseJson(string? json)
-    {
-        if (string.IsNullOrEmpty(json))
-        {
-            return null;
-        }
-
-        try
-        {
-            using var doc = JsonDocument.Parse(json);
-            return doc.RootElement.Clone();
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
 
     private static DateTime? ParseTime(Microsoft.Extensions.Primitives.StringValues value, string name)
     {

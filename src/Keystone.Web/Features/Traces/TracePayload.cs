@@ -182,7 +182,8 @@ public sealed record TracePayload(
         return new TraceTool(Str(function, "name") ?? "?", Str(function, "description"), parameters);
     }
 
-    private static JsonElement? TryParse(string? json)
+    /// <summary>A stored JSON text as a detached element; null when it is empty or not JSON (the trace shows it raw).</summary>
+    internal static JsonElement? TryParse(string? json)
     {
         if (string.IsNullOrWhiteSpace(json))
         {
