@@ -204,8 +204,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             TenantId = r.Call.TenantId,
             RequestJson = rawRequest is null ? null : request,
             ResponseJson = rawResponse is null ? null : response,
-            RawRequestJson = rawRequest,
-            RawResponseJson = rawResponse,
+            // The raw copy is kept only where redaction changed something: otherwise it would be the redacted
+            // text a second time (on SQLite a third of the trace row's write cost, and twice the storage).
+            RawRequestJson = c1 > 0 ? rawRequest : null,
+            RawResponseJson = c2 > 0 ? rawResponse : null,
             AttemptsJson = JsonSerializer.Serialize(r.Attempts, Json),
             SearchText = search,
             RedactionCount = c1 + c2,
