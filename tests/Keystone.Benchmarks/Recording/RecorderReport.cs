@@ -16,11 +16,11 @@ namespace Keystone.Benchmarks.Recording;
 /// </summary>
 internal static class RecorderReport
 {
-    public static async Task<string> RunAsync(int calls)
+    public static async Task<string> RunAsync(int calls, int batch = 0)
     {
+        batch = batch > 0 ? batch : new Keystone.Gateway.Pipeline.GatewayOptions().RecorderBatchSize;
         await using var host = await BenchmarkHost.StartAsync(recording: false, withCap: false);
         var records = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, i)).ToList();
-        const int batch = 500;
 
         // Warm up every stage until the JIT's final tier is in (tiered compilation), on rows that are not measured.
         for (var round = 0; round < 20; round++)
