@@ -45,6 +45,17 @@ public sealed class PromptRenderer(KeystoneDbFactory dbFactory)
         return (prompt, version);
     }
 
+    /// <summary>A version of the prompt named <paramref name="promptName"/> by id; throws when it is not one of that prompt's versions.</summary>
+    public async Task<PromptVersion> VersionOfAsync(string promptName, Guid versionId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForSystem();
+        var slug = (promptName ?? "").Trim().ToLowerInvariant();
+        return await db.PromptVersions.AsNoTracking()
+            .Where(v => v.Id == versionId && db.Prompts.Any(p => p.Id == v.PromptId && p.Name == slug))
+            .SingleOrDefaultAsync(ct)
+            ?? throw new PromptException(PromptException.VersionNotFound, $"That version does not belong to the prompt '{promptName}'.");
+    }
+
     /// <summary>Resolves and renders in one go (the HTTP API, demo traffic).</summary>
     public async Task<RenderedPrompt> RenderAsync(string name, Guid tenantId, int? versionNumber, IReadOnlyDictionary<string, string> variables,
         CancellationToken ct)
