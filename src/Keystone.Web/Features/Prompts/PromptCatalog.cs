@@ -101,6 +101,61 @@ public sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantCon
     }
 
     /// <summary>
+    /// Creates a prompt with its version 1 (not yet active: activating is a separate, audited step). Throws
+    /// <see cref="PromptException"/> (<see cref="PromptException.Invalid"/>) when the name is taken or not a slug, or the
+    /// content is not valid.
+    /// </summary>
+    public async Task<Prompt> CreatePromptAsync(string name, string? description, NewPromptVersion first, CancellationToken ct)
+    {
+        EnsureEditor();
+        var slug = Slug(name);
+        if (!IsValidName(slug))
+        {
+            throw new PromptException(PromptException.Invalid, "The name must be lower-case letters, digits and single dashes (for example support-reply), at most 64 characters.");
+        }
+
+        if (description is { Length: > 500 })
+        {
+            throw new PromptException(PromptException.Invalid, "The description may have at most 500 characters.");
+        }
+
+        var error = Validate(first);
+        if (error is not null)
+        {
+            throw new PromptException(PromptException.Invalid, error);
+        }
+
+        await using (var db = dbFactory.ForSystem())
+        {
+            if (await db.Prompts.AnyAsync(p => p.Name == slug, ct))
+            {
+                throw new PromptException(PromptException.Invalid, $"A prompt named '{slug}' exists already.");
+            }
+
+            db.Prompts.Add(new Prompt
+            {
+                Id = Guid.NewGuid(),
+                Name = slug,
+                Description = string.IsNullOrWhiteSpace(description) ? null : description.Trim(),
+                CreatedUtc = clock.GetUtcNow().UtcDateTime,
+            });
+            try
+            {
+                await db.SaveChangesAsync(ct);
+            }
+            catch (DbUpdateException)
+            {
+                throw new PromptException(PromptException.Invalid, $"A prompt named '{slug}' exists already.");
+            }
+        }
+
+        await audit.WriteAsync("prompt.create", $"prompt:{slug}", null, null, ct);
+        await CreateVersionAsync(slug, first, ct);
+        await using var read = dbFactory.ForSystem();
+        return await read.Prompts.AsNoTracking().SingleAsync(p => p.Name == slug, ct);
+    }
+
+    /// <summary>
     /// Adds version n+1 to the prompt. Throws <see cref="PromptException"/> (<see cref="PromptException.Invalid"/>) with
     /// a message for the form when the content is not valid. The new version is not activated.
     /// </summary>
