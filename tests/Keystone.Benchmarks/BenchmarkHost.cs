@@ -34,6 +34,8 @@ internal sealed class BenchmarkHost : IAsyncDisposable
 
     internal CallRecorder Recorder => _services.GetRequiredService<CallRecorder>();
 
+    internal KeystoneDbFactory DbFactory => _services.GetRequiredService<KeystoneDbFactory>();
+
     public static readonly ChatRequest Request = new()
     {
         Model = "chat",

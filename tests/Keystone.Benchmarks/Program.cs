@@ -38,6 +38,18 @@ if (args.Contains("--api"))
     return;
 }
 
+// The recorder's cost per call by stage (diagnostic for the throughput rows of the gateway and API reports).
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls]
+var recorder = Array.IndexOf(args, "--recorder");
+if (recorder >= 0)
+{
+    var calls = recorder + 1 < args.Length && int.TryParse(args[recorder + 1], out var r) ? r : 20_000;
+    Console.WriteLine("## Recorder stages");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Recording.RecorderReport.RunAsync(calls));
+    return;
+}
+
 // Dashboards (docs/benchmarks.md, "Dashboards"): rollup throughput and page query times on SQLite at N calls.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --dashboards 1000000
 var dashboards = Array.IndexOf(args, "--dashboards");

@@ -72,6 +72,14 @@ public sealed class GatewayOptions
     [Range(1, 10_000)]
     public int RecorderBatchSize { get; set; } = 500;
 
+    /// <summary>
+    /// How long the recorder waits for more calls when a batch is not full. Default 20 ms. Every batch is one
+    /// transaction (one commit, one WAL sync on SQLite); at moderate rates writing each call as it arrives makes
+    /// that fixed cost per call instead of per batch, and it competes with request handling for the cores.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan RecorderLinger { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>How long tenant settings (caps, model policy, key limits, BYOK keys) are cached in memory. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);

@@ -29,6 +29,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     private long _enqueued;
     private long _written;
     private long _lost;
+    private bool _stopping;
 
     public CallRecorder(KeystoneDbFactory dbFactory, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
     {
@@ -86,6 +87,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     /// <summary>Stops taking calls and waits for the queue to drain (the host's shutdown timeout bounds the wait).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        Volatile.Write(ref _stopping, true);
         _channel.Writer.TryComplete();
         await _writer.WaitAsync(cancellationToken);
         LogDrained(_log, Written, Lost);
@@ -93,6 +95,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Volatile.Write(ref _stopping, true);
         _channel.Writer.TryComplete();
         await _writer;
     }
@@ -101,15 +104,28 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     {
         var batch = new List<CallRecord>(_options.RecorderBatchSize);
         var reader = _channel.Reader;
+        var linger = _options.RecorderLinger;
         while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
-            while (batch.Count < _options.RecorderBatchSize && reader.TryRead(out var r))
+            Drain(reader, batch);
+            // Not full: give the callers a moment to fill it, so one commit carries many calls. Stopping (the
+            // channel completed) skips the wait: what is queued is written at once.
+            if (batch.Count < _options.RecorderBatchSize && linger > TimeSpan.Zero && !Volatile.Read(ref _stopping))
             {
-                batch.Add(r);
+                Thread.Sleep(linger);
+                Drain(reader, batch);
             }
 
             WriteBatch(batch);
             batch.Clear();
+        }
+    }
+
+    private void Drain(ChannelReader<CallRecord> reader, List<CallRecord> batch)
+    {
+        while (batch.Count < _options.RecorderBatchSize && reader.TryRead(out var r))
+        {
+            batch.Add(r);
         }
     }
 
@@ -188,8 +204,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             TenantId = r.Call.TenantId,
             RequestJson = rawRequest is null ? null : request,
             ResponseJson = rawResponse is null ? null : response,
-            RawRequestJson = rawRequest,
-            RawResponseJson = rawResponse,
+            // The raw copy is kept only where redaction changed something: otherwise it would be the redacted
+            // text a second time (on SQLite a third of the trace row's write cost, and twice the storage).
+            RawRequestJson = c1 > 0 ? rawRequest : null,
+            RawResponseJson = c2 > 0 ? rawResponse : null,
             AttemptsJson = JsonSerializer.Serialize(r.Attempts, Json),
             SearchText = search,
             RedactionCount = c1 + c2,

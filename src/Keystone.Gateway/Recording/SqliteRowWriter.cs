@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Reflection;
 using Keystone.Data;
@@ -36,6 +37,24 @@ internal static class SqliteRowWriter
         }
     }
 
+    // The statement and its columns per entity type, built once: reading them from the model is reflection-heavy
+    // work that would otherwise run on every batch.
+    private static readonly ConcurrentDictionary<IEntityType, (string Sql, Column[] Columns)> Plans = new();
+
+    private readonly record struct Column(IProperty Property, PropertyInfo Getter, RelationalTypeMapping Mapping);
+
+    private static (string Sql, Column[] Columns) BuildPlan(IEntityType type)
+    {
+        var table = type.GetTableName()!;
+        var store = StoreObjectIdentifier.Table(table, type.GetSchema());
+        var properties = type.GetProperties()
+            .Where(p => p.GetDefaultValueSql(store) is null && p.GetComputedColumnSql(store) is null && p.PropertyInfo is not null)
+            .ToList();
+        var sql = $"INSERT INTO \"{table}\" ({string.Join(", ", properties.Select(p => $"\"{p.GetColumnName(store)}\""))}) " +
+                  $"VALUES ({string.Join(", ", properties.Select((_, i) => $"@p{i}"))})";
+        return (sql, [.. properties.Select(p => new Column(p, p.PropertyInfo!, (RelationalTypeMapping)p.GetRelationalTypeMapping()))]);
+    }
+
     private static void InsertAll(DbConnection connection, DbTransaction transaction, IEntityType type, IReadOnlyList<object> rows)
     {
         if (rows.Count == 0)
@@ -43,20 +62,13 @@ internal static class SqliteRowWriter
             return;
         }
 
-        var table = type.GetTableName()!;
-        var store = StoreObjectIdentifier.Table(table, type.GetSchema());
-        var columns = type.GetProperties()
-            .Where(p => p.GetDefaultValueSql(store) is null && p.GetComputedColumnSql(store) is null && p.PropertyInfo is not null)
-            .Select(p => (Property: p, Getter: p.PropertyInfo!, Mapping: (RelationalTypeMapping)p.GetRelationalTypeMapping(), Name: p.GetColumnName(store)!))
-            .ToList();
-
+        var (sql, columns) = Plans.GetOrAdd(type, BuildPlan);
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = $"INSERT INTO \"{table}\" ({string.Join(", ", columns.Select(c => $"\"{c.Name}\""))}) " +
-                              $"VALUES ({string.Join(", ", columns.Select((_, i) => $"@p{i}"))})";
+        command.CommandText = sql;
         // The parameters are made once by the type mappings (name, type, size); each row only sets their values,
         // converted the way the mapping converts them (enums to their names, for instance).
-        for (var i = 0; i < columns.Count; i++)
+        for (var i = 0; i < columns.Length; i++)
         {
             var c = columns[i];
             command.Parameters.Add(c.Mapping.CreateParameter(command, $"@p{i}", c.Getter.GetValue(rows[0]), c.Property.IsNullable));
@@ -64,7 +76,7 @@ internal static class SqliteRowWriter
 
         foreach (var row in rows)
         {
-            for (var i = 0; i < columns.Count; i++)
+            for (var i = 0; i < columns.Length; i++)
             {
                 var c = columns[i];
                 var value = c.Getter.GetValue(row);

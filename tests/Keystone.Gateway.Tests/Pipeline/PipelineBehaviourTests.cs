@@ -134,6 +134,24 @@ public sealed class PipelineBehaviourTests : IAsyncLifetime
         Assert.Contains("jane@example.com", trace.RawRequestJson, StringComparison.Ordinal);
         Assert.Equal(2, trace.RedactionCount);
         Assert.Contains("Hello from the mock.", trace.ResponseJson, StringComparison.Ordinal);
+        // The answer had nothing to redact: its raw copy would only repeat it.
+        Assert.Null(trace.RawResponseJson);
+    }
+
+    [Fact]
+    public async Task Complete_NothingToRedact_StoresNoRawCopy()
+    {
+        var request = GatewayHarness.Chat("What is the capital of France?", model: "chat");
+
+        var result = await _gateway.Gateway.CompleteAsync(request, new CallContext { TenantId = _tenant }, CancellationToken.None);
+        await _gateway.FlushAsync();
+
+        await using var read = _db.CreateFactory().ForTenant(_tenant);
+        var trace = await read.Traces.AsNoTracking().SingleAsync(t => t.CallId == result.Outcome.CallId);
+        Assert.Contains("capital of France", trace.RequestJson, StringComparison.Ordinal);
+        Assert.Equal(0, trace.RedactionCount);
+        Assert.Null(trace.RawRequestJson);
+        Assert.Null(trace.RawResponseJson);
     }
 
     [Fact]

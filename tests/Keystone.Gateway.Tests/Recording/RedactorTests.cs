@@ -8,6 +8,8 @@ public sealed class RedactorTests
     [InlineData("mail me at jane.doe+ai@example.co.uk please", "mail me at [REDACTED_EMAIL] please")]
     [InlineData("call +1 415 555 2671 now", "call [REDACTED_PHONE] now")]
     [InlineData("office (415) 555-2671", "office [REDACTED_PHONE]")]
+    // Exactly nine digits: the fewest a phone number can have, the edge of the digit pre-check.
+    [InlineData("ring 415 555 267", "ring [REDACTED_PHONE]")]
     [InlineData("card 4111 1111 1111 1111 exp 12/29", "card [REDACTED_CARD] exp 12/29")]
     [InlineData("card 4111-1111-1111-1111", "card [REDACTED_CARD]")]
     [InlineData("key sk-proj-AbCdEf0123456789xyzXYZ", "key [REDACTED_KEY]")]
@@ -24,6 +26,7 @@ public sealed class RedactorTests
     [Theory]
     [InlineData("card 4111 1111 1111 1112")]
     [InlineData("order 2024-01-15 shipped")]
+    [InlineData("ring 415 555 26")]
     [InlineData("trace a0000000-0000-4000-8000-00000000ac3e")]
     [InlineData("version 1.2.3 and 42 tokens")]
     [InlineData("the task-specific key is fine")]

@@ -56,7 +56,7 @@ internal static class ChatCompletionsEndpoint
                     result.ToolCalls.Count == 0 ? null : result.ToolCalls.Select(ToDto).ToList()), result.FinishReason),
             ],
             Usage: UsageOf(result.Usage, result.Outcome.CostMicros));
-        await http.Response.WriteAsJsonAsync(response, ct);
+        await ApiHttp.WriteJsonAsync(http.Response, response, ct);
     }
 
     public static string CompletionId(Guid callId) => "chatcmpl-" + callId.ToString("N");
