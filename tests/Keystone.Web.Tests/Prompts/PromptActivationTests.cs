@@ -182,6 +182,21 @@ public abstract class PromptActivationTests : IAsyncLifetime
         Assert.Empty((await support.GetAsync(name, CancellationToken.None))!.History);
     }
 
+    [Fact]
+    public async Task VersionId_NameAndNumber_FindsThatVersionOnly()
+    {
+        var name = await PromptWithVersionsAsync(2);
+        var catalog = Catalog(Roles.Support);
+        var versions = await catalog.VersionsAsync(name, CancellationToken.None);
+
+        var v2 = await catalog.VersionIdAsync(name.ToUpperInvariant(), 2, CancellationToken.None);
+        var v9 = await catalog.VersionIdAsync(name, 9, CancellationToken.None);
+
+        Assert.Equal(versions.Single(v => v.Number == 2).Id, v2);
+        Assert.Null(v9);
+        Assert.Equal([2, 1], versions.Select(v => v.Number));
+    }
+
     [Theory]
     [InlineData("Support Reply", null, "lower-case")]
     [InlineData("ok-name", "", "user template is required")]
