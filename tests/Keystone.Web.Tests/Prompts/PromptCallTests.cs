@@ -90,6 +90,27 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task DemoSeed_SupportChats_GoThroughSupportReplyWithAcmesOverrideAndTheGlobalVersionElsewhere()
+    {
+        await fixture.App.Services.GetRequiredService<CallRecorder>().FlushAsync(CancellationToken.None);
+        await using var db = fixture.App.CreateSystemDb();
+
+        var numbers = await db.PromptVersions.AsNoTracking().ToDictionaryAsync(v => v.Id, v => v.Number);
+        var acme = await db.Calls.AsNoTracking().Where(c => c.EndUser == "acme-cust-1017" && c.Feature == "support.chat").ToListAsync();
+        var initech = await db.Calls.AsNoTracking().SingleAsync(c => c.EndUser == "initech-ops");
+        var globex = await db.Calls.AsNoTracking().SingleAsync(c => c.EndUser == "globex-user-7");
+
+        Assert.Equal(2, acme.Count);
+        Assert.All(acme, c => Assert.Equal(("support-reply", 3), (c.PromptName!, numbers[c.PromptVersionId!.Value])));
+        Assert.Equal(("support-reply", 2), (initech.PromptName!, numbers[initech.PromptVersionId!.Value]));
+        Assert.Null(globex.PromptName);
+        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == acme[0].Id);
+        var payload = TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson);
+        Assert.Equal("Acme", payload.PromptVariables!["company"]);
+        Assert.Equal("acme-cust-1017", payload.PromptVariables["customer_name"]);
+    }
+
+    [Fact]
     public async Task GetTrace_CallThroughPrompt_SupportSeesAVersionLinkAndTenantAdminPlainText()
     {
         var (name, _, _) = await CreateTwoVersionPromptAsync(fixture.App);
