@@ -69,6 +69,26 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task SaveEvalExample_CallThroughPrompt_StoresTheVariablesAndTheMessagesInThePromptsSet()
+    {
+        var (name, v1, _) = await CreateTwoVersionPromptAsync(fixture.App);
+        var original = await CallAsync(fixture.App, name, Vars("Which colours does the kettle come in?"), "cust-prompt-eval");
+        await using var scope = ScopeAs(fixture.App, Roles.Support, "support@keystone.demo");
+        var detail = await scope.ServiceProvider.GetRequiredService<TraceViewer>().OpenAsync(original.Outcome.CallId, writeAudit: false, CancellationToken.None);
+
+        var (id, error) = await scope.ServiceProvider.GetRequiredService<EvalExampleWriter>().SaveAsync(detail!, "Red and blue.", null, CancellationToken.None);
+
+        Assert.Null(error);
+        await using var db = fixture.App.CreateSystemDb();
+        var example = await db.EvalExamples.AsNoTracking().SingleAsync(e => e.Id == id);
+        Assert.Equal(name, example.EvalSet);
+        Assert.Equal(v1.Id, example.PromptVersionId);
+        using var input = System.Text.Json.JsonDocument.Parse(example.InputJson);
+        Assert.Equal("Which colours does the kettle come in?", input.RootElement.GetProperty("variables").GetProperty("question").GetString());
+        Assert.Equal(2, input.RootElement.GetProperty("messages").GetArrayLength());
+    }
+
+    [Fact]
     public async Task Replay_VersionOfAnotherPrompt_IsRefusedWithoutACall()
     {
         var (name, _, _) = await CreateTwoVersionPromptAsync(fixture.App);
