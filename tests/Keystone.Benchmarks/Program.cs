@@ -39,14 +39,15 @@ if (args.Contains("--api"))
 }
 
 // The recorder's cost per call by stage (diagnostic for the throughput rows of the gateway and API reports).
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls] [batch size]
 var recorder = Array.IndexOf(args, "--recorder");
 if (recorder >= 0)
 {
     var calls = recorder + 1 < args.Length && int.TryParse(args[recorder + 1], out var r) ? r : 20_000;
+    var batch = recorder + 2 < args.Length && int.TryParse(args[recorder + 2], out var b) ? b : 0;
     Console.WriteLine("## Recorder stages");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Recording.RecorderReport.RunAsync(calls));
+    Console.WriteLine(await Keystone.Benchmarks.Recording.RecorderReport.RunAsync(calls, batch));
     return;
 }
 

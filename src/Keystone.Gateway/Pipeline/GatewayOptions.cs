@@ -68,9 +68,14 @@ public sealed class GatewayOptions
     [Range(100, 10_000_000)]
     public int RecorderCapacity { get; set; } = 20_000;
 
-    /// <summary>Rows written per recorder batch. Default 500.</summary>
+    /// <summary>
+    /// Most calls written per recorder batch (one transaction). Default 2,000: batches only fill when the writer is
+    /// behind, and then larger ones are cheaper per call on SQLite (fewer commits and FTS5 segment merges:
+    /// 140 µs of CPU per call at 2,000 against 170–190 µs at 500, <c>--recorder</c> benchmark), at the price of
+    /// holding the write lock longer (about 0.3 s) while the writer catches up.
+    /// </summary>
     [Range(1, 10_000)]
-    public int RecorderBatchSize { get; set; } = 500;
+    public int RecorderBatchSize { get; set; } = 2_000;
 
     /// <summary>
     /// How long the recorder waits for more calls when a batch is not full. Default 20 ms. Every batch is one

@@ -45,8 +45,37 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
         // A dedicated thread, not a pool thread: SQLite's "async" calls run synchronously, and a batch insert holding
         // one of a small machine's few pool threads for tens of milliseconds stalls request handling (p99 spikes
         // under load) until the pool injects another thread.
-        _writer = Task.Factory.StartNew(WriteLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _writer = done.Task;
+        using var started = new ManualResetEventSlim();
+        new Thread(() =>
+        {
+            // Below the request threads: when both cores are busy, answering callers comes first and the writer
+            // catches up from its queue (bounded: callers wait when it is full, so nothing is lost or unbounded).
+            BackgroundThread.LowerPriority(WriterNice);
+            started.Set();
+            try
+            {
+                WriteLoop();
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = WriterThreadName,
+        }.Start();
+        started.Wait();
     }
+
+    /// <summary>The writer thread's name (as the OS shows it: at most 15 characters on Linux).</summary>
+    internal const string WriterThreadName = "ks-recorder";
+
+    /// <summary>How much nicer than the process the writer thread is on Linux (request threads run at the process's value).</summary>
+    internal const int WriterNice = 5;
 
     /// <summary>Calls queued so far.</summary>
     public long Enqueued => Interlocked.Read(ref _enqueued);

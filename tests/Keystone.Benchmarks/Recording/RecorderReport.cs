@@ -16,11 +16,11 @@ namespace Keystone.Benchmarks.Recording;
 /// </summary>
 internal static class RecorderReport
 {
-    public static async Task<string> RunAsync(int calls)
+    public static async Task<string> RunAsync(int calls, int batch = 0)
     {
+        batch = batch > 0 ? batch : new Keystone.Gateway.Pipeline.GatewayOptions().RecorderBatchSize;
         await using var host = await BenchmarkHost.StartAsync(recording: false, withCap: false);
         var records = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, i)).ToList();
-        const int batch = 500;
 
         // Warm up every stage until the JIT's final tier is in (tiered compilation), on rows that are not measured.
         for (var round = 0; round < 20; round++)
@@ -65,16 +65,6 @@ internal static class RecorderReport
         md.AppendLine();
         md.AppendLine("| Variant | Wall µs per call | CPU µs per call (process) |");
         md.AppendLine("|---|---|---|");
-        var fresh = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, 10 * calls + i)).ToList();
-        var freshTraces = fresh.Select(CallRecorder.ToTrace).ToList();
-        foreach (var t in freshTraces)
-        {
-            t.RawRequestJson = null;
-            t.RawResponseJson = null;
-        }
-
-        Measure(host, fresh, [], batch, process);
-        Row(md, "Traces without the raw copies (nothing redacted)", Measure(host, [], freshTraces, batch, process), calls);
         await using (var db = host.DbFactory.ForSystem())
         {
             await db.Database.ExecuteSqlRawAsync("""
@@ -91,51 +81,6 @@ internal static class RecorderReport
         }
 
         Row(md, "Traces without the FTS5 trigger", Measure(host, [], fresh2.Select(CallRecorder.ToTrace).ToList(), batch, process), calls);
-        var variants = new (string Name, string Options)[]
-        {
-            ("FTS5 as today, fresh index", "tokenize = 'porter unicode61'"),
-            ("FTS5 unicode61 without porter", "tokenize = 'unicode61'"),
-            ("FTS5 no feature lookup in the trigger", "tokenize = 'porter unicode61'"),
-            ("FTS5 empty search text", "tokenize = 'porter unicode61'"),
-        };
-        var variantRound = 30;
-        foreach (var (name, options) in variants)
-        {
-            await using (var db = host.DbFactory.ForSystem())
-            {
-                var sql = Keystone.Data.SqliteModel.FullTextSql;
-                var start = sql.IndexOf("CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_insert", StringComparison.Ordinal);
-                var trigger = sql[start..(sql.IndexOf("END;", start, StringComparison.Ordinal) + 4)];
-                await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS llm_traces_fts_v3_insert");
-                await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS llm_traces_fts_v3_delete");
-                await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS llm_traces_fts_v3_update");
-                await db.Database.ExecuteSqlRawAsync("DROP TABLE IF EXISTS llm_traces_fts");
-                foreach (var shadow in new[] { "content", "data", "idx", "docsize", "config" })
-                {
-                    var drop = "DROP TABLE IF EXISTS llm_traces_fts_" + shadow;
-                    await db.Database.ExecuteSqlRawAsync(drop);
-                }
-
-                var create = "CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, " + options + ")";
-                await db.Database.ExecuteSqlRawAsync(create);
-                if (name.Contains("no feature lookup", StringComparison.Ordinal))
-                {
-                    trigger = trigger.Replace("(SELECT feature FROM llm_calls WHERE id = new.call_id)", "'bench'", StringComparison.Ordinal);
-                }
-
-                await db.Database.ExecuteSqlRawAsync(trigger);
-            }
-
-            var rows = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, variantRound++ * calls + i)).ToList();
-            Measure(host, rows, [], batch, process);
-            var variantTraces = rows.Select(CallRecorder.ToTrace).ToList();
-            if (name.Contains("empty search text", StringComparison.Ordinal))
-            {
-                variantTraces.ForEach(t => t.SearchText = "x");
-            }
-
-            Row(md, name, Measure(host, [], variantTraces, batch, process), calls);
-        }
         return md.ToString();
     }
 
