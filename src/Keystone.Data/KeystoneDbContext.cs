@@ -82,6 +82,16 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public DbSet<Calls.SavedTraceSearch> SavedTraceSearches => Set<Calls.SavedTraceSearch>();
     public DbSet<Calls.TraceRetentionPolicy> TraceRetentionPolicies => Set<Calls.TraceRetentionPolicy>();
     public DbSet<Evals.EvalExample> EvalExamples => Set<Evals.EvalExample>();
+
+    /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
+    public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();
+
+    /// <summary>Immutable prompt versions.</summary>
+    public DbSet<Prompts.PromptVersion> PromptVersions => Set<Prompts.PromptVersion>();
+
+    /// <summary>Activation history: the latest row per (prompt, tenant or global) is the active version.</summary>
+    public DbSet<Prompts.PromptActivation> PromptActivations => Set<Prompts.PromptActivation>();
+
     /// <summary>
     /// Ids of the calls whose redacted trace text contains every one of <paramref name="words"/> (from
     /// <see cref="Calls.FullTextQuery.Words"/>), as a subquery to compose with LINQ. SQLite answers from its

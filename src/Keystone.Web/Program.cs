@@ -7,6 +7,7 @@ using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
+using Keystone.Web.Features.Prompts;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
 using Keystone.Web.Features.Dashboard;
@@ -43,6 +44,7 @@ builder.Services.AddDashboardFeature();
 builder.Services.AddMarginFeature();
 builder.Services.AddUsageFeature();
 builder.Services.AddTracesFeature();
+builder.Services.AddPromptsFeature();
 
 var app = builder.Build();
 

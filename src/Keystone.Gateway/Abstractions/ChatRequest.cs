@@ -64,6 +64,13 @@ public sealed record ChatRequest
 
     /// <summary>Opt in to the exact cache for this request (null: the feature's setting / temperature-0 rule).</summary>
     public bool? Cache { get; init; }
+
+    /// <summary>
+    /// For a call rendered from a managed prompt: the variables it was rendered with. Never sent to a provider; recorded
+    /// with the (redacted) trace so a replay can render them on another prompt version. Omitted from the trace when null.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, string>? PromptVariables { get; init; }
 }
 
 /// <summary>An embeddings request.</summary>

@@ -15,6 +15,9 @@ public static class Policies
     /// <summary>Prompt editors (and platform admins).</summary>
     public const string PromptEditor = nameof(PromptEditor);
 
+    /// <summary>Readers of managed prompts: prompt editors, support (from a trace's prompt link) and platform admins.</summary>
+    public const string PromptReader = nameof(PromptReader);
+
     /// <summary>A tenant's administrator (and platform admins acting inside a tenant).</summary>
     public const string TenantAdmin = nameof(TenantAdmin);
 
@@ -36,6 +39,7 @@ public static class Policies
         [PlatformAdmin] = [Roles.PlatformAdmin],
         [Support] = [Roles.PlatformAdmin, Roles.Support],
         [PromptEditor] = [Roles.PlatformAdmin, Roles.PromptEditor],
+        [PromptReader] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.Support],
         [TenantAdmin] = [Roles.PlatformAdmin, Roles.TenantAdmin],
         [TenantMember] = [.. Roles.All],
         [AuditReader] = [Roles.PlatformAdmin, Roles.TenantAdmin],

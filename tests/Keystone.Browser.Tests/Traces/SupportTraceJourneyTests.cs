@@ -5,8 +5,8 @@ namespace Keystone.Browser.Tests.Traces;
 
 /// <summary>
 /// Issue 7's journey as Support, in a real browser against the real app (simulated provider): find a demo
-/// conversation by a word, user and feature, open it, replay it on another model, see the diff, save it as an
-/// eval example.
+/// conversation by a word, user and feature, open it, replay it on another model, see the diff, replay it on another
+/// version of its managed prompt, save it as an eval example.
 /// </summary>
 [Collection(BrowserCollection.Name)]
 public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
@@ -34,6 +34,8 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         await BrowserFixture.WaitForCircuitAsync(page);
         await Assertions.Expect(page.Locator("[data-test=message][data-role=user]")).ToContainTextAsync("espresso machine");
         await Assertions.Expect(page.Locator("[data-test=answer]")).Not.ToBeEmptyAsync();
+        // Demo support chats go through the managed prompt; Acme uses its override, v3.
+        await Assertions.Expect(page.Locator("[data-test=prompt-link]")).ToContainTextAsync("support-reply v3");
 
         await page.GetByRole(AriaRole.Tab, new() { Name = "Replay" }).ClickAsync();
         await page.ClickAsync("[data-test=replay-model]");
@@ -43,6 +45,13 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         await Assertions.Expect(page.Locator("[data-test=replay-deltas]")).ToContainTextAsync("Output tokens");
         await Assertions.Expect(page.Locator("[data-test=replay-answer]")).Not.ToBeEmptyAsync();
         await BrowserFixture.ScreenshotAsync(page, "traces-replay-diff");
+
+        await page.ClickAsync("[data-test=replay-prompt-version]");
+        await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasTextRegex = V2Option() }).First.ClickAsync();
+        await page.ClickAsync("[data-test=replay-run]");
+        await Assertions.Expect(page.Locator("text=prompt v2")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        await Assertions.Expect(page.Locator("[data-test=replay-diff]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-test=replay-answer]")).Not.ToBeEmptyAsync();
 
         await page.ClickAsync("[data-test=expected-replay]");
         await page.ClickAsync("[data-test=save-eval]");
@@ -77,4 +86,7 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
 
     [GeneratedRegex(@"^\s*fast\s*$")]
     private static partial Regex FastOption();
+
+    [GeneratedRegex(@"^\s*v2\s*$")]
+    private static partial Regex V2Option();
 }

@@ -62,6 +62,16 @@ public static class ApiFeature
             .Accepts<ChatCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
+        v1.MapPost("/prompts/{name}/completions", Prompts.PromptCompletionsEndpoint.HandleAsync)
+            .RequireAuthorization(ApiPolicies.Chat)
+            .WithName("CreatePromptCompletion")
+            .WithSummary("Chat completion from a managed prompt (answered in the Chat Completions shape)")
+            .WithDescription("Renders the tenant's active version of the prompt (or version n) with variables and calls its model alias. "
+                + "Errors: 404 prompt_not_found / prompt_version_not_found, 409 prompt_not_active, 400 missing_variable (param names the variable). "
+                + "stream: true answers text/event-stream like /v1/chat/completions; the same X-Keystone-* headers apply.")
+            .Accepts<Prompts.PromptCompletionRequestDoc>("application/json")
+            .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
+            .WithErrors(400, 401, 403, 404, 409, 413, 415, 429, 502, 503);
         v1.MapPost("/embeddings", EmbeddingsEndpoint.EmbedAsync)
             .RequireAuthorization(ApiPolicies.Embeddings)
             .WithName("CreateEmbeddings")

@@ -25,20 +25,30 @@ internal static class ChatCompletionsEndpoint
             IdempotencyKey = ApiHttp.IdempotencyKeyOf(http.Request),
         };
 
-        if (parsed.Stream)
+        await RespondAsync(http, gateway, parsed.Request, context, parsed.Stream, parsed.IncludeUsage, options.CurrentValue, clock, ct);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="request"/> through the gateway and answers in the Chat Completions shape, streamed or not;
+    /// shared with <c>POST /v1/prompts/{name}/completions</c>.
+    /// </summary>
+    public static async Task RespondAsync(HttpContext http, ILlmGateway gateway, ChatRequest request, CallContext context, bool stream, bool includeUsage,
+        ApiOptions options, TimeProvider clock, CancellationToken ct)
+    {
+        if (stream)
         {
-            await new ChatStreamWriter(http, clock, options.CurrentValue.StreamKeepAliveInterval)
-                .WriteAsync(gateway.StreamAsync(parsed.Request, context, ct), parsed.Request.Model, parsed.IncludeUsage, ct);
+            await new ChatStreamWriter(http, clock, options.StreamKeepAliveInterval)
+                .WriteAsync(gateway.StreamAsync(request, context, ct), request.Model, includeUsage, ct);
             return;
         }
 
-        var result = await gateway.CompleteAsync(parsed.Request, context, ct);
+        var result = await gateway.CompleteAsync(request, context, ct);
         ApiHttp.SetOutcomeHeaders(http.Response, result.Outcome, includeCost: true);
         var response = new ChatCompletionResponse(
             Id: CompletionId(result.Outcome.CallId),
             Object: "chat.completion",
             Created: clock.GetUtcNow().ToUnixTimeSeconds(),
-            Model: result.Outcome.Model ?? parsed.Request.Model,
+            Model: result.Outcome.Model ?? request.Model,
             Choices:
             [
                 new ChatChoice(0, new ChatChoiceMessage("assistant",

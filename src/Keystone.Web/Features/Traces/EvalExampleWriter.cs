@@ -41,7 +41,10 @@ public sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantContext
             EvalSet = trace.Call.PromptName ?? DefaultEvalSet,
             PromptName = trace.Call.PromptName,
             PromptVersionId = trace.Call.PromptVersionId,
-            InputJson = JsonSerializer.Serialize(new { messages = trace.Payload.Messages.Select(m => new { m.Role, m.Content, m.ToolCallId, m.Name }) }, Json),
+            // A managed prompt's call keeps its (redacted) variables too: an eval can then run them on any version.
+            InputJson = trace.Payload.PromptVariables is { } variables
+                ? JsonSerializer.Serialize(new { variables, messages = Messages(trace) }, Json)
+                : JsonSerializer.Serialize(new { messages = Messages(trace) }, Json),
             ExpectedOutput = expectedOutput,
             SourceCallId = trace.Call.Id,
             Notes = string.IsNullOrWhiteSpace(notes) ? null : notes.Trim()[..Math.Min(notes.Trim().Length, 2000)],
@@ -57,4 +60,6 @@ public sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantContext
         await audit.WriteAsync("eval_example.create", $"eval_example:{example.Id}", example.TenantId, new { source = trace.Call.Id, evalSet = example.EvalSet }, ct);
         return (example.Id, null);
     }
+
+    private static IEnumerable<object> Messages(TraceDetail trace) => trace.Payload.Messages.Select(m => new { m.Role, m.Content, m.ToolCallId, m.Name });
 }

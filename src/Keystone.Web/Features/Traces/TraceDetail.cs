@@ -2,7 +2,7 @@ using Keystone.Data.Calls;
 
 namespace Keystone.Web.Features.Traces;
 
-/// <summary>Everything the detail page shows about one call.</summary>
+/// <summary>Everything the detail page shows about one call (<c>PromptVersionNumber</c>: the number of the call's prompt version, if any).</summary>
 public sealed record TraceDetail(
     LlmCall Call,
     string? TenantName,
@@ -13,7 +13,8 @@ public sealed record TraceDetail(
     DateTime? RawPurgedUtc,
     IReadOnlyList<TraceRow> Neighbours,
     IReadOnlyList<TraceRow> Replays,
-    IReadOnlyList<TraceFeedbackEntry> Feedback);
+    IReadOnlyList<TraceFeedbackEntry> Feedback,
+    int? PromptVersionNumber = null);
 
 /// <summary>
 /// One thumbs up / down on the trace: from the tenant's product (<c>POST /api/v1/feedback</c>, maybe naming its end

@@ -1,5 +1,6 @@
 using Keystone.Data.Identity;
 using Keystone.Web.Features.Tenants;
+using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Components;
 using Microsoft.JSInterop;
 
@@ -15,6 +16,7 @@ public sealed partial class TraceDetailPage
     private bool _showCurl;
     private string? _curl;
     private bool _isPlatformAdmin;
+    private bool _canReadPrompts;
     private string? _rawReason;
     private string? _rawError;
     private RawTrace? _raw;
@@ -46,6 +48,7 @@ public sealed partial class TraceDetailPage
         _loadedId = Id;
 
         _isPlatformAdmin = Tenant.User.IsInRole(Roles.PlatformAdmin);
+        _canReadPrompts = Policies.RolesFor[Policies.PromptReader].Any(Tenant.User.IsInRole);
         _raw = null;
         _showCurl = false;
         var audit = AuditedId != Id;
@@ -64,6 +67,10 @@ public sealed partial class TraceDetailPage
             c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode, c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens,
             c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs, c.ReplayOfCallId);
     }
+
+    /// <summary>The prompt page, opened on the call's version.</summary>
+    internal static string PromptLink(string promptName, int? version)
+        => $"/prompts/{Uri.EscapeDataString(promptName)}" + (version is { } v ? $"?version={v}" : "");
 
     private void ToggleCurl()
     {

@@ -18,7 +18,7 @@ public sealed record TraceTool(string Name, string? Description, string? Paramet
 /// <summary>
 /// The recorded request, answer and attempts, read from the trace's JSON. The reader accepts the gateway's
 /// camelCase records and OpenAI's snake_case wire shape alike, so a recorder change of casing does not
-/// blank the detail page.
+/// blank the detail page. <c>PromptVariables</c>: the variables a managed prompt was rendered with, when recorded.
 /// </summary>
 public sealed record TracePayload(
     IReadOnlyList<TraceMessage> Messages,
@@ -35,7 +35,8 @@ public sealed record TracePayload(
     string? FinishReason,
     IReadOnlyList<TraceAttempt> Attempts,
     string? RequestJsonPretty,
-    string? ResponseJsonPretty)
+    string? ResponseJsonPretty,
+    IReadOnlyDictionary<string, string>? PromptVariables = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -53,8 +54,16 @@ public sealed record TracePayload(
         int? maxTokens = null, seed = null;
         var stop = new List<string>();
         string? responseFormat = null;
+        Dictionary<string, string>? variables = null;
         if (request is { ValueKind: JsonValueKind.Object } r)
         {
+            // A call rendered from a managed prompt records its (redacted) variables: a replay renders them on another version.
+            if (Prop(r, "promptVariables", "prompt_variables") is { ValueKind: JsonValueKind.Object } vs)
+            {
+                variables = vs.EnumerateObject().Where(v => v.Value.ValueKind == JsonValueKind.String)
+                    .ToDictionary(v => v.Name, v => v.Value.GetString()!, StringComparer.Ordinal);
+            }
+
             if (Prop(r, "messages") is { ValueKind: JsonValueKind.Array } ms)
             {
                 messages.AddRange(ms.EnumerateArray().Where(m => m.ValueKind == JsonValueKind.Object).Select(ReadMessage));
@@ -121,7 +130,7 @@ public sealed record TracePayload(
 
         return new TracePayload(messages, tools, model, temperature, topP, maxTokens, seed, stop, responseFormat,
             answer, answerTools, finish, attemptList,
-            request is { } rq ? Pretty(rq) : requestJson, response is { } rs ? Pretty(rs) : responseJson);
+            request is { } rq ? Pretty(rq) : requestJson, response is { } rs ? Pretty(rs) : responseJson, variables);
     }
 
     /// <summary>Pretty-prints <paramref name="text"/> when it is JSON; returns it unchanged otherwise.</summary>

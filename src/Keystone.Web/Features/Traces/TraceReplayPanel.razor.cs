@@ -1,5 +1,8 @@
 using System.Text;
 using Keystone.Gateway;
+using Keystone.Web.Features.Prompts;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Components;
 
 namespace Keystone.Web.Features.Traces;
@@ -18,6 +21,9 @@ public sealed partial class TraceReplayPanel
     private string? _expected;
     private string? _notes;
     private string? _saveMessage;
+    private IReadOnlyList<PromptVersionOption> _promptVersions = [];
+    private Guid? _promptVersionId;
+    private int? _replayedVersion;
 
     /// <summary>The trace being replayed. Required.</summary>
     [Parameter, EditorRequired] public TraceDetail Detail { get; set; } = default!;
@@ -26,10 +32,22 @@ public sealed partial class TraceReplayPanel
 
     [Inject] private EvalExampleWriter Examples { get; set; } = default!;
 
+    [Inject] private PromptCatalog Prompts { get; set; } = default!;
+
+    [Inject] private TenantContext Tenant { get; set; } = default!;
+
     protected override async Task OnInitializedAsync()
     {
         _model = Detail.Call.Alias;
         _expected = Detail.Payload.AnswerText;
+        _promptVersionId = Detail.Call.PromptVersionId;
+        // The version picker needs the recorded variables (calls made through a managed prompt) and a prompt reader.
+        if (Detail.Call.PromptName is { } prompt && Detail.Payload.PromptVariables is not null
+            && Policies.RolesFor[Policies.PromptReader].Any(Tenant.User.IsInRole))
+        {
+            _promptVersions = await Prompts.VersionsAsync(prompt, _cts.Token);
+        }
+
         if (Replayer.IsAvailable && RendererInfo.IsInteractive)
         {
             try
@@ -49,12 +67,14 @@ public sealed partial class TraceReplayPanel
         _error = null;
         _result = null;
         _started = null;
+        _replayedVersion = null;
         _diff = [];
         _text.Clear();
         var lastRender = DateTime.UtcNow;
         try
         {
-            await foreach (var e in Replayer.ReplayAsync(Detail, _model, _cts.Token))
+            var version = _promptVersions.FirstOrDefault(v => v.Id == _promptVersionId);
+            await foreach (var e in Replayer.ReplayAsync(Detail, _model, _promptVersionId, _cts.Token))
             {
                 switch (e)
                 {
@@ -73,6 +93,7 @@ public sealed partial class TraceReplayPanel
                         break;
                     case StreamCompleted c:
                         _result = c.Result;
+                        _replayedVersion = version?.Number;
                         if (_text.Length == 0)
                         {
                             _text.Append(c.Result.Text);
@@ -116,6 +137,8 @@ public sealed partial class TraceReplayPanel
         var (id, error) = await Examples.SaveAsync(Detail, _expected ?? "", _notes, _cts.Token);
         _saveMessage = error ?? $"Saved as eval example {id}.";
     }
+
+    private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "…";
 
     private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0") : value.ToString("N0");
 

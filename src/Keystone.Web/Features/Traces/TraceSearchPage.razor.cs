@@ -31,6 +31,8 @@ public sealed partial class TraceSearchPage
 
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
+    [Inject] private Prompts.PromptCatalog Prompts { get; set; } = default!;
+
     protected override async Task OnInitializedAsync()
     {
         Nav.LocationChanged += OnLocationChanged;
@@ -59,6 +61,19 @@ public sealed partial class TraceSearchPage
 
     private async Task ApplyAsync()
     {
+        // "support-reply@2" (or "2" / "v2" with the prompt field filled) names a version by number: look up its id.
+        if (TracePromptVersion.TryParse(_form.PromptVersion, _form.PromptName) is { } named)
+        {
+            var id = await Prompts.VersionIdAsync(named.Prompt, named.Number, _cts.Token);
+            if (id is null)
+            {
+                _formError = $"The prompt '{named.Prompt}' has no version {named.Number}.";
+                return;
+            }
+
+            _form.PromptVersion = id.ToString();
+        }
+
         var (filter, error) = _form.ToFilter();
         _formError = error;
         if (filter is null)
@@ -181,7 +196,7 @@ public sealed partial class TraceSearchPage
             {
                 if (!Guid.TryParse(PromptVersion, out var v))
                 {
-                    return (null, "The prompt version id is not a valid id.");
+                    return (null, "The prompt version is not a version id, nor name@number (support-reply@2), nor a number with the prompt filled in.");
                 }
 
                 version = v;

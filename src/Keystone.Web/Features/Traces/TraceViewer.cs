@@ -58,6 +58,10 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
                 f.ApiKeyId != null, f.CreatedUtc))
             .ToListAsync(ct);
 
+        // Prompt versions are platform data (not tenant-filtered): the number shows in the trace's prompt link.
+        var promptVersion = call.PromptVersionId is { } pv
+            ? await db.PromptVersions.AsNoTracking().Where(v => v.Id == pv).Select(v => (int?)v.Number).FirstOrDefaultAsync(ct)
+            : null;
         if (writeAudit && tenant.IsPlatformUser)
         {
             await audit.WriteAsync("trace.view", $"trace:{call.Id}", call.TenantId, new { call.TraceId }, ct);
@@ -65,7 +69,7 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
         return new TraceDetail(call, tenantName,
             TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
-            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback);
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback, promptVersion);
     }
 
     /// <summary>

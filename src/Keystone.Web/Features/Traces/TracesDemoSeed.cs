@@ -1,5 +1,6 @@
 using Keystone.Data;
 using Keystone.Gateway;
+using Keystone.Web.Features.Prompts;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;
@@ -51,16 +52,42 @@ internal sealed class TracesDemoSeed(
             }
         }
 
+        var prompts = services.GetRequiredService<PromptRenderer>();
+        string? tenantName = null;
         foreach (var c in Conversations)
         {
             try
             {
-                await gateway.CompleteAsync(new ChatRequest
+                var context = new CallContext { TenantId = c.Tenant, EndUser = c.EndUser, Feature = c.Feature };
+                var request = new ChatRequest
                 {
                     Model = c.Alias,
                     Messages = [new ChatMessage("system", "You are the customer support assistant. Be brief and friendly."), new ChatMessage("user", c.Prompt)],
                     MaxTokens = 80,
-                }, new CallContext { TenantId = c.Tenant, EndUser = c.EndUser, Feature = c.Feature }, cancellationToken);
+                };
+                if (c.Feature == Feature)
+                {
+                    // Support chats go through the managed prompt (Acme gets its override), so their traces carry the prompt
+                    // version and its variables, and support can replay them on another version.
+                    await using (var db = factory.ForSystem())
+                    {
+                        tenantName = await db.Tenants.Where(t => t.Id == c.Tenant).Select(t => t.Name).FirstOrDefaultAsync(cancellationToken);
+                    }
+
+                    var rendered = await TryRenderAsync(prompts, c.Tenant, new Dictionary<string, string>
+                    {
+                        ["company"] = tenantName ?? "our company",
+                        ["customer_name"] = c.EndUser,
+                        ["question"] = c.Prompt,
+                    }, cancellationToken);
+                    if (rendered is not null)
+                    {
+                        request = rendered.Request;
+                        context = rendered.Apply(context);
+                    }
+                }
+
+                await gateway.CompleteAsync(request, context, cancellationToken);
             }
             catch (GatewayException ex)
             {
@@ -72,4 +99,18 @@ internal sealed class TracesDemoSeed(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task<RenderedPrompt?> TryRenderAsync(PromptRenderer prompts, Guid tenantId, Dictionary<string, string> variables, CancellationToken ct)
+    {
+        try
+        {
+            return await prompts.RenderAsync(PromptsDemoSeed.SupportReply, tenantId, null, variables, ct);
+        }
+        catch (PromptException ex)
+        {
+            // The prompt seed did not run (or the prompt was changed): record the plain demo chat instead.
+            log.LogWarning("Demo support chat without the managed prompt: {Code}", ex.Code);
+            return null;
+        }
+    }
 }

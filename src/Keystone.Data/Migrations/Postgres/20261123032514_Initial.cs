@@ -219,6 +219,20 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "prompts",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    name = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    description = table.Column<string>(type: "character varying(500)", maxLength: 500, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompts", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "rollup_state",
                 columns: table => new
                 {
@@ -488,6 +502,34 @@ namespace Keystone.Data.Migrations.Postgres
                 });
 
             migrationBuilder.CreateTable(
+                name: "prompt_versions",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "uuid", nullable: false),
+                    prompt_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    number = table.Column<int>(type: "integer", nullable: false),
+                    system_template = table.Column<string>(type: "character varying(32000)", maxLength: 32000, nullable: false),
+                    user_template = table.Column<string>(type: "character varying(32000)", maxLength: 32000, nullable: false),
+                    model_alias = table.Column<string>(type: "character varying(128)", maxLength: 128, nullable: false),
+                    temperature = table.Column<double>(type: "double precision", nullable: true),
+                    max_tokens = table.Column<int>(type: "integer", nullable: true),
+                    note = table.Column<string>(type: "character varying(1000)", maxLength: 1000, nullable: true),
+                    created_by_user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    created_by_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompt_versions", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_prompt_versions_prompts_prompt_id",
+                        column: x => x.prompt_id,
+                        principalTable: "prompts",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "api_keys",
                 columns: table => new
                 {
@@ -721,6 +763,43 @@ namespace Keystone.Data.Migrations.Postgres
                     table.PrimaryKey("pk_trace_retention_policies", x => x.tenant_id);
                     table.ForeignKey(
                         name: "fk_trace_retention_policies_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "prompt_activations",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "bigint", nullable: false)
+                        .Annotation("Npgsql:ValueGenerationStrategy", NpgsqlValueGenerationStrategy.IdentityByDefaultColumn),
+                    prompt_id = table.Column<Guid>(type: "uuid", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    version_id = table.Column<Guid>(type: "uuid", nullable: true),
+                    activated_by_user_id = table.Column<string>(type: "character varying(64)", maxLength: 64, nullable: false),
+                    activated_by_name = table.Column<string>(type: "character varying(256)", maxLength: 256, nullable: true),
+                    is_rollback = table.Column<bool>(type: "boolean", nullable: false),
+                    activated_utc = table.Column<DateTime>(type: "timestamp with time zone", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompt_activations", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_prompt_versions_version_id",
+                        column: x => x.version_id,
+                        principalTable: "prompt_versions",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Restrict);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_prompts_prompt_id",
+                        column: x => x.prompt_id,
+                        principalTable: "prompts",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
                         principalColumn: "id",
@@ -1010,6 +1089,33 @@ namespace Keystone.Data.Migrations.Postgres
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_prompt_id_tenant_id_id",
+                table: "prompt_activations",
+                columns: new[] { "prompt_id", "tenant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_tenant_id",
+                table: "prompt_activations",
+                column: "tenant_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_version_id",
+                table: "prompt_activations",
+                column: "version_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_versions_prompt_id_number",
+                table: "prompt_versions",
+                columns: new[] { "prompt_id", "number" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompts_name",
+                table: "prompts",
+                column: "name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "ix_provider_credentials_tenant_id_provider",
                 table: "provider_credentials",
                 columns: new[] { "tenant_id", "provider" },
@@ -1114,6 +1220,9 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "model_prices");
 
             migrationBuilder.DropTable(
+                name: "prompt_activations");
+
+            migrationBuilder.DropTable(
                 name: "provider_credentials");
 
             migrationBuilder.DropTable(
@@ -1150,7 +1259,13 @@ namespace Keystone.Data.Migrations.Postgres
                 name: "AspNetUsers");
 
             migrationBuilder.DropTable(
+                name: "prompt_versions");
+
+            migrationBuilder.DropTable(
                 name: "tenants");
+
+            migrationBuilder.DropTable(
+                name: "prompts");
 
             migrationBuilder.DropTable(
                 name: "plans");

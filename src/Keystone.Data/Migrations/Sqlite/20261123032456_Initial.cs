@@ -214,6 +214,20 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "prompts",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    name = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    description = table.Column<string>(type: "TEXT", maxLength: 500, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompts", x => x.id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "rollup_state",
                 columns: table => new
                 {
@@ -482,6 +496,34 @@ namespace Keystone.Data.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "prompt_versions",
+                columns: table => new
+                {
+                    id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    prompt_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    number = table.Column<int>(type: "INTEGER", nullable: false),
+                    system_template = table.Column<string>(type: "TEXT", maxLength: 32000, nullable: false),
+                    user_template = table.Column<string>(type: "TEXT", maxLength: 32000, nullable: false),
+                    model_alias = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    temperature = table.Column<double>(type: "REAL", nullable: true),
+                    max_tokens = table.Column<int>(type: "INTEGER", nullable: true),
+                    note = table.Column<string>(type: "TEXT", maxLength: 1000, nullable: true),
+                    created_by_user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    created_by_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    created_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompt_versions", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_prompt_versions_prompts_prompt_id",
+                        column: x => x.prompt_id,
+                        principalTable: "prompts",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "api_keys",
                 columns: table => new
                 {
@@ -715,6 +757,43 @@ namespace Keystone.Data.Migrations.Sqlite
                     table.PrimaryKey("pk_trace_retention_policies", x => x.tenant_id);
                     table.ForeignKey(
                         name: "fk_trace_retention_policies_tenants_tenant_id",
+                        column: x => x.tenant_id,
+                        principalTable: "tenants",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "prompt_activations",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    prompt_id = table.Column<Guid>(type: "TEXT", nullable: false),
+                    tenant_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    version_id = table.Column<Guid>(type: "TEXT", nullable: true),
+                    activated_by_user_id = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    activated_by_name = table.Column<string>(type: "TEXT", maxLength: 256, nullable: true),
+                    is_rollback = table.Column<bool>(type: "INTEGER", nullable: false),
+                    activated_utc = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_prompt_activations", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_prompt_versions_version_id",
+                        column: x => x.version_id,
+                        principalTable: "prompt_versions",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Restrict);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_prompts_prompt_id",
+                        column: x => x.prompt_id,
+                        principalTable: "prompts",
+                        principalColumn: "id",
+                        onDelete: ReferentialAction.Cascade);
+                    table.ForeignKey(
+                        name: "fk_prompt_activations_tenants_tenant_id",
                         column: x => x.tenant_id,
                         principalTable: "tenants",
                         principalColumn: "id",
@@ -998,6 +1077,33 @@ namespace Keystone.Data.Migrations.Sqlite
                 unique: true);
 
             migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_prompt_id_tenant_id_id",
+                table: "prompt_activations",
+                columns: new[] { "prompt_id", "tenant_id", "id" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_tenant_id",
+                table: "prompt_activations",
+                column: "tenant_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_activations_version_id",
+                table: "prompt_activations",
+                column: "version_id");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompt_versions_prompt_id_number",
+                table: "prompt_versions",
+                columns: new[] { "prompt_id", "number" },
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "ix_prompts_name",
+                table: "prompts",
+                column: "name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
                 name: "ix_provider_credentials_tenant_id_provider",
                 table: "provider_credentials",
                 columns: new[] { "tenant_id", "provider" },
@@ -1102,6 +1208,9 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "model_prices");
 
             migrationBuilder.DropTable(
+                name: "prompt_activations");
+
+            migrationBuilder.DropTable(
                 name: "provider_credentials");
 
             migrationBuilder.DropTable(
@@ -1138,7 +1247,13 @@ namespace Keystone.Data.Migrations.Sqlite
                 name: "AspNetUsers");
 
             migrationBuilder.DropTable(
+                name: "prompt_versions");
+
+            migrationBuilder.DropTable(
                 name: "tenants");
+
+            migrationBuilder.DropTable(
+                name: "prompts");
 
             migrationBuilder.DropTable(
                 name: "plans");

@@ -1,0 +1,58 @@
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Keystone.Web.Features.Prompts;
+
+/// <summary>
+/// <c>{{variable}}</c> templates. Rendering is one pass over the template: a value is inserted literally and is never
+/// scanned again, so a caller's value that contains <c>{{other}}</c> stays that text (no template injection).
+/// Variables the template does not use are ignored: a replay on an older version that used fewer variables, or an
+/// API client sending a superset, must still render.
+/// </summary>
+public static partial class PromptTemplate
+{
+    /// <summary>The variable names used by <paramref name="template"/>, in order of first use.</summary>
+    public static IReadOnlyList<string> Variables(string? template)
+    {
+        if (string.IsNullOrEmpty(template))
+        {
+            return [];
+        }
+
+        return Placeholder().Matches(template).Select(m => m.Groups[1].Value).Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>
+    /// The template with every placeholder replaced by its value. Throws <see cref="PromptException"/>
+    /// (<see cref="PromptException.MissingVariable"/>) naming the first variable without a value.
+    /// </summary>
+    public static string Render(string? template, IReadOnlyDictionary<string, string> variables)
+    {
+        if (string.IsNullOrEmpty(template))
+        {
+            return "";
+        }
+
+        foreach (var name in Variables(template))
+        {
+            if (!variables.ContainsKey(name))
+            {
+                throw new PromptException(PromptException.MissingVariable, $"The variable '{name}' is missing: the prompt uses {{{{{name}}}}}.", name);
+            }
+        }
+
+        var result = new StringBuilder(template.Length + 64);
+        var last = 0;
+        foreach (Match m in Placeholder().Matches(template))
+        {
+            result.Append(template, last, m.Index - last).Append(variables[m.Groups[1].Value]);
+            last = m.Index + m.Length;
+        }
+
+        return result.Append(template, last, template.Length - last).ToString();
+    }
+
+    /// <summary><c>{{name}}</c>, spaces inside the braces allowed; names are letters, digits, <c>_</c>, <c>.</c> and <c>-</c>.</summary>
+    [GeneratedRegex(@"\{\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}\}", RegexOptions.CultureInvariant)]
+    private static partial Regex Placeholder();
+}

@@ -1,0 +1,11 @@
+using Keystone.Web.Features.Tenants;
+
+namespace Keystone.Web.Features.Prompts;
+
+public static class PromptsFeature
+{
+    public static IServiceCollection AddPromptsFeature(this IServiceCollection services) => services
+        .AddSingleton<PromptRenderer>()
+        .AddScoped<PromptCatalog>()
+        .AddScoped<IDemoSeedStep, PromptsDemoSeed>();
+}
