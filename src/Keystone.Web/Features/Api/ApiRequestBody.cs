@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Web.Features.Keys;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Api;
@@ -147,6 +148,17 @@ internal static class ApiHttp
         response.ContentLength = bytes.Length;
         return response.Body.WriteAsync(bytes, ct).AsTask();
     }
+
+    /// <summary>The gateway context of an API request: the key's tenant, the key, the end user, feature and ids.</summary>
+    public static CallContext CallContextOf(HttpContext http, ApiKeyIdentity key, string? endUser) => new()
+    {
+        TenantId = key.TenantId,
+        ApiKeyId = key.KeyId,
+        EndUser = endUser,
+        Feature = FeatureOf(http.Request),
+        RequestId = http.TraceIdentifier,
+        IdempotencyKey = IdempotencyKeyOf(http.Request),
+    };
 
     /// <summary>The feature label from <c>X-Keystone-Feature</c> (default <c>default</c>), validated.</summary>
     public static string FeatureOf(HttpRequest request)

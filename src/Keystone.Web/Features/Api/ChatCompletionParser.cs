@@ -21,6 +21,24 @@ public static class ChatCompletionParser
     private const int MaxTools = 512;
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
 
+    /// <summary><c>stream</c> and <c>stream_options.include_usage</c>, shared by every completions route.</summary>
+    public static (bool Stream, bool IncludeUsage) ParseStreaming(JsonElement root)
+    {
+        var stream = JsonFields.OptionalBool(root, "stream") ?? false;
+        var includeUsage = false;
+        if (root.TryGetProperty("stream_options", out var options) && options.ValueKind != JsonValueKind.Null)
+        {
+            if (options.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiException.Invalid("stream_options", "stream_options must be an object.");
+            }
+
+            includeUsage = JsonFields.OptionalBool(options, "include_usage", "stream_options.include_usage") ?? false;
+        }
+
+        return (stream, includeUsage);
+    }
+
     public static ParsedChatRequest Parse(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -45,17 +63,7 @@ public static class ChatCompletionParser
         var toolChoice = ParseToolChoice(root);
         var responseFormat = ParseResponseFormat(root);
         var user = JsonFields.OptionalString(root, "user", maxLength: 256);
-        var stream = JsonFields.OptionalBool(root, "stream") ?? false;
-        var includeUsage = false;
-        if (root.TryGetProperty("stream_options", out var options) && options.ValueKind != JsonValueKind.Null)
-        {
-            if (options.ValueKind != JsonValueKind.Object)
-            {
-                throw ApiException.Invalid("stream_options", "stream_options must be an object.");
-            }
-
-            includeUsage = JsonFields.OptionalBool(options, "include_usage", "stream_options.include_usage") ?? false;
-        }
+        var (stream, includeUsage) = ParseStreaming(root);
 
         var request = new ChatRequest
         {

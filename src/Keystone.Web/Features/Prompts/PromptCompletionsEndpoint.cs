@@ -43,15 +43,7 @@ internal static class PromptCompletionsEndpoint
             };
         }
 
-        var context = rendered.Apply(new CallContext
-        {
-            TenantId = key.TenantId,
-            ApiKeyId = key.KeyId,
-            EndUser = parsed.User,
-            Feature = ApiHttp.FeatureOf(http.Request),
-            RequestId = http.TraceIdentifier,
-            IdempotencyKey = ApiHttp.IdempotencyKeyOf(http.Request),
-        });
+        var context = rendered.Apply(ApiHttp.CallContextOf(http, key, parsed.User));
         await ChatCompletionsEndpoint.RespondAsync(http, gateway, rendered.Request, context, parsed.Stream, parsed.IncludeUsage, options.CurrentValue, clock, ct);
     }
 
@@ -98,17 +90,7 @@ internal static class PromptCompletionsEndpoint
 
         var version = JsonFields.OptionalInt(root, "version", 1, int.MaxValue);
         var user = JsonFields.OptionalString(root, "user", maxLength: 256);
-        var stream = JsonFields.OptionalBool(root, "stream") ?? false;
-        var includeUsage = false;
-        if (root.TryGetProperty("stream_options", out var options) && options.ValueKind != JsonValueKind.Null)
-        {
-            if (options.ValueKind != JsonValueKind.Object)
-            {
-                throw ApiException.Invalid("stream_options", "stream_options must be an object.");
-            }
-
-            includeUsage = JsonFields.OptionalBool(options, "include_usage", "stream_options.include_usage") ?? false;
-        }
+        var (stream, includeUsage) = ChatCompletionParser.ParseStreaming(root);
 
         return new PromptCompletionRequest(variables, version, stream, includeUsage, user);
     }
