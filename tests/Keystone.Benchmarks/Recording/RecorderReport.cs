@@ -36,18 +36,8 @@ internal static class RecorderReport
         var traces = records.Select(CallRecorder.ToTrace).ToList();
         var toTrace = (sw.Elapsed, Cpu(process, ref cpu));
 
-        var callRows = (Wall: TimeSpan.Zero, Cpu: TimeSpan.Zero);
-        var traceRows = (Wall: TimeSpan.Zero, Cpu: TimeSpan.Zero);
-        for (var at = 0; at < calls; at += batch)
-        {
-            var n = Math.Min(batch, calls - at);
-            sw.Restart();
-            Insert(host, records.GetRange(at, n), []);
-            callRows = (callRows.Wall + sw.Elapsed, callRows.Cpu + Cpu(process, ref cpu));
-            sw.Restart();
-            Insert(host, [], traces.GetRange(at, n));
-            traceRows = (traceRows.Wall + sw.Elapsed, traceRows.Cpu + Cpu(process, ref cpu));
-        }
+        var callRows = Measure(host, records, [], batch, process);
+        var traceRows = Measure(host, [], traces, batch, process);
 
         var md = new StringBuilder();
         md.AppendLine(CultureInfo.InvariantCulture, $"{calls:N0} calls like the load report's, batches of {batch}, one thread, SQLite (WAL) in a temporary file.");

@@ -308,7 +308,8 @@ public sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantCon
     /// <summary>True when <paramref name="name"/> is a valid prompt name (lower-case letters, digits, single dashes).</summary>
     public static bool IsValidName(string? name) => name is { Length: > 0 and <= 64 } && NamePattern().IsMatch(name);
 
-    private static string Slug(string? name) => (name ?? "").Trim().ToLowerInvariant();
+    /// <summary>A prompt name as stored: trimmed, lower case (names are matched case-insensitively everywhere).</summary>
+    internal static string Slug(string? name) => (name ?? "").Trim().ToLowerInvariant();
 
     private string? ActorName => tenant.User.FindFirst(System.Security.Claims.ClaimTypes.Email)?.Value ?? tenant.User.Identity?.Name;
 

@@ -29,7 +29,7 @@ public sealed class PromptRenderer(KeystoneDbFactory dbFactory)
     public async Task<(Prompt Prompt, PromptVersion Version)> ResolveAsync(string name, Guid tenantId, int? versionNumber, CancellationToken ct)
     {
         await using var db = dbFactory.ForSystem();
-        var slug = (name ?? "").Trim().ToLowerInvariant();
+        var slug = PromptCatalog.Slug(name);
         var prompt = await db.Prompts.AsNoTracking().SingleOrDefaultAsync(p => p.Name == slug, ct)
             ?? throw new PromptException(PromptException.NotFound, $"There is no prompt named '{name}'.");
         if (versionNumber is { } n)
@@ -49,7 +49,7 @@ public sealed class PromptRenderer(KeystoneDbFactory dbFactory)
     public async Task<PromptVersion> VersionOfAsync(string promptName, Guid versionId, CancellationToken ct)
     {
         await using var db = dbFactory.ForSystem();
-        var slug = (promptName ?? "").Trim().ToLowerInvariant();
+        var slug = PromptCatalog.Slug(promptName);
         return await db.PromptVersions.AsNoTracking()
             .Where(v => v.Id == versionId && db.Prompts.Any(p => p.Id == v.PromptId && p.Name == slug))
             .SingleOrDefaultAsync(ct)

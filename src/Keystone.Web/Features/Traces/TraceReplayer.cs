@@ -110,7 +110,7 @@ public sealed class TraceReplayer(IServiceProvider services, TenantContext tenan
     public static ChatRequest BuildPromptRequest(TraceDetail original, PromptVersion version, IReadOnlyDictionary<string, string> variables, string? model)
         => PromptRenderer.Render(version, variables) with
         {
-            Model = string.IsNullOrWhiteSpace(model) ? original.Call.Alias : model.Trim(),
+            Model = ReplayModel(original, model),
             // A replay must reach the model: a cached answer would diff the original against itself.
             Cache = false,
         };
@@ -126,7 +126,7 @@ public sealed class TraceReplayer(IServiceProvider services, TenantContext tenan
 
         return new ChatRequest
         {
-            Model = string.IsNullOrWhiteSpace(model) ? original.Call.Alias : model.Trim(),
+            Model = ReplayModel(original, model),
             Messages = p.Messages.Select(m => new ChatMessage(m.Role, m.Content,
                 m.ToolCalls.Count == 0 ? null : m.ToolCalls.Select(t => new ToolCall(t.Id ?? "", t.Name, Compact(t.Arguments))).ToList(),
                 m.ToolCallId, m.Name)).ToList(),
@@ -141,6 +141,9 @@ public sealed class TraceReplayer(IServiceProvider services, TenantContext tenan
             Cache = false,
         };
     }
+
+    /// <summary>The model a replay asks for: the one chosen, else the alias the original asked for.</summary>
+    private static string ReplayModel(TraceDetail original, string? model) => string.IsNullOrWhiteSpace(model) ? original.Call.Alias : model.Trim();
 
     private static string Compact(string json)
     {
