@@ -24,6 +24,19 @@ internal static class LoadReport
         await using var quiet = await BenchmarkHost.StartAsync(recording: false, withCap: false);
         await using var capped = await BenchmarkHost.StartAsync(recording: true, withCap: true);
 
+        var warmup = await SteadyState.WarmUpAsync(
+        [
+            () => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None),
+            () => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None),
+            () => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None),
+            () => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None),
+            () => FirstTokenDirectAsync(plain),
+            () => FirstTokenGatewayAsync(plain),
+        ]);
+        await plain.Recorder.FlushAsync(CancellationToken.None);
+        await capped.Recorder.FlushAsync(CancellationToken.None);
+        var latencyRuntime = RuntimeActivity.Start();
+
         // Interleaved: one call of each series per round, so a scheduling hiccup on this shared box lands on all series
         // alike instead of on whichever series happened to run during it.
         var series = await LatencyAsync(
@@ -32,6 +45,7 @@ internal static class LoadReport
             () => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None),
             () => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None));
         var (direct, gateway, noRecording, withCap) = (series[0], series[1], series[2], series[3]);
+        var latencyActivity = latencyRuntime.Stop();
         await plain.Recorder.FlushAsync(CancellationToken.None);
         await capped.Recorder.FlushAsync(CancellationToken.None);
 
@@ -52,7 +66,7 @@ internal static class LoadReport
 
         var memory = await ConcurrentStreamsMemoryAsync(plain, 1000);
 
-        md.AppendLine(CultureInfo.InvariantCulture, $"Samples per series: {Samples} sequential calls after {Warmup} warm-up calls, the series interleaved call by call; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s, each series twice in turn, best of two.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"First a {warmup}. Samples per series: {Samples} sequential calls after {Warmup} more warm-up rounds, the series interleaved call by call (runtime during them: {latencyActivity}); throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s, each series twice in turn, best of two.");
         md.AppendLine();
         md.AppendLine("| Measure | Direct (adapter → mock) | Through the gateway | Added by the gateway | Target | Met |");
         md.AppendLine("|---|---|---|---|---|---|");

@@ -26,8 +26,19 @@ if (args.Contains("--api"))
 {
     if (args.Contains("--profile"))
     {
-        // Only traffic through Keystone, to attach a profiler (dotnet-trace collect -p <pid>).
-        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(60), Console.Error);
+        // Only traffic through Keystone after the warm-up, to attach a profiler (perf with DOTNET_PerfMapEnabled=1, or
+        // dotnet-trace collect -p <pid>):  -- --api --profile [--no-recording]
+        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(60), recording: !args.Contains("--no-recording"), Console.Error);
+        return;
+    }
+
+    var latency = Array.IndexOf(args, "--latency");
+    if (latency >= 0)
+    {
+        // The latency series only, after N seconds of warm-up traffic (default: until the JIT is quiet), with the
+        // runtime's GC and JIT activity during them:  -- --api --latency [seconds]
+        double? warmup = latency + 1 < args.Length && double.TryParse(args[latency + 1], System.Globalization.CultureInfo.InvariantCulture, out var w) ? w : null;
+        await Keystone.Benchmarks.Api.ApiLoadReport.LatencyOnlyAsync(warmup, Console.Error);
         return;
     }
 

@@ -45,12 +45,38 @@ internal static class ApiLoadReport
         stream = true,
     }));
 
-    /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
-    public static async Task ProfileAsync(TimeSpan length, TextWriter progress)
+    /// <summary>
+    /// Only the interleaved latency series and the runtime's activity during them (<c>--api --latency [seconds]</c>): a
+    /// quick diagnostic for the p99 rows. Warm-up is <paramref name="warmupSeconds"/> of traffic when given, else until
+    /// the JIT is quiet (as in the full report), so the two can be compared.
+    /// </summary>
+    public static async Task LatencyOnlyAsync(double? warmupSeconds, TextWriter progress)
     {
         await using var host = await ApiBenchmarkHost.StartAsync();
         using var client = ApiBenchmarkHost.CreateClient();
-        progress.WriteLine($"profiling: {Concurrency} callers through Keystone for {length.TotalSeconds:0} s, process {Environment.ProcessId}");
+        var calls = new Func<Task>[]
+        {
+            () => CallAsync(client, host, false, Body, null),
+            () => CallAsync(client, host, true, Body, null),
+        };
+        var warmup = warmupSeconds is { } seconds
+            ? await SteadyState.WarmUpAsync(calls, min: TimeSpan.FromSeconds(seconds), max: TimeSpan.FromSeconds(seconds))
+            : await SteadyState.WarmUpAsync(calls);
+        await host.Recorder.FlushAsync(CancellationToken.None);
+        var runtime = RuntimeActivity.Start();
+        var series = await InterleavedLatencyAsync(calls);
+        progress.WriteLine($"{warmup}");
+        progress.WriteLine($"direct p50 {series[0].P50:0.000} p99 {series[0].P99:0.000}; keystone p50 {series[1].P50:0.000} p99 {series[1].P99:0.000}; added p50 {series[1].P50 - series[0].P50:0.000} p99 {series[1].P99 - series[0].P99:0.000}; during the series: {runtime.Stop()}");
+    }
+
+    /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
+    public static async Task ProfileAsync(TimeSpan length, bool recording, TextWriter progress)
+    {
+        await using var host = await ApiBenchmarkHost.StartAsync();
+        using var client = ApiBenchmarkHost.CreateClient();
+        host.Recording(recording);
+        progress.WriteLine(await SteadyState.WarmUpAsync([() => CallAsync(client, host, true, Body, null)]));
+        progress.WriteLine($"profiling: {Concurrency} callers through Keystone for {length.TotalSeconds:0} s (recording {(recording ? "on" : "off")}), process {Environment.ProcessId}");
         var count = 0L;
         using var stop = new CancellationTokenSource(length);
         await Task.WhenAll(Enumerable.Range(0, Concurrency).Select(_ => Task.Run(async () =>
@@ -96,24 +122,26 @@ internal static class ApiLoadReport
         var overheads = new ConcurrentBag<double>();
 
         progress.WriteLine($"app at {host.AppOrigin}, mock at {host.Upstream.BaseUrl}");
+        var warmup = await SteadyState.WarmUpAsync(
+        [
+            () => CallAsync(client, host, false, Body, null),
+            () => CallAsync(client, host, true, Body, null),
+            () => UnrecordedCallAsync(client, host),
+            () => FirstTokenAsync(client, host, false),
+            () => FirstTokenAsync(client, host, true),
+        ]);
+        await host.Recorder.FlushAsync(CancellationToken.None);
+        progress.WriteLine(warmup);
+        var latencyRuntime = RuntimeActivity.Start();
         // The three series interleaved call by call (order rotating each round), so a hiccup of the shared machine
         // lands on every series alike instead of on whichever series ran at that moment.
         var series = await InterleavedLatencyAsync(
             () => CallAsync(client, host, false, Body, null),
             () => CallAsync(client, host, true, Body, overheads),
-            async () =>
-            {
-                host.Recording(false);
-                try
-                {
-                    await CallAsync(client, host, true, Body, null);
-                }
-                finally
-                {
-                    host.Recording(true);
-                }
-            });
+            () => UnrecordedCallAsync(client, host));
         var (direct, keystone, keystoneUnrecorded) = (series[0], series[1], series[2]);
+        var latencyActivity = latencyRuntime.Stop();
+        progress.WriteLine($"during the latency series: {latencyActivity}");
         progress.WriteLine($"direct latency p50 {direct.P50:0.000} p99 {direct.P99:0.000}");
         progress.WriteLine($"keystone latency p50 {keystone.P50:0.000} p99 {keystone.P99:0.000}");
         progress.WriteLine($"keystone latency, recording off p50 {keystoneUnrecorded.P50:0.000} p99 {keystoneUnrecorded.P99:0.000}");
@@ -168,7 +196,7 @@ internal static class ApiLoadReport
 
         md.AppendLine(CultureInfo.InvariantCulture,
             $"Raw HTTP/1.1 with keep-alive (`HttpClient`, `SocketsHttpHandler`), the same JSON body to the app's `/v1/chat/completions` (Bearer key) and straight to the mock's. "
-            + $"Latency: {Samples} sequential calls per series after {Warmup} warm-up calls; throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s; mock answers at once for these.");
+            + $"First a {warmup}. Latency: {Samples} sequential calls per series, interleaved call by call, after {Warmup} more warm-up rounds (runtime during the series: {latencyActivity}); throughput: {Concurrency} concurrent callers for {ThroughputWindow.TotalSeconds:0} s; mock answers at once for these.");
         md.AppendLine();
         md.AppendLine("| Measure | Direct (client → mock) | Through Keystone (client → app → mock) | Added by Keystone | Target | Met |");
         md.AppendLine("|---|---|---|---|---|---|");
@@ -216,6 +244,20 @@ internal static class ApiLoadReport
         var added = keystone - direct;
         var met = double.IsNaN(limit) ? "—" : added <= limit ? "yes" : "no";
         md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {direct:0.000} ms | {keystone:0.000} ms | {added:0.000} ms | {target} | {met} |");
+    }
+
+    /// <summary>A call through Keystone with recording off (diagnostic series; other callers' calls at that moment are not recorded either).</summary>
+    private static async Task UnrecordedCallAsync(HttpClient client, ApiBenchmarkHost host)
+    {
+        host.Recording(false);
+        try
+        {
+            await CallAsync(client, host, true, Body, null);
+        }
+        finally
+        {
+            host.Recording(true);
+        }
     }
 
     private static async Task CallAsync(HttpClient client, ApiBenchmarkHost host, bool throughKeystone, byte[] body, ConcurrentBag<double>? overheads)
