@@ -15,7 +15,9 @@ internal static class SqliteModel
 
     /// <summary>
     /// Full-text search over the redacted trace text: an FTS5 table kept in step with <c>llm_traces</c> by
-    /// triggers, so the index is written in the same transaction as the trace. EF Core migrations cannot
+    /// triggers, so the index is written in the same transaction as the trace. The table is contentless
+    /// (<c>content = ''</c>): the text is already in <c>llm_traces</c>, and search reads only rowids and the call id,
+    /// which <c>contentless_unindexed</c> keeps; <c>contentless_delete</c> lets the triggers and retention delete rows. EF Core migrations cannot
     /// describe virtual tables or triggers, and the migration sets are regenerated rather than stacked, so
     /// this is applied (idempotently) by <see cref="DatabaseMigrator"/> after the migrations, the way
     /// row-level security is on PostgreSQL (docs/decisions: trace full-text search).
@@ -37,19 +39,19 @@ internal static class SqliteModel
     /// trace is gone.
     /// </remarks>
     public const string FullTextSql = """
-        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
+        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1);
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
           INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) VALUES (
             (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
             new.search_text,
             't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
             new.call_id);
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_delete AFTER DELETE ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_delete AFTER DELETE ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v3_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
           INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) SELECT
@@ -61,7 +63,7 @@ internal static class SqliteModel
         """;
 
     /// <summary>The triggers <see cref="FullTextSql"/> installs; any other <c>llm_traces_fts%</c> trigger is from an older index layout.</summary>
-    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v3_delete", "llm_traces_fts_v3_insert", "llm_traces_fts_v3_update"];
+    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v4_delete", "llm_traces_fts_v4_insert", "llm_traces_fts_v4_update"];
 
     /// <summary>
     /// Rebuilds the index from the table (first install, an older index layout, or after a migration rebuilt
@@ -69,7 +71,7 @@ internal static class SqliteModel
     /// </summary>
     public const string RebuildFullTextSql = """
         DROP TABLE IF EXISTS llm_traces_fts;
-        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61');
+        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1);
         INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
           SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
             t.search_text,

@@ -67,7 +67,7 @@ internal static class RecorderReport
         Row(md, "Call rows without the four cost / latency sort indexes", Measure(host, fresh2, [], batch, process), calls);
         await using (var db = host.DbFactory.ForSystem())
         {
-            await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS llm_traces_fts_v3_insert");
+            await db.Database.ExecuteSqlRawAsync("DROP TRIGGER IF EXISTS llm_traces_fts_v4_insert");
         }
 
         Row(md, "Traces without the FTS5 trigger", Measure(host, [], fresh2.Select(CallRecorder.ToTrace).ToList(), batch, process), calls);

@@ -64,6 +64,21 @@ public sealed class SqliteRowWriterTests : IAsyncLifetime
         Assert.True(back.IngestedUtc > DateTime.UtcNow.AddMinutes(-5), "the database default sets the ingest time");
     }
 
+    [Fact]
+    public async Task Insert_EmptyText_IsStoredAsEmptyNotNull()
+    {
+        var id = Guid.Parse("00000000-0000-7000-8000-000000000003");
+        var call = Call(id);
+        call.ErrorCode = "";
+        await using (var db = _db.CreateFactory().ForSystem())
+        {
+            SqliteRowWriter.Insert(db, [call], []);
+        }
+
+        await using var read = _db.CreateFactory().ForTenant(_tenant);
+        Assert.Equal("", (await read.Calls.AsNoTracking().SingleAsync(c => c.Id == id)).ErrorCode);
+    }
+
     private async Task AssertSameRowsAsync(string table, string key, Guid a, Guid b, string[] skip)
     {
         await using var db = _db.CreateFactory().ForSystem();
