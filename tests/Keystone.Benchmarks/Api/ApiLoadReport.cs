@@ -66,6 +66,32 @@ internal static class ApiLoadReport
         var runtime = RuntimeActivity.Start();
         var series = await InterleavedLatencyAsync(calls);
         progress.WriteLine($"{warmup}");
+        foreach (var (name, call) in new[] { ("direct", calls[0]), ("keystone", calls[1]) })
+        {
+            await host.Recorder.FlushAsync(CancellationToken.None);
+            var alone = RuntimeActivity.Start();
+            for (var i = 0; i < 2000; i++)
+            {
+                await call();
+            }
+
+            // Includes what the recorder allocates for these calls while they run (it writes as they come).
+            progress.WriteLine($"{name}: {alone.AllocatedBytes / 2000.0 / 1024:0.0} KB allocated per call (client, server and mock together)");
+        }
+
+        using (var sampler = new AllocationSampler())
+        {
+            for (var i = 0; i < 20_000; i++)
+            {
+                await calls[1]();
+            }
+
+            foreach (var (type, share) in sampler.Top(40))
+            {
+                progress.WriteLine($"  {share:P1} {type}");
+            }
+        }
+
         progress.WriteLine($"direct p50 {series[0].P50:0.000} p99 {series[0].P99:0.000}; keystone p50 {series[1].P50:0.000} p99 {series[1].P99:0.000}; added p50 {series[1].P50 - series[0].P50:0.000} p99 {series[1].P99 - series[0].P99:0.000}; during the series: {runtime.Stop()}");
     }
 
