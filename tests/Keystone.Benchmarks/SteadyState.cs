@@ -15,10 +15,11 @@ internal static class SteadyState
     private static readonly TimeSpan Slice = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// Runs <paramref name="calls"/> round-robin on <paramref name="callers"/> concurrent callers (so the concurrent
-    /// paths warm up as well as the sequential ones) in slices of two seconds, until a slice compiles at most
-    /// <paramref name="quietMethods"/> methods, at least <paramref name="min"/> and at most <paramref name="max"/> long.
-    /// Returns a line describing the warm-up for the report.
+    /// Runs <paramref name="calls"/> round-robin in slices of two seconds, alternating <paramref name="callers"/>
+    /// concurrent callers with one sequential caller (the latency series are sequential, the throughput windows
+    /// concurrent, and each shape promotes some methods of its own), until two slices in a row, one of each shape,
+    /// each compile at most <paramref name="quietMethods"/> methods; at least <paramref name="min"/> and at most
+    /// <paramref name="max"/> long. Returns a line describing the warm-up for the report.
     /// </summary>
     public static async Task<string> WarmUpAsync(IReadOnlyList<Func<Task>> calls, int callers = 4, int quietMethods = 5,
         TimeSpan? min = null, TimeSpan? max = null)
@@ -27,12 +28,15 @@ internal static class SteadyState
         var most = max ?? TimeSpan.FromSeconds(120);
         var started = Stopwatch.GetTimestamp();
         var firstCount = System.Runtime.JitInfo.GetCompiledMethodCount();
-        long lastSlice;
+        long lastSlice = long.MaxValue, previousSlice;
+        var slice = 0;
         do
         {
+            previousSlice = lastSlice;
             var before = System.Runtime.JitInfo.GetCompiledMethodCount();
             using var stop = new CancellationTokenSource(Slice);
-            await Task.WhenAll(Enumerable.Range(0, callers).Select(c => Task.Run(async () =>
+            var concurrent = slice++ % 2 == 0 ? callers : 1;
+            await Task.WhenAll(Enumerable.Range(0, concurrent).Select(c => Task.Run(async () =>
             {
                 for (var i = c; !stop.IsCancellationRequested; i++)
                 {
@@ -41,11 +45,12 @@ internal static class SteadyState
             })));
             lastSlice = System.Runtime.JitInfo.GetCompiledMethodCount() - before;
         }
-        while (Stopwatch.GetElapsedTime(started) < most && (Stopwatch.GetElapsedTime(started) < least || lastSlice > quietMethods));
+        while (Stopwatch.GetElapsedTime(started) < most
+            && (Stopwatch.GetElapsedTime(started) < least || lastSlice > quietMethods || previousSlice > quietMethods));
 
         var took = Stopwatch.GetElapsedTime(started);
         return string.Create(CultureInfo.InvariantCulture,
-            $"warm-up {took.TotalSeconds:0} s of traffic on every measured path ({callers} callers) until the JIT compiled ≤ {quietMethods} methods in {Slice.TotalSeconds:0} s "
-            + $"({System.Runtime.JitInfo.GetCompiledMethodCount() - firstCount:N0} methods jitted during it, {lastSlice} in its last slice{(took >= most ? "; stopped at the time limit" : "")})");
+            $"warm-up {took.TotalSeconds:0} s of traffic on every measured path ({callers} callers and 1 caller in turn) until two {Slice.TotalSeconds:0}-second slices in a row compiled ≤ {quietMethods} methods each "
+            + $"({System.Runtime.JitInfo.GetCompiledMethodCount() - firstCount:N0} methods jitted during it, {previousSlice} and {lastSlice} in its last two slices{(took >= most ? "; stopped at the time limit" : "")})");
     }
 }

@@ -65,7 +65,11 @@ internal static class ApiLoadReport
         await host.Recorder.FlushAsync(CancellationToken.None);
         var runtime = RuntimeActivity.Start();
         var series = await InterleavedLatencyAsync(calls);
+        var activity = runtime.Stop();
         progress.WriteLine($"{warmup}");
+        progress.WriteLine($"direct p50 {series[0].P50:0.000} p99 {series[0].P99:0.000}; keystone p50 {series[1].P50:0.000} p99 {series[1].P99:0.000}; added p50 {series[1].P50 - series[0].P50:0.000} p99 {series[1].P99 - series[0].P99:0.000}; during the series: {activity}");
+
+        // After the series (an event listener makes the runtime compile and allocate on its own): what a call allocates.
         foreach (var (name, call) in new[] { ("direct", calls[0]), ("keystone", calls[1]) })
         {
             await host.Recorder.FlushAsync(CancellationToken.None);
@@ -79,20 +83,17 @@ internal static class ApiLoadReport
             progress.WriteLine($"{name}: {alone.AllocatedBytes / 2000.0 / 1024:0.0} KB allocated per call (client, server and mock together)");
         }
 
-        using (var sampler = new AllocationSampler())
+        using var sampler = new AllocationSampler();
+        for (var i = 0; i < 10_000; i++)
         {
-            for (var i = 0; i < 20_000; i++)
-            {
-                await calls[1]();
-            }
-
-            foreach (var (type, share) in sampler.Top(40))
-            {
-                progress.WriteLine($"  {share:P1} {type}");
-            }
+            await calls[1]();
         }
 
-        progress.WriteLine($"direct p50 {series[0].P50:0.000} p99 {series[0].P99:0.000}; keystone p50 {series[1].P50:0.000} p99 {series[1].P99:0.000}; added p50 {series[1].P50 - series[0].P50:0.000} p99 {series[1].P99 - series[0].P99:0.000}; during the series: {runtime.Stop()}");
+        progress.WriteLine("types allocated by calls through Keystone (allocation-sampled, share of bytes):");
+        foreach (var (type, share) in sampler.Top(25))
+        {
+            progress.WriteLine($"  {share:P1} {type}");
+        }
     }
 
     /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
@@ -148,9 +149,11 @@ internal static class ApiLoadReport
         var overheads = new ConcurrentBag<double>();
 
         progress.WriteLine($"app at {host.AppOrigin}, mock at {host.Upstream.BaseUrl}");
+        await using var bare = await BareProxy.StartAsync(new Uri(host.Upstream.BaseUrl, "chat/completions"));
         var warmup = await SteadyState.WarmUpAsync(
         [
             () => CallAsync(client, host, false, Body, null),
+            () => BareCallAsync(client, bare),
             () => CallAsync(client, host, true, Body, null),
             () => UnrecordedCallAsync(client, host),
             () => FirstTokenAsync(client, host, false),
@@ -173,10 +176,11 @@ internal static class ApiLoadReport
         progress.WriteLine($"keystone latency, recording off p50 {keystoneUnrecorded.P50:0.000} p99 {keystoneUnrecorded.P99:0.000}");
         var serverOverhead = Percentiles.Of([.. overheads]);
 
+        var bareRps = await ThroughputAsync(() => BareCallAsync(client, bare));
         var directRps = await ThroughputAsync(() => CallAsync(client, host, false, Body, null));
         var keystoneRps = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
         var throughputBacklog = host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost;
-        progress.WriteLine($"throughput direct {directRps:0} keystone {keystoneRps:0} (recorder backlog at the end {throughputBacklog})");
+        progress.WriteLine($"throughput direct {directRps:0} bare proxy {bareRps:0} keystone {keystoneRps:0} (recorder backlog at the end {throughputBacklog})");
 
         // Diagnostic: the same with the recorder off, to show what the embedded SQLite recorder costs on 2 cores. The
         // backlog of the window above is written first, or its writing would land in this window.
@@ -234,6 +238,8 @@ internal static class ApiLoadReport
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| Throughput, {Concurrency} callers (req/s; recorder backlog at the window's end: {throughputBacklog:N0} calls) | {directRps:0} | {keystoneRps:0} | ratio {keystoneRps / directRps:0.00} | ≥ 0.4 | {(keystoneRps / directRps >= 0.4 ? "yes" : "no")} |");
         md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Throughput, {Concurrency} callers, through a bare pass-through proxy instead (baseline: the second HTTP exchange alone, no auth / parsing / gateway / recording) | {directRps:0} | {bareRps:0} | ratio {bareRps / directRps:0.00} | (ceiling for any HTTP proxy here) | — |");
+        md.AppendLine(CultureInfo.InvariantCulture,
             $"| Throughput, {Concurrency} callers, recording off (diagnostic) | {directRps:0} | {keystoneQuietRps:0} | ratio {keystoneQuietRps / directRps:0.00} | (diagnostic) | — |");
         md.AppendLine(CultureInfo.InvariantCulture,
             $"| `X-Gateway-Overhead-Ms` (server's own view of the gateway pipeline) | | p50 {serverOverhead.P50:0.000} ms, p99 {serverOverhead.P99:0.000} ms | | (diagnostic) | — |");
@@ -270,6 +276,18 @@ internal static class ApiLoadReport
         var added = keystone - direct;
         var met = double.IsNaN(limit) ? "—" : added <= limit ? "yes" : "no";
         md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {direct:0.000} ms | {keystone:0.000} ms | {added:0.000} ms | {target} | {met} |");
+    }
+
+    /// <summary>The same body through <see cref="BareProxy"/>.</summary>
+    private static async Task BareCallAsync(HttpClient client, BareProxy bare)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, bare.Url) { Content = new ByteArrayContent(Body), Version = System.Net.HttpVersion.Version11 };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"bare proxy answered {(int)response.StatusCode}");
+        }
     }
 
     /// <summary>A call through Keystone with recording off (diagnostic series; other callers' calls at that moment are not recorded either).</summary>
