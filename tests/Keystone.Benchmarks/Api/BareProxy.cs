@@ -1,12 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Keystone.Testing.Upstreams;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Keystone.Benchmarks.Api;
 
@@ -31,12 +26,8 @@ internal sealed class BareProxy : IAsyncDisposable
 
     public static async Task<BareProxy> StartAsync(Uri upstreamChat)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Keystone.BareProxy", ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
         var upstream = ApiBenchmarkHost.CreateClient();
-        app.Run(async http =>
+        var app = await MockUpstreamServer.StartAppAsync(async http =>
         {
             using var body = new MemoryStream();
             await http.Request.Body.CopyToAsync(body, http.RequestAborted);
@@ -49,9 +40,7 @@ internal sealed class BareProxy : IAsyncDisposable
             http.Response.ContentLength = bytes.Length;
             await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new BareProxy(app, upstream) { Url = new Uri(new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)), "/v1/chat/completions") };
+        return new BareProxy(app, upstream) { Url = new Uri(MockUpstreamServer.OriginOf(app), "/v1/chat/completions") };
     }
 
     public async ValueTask DisposeAsync()

@@ -26,8 +26,7 @@ public class MockUpstreamServer : IAsyncDisposable
     protected MockUpstreamServer(WebApplication app, string basePath)
     {
         _app = app;
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Origin = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        Origin = OriginOf(app);
         BaseUrl = new Uri(Origin, basePath);
     }
 
@@ -65,7 +64,15 @@ public class MockUpstreamServer : IAsyncDisposable
     /// <summary>Queues a reply computed from the request (echo a model name, count messages).</summary>
     public void Enqueue(Func<RecordedRequest, MockReply> reply) => _script.Enqueue(reply);
 
-    protected static async Task<WebApplication> StartAppAsync(Func<HttpContext, Task>? handler = null)
+    /// <summary><c>http://127.0.0.1:port/</c> of a started loopback app.</summary>
+    public static Uri OriginOf(WebApplication app)
+    {
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+    }
+
+    /// <summary>A minimal Kestrel app on a free loopback port, without logging, running <paramref name="handler"/> for every request.</summary>
+    public static async Task<WebApplication> StartAppAsync(Func<HttpContext, Task>? handler = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = "Keystone.MockUpstream", ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
