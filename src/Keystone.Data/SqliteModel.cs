@@ -16,8 +16,9 @@ internal static class SqliteModel
     /// <summary>
     /// Full-text search over the redacted trace text: an FTS5 table kept in step with <c>llm_traces</c> by
     /// triggers, so the index is written in the same transaction as the trace. The table is contentless
-    /// (<c>content = ''</c>): the text is already in <c>llm_traces</c>, and search reads only rowids and the call id,
-    /// which <c>contentless_unindexed</c> keeps; <c>contentless_delete</c> lets the triggers and retention delete rows. EF Core migrations cannot
+    /// (<c>content = ''</c>): the text is already in <c>llm_traces</c>, and search reads only rowids and the call
+    /// id, which <c>contentless_unindexed</c> keeps; <c>contentless_delete</c> lets the triggers and retention
+    /// delete rows. EF Core migrations cannot
     /// describe virtual tables or triggers, and the migration sets are regenerated rather than stacked, so
     /// this is applied (idempotently) by <see cref="DatabaseMigrator"/> after the migrations, the way
     /// row-level security is on PostgreSQL (docs/decisions: trace full-text search).
