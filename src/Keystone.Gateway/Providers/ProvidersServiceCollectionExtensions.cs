@@ -42,6 +42,10 @@ public static class ProvidersServiceCollectionExtensions
                     PooledConnectionLifetime = TimeSpan.FromMinutes(5),
                     AutomaticDecompression = DecompressionMethods.GZip | DecompressionMethods.Deflate | DecompressionMethods.Brotli,
                     EnableMultipleHttp2Connections = true,
+                    // A provider API answers, it does not redirect. A followed redirect would carry custom auth
+                    // headers (Anthropic's x-api-key; .NET drops only Authorization) to whatever host the Location
+                    // names; a 3xx is reported as the upstream's error instead.
+                    AllowAutoRedirect = false,
                 })
                 // Prompts and keys must not reach the logs: the factory's default handler logs URIs and headers at Debug/Trace.
                 .RemoveAllLoggers();

@@ -39,6 +39,21 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
     private static string LongSystemPrompt => string.Join(' ', Enumerable.Range(0, 250).Select(i => $"Rule {i}: answer politely and cite the policy."));
 
     [Fact]
+    public async Task Complete_UpstreamRedirects_FailsWithoutSendingTheKeyElsewhere()
+    {
+        // .NET drops Authorization on a redirect but keeps custom headers such as x-api-key: a followed redirect
+        // would hand the platform key to whatever host the Location names.
+        await using var elsewhere = await MockAnthropicServer.StartAsync();
+        elsewhere.Enqueue(MockReply.Json(200, MockAnthropicServer.Message("claude-sonnet-4-5-20250929", "from elsewhere", inputTokens: 1, outputTokens: 1)));
+        _server.Enqueue(MockReply.Json(307, "{}").WithHeader("Location", new Uri(elsewhere.BaseUrl, "messages").ToString()));
+
+        var error = await Assert.ThrowsAsync<ProviderException>(() => Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", Hello), CancellationToken.None));
+
+        Assert.Equal(307, error.StatusCode);
+        Assert.Empty(elsewhere.Requests);
+    }
+
+    [Fact]
     public async Task Complete_WithoutCache_ReportsUsageAndGoldenCost()
     {
         _server.Enqueue(MockReply.Json(200, MockAnthropicServer.Message("claude-sonnet-4-5-20250929", "Hi there.", inputTokens: 1500, outputTokens: 300)));
