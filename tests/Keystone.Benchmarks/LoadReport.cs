@@ -24,26 +24,22 @@ internal static class LoadReport
         await using var quiet = await BenchmarkHost.StartAsync(recording: false, withCap: false);
         await using var capped = await BenchmarkHost.StartAsync(recording: true, withCap: true);
 
-        var warmup = await SteadyState.WarmUpAsync(
+        // The latency series: direct, through the gateway, recording off, with a tenant cap.
+        Func<Task>[] calls =
         [
             () => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None),
             () => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None),
             () => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None),
             () => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None),
-            () => FirstTokenDirectAsync(plain),
-            () => FirstTokenGatewayAsync(plain),
-        ]);
+        ];
+        var warmup = await SteadyState.WarmUpAsync([.. calls, () => FirstTokenDirectAsync(plain), () => FirstTokenGatewayAsync(plain)]);
         await plain.Recorder.FlushAsync(CancellationToken.None);
         await capped.Recorder.FlushAsync(CancellationToken.None);
         var latencyRuntime = RuntimeActivity.Start();
 
         // Interleaved: one call of each series per round, so a scheduling hiccup on this shared box lands on all series
         // alike instead of on whichever series happened to run during it.
-        var series = await LatencyAsync(
-            () => plain.Direct.CompleteAsync(BenchmarkHost.DirectRequest, CancellationToken.None),
-            () => plain.Gateway.CompleteAsync(BenchmarkHost.Request, plain.Context, CancellationToken.None),
-            () => quiet.Gateway.CompleteAsync(BenchmarkHost.Request, quiet.Context, CancellationToken.None),
-            () => capped.Gateway.CompleteAsync(BenchmarkHost.Request, capped.Context, CancellationToken.None));
+        var series = await LatencyAsync(calls);
         var (direct, gateway, noRecording, withCap) = (series[0], series[1], series[2], series[3]);
         var latencyActivity = latencyRuntime.Stop();
         await plain.Recorder.FlushAsync(CancellationToken.None);
