@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Keystone.Gateway.Pricing;
 using Keystone.Gateway.Tokenization;
@@ -46,6 +47,9 @@ public static class ProvidersServiceCollectionExtensions
                     // headers (Anthropic's x-api-key; .NET drops only Authorization) to whatever host the Location
                     // names; a 3xx is reported as the upstream's error instead.
                     AllowAutoRedirect = false,
+                    // Keystone's trace context stays inside Keystone: no traceparent / tracestate header to a
+                    // third-party provider (the client activity is still created for in-process listeners).
+                    ActivityHeadersPropagator = DistributedContextPropagator.CreateNoOutputPropagator(),
                 })
                 // Prompts and keys must not reach the logs: the factory's default handler logs URIs and headers at Debug/Trace.
                 .RemoveAllLoggers();

@@ -54,6 +54,23 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_InsideATrace_SendsNoTraceContextToTheProvider()
+    {
+        // ASP.NET Core starts an activity per request; by default HttpClient would pass its W3C trace id to the
+        // provider in traceparent. Keystone's trace ids are internal and stay out of third-party requests.
+        _server.Enqueue(MockReply.Json(200, MockAnthropicServer.Message("claude-sonnet-4-5-20250929", "Hi.", inputTokens: 1, outputTokens: 1)));
+        using var activity = new System.Diagnostics.Activity("request").SetIdFormat(System.Diagnostics.ActivityIdFormat.W3C).Start();
+
+        await Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", Hello), CancellationToken.None);
+
+        var headers = Assert.Single(_server.Requests).Headers;
+        Assert.True(headers.ContainsKey("x-api-key"));
+        Assert.False(headers.ContainsKey("traceparent"));
+        Assert.False(headers.ContainsKey("tracestate"));
+        Assert.False(headers.ContainsKey("request-id"));
+    }
+
+    [Fact]
     public async Task Complete_WithoutCache_ReportsUsageAndGoldenCost()
     {
         _server.Enqueue(MockReply.Json(200, MockAnthropicServer.Message("claude-sonnet-4-5-20250929", "Hi there.", inputTokens: 1500, outputTokens: 300)));
