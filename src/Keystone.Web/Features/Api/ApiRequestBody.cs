@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
 using Microsoft.Extensions.Options;
@@ -136,14 +137,13 @@ public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
 internal static class ApiHttp
 {
     /// <summary>
-    /// Writes <paramref name="value"/> as JSON with a <c>Content-Length</c>, with the app's JSON options (as
-    /// <c>WriteAsJsonAsync</c> does). Without a length the answer goes out chunked, and the closing chunk is a
-    /// second send on the socket and a second read for the caller on every request — measurable on the hot route.
+    /// Writes <paramref name="value"/> as JSON with a <c>Content-Length</c>. Without a length the answer goes out
+    /// chunked, and the closing chunk is a second send on the socket and a second read for the caller on every
+    /// request — measurable on the hot route.
     /// </summary>
-    public static Task WriteJsonAsync<T>(HttpResponse response, T value, CancellationToken ct)
+    public static Task WriteJsonAsync<T>(HttpResponse response, T value, JsonTypeInfo<T> type, CancellationToken ct)
     {
-        var options = response.HttpContext.RequestServices.GetRequiredService<IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value;
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, options.SerializerOptions);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
         response.ContentType = "application/json; charset=utf-8";
         response.ContentLength = bytes.Length;
         return response.Body.WriteAsync(bytes, ct).AsTask();
