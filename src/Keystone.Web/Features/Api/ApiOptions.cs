@@ -26,4 +26,12 @@ public sealed class ApiOptions
     /// </summary>
     [Range(1, 1_000_000)]
     public int MaxConcurrentRequests { get; set; } = 1_000;
+
+    /// <summary>
+    /// How long <c>POST /api/v1/feedback</c> keeps looking for a trace id it cannot find before answering 404. With
+    /// several instances the call's row may still be in another instance's recorder, which commits it within its
+    /// batch linger (normally well under a second). Default 2 s; 0 answers 404 at once.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:30")]
+    public TimeSpan FeedbackGracePeriod { get; set; } = TimeSpan.FromSeconds(2);
 }
