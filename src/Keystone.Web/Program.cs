@@ -71,6 +71,7 @@ app.UseStatusCodePagesWithReExecute("/error/{0}");
 app.UseApiErrors();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseApiLoadShedding();
 app.UseAntiforgery();
 
 app.MapStaticAssets();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -6,9 +7,11 @@ using Keystone.Data;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Tests.Traces;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Tests.Api;
 
@@ -27,6 +30,17 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         var response = await client.SendAsync(request);
         response.EnsureSuccessStatusCode();
         return Guid.Parse(response.Headers.GetValues("X-Keystone-Trace-Id").Single());
+    }
+
+    /// <summary>Writes a call row straight into the shared database after a pause, as another instance's recorder would.</summary>
+    private async Task InsertCallAsync(Guid tenantId, Guid traceId, TimeSpan after)
+    {
+        await Task.Delay(after);
+        var (call, trace) = TraceTestData.Call(tenantId, DateTime.UtcNow, configure: c => c.TraceId = traceId);
+        await using var db = fixture.App.CreateSystemDb();
+        db.Calls.Add(call);
+        db.Traces.Add(trace);
+        await db.SaveChangesAsync();
     }
 
     [Fact]
@@ -225,6 +239,56 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         await using var db = fixture.App.CreateSystemDb();
         Assert.False(await db.Feedback.AnyAsync(f => f.TraceId == globexTrace));
+    }
+
+    [Fact]
+    public async Task PostFeedback_CallRowWrittenByAnotherInstanceWithinTheGracePeriod_Answers201()
+    {
+        var traceId = Guid.NewGuid();
+        var timer = Stopwatch.StartNew();
+
+        var posting = fixture.ClientWith(KeystoneAppFactory.DemoApiKey)
+            .PostAsync("/api/v1/feedback", Json($$"""{"traceId":"{{traceId}}","score":"up","comment":"arrived first"}"""));
+        await InsertCallAsync(ApiFixture.Acme, traceId, after: TimeSpan.FromMilliseconds(300));
+        using var response = await posting;
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.True(timer.Elapsed >= TimeSpan.FromMilliseconds(300), $"answered after {timer.ElapsedMilliseconds} ms, before the row existed");
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.Feedback.SingleAsync(f => f.TraceId == traceId);
+        Assert.Equal(ApiFixture.Acme, stored.TenantId);
+        Assert.Equal("arrived first", stored.Comment);
+    }
+
+    [Fact]
+    public async Task PostFeedback_OtherTenantsRowWrittenWithinTheGracePeriod_Answers404AndStoresNothing()
+    {
+        var globexTrace = Guid.NewGuid();
+
+        var posting = fixture.ClientWith(KeystoneAppFactory.DemoApiKey)
+            .PostAsync("/api/v1/feedback", Json($$"""{"traceId":"{{globexTrace}}","score":"up"}"""));
+        await InsertCallAsync(ApiFixture.Globex, globexTrace, after: TimeSpan.FromMilliseconds(300));
+        using var response = await posting;
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.Feedback.AnyAsync(f => f.TraceId == globexTrace));
+    }
+
+    [Fact]
+    public async Task PostFeedback_UnknownTrace_Answers404OnceTheGracePeriodHasPassed()
+    {
+        // The shared app keeps the default (2 s): a second app with a shorter grace would take longer to start.
+        var grace = fixture.App.Services.GetRequiredService<IOptions<ApiOptions>>().Value.FeedbackGracePeriod;
+        var timer = Stopwatch.StartNew();
+
+        using var response = await fixture.ClientWith(KeystoneAppFactory.DemoApiKey)
+            .PostAsync("/api/v1/feedback", Json($$"""{"traceId":"{{Guid.NewGuid()}}","score":"down"}"""));
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("not_found", (await ChatCompletionsApiTests.ErrorOf(response)).GetProperty("code").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(2), grace);
+        Assert.True(timer.Elapsed >= grace, $"answered after {timer.ElapsedMilliseconds} ms");
     }
 
     [Theory]

@@ -42,6 +42,7 @@ public static class ApiErrors
     public const string NotFound = "not_found";
     public const string MethodNotAllowed = "method_not_allowed";
     public const string InternalError = "internal_error";
+    public const string ServerOverloaded = "server_overloaded";
 
     /// <summary>OpenAI's <c>type</c> for a status.</summary>
     public static string TypeFor(int status) => status switch

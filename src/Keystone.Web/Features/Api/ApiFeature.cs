@@ -30,6 +30,7 @@ public static class ApiFeature
         services.AddOptionsWithValidateOnStart<ApiOptions>().BindConfiguration(ApiOptions.SectionName).ValidateDataAnnotations();
         services.AddSingleton<ApiRequestBody>();
         services.AddSingleton<ApiRouteMethods>();
+        services.AddSingleton<ApiLoadShedder>();
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)
@@ -49,10 +50,18 @@ public static class ApiFeature
     public static IApplicationBuilder UseApiErrors(this IApplicationBuilder app)
         => app.UseWhen(http => ApiErrorMiddleware.Applies(http.Request), branch => branch.UseMiddleware<ApiErrorMiddleware>());
 
+    /// <summary>
+    /// The in-flight limit of the model-calling routes (<see cref="ApiOptions.MaxConcurrentRequests"/>); call after
+    /// <c>UseAuthorization</c>, so that requests refused for their key never take a slot.
+    /// </summary>
+    public static IApplicationBuilder UseApiLoadShedding(this IApplicationBuilder app)
+        => app.UseMiddleware<ApiLoadSheddingMiddleware>();
+
     public static IEndpointRouteBuilder MapApiEndpoints(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").DisableAntiforgery();
         v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync)
+            .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Chat)
             .WithName("CreateChatCompletion")
             .WithSummary("Chat completion (OpenAI Chat Completions contract)")
@@ -63,6 +72,7 @@ public static class ApiFeature
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
         v1.MapPost("/prompts/{name}/completions", Prompts.PromptCompletionsEndpoint.HandleAsync)
+            .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Chat)
             .WithName("CreatePromptCompletion")
             .WithSummary("Chat completion from a managed prompt (answered in the Chat Completions shape)")
@@ -73,6 +83,7 @@ public static class ApiFeature
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 404, 409, 413, 415, 429, 502, 503);
         v1.MapPost("/embeddings", EmbeddingsEndpoint.EmbedAsync)
+            .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Embeddings)
             .WithName("CreateEmbeddings")
             .WithSummary("Embeddings (OpenAI Embeddings contract)")
@@ -126,6 +137,13 @@ public static class ApiFeature
         app.MapKeystoneOpenApi();
         return app;
     }
+
+    /// <summary>
+    /// Counts the route against the in-flight limit. Only the routes that call a model: their time is set by a
+    /// provider (seconds, unbounded when one stalls), while the others answer from memory or one query.
+    /// </summary>
+    private static RouteHandlerBuilder ShedsLoad(this RouteHandlerBuilder builder)
+        => builder.WithMetadata(ApiLoadSheddingMiddleware.Marker.Instance);
 
     private static RouteHandlerBuilder WithErrors(this RouteHandlerBuilder builder, params int[] statuses)
     {

@@ -9,6 +9,7 @@ using Keystone.Gateway.Recording;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Api;
 
@@ -20,6 +21,8 @@ namespace Keystone.Web.Features.Api;
 internal static class TenantDataEndpoints
 {
     private const int MaxUsageDays = 400;
+    private static readonly TimeSpan FirstFeedbackRecheck = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan LongestFeedbackRecheck = TimeSpan.FromMilliseconds(500);
 
     public static async Task<IResult> GetCallAsync(HttpContext http, string traceId, KeystoneDbFactory dbFactory)
     {
@@ -97,13 +100,15 @@ internal static class TenantDataEndpoints
         return TypedResults.Ok(new UsageReport(from, to, groupBy, rows.Sum(r => r.Calls), rows.Sum(r => r.CostMicros), rows));
     }
 
-    public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, CallRecorder recorder, TimeProvider clock)
+    public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, CallRecorder recorder,
+        IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
         var ct = http.RequestAborted;
         var (traceId, score, comment, user) = await body.ReadAsync(http.Request, ParseFeedback, ct);
         await using var db = dbFactory.ForTenant(key.TenantId);
-        if (!await CallExistsAsync(db, recorder, key.TenantId, traceId, ct))
+        if (!await CallExistsAsync(db, recorder, key.TenantId, traceId, ct)
+            && !await WaitForCallAsync(db, recorder, key.TenantId, traceId, options.CurrentValue.FeedbackGracePeriod, clock, ct))
         {
             throw ApiException.NotFound($"No call with trace id {traceId} in this tenant.");
         }
@@ -124,11 +129,43 @@ internal static class TenantDataEndpoints
     /// row, so it joins the call whenever the row lands. The pending set is checked first: a call leaves it only
     /// once its row is committed, so one of the two checks sees it.
     /// </summary>
-    // REVIEW: the pending set is this instance's; with several instances, feedback that reaches another instance
-    // within the recorder's batch delay (well under a second) still answers 404. Revisit with a shared outbox.
     internal static async Task<bool> CallExistsAsync(KeystoneDbContext db, CallRecorder recorder, Guid tenantId, Guid traceId, CancellationToken ct)
         => recorder.IsPending(tenantId, traceId)
             || await db.Calls.AnyAsync(c => c.TraceId == traceId && c.TenantId == tenantId, ct);
+
+    /// <summary>
+    /// Checks <see cref="CallExistsAsync"/> again for up to <paramref name="grace"/>, at 50 ms, then doubling waits up
+    /// to 500 ms (the last one cut to end at the grace), and says whether the call turned up.
+    /// </summary>
+    /// <remarks>
+    /// The pending set is only this instance's. With several instances, feedback sent the moment the answer arrived
+    /// can reach an instance whose database does not have the row yet: another instance's recorder commits it within
+    /// its batch linger, well under a second. Waiting briefly here turns that race into a slower 201 instead of a
+    /// 404 the caller cannot act on; only ids that never appear (typos, another tenant's) pay the whole wait. The
+    /// context opens a connection per query, so none is held between checks.
+    /// </remarks>
+    internal static async Task<bool> WaitForCallAsync(KeystoneDbContext db, CallRecorder recorder, Guid tenantId, Guid traceId, TimeSpan grace,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var started = clock.GetTimestamp();
+        var wait = FirstFeedbackRecheck;
+        while (true)
+        {
+            var left = grace - clock.GetElapsedTime(started);
+            if (left <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            await Task.Delay(wait < left ? wait : left, clock, ct);
+            if (await CallExistsAsync(db, recorder, tenantId, traceId, ct))
+            {
+                return true;
+            }
+
+            wait = wait * 2 < LongestFeedbackRecheck ? wait * 2 : LongestFeedbackRecheck;
+        }
+    }
 
     public static async Task<IResult> GetBudgetsAsync(HttpContext http, IBudgetService budgets)
     {
