@@ -21,7 +21,7 @@ public sealed record CallContext
     /// <summary>Feature label; <c>default</c> when the caller gives none.</summary>
     public string Feature { get; init; } = "default";
 
-    public string RequestId { get; init; } = Guid.NewGuid().ToString("N");
+    public string RequestId { get; init; } = CallIds.NewHex();
 
     public string? PromptName { get; init; }
 
