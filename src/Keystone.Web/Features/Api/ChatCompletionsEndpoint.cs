@@ -234,7 +234,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         if (_response.SupportsTrailers())
         {
             _response.AppendTrailer("X-Keystone-Cost-Micros", outcome.CostMicros.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            _response.AppendTrailer("X-Gateway-Overhead-Ms", outcome.OverheadMs.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture));
+            _response.AppendTrailer("X-Gateway-Overhead-Ms", ApiHttp.Milliseconds(outcome.OverheadMs));
         }
     }
 
