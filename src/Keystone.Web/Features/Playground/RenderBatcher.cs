@@ -35,8 +35,10 @@ public sealed class RenderBatcher : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _dirty, 0) == 1)
         {
-            Interlocked.Increment(ref _batches);
             await _flush();
+
+            // Counted once the render is done, so a reader that sees the count also sees what the render did.
+            Interlocked.Increment(ref _batches);
         }
     }
 
