@@ -32,4 +32,23 @@ public sealed class ApiKey : ITenantOwned
     public DateTime? LastUsedUtc { get; set; }
 
     public DateTime? RevokedUtc { get; set; }
+
+    /// <summary>When the key stops working (401 <c>api_key_expired</c>); null: never.</summary>
+    public DateTime? ExpiresUtc { get; set; }
+
+    /// <summary>
+    /// The secret this key had before its last rotation, kept so callers can switch over without downtime:
+    /// it keeps working until <see cref="PreviousExpiresUtc"/>. Caps, rate limits and attribution stay with the
+    /// key, whichever secret a request presents.
+    /// </summary>
+    public string? PreviousHash { get; set; }
+
+    /// <summary>The shown prefix of the previous secret.</summary>
+    public string? PreviousPrefix { get; set; }
+
+    /// <summary>When the previous secret stops working.</summary>
+    public DateTime? PreviousExpiresUtc { get; set; }
+
+    /// <summary>When the secret was last rotated; null: never.</summary>
+    public DateTime? RotatedUtc { get; set; }
 }

@@ -13,7 +13,10 @@ internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
         b.Property(k => k.Hash).HasMaxLength(64);
         b.Property(k => k.Scopes).HasMaxLength(256);
         b.Property(k => k.CreatedByUserId).HasMaxLength(64);
+        b.Property(k => k.PreviousHash).HasMaxLength(64);
+        b.Property(k => k.PreviousPrefix).HasMaxLength(16);
         b.HasIndex(k => k.Hash).IsUnique();
+        b.HasIndex(k => k.PreviousHash).IsUnique();
         b.HasIndex(k => new { k.TenantId, k.CreatedUtc });
         b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(k => k.TenantId).OnDelete(DeleteBehavior.Cascade);
     }

@@ -54,7 +54,7 @@ public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
     });
 
     /// <summary>Stores a new key for a tenant directly (as the console would) and returns its secret and id.</summary>
-    public async Task<(string Secret, Guid Id)> CreateKeyAsync(Guid tenantId, string scopes, string name = "test key")
+    public async Task<(string Secret, Guid Id)> CreateKeyAsync(Guid tenantId, string scopes, string name = "test key", DateTime? expiresUtc = null)
     {
         var secret = ApiKeyHasher.NewKey();
         var id = Guid.NewGuid();
@@ -62,7 +62,7 @@ public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
         db.ApiKeys.Add(new ApiKey
         {
             Id = id, TenantId = tenantId, Name = name, Prefix = ApiKeyHasher.PrefixOf(secret), Hash = ApiKeyHasher.Hash(secret),
-            Scopes = scopes, CreatedUtc = DateTime.UtcNow,
+            Scopes = scopes, CreatedUtc = DateTime.UtcNow, ExpiresUtc = expiresUtc,
         });
         await db.SaveChangesAsync();
         return (secret, id);

@@ -145,6 +145,59 @@ public sealed class ApiKeyAuthenticationTests(ApiFixture fixture) : IClassFixtur
     }
 }
 
+/// <summary>Key expiry on the request path: refused with its own code, announced by a header while it is coming.</summary>
+public sealed class ApiKeyExpiryTests(ApiFixture fixture) : IClassFixture<ApiFixture>
+{
+    [Fact]
+    public async Task Get_KeyPastItsExpiry_Answers401ApiKeyExpiredNamingTheTime()
+    {
+        var expired = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        var (key, _) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "old backend", expired);
+
+        var response = await fixture.ClientWith(key).GetAsync("/v1/models");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        var error = await ChatCompletionsApiTests.ErrorOf(response);
+        Assert.Equal("api_key_expired", error.GetProperty("code").GetString());
+        Assert.Equal("authentication_error", error.GetProperty("type").GetString());
+        Assert.Contains("'old backend'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("expired at 2026-01-02 03:04:05 UTC", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_KeyThatExpiresLater_IsServedAndAnnouncesTheExpiry()
+    {
+        var expires = new DateTime(2099, 6, 7, 8, 9, 10, DateTimeKind.Utc);
+        var (key, _) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "expiring", expires);
+        var (plain, _) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "forever");
+
+        var response = await fixture.ClientWith(key).GetAsync("/v1/models");
+        var plainResponse = await fixture.ClientWith(plain).GetAsync("/v1/models");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("2099-06-07T08:09:10Z", response.Headers.GetValues("X-Keystone-Key-Expires").Single());
+        Assert.Equal(HttpStatusCode.OK, plainResponse.StatusCode);
+        Assert.False(plainResponse.Headers.Contains("X-Keystone-Key-Expires"));
+    }
+
+    [Fact]
+    public async Task Get_CachedKeyThatExpiresMeanwhile_IsRefusedWithoutWaitingForTheCache()
+    {
+        // The lookup cache holds the identity with its expiry, so the check is made per request, not per lookup.
+        var (key, keyId) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "short-lived", DateTime.UtcNow.AddSeconds(1.5));
+        var client = fixture.ClientWith(key);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/models")).StatusCode);
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var later = await client.GetAsync("/v1/models");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, later.StatusCode);
+        Assert.Equal("api_key_expired", (await ChatCompletionsApiTests.ErrorOf(later)).GetProperty("code").GetString());
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.NotNull(await db.ApiKeys.SingleAsync(k => k.Id == keyId));
+    }
+}
+
 internal static class KeysTestPrincipals
 {
     public static System.Security.Claims.ClaimsPrincipal AcmeAdmin() => new(new System.Security.Claims.ClaimsIdentity(

@@ -148,6 +148,19 @@ public sealed class OpenAiSdkCompatibilityTests(ApiFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task CompleteChat_ExpiredKey_SdkRaises401ApiKeyExpired()
+    {
+        var (key, _) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "expired", DateTime.UtcNow.AddDays(-1));
+        var chat = fixture.OpenAi(key).GetChatClient("smart");
+
+        var ex = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("hi")]));
+
+        Assert.Equal(401, ex.Status);
+        Assert.Contains("api_key_expired", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("API key 'expired'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CompleteChat_OverKeyCap_SdkRaises429BudgetExceededNamingTheCap()
     {
         var (secret, keyId) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "capped key");

@@ -92,6 +92,87 @@ public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixt
         Assert.False(await db.AuditLog.AnyAsync(a => a.Action == "apikey.limits" && a.Target == $"apikey:{created.Key.Id}"));
     }
 
+    [Fact]
+    public async Task Rotate_DefaultOverlap_ShowsTheNewSecretOnceAndWhenTheOldOneStops()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"roll-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat]), CancellationToken.None);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=rotate-{created.Key.Prefix}]", Wait).Click();
+
+        page.WaitForElement($"[data-test=rotate-confirm-{created.Key.Prefix}]", Wait).Click();
+
+        var secret = page.WaitForElement("[data-test=new-key-secret]", Wait).TextContent.Trim();
+        await using var db = _fixture.App.CreateSystemDb();
+        var stored = await db.ApiKeys.SingleAsync(k => k.Id == created.Key.Id);
+        Assert.Equal(Keystone.Data.Keys.ApiKeyHasher.Hash(secret), stored.Hash);
+        Assert.Equal(Keystone.Data.Keys.ApiKeyHasher.Hash(created.Secret), stored.PreviousHash);
+        // The default overlap is a day: long enough to redeploy, short enough that a leaked secret dies soon.
+        Assert.InRange(stored.PreviousExpiresUtc!.Value, DateTime.UtcNow.AddHours(23.9), DateTime.UtcNow.AddHours(24.1));
+        var note = page.Find("[data-test=rotated-note]").TextContent;
+        Assert.Contains($"The old secret ({created.Key.Prefix}…) keeps working until", note, StringComparison.Ordinal);
+        Assert.Contains(created.Key.Prefix, page.Find($"[data-test=previous-{stored.Prefix}]").TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EditExpiry_DateWithinAWeek_SavesItAndFlagsTheKey()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"exp-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat]), CancellationToken.None);
+        var day = DateTime.UtcNow.Date.AddDays(3);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
+
+        InputOf(page, "edit-expires").Change(day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        page.Find("[data-test=edit-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("expires in 3 d", page.Find($"[data-test=status-{created.Key.Prefix}]").TextContent, StringComparison.Ordinal), Wait);
+        Assert.Contains("expire", page.Find("[data-test=expiring-soon]").TextContent, StringComparison.Ordinal);
+        await using var db = _fixture.App.CreateSystemDb();
+        Assert.Equal(DateTime.SpecifyKind(day, DateTimeKind.Utc), (await db.ApiKeys.SingleAsync(k => k.Id == created.Key.Id)).ExpiresUtc);
+        Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "apikey.expiry" && a.Target == $"apikey:{created.Key.Id}"));
+    }
+
+    [Fact]
+    public async Task EditExpiry_InvalidLimitWithNewDate_ChangesNeither()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"both-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60), CancellationToken.None);
+        var page = Render<KeysPage>();
+        page.WaitForElement($"[data-test=edit-{created.Key.Prefix}]", Wait).Click();
+
+        page.WaitForElement("[data-test=edit-rpm]", Wait).Change("0");
+        InputOf(page, "edit-expires").Change(DateTime.UtcNow.Date.AddDays(10).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        page.Find("[data-test=edit-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("Requests per minute must be between", page.Find("[data-test=edit-error]").TextContent, StringComparison.Ordinal), Wait);
+        await using var db = _fixture.App.CreateSystemDb();
+        var stored = await db.ApiKeys.SingleAsync(k => k.Id == created.Key.Id);
+        Assert.Null(stored.ExpiresUtc);
+        Assert.Equal(60, stored.RequestsPerMinute);
+    }
+
+    [Fact]
+    public async Task Create_WithExpiryDate_StoresMidnightUtcOfThatDay()
+    {
+        var name = $"new-{Guid.NewGuid():N}"[..20];
+        var day = DateTime.UtcNow.Date.AddDays(30);
+        var page = Render<KeysPage>();
+        page.WaitForElement("[data-test=key-name]", Wait).Change(name);
+        InputOf(page, "key-expires").Change(day.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+
+        page.Find("[data-test=key-create]").Click();
+
+        page.WaitForElement("[data-test=new-key-secret]", Wait);
+        await using var db = _fixture.App.CreateSystemDb();
+        var stored = await db.ApiKeys.SingleAsync(k => k.Name == name);
+        Assert.Equal(DateTime.SpecifyKind(day, DateTimeKind.Utc), stored.ExpiresUtc);
+    }
+
+    // MudBlazor puts a picker's attributes on its wrapper or its input depending on the component; take the input.
+    private static AngleSharp.Dom.IElement InputOf(IRenderedComponent<KeysPage> page, string test)
+    {
+        var element = page.WaitForElement($"[data-test={test}]", Wait);
+        return element.TagName == "INPUT" ? element : element.QuerySelector("input") ?? throw new InvalidOperationException($"No input in [data-test={test}].");
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
 
     // MudBlazor's services are only async-disposable: bUnit's container must be disposed asynchronously.

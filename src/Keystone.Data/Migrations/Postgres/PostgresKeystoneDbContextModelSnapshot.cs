@@ -911,6 +911,10 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_utc");
 
+                    b.Property<DateTime?>("ExpiresUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_utc");
+
                     b.Property<string>("Hash")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -933,6 +937,20 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("character varying(16)")
                         .HasColumnName("prefix");
 
+                    b.Property<DateTime?>("PreviousExpiresUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("previous_expires_utc");
+
+                    b.Property<string>("PreviousHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("previous_hash");
+
+                    b.Property<string>("PreviousPrefix")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("previous_prefix");
+
                     b.Property<int?>("RequestsPerMinute")
                         .HasColumnType("integer")
                         .HasColumnName("requests_per_minute");
@@ -940,6 +958,10 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<DateTime?>("RevokedUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("revoked_utc");
+
+                    b.Property<DateTime?>("RotatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rotated_utc");
 
                     b.Property<string>("Scopes")
                         .IsRequired()
@@ -957,6 +979,10 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("Hash")
                         .IsUnique()
                         .HasDatabaseName("ix_api_keys_hash");
+
+                    b.HasIndex("PreviousHash")
+                        .IsUnique()
+                        .HasDatabaseName("ix_api_keys_previous_hash");
 
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");

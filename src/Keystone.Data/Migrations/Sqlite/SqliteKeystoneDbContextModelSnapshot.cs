@@ -891,6 +891,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("created_utc");
 
+                    b.Property<DateTime?>("ExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_utc");
+
                     b.Property<string>("Hash")
                         .IsRequired()
                         .HasMaxLength(64)
@@ -913,6 +917,20 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("prefix");
 
+                    b.Property<DateTime?>("PreviousExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("previous_expires_utc");
+
+                    b.Property<string>("PreviousHash")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("previous_hash");
+
+                    b.Property<string>("PreviousPrefix")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("previous_prefix");
+
                     b.Property<int?>("RequestsPerMinute")
                         .HasColumnType("INTEGER")
                         .HasColumnName("requests_per_minute");
@@ -920,6 +938,10 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<DateTime?>("RevokedUtc")
                         .HasColumnType("TEXT")
                         .HasColumnName("revoked_utc");
+
+                    b.Property<DateTime?>("RotatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rotated_utc");
 
                     b.Property<string>("Scopes")
                         .IsRequired()
@@ -937,6 +959,10 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("Hash")
                         .IsUnique()
                         .HasDatabaseName("ix_api_keys_hash");
+
+                    b.HasIndex("PreviousHash")
+                        .IsUnique()
+                        .HasDatabaseName("ix_api_keys_previous_hash");
 
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_api_keys_tenant_id_created_utc");

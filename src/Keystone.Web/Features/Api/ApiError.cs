@@ -36,6 +36,7 @@ public sealed class ApiException(int status, string code, string message, string
 public static class ApiErrors
 {
     public const string MissingApiKey = "missing_api_key";
+    public const string ExpiredApiKey = "api_key_expired";
     public const string InsufficientScope = "insufficient_scope";
     public const string RequestTooLarge = "request_too_large";
     public const string UnsupportedMediaType = "unsupported_media_type";

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Keystone.Data;
@@ -20,13 +21,21 @@ internal sealed class ApiKeyAuthenticationHandler(
     UrlEncoder encoder,
     ApiKeyLookup lookup,
     ApiKeyUsageTracker usage,
-    TenantContext tenant) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+    TenantContext tenant,
+    TimeProvider clock) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string SchemeName = "ApiKey";
     public const string ScopeClaim = "keystone:scope";
     public const string KeyIdClaim = "keystone:api_key_id";
 
+    /// <summary>
+    /// Sent on every answer to a key that expires (ISO 8601 UTC), so a tenant's automation sees the date coming
+    /// before requests start failing.
+    /// </summary>
+    public const string KeyExpiresHeader = "X-Keystone-Key-Expires";
+
     private static readonly object IdentityItem = new();
+    private static readonly object ExpiredItem = new();
 
     /// <summary>The key that authenticated this request (set once authentication succeeded).</summary>
     public static ApiKeyIdentity? KeyOf(HttpContext http) => http.Items.TryGetValue(IdentityItem, out var v) ? v as ApiKeyIdentity : null;
@@ -43,6 +52,17 @@ internal sealed class ApiKeyAuthenticationHandler(
         if (key is null)
         {
             return AuthenticateResult.Fail("invalid key");
+        }
+
+        if (key.IsExpiredAt(clock.GetUtcNow().UtcDateTime))
+        {
+            Context.Items[ExpiredItem] = key;
+            return AuthenticateResult.Fail("expired key");
+        }
+
+        if (key.ExpiresUtc is { } expires)
+        {
+            Response.Headers[KeyExpiresHeader] = expires.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
         }
 
         usage.MarkUsed(key);
@@ -64,6 +84,15 @@ internal sealed class ApiKeyAuthenticationHandler(
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         Response.Headers.WWWAuthenticate = "Bearer";
+        if (Context.Items.TryGetValue(ExpiredItem, out var item) && item is ApiKeyIdentity expired)
+        {
+            var when = expired.ExpiresUtc!.Value.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+            await ApiErrors.WriteAsync(Context, 401, ApiErrors.ExpiredApiKey, expired.IsPreviousSecret
+                ? $"This secret of API key '{expired.Name}' was replaced by a rotation and stopped working at {when} UTC. Use the key's new secret."
+                : $"API key '{expired.Name}' ({expired.Prefix}…) expired at {when} UTC. A tenant admin can extend it or create a new key on the console's /keys page.");
+            return;
+        }
+
         var missing = PresentedKey(Request) is null;
         await ApiErrors.WriteAsync(Context, 401, missing ? ApiErrors.MissingApiKey : GatewayErrorCodes.InvalidApiKey,
             missing

@@ -21,7 +21,7 @@ internal static class ApiOpenApi
                 Version = "v1",
                 Description = "OpenAI-compatible endpoints under /v1 (point an OpenAI SDK's base URL here) and Keystone's own under /api/v1. "
                     + "Authenticate with a tenant API key: Authorization: Bearer ks_…. Errors use OpenAI's shape {\"error\": {\"message\", \"type\", \"code\", \"param\"}}; "
-                    + "codes include invalid_api_key, insufficient_scope, model_not_allowed, budget_exceeded, rate_limit_exceeded, upstream_unavailable, server_overloaded (503 with Retry-After when the instance is at its in-flight limit).",
+                    + "codes include invalid_api_key, api_key_expired (401; a key with an expiry gets X-Keystone-Key-Expires on every answer), insufficient_scope, model_not_allowed, budget_exceeded, rate_limit_exceeded, upstream_unavailable, server_overloaded (503 with Retry-After when the instance is at its in-flight limit).",
             };
             document.Components ??= new OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();

@@ -20,7 +20,10 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
     // Keys are "ks_" + 43 base64url characters; anything much longer is not a key and is not hashed.
     private const int MaxKeyLength = 200;
 
-    /// <summary>The identity of <paramref name="presentedKey"/>, or null when it is unknown, revoked or malformed.</summary>
+    /// <summary>
+    /// The identity of <paramref name="presentedKey"/>, or null when it is unknown, revoked or malformed. An expired
+    /// key is returned (with its <see cref="ApiKeyIdentity.ExpiresUtc"/>) so the caller can say why it is refused.
+    /// </summary>
     public async ValueTask<ApiKeyIdentity?> FindAsync(string presentedKey, CancellationToken ct)
     {
         if (presentedKey.Length is < 20 or > MaxKeyLength || !presentedKey.StartsWith(ApiKeyHasher.KeyPrefix, StringComparison.Ordinal))
@@ -50,11 +53,12 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
     private async Task<ApiKeyIdentity?> LoadAsync(string hash, CancellationToken ct)
     {
         // The tenant is what we are trying to learn, so this one read runs across tenants; it is keyed by
-        // the hash's unique index and returns only the key's own row.
+        // the hashes' unique indexes and returns only the key's own row. A secret replaced by a rotation is
+        // found too (its overlap end travels in the identity and is checked on every request).
         await using var db = dbFactory.ForSystem();
         var row = await db.ApiKeys.AsNoTracking()
-            .Where(k => k.Hash == hash && k.RevokedUtc == null)
-            .Select(k => new { k.Id, k.TenantId, k.Name, k.Prefix, k.Hash, k.Scopes })
+            .Where(k => (k.Hash == hash || k.PreviousHash == hash) && k.RevokedUtc == null)
+            .Select(k => new { k.Id, k.TenantId, k.Name, k.Prefix, k.Hash, k.Scopes, k.ExpiresUtc, k.PreviousHash, k.PreviousPrefix, k.PreviousExpiresUtc })
             .FirstOrDefaultAsync(ct);
         if (row is null)
         {
@@ -63,9 +67,22 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
 
         // The index lookup already matched; the fixed-time comparison keeps the final decision free of
         // early-exit timing, should the lookup ever be widened (prefix search, case-insensitive collation).
-        var equal = CryptographicOperations.FixedTimeEquals(
-            System.Text.Encoding.ASCII.GetBytes(row.Hash), System.Text.Encoding.ASCII.GetBytes(hash));
-        return equal ? new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.Prefix, ApiKeyScopes.Parse(row.Scopes)) : null;
+        var presented = System.Text.Encoding.ASCII.GetBytes(hash);
+        var scopes = ApiKeyScopes.Parse(row.Scopes);
+        if (CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(row.Hash), presented))
+        {
+            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.Prefix, scopes, row.ExpiresUtc);
+        }
+
+        if (row.PreviousHash is not null && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(row.PreviousHash), presented))
+        {
+            // A replaced secret without a recorded overlap end is treated as already ended.
+            var ends = row.PreviousExpiresUtc ?? DateTime.MinValue;
+            var expires = row.ExpiresUtc is { } keyExpires && keyExpires < ends ? keyExpires : ends;
+            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.PreviousPrefix ?? row.Prefix, scopes, expires, IsPreviousSecret: true);
+        }
+
+        return null;
     }
 
     // A class so that "no such key" (null identity) can be cached too.

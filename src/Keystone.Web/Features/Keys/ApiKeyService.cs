@@ -17,9 +17,19 @@ public sealed record ApiKeyRow(
     DateTime CreatedUtc,
     DateTime? LastUsedUtc,
     DateTime? RevokedUtc,
-    IReadOnlyList<BudgetCapStatus> Caps)
+    IReadOnlyList<BudgetCapStatus> Caps,
+    DateTime? ExpiresUtc = null,
+    DateTime? RotatedUtc = null,
+    string? PreviousPrefix = null,
+    DateTime? PreviousExpiresUtc = null)
 {
     public bool IsRevoked => RevokedUtc is not null;
+
+    public bool IsExpiredAt(DateTime nowUtc) => ExpiresUtc is { } e && e <= nowUtc;
+
+    /// <summary>Whether the secret a rotation replaced still works at <paramref name="nowUtc"/>.</summary>
+    public bool PreviousSecretWorksAt(DateTime nowUtc)
+        => !IsRevoked && PreviousPrefix is not null && PreviousExpiresUtc is { } e && e > nowUtc && !IsExpiredAt(nowUtc);
 }
 
 /// <summary>What the console asks for when creating a key.</summary>
@@ -28,8 +38,9 @@ public sealed record ApiKeyRow(
 /// <param name="RequestsPerMinute">Optional per-key rate limit (1–1,000,000).</param>
 /// <param name="CapMicros">Optional spending cap for this key, micro-USD.</param>
 /// <param name="CapPeriod">The cap's period.</param>
+/// <param name="ExpiresUtc">Optional instant the key stops working: in the future, at most <see cref="ApiKeyService.MaxLifetime"/> ahead.</param>
 public sealed record NewApiKey(string Name, IReadOnlyCollection<string> Scopes, int? RequestsPerMinute = null,
-    long? CapMicros = null, BudgetPeriod CapPeriod = BudgetPeriod.Month);
+    long? CapMicros = null, BudgetPeriod CapPeriod = BudgetPeriod.Month, DateTime? ExpiresUtc = null);
 
 /// <summary>A key just created: the secret is in here once and nowhere else, ever.</summary>
 public sealed record CreatedApiKey(ApiKeyRow Key, string Secret);
@@ -39,8 +50,9 @@ public sealed class ApiKeyValidationException(string message) : Exception(messag
 
 /// <summary>
 /// The tenant admin's API key operations for the tenant in scope: list, create (secret shown once), set
-/// limits, revoke. Creating and revoking are audited; revoking also drops the key from this instance's
-/// lookup cache so it stops working at once here (and within the cache TTL elsewhere).
+/// limits and expiry, rotate, revoke. Every change is audited; a change that narrows what a secret may do
+/// (revoke, rotate, an earlier expiry) also drops the key from this instance's lookup cache so it applies at
+/// once here (and within the cache TTL elsewhere).
 /// </summary>
 public sealed class ApiKeyService(
     KeystoneDbFactory dbFactory,
@@ -50,6 +62,12 @@ public sealed class ApiKeyService(
     IBudgetService budgets,
     TimeProvider clock)
 {
+    /// <summary>The furthest ahead an expiry may be set; beyond it, a typo in the year is likelier than intent.</summary>
+    public static readonly TimeSpan MaxLifetime = TimeSpan.FromDays(5 * 366);
+
+    /// <summary>The longest a rotated-out secret may keep working.</summary>
+    public static readonly TimeSpan MaxRotationOverlap = TimeSpan.FromDays(30);
+
     public async Task<IReadOnlyList<ApiKeyRow>> ListAsync(CancellationToken ct)
     {
         var tenantId = RequireTenant();
@@ -66,6 +84,7 @@ public sealed class ApiKeyService(
         var tenantId = RequireTenant();
         var name = input.Name.Trim();
         Validate(name, input.Scopes, input.RequestsPerMinute, input.CapMicros);
+        ValidateExpiry(input.ExpiresUtc);
 
         var secret = ApiKeyHasher.NewKey();
         var key = new ApiKey
@@ -77,6 +96,7 @@ public sealed class ApiKeyService(
             Hash = ApiKeyHasher.Hash(secret),
             Scopes = ApiKeyScopes.Format(input.Scopes),
             RequestsPerMinute = input.RequestsPerMinute,
+            ExpiresUtc = input.ExpiresUtc,
             CreatedByUserId = tenant.UserId,
             CreatedUtc = clock.GetUtcNow().UtcDateTime,
         };
@@ -94,7 +114,7 @@ public sealed class ApiKeyService(
         }
 
         await audit.WriteAsync("apikey.create", $"apikey:{key.Id}", tenantId,
-            new { key.Name, key.Prefix, key.Scopes, key.RequestsPerMinute, capMicros = input.CapMicros }, ct);
+            new { key.Name, key.Prefix, key.Scopes, key.RequestsPerMinute, capMicros = input.CapMicros, key.ExpiresUtc }, ct);
         return new CreatedApiKey(ToRow(key, caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList()), secret);
     }
 
@@ -126,29 +146,126 @@ public sealed class ApiKeyService(
         await audit.WriteAsync("apikey.limits", $"apikey:{keyId}", tenantId, new { requestsPerMinute, capMicros, capPeriod = capPeriod.ToString() }, ct);
     }
 
-    /// <summary>Revokes a key for good; later requests with it get 401.</summary>
+    /// <summary>
+    /// Sets (or clears, with null) when a key stops working. Extending an expired key brings it back; its
+    /// secret never changed, so callers that still hold it work again.
+    /// </summary>
+    public async Task SetExpiryAsync(Guid keyId, DateTime? expiresUtc, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        ValidateExpiry(expiresUtc);
+        ApiKey key;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
+                ?? throw new ApiKeyValidationException("That key does not exist in this tenant or is revoked.");
+            key.ExpiresUtc = expiresUtc;
+            await db.SaveChangesAsync(ct);
+        }
+
+        ForgetSecrets(key);
+        await audit.WriteAsync("apikey.expiry", $"apikey:{keyId}", tenantId, new { key.Prefix, expiresUtc }, ct);
+    }
+
+    /// <summary>
+    /// Gives a key a new secret (returned once) and lets the current one keep working for <paramref name="overlap"/>
+    /// (zero: it stops at once), so a tenant can roll a leaked or old secret without downtime. The key keeps its id,
+    /// so its caps, spend so far, rate limit and attribution carry on unchanged. A secret replaced by an earlier
+    /// rotation and still in its overlap stops now: a key has at most two working secrets.
+    /// </summary>
+    public async Task<CreatedApiKey> RotateAsync(Guid keyId, TimeSpan overlap, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        if (overlap < TimeSpan.Zero || overlap > MaxRotationOverlap)
+        {
+            throw new ApiKeyValidationException($"The old secret may keep working for 0 to {MaxRotationOverlap.TotalDays:0} days.");
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var secret = ApiKeyHasher.NewKey();
+        ApiKey key;
+        string? replacedEarlier;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
+                ?? throw new ApiKeyValidationException("That key does not exist in this tenant or is revoked.");
+            replacedEarlier = key.PreviousHash;
+            key.PreviousHash = key.Hash;
+            key.PreviousPrefix = key.Prefix;
+            key.PreviousExpiresUtc = now + overlap;
+            key.Hash = ApiKeyHasher.Hash(secret);
+            key.Prefix = ApiKeyHasher.PrefixOf(secret);
+            key.RotatedUtc = now;
+            await db.SaveChangesAsync(ct);
+        }
+
+        if (replacedEarlier is not null)
+        {
+            lookup.Forget(replacedEarlier);
+        }
+
+        ForgetSecrets(key);
+        await audit.WriteAsync("apikey.rotate", $"apikey:{keyId}", tenantId,
+            new { previousPrefix = key.PreviousPrefix, key.Prefix, previousWorksUntilUtc = key.PreviousExpiresUtc }, ct);
+        var caps = (await budgets.GetAsync(tenantId, ct)).Caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList();
+        return new CreatedApiKey(ToRow(key, caps), secret);
+    }
+
+    /// <summary>Revokes a key for good (every secret it has); later requests with it get 401.</summary>
     public async Task<bool> RevokeAsync(Guid keyId, CancellationToken ct)
     {
         var tenantId = RequireTenant();
-        string hash;
-        string prefix;
+        ApiKey key;
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct);
-            if (key is null || key.RevokedUtc is not null)
+            var found = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct);
+            if (found is null || found.RevokedUtc is not null)
             {
                 return false;
             }
 
-            key.RevokedUtc = clock.GetUtcNow().UtcDateTime;
+            found.RevokedUtc = clock.GetUtcNow().UtcDateTime;
             await db.SaveChangesAsync(ct);
-            hash = key.Hash;
-            prefix = key.Prefix;
+            key = found;
         }
 
-        lookup.Forget(hash);
-        await audit.WriteAsync("apikey.revoke", $"apikey:{keyId}", tenantId, new { prefix }, ct);
+        ForgetSecrets(key);
+        await audit.WriteAsync("apikey.revoke", $"apikey:{keyId}", tenantId, new { prefix = key.Prefix }, ct);
         return true;
+    }
+
+    private void ForgetSecrets(ApiKey key)
+    {
+        lookup.Forget(key.Hash);
+        if (key.PreviousHash is not null)
+        {
+            lookup.Forget(key.PreviousHash);
+        }
+    }
+
+    /// <summary>Throws <see cref="ApiKeyValidationException"/> when <paramref name="expiresUtc"/> cannot be a key's expiry.</summary>
+    public void ValidateExpiry(DateTime? expiresUtc)
+    {
+        if (expiresUtc is not { } expires)
+        {
+            return;
+        }
+
+        if (expires.Kind != DateTimeKind.Utc)
+        {
+            throw new ApiKeyValidationException("The expiry must be given in UTC.");
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (expires <= now)
+        {
+            throw new ApiKeyValidationException("The expiry must be in the future (or empty for a key that does not expire).");
+        }
+
+        if (expires > now + MaxLifetime)
+        {
+            throw new ApiKeyValidationException("The expiry may be at most 5 years ahead.");
+        }
     }
 
     private Guid RequireTenant() => tenant.TenantId
@@ -179,5 +296,5 @@ public sealed class ApiKeyService(
 
     private static ApiKeyRow ToRow(ApiKey k, IReadOnlyList<BudgetCapStatus> caps) => new(
         k.Id, k.Name, k.Prefix, ApiKeyScopes.Parse(k.Scopes), k.RequestsPerMinute, k.CreatedUtc, k.LastUsedUtc, k.RevokedUtc,
-        caps.Where(c => c.Key == k.Id.ToString()).ToList());
+        caps.Where(c => c.Key == k.Id.ToString()).ToList(), k.ExpiresUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc);
 }

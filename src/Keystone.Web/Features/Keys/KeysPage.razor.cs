@@ -5,8 +5,20 @@ namespace Keystone.Web.Features.Keys;
 
 public sealed partial class KeysPage
 {
+    // Keys that expire within this many days are flagged so nobody learns of it from their own outage.
+    private const int ExpiryWarningDays = 7;
+
+    private static readonly (TimeSpan Overlap, string Label)[] RotationOverlaps =
+    [
+        (TimeSpan.Zero, "stops now"),
+        (TimeSpan.FromHours(1), "for 1 hour"),
+        (TimeSpan.FromHours(24), "for 24 hours"),
+        (TimeSpan.FromDays(7), "for 7 days"),
+    ];
+
     private IReadOnlyList<ApiKeyRow>? _keys;
     private CreatedApiKey? _created;
+    private bool _createdByRotation;
     private string? _error;
     private bool _busy;
     private Guid? _confirmRevoke;
@@ -15,11 +27,18 @@ public sealed partial class KeysPage
     private int? _rpm;
     private decimal? _capUsd;
     private BudgetPeriod _capPeriod = BudgetPeriod.Month;
+    private DateTime? _expiresOn;
     private Guid? _editing;
     private int? _editRpm;
     private decimal? _editCapUsd;
     private BudgetPeriod _editCapPeriod = BudgetPeriod.Month;
+    private DateTime? _editExpiresOn;
     private string? _editError;
+    private Guid? _rotating;
+    private TimeSpan _rotateOverlap = TimeSpan.FromHours(24);
+    private string? _rotateError;
+
+    private DateTime Now => Clock.GetUtcNow().UtcDateTime;
 
     protected override async Task OnInitializedAsync()
     {
@@ -50,10 +69,12 @@ public sealed partial class KeysPage
         try
         {
             var capMicros = Money.MicrosFromDollars(_capUsd);
-            _created = await Keys.CreateAsync(new NewApiKey(_name, [.. _scopes], _rpm, capMicros, _capPeriod), CancellationToken.None);
+            _created = await Keys.CreateAsync(new NewApiKey(_name, [.. _scopes], _rpm, capMicros, _capPeriod, ExpiryOf(_expiresOn)), CancellationToken.None);
+            _createdByRotation = false;
             _name = "";
             _rpm = null;
             _capUsd = null;
+            _expiresOn = null;
             await LoadAsync();
         }
         catch (ApiKeyValidationException ex)
@@ -78,6 +99,7 @@ public sealed partial class KeysPage
         var cap = key.Caps.Count > 0 ? key.Caps[0] : null;
         _editCapUsd = cap is null ? null : cap.LimitMicros / 1_000_000m;
         _editCapPeriod = cap?.Period ?? BudgetPeriod.Month;
+        _editExpiresOn = key.ExpiresUtc?.Date;
     }
 
     private void CancelEdit()
@@ -94,7 +116,20 @@ public sealed partial class KeysPage
         {
             // A cap that rounds to zero micro-USD is refused by the service like an explicit $0.
             var capMicros = Money.MicrosFromDollars(_editCapUsd);
+            var expires = ExpiryOf(_editExpiresOn);
+            var changed = expires != _keys?.FirstOrDefault(k => k.Id == id)?.ExpiresUtc;
+            // Both inputs are checked before either is saved: a refused date leaves the limits untouched and the
+            // other way round (SetLimitsAsync checks its own before writing).
+            if (changed)
+            {
+                Keys.ValidateExpiry(expires);
+            }
+
             await Keys.SetLimitsAsync(id, _editRpm, capMicros, _editCapPeriod, CancellationToken.None);
+            if (changed)
+            {
+                await Keys.SetExpiryAsync(id, expires, CancellationToken.None);
+            }
             _editing = null;
             await LoadAsync();
         }
@@ -110,6 +145,43 @@ public sealed partial class KeysPage
         {
             _busy = false;
         }
+    }
+
+    private void StartRotate(Guid id)
+    {
+        _rotating = id;
+        _rotateError = null;
+        _rotateOverlap = TimeSpan.FromHours(24);
+    }
+
+    private async Task RotateAsync(Guid id)
+    {
+        _busy = true;
+        _rotateError = null;
+        try
+        {
+            _created = await Keys.RotateAsync(id, _rotateOverlap, CancellationToken.None);
+            _createdByRotation = true;
+            _rotating = null;
+            await LoadAsync();
+        }
+        catch (ApiKeyValidationException ex)
+        {
+            _rotateError = ex.Message;
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    // A picked day means "stops working at 00:00 UTC that day"; the picker's value carries no time zone.
+    private static DateTime? ExpiryOf(DateTime? day) => day is { } d ? DateTime.SpecifyKind(d.Date, DateTimeKind.Utc) : null;
+
+    private string ExpiresIn(DateTime expiresUtc)
+    {
+        var left = expiresUtc - Now;
+        return left.TotalHours < 24 ? $"expires in {Math.Max(1, (int)Math.Ceiling(left.TotalHours))} h" : $"expires in {(int)Math.Ceiling(left.TotalDays)} d";
     }
 
     private async Task RevokeAsync(Guid id)
