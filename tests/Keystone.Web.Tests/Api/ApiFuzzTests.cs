@@ -21,6 +21,7 @@ public sealed class ApiFuzzTests
         ("POST", "/v1/embeddings", """{"model":"embed","input":["a","b"],"encoding_format":"float","dimensions":8,"user":"u"}"""),
         ("POST", "/api/v1/feedback", """{"traceId":"01a20549-343e-7b45-9aa3-477c00fef6d4","score":"up","comment":"ok","user":"u"}"""),
         ("PUT", "/api/v1/budgets", """{"caps":[{"scope":"feature","key":"fuzz","period":"day","limitMicros":500000}],"softThresholdsPercent":[50,80],"actionAtLimit":"block"}"""),
+        ("POST", "/api/v1/keys", """{"name":"fuzz","scopes":["chat","embeddings"],"requestsPerMinute":60,"capMicros":1000000,"capPeriod":"day","expiresUtc":"2027-06-01T00:00:00Z"}"""),
     ];
 
     private static readonly string[] Values =

@@ -220,7 +220,7 @@ public sealed class ApiKeyServiceTests(ApiFixture fixture) : IClassFixture<ApiFi
     {
         var (globexKey, globexId) = await fixture.CreateKeyAsync(ApiFixture.Globex, "chat");
 
-        await Assert.ThrowsAsync<ApiKeyValidationException>(() =>
+        await Assert.ThrowsAsync<ApiKeyNotFoundException>(() =>
             AsAcmeAdminAsync(s => s.RotateAsync(globexId, TimeSpan.Zero, CancellationToken.None)));
 
         Assert.Equal(HttpStatusCode.OK, (await fixture.ClientWith(globexKey).GetAsync("/v1/models")).StatusCode);

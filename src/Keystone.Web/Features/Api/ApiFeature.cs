@@ -133,6 +133,33 @@ public static class ApiFeature
             .Accepts<BudgetDto>("application/json")
             .Produces<BudgetDto>()
             .WithErrors(400, 401, 403, 413, 415);
+        api.MapGet("/keys", KeyManagementEndpoints.ListAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("ListApiKeys")
+            .WithSummary("This tenant's API keys (never their secrets): scopes, limits, caps, expiry, rotation, last use")
+            .Produces<ApiKeyListDto>()
+            .WithErrors(401, 403);
+        api.MapPost("/keys", KeyManagementEndpoints.CreateAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("CreateApiKey")
+            .WithSummary("Create a key; the answer holds its secret, once")
+            .Accepts<NewApiKeyDoc>("application/json")
+            .Produces<CreatedApiKeyDto>(201)
+            .WithErrors(400, 401, 403, 413, 415);
+        api.MapPost("/keys/{id:guid}/rotate", KeyManagementEndpoints.RotateAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("RotateApiKey")
+            .WithSummary("Give a key a new secret (in the answer, once); the old one works for overlapSeconds more (default 24 h)")
+            .WithDescription("The key keeps its id, caps and their spend, rate limit, scopes, expiry and attribution. The body is optional. A secret replaced by an earlier rotation stops at once.")
+            .Accepts<RotateApiKeyDoc>("application/json")
+            .Produces<CreatedApiKeyDto>()
+            .WithErrors(400, 401, 403, 404, 413, 415);
+        api.MapDelete("/keys/{id:guid}", KeyManagementEndpoints.RevokeAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("RevokeApiKey")
+            .WithSummary("Revoke a key (every secret it has) for good")
+            .Produces(204)
+            .WithErrors(401, 403, 404);
 
         app.MapKeystoneOpenApi();
         return app;

@@ -6,17 +6,19 @@ using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Features.Audit;
 
-/// <summary>Writes audit entries for the signed-in user (or a named system actor).</summary>
+/// <summary>Writes audit entries for the signed-in user or API key (or a named system actor).</summary>
 public sealed class AuditLog(KeystoneDbFactory dbFactory, TenantContext tenant, TimeProvider clock)
 {
     /// <summary>Records that the current user did <paramref name="action"/> to <paramref name="target"/> in <paramref name="tenantId"/>.</summary>
     public Task WriteAsync(string action, string? target, Guid? tenantId, object? metadata = null, CancellationToken ct = default)
     {
         var user = tenant.User;
+        // An admin API key acting through /api/v1 is named as itself, like the budgets endpoint names it.
+        var keyId = user.FindFirstValue(Api.ApiKeyAuthenticationHandler.KeyIdClaim);
         return WriteAsync(new AuditEntry
         {
-            ActorType = "user",
-            ActorId = user.FindFirstValue(ClaimTypes.NameIdentifier) ?? "anonymous",
+            ActorType = keyId is null ? "user" : "api_key",
+            ActorId = keyId ?? user.FindFirstValue(ClaimTypes.NameIdentifier) ?? "anonymous",
             ActorName = user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name,
             TenantId = tenantId,
             Action = action,

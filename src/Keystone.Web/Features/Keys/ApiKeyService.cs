@@ -45,8 +45,15 @@ public sealed record NewApiKey(string Name, IReadOnlyCollection<string> Scopes, 
 /// <summary>A key just created: the secret is in here once and nowhere else, ever.</summary>
 public sealed record CreatedApiKey(ApiKeyRow Key, string Secret);
 
-/// <summary>Thrown for console input that cannot be saved; the message is for people.</summary>
-public sealed class ApiKeyValidationException(string message) : Exception(message);
+/// <summary>Thrown for input that cannot be saved; the message is for people, <see cref="Field"/> names the input.</summary>
+public class ApiKeyValidationException(string message, string? field = null) : Exception(message)
+{
+    /// <summary>The API's name of the offending field (<c>name</c>, <c>scopes</c>, <c>expiresUtc</c>…), when one is.</summary>
+    public string? Field { get; } = field;
+}
+
+/// <summary>The key does not exist in the tenant in scope (or, where it matters, is revoked).</summary>
+public sealed class ApiKeyNotFoundException(string message) : ApiKeyValidationException(message);
 
 /// <summary>
 /// The tenant admin's API key operations for the tenant in scope: list, create (secret shown once), set
@@ -126,7 +133,7 @@ public sealed class ApiKeyService(
         await using (var db = dbFactory.ForTenant(tenantId))
         {
             var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct)
-                ?? throw new ApiKeyValidationException("That key does not exist in this tenant.");
+                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant.");
             key.RequestsPerMinute = requestsPerMinute;
             await db.SaveChangesAsync(ct);
         }
@@ -158,7 +165,7 @@ public sealed class ApiKeyService(
         await using (var db = dbFactory.ForTenant(tenantId))
         {
             key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
-                ?? throw new ApiKeyValidationException("That key does not exist in this tenant or is revoked.");
+                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
             key.ExpiresUtc = expiresUtc;
             await db.SaveChangesAsync(ct);
         }
@@ -178,7 +185,7 @@ public sealed class ApiKeyService(
         var tenantId = RequireTenant();
         if (overlap < TimeSpan.Zero || overlap > MaxRotationOverlap)
         {
-            throw new ApiKeyValidationException($"The old secret may keep working for 0 to {MaxRotationOverlap.TotalDays:0} days.");
+            throw new ApiKeyValidationException($"The old secret may keep working for 0 to {MaxRotationOverlap.TotalDays:0} days.", "overlapSeconds");
         }
 
         var now = clock.GetUtcNow().UtcDateTime;
@@ -188,7 +195,7 @@ public sealed class ApiKeyService(
         await using (var db = dbFactory.ForTenant(tenantId))
         {
             key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
-                ?? throw new ApiKeyValidationException("That key does not exist in this tenant or is revoked.");
+                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
             replacedEarlier = key.PreviousHash;
             key.PreviousHash = key.Hash;
             key.PreviousPrefix = key.Prefix;
@@ -253,18 +260,18 @@ public sealed class ApiKeyService(
 
         if (expires.Kind != DateTimeKind.Utc)
         {
-            throw new ApiKeyValidationException("The expiry must be given in UTC.");
+            throw new ApiKeyValidationException("The expiry must be given in UTC.", "expiresUtc");
         }
 
         var now = clock.GetUtcNow().UtcDateTime;
         if (expires <= now)
         {
-            throw new ApiKeyValidationException("The expiry must be in the future (or empty for a key that does not expire).");
+            throw new ApiKeyValidationException("The expiry must be in the future (or empty for a key that does not expire).", "expiresUtc");
         }
 
         if (expires > now + MaxLifetime)
         {
-            throw new ApiKeyValidationException("The expiry may be at most 5 years ahead.");
+            throw new ApiKeyValidationException("The expiry may be at most 5 years ahead.", "expiresUtc");
         }
     }
 
@@ -275,22 +282,22 @@ public sealed class ApiKeyService(
     {
         if (name.Length is 0 or > 128)
         {
-            throw new ApiKeyValidationException("Give the key a name of 1 to 128 characters.");
+            throw new ApiKeyValidationException("Give the key a name of 1 to 128 characters.", "name");
         }
 
         if (scopes.Count == 0 || scopes.Any(s => !ApiKeyScopes.All.Contains(s)))
         {
-            throw new ApiKeyValidationException($"Choose at least one scope among: {string.Join(", ", ApiKeyScopes.All)}.");
+            throw new ApiKeyValidationException($"Choose at least one scope among: {string.Join(", ", ApiKeyScopes.All)}.", "scopes");
         }
 
         if (rpm is < 1 or > 1_000_000)
         {
-            throw new ApiKeyValidationException("Requests per minute must be between 1 and 1,000,000 (or empty for the plan's default).");
+            throw new ApiKeyValidationException("Requests per minute must be between 1 and 1,000,000 (or empty for the plan's default).", "requestsPerMinute");
         }
 
         if (capMicros is <= 0)
         {
-            throw new ApiKeyValidationException("A spending cap must be more than $0 (or empty for none).");
+            throw new ApiKeyValidationException("A spending cap must be more than $0 (or empty for none).", "capMicros");
         }
     }
 
