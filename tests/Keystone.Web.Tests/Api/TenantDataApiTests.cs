@@ -137,6 +137,25 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         }
     }
 
+    [Fact]
+    public async Task GetUsage_ByApiKey_CountsEachKeysOwnCalls()
+    {
+        var (secret, keyId) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat", "per-customer");
+        var customer = fixture.ClientWith(secret);
+        await CallAsync(customer, "billing", "c1");
+        await CallAsync(customer, "billing", "c2");
+        await CallAsync(fixture.ClientWith(KeystoneAppFactory.DemoApiKey), "billing", "c3");
+        await fixture.FlushCallsAsync();
+
+        using var body = JsonDocument.Parse(await fixture.ClientWith(KeystoneAppFactory.DemoApiKey)
+            .GetStringAsync($"/api/v1/usage?groupBy=apiKey&from={DateTime.UtcNow.AddDays(-1):yyyy-MM-dd}"));
+
+        Assert.Equal("apiKey", body.RootElement.GetProperty("groupBy").GetString());
+        var row = Assert.Single(body.RootElement.GetProperty("rows").EnumerateArray(), r => r.GetProperty("key").GetString() == keyId.ToString());
+        Assert.Equal(2, row.GetProperty("calls").GetInt64());
+        Assert.True(row.GetProperty("costMicros").GetInt64() > 0);
+    }
+
     [Theory]
     [InlineData("groupBy=week", "groupBy")]
     [InlineData("from=yesterday", "from")]

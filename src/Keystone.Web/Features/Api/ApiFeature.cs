@@ -109,8 +109,8 @@ public static class ApiFeature
         api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
             .RequireAuthorization(ApiPolicies.UsageRead)
             .WithName("GetUsage")
-            .WithSummary("Usage and cost of this tenant, grouped by day, feature, model or user")
-            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user (default day).")
+            .WithSummary("Usage and cost of this tenant, grouped by day, feature, model, user or API key")
+            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user | apiKey (default day; apiKey rows are keyed by key id, calls made without a key as (none)).")
             .Produces<UsageReport>()
             .WithErrors(400, 401, 403);
         api.MapPost("/feedback", TenantDataEndpoints.PostFeedbackAsync)

@@ -73,6 +73,7 @@ internal static class TenantDataEndpoints
 
         var groupBy = query["groupBy"].ToString();
         groupBy = groupBy.Length == 0 ? "day" : groupBy.ToLowerInvariant();
+        groupBy = groupBy == "apikey" ? "apiKey" : groupBy;
         await using var db = dbFactory.ForTenant(key.TenantId);
         var calls = db.Calls.AsNoTracking().Where(c => c.TenantId == key.TenantId && c.CreatedUtc >= from && c.CreatedUtc < to);
         var ct = http.RequestAborted;
@@ -94,7 +95,12 @@ internal static class TenantDataEndpoints
                     .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
                     .ToListAsync(ct))
                 .Select(g => new UsageRow(g.Key ?? "(none)", g.Calls, g.In, g.Out, g.Cost)).ToList(),
-            _ => throw ApiException.Invalid("groupBy", "groupBy must be day, feature, model or user."),
+            // Per key: a platform that issues one key per customer bills each from this (ids as /api/v1/keys lists them).
+            "apiKey" => (await calls.GroupBy(c => c.ApiKeyId)
+                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
+                    .ToListAsync(ct))
+                .Select(g => new UsageRow(g.Key?.ToString() ?? "(none)", g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            _ => throw ApiException.Invalid("groupBy", "groupBy must be day, feature, model, user or apiKey."),
         };
         rows = [.. rows.OrderBy(r => r.Key, StringComparer.Ordinal)];
         return TypedResults.Ok(new UsageReport(from, to, groupBy, rows.Sum(r => r.Calls), rows.Sum(r => r.CostMicros), rows));
