@@ -23,6 +23,7 @@ var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration
 builder.Services.AddOptionsWithValidateOnStart<DatabaseOptions>().BindConfiguration(DatabaseOptions.SectionName).ValidateDataAnnotations();
 builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName);
 builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddKeystoneServerLimits();
 builder.Services.AddKeystoneData(connections);
 builder.Services.AddKeystoneDataProtection(database, connections);
 builder.Services.AddKeystoneIdentity();
