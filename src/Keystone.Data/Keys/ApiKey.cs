@@ -22,6 +22,12 @@ public sealed class ApiKey : ITenantOwned
     /// <summary>Space-separated scopes (<c>chat embeddings usage:read admin</c>).</summary>
     public string Scopes { get; set; } = "";
 
+    /// <summary>
+    /// Space-separated aliases or <c>provider/model</c> names this key may call (null: every model the tenant may
+    /// use). Narrows the tenant's own allow-list, never widens it.
+    /// </summary>
+    public string? AllowedModels { get; set; }
+
     /// <summary>Optional requests-per-minute limit for this key (null: the plan's default).</summary>
     public int? RequestsPerMinute { get; set; }
 

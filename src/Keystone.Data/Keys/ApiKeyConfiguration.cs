@@ -12,6 +12,7 @@ internal sealed class ApiKeyConfiguration : IEntityTypeConfiguration<ApiKey>
         b.Property(k => k.Prefix).HasMaxLength(16);
         b.Property(k => k.Hash).HasMaxLength(64);
         b.Property(k => k.Scopes).HasMaxLength(256);
+        b.Property(k => k.AllowedModels).HasMaxLength(4096);
         b.Property(k => k.CreatedByUserId).HasMaxLength(64);
         b.Property(k => k.PreviousHash).HasMaxLength(64);
         b.Property(k => k.PreviousPrefix).HasMaxLength(16);

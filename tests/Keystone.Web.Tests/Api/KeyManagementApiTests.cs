@@ -157,4 +157,74 @@ public sealed class KeyManagementApiTests(ApiFixture fixture) : IClassFixture<Ap
         await using var db = fixture.App.CreateSystemDb();
         Assert.Equal(ApiKeyHasher.Hash(secret), (await db.ApiKeys.SingleAsync(k => k.Id == id)).Hash);
     }
+
+    [Fact]
+    public async Task Models_KeyLimitedToFast_IsRefusedOtherModelsAndSeesOnlyFast()
+    {
+        var admin = await AcmeAdminAsync();
+        var created = await admin.PostAsync("/api/v1/keys", Json("""{"name":"fast only","scopes":["chat","embeddings"],"models":["FAST"]}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var body = await created.Content.ReadFromJsonAsync<JsonElement>();
+        var client = fixture.ClientWith(body.GetProperty("secret").GetString());
+
+        var fast = await client.PostAsync("/v1/chat/completions", Json("""{"model":"fast","messages":[{"role":"user","content":"hi"}]}"""));
+        var smart = await client.PostAsync("/v1/chat/completions", Json("""{"model":"smart","messages":[{"role":"user","content":"hi"}]}"""));
+        var embed = await client.PostAsync("/v1/embeddings", Json("""{"model":"embed","input":"hi"}"""));
+        var prompt = await client.PostAsync("/v1/prompts/support-reply/completions",
+            Json("""{"variables":{"company":"Acme","customer_name":"Jo","question":"Where is my order?"}}"""));
+        var models = await client.GetFromJsonAsync<JsonElement>("/v1/models");
+
+        Assert.Equal(HttpStatusCode.OK, fast.StatusCode);
+        foreach (var refused in new[] { smart, embed, prompt })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            var error = await ChatCompletionsApiTests.ErrorOf(refused);
+            Assert.Equal("model_not_allowed", error.GetProperty("code").GetString());
+            Assert.Contains("not allowed for API key 'fast only'. It may use: fast", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(["fast"], models.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+    }
+
+    [Fact]
+    public async Task Patch_ModelsAndExpiry_ChangeTogetherAndNullClears()
+    {
+        var admin = await AcmeAdminAsync();
+        var (secret, id) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat");
+        var expires = $"{DateTime.UtcNow.Year + 1}-03-01T00:00:00Z";
+
+        var patched = await admin.PatchAsync($"/api/v1/keys/{id}", Json($$"""{"models":["smart"],"expiresUtc":"{{expires}}"}"""));
+
+        Assert.Equal(HttpStatusCode.OK, patched.StatusCode);
+        var key = await patched.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(["smart"], key.GetProperty("models").EnumerateArray().Select(m => m.GetString()));
+        var client = fixture.ClientWith(secret);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/v1/chat/completions", Json("""{"model":"fast","messages":[{"role":"user","content":"hi"}]}"""))).StatusCode);
+        Assert.Equal(expires, (await client.GetAsync("/v1/models")).Headers.GetValues("X-Keystone-Key-Expires").Single());
+
+        var cleared = await admin.PatchAsync($"/api/v1/keys/{id}", Json("""{"models":null}"""));
+
+        Assert.Equal(JsonValueKind.Null, (await cleared.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("models").ValueKind);
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/v1/chat/completions", Json("""{"model":"fast","messages":[{"role":"user","content":"hi"}]}"""))).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("""{"models":["no-such-model"]}""", "models")]
+    [InlineData("""{"models":"fast"}""", "models")]
+    [InlineData("""{"models":["smart"],"expiresUtc":"2020-01-01T00:00:00Z"}""", "expiresUtc")]
+    [InlineData("""{}""", "body")]
+    public async Task Patch_BadBody_Answers400AndChangesNothing(string json, string param)
+    {
+        var admin = await AcmeAdminAsync();
+        var (_, id) = await fixture.CreateKeyAsync(ApiFixture.Acme, "chat");
+
+        var response = await admin.PatchAsync($"/api/v1/keys/{id}", Json(json));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal(param, (await ChatCompletionsApiTests.ErrorOf(response)).GetProperty("param").GetString());
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.ApiKeys.SingleAsync(k => k.Id == id);
+        Assert.Null(stored.AllowedModels);
+        Assert.Null(stored.ExpiresUtc);
+    }
 }

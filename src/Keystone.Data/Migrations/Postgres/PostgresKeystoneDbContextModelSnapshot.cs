@@ -902,6 +902,11 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<string>("AllowedModels")
+                        .HasMaxLength(4096)
+                        .HasColumnType("character varying(4096)")
+                        .HasColumnName("allowed_models");
+
                     b.Property<string>("CreatedByUserId")
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)")

@@ -882,6 +882,11 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<string>("AllowedModels")
+                        .HasMaxLength(4096)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("allowed_models");
+
                     b.Property<string>("CreatedByUserId")
                         .HasMaxLength(64)
                         .HasColumnType("TEXT")

@@ -146,6 +146,13 @@ public static class ApiFeature
             .Accepts<NewApiKeyDoc>("application/json")
             .Produces<CreatedApiKeyDto>(201)
             .WithErrors(400, 401, 403, 413, 415);
+        api.MapPatch("/keys/{id:guid}", KeyManagementEndpoints.UpdateAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("UpdateApiKey")
+            .WithSummary("Change a key's expiry and / or model allow-list (a field present changes, null clears it)")
+            .Accepts<UpdateApiKeyDoc>("application/json")
+            .Produces<ApiKeyDto>()
+            .WithErrors(400, 401, 403, 404, 413, 415);
         api.MapPost("/keys/{id:guid}/rotate", KeyManagementEndpoints.RotateAsync)
             .RequireAuthorization(ApiPolicies.Admin)
             .WithName("RotateApiKey")

@@ -159,6 +159,20 @@ internal static class ApiHttp
         return response.Body.WriteAsync(bytes, ct).AsTask();
     }
 
+    /// <summary>
+    /// Refuses a model the key's own allow-list leaves out: 403 <c>model_not_allowed</c>, like the tenant's list
+    /// (which the gateway checks after this), naming what the key may use.
+    /// </summary>
+    public static void EnsureKeyMayUse(ApiKeyIdentity key, string model)
+    {
+        if (!key.MayUse(model))
+        {
+            throw new ApiException(403, GatewayErrorCodes.ModelNotAllowed,
+                $"The model '{model.Trim()}' is not allowed for API key '{key.Name}'. It may use: {string.Join(", ", key.AllowedModels!.Order(StringComparer.OrdinalIgnoreCase))}.",
+                "model");
+        }
+    }
+
     /// <summary>The gateway context of an API request: the key's tenant, the key, the end user, feature and ids.</summary>
     public static CallContext CallContextOf(HttpContext http, ApiKeyIdentity key, string? endUser) => new()
     {

@@ -15,6 +15,7 @@ internal static class ChatCompletionsEndpoint
         var ct = http.RequestAborted;
         var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var parsed = await body.ReadAsync(http.Request, ChatCompletionParser.Parse, ct);
+        ApiHttp.EnsureKeyMayUse(key, parsed.Request.Model);
         var context = ApiHttp.CallContextOf(http, key, parsed.User);
 
         await RespondAsync(http, gateway, parsed.Request, context, parsed.Stream, parsed.IncludeUsage, options.CurrentValue, clock, ct);

@@ -14,6 +14,7 @@ internal static class EmbeddingsEndpoint
         var ct = http.RequestAborted;
         var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var (request, base64, user) = await body.ReadAsync(http.Request, Parse, ct);
+        ApiHttp.EnsureKeyMayUse(key, request.Model);
         var context = new CallContext
         {
             TenantId = key.TenantId,
@@ -36,7 +37,7 @@ internal static class EmbeddingsEndpoint
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var models = await gateway.ModelsAsync(key.TenantId, http.RequestAborted);
-        return TypedResults.Json(new ModelList("list", models
+        return TypedResults.Json(new ModelList("list", models.Where(m => key.MayUse(m.Id))
             .Select(m => new ModelDto(m.Id, "model", 0, "keystone", m.Kind, m.Targets, m.IsEmbedding)).ToList()));
     }
 

@@ -7,7 +7,8 @@ using Microsoft.AspNetCore.Http.Features;
 namespace Keystone.Web.Features.Api;
 
 /// <summary>
-/// <c>/api/v1/keys</c>: a tenant's key lifecycle through an <c>admin</c> key (list, create, rotate, revoke), for
+/// <c>/api/v1/keys</c>: a tenant's key lifecycle through an <c>admin</c> key (list, create, change expiry and
+/// models, rotate, revoke), for
 /// platforms that issue keys from their own provisioning code. The console's <see cref="ApiKeyService"/> does the
 /// work, so validation, the audit trail (the acting key is the actor) and lookup-cache eviction are the same as on
 /// <c>/keys</c>; this only maps HTTP onto it.
@@ -37,6 +38,30 @@ internal static class KeyManagementEndpoints
         return TypedResults.Ok(new CreatedApiKeyDto(ToDto(rotated.Key), rotated.Secret));
     }
 
+    public static async Task<IResult> UpdateAsync(HttpContext http, Guid id, ApiRequestBody body, ApiKeyService keys)
+    {
+        var change = await body.ReadAsync(http.Request, ParseUpdate, http.RequestAborted);
+        // Both are checked before either is saved, so a refused field changes nothing.
+        if (change.SetExpiry)
+        {
+            await Run(() => { keys.ValidateExpiry(change.ExpiresUtc); return Task.FromResult(0); });
+        }
+
+        if (change.SetModels)
+        {
+            await Run(async () => { await keys.SetModelsAsync(id, change.Models, http.RequestAborted); return 0; });
+        }
+
+        if (change.SetExpiry)
+        {
+            await Run(async () => { await keys.SetExpiryAsync(id, change.ExpiresUtc, http.RequestAborted); return 0; });
+        }
+
+        var row = (await keys.ListAsync(http.RequestAborted)).FirstOrDefault(k => k.Id == id)
+            ?? throw ApiException.NotFound("No API key with that id in this tenant.");
+        return TypedResults.Ok(ToDto(row));
+    }
+
     public static async Task<IResult> RevokeAsync(HttpContext http, Guid id, ApiKeyService keys)
         => await Run(() => keys.RevokeAsync(id, http.RequestAborted))
             ? TypedResults.NoContent()
@@ -63,7 +88,40 @@ internal static class KeyManagementEndpoints
             "day" => BudgetPeriod.Day,
             _ => throw ApiException.Invalid("capPeriod", "capPeriod must be day or month."),
         };
-        return new NewApiKey(name, [.. scopes.EnumerateArray().Select(s => s.GetString()!)], rpm, cap, period, OptionalUtc(root, "expiresUtc"));
+        return new NewApiKey(name, [.. scopes.EnumerateArray().Select(s => s.GetString()!)], rpm, cap, period, OptionalUtc(root, "expiresUtc"),
+            OptionalModels(root));
+    }
+
+    /// <summary>A <c>PATCH</c>: a field present changes (null clears it), a field absent stays as it is.</summary>
+    internal static KeyUpdate ParseUpdate(JsonElement root)
+    {
+        RequireObject(root);
+        var setExpiry = root.TryGetProperty("expiresUtc", out _);
+        var setModels = root.TryGetProperty("models", out _);
+        if (!setExpiry && !setModels)
+        {
+            throw ApiException.Invalid("body", "Send expiresUtc and / or models (null clears either).");
+        }
+
+        return new KeyUpdate(setExpiry, setExpiry ? OptionalUtc(root, "expiresUtc") : null, setModels, setModels ? OptionalModels(root) : null);
+    }
+
+    internal sealed record KeyUpdate(bool SetExpiry, DateTime? ExpiresUtc, bool SetModels, IReadOnlyCollection<string>? Models);
+
+    private static List<string>? OptionalModels(JsonElement root)
+    {
+        if (!root.TryGetProperty("models", out var models) || models.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (models.ValueKind != JsonValueKind.Array || models.GetArrayLength() > ApiKeyModels.MaxCount
+            || models.EnumerateArray().Any(m => m.ValueKind != JsonValueKind.String || m.GetString()!.Length is 0 or > 256))
+        {
+            throw ApiException.Invalid("models", $"models must be an array of up to {ApiKeyModels.MaxCount} model names as /v1/models lists them (null: all).");
+        }
+
+        return [.. models.EnumerateArray().Select(m => m.GetString()!)];
     }
 
     internal static TimeSpan ParseRotation(JsonElement root)
@@ -115,5 +173,6 @@ internal static class KeyManagementEndpoints
     private static ApiKeyDto ToDto(ApiKeyRow k) => new(
         k.Id, k.Name, k.Prefix, [.. ApiKeyScopes.All.Where(k.Scopes.Contains)], k.RequestsPerMinute,
         k.Caps.Select(c => new ApiKeyCapDto(c.Period == BudgetPeriod.Day ? "day" : "month", c.LimitMicros, c.SpentMicros)).ToList(),
+        k.AllowedModels?.Order(StringComparer.OrdinalIgnoreCase).ToList(),
         k.CreatedUtc, k.LastUsedUtc, k.ExpiresUtc, k.RevokedUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc);
 }

@@ -70,6 +70,7 @@ public sealed record ApiKeyDto(
     IReadOnlyList<string> Scopes,
     int? RequestsPerMinute,
     IReadOnlyList<ApiKeyCapDto> Caps,
+    IReadOnlyList<string>? Models,
     DateTime CreatedUtc,
     DateTime? LastUsedUtc,
     DateTime? ExpiresUtc,
@@ -91,7 +92,12 @@ public sealed record CreatedApiKeyDto(ApiKeyDto Key, string Secret);
 /// <param name="CapMicros">Optional spending cap for the key, micro-USD.</param>
 /// <param name="CapPeriod"><c>day</c> or <c>month</c> (default).</param>
 /// <param name="ExpiresUtc">Optional ISO 8601 instant, in the future, at most 5 years ahead.</param>
-public sealed record NewApiKeyDoc(string Name, IReadOnlyList<string> Scopes, int? RequestsPerMinute, long? CapMicros, string? CapPeriod, DateTime? ExpiresUtc);
+/// <param name="Models">Optional allow-list among the tenant's models as <c>/v1/models</c> lists them (null: all).</param>
+public sealed record NewApiKeyDoc(string Name, IReadOnlyList<string> Scopes, int? RequestsPerMinute, long? CapMicros, string? CapPeriod, DateTime? ExpiresUtc,
+    IReadOnlyList<string>? Models);
+
+/// <summary>The documented body of <c>PATCH /api/v1/keys/{id}</c>: a field present changes (null clears it), one absent stays.</summary>
+public sealed record UpdateApiKeyDoc(DateTime? ExpiresUtc, IReadOnlyList<string>? Models);
 
 /// <summary>The documented (optional) body of <c>POST /api/v1/keys/{id}/rotate</c>.</summary>
 /// <param name="OverlapSeconds">How long the old secret keeps working: 0 (stops now) to 30 days; default 86,400.</param>

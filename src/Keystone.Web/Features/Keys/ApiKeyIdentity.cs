@@ -11,6 +11,7 @@ namespace Keystone.Web.Features.Keys;
 /// its overlap (whichever is first); null: never. Checked on every request, not when the lookup was cached.
 /// </param>
 /// <param name="IsPreviousSecret">The presented secret is the one a rotation replaced.</param>
+/// <param name="AllowedModels">The aliases and models this key may call (case-insensitive); null: all the tenant may.</param>
 public sealed record ApiKeyIdentity(
     Guid KeyId,
     Guid TenantId,
@@ -18,8 +19,12 @@ public sealed record ApiKeyIdentity(
     string Prefix,
     IReadOnlySet<string> Scopes,
     DateTime? ExpiresUtc = null,
-    bool IsPreviousSecret = false)
+    bool IsPreviousSecret = false,
+    IReadOnlySet<string>? AllowedModels = null)
 {
     /// <summary>Whether the presented secret no longer works at <paramref name="nowUtc"/>.</summary>
     public bool IsExpiredAt(DateTime nowUtc) => ExpiresUtc is { } expires && expires <= nowUtc;
+
+    /// <summary>Whether this key may call <paramref name="model"/> (the tenant's own allow-list is checked by the gateway).</summary>
+    public bool MayUse(string model) => AllowedModels is null || AllowedModels.Contains(model.Trim());
 }

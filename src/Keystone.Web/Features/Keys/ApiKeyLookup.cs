@@ -58,7 +58,7 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
         await using var db = dbFactory.ForSystem();
         var row = await db.ApiKeys.AsNoTracking()
             .Where(k => (k.Hash == hash || k.PreviousHash == hash) && k.RevokedUtc == null)
-            .Select(k => new { k.Id, k.TenantId, k.Name, k.Prefix, k.Hash, k.Scopes, k.ExpiresUtc, k.PreviousHash, k.PreviousPrefix, k.PreviousExpiresUtc })
+            .Select(k => new { k.Id, k.TenantId, k.Name, k.Prefix, k.Hash, k.Scopes, k.AllowedModels, k.ExpiresUtc, k.PreviousHash, k.PreviousPrefix, k.PreviousExpiresUtc })
             .FirstOrDefaultAsync(ct);
         if (row is null)
         {
@@ -69,9 +69,10 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
         // early-exit timing, should the lookup ever be widened (prefix search, case-insensitive collation).
         var presented = System.Text.Encoding.ASCII.GetBytes(hash);
         var scopes = ApiKeyScopes.Parse(row.Scopes);
+        var models = ApiKeyModels.Parse(row.AllowedModels);
         if (CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(row.Hash), presented))
         {
-            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.Prefix, scopes, row.ExpiresUtc);
+            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.Prefix, scopes, row.ExpiresUtc, AllowedModels: models);
         }
 
         if (row.PreviousHash is not null && CryptographicOperations.FixedTimeEquals(System.Text.Encoding.ASCII.GetBytes(row.PreviousHash), presented))
@@ -79,7 +80,7 @@ public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache
             // A replaced secret without a recorded overlap end is treated as already ended.
             var ends = row.PreviousExpiresUtc ?? DateTime.MinValue;
             var expires = row.ExpiresUtc is { } keyExpires && keyExpires < ends ? keyExpires : ends;
-            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.PreviousPrefix ?? row.Prefix, scopes, expires, IsPreviousSecret: true);
+            return new ApiKeyIdentity(row.Id, row.TenantId, row.Name, row.PreviousPrefix ?? row.Prefix, scopes, expires, IsPreviousSecret: true, AllowedModels: models);
         }
 
         return null;

@@ -21,7 +21,8 @@ public sealed record ApiKeyRow(
     DateTime? ExpiresUtc = null,
     DateTime? RotatedUtc = null,
     string? PreviousPrefix = null,
-    DateTime? PreviousExpiresUtc = null)
+    DateTime? PreviousExpiresUtc = null,
+    IReadOnlySet<string>? AllowedModels = null)
 {
     public bool IsRevoked => RevokedUtc is not null;
 
@@ -39,8 +40,10 @@ public sealed record ApiKeyRow(
 /// <param name="CapMicros">Optional spending cap for this key, micro-USD.</param>
 /// <param name="CapPeriod">The cap's period.</param>
 /// <param name="ExpiresUtc">Optional instant the key stops working: in the future, at most <see cref="ApiKeyService.MaxLifetime"/> ahead.</param>
+/// <param name="Models">Optional allow-list among the tenant's models (<c>/v1/models</c>); null or empty: all of them.</param>
 public sealed record NewApiKey(string Name, IReadOnlyCollection<string> Scopes, int? RequestsPerMinute = null,
-    long? CapMicros = null, BudgetPeriod CapPeriod = BudgetPeriod.Month, DateTime? ExpiresUtc = null);
+    long? CapMicros = null, BudgetPeriod CapPeriod = BudgetPeriod.Month, DateTime? ExpiresUtc = null,
+    IReadOnlyCollection<string>? Models = null);
 
 /// <summary>A key just created: the secret is in here once and nowhere else, ever.</summary>
 public sealed record CreatedApiKey(ApiKeyRow Key, string Secret);
@@ -67,6 +70,7 @@ public sealed class ApiKeyService(
     AuditLog audit,
     ApiKeyLookup lookup,
     IBudgetService budgets,
+    ILlmGateway gateway,
     TimeProvider clock)
 {
     /// <summary>The furthest ahead an expiry may be set; beyond it, a typo in the year is likelier than intent.</summary>
@@ -92,6 +96,7 @@ public sealed class ApiKeyService(
         var name = input.Name.Trim();
         Validate(name, input.Scopes, input.RequestsPerMinute, input.CapMicros);
         ValidateExpiry(input.ExpiresUtc);
+        var models = await ValidateModelsAsync(tenantId, input.Models, ct);
 
         var secret = ApiKeyHasher.NewKey();
         var key = new ApiKey
@@ -104,6 +109,7 @@ public sealed class ApiKeyService(
             Scopes = ApiKeyScopes.Format(input.Scopes),
             RequestsPerMinute = input.RequestsPerMinute,
             ExpiresUtc = input.ExpiresUtc,
+            AllowedModels = models,
             CreatedByUserId = tenant.UserId,
             CreatedUtc = clock.GetUtcNow().UtcDateTime,
         };
@@ -121,7 +127,7 @@ public sealed class ApiKeyService(
         }
 
         await audit.WriteAsync("apikey.create", $"apikey:{key.Id}", tenantId,
-            new { key.Name, key.Prefix, key.Scopes, key.RequestsPerMinute, capMicros = input.CapMicros, key.ExpiresUtc }, ct);
+            new { key.Name, key.Prefix, key.Scopes, key.RequestsPerMinute, capMicros = input.CapMicros, key.ExpiresUtc, models = key.AllowedModels }, ct);
         return new CreatedApiKey(ToRow(key, caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList()), secret);
     }
 
@@ -152,6 +158,31 @@ public sealed class ApiKeyService(
 
         await audit.WriteAsync("apikey.limits", $"apikey:{keyId}", tenantId, new { requestsPerMinute, capMicros, capPeriod = capPeriod.ToString() }, ct);
     }
+
+    /// <summary>
+    /// Sets which of the tenant's models a key may call (null or empty: all of them). Narrowing applies at once on
+    /// this instance and within the lookup cache TTL elsewhere.
+    /// </summary>
+    public async Task SetModelsAsync(Guid keyId, IReadOnlyCollection<string>? models, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var stored = await ValidateModelsAsync(tenantId, models, ct);
+        ApiKey key;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
+                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
+            key.AllowedModels = stored;
+            await db.SaveChangesAsync(ct);
+        }
+
+        ForgetSecrets(key);
+        await audit.WriteAsync("apikey.models", $"apikey:{keyId}", tenantId, new { key.Prefix, models = stored }, ct);
+    }
+
+    /// <summary>The names a key's allow-list may hold: the tenant's aliases and allowed models (<c>/v1/models</c>).</summary>
+    public async Task<IReadOnlyList<string>> ModelChoicesAsync(CancellationToken ct)
+        => (await gateway.ModelsAsync(RequireTenant(), ct)).Select(m => m.Id).ToList();
 
     /// <summary>
     /// Sets (or clears, with null) when a key stops working. Extending an expired key brings it back; its
@@ -241,6 +272,33 @@ public sealed class ApiKeyService(
         return true;
     }
 
+    private async Task<string?> ValidateModelsAsync(Guid tenantId, IReadOnlyCollection<string>? models, CancellationToken ct)
+    {
+        var stored = ApiKeyModels.Format(models);
+        if (stored is null)
+        {
+            return null;
+        }
+
+        var names = ApiKeyModels.Parse(stored)!;
+        if (names.Count > ApiKeyModels.MaxCount)
+        {
+            throw new ApiKeyValidationException($"A key may list at most {ApiKeyModels.MaxCount} models.", "models");
+        }
+
+        // Only what the tenant may use today: a typo would otherwise lock the key out with no hint why.
+        var known = (await gateway.ModelsAsync(tenantId, ct)).Select(m => m.Id).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var unknown = names.Where(n => !known.Contains(n)).Order(StringComparer.OrdinalIgnoreCase).ToList();
+        if (unknown.Count > 0)
+        {
+            throw new ApiKeyValidationException(
+                $"Not a model this tenant may use: {string.Join(", ", unknown)}. Choose among: {string.Join(", ", known.Order(StringComparer.OrdinalIgnoreCase))}.", "models");
+        }
+
+        // Stored as the catalog spells them, so lists and error messages read the same as /v1/models.
+        return ApiKeyModels.Format(known.Where(names.Contains));
+    }
+
     private void ForgetSecrets(ApiKey key)
     {
         lookup.Forget(key.Hash);
@@ -303,5 +361,6 @@ public sealed class ApiKeyService(
 
     private static ApiKeyRow ToRow(ApiKey k, IReadOnlyList<BudgetCapStatus> caps) => new(
         k.Id, k.Name, k.Prefix, ApiKeyScopes.Parse(k.Scopes), k.RequestsPerMinute, k.CreatedUtc, k.LastUsedUtc, k.RevokedUtc,
-        caps.Where(c => c.Key == k.Id.ToString()).ToList(), k.ExpiresUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc);
+        caps.Where(c => c.Key == k.Id.ToString()).ToList(), k.ExpiresUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc,
+        ApiKeyModels.Parse(k.AllowedModels));
 }

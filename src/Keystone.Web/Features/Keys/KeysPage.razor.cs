@@ -28,6 +28,9 @@ public sealed partial class KeysPage
     private decimal? _capUsd;
     private BudgetPeriod _capPeriod = BudgetPeriod.Month;
     private DateTime? _expiresOn;
+    private IReadOnlyCollection<string> _models = [];
+    private IReadOnlyCollection<string> _editModels = [];
+    private IReadOnlyList<string> _modelChoices = [];
     private Guid? _editing;
     private int? _editRpm;
     private decimal? _editCapUsd;
@@ -48,7 +51,11 @@ public sealed partial class KeysPage
         }
     }
 
-    private async Task LoadAsync() => _keys = await Keys.ListAsync(CancellationToken.None);
+    private async Task LoadAsync()
+    {
+        _keys = await Keys.ListAsync(CancellationToken.None);
+        _modelChoices = await Keys.ModelChoicesAsync(CancellationToken.None);
+    }
 
     private void Toggle(string scope, bool on)
     {
@@ -69,12 +76,13 @@ public sealed partial class KeysPage
         try
         {
             var capMicros = Money.MicrosFromDollars(_capUsd);
-            _created = await Keys.CreateAsync(new NewApiKey(_name, [.. _scopes], _rpm, capMicros, _capPeriod, ExpiryOf(_expiresOn)), CancellationToken.None);
+            _created = await Keys.CreateAsync(new NewApiKey(_name, [.. _scopes], _rpm, capMicros, _capPeriod, ExpiryOf(_expiresOn), [.. _models]), CancellationToken.None);
             _createdByRotation = false;
             _name = "";
             _rpm = null;
             _capUsd = null;
             _expiresOn = null;
+            _models = [];
             await LoadAsync();
         }
         catch (ApiKeyValidationException ex)
@@ -100,6 +108,7 @@ public sealed partial class KeysPage
         _editCapUsd = cap is null ? null : cap.LimitMicros / 1_000_000m;
         _editCapPeriod = cap?.Period ?? BudgetPeriod.Month;
         _editExpiresOn = key.ExpiresUtc?.Date;
+        _editModels = key.AllowedModels?.Order(StringComparer.OrdinalIgnoreCase).ToList() ?? [];
     }
 
     private void CancelEdit()
@@ -126,6 +135,12 @@ public sealed partial class KeysPage
             }
 
             await Keys.SetLimitsAsync(id, _editRpm, capMicros, _editCapPeriod, CancellationToken.None);
+            var models = ApiKeyModels.Format(_editModels);
+            if (models != ApiKeyModels.Format(_keys?.FirstOrDefault(k => k.Id == id)?.AllowedModels))
+            {
+                await Keys.SetModelsAsync(id, [.. _editModels], CancellationToken.None);
+            }
+
             if (changed)
             {
                 await Keys.SetExpiryAsync(id, expires, CancellationToken.None);

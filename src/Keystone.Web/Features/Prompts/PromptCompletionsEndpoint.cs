@@ -43,6 +43,8 @@ internal static class PromptCompletionsEndpoint
             };
         }
 
+        // The prompt version names the model; the key's allow-list applies to it as if the caller had.
+        ApiHttp.EnsureKeyMayUse(key, rendered.Request.Model);
         var context = rendered.Apply(ApiHttp.CallContextOf(http, key, parsed.User));
         await ChatCompletionsEndpoint.RespondAsync(http, gateway, rendered.Request, context, parsed.Stream, parsed.IncludeUsage, options.CurrentValue, clock, ct);
     }

@@ -13,8 +13,8 @@ using NpgsqlTypes;
 namespace Keystone.Data.Migrations.Postgres
 {
     [DbContext(typeof(PostgresKeystoneDbContext))]
-    [Migration("20261123140629_ApiKeyExpiryAndRotation")]
-    partial class ApiKeyExpiryAndRotation
+    [Migration("20261123153117_ApiKeyLifecycle")]
+    partial class ApiKeyLifecycle
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -904,6 +904,11 @@ namespace Keystone.Data.Migrations.Postgres
                         .ValueGeneratedOnAdd()
                         .HasColumnType("uuid")
                         .HasColumnName("id");
+
+                    b.Property<string>("AllowedModels")
+                        .HasMaxLength(4096)
+                        .HasColumnType("character varying(4096)")
+                        .HasColumnName("allowed_models");
 
                     b.Property<string>("CreatedByUserId")
                         .HasMaxLength(64)

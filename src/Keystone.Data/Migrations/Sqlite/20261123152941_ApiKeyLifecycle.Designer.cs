@@ -11,8 +11,8 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 namespace Keystone.Data.Migrations.Sqlite
 {
     [DbContext(typeof(SqliteKeystoneDbContext))]
-    [Migration("20261123140608_ApiKeyExpiryAndRotation")]
-    partial class ApiKeyExpiryAndRotation
+    [Migration("20261123152941_ApiKeyLifecycle")]
+    partial class ApiKeyLifecycle
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
@@ -884,6 +884,11 @@ namespace Keystone.Data.Migrations.Sqlite
                         .ValueGeneratedOnAdd()
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
+
+                    b.Property<string>("AllowedModels")
+                        .HasMaxLength(4096)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("allowed_models");
 
                     b.Property<string>("CreatedByUserId")
                         .HasMaxLength(64)

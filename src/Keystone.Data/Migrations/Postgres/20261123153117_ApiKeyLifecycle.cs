@@ -3,44 +3,51 @@ using Microsoft.EntityFrameworkCore.Migrations;
 
 #nullable disable
 
-namespace Keystone.Data.Migrations.Sqlite
+namespace Keystone.Data.Migrations.Postgres
 {
     /// <inheritdoc />
-    public partial class ApiKeyExpiryAndRotation : Migration
+    public partial class ApiKeyLifecycle : Migration
     {
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.AddColumn<string>(
+                name: "allowed_models",
+                table: "api_keys",
+                type: "character varying(4096)",
+                maxLength: 4096,
+                nullable: true);
+
             migrationBuilder.AddColumn<DateTime>(
                 name: "expires_utc",
                 table: "api_keys",
-                type: "TEXT",
+                type: "timestamp with time zone",
                 nullable: true);
 
             migrationBuilder.AddColumn<DateTime>(
                 name: "previous_expires_utc",
                 table: "api_keys",
-                type: "TEXT",
+                type: "timestamp with time zone",
                 nullable: true);
 
             migrationBuilder.AddColumn<string>(
                 name: "previous_hash",
                 table: "api_keys",
-                type: "TEXT",
+                type: "character varying(64)",
                 maxLength: 64,
                 nullable: true);
 
             migrationBuilder.AddColumn<string>(
                 name: "previous_prefix",
                 table: "api_keys",
-                type: "TEXT",
+                type: "character varying(16)",
                 maxLength: 16,
                 nullable: true);
 
             migrationBuilder.AddColumn<DateTime>(
                 name: "rotated_utc",
                 table: "api_keys",
-                type: "TEXT",
+                type: "timestamp with time zone",
                 nullable: true);
 
             migrationBuilder.CreateIndex(
@@ -55,6 +62,10 @@ namespace Keystone.Data.Migrations.Sqlite
         {
             migrationBuilder.DropIndex(
                 name: "ix_api_keys_previous_hash",
+                table: "api_keys");
+
+            migrationBuilder.DropColumn(
+                name: "allowed_models",
                 table: "api_keys");
 
             migrationBuilder.DropColumn(
