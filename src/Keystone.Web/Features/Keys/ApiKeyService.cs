@@ -170,8 +170,7 @@ public sealed class ApiKeyService(
         ApiKey key;
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
-                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
+            key = await ActiveKeyAsync(db, tenantId, keyId, ct);
             key.AllowedModels = stored;
             await db.SaveChangesAsync(ct);
         }
@@ -195,8 +194,7 @@ public sealed class ApiKeyService(
         ApiKey key;
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
-                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
+            key = await ActiveKeyAsync(db, tenantId, keyId, ct);
             key.ExpiresUtc = expiresUtc;
             await db.SaveChangesAsync(ct);
         }
@@ -225,8 +223,7 @@ public sealed class ApiKeyService(
         string? replacedEarlier;
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
-                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
+            key = await ActiveKeyAsync(db, tenantId, keyId, ct);
             replacedEarlier = key.PreviousHash;
             key.PreviousHash = key.Hash;
             key.PreviousPrefix = key.Prefix;
@@ -298,6 +295,11 @@ public sealed class ApiKeyService(
         // Stored as the catalog spells them, so lists and error messages read the same as /v1/models.
         return ApiKeyModels.Format(known.Where(names.Contains));
     }
+
+    // The tracked row of a key of this tenant that is not revoked; another tenant's key is "not found" too.
+    private static async Task<ApiKey> ActiveKeyAsync(KeystoneDbContext db, Guid tenantId, Guid keyId, CancellationToken ct)
+        => await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
+            ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
 
     private void ForgetSecrets(ApiKey key)
     {
