@@ -38,8 +38,15 @@ public sealed class KeyLifecycleJourneyTests(BrowserFixture fixture)
 
         var prefix = first[..11];
         await page.ClickAsync($"[data-test=rotate-{prefix}]");
-        await page.ClickAsync("[data-test=rotate-overlap]");
-        await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasText = "stops now" }).First.ClickAsync();
+        // A click on a list item while the popover is still opening can be lost on a busy machine: pick until it shows.
+        for (var attempt = 0; attempt < 5 && await Input(page, "rotate-overlap").InputValueAsync() != "stops now"; attempt++)
+        {
+            await page.ClickAsync("[data-test=rotate-overlap]");
+            await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasText = "stops now" }).First.ClickAsync();
+            await page.WaitForTimeoutAsync(200);
+        }
+
+        await Assertions.Expect(Input(page, "rotate-overlap")).ToHaveValueAsync("stops now");
         await page.ClickAsync($"[data-test=rotate-confirm-{prefix}]");
         await Assertions.Expect(page.Locator("[data-test=rotated-note]")).ToContainTextAsync("no longer works");
         var second = (await page.Locator("[data-test=new-key-secret]").InnerTextAsync()).Trim();

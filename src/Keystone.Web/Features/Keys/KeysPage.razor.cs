@@ -190,6 +190,9 @@ public sealed partial class KeysPage
         }
     }
 
+    private static string OverlapLabel(TimeSpan overlap)
+        => RotationOverlaps.FirstOrDefault(r => r.Overlap == overlap).Label ?? overlap.ToString();
+
     // A picked day means "stops working at 00:00 UTC that day"; the picker's value carries no time zone.
     private static DateTime? ExpiryOf(DateTime? day) => day is { } d ? DateTime.SpecifyKind(d.Date, DateTimeKind.Utc) : null;
 
