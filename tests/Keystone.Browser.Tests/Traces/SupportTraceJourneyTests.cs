@@ -19,13 +19,27 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         await page.ClickAsync("[data-test=nav-traces]");
         await page.WaitForURLAsync(url => url.EndsWith("/traces", StringComparison.Ordinal));
         await BrowserFixture.WaitForCircuitAsync(page);
-        await Input(page, "filter-text").FillAsync("espresso");
-        await Input(page, "filter-user").FillAsync("acme-cust-1017");
-        await Input(page, "filter-feature").FillAsync("support.chat");
-        await page.ClickAsync("[data-test=filter-apply]");
-        // The filter is written to the URL in place (no page load); wait for the URL, not a load event, and allow a busy machine time.
-        await page.WaitForURLAsync(url => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal),
-            new() { WaitUntil = WaitUntilState.Commit, Timeout = 30_000 });
+        // The filter is written to the URL in place (no page load); wait for the URL, not a load event. On a loaded CI
+        // machine an input's change event or the click was lost once (the URL never changed in 30 s): fill and apply
+        // again, up to three times, before the last wait decides.
+        static bool Filtered(string url) => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal);
+        for (var attempt = 0; attempt < 3 && !Filtered(page.Url); attempt++)
+        {
+            await Input(page, "filter-text").FillAsync("espresso");
+            await Input(page, "filter-user").FillAsync("acme-cust-1017");
+            await Input(page, "filter-feature").FillAsync("support.chat");
+            await page.ClickAsync("[data-test=filter-apply]");
+            try
+            {
+                await page.WaitForURLAsync(Filtered, new() { WaitUntil = WaitUntilState.Commit, Timeout = 10_000 });
+            }
+            catch (TimeoutException)
+            {
+                // Tried again by the loop; the wait below fails the test if no attempt took.
+            }
+        }
+
+        await page.WaitForURLAsync(Filtered, new() { WaitUntil = WaitUntilState.Commit, Timeout = 10_000 });
         await Assertions.Expect(page.Locator("[data-test=trace-link]")).ToHaveCountAsync(1);
         await BrowserFixture.ScreenshotAsync(page, "traces-search-support");
 
