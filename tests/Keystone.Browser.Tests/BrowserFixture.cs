@@ -90,6 +90,10 @@ public sealed class BrowserFixture : IAsyncLifetime
         page.WaitForSelectorAsync("[data-test=circuit][data-state=on]", new PageWaitForSelectorOptions { State = WaitForSelectorState.Attached });
 
     /// <summary>Saves a full-page screenshot under <see cref="ArtifactsDirectory"/>.</summary>
+    /// <summary>The input of a MudBlazor field: its attributes land on the input or on a wrapper, depending on the component.</summary>
+    public static ILocator Input(IPage page, string test) =>
+        page.Locator($"input[data-test={test}], [data-test={test}] input").First;
+
     public static Task<byte[]> ScreenshotAsync(IPage page, string name) =>
         page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ArtifactsDirectory, name + ".png"), FullPage = true });
 

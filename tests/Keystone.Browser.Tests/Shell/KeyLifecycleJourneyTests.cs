@@ -22,9 +22,9 @@ public sealed class KeyLifecycleJourneyTests(BrowserFixture fixture)
         var name = $"journey-{Guid.NewGuid():N}"[..16];
         var expires = DateTime.UtcNow.Date.AddDays(5);
 
-        await Input(page, "key-name").FillAsync(name);
-        await Input(page, "key-expires").FillAsync(expires.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
-        await Input(page, "key-expires").PressAsync("Tab");
+        await BrowserFixture.Input(page, "key-name").FillAsync(name);
+        await BrowserFixture.Input(page, "key-expires").FillAsync(expires.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
+        await BrowserFixture.Input(page, "key-expires").PressAsync("Tab");
         await page.ClickAsync("[data-test=key-create]");
         var first = (await page.Locator("[data-test=new-key-secret]").InnerTextAsync()).Trim();
         Assert.StartsWith("ks_", first, StringComparison.Ordinal);
@@ -39,14 +39,14 @@ public sealed class KeyLifecycleJourneyTests(BrowserFixture fixture)
         var prefix = first[..11];
         await page.ClickAsync($"[data-test=rotate-{prefix}]");
         // A click on a list item while the popover is still opening can be lost on a busy machine: pick until it shows.
-        for (var attempt = 0; attempt < 5 && await Input(page, "rotate-overlap").InputValueAsync() != "stops now"; attempt++)
+        for (var attempt = 0; attempt < 5 && await BrowserFixture.Input(page, "rotate-overlap").InputValueAsync() != "stops now"; attempt++)
         {
             await page.ClickAsync("[data-test=rotate-overlap]");
             await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasText = "stops now" }).First.ClickAsync();
             await page.WaitForTimeoutAsync(200);
         }
 
-        await Assertions.Expect(Input(page, "rotate-overlap")).ToHaveValueAsync("stops now");
+        await Assertions.Expect(BrowserFixture.Input(page, "rotate-overlap")).ToHaveValueAsync("stops now");
         await page.ClickAsync($"[data-test=rotate-confirm-{prefix}]");
         await Assertions.Expect(page.Locator("[data-test=rotated-note]")).ToContainTextAsync("no longer works");
         var second = (await page.Locator("[data-test=new-key-secret]").InnerTextAsync()).Trim();
@@ -82,6 +82,4 @@ public sealed class KeyLifecycleJourneyTests(BrowserFixture fixture)
         return (response.StatusCode, code, header);
     }
 
-    private static ILocator Input(IPage page, string test) =>
-        page.Locator($"input[data-test={test}], [data-test={test}] input").First;
 }

@@ -25,9 +25,9 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         static bool Filtered(string url) => url.Contains("q=espresso", StringComparison.Ordinal) && url.Contains("user=acme-cust-1017", StringComparison.Ordinal);
         for (var attempt = 0; attempt < 3 && !Filtered(page.Url); attempt++)
         {
-            await Input(page, "filter-text").FillAsync("espresso");
-            await Input(page, "filter-user").FillAsync("acme-cust-1017");
-            await Input(page, "filter-feature").FillAsync("support.chat");
+            await BrowserFixture.Input(page, "filter-text").FillAsync("espresso");
+            await BrowserFixture.Input(page, "filter-user").FillAsync("acme-cust-1017");
+            await BrowserFixture.Input(page, "filter-feature").FillAsync("support.chat");
             await page.ClickAsync("[data-test=filter-apply]");
             try
             {
@@ -89,9 +89,6 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
         await Assertions.Expect(acme.Locator("[data-test=not-found]")).ToBeVisibleAsync();
         await acme.Context.CloseAsync();
     }
-
-    private static ILocator Input(IPage page, string test) =>
-        page.Locator($"input[data-test={test}], [data-test={test}] input").First;
 
     private static Regex TraceUrl() => TraceUrlPattern();
 

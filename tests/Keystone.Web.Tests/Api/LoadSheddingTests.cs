@@ -6,6 +6,7 @@ using Keystone.Testing.Upstreams;
 using Keystone.Web.Features.Api;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
+using Keystone.Web.Tests.Shared;
 
 namespace Keystone.Web.Tests.Api;
 
@@ -142,7 +143,7 @@ public sealed class LoadSheddingTests(LoadSheddingTests.Fixture fixture) : IClas
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
 
-        Assert.Contains("MaxConcurrentRequests", Flatten(error), StringComparison.Ordinal);
+        Assert.Contains("MaxConcurrentRequests", ExceptionText.Flatten(error), StringComparison.Ordinal);
     }
 
     private async Task<Task<HttpResponseMessage>[]> HoldBothSlotsAsync(CancellationToken leave)
@@ -179,7 +180,6 @@ public sealed class LoadSheddingTests(LoadSheddingTests.Fixture fixture) : IClas
         }
     }
 
-    private static string Flatten(Exception e) => e.InnerException is null ? e.Message : e.Message + " | " + Flatten(e.InnerException);
 
     /// <summary>The app with a limit of 2 and alias <c>fast</c> pointing at a loopback OpenAI mock.</summary>
     public sealed class Fixture : IAsyncLifetime

@@ -5,6 +5,7 @@ using Keystone.Testing;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Keystone.Web.Tests.Shared;
 
 namespace Keystone.Web.Tests.Hosting;
 
@@ -58,7 +59,7 @@ public sealed class ServerLimitsTests
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
 
-        Assert.Contains(setting.Split(':')[1], Flatten(error), StringComparison.Ordinal);
+        Assert.Contains(setting.Split(':')[1], ExceptionText.Flatten(error), StringComparison.Ordinal);
     }
 
     // A keep-alive connection that was served once, so Kestrel counts it for as long as it stays open.
@@ -89,5 +90,4 @@ public sealed class ServerLimitsTests
         }
     }
 
-    private static string Flatten(Exception e) => e.InnerException is null ? e.Message : e.Message + " | " + Flatten(e.InnerException);
 }

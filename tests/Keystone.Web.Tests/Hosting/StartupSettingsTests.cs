@@ -1,4 +1,5 @@
 using Keystone.Testing;
+using Keystone.Web.Tests.Shared;
 
 namespace Keystone.Web.Tests.Hosting;
 
@@ -11,7 +12,7 @@ public sealed class StartupSettingsTests
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
 
-        var message = Flatten(error);
+        var message = ExceptionText.Flatten(error);
         Assert.Contains("Database:Provider", message, StringComparison.Ordinal);
         Assert.Contains("Postgress", message, StringComparison.Ordinal);
     }
@@ -23,8 +24,7 @@ public sealed class StartupSettingsTests
 
         var error = Assert.ThrowsAny<Exception>(() => app.CreateClient());
 
-        Assert.Contains("ConnectionStrings:Postgres", Flatten(error), StringComparison.Ordinal);
+        Assert.Contains("ConnectionStrings:Postgres", ExceptionText.Flatten(error), StringComparison.Ordinal);
     }
 
-    private static string Flatten(Exception e) => e.InnerException is null ? e.Message : e.Message + " | " + Flatten(e.InnerException);
 }

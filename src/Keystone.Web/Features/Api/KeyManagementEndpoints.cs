@@ -44,17 +44,17 @@ internal static class KeyManagementEndpoints
         // Both are checked before either is saved, so a refused field changes nothing.
         if (change.SetExpiry)
         {
-            await Run(() => { keys.ValidateExpiry(change.ExpiresUtc); return Task.FromResult(0); });
+            await Run(() => { keys.ValidateExpiry(change.ExpiresUtc); return Task.CompletedTask; });
         }
 
         if (change.SetModels)
         {
-            await Run(async () => { await keys.SetModelsAsync(id, change.Models, http.RequestAborted); return 0; });
+            await Run(() => keys.SetModelsAsync(id, change.Models, http.RequestAborted));
         }
 
         if (change.SetExpiry)
         {
-            await Run(async () => { await keys.SetExpiryAsync(id, change.ExpiresUtc, http.RequestAborted); return 0; });
+            await Run(() => keys.SetExpiryAsync(id, change.ExpiresUtc, http.RequestAborted));
         }
 
         var row = (await keys.ListAsync(http.RequestAborted)).FirstOrDefault(k => k.Id == id)
@@ -154,6 +154,8 @@ internal static class KeyManagementEndpoints
     }
 
     // The service speaks for the console; its refusals become the API's 400 (naming the field) or 404.
+    private static async Task Run(Func<Task> action) => await Run(async () => { await action(); return true; });
+
     private static async Task<T> Run<T>(Func<Task<T>> action)
     {
         try
