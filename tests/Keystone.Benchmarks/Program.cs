@@ -27,10 +27,12 @@ if (args.Contains("--api"))
     if (args.Contains("--profile"))
     {
         // Only traffic through Keystone after the warm-up, to attach a profiler (perf with DOTNET_PerfMapEnabled=1, or
-        // dotnet-trace collect -p <pid>):  -- --api --profile [seconds] [--no-recording]; prints req/s and process CPU per request
+        // dotnet-trace collect -p <pid>):  -- --api --profile [seconds] [--no-recording] [--path keystone|bare|direct]; prints req/s and process CPU per request
         var at = Array.IndexOf(args, "--profile");
         var seconds = at + 1 < args.Length && int.TryParse(args[at + 1], out var s) ? s : 60;
-        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(seconds), recording: !args.Contains("--no-recording"), Console.Error);
+        var pathAt = Array.IndexOf(args, "--path");
+        var path = pathAt >= 0 && pathAt + 1 < args.Length ? args[pathAt + 1] : "keystone";
+        await Keystone.Benchmarks.Api.ApiLoadReport.ProfileAsync(TimeSpan.FromSeconds(seconds), recording: !args.Contains("--no-recording"), path, Console.Error);
         return;
     }
 

@@ -48,6 +48,9 @@ public sealed record CallOutcome
 
     public CacheStatus CacheStatus { get; init; }
 
+    /// <summary>The API key's request window after this call (null for calls without a key).</summary>
+    public RequestRateLimit? RateLimit { get; init; }
+
     public long SavedCostMicros { get; init; }
 
     public IReadOnlyList<Attempt> Attempts { get; init; } = [];

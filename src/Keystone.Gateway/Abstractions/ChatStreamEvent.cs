@@ -7,7 +7,11 @@ namespace Keystone.Gateway;
 public abstract record ChatStreamEvent;
 
 /// <summary>The target is known (sent before the first token; after a fallback, the one that answers).</summary>
-public sealed record StreamStarted(Guid CallId, Guid TraceId, string Provider, string Model) : ChatStreamEvent;
+public sealed record StreamStarted(Guid CallId, Guid TraceId, string Provider, string Model) : ChatStreamEvent
+{
+    /// <summary>The API key's request window after this call was counted (null without a key).</summary>
+    public RequestRateLimit? RateLimit { get; init; }
+}
 
 /// <summary>A piece of answer text.</summary>
 public sealed record TextDelta(string Text) : ChatStreamEvent;

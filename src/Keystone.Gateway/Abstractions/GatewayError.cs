@@ -22,7 +22,18 @@ public static class GatewayErrorCodes
 /// <param name="HttpStatus">The HTTP status the API answers with.</param>
 /// <param name="RetryAfter">When a retry may succeed, if known.</param>
 /// <param name="Param">The offending request field, for invalid requests.</param>
-public sealed record GatewayError(string Code, string Message, int HttpStatus, TimeSpan? RetryAfter = null, string? Param = null);
+public sealed record GatewayError(string Code, string Message, int HttpStatus, TimeSpan? RetryAfter = null, string? Param = null)
+{
+    /// <summary>The API key's request window when the refusal came after it was counted (rate limit, budget, upstream).</summary>
+    public RequestRateLimit? RateLimit { get; init; }
+}
+
+/// <summary>
+/// An API key's requests-per-minute window after a call was counted: the limit, the requests left, and the time until
+/// the current minute closes. Answered as OpenAI's <c>x-ratelimit-limit-requests</c> / <c>-remaining-requests</c> /
+/// <c>-reset-requests</c> headers.
+/// </summary>
+public sealed record RequestRateLimit(int Limit, int Remaining, TimeSpan Reset);
 
 /// <summary>Thrown by non-streaming gateway calls that do not produce an answer.</summary>
 public sealed class GatewayException(GatewayError error, CallOutcome? outcome = null) : Exception(error.Message)

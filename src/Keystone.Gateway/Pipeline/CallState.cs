@@ -24,6 +24,9 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
 
     public TenantSnapshot? Snapshot { get; set; }
 
+    /// <summary>The API key's request window once the call was counted against it.</summary>
+    public RequestRateLimit? RateLimit { get; set; }
+
     public ResolvedModel? Resolved { get; set; }
 
     public int MaxTokens { get; set; }

@@ -111,7 +111,7 @@ internal sealed partial class LlmGateway(
             if (shortcut is not null)
             {
                 yield return new StreamStarted(shortcut.Outcome.CallId, shortcut.Outcome.TraceId, shortcut.Outcome.Provider ?? "cache",
-                    shortcut.Outcome.Model ?? "");
+                    shortcut.Outcome.Model ?? "") { RateLimit = s.RateLimit };
                 foreach (var e in Replay(shortcut.Answer))
                 {
                     yield return e;
@@ -237,7 +237,7 @@ internal sealed partial class LlmGateway(
                                 s.Target = target;
                                 s.FellBack = i > 0;
                                 s.TtftMs = ElapsedMs(s.StartTimestamp);
-                                yield return new StreamStarted(s.CallId, s.TraceId, target.Provider, target.Model);
+                                yield return new StreamStarted(s.CallId, s.TraceId, target.Provider, target.Model) { RateLimit = s.RateLimit };
                             }
 
                             yield return output;
@@ -470,23 +470,27 @@ internal sealed partial class LlmGateway(
         if (s.Context.ApiKeyId is { } keyId)
         {
             var limit = (s.Snapshot!.ApiKeyRequestsPerMinute.GetValueOrDefault(keyId) ?? s.Snapshot.PlanRequestsPerMinute) ?? o.ApiKeyRequestsPerMinute;
-            if (!rateLimiter.TryAcquire($"k:{tenant:N}:{keyId:N}", limit, out var retry))
+            var allowed = rateLimiter.TryAcquire($"k:{tenant:N}:{keyId:N}", limit, out var state);
+            // The key's window is what its holder can act on (OpenAI's x-ratelimit-* headers): every answer carries it.
+            s.RateLimit = state;
+            if (!allowed)
             {
-                throw RateLimited($"This API key's limit of {limit} requests per minute is reached.", retry);
+                throw RateLimited($"This API key's limit of {limit} requests per minute is reached.", state.Reset);
             }
         }
 
         if ((s.Context.UserId ?? s.Context.EndUser) is { } user)
         {
             var limit = o.UserRequestsPerMinute;
-            if (!rateLimiter.TryAcquire($"u:{tenant:N}:{user}", limit, out var retry))
+            if (!rateLimiter.TryAcquire($"u:{tenant:N}:{user}", limit, out var state))
             {
-                throw RateLimited($"The limit of {limit} requests per minute for user '{user}' is reached.", retry);
+                throw RateLimited($"The limit of {limit} requests per minute for user '{user}' is reached.", state.Reset);
             }
         }
 
-        static GatewayException RateLimited(string message, TimeSpan retry)
-            => new(new GatewayError(GatewayErrorCodes.RateLimitExceeded, message, 429, retry));
+        // The headers of a refusal describe the key's window too (not the user's), so a client reads one limit throughout.
+        GatewayException RateLimited(string message, TimeSpan retry)
+            => new(new GatewayError(GatewayErrorCodes.RateLimitExceeded, message, 429, retry) { RateLimit = s.RateLimit });
     }
 
     /// <summary>Step 4: the worst case reserved on every applicable cap; at the limit, block or degrade to the cheaper alias.</summary>
@@ -893,6 +897,7 @@ internal sealed partial class LlmGateway(
             CostStatus = costStatus,
             BilledTo = s.BilledTo,
             CacheStatus = cacheStatus,
+            RateLimit = s.RateLimit,
             SavedCostMicros = savedMicros,
             Attempts = [.. s.Attempts],
             FellBack = s.FellBack,

@@ -14,8 +14,13 @@ internal sealed class RequestRateLimiter(TimeProvider clock)
     private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
     private long _lastSweepMinute;
 
-    /// <summary>Counts one request against <paramref name="key"/>; false (with when to retry) when it is over the limit.</summary>
-    public bool TryAcquire(string key, int limitPerMinute, out TimeSpan retryAfter)
+    /// <summary>
+    /// Counts one request against <paramref name="key"/>; false when it is over the limit. Either way
+    /// <paramref name="state"/> is the window as the caller should see it afterwards (the <c>x-ratelimit-*</c> headers):
+    /// the limit, the requests left in it and the time until the current minute closes — the same wait a refusal's
+    /// <c>Retry-After</c> gives, since that is when this minute's count starts to weigh less.
+    /// </summary>
+    public bool TryAcquire(string key, int limitPerMinute, out RequestRateLimit state)
     {
         var now = clock.GetUtcNow().UtcTicks;
         var minute = now / MinuteTicks;
@@ -32,14 +37,15 @@ internal sealed class RequestRateLimiter(TimeProvider clock)
 
             var elapsed = (double)(now - (minute * MinuteTicks)) / MinuteTicks;
             var estimate = (window.Previous * (1 - elapsed)) + window.Current;
+            var reset = TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling((1 - elapsed) * 60)));
             if (estimate + 1 > limitPerMinute)
             {
-                retryAfter = TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling((1 - elapsed) * 60)));
+                state = new RequestRateLimit(limitPerMinute, 0, reset);
                 return false;
             }
 
             window.Current++;
-            retryAfter = TimeSpan.Zero;
+            state = new RequestRateLimit(limitPerMinute, Math.Max(0, (int)Math.Floor(limitPerMinute - (estimate + 1))), reset);
             return true;
         }
     }

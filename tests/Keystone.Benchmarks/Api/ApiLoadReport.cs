@@ -97,13 +97,21 @@ internal static class ApiLoadReport
     }
 
     /// <summary>Closed-loop traffic through Keystone only, for a profiler to attach to (<c>--api --profile</c>).</summary>
-    public static async Task ProfileAsync(TimeSpan length, bool recording, TextWriter progress)
+    /// <param name="path"><c>keystone</c> (default), or <c>direct</c> / <c>bare</c> to profile a baseline the same way.</param>
+    public static async Task ProfileAsync(TimeSpan length, bool recording, string path, TextWriter progress)
     {
         await using var host = await ApiBenchmarkHost.StartAsync();
+        await using var bare = await BareProxy.StartAsync(new Uri(host.Upstream.BaseUrl, "chat/completions"));
         using var client = ApiBenchmarkHost.CreateClient();
         host.Recording(recording);
-        progress.WriteLine(await SteadyState.WarmUpAsync([() => CallAsync(client, host, true, Body, null)]));
-        progress.WriteLine($"profiling: {Concurrency} callers through Keystone for {length.TotalSeconds:0} s (recording {(recording ? "on" : "off")}), process {Environment.ProcessId}");
+        Func<Task> call = path switch
+        {
+            "direct" => () => CallAsync(client, host, false, Body, null),
+            "bare" => () => BareCallAsync(client, bare),
+            _ => () => CallAsync(client, host, true, Body, null),
+        };
+        progress.WriteLine(await SteadyState.WarmUpAsync([call]));
+        progress.WriteLine($"profiling: {Concurrency} callers, path {path}, for {length.TotalSeconds:0} s (recording {(recording ? "on" : "off")}), process {Environment.ProcessId}");
         var count = 0L;
         var cpuBefore = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime;
         using var stop = new CancellationTokenSource(length);
@@ -111,7 +119,7 @@ internal static class ApiLoadReport
         {
             while (!stop.IsCancellationRequested)
             {
-                await CallAsync(client, host, true, Body, null);
+                await call();
                 Interlocked.Increment(ref count);
             }
         })));

@@ -54,7 +54,8 @@ public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
     });
 
     /// <summary>Stores a new key for a tenant directly (as the console would) and returns its secret and id.</summary>
-    public async Task<(string Secret, Guid Id)> CreateKeyAsync(Guid tenantId, string scopes, string name = "test key", DateTime? expiresUtc = null)
+    public async Task<(string Secret, Guid Id)> CreateKeyAsync(Guid tenantId, string scopes, string name = "test key", DateTime? expiresUtc = null,
+        int? requestsPerMinute = null)
     {
         var secret = ApiKeyHasher.NewKey();
         var id = Guid.NewGuid();
@@ -62,9 +63,11 @@ public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
         db.ApiKeys.Add(new ApiKey
         {
             Id = id, TenantId = tenantId, Name = name, Prefix = ApiKeyHasher.PrefixOf(secret), Hash = ApiKeyHasher.Hash(secret),
-            Scopes = scopes, CreatedUtc = DateTime.UtcNow, ExpiresUtc = expiresUtc,
+            Scopes = scopes, CreatedUtc = DateTime.UtcNow, ExpiresUtc = expiresUtc, RequestsPerMinute = requestsPerMinute,
         });
         await db.SaveChangesAsync();
+        // The gateway caches each tenant's key limits; the console's key service evicts it the same way.
+        App.Services.GetRequiredService<Keystone.Gateway.Pipeline.TenantSettings>().Invalidate(tenantId);
         return (secret, id);
     }
 

@@ -2,7 +2,7 @@ using Keystone.Web.Features.Api;
 
 namespace Keystone.Web.Tests.Api;
 
-/// <summary>The overhead header's number format.</summary>
+/// <summary>The number formats of the overhead and rate-limit headers.</summary>
 public sealed class ApiMillisecondsTests
 {
     [Theory]
@@ -18,4 +18,14 @@ public sealed class ApiMillisecondsTests
         Assert.Equal(expected, ApiHttp.Milliseconds(value));
         Assert.Equal(value.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture), ApiHttp.Milliseconds(value));
     }
+
+    [Theory]
+    [InlineData(0.2, "1s")]
+    [InlineData(1.0, "1s")]
+    [InlineData(17.4, "18s")]
+    [InlineData(59.0, "59s")]
+    [InlineData(60.0, "1m0s")]
+    [InlineData(75.0, "1m15s")]
+    public void ResetText_WholeSecondsRoundedUp_InOpenAisDurationForm(double seconds, string expected)
+        => Assert.Equal(expected, ApiHttp.ResetText(TimeSpan.FromSeconds(seconds)));
 }

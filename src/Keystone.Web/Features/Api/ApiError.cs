@@ -82,5 +82,8 @@ public static class ApiErrors
 
     /// <summary>Writes a gateway error.</summary>
     public static Task WriteAsync(HttpContext http, GatewayError error)
-        => WriteAsync(http, error.HttpStatus, error.Code, error.Message, error.Param, error.RetryAfter);
+    {
+        ApiHttp.SetRateLimitHeaders(http.Response, error.RateLimit);
+        return WriteAsync(http, error.HttpStatus, error.Code, error.Message, error.Param, error.RetryAfter);
+    }
 }

@@ -67,7 +67,8 @@ public static class ApiFeature
             .WithSummary("Chat completion (OpenAI Chat Completions contract)")
             .WithDescription("model is an alias (fast, smart, reasoning) or an allowed provider/model. stream: true answers text/event-stream chunks ending with data: [DONE]; "
                 + "the final chunk carries x_keystone_cost_micros, and with stream_options.include_usage a usage chunk follows. Header X-Keystone-Feature labels the call; "
-                + "answers carry X-Keystone-Trace-Id, X-Keystone-Cost-Micros, X-Keystone-Cache, X-Keystone-Provider, X-Keystone-Model and X-Gateway-Overhead-Ms.")
+                + "answers carry X-Keystone-Trace-Id, X-Keystone-Cost-Micros, X-Keystone-Cache, X-Keystone-Provider, X-Keystone-Model and X-Gateway-Overhead-Ms, "
+                + "and the key's window as x-ratelimit-limit-requests, x-ratelimit-remaining-requests and x-ratelimit-reset-requests.")
             .Accepts<ChatCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);

@@ -249,5 +249,33 @@ internal static class ApiHttp
             h["X-Keystone-Cost-Micros"] = outcome.CostMicros.ToString(System.Globalization.CultureInfo.InvariantCulture);
             h["X-Gateway-Overhead-Ms"] = Milliseconds(outcome.OverheadMs);
         }
+
+        SetRateLimitHeaders(response, outcome.RateLimit);
+    }
+
+    /// <summary>
+    /// OpenAI's request rate-limit headers for the calling key's window, so clients and SDK middleware that pace
+    /// themselves by them work unchanged. Keystone has no tokens-per-minute limit, so the <c>-tokens</c> trio is not sent.
+    /// </summary>
+    public static void SetRateLimitHeaders(HttpResponse response, RequestRateLimit? limit)
+    {
+        if (limit is null || response.HasStarted)
+        {
+            return;
+        }
+
+        var h = response.Headers;
+        h["x-ratelimit-limit-requests"] = limit.Limit.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        h["x-ratelimit-remaining-requests"] = limit.Remaining.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        h["x-ratelimit-reset-requests"] = ResetText(limit.Reset);
+    }
+
+    /// <summary>A wait in OpenAI's header form: <c>17s</c>, <c>1m0s</c>.</summary>
+    public static string ResetText(TimeSpan wait)
+    {
+        var seconds = Math.Max(0, (long)Math.Ceiling(wait.TotalSeconds));
+        return seconds < 60
+            ? seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) + "s"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{seconds / 60}m{seconds % 60}s");
     }
 }
