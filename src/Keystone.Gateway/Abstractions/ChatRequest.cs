@@ -55,6 +55,21 @@ public sealed record ChatRequest
 
     public int? Seed { get; init; }
 
+    /// <summary>OpenAI's <c>frequency_penalty</c> (−2..2). Anthropic has no equivalent; its adapter leaves it out.</summary>
+    public double? FrequencyPenalty { get; init; }
+
+    /// <summary>OpenAI's <c>presence_penalty</c> (−2..2). Anthropic has no equivalent; its adapter leaves it out.</summary>
+    public double? PresencePenalty { get; init; }
+
+    /// <summary>
+    /// OpenAI's <c>reasoning_effort</c> for reasoning models (<see cref="ReasoningEfforts"/>). Anthropic's extended
+    /// thinking takes a token budget with its own constraints instead; its adapter leaves it out.
+    /// </summary>
+    public string? ReasoningEffort { get; init; }
+
+    /// <summary>OpenAI's <c>parallel_tool_calls</c>; false maps to Anthropic's <c>disable_parallel_tool_use</c>.</summary>
+    public bool? ParallelToolCalls { get; init; }
+
     public IReadOnlyList<ToolDefinition>? Tools { get; init; }
 
     /// <summary><c>auto</c>, <c>none</c>, <c>required</c>, or a JSON object naming a function.</summary>
@@ -71,6 +86,12 @@ public sealed record ChatRequest
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyDictionary<string, string>? PromptVariables { get; init; }
+}
+
+/// <summary>The values of <see cref="ChatRequest.ReasoningEffort"/> OpenAI's reasoning models accept.</summary>
+public static class ReasoningEfforts
+{
+    public static readonly IReadOnlyList<string> All = ["none", "minimal", "low", "medium", "high", "xhigh"];
 }
 
 /// <summary>An embeddings request.</summary>

@@ -52,6 +52,10 @@ internal sealed class ExactCache(KeystoneDbFactory dbFactory, IOptionsMonitor<Ga
             r.MaxTokens,
             r.Stop,
             r.Seed,
+            r.FrequencyPenalty,
+            r.PresencePenalty,
+            r.ReasoningEffort,
+            r.ParallelToolCalls,
             promptVersionId,
         };
         var bytes = JsonSerializer.SerializeToUtf8Bytes(canonical, Json);

@@ -86,6 +86,32 @@ public sealed class CacheAndIdempotencyTests : IAsyncLifetime
         Assert.Equal(CacheStatus.Exact, done.Result.Outcome.CacheStatus);
     }
 
+    public static TheoryData<string> OptionsThatChangeTheAnswer => ["frequency", "presence", "effort", "parallel"];
+
+    [Theory]
+    [MemberData(nameof(OptionsThatChangeTheAnswer))]
+    public async Task Complete_SameMessagesOtherSamplingOption_IsNotServedTheFirstAnswer(string option)
+    {
+        var context = new CallContext { TenantId = _acme };
+        var tool = new ToolDefinition("lookup", null, null);
+        var first = Cached("Same words") with { Tools = [tool] };
+        var second = option switch
+        {
+            "frequency" => first with { FrequencyPenalty = 1 },
+            "presence" => first with { PresencePenalty = 1 },
+            "effort" => first with { ReasoningEffort = "high" },
+            _ => first with { ParallelToolCalls = false },
+        };
+
+        await _gateway.Gateway.CompleteAsync(first, context, CancellationToken.None);
+        var other = await _gateway.Gateway.CompleteAsync(second, context, CancellationToken.None);
+        var again = await _gateway.Gateway.CompleteAsync(second, context, CancellationToken.None);
+
+        Assert.Equal(CacheStatus.None, other.Outcome.CacheStatus);
+        Assert.Equal(CacheStatus.Exact, again.Outcome.CacheStatus);
+        Assert.Equal(2, _upstream.Requests.Count);
+    }
+
     [Fact]
     public async Task Complete_NoOptInAndTemperatureAboveZero_DoesNotUseTheCache()
     {

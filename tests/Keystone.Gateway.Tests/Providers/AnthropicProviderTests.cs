@@ -227,6 +227,47 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
         Assert.Equal("tomorrow", JsonDocument.Parse(call.ArgumentsJson).RootElement.GetProperty("day").GetString());
     }
 
+    [Theory]
+    [InlineData(null, "auto", null)]
+    [InlineData("\"required\"", "any", null)]
+    [InlineData("{\"type\":\"function\",\"function\":{\"name\":\"lookup\"}}", "tool", "lookup")]
+    public async Task Complete_ParallelToolCallsFalse_DisablesParallelToolUseOnTheToolChoice(string? choice, string type, string? name)
+    {
+        var request = Hello with
+        {
+            Tools = [new ToolDefinition("lookup", null, null)],
+            ToolChoice = choice is null ? null : ProviderTestHost.Json(choice),
+            ParallelToolCalls = false,
+            FrequencyPenalty = 0.5,
+            PresencePenalty = -0.5,
+            ReasoningEffort = "high",
+        };
+
+        await Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", request), CancellationToken.None);
+
+        var body = _server.LastRequest.Json;
+        var toolChoice = body.GetProperty("tool_choice");
+        Assert.Equal(type, toolChoice.GetProperty("type").GetString());
+        Assert.Equal(name, toolChoice.TryGetProperty("name", out var n) ? n.GetString() : null);
+        Assert.True(toolChoice.GetProperty("disable_parallel_tool_use").GetBoolean());
+        // Anthropic has no penalties and takes a thinking budget, not an effort: none of them may reach it.
+        Assert.False(body.TryGetProperty("frequency_penalty", out _));
+        Assert.False(body.TryGetProperty("presence_penalty", out _));
+        Assert.False(body.TryGetProperty("reasoning_effort", out _));
+    }
+
+    [Fact]
+    public async Task Complete_ParallelToolCallsNotFalse_LeavesToolChoiceAsItWas()
+    {
+        await Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", Hello with
+        {
+            Tools = [new ToolDefinition("lookup", null, null)],
+            ParallelToolCalls = true,
+        }), CancellationToken.None);
+
+        Assert.False(_server.LastRequest.Json.TryGetProperty("tool_choice", out _));
+    }
+
     [Fact]
     public async Task Complete_ToolChoiceNone_KeepsTheToolsAndSendsNone()
     {
@@ -234,6 +275,7 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
         {
             Tools = [new ToolDefinition("lookup", null, null)],
             ToolChoice = ProviderTestHost.Json("\"none\""),
+            ParallelToolCalls = false,
         };
 
         await Provider.CompleteAsync(ProviderTestHost.For("claude-sonnet-4-5", request), CancellationToken.None);
@@ -242,6 +284,7 @@ public sealed class AnthropicProviderTests : IAsyncLifetime
         Assert.Equal("lookup", body.GetProperty("tools")[0].GetProperty("name").GetString());
         Assert.Equal("object", body.GetProperty("tools")[0].GetProperty("input_schema").GetProperty("type").GetString());
         Assert.Equal("none", body.GetProperty("tool_choice").GetProperty("type").GetString());
+        Assert.False(body.GetProperty("tool_choice").TryGetProperty("disable_parallel_tool_use", out _));
     }
 
     [Fact]

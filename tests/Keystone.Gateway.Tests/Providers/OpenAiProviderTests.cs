@@ -152,6 +152,42 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_PenaltiesEffortAndParallelToolCalls_AreSentUnderOpenAisNames()
+    {
+        var request = Hello with
+        {
+            Tools = [new ToolDefinition("lookup", null, null)],
+            FrequencyPenalty = 0.25,
+            PresencePenalty = -1.5,
+            ReasoningEffort = "low",
+            ParallelToolCalls = false,
+        };
+        _server.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini", "ok", 5, 1)));
+
+        await Provider.CompleteAsync(ProviderTestHost.For("gpt-4o-mini", request), CancellationToken.None);
+
+        var body = _server.LastRequest.Json;
+        Assert.Equal(0.25, body.GetProperty("frequency_penalty").GetDouble());
+        Assert.Equal(-1.5, body.GetProperty("presence_penalty").GetDouble());
+        Assert.Equal("low", body.GetProperty("reasoning_effort").GetString());
+        Assert.False(body.GetProperty("parallel_tool_calls").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Complete_ParallelToolCallsWithoutTools_IsLeftOut()
+    {
+        // OpenAI answers 400 to parallel_tool_calls on a request without tools.
+        _server.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini", "ok", 5, 1)));
+
+        await Provider.CompleteAsync(ProviderTestHost.For("gpt-4o-mini", Hello with { ParallelToolCalls = true }), CancellationToken.None);
+
+        var body = _server.LastRequest.Json;
+        Assert.False(body.TryGetProperty("parallel_tool_calls", out _));
+        Assert.False(body.TryGetProperty("frequency_penalty", out _));
+        Assert.False(body.TryGetProperty("reasoning_effort", out _));
+    }
+
+    [Fact]
     public async Task Complete_AssistantToolCallAndToolResult_AreSentInOpenAiShape()
     {
         var request = ProviderTestHost.Chat(

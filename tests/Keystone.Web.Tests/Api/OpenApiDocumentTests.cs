@@ -32,6 +32,16 @@ public sealed class OpenApiDocumentTests(ApiFixture fixture) : IClassFixture<Api
     }
 
     [Fact]
+    public async Task Get_Document_ChatRequestSchemaNamesTheForwardedSamplingOptions()
+    {
+        using var doc = JsonDocument.Parse(await fixture.App.CreateClient().GetStringAsync("/openapi/v1.json"));
+
+        var properties = doc.RootElement.GetProperty("components").GetProperty("schemas").GetProperty("ChatCompletionRequestDoc").GetProperty("properties");
+        Assert.All(["frequency_penalty", "presence_penalty", "reasoning_effort", "parallel_tool_calls", "seed", "max_completion_tokens"],
+            name => Assert.True(properties.TryGetProperty(name, out _), name));
+    }
+
+    [Fact]
     public async Task Get_Document_ListsOnlyTheHttpApiAndTheBearerScheme()
     {
         using var doc = JsonDocument.Parse(await fixture.App.CreateClient().GetStringAsync("/openapi/v1.json"));

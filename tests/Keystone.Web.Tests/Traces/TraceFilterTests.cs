@@ -1,3 +1,4 @@
+using Keystone.Gateway;
 using Keystone.Data.Calls;
 using Keystone.Web.Features.Traces;
 
@@ -177,5 +178,33 @@ public sealed class TraceFilterTests
         Assert.Equal((0.2, 256), (other.Temperature!.Value, other.MaxTokens!.Value));
         Assert.False(other.Cache);
         Assert.Equal(CallStatus.Ok, detail.Call.Status);
+    }
+
+    [Fact]
+    public void Replay_RequestWithPenaltiesEffortAndParallelToolCalls_KeepsThemAndTheCurlShowsThem()
+    {
+        // The request as the recorder writes it (web defaults: camelCase, nulls written).
+        var recorded = System.Text.Json.JsonSerializer.Serialize(new ChatRequest
+        {
+            Model = "reasoning",
+            Messages = [new ChatMessage("user", "Plan my week")],
+            FrequencyPenalty = 0.5,
+            PresencePenalty = -0.25,
+            ReasoningEffort = "high",
+            ParallelToolCalls = false,
+        }, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+        var (call, trace) = TraceTestData.Call(TraceTestData.Acme, TraceTestData.T0);
+        var detail = new TraceDetail(call, "Acme", TracePayload.Parse(recorded, trace.ResponseJson, trace.AttemptsJson), true, true, 0, null, [], [], []);
+
+        var replay = TraceReplayer.BuildRequest(detail, "smart");
+        var curl = CurlCommand.For(detail, "https://keystone.example/");
+        var plain = TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson);
+
+        Assert.Equal((0.5, -0.25, "high", false), (replay.FrequencyPenalty, replay.PresencePenalty, replay.ReasoningEffort, replay.ParallelToolCalls));
+        Assert.Contains("\"frequency_penalty\": 0.5", curl, StringComparison.Ordinal);
+        Assert.Contains("\"presence_penalty\": -0.25", curl, StringComparison.Ordinal);
+        Assert.Contains("\"reasoning_effort\": \"high\"", curl, StringComparison.Ordinal);
+        Assert.Contains("\"parallel_tool_calls\": false", curl, StringComparison.Ordinal);
+        Assert.Null(plain.Sampling);
     }
 }

@@ -384,13 +384,21 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
             }
 
             w.WriteEndArray();
-            if (toolChoice is var (type, toolName) && type is not null)
+            // parallel_tool_calls: false is Anthropic's disable_parallel_tool_use, which lives on tool_choice (not on none).
+            var (type, toolName) = toolChoice;
+            var serial = r.ParallelToolCalls == false && type != "none";
+            if (type is not null || serial)
             {
                 w.WriteStartObject("tool_choice");
-                w.WriteString("type", type);
+                w.WriteString("type", type ?? "auto");
                 if (toolName is not null)
                 {
                     w.WriteString("name", toolName);
+                }
+
+                if (serial)
+                {
+                    w.WriteBoolean("disable_parallel_tool_use", true);
                 }
 
                 w.WriteEndObject();

@@ -254,6 +254,21 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
             w.WriteNumber("seed", seed);
         }
 
+        if (r.FrequencyPenalty is { } frequencyPenalty)
+        {
+            w.WriteNumber("frequency_penalty", frequencyPenalty);
+        }
+
+        if (r.PresencePenalty is { } presencePenalty)
+        {
+            w.WriteNumber("presence_penalty", presencePenalty);
+        }
+
+        if (r.ReasoningEffort is { } effort)
+        {
+            w.WriteString("reasoning_effort", effort);
+        }
+
         if (r.Stop is { Count: > 0 })
         {
             w.WriteStartArray("stop");
@@ -296,6 +311,12 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         {
             w.WritePropertyName("tool_choice");
             toolChoice.WriteTo(w);
+        }
+
+        // OpenAI rejects parallel_tool_calls on a request without tools.
+        if (r.ParallelToolCalls is { } parallel && r.Tools is { Count: > 0 })
+        {
+            w.WriteBoolean("parallel_tool_calls", parallel);
         }
 
         if (r.ResponseFormat is { } format)

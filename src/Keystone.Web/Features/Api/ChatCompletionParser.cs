@@ -58,6 +58,16 @@ public static class ChatCompletionParser
         }
 
         var seed = JsonFields.OptionalInt(root, "seed", int.MinValue, int.MaxValue);
+        var frequencyPenalty = JsonFields.OptionalNumber(root, "frequency_penalty", -2, 2);
+        var presencePenalty = JsonFields.OptionalNumber(root, "presence_penalty", -2, 2);
+        var reasoningEffort = JsonFields.OptionalString(root, "reasoning_effort", maxLength: 16);
+        if (reasoningEffort is not null && !ReasoningEfforts.All.Contains(reasoningEffort))
+        {
+            throw ApiException.Invalid("reasoning_effort", $"reasoning_effort must be one of: {string.Join(", ", ReasoningEfforts.All)}.");
+        }
+
+        var parallelToolCalls = JsonFields.OptionalBool(root, "parallel_tool_calls");
+        RejectUnsupported(root);
         var stop = ParseStop(root);
         var tools = ParseTools(root);
         var toolChoice = ParseToolChoice(root);
@@ -73,12 +83,34 @@ public static class ChatCompletionParser
             TopP = topP,
             MaxTokens = maxTokens,
             Seed = seed,
+            FrequencyPenalty = frequencyPenalty,
+            PresencePenalty = presencePenalty,
+            ReasoningEffort = reasoningEffort,
+            ParallelToolCalls = parallelToolCalls,
             Stop = stop,
             Tools = tools,
             ToolChoice = toolChoice,
             ResponseFormat = responseFormat,
         };
         return new ParsedChatRequest(request, stream, includeUsage, user);
+    }
+
+    /// <summary>
+    /// Options that would change the answer's shape this gateway does not produce: refused by name rather than
+    /// silently dropped (a caller asking for log probabilities must not get an answer without them and not know).
+    /// Their "off" values (false, 0, null) pass, as SDKs send them by default.
+    /// </summary>
+    private static void RejectUnsupported(JsonElement root)
+    {
+        if (JsonFields.OptionalBool(root, "logprobs") == true)
+        {
+            throw ApiException.Invalid("logprobs", "logprobs is not supported by this gateway; leave it out or set it to false.");
+        }
+
+        if (JsonFields.OptionalInt(root, "top_logprobs", 0, 20) is > 0)
+        {
+            throw ApiException.Invalid("top_logprobs", "top_logprobs is not supported by this gateway; leave it out or set it to 0.");
+        }
     }
 
     private static List<ChatMessage> ParseMessages(JsonElement root)

@@ -79,6 +79,29 @@ public static class CurlCommand
             body["seed"] = seed;
         }
 
+        if (p.Sampling is { } sampling)
+        {
+            if (sampling.FrequencyPenalty is { } frequency)
+            {
+                body["frequency_penalty"] = frequency;
+            }
+
+            if (sampling.PresencePenalty is { } presence)
+            {
+                body["presence_penalty"] = presence;
+            }
+
+            if (sampling.ReasoningEffort is { } effort)
+            {
+                body["reasoning_effort"] = effort;
+            }
+
+            if (sampling.ParallelToolCalls is { } parallel)
+            {
+                body["parallel_tool_calls"] = parallel;
+            }
+        }
+
         if (p.Stop.Count > 0)
         {
             body["stop"] = new JsonArray(p.Stop.Select(s => (JsonNode)JsonValue.Create(s)!).ToArray());

@@ -15,6 +15,12 @@ public sealed record TraceAttempt(string Provider, string Model, string Outcome,
 /// <summary>A tool the request offered the model.</summary>
 public sealed record TraceTool(string Name, string? Description, string? ParametersJson);
 
+/// <summary>The request's other sampling options, when it set any (replayed as they were).</summary>
+public sealed record TraceSampling(double? FrequencyPenalty, double? PresencePenalty, string? ReasoningEffort, bool? ParallelToolCalls)
+{
+    public bool IsEmpty => FrequencyPenalty is null && PresencePenalty is null && ReasoningEffort is null && ParallelToolCalls is null;
+}
+
 /// <summary>
 /// The recorded request, answer and attempts, read from the trace's JSON. The reader accepts the gateway's
 /// camelCase records and OpenAI's snake_case wire shape alike, so a recorder change of casing does not
@@ -36,7 +42,8 @@ public sealed record TracePayload(
     IReadOnlyList<TraceAttempt> Attempts,
     string? RequestJsonPretty,
     string? ResponseJsonPretty,
-    IReadOnlyDictionary<string, string>? PromptVariables = null)
+    IReadOnlyDictionary<string, string>? PromptVariables = null,
+    TraceSampling? Sampling = null)
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -55,6 +62,7 @@ public sealed record TracePayload(
         var stop = new List<string>();
         string? responseFormat = null;
         Dictionary<string, string>? variables = null;
+        TraceSampling? sampling = null;
         if (request is { ValueKind: JsonValueKind.Object } r)
         {
             // A call rendered from a managed prompt records its (redacted) variables: a replay renders them on another version.
@@ -79,6 +87,9 @@ public sealed record TracePayload(
             topP = Num(r, "topP", "top_p");
             maxTokens = (int?)Num(r, "maxTokens", "max_tokens", "max_completion_tokens");
             seed = (int?)Num(r, "seed");
+            sampling = new TraceSampling(Num(r, "frequencyPenalty", "frequency_penalty"), Num(r, "presencePenalty", "presence_penalty"),
+                Str(r, "reasoningEffort", "reasoning_effort"), Bool(r, "parallelToolCalls", "parallel_tool_calls"));
+            sampling = sampling.IsEmpty ? null : sampling;
             if (Prop(r, "stop") is { } s)
             {
                 if (s.ValueKind == JsonValueKind.String)
@@ -130,7 +141,7 @@ public sealed record TracePayload(
 
         return new TracePayload(messages, tools, model, temperature, topP, maxTokens, seed, stop, responseFormat,
             answer, answerTools, finish, attemptList,
-            request is { } rq ? Pretty(rq) : requestJson, response is { } rs ? Pretty(rs) : responseJson, variables);
+            request is { } rq ? Pretty(rq) : requestJson, response is { } rs ? Pretty(rs) : responseJson, variables, sampling);
     }
 
     /// <summary>Pretty-prints <paramref name="text"/> when it is JSON; returns it unchanged otherwise.</summary>
@@ -236,4 +247,11 @@ public sealed record TracePayload(
     private static string? Str(JsonElement e, params string[] names) => Prop(e, names) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
 
     private static double? Num(JsonElement e, params string[] names) => Prop(e, names) is { ValueKind: JsonValueKind.Number } n ? n.GetDouble() : null;
+
+    private static bool? Bool(JsonElement e, params string[] names) => Prop(e, names) switch
+    {
+        { ValueKind: JsonValueKind.True } => true,
+        { ValueKind: JsonValueKind.False } => false,
+        _ => null,
+    };
 }
