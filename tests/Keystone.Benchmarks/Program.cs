@@ -36,6 +36,13 @@ if (args.Contains("--api"))
         return;
     }
 
+    if (args.Contains("--stall"))
+    {
+        // A 10-second provider stall under 500 req/s open-loop load, with the app's default limits:  -- --api --stall
+        Console.WriteLine(await Keystone.Benchmarks.Api.ApiStallReport.RunAsync(Console.Error));
+        return;
+    }
+
     var latency = Array.IndexOf(args, "--latency");
     if (latency >= 0)
     {

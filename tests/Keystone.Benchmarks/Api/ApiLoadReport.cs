@@ -371,20 +371,6 @@ internal static class ApiLoadReport
             && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0;
     }
 
-    private sealed record Percentiles(double P50, double P99)
-    {
-        public static Percentiles Of(double[] samples)
-        {
-            if (samples.Length == 0)
-            {
-                return new Percentiles(double.NaN, double.NaN);
-            }
-
-            Array.Sort(samples);
-            return new Percentiles(samples[samples.Length / 2], samples[Math.Min(samples.Length - 1, (int)(samples.Length * 0.99))]);
-        }
-    }
-
     /// <summary>Sequential samples of several calls taken in turn (the order rotating each round), after a warm-up.</summary>
     private static async Task<Percentiles[]> InterleavedLatencyAsync(params Func<Task>[] calls)
     {
