@@ -98,6 +98,13 @@ public static class ApiFeature
             .WithSummary("The aliases and models this tenant may use")
             .Produces<ModelList>()
             .WithErrors(401, 403);
+        v1.MapGet("/models/{**model}", EmbeddingsEndpoint.ModelAsync)
+            .RequireAuthorization(ApiPolicies.ChatOrEmbeddings)
+            .WithName("RetrieveModel")
+            .WithSummary("One alias or model this key may use (OpenAI's retrieve model)")
+            .WithDescription("model is an alias (smart) or provider/model (openai/gpt-4o; the slash may be sent as %2F). 404 model_not_found otherwise.")
+            .Produces<ModelDto>()
+            .WithErrors(401, 403, 404);
 
         var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
         api.MapGet("/calls/{traceId}", TenantDataEndpoints.GetCallAsync)

@@ -41,6 +41,21 @@ internal static class EmbeddingsEndpoint
             .Select(m => new ModelDto(m.Id, "model", 0, "keystone", m.Kind, m.Targets, m.IsEmbedding)).ToList()));
     }
 
+    /// <summary>
+    /// <c>GET /v1/models/{model}</c> (OpenAI's "retrieve model"): one entry of the list above, or 404
+    /// <c>model_not_found</c> for a model the tenant or the key may not use. Model ids hold a slash
+    /// (<c>openai/gpt-4o</c>); SDKs send it escaped (<c>%2F</c>), which the path keeps, so the id is unescaped here.
+    /// </summary>
+    public static async Task<IResult> ModelAsync(HttpContext http, ILlmGateway gateway, string model)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var id = Uri.UnescapeDataString(model);
+        var models = await gateway.ModelsAsync(key.TenantId, http.RequestAborted);
+        var found = models.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase) && key.MayUse(m.Id))
+            ?? throw new ApiException(404, GatewayErrorCodes.ModelNotFound, $"The model '{id}' does not exist or this key may not use it; GET /v1/models lists the ones it may.", "model");
+        return TypedResults.Json(new ModelDto(found.Id, "model", 0, "keystone", found.Kind, found.Targets, found.IsEmbedding));
+    }
+
     internal static (EmbeddingRequest Request, bool Base64, string? User) Parse(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
