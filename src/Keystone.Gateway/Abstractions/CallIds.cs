@@ -35,6 +35,21 @@ internal static class CallIds
             r[3], r[4], r[5], r[6], r[7], r[8], r[9]);
     }
 
+    /// <summary>
+    /// The <c>x-request-id</c> of an API request whose call has <paramref name="traceId"/>: OpenAI's header, in its
+    /// <c>req_</c> form, that SDKs put into their errors — so the id a customer quotes leads straight to the trace.
+    /// </summary>
+    public static string RequestIdOf(Guid traceId) => "req_" + traceId.ToString("N");
+
+    /// <summary>A trace id pasted as a GUID (any of its usual forms) or as the <c>x-request-id</c> that carries it.</summary>
+    public static bool TryParseTraceId(string? text, out Guid traceId)
+    {
+        var value = text.AsSpan().Trim();
+        return value.StartsWith("req_", StringComparison.OrdinalIgnoreCase)
+            ? Guid.TryParseExact(value[4..], "N", out traceId)
+            : Guid.TryParse(value, out traceId);
+    }
+
     /// <summary>A random (version 4) id as 32 lower-case hex digits.</summary>
     public static string NewHex()
     {

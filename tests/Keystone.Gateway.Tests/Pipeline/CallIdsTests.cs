@@ -57,4 +57,28 @@ public sealed class CallIdsTests
         Assert.Matches("^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$", id);
         Assert.Equal(4, Guid.ParseExact(id, "N").Version);
     }
+
+    [Fact]
+    public void TryParseTraceId_RequestIdOrGuid_GivesTheTraceBack()
+    {
+        var trace = CallIds.NewVersion7();
+        var requestId = CallIds.RequestIdOf(trace);
+
+        Assert.Matches("^req_[0-9a-f]{32}$", requestId);
+        Assert.True(CallIds.TryParseTraceId(requestId, out var fromRequest));
+        Assert.True(CallIds.TryParseTraceId($"  {trace}  ", out var fromGuid));
+        Assert.True(CallIds.TryParseTraceId(requestId.ToUpperInvariant().Replace("REQ_", "req_", StringComparison.Ordinal), out var fromUpper));
+        Assert.Equal(trace, fromRequest);
+        Assert.Equal(trace, fromGuid);
+        Assert.Equal(trace, fromUpper);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("req_")]
+    [InlineData("req_not-hex-at-all")]
+    [InlineData("req_0191a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b")]
+    [InlineData("chatcmpl-123")]
+    public void TryParseTraceId_Garbage_IsRefused(string? text) => Assert.False(CallIds.TryParseTraceId(text, out _));
 }

@@ -18,6 +18,13 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
             pages.Enabled = false;
         }
 
+        // Every answer, refusals included, names its request like OpenAI's (x-request-id); the id carries the trace id
+        // the request's call will get, so support finds the call from whichever of the two the customer quotes.
+        var traceId = CallIds.NewVersion7();
+        http.Items[ApiHttp.TraceIdItem] = traceId;
+        http.TraceIdentifier = CallIds.RequestIdOf(traceId);
+        http.Response.Headers["x-request-id"] = http.TraceIdentifier;
+
         try
         {
             await next(http);

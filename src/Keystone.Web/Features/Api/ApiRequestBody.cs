@@ -181,8 +181,15 @@ internal static class ApiHttp
         EndUser = endUser,
         Feature = FeatureOf(http.Request),
         RequestId = http.TraceIdentifier,
+        TraceId = TraceIdOf(http),
         IdempotencyKey = IdempotencyKeyOf(http.Request),
     };
+
+    /// <summary>Where the API's error middleware leaves the trace id it announced in <c>x-request-id</c>.</summary>
+    public static readonly object TraceIdItem = new();
+
+    /// <summary>The trace id this request's call takes (the one inside its <c>x-request-id</c>).</summary>
+    public static Guid? TraceIdOf(HttpContext http) => http.Items.TryGetValue(TraceIdItem, out var id) ? (Guid?)id : null;
 
     /// <summary>The feature label from <c>X-Keystone-Feature</c> (default <c>default</c>), validated.</summary>
     public static string FeatureOf(HttpRequest request)

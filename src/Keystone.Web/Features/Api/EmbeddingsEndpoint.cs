@@ -22,6 +22,7 @@ internal static class EmbeddingsEndpoint
             EndUser = user,
             Feature = ApiHttp.FeatureOf(http.Request),
             RequestId = http.TraceIdentifier,
+            TraceId = ApiHttp.TraceIdOf(http),
         };
 
         var result = await gateway.EmbedAsync(request, context, ct);

@@ -28,9 +28,9 @@ internal static class TenantDataEndpoints
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
         var ct = http.RequestAborted;
-        if (!Guid.TryParse(traceId, out var id))
+        if (!CallIds.TryParseTraceId(traceId, out var id))
         {
-            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id.");
+            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id, or the answer's x-request-id.");
         }
 
         await using var db = dbFactory.ForTenant(key.TenantId);
@@ -206,9 +206,9 @@ internal static class TenantDataEndpoints
         }
 
         var traceText = JsonFields.RequiredString(root, "traceId", 64);
-        if (!Guid.TryParse(traceText, out var traceId))
+        if (!CallIds.TryParseTraceId(traceText, out var traceId))
         {
-            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id.");
+            throw ApiException.Invalid("traceId", "traceId must be a trace id as returned in X-Keystone-Trace-Id, or the answer's x-request-id.");
         }
 
         if (!root.TryGetProperty("score", out var s) || s.ValueKind == JsonValueKind.Null)

@@ -204,9 +204,9 @@ public sealed partial class TraceSearchPage
 
             if (!string.IsNullOrWhiteSpace(TraceId))
             {
-                if (!Guid.TryParse(TraceId, out var t))
+                if (!Keystone.Gateway.CallIds.TryParseTraceId(TraceId, out var t))
                 {
-                    return (null, "The trace id is not a valid id (paste the X-Keystone-Trace-Id value).");
+                    return (null, "The trace id is not a valid id (paste the X-Keystone-Trace-Id or the x-request-id value).");
                 }
 
                 trace = t;
