@@ -88,6 +88,24 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task Get_TraceOfAnApiCall_ShowsTheRequestIdTheCustomerSaw()
+    {
+        var api = fixture.App.CreateClient();
+        api.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Keystone.Testing.KeystoneAppFactory.DemoApiKey);
+        using var answer = await api.PostAsync("/v1/chat/completions", new StringContent(
+            """{"model":"fast","messages":[{"role":"user","content":"Quote my request id"}]}""", System.Text.Encoding.UTF8, "application/json"));
+        answer.EnsureSuccessStatusCode();
+        var requestId = answer.Headers.GetValues("x-request-id").Single();
+        await fixture.App.Services.GetRequiredService<Keystone.Gateway.Recording.CallRecorder>().FlushAsync(CancellationToken.None);
+        var acmeAdmin = await fixture.App.SignInAsync("admin@acme.demo");
+
+        var html = await acmeAdmin.GetStringAsync($"/traces/{answer.Headers.GetValues("X-Keystone-Trace-Id").Single()}");
+
+        Assert.Contains($"request {requestId}", html, StringComparison.Ordinal);
+        Assert.Contains("Quote my request id", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_TraceWithFeedbackFromTheApiAndThePlayground_ShowsScoresCommentsAndWhoGaveThem()
     {
         var acme = await AddCallAsync(DemoData.AcmeId, "Where does my parcel go?", "To Springfield.");
