@@ -1,3 +1,5 @@
+using Keystone.Data.Calls;
+
 namespace Keystone.Gateway;
 
 /// <summary>
@@ -11,6 +13,9 @@ public sealed record StreamStarted(Guid CallId, Guid TraceId, string Provider, s
 {
     /// <summary>The API key's request window after this call was counted (null without a key).</summary>
     public RequestRateLimit? RateLimit { get; init; }
+
+    /// <summary>Whether the answer comes from a provider (<see cref="CacheStatus.None"/>) or is replayed from a cache.</summary>
+    public CacheStatus CacheStatus { get; init; }
 }
 
 /// <summary>A piece of answer text.</summary>

@@ -111,7 +111,7 @@ internal sealed partial class LlmGateway(
             if (shortcut is not null)
             {
                 yield return new StreamStarted(shortcut.Outcome.CallId, shortcut.Outcome.TraceId, shortcut.Outcome.Provider ?? "cache",
-                    shortcut.Outcome.Model ?? "") { RateLimit = s.RateLimit };
+                    shortcut.Outcome.Model ?? "") { RateLimit = s.RateLimit, CacheStatus = shortcut.Outcome.CacheStatus };
                 foreach (var e in Replay(shortcut.Answer))
                 {
                     yield return e;

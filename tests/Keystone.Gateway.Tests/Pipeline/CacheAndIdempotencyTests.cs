@@ -80,7 +80,7 @@ public sealed class CacheAndIdempotencyTests : IAsyncLifetime
         var events = await _gateway.StreamAllAsync(Cached("Stream me"), context);
 
         Assert.Single(_upstream.Requests);
-        Assert.IsType<StreamStarted>(events[0]);
+        Assert.Equal(CacheStatus.Exact, Assert.IsType<StreamStarted>(events[0]).CacheStatus);
         Assert.Equal(first.Text, string.Concat(events.OfType<TextDelta>().Select(d => d.Text)));
         var done = Assert.IsType<StreamCompleted>(events[^1]);
         Assert.Equal(CacheStatus.Exact, done.Result.Outcome.CacheStatus);

@@ -84,6 +84,25 @@ public sealed class ChatCompletionsApiTests(ApiFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Post_StreamServedFromTheExactCache_SaysSoInItsHeaderAndFinalChunk()
+    {
+        var client = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        var body = $$"""{"model":"fast","stream":true,"temperature":0,"messages":[{"role":"user","content":"Cache me {{Guid.NewGuid():N}}"}]}""";
+
+        using var first = await client.PostAsync("/v1/chat/completions", Json(body));
+        var firstText = await first.Content.ReadAsStringAsync();
+        await fixture.FlushCallsAsync();
+        using var second = await client.PostAsync("/v1/chat/completions", Json(body));
+        var secondText = await second.Content.ReadAsStringAsync();
+
+        Assert.Equal("miss", first.Headers.GetValues("X-Keystone-Cache").Single());
+        Assert.Equal("exact", second.Headers.GetValues("X-Keystone-Cache").Single());
+        Assert.Contains("\"x_keystone_cache\":\"exact\"", secondText, StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", firstText, StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", secondText, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Post_StreamCutAfterTokens_EndsWithErrorEventAndNoDone()
     {
         var client = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
