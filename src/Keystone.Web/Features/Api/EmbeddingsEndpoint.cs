@@ -53,7 +53,8 @@ internal static class EmbeddingsEndpoint
         var id = Uri.UnescapeDataString(model);
         var models = await gateway.ModelsAsync(key.TenantId, http.RequestAborted);
         var found = models.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase) && key.MayUse(m.Id))
-            ?? throw new ApiException(404, GatewayErrorCodes.ModelNotFound, $"The model '{id}' does not exist or this key may not use it; GET /v1/models lists the ones it may.", "model");
+            ?? throw new ApiException(404, GatewayErrorCodes.ModelNotFound,
+                $"The model '{(id.Length <= 256 ? id : id[..256] + "…")}' does not exist or this key may not use it; GET /v1/models lists the ones it may.", "model");
         return TypedResults.Json(new ModelDto(found.Id, "model", 0, "keystone", found.Kind, found.Targets, found.IsEmbedding));
     }
 
