@@ -83,6 +83,7 @@ public sealed class PromptCompletionsApiTests(AppFixture fixture) : IClassFixtur
     [Theory]
     [InlineData("no-such-prompt", """{"variables":{}}""", 404, "prompt_not_found", null)]
     [InlineData("{existing}", """{"variables":{"company":"Acme"}}""", 400, "missing_variable", "variables.question")]
+    [InlineData("{existing}", """{"variables":{}}""", 400, "missing_variable", "variables.company")]
     [InlineData("{existing}", """{"variables":{"company":"Acme","question":"q"},"version":9}""", 404, "prompt_version_not_found", "version")]
     [InlineData("{existing}", """{"variables":["a"]}""", 400, "invalid_request_error", "variables")]
     [InlineData("{existing}", """{"variables":{"company":{"nested":1},"question":"q"}}""", 400, "invalid_request_error", "variables.company")]

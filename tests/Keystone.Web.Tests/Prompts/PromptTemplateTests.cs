@@ -24,6 +24,17 @@ public sealed class PromptTemplateTests
     }
 
     [Fact]
+    public void EnsureVariables_SeveralMissingAcrossTemplates_NamesThemAllAtOnce()
+    {
+        var ex = Assert.Throws<PromptException>(() => PromptTemplate.EnsureVariables(new Dictionary<string, string> { ["question"] = "Where?" },
+            "You work for {{company}}.", "{{customer_name}} asks: {{question}} ({{company}})"));
+
+        Assert.Equal(PromptException.MissingVariable, ex.Code);
+        Assert.Equal("company", ex.Variable);
+        Assert.Equal("2 variables are missing: 'company', 'customer_name'. The prompt uses {{company}}, {{customer_name}}, {{question}}.", ex.Message);
+    }
+
+    [Fact]
     public void Render_ValueContainingPlaceholdersAndRegexTokens_IsInsertedLiterally()
     {
         var vars = new Dictionary<string, string> { ["q"] = "{{secret}} $1 $$ \\n {{q}}", ["secret"] = "LEAKED" };

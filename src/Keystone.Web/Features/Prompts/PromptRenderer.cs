@@ -71,6 +71,7 @@ public sealed class PromptRenderer(KeystoneDbFactory dbFactory)
     /// </summary>
     public static ChatRequest Render(PromptVersion version, IReadOnlyDictionary<string, string> variables)
     {
+        PromptTemplate.EnsureVariables(variables, version.SystemTemplate, version.UserTemplate);
         var messages = new List<ChatMessage>(2);
         if (!string.IsNullOrWhiteSpace(version.SystemTemplate))
         {

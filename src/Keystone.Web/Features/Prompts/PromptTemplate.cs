@@ -23,6 +23,25 @@ public static partial class PromptTemplate
     }
 
     /// <summary>
+    /// Throws <see cref="PromptException"/> (<see cref="PromptException.MissingVariable"/>) naming <b>every</b> variable the
+    /// templates use that has no value, so a caller fixes its request once rather than one variable per attempt.
+    /// </summary>
+    public static void EnsureVariables(IReadOnlyDictionary<string, string> variables, params string?[] templates)
+    {
+        var used = templates.SelectMany(Variables).Distinct(StringComparer.Ordinal).ToList();
+        var missing = used.Where(name => !variables.ContainsKey(name)).ToList();
+        if (missing.Count == 0)
+        {
+            return;
+        }
+
+        var message = missing.Count == 1
+            ? $"The variable '{missing[0]}' is missing: the prompt uses {{{{{missing[0]}}}}}."
+            : $"{missing.Count} variables are missing: {string.Join(", ", missing.Select(m => $"'{m}'"))}. The prompt uses {string.Join(", ", used.Select(u => $"{{{{{u}}}}}"))}.";
+        throw new PromptException(PromptException.MissingVariable, message, missing[0]);
+    }
+
+    /// <summary>
     /// The template with every placeholder replaced by its value. Throws <see cref="PromptException"/>
     /// (<see cref="PromptException.MissingVariable"/>) naming the first variable without a value.
     /// </summary>
@@ -33,13 +52,7 @@ public static partial class PromptTemplate
             return "";
         }
 
-        foreach (var name in Variables(template))
-        {
-            if (!variables.ContainsKey(name))
-            {
-                throw new PromptException(PromptException.MissingVariable, $"The variable '{name}' is missing: the prompt uses {{{{{name}}}}}.", name);
-            }
-        }
+        EnsureVariables(variables, template);
 
         var result = new StringBuilder(template.Length + 64);
         var last = 0;
