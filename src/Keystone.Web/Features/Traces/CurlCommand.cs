@@ -59,48 +59,15 @@ public static class CurlCommand
             }).ToArray());
         }
 
-        if (p.Temperature is { } temperature)
-        {
-            body["temperature"] = temperature;
-        }
-
-        if (p.TopP is { } topP)
-        {
-            body["top_p"] = topP;
-        }
-
-        if (p.MaxTokens is { } maxTokens)
-        {
-            body["max_tokens"] = maxTokens;
-        }
-
-        if (p.Seed is { } seed)
-        {
-            body["seed"] = seed;
-        }
-
-        if (p.Sampling is { } sampling)
-        {
-            if (sampling.FrequencyPenalty is { } frequency)
-            {
-                body["frequency_penalty"] = frequency;
-            }
-
-            if (sampling.PresencePenalty is { } presence)
-            {
-                body["presence_penalty"] = presence;
-            }
-
-            if (sampling.ReasoningEffort is { } effort)
-            {
-                body["reasoning_effort"] = effort;
-            }
-
-            if (sampling.ParallelToolCalls is { } parallel)
-            {
-                body["parallel_tool_calls"] = parallel;
-            }
-        }
+        // Only what the original request set: an option left out keeps the provider's default on the replayed call too.
+        SetIfPresent(body, "temperature", p.Temperature);
+        SetIfPresent(body, "top_p", p.TopP);
+        SetIfPresent(body, "max_tokens", p.MaxTokens);
+        SetIfPresent(body, "seed", p.Seed);
+        SetIfPresent(body, "frequency_penalty", p.Sampling?.FrequencyPenalty);
+        SetIfPresent(body, "presence_penalty", p.Sampling?.PresencePenalty);
+        SetIfPresent(body, "reasoning_effort", p.Sampling?.ReasoningEffort);
+        SetIfPresent(body, "parallel_tool_calls", p.Sampling?.ParallelToolCalls);
 
         if (p.Stop.Count > 0)
         {
@@ -116,5 +83,13 @@ public static class CurlCommand
         var url = baseUri.TrimEnd('/') + "/v1/chat/completions";
         return $"curl {url} \\\n  -H \"Authorization: Bearer $KEYSTONE_API_KEY\" \\\n  -H \"Content-Type: application/json\" \\\n"
             + $"  -H \"X-Keystone-Feature: {trace.Call.Feature}\" \\\n  -d '{json.Replace("'", "'\\''", StringComparison.Ordinal)}'";
+    }
+
+    private static void SetIfPresent(JsonObject body, string name, JsonNode? value)
+    {
+        if (value is not null)
+        {
+            body[name] = value;
+        }
     }
 }
