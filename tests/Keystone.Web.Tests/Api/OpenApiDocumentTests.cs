@@ -12,6 +12,7 @@ public sealed class OpenApiDocumentTests(ApiFixture fixture) : IClassFixture<Api
         { "/v1/embeddings", "post" },
         { "/v1/models", "get" },
         { "/v1/models/{model}", "get" },
+        { "/api/v1/calls", "get" },
         { "/api/v1/calls/{traceId}", "get" },
         { "/api/v1/usage", "get" },
         { "/api/v1/feedback", "post" },

@@ -107,6 +107,14 @@ public static class ApiFeature
             .WithErrors(401, 403, 404);
 
         var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
+        api.MapGet("/calls", TenantDataEndpoints.ListCallsAsync)
+            .RequireAuthorization(ApiPolicies.UsageRead)
+            .WithName("ListCalls")
+            .WithSummary("This tenant's calls, newest first, a page at a time")
+            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days), feature, user (end user), model (alias, provider or model), "
+                + "status = ok | error | fallback | cancelled | incomplete | cached | rejected, limit (1–200, default 50), cursor (nextCursor of the previous page).")
+            .Produces<CallPage>()
+            .WithErrors(400, 401, 403);
         api.MapGet("/calls/{traceId}", TenantDataEndpoints.GetCallAsync)
             .RequireAuthorization(ApiPolicies.UsageRead)
             .WithName("GetCall")

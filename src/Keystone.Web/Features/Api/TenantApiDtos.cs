@@ -102,3 +102,28 @@ public sealed record UpdateApiKeyDoc(DateTime? ExpiresUtc, IReadOnlyList<string>
 /// <summary>The documented (optional) body of <c>POST /api/v1/keys/{id}/rotate</c>.</summary>
 /// <param name="OverlapSeconds">How long the old secret keeps working: 0 (stops now) to 30 days; default 86,400.</param>
 public sealed record RotateApiKeyDoc(long? OverlapSeconds);
+
+/// <summary>One call in <c>GET /api/v1/calls</c>: what a tenant's own reporting needs per call (the detail route has attempts and feedback).</summary>
+public sealed record CallSummaryDto(
+    Guid TraceId,
+    Guid CallId,
+    DateTime CreatedUtc,
+    string Status,
+    string? ErrorCode,
+    string Feature,
+    string? EndUser,
+    string Alias,
+    string? Provider,
+    string? Model,
+    string? PromptName,
+    int InputTokens,
+    int OutputTokens,
+    long CostMicros,
+    string CostStatus,
+    string Cache,
+    bool FellBack,
+    int LatencyMs);
+
+/// <summary>A page of calls, newest first; <c>NextCursor</c> fetches the next page (null at the end).</summary>
+public sealed record CallPage(IReadOnlyList<CallSummaryDto> Calls, string? NextCursor);
+

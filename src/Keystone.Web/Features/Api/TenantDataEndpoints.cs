@@ -54,6 +54,76 @@ internal static class TenantDataEndpoints
             feedback.Select(ToDto).ToList()));
     }
 
+    /// <summary>
+    /// <c>GET /api/v1/calls</c>: this tenant's calls, newest first, filtered and paged with a cursor — for tenants that
+    /// pull their calls into their own reporting. Runs the trace search's query in the key's tenant scope.
+    /// </summary>
+    public static async Task<IResult> ListCallsAsync(HttpContext http, KeystoneDbFactory dbFactory, TimeProvider clock)
+    {
+        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
+        var query = http.Request.Query;
+        var to = ParseTime(query["to"], "to") ?? clock.GetUtcNow().UtcDateTime;
+        var from = ParseTime(query["from"], "from") ?? to.AddDays(-30);
+        if (from >= to)
+        {
+            throw ApiException.Invalid("from", "from must be before to.");
+        }
+
+        var limit = 50;
+        if (query["limit"].ToString() is { Length: > 0 } limitText
+            && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > TraceQueries.MaxPageSize))
+        {
+            throw ApiException.Invalid("limit", $"limit must be a whole number from 1 to {TraceQueries.MaxPageSize}.");
+        }
+
+        TraceStatusFilter? status = null;
+        if (query["status"].ToString() is { Length: > 0 } statusText)
+        {
+            status = Enum.TryParse<TraceStatusFilter>(statusText, ignoreCase: true, out var s) && Enum.IsDefined(s) && !char.IsDigit(statusText[0])
+                ? s
+                : throw ApiException.Invalid("status", $"status must be one of: {string.Join(", ", Enum.GetNames<TraceStatusFilter>().Select(n => n.ToLowerInvariant()))}.");
+        }
+
+        TraceCursor? after = null;
+        if (query["cursor"].ToString() is { Length: > 0 } cursorText)
+        {
+            after = TraceCursor.Parse(cursorText, TraceSort.Time) ?? throw ApiException.Invalid("cursor", "cursor must be a nextCursor value from a previous page.");
+        }
+
+        var filter = new TraceFilter
+        {
+            FromUtc = from,
+            ToUtc = to,
+            Feature = Optional(query["feature"], "feature"),
+            User = Optional(query["user"], "user"),
+            Model = Optional(query["model"], "model"),
+            Status = status,
+        };
+        await using var db = dbFactory.ForTenant(key.TenantId);
+        var rows = await TraceQueries.PageQuery(db, filter, after, limit + 1).ToListAsync(http.RequestAborted);
+        string? next = null;
+        if (rows.Count > limit)
+        {
+            rows.RemoveAt(rows.Count - 1);
+            next = TraceCursor.After(rows[^1], TraceSort.Time);
+        }
+
+        return TypedResults.Ok(new CallPage(rows.Select(r => new CallSummaryDto(
+            r.TraceId, r.CallId, r.CreatedUtc, Lower(r.Status), r.ErrorCode, r.Feature, r.EndUser, r.Alias, r.Provider, r.Model, r.PromptName,
+            r.InputTokens, r.OutputTokens, r.CostMicros, Lower(r.CostStatus), Lower(r.Cache), r.FellBack, r.LatencyMs)).ToList(), next));
+
+        static string? Optional(Microsoft.Extensions.Primitives.StringValues value, string name)
+        {
+            var text = value.ToString().Trim();
+            return text.Length switch
+            {
+                0 => null,
+                > 256 => throw ApiException.Invalid(name, $"{name} is longer than 256 characters."),
+                _ => text,
+            };
+        }
+    }
+
     public static async Task<IResult> GetUsageAsync(HttpContext http, KeystoneDbFactory dbFactory, TimeProvider clock)
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
