@@ -43,7 +43,7 @@ public static partial class PromptTemplate
 
     /// <summary>
     /// The template with every placeholder replaced by its value. Throws <see cref="PromptException"/>
-    /// (<see cref="PromptException.MissingVariable"/>) naming the first variable without a value.
+    /// (<see cref="PromptException.MissingVariable"/>) naming every variable without a value.
     /// </summary>
     public static string Render(string? template, IReadOnlyDictionary<string, string> variables)
     {
