@@ -14,6 +14,7 @@ public sealed class ApiRoutingTests(ApiFixture fixture) : IClassFixture<ApiFixtu
     [InlineData("DELETE", "/api/v1/budgets", "GET, PUT")]
     [InlineData("GET", "/api/v1/feedback", "POST")]
     [InlineData("DELETE", "/api/v1/calls/0b0c6c4e-8c1e-4a47-9d6f-1b9e7b1b0c11", "GET")]
+    [InlineData("POST", "/api/v1/calls", "GET")]
     public async Task Request_WrongMethod_Answers405WithAllowHeaderInErrorShape(string method, string path, string allow)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path)
@@ -42,7 +43,7 @@ public sealed class ApiRoutingTests(ApiFixture fixture) : IClassFixture<ApiFixtu
     [Theory]
     [InlineData("GET", "/v1/nothing-here")]
     [InlineData("POST", "/v1/chat/completions/extra")]
-    [InlineData("GET", "/api/v1/calls")]
+    [InlineData("GET", "/api/v1/calls/0b0c6c4e-8c1e-4a47-9d6f-1b9e7b1b0c11/attempts")]
     public async Task Request_UnknownPath_Answers404InErrorShape(string method, string path)
     {
         using var request = new HttpRequestMessage(new HttpMethod(method), path);
