@@ -54,6 +54,34 @@ public sealed class KeysPageTests : KeystoneComponentTest, IClassFixture<ApiFixt
     }
 
     [Fact]
+    public async Task List_KeyWithCallsThisMonthAndBefore_ShowsOnlyThisMonthsCallsAndCost()
+    {
+        var created = await Keys.CreateAsync(new NewApiKey($"spend-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], null), CancellationToken.None);
+        var now = DateTime.UtcNow;
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            foreach (var (when, cost) in new[] { (now, 1_250_000L), (now, 250_000L), (now.AddDays(-40), 9_000_000L) })
+            {
+                var (call, _) = Traces.TraceTestData.Call(ApiFixture.Acme, when, configure: c =>
+                {
+                    c.ApiKeyId = created.Key.Id;
+                    c.CostMicros = cost;
+                });
+                db.Calls.Add(call);
+            }
+
+            await db.SaveChangesAsync();
+        }
+
+        var page = Render<KeysPage>();
+
+        var month = page.WaitForElement($"[data-test=month-{created.Key.Prefix}]", Wait).TextContent;
+        Assert.Equal("this month: 2 calls, $1.50", month.Trim());
+        var row = Assert.Single(await Keys.ListAsync(CancellationToken.None), k => k.Id == created.Key.Id);
+        Assert.Equal(new ApiKeyMonthUsage(2, 1_500_000), row.ThisMonth);
+    }
+
+    [Fact]
     public async Task EditLimits_ClearRateAndCap_FallsBackToPlanDefaultAndRemovesTheCap()
     {
         var created = await Keys.CreateAsync(new NewApiKey($"clear-{Guid.NewGuid():N}"[..20], [ApiKeyScopes.Chat], 60, 1_000_000, BudgetPeriod.Day), CancellationToken.None);

@@ -8,6 +8,9 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Keys;
 
 /// <summary>One key as the console lists it (never the secret).</summary>
+/// <summary>A key's calls and their cost (micro-USD) since the start of the current UTC month.</summary>
+public sealed record ApiKeyMonthUsage(long Calls, long CostMicros);
+
 public sealed record ApiKeyRow(
     Guid Id,
     string Name,
@@ -22,7 +25,8 @@ public sealed record ApiKeyRow(
     DateTime? RotatedUtc = null,
     string? PreviousPrefix = null,
     DateTime? PreviousExpiresUtc = null,
-    IReadOnlySet<string>? AllowedModels = null)
+    IReadOnlySet<string>? AllowedModels = null,
+    ApiKeyMonthUsage? ThisMonth = null)
 {
     public bool IsRevoked => RevokedUtc is not null;
 
@@ -87,7 +91,15 @@ public sealed class ApiKeyService(
             .OrderBy(k => k.RevokedUtc != null).ThenByDescending(k => k.CreatedUtc)
             .ToListAsync(ct);
         var caps = (await budgets.GetAsync(tenantId, ct)).Caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList();
-        return keys.Select(k => ToRow(k, caps)).ToList();
+        // What each key spent this month, capped or not: a platform with a key per customer sees each customer's cost here.
+        var now = clock.GetUtcNow().UtcDateTime;
+        var monthStart = new DateTime(now.Year, now.Month, 1, 0, 0, 0, DateTimeKind.Utc);
+        var usage = await db.Calls.AsNoTracking()
+            .Where(c => c.TenantId == tenantId && c.CreatedUtc >= monthStart && c.ApiKeyId != null)
+            .GroupBy(c => c.ApiKeyId!.Value)
+            .Select(g => new { KeyId = g.Key, Calls = g.LongCount(), Cost = g.Sum(c => c.CostMicros) })
+            .ToDictionaryAsync(u => u.KeyId, u => new ApiKeyMonthUsage(u.Calls, u.Cost), ct);
+        return keys.Select(k => ToRow(k, caps) with { ThisMonth = usage.GetValueOrDefault(k.Id, new ApiKeyMonthUsage(0, 0)) }).ToList();
     }
 
     public async Task<CreatedApiKey> CreateAsync(NewApiKey input, CancellationToken ct)
