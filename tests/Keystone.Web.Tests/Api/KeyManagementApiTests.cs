@@ -42,9 +42,15 @@ public sealed class KeyManagementApiTests(ApiFixture fixture) : IClassFixture<Ap
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
         Assert.Equal(expires, served.Headers.GetValues("X-Keystone-Key-Expires").Single());
 
+        var chat = await user.PostAsync("/v1/chat/completions", Json("""{"model":"fast","messages":[{"role":"user","content":"count me"}]}"""));
+        var chatCost = long.Parse(chat.Headers.GetValues("X-Keystone-Cost-Micros").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        await fixture.FlushCallsAsync();
         var list = await admin.GetStringAsync("/api/v1/keys");
         Assert.Contains(name, list, StringComparison.Ordinal);
         Assert.DoesNotContain(secret, list, StringComparison.Ordinal);
+        var listed = JsonDocument.Parse(list).RootElement.GetProperty("keys").EnumerateArray().Single(k => k.GetProperty("id").GetGuid() == id);
+        Assert.Equal(1, listed.GetProperty("thisMonth").GetProperty("calls").GetInt64());
+        Assert.Equal(chatCost, listed.GetProperty("thisMonth").GetProperty("costMicros").GetInt64());
 
         var rotated = await admin.PostAsync($"/api/v1/keys/{id}/rotate", Json("""{"overlapSeconds":0}"""));
         Assert.Equal(HttpStatusCode.OK, rotated.StatusCode);

@@ -176,5 +176,6 @@ internal static class KeyManagementEndpoints
         k.Id, k.Name, k.Prefix, [.. ApiKeyScopes.All.Where(k.Scopes.Contains)], k.RequestsPerMinute,
         k.Caps.Select(c => new ApiKeyCapDto(c.Period == BudgetPeriod.Day ? "day" : "month", c.LimitMicros, c.SpentMicros)).ToList(),
         k.AllowedModels?.Order(StringComparer.OrdinalIgnoreCase).ToList(),
-        k.CreatedUtc, k.LastUsedUtc, k.ExpiresUtc, k.RevokedUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc);
+        k.CreatedUtc, k.LastUsedUtc, k.ExpiresUtc, k.RevokedUtc, k.RotatedUtc, k.PreviousPrefix, k.PreviousExpiresUtc,
+        k.ThisMonth is { } month ? new ApiKeyMonthDto(month.Calls, month.CostMicros) : null);
 }

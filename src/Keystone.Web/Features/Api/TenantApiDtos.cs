@@ -77,7 +77,11 @@ public sealed record ApiKeyDto(
     DateTime? RevokedUtc,
     DateTime? RotatedUtc,
     string? PreviousPrefix,
-    DateTime? PreviousExpiresUtc);
+    DateTime? PreviousExpiresUtc,
+    ApiKeyMonthDto? ThisMonth = null);
+
+/// <summary>A key's calls and cost since the start of the current UTC month (in <c>GET /api/v1/keys</c>).</summary>
+public sealed record ApiKeyMonthDto(long Calls, long CostMicros);
 
 /// <summary><c>GET /api/v1/keys</c>.</summary>
 public sealed record ApiKeyListDto(IReadOnlyList<ApiKeyDto> Keys);
