@@ -24,6 +24,31 @@ public sealed class MemberServiceTests(AppFixture fixture) : IClassFixture<AppFi
     }
 
     [Fact]
+    public async Task TemporaryPassword_ThousandDraws_AllPassTheAppsPasswordPolicy()
+    {
+        // Before the fix about one draw in thirteen had no digit, so a thousand draws always held some.
+        await using var scope = fixture.App.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Identity.UserManager<KeystoneUser>>();
+        var user = new KeystoneUser { UserName = "policy@acme.demo", Email = "policy@acme.demo" };
+
+        var refused = new List<string>();
+        for (var i = 0; i < 1000; i++)
+        {
+            var password = MemberService.TemporaryPassword();
+            foreach (var validator in users.PasswordValidators)
+            {
+                var result = await validator.ValidateAsync(users, user, password);
+                if (!result.Succeeded)
+                {
+                    refused.Add($"{password}: {string.Join(' ', result.Errors.Select(e => e.Code))}");
+                }
+            }
+        }
+
+        Assert.Empty(refused);
+    }
+
+    [Fact]
     public async Task Add_NewEmail_CreatesAccountThatCanSignInAndAudits()
     {
         var (scope, members) = ServiceFor("admin@acme.demo", DemoData.AcmeId);
