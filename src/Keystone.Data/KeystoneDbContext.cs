@@ -65,6 +65,8 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Caching.ExactCacheEntry> ExactCache => Set<Caching.ExactCacheEntry>();
 
+    public DbSet<Caching.SemanticCacheEntry> SemanticCache => Set<Caching.SemanticCacheEntry>();
+
     public DbSet<Caching.IdempotencyRecord> IdempotencyRecords => Set<Caching.IdempotencyRecord>();
 
     public DbSet<Routing.TenantModelPolicy> TenantModelPolicies => Set<Routing.TenantModelPolicy>();

@@ -45,6 +45,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<BudgetLedger>());
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
+        services.AddSingleton<SemanticCache>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ProviderCredentialStore>();
         services.AddSingleton<GatewayTelemetry>();

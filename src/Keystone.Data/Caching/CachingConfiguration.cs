@@ -17,6 +17,24 @@ internal sealed class ExactCacheEntryConfiguration : IEntityTypeConfiguration<Ex
     }
 }
 
+internal sealed class SemanticCacheEntryConfiguration : IEntityTypeConfiguration<SemanticCacheEntry>
+{
+    public void Configure(EntityTypeBuilder<SemanticCacheEntry> b)
+    {
+        // The embedding's column type is per database (SqliteModel, PostgresModel).
+        b.ToTable("semantic_cache_entries");
+        b.HasKey(x => x.Id);
+        b.Property(x => x.ContextKey).HasMaxLength(64);
+        b.Property(x => x.Question).HasMaxLength(SemanticCacheEntry.QuestionMaxLength);
+        b.Property(x => x.Alias).HasMaxLength(128);
+        b.Property(x => x.Provider).HasMaxLength(64);
+        b.Property(x => x.Model).HasMaxLength(128);
+        // A lookup reads one tenant's entries of one context, newest first.
+        b.HasIndex(x => new { x.TenantId, x.ContextKey, x.CreatedUtc });
+        b.HasIndex(x => x.ExpiresUtc);
+    }
+}
+
 internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<IdempotencyRecord>
 {
     public void Configure(EntityTypeBuilder<IdempotencyRecord> b)

@@ -48,6 +48,9 @@ public sealed record CallOutcome
 
     public CacheStatus CacheStatus { get; init; }
 
+    /// <summary>For a semantic-cache hit: the cosine similarity of the question to the cached one.</summary>
+    public double? CacheSimilarity { get; init; }
+
     /// <summary>The API key's request window after this call (null for calls without a key).</summary>
     public RequestRateLimit? RateLimit { get; init; }
 

@@ -16,6 +16,9 @@ public sealed record StreamStarted(Guid CallId, Guid TraceId, string Provider, s
 
     /// <summary>Whether the answer comes from a provider (<see cref="CacheStatus.None"/>) or is replayed from a cache.</summary>
     public CacheStatus CacheStatus { get; init; }
+
+    /// <summary>For a semantic-cache hit: the cosine similarity of the question to the cached one.</summary>
+    public double? CacheSimilarity { get; init; }
 }
 
 /// <summary>A piece of answer text.</summary>

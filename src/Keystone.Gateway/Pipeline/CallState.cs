@@ -37,6 +37,9 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
 
     public string? CacheKey { get; set; }
 
+    /// <summary>Semantic cache, set by a lookup that missed so the answer can be stored: context key, question, its embedding.</summary>
+    public (string Key, string Question, float[] Vector)? Semantic { get; set; }
+
     public List<Attempt> Attempts { get; } = [];
 
     public ModelTarget? Target { get; set; }

@@ -38,9 +38,12 @@ public sealed class GatewayOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan CircuitBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long exact-cache answers live. Default 1 h.</summary>
+    /// <summary>How long exact- and semantic-cache answers live. Default 1 h.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan CacheTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>The embedding alias the semantic cache embeds questions with. Default <c>embed</c>.</summary>
+    public string SemanticCacheAlias { get; set; } = "embed";
 
     /// <summary>How long an idempotency key returns its first result. Default 24 h.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
@@ -104,5 +107,16 @@ public sealed class FeatureOptions
 
     /// <summary>Use the exact cache for temperature-0 requests of this feature. Default true.</summary>
     public bool CacheAtTemperatureZero { get; set; } = true;
+
+    /// <summary>
+    /// Answer a request from the semantic cache when its context equals a cached one and its last user message is
+    /// close in meaning (<c>Gateway:Features:support-bot:SemanticCache=true</c>). Default false: every lookup embeds
+    /// the question with <see cref="GatewayOptions.SemanticCacheAlias"/> (a recorded, charged call) before the model is
+    /// asked, and a paraphrase is not always the same question.
+    /// </summary>
+    public bool SemanticCache { get; set; }
+
+    /// <summary>Lowest cosine similarity of the two questions' embeddings that counts as the same question (0.5–1). Default 0.95.</summary>
+    public double SemanticThreshold { get; set; } = 0.95;
 }
 

@@ -57,6 +57,19 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             }
         }
 
+        foreach (var (feature, settings) in options.Features)
+        {
+            if (settings.SemanticThreshold is < 0.5 or > 1 || double.IsNaN(settings.SemanticThreshold))
+            {
+                errors.Add($"Gateway:Features:{feature}:SemanticThreshold: {settings.SemanticThreshold} is not between 0.5 and 1.");
+            }
+
+            if (settings.SemanticCache && !options.Aliases.ContainsKey(options.SemanticCacheAlias) && !ModelTarget.TryParse(options.SemanticCacheAlias, out _))
+            {
+                errors.Add($"Gateway:SemanticCacheAlias: '{options.SemanticCacheAlias}' (used by Gateway:Features:{feature}:SemanticCache) is neither a configured alias nor 'provider/model'.");
+            }
+        }
+
         foreach (var t in options.DefaultSoftThresholdsPercent)
         {
             if (t is < 1 or > 100)

@@ -32,6 +32,7 @@ internal sealed partial class LlmGateway(
     RequestRateLimiter rateLimiter,
     BudgetLedger ledger,
     ExactCache cache,
+    SemanticCache semanticCache,
     IdempotencyStore idempotency,
     CircuitBreakers circuits,
     CallRecorder recorder,
@@ -111,7 +112,7 @@ internal sealed partial class LlmGateway(
             if (shortcut is not null)
             {
                 yield return new StreamStarted(shortcut.Outcome.CallId, shortcut.Outcome.TraceId, shortcut.Outcome.Provider ?? "cache",
-                    shortcut.Outcome.Model ?? "") { RateLimit = s.RateLimit, CacheStatus = shortcut.Outcome.CacheStatus };
+                    shortcut.Outcome.Model ?? "") { RateLimit = s.RateLimit, CacheStatus = shortcut.Outcome.CacheStatus, CacheSimilarity = shortcut.Outcome.CacheSimilarity };
                 foreach (var e in Replay(shortcut.Answer))
                 {
                     yield return e;
@@ -279,7 +280,11 @@ internal sealed partial class LlmGateway(
         }
     }
 
-    public async Task<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CallContext context, CancellationToken ct)
+    public Task<EmbeddingResult> EmbedAsync(EmbeddingRequest request, CallContext context, CancellationToken ct)
+        => EmbedCoreAsync(request, context, countRateLimit: true, ct);
+
+    // countRateLimit is false for the semantic cache's lookup: the request it serves was counted already.
+    private async Task<EmbeddingResult> EmbedCoreAsync(EmbeddingRequest request, CallContext context, bool countRateLimit, CancellationToken ct)
     {
         if (request.Inputs is null || request.Inputs.Count == 0)
         {
@@ -294,7 +299,11 @@ internal sealed partial class LlmGateway(
             try
             {
                 s.Resolved = resolver.Resolve(request.Model, snapshot);
-                CheckRateLimits(s);
+                if (countRateLimit)
+                {
+                    CheckRateLimits(s);
+                }
+
                 s.PromptTokens = request.Inputs.Sum(tokens.CountText);
                 s.MaxTokens = 0;
                 await ReserveAsync(s, ct);
@@ -429,12 +438,56 @@ internal sealed partial class LlmGateway(
                 }
             }
 
+            if (semanticCache.ThresholdFor(s.Request, s.Context) is { } threshold
+                && await LookUpSemanticAsync(s, threshold, ct) is { } similar)
+            {
+                var outcome = await FinishAsync(s, CallStatus.Ok, similar.Answer.Usage, estimated: false, similar.Answer, null, CacheStatus.Semantic,
+                    similar.CostMicros);
+                outcome = outcome with { CacheSimilarity = similar.Similarity };
+                await CompleteIdempotencyAsync(s, similar.Answer, outcome);
+                return new Shortcut(similar.Answer, outcome);
+            }
+
             return null;
         }
         catch (GatewayException ex) when (!s.Recorded)
         {
             throw new GatewayException(ex.Error, await RecordRejectionAsync(s, ex.Error));
         }
+    }
+
+    /// <summary>
+    /// Embeds the last user message (its own recorded, charged call: the same tenant, key, feature and request id,
+    /// not counted against the rate limit a second time) and looks for a cached answer of this context close enough
+    /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
+    /// stored.
+    /// </summary>
+    private async Task<SemanticHit?> LookUpSemanticAsync(CallState s, double threshold, CancellationToken ct)
+    {
+        var question = SemanticCache.QuestionOf(s.Request)!;
+        var alias = options.CurrentValue.SemanticCacheAlias;
+        EmbeddingResult embedded;
+        try
+        {
+            embedded = await EmbedCoreAsync(new EmbeddingRequest { Model = alias, Inputs = [question] },
+                s.Context with { TraceId = null, IdempotencyKey = null, ReplayOfCallId = null }, countRateLimit: false, ct);
+        }
+        catch (GatewayException ex)
+        {
+            LogSemanticEmbedFailed(log, alias, ex.Error.Code);
+            return null;
+        }
+
+        var vector = embedded.Vectors[0];
+        var key = SemanticCache.ContextKey(s.Context.TenantId, s.Resolved!.Alias, s.Request, s.Context.PromptVersionId,
+            $"{embedded.Outcome.Provider}/{embedded.Outcome.Model}");
+        var hit = await semanticCache.FindAsync(s.Context.TenantId, key, vector, threshold, ct);
+        if (hit is null)
+        {
+            s.Semantic = (key, question, vector);
+        }
+
+        return hit;
     }
 
     private static void Validate(ChatRequest r)
@@ -746,6 +799,13 @@ internal sealed partial class LlmGateway(
             await cache.PutAsync(s.Context.TenantId, s.CacheKey, s.Resolved!.Alias, outcome.Provider, outcome.Model, answer, outcome.CostMicros, ct);
         }
 
+        // A cut-off answer or one that calls tools is not served to a paraphrase.
+        if (s.Semantic is { } semantic && answer.FinishReason != "length" && answer.ToolCalls.Count == 0)
+        {
+            await semanticCache.PutAsync(s.Context.TenantId, semantic.Key, semantic.Question, semantic.Vector, s.Resolved!.Alias, outcome.Provider,
+                outcome.Model, answer, outcome.CostMicros, ct);
+        }
+
         await CompleteIdempotencyAsync(s, answer, outcome);
     }
 
@@ -950,6 +1010,9 @@ internal sealed partial class LlmGateway(
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Writing the unknown-price alert failed")]
     private static partial void LogAlertFailed(ILogger log, Exception ex);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Semantic cache lookup skipped: embedding with {Alias} failed ({Code})")]
+    private static partial void LogSemanticEmbedFailed(ILogger log, string alias, string code);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Tenant {TenantId} at its cap: {Alias} degraded to {Degraded}")]
     private static partial void LogDegraded(ILogger log, Guid tenantId, string alias, string degraded);

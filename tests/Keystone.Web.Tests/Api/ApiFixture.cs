@@ -13,7 +13,10 @@ namespace Keystone.Web.Tests.Api;
 /// <summary>One running app (SQLite, demo seed, simulated provider) for the API tests of a class, with key helpers.</summary>
 public sealed class ApiFixture : IAsyncLifetime, IAsyncDisposable
 {
-    public KeystoneAppFactory App { get; } = new();
+    /// <summary>The app; feature <c>faq</c> uses the semantic cache (threshold 0.85) so its header can be tested.</summary>
+    public KeystoneAppFactory App { get; } = new KeystoneAppFactory()
+        .WithSetting("Gateway:Features:faq:SemanticCache", "true")
+        .WithSetting("Gateway:Features:faq:SemanticThreshold", "0.85");
 
     public Task InitializeAsync()
     {

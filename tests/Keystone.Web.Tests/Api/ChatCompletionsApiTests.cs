@@ -84,6 +84,40 @@ public sealed class ChatCompletionsApiTests(ApiFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task Post_ParaphraseInSemanticCacheFeature_SaysSemanticWithItsSimilarityAndCostsNothing()
+    {
+        var client = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        // Words unique to this test, so answers cached by other tests of the shared app are not in play.
+        var topic = $"w{Guid.NewGuid():N}";
+        HttpRequestMessage Ask(string question, bool stream = false)
+        {
+            var body = JsonSerializer.Serialize(new { model = "fast", stream, messages = new[] { new { role = "user", content = question } } });
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json(body) };
+            request.Headers.Add("X-Keystone-Feature", "faq");
+            return request;
+        }
+
+        using var first = await client.SendAsync(Ask($"How do refunds work for {topic} orders?"));
+        var firstAnswer = JsonDocument.Parse(await first.Content.ReadAsStringAsync()).RootElement;
+        using var second = await client.SendAsync(Ask($"How do refunds work for {topic} orders please?"));
+        var secondAnswer = JsonDocument.Parse(await second.Content.ReadAsStringAsync()).RootElement;
+        using var streamed = await client.SendAsync(Ask($"how do refunds work for {topic} orders", stream: true));
+        await streamed.Content.ReadAsStringAsync();
+
+        Assert.Equal("miss", first.Headers.GetValues("X-Keystone-Cache").Single());
+        Assert.False(first.Headers.Contains("X-Keystone-Cache-Similarity"));
+        Assert.Equal("semantic", second.Headers.GetValues("X-Keystone-Cache").Single());
+        var similarity = double.Parse(second.Headers.GetValues("X-Keystone-Cache-Similarity").Single(), CultureInfo.InvariantCulture);
+        Assert.InRange(similarity, 0.85, 0.9999);
+        Assert.Equal("0", second.Headers.GetValues("X-Keystone-Cost-Micros").Single());
+        Assert.Equal(Content(firstAnswer), Content(secondAnswer));
+        Assert.Equal("semantic", streamed.Headers.GetValues("X-Keystone-Cache").Single());
+        Assert.Equal("1.0", streamed.Headers.GetValues("X-Keystone-Cache-Similarity").Single());
+
+        static string? Content(JsonElement answer) => answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
+    }
+
+    [Fact]
     public async Task Post_StreamServedFromTheExactCache_SaysSoInItsHeaderAndFinalChunk()
     {
         var client = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);

@@ -289,6 +289,79 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("idempotency_records", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Caching.SemanticCacheEntry", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<string>("ContextKey")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("context_key");
+
+                    b.Property<long>("CostMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cost_micros");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<byte[]>("Embedding")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("embedding");
+
+                    b.Property<DateTime>("ExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_utc");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("Provider")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("Question")
+                        .IsRequired()
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("question");
+
+                    b.Property<string>("ResponseJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_json");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_semantic_cache_entries");
+
+                    b.HasIndex("ExpiresUtc")
+                        .HasDatabaseName("ix_semantic_cache_entries_expires_utc");
+
+                    b.HasIndex("TenantId", "ContextKey", "CreatedUtc")
+                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_created_utc");
+
+                    b.ToTable("semantic_cache_entries", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Calls.LlmCall", b =>
                 {
                     b.Property<Guid>("Id")

@@ -1,3 +1,5 @@
+using Hangfire;
+using Keystone.Web.Hosting;
 using Keystone.Web.Features.Keys;
 using Microsoft.AspNetCore.Authentication;
 
@@ -31,6 +33,10 @@ public static class ApiFeature
         services.AddSingleton<ApiRequestBody>();
         services.AddSingleton<ApiRouteMethods>();
         services.AddSingleton<ApiLoadShedder>();
+        services.AddTransient<CacheExpiryJob>();
+        services.AddSingleton(new RecurringJobRegistration(CacheExpiryJob.RecurringId, CacheExpiryJob.Cron,
+            jobs => jobs.AddOrUpdate<CacheExpiryJob>(CacheExpiryJob.RecurringId, j => j.RunAsync(CancellationToken.None),
+                CacheExpiryJob.Cron, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc })));
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)
@@ -68,7 +74,9 @@ public static class ApiFeature
             .WithDescription("model is an alias (fast, smart, reasoning) or an allowed provider/model. stream: true answers text/event-stream chunks ending with data: [DONE]; "
                 + "the final chunk carries x_keystone_cost_micros, and with stream_options.include_usage a usage chunk follows. Header X-Keystone-Feature labels the call; "
                 + "answers carry X-Keystone-Trace-Id, X-Keystone-Cost-Micros, X-Keystone-Cache, X-Keystone-Provider, X-Keystone-Model and X-Gateway-Overhead-Ms, "
-                + "and the key's window as x-ratelimit-limit-requests, x-ratelimit-remaining-requests and x-ratelimit-reset-requests.")
+                + "and the key's window as x-ratelimit-limit-requests, x-ratelimit-remaining-requests and x-ratelimit-reset-requests. "
+                + "In a feature with the semantic cache on, a paraphrase of a cached question in the same context answers X-Keystone-Cache: semantic "
+                + "with X-Keystone-Cache-Similarity.")
             .Accepts<ChatCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);

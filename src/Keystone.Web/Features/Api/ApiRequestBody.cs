@@ -235,12 +235,22 @@ internal static class ApiHttp
     public static string Milliseconds(double value)
         => Math.Round(value, 3, MidpointRounding.AwayFromZero).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>A semantic-cache hit says how close the question was to the cached one (four decimals).</summary>
+    public static void SetSimilarityHeader(HttpResponse response, double? similarity)
+    {
+        if (similarity is { } value)
+        {
+            response.Headers["X-Keystone-Cache-Similarity"] = Math.Round(value, 4).ToString("0.0###", System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
     /// <summary>Sets the attribution headers every answer carries.</summary>
     public static void SetOutcomeHeaders(HttpResponse response, CallOutcome outcome, bool includeCost)
     {
         var h = response.Headers;
         h["X-Keystone-Trace-Id"] = outcome.TraceId.ToString();
         h["X-Keystone-Cache"] = CacheHeader(outcome.CacheStatus);
+        SetSimilarityHeader(response, outcome.CacheSimilarity);
         if (outcome.Provider is not null)
         {
             h["X-Keystone-Provider"] = outcome.Provider;

@@ -1,0 +1,44 @@
+namespace Keystone.Data.Caching;
+
+/// <summary>
+/// One semantic-cache answer: served again to a later request of the same tenant whose context (everything but
+/// the last user message) is identical and whose last user message is close enough in meaning. The tenant is in
+/// the context key and in the row (filtered and, on PostgreSQL, under row-level security): never shared across
+/// tenants.
+/// </summary>
+public sealed class SemanticCacheEntry : ITenantOwned
+{
+    public long Id { get; set; }
+
+    public Guid TenantId { get; set; }
+
+    /// <summary>
+    /// Lower-case hex SHA-256 of the tenant, alias, every message but the last, tools, response format, sampling
+    /// parameters, prompt version and the embedding model: only entries with the same key are compared.
+    /// </summary>
+    public string ContextKey { get; set; } = "";
+
+    /// <summary>The last user message that was answered (cut to <see cref="QuestionMaxLength"/>), shown on a hit's trace.</summary>
+    public string Question { get; set; } = "";
+
+    /// <summary>The last user message's embedding (vector on PostgreSQL, float32 bytes on SQLite).</summary>
+    public float[] Embedding { get; set; } = [];
+
+    public string Alias { get; set; } = "";
+
+    public string? Provider { get; set; }
+
+    public string? Model { get; set; }
+
+    /// <summary>The answer (text, finish reason, usage). JSON.</summary>
+    public string ResponseJson { get; set; } = "";
+
+    /// <summary>What the original call cost: a hit records it as saved.</summary>
+    public long CostMicros { get; set; }
+
+    public DateTime CreatedUtc { get; set; }
+
+    public DateTime ExpiresUtc { get; set; }
+
+    public const int QuestionMaxLength = 2000;
+}

@@ -1,0 +1,135 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Data.Caching;
+using Keystone.Gateway.Pipeline;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Gateway.Caching;
+
+/// <summary>A semantic-cache answer: what was answered, what it cost, how close the question was.</summary>
+internal sealed record SemanticHit(CachedAnswer Answer, long CostMicros, double Similarity, string Question);
+
+/// <summary>
+/// The semantic cache (pipeline step 5, opt-in per feature): a request whose context — tenant, alias, every message
+/// but the last, tools, response format, sampling parameters, prompt version — equals a cached one and whose last
+/// user message is close in meaning (cosine similarity of their embeddings at or above the feature's threshold) is
+/// answered with the cached answer. Only the last user message is compared, so a paraphrased question in the same
+/// conversation hits and the same question after a different conversation does not. The tenant is in the key and
+/// in the row (RLS on PostgreSQL): entries are never compared across tenants.
+/// </summary>
+internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
+{
+    /// <summary>SQLite compares in process: the newest entries of the context, at most this many.</summary>
+    internal const int SqliteCandidates = 256;
+
+    /// <summary>The feature's similarity threshold when this request uses the semantic cache; null when it does not.</summary>
+    public double? ThresholdFor(ChatRequest request, CallContext context)
+    {
+        var feature = options.CurrentValue.Features.GetValueOrDefault(context.Feature);
+        // An explicit "cache": false from the caller turns off every cache; tool calls and multi-choice answers are
+        // never served by meaning (a paraphrase may need other arguments).
+        if (feature is not { SemanticCache: true } || request.Cache == false || request.Tools is { Count: > 0 } || QuestionOf(request) is null)
+        {
+            return null;
+        }
+
+        return feature.SemanticThreshold;
+    }
+
+    /// <summary>The last message when it is a user message with text: what is compared by meaning.</summary>
+    public static string? QuestionOf(ChatRequest request)
+        => request.Messages is { Count: > 0 } m && m[^1] is { Role: var role, Content: { } text } && role.Equals("user", StringComparison.OrdinalIgnoreCase)
+            && !string.IsNullOrWhiteSpace(text) ? text : null;
+
+    /// <summary>SHA-256 over everything that must match exactly: all but the last message, and the embedding model.</summary>
+    public static string ContextKey(Guid tenantId, string alias, ChatRequest r, Guid? promptVersionId, string embeddingModel)
+    {
+        var earlier = r with { Messages = [.. r.Messages.Take(r.Messages.Count - 1)] };
+        var canonical = new { kind = "semantic", embeddingModel = embeddingModel.ToLowerInvariant(), exact = ExactCache.Key(tenantId, alias, earlier, promptVersionId) };
+        return Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(canonical, ExactCache.JsonOptions)));
+    }
+
+    public async Task<SemanticHit?> FindAsync(Guid tenantId, string contextKey, float[] vector, double threshold, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var db = dbFactory.ForTenant(tenantId);
+        Candidate? best;
+        if (dbFactory.Provider == DatabaseProvider.Postgres)
+        {
+            // pgvector orders the context's entries by cosine distance in the database (exact: a context holds few).
+            // Column names are snake_case, as the model's naming convention maps Candidate's properties.
+            var query = new Pgvector.Vector(vector);
+            best = await db.Database.SqlQuery<Candidate>($"""
+                SELECT response_json, cost_micros, question, 1 - (embedding <=> {query}) AS similarity
+                FROM semantic_cache_entries
+                WHERE tenant_id = {tenantId} AND context_key = {contextKey} AND expires_utc > {now}
+                ORDER BY embedding <=> {query}
+                LIMIT 1
+                """).FirstOrDefaultAsync(ct);
+        }
+        else
+        {
+            var rows = await db.SemanticCache.AsNoTracking()
+                .Where(e => e.TenantId == tenantId && e.ContextKey == contextKey && e.ExpiresUtc > now)
+                .OrderByDescending(e => e.CreatedUtc)
+                .Take(SqliteCandidates)
+                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.Question })
+                .ToListAsync(ct);
+            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.Question, Cosine(vector, e.Embedding)))
+                .MaxBy(c => c.Similarity);
+        }
+
+        if (best is null || best.Similarity < threshold)
+        {
+            return null;
+        }
+
+        var answer = JsonSerializer.Deserialize<CachedAnswer>(best.ResponseJson, ExactCache.JsonOptions);
+        return answer is null ? null : new SemanticHit(answer, best.CostMicros, best.Similarity, best.Question);
+    }
+
+    public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string alias, string? provider, string? model,
+        CachedAnswer answer, long costMicros, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var db = dbFactory.ForTenant(tenantId);
+        db.SemanticCache.Add(new SemanticCacheEntry
+        {
+            TenantId = tenantId,
+            ContextKey = contextKey,
+            Question = question.Length > SemanticCacheEntry.QuestionMaxLength ? question[..SemanticCacheEntry.QuestionMaxLength] : question,
+            Embedding = vector,
+            Alias = alias,
+            Provider = provider,
+            Model = model,
+            ResponseJson = JsonSerializer.Serialize(answer, ExactCache.JsonOptions),
+            CostMicros = costMicros,
+            CreatedUtc = now,
+            ExpiresUtc = now + options.CurrentValue.CacheTtl,
+        });
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>Cosine similarity; 0 for vectors of different length or zero length (never a match).</summary>
+    internal static double Cosine(float[] a, float[] b)
+    {
+        if (a.Length != b.Length || a.Length == 0)
+        {
+            return 0;
+        }
+
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += a[i] * b[i];
+            na += a[i] * a[i];
+            nb += b[i] * b[i];
+        }
+
+        return na == 0 || nb == 0 ? 0 : dot / Math.Sqrt(na * nb);
+    }
+
+    private sealed record Candidate(string ResponseJson, long CostMicros, string Question, double Similarity);
+}
