@@ -36,6 +36,15 @@ if (args.Contains("--api"))
         return;
     }
 
+    if (args.Contains("--throughput"))
+    {
+        // The throughput series alone, repeated, with their ratios:  -- --api --throughput [rounds]
+        var at = Array.IndexOf(args, "--throughput");
+        var rounds = at + 1 < args.Length && int.TryParse(args[at + 1], out var r) ? r : 3;
+        await Keystone.Benchmarks.Api.ApiLoadReport.ThroughputOnlyAsync(rounds, Console.Error);
+        return;
+    }
+
     if (args.Contains("--stall"))
     {
         // A 10-second provider stall under 500 req/s open-loop load, with the app's default limits:  -- --api --stall

@@ -129,6 +129,38 @@ internal static class ApiLoadReport
         progress.WriteLine($"{count / length.TotalSeconds:0} req/s, {cpu.TotalMicroseconds / Math.Max(1, count):0} µs of process CPU per request");
     }
 
+    /// <summary>
+    /// The throughput series alone (<c>--api --throughput [rounds]</c>): after the warm-up, each round runs direct, bare
+    /// proxy, Keystone and Keystone with recording off back to back and prints their ratios, so settings can be compared
+    /// in minutes instead of a full run's five.
+    /// </summary>
+    public static async Task ThroughputOnlyAsync(int rounds, TextWriter progress)
+    {
+        await using var host = await ApiBenchmarkHost.StartAsync();
+        await using var bare = await BareProxy.StartAsync(new Uri(host.Upstream.BaseUrl, "chat/completions"));
+        using var client = ApiBenchmarkHost.CreateClient();
+        progress.WriteLine(await SteadyState.WarmUpAsync(
+        [
+            () => CallAsync(client, host, false, Body, null),
+            () => BareCallAsync(client, bare),
+            () => CallAsync(client, host, true, Body, null),
+        ]));
+        for (var round = 1; round <= rounds; round++)
+        {
+            await host.Recorder.FlushAsync(CancellationToken.None);
+            var direct = await ThroughputAsync(() => CallAsync(client, host, false, Body, null));
+            var bareRps = await ThroughputAsync(() => BareCallAsync(client, bare));
+            var keystone = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
+            var backlog = host.Recorder.Enqueued - host.Recorder.Written - host.Recorder.Lost;
+            await host.Recorder.FlushAsync(CancellationToken.None);
+            host.Recording(false);
+            var quiet = await ThroughputAsync(() => CallAsync(client, host, true, Body, null));
+            host.Recording(true);
+            progress.WriteLine(FormattableString.Invariant(
+                $"round {round}: direct {direct:0} req/s; bare proxy {bareRps:0} ({bareRps / direct:0.00}); keystone {keystone:0} ({keystone / direct:0.00}, recorder {backlog} behind); recording off {quiet:0} ({quiet / direct:0.00})"));
+        }
+    }
+
     public static async Task<string> RunAsync(TextWriter progress)
     {
         var host = await ApiBenchmarkHost.StartAsync();
