@@ -458,7 +458,7 @@ internal sealed partial class LlmGateway(
 
     /// <summary>
     /// Embeds the last user message (its own recorded, charged call: the same tenant, key, feature and request id,
-    /// not counted against the rate limit a second time) and looks for a cached answer of this context close enough
+    /// not counted against the rate limit a second time, nor as a call of the prompt) and looks for a cached answer of this context close enough
     /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
     /// stored.
     /// </summary>
@@ -470,7 +470,7 @@ internal sealed partial class LlmGateway(
         try
         {
             embedded = await EmbedCoreAsync(new EmbeddingRequest { Model = alias, Inputs = [question] },
-                s.Context with { TraceId = null, IdempotencyKey = null, ReplayOfCallId = null }, countRateLimit: false, ct);
+                s.Context with { TraceId = null, IdempotencyKey = null, ReplayOfCallId = null, PromptName = null, PromptVersionId = null }, countRateLimit: false, ct);
         }
         catch (GatewayException ex)
         {
