@@ -235,9 +235,13 @@ internal static class ApiHttp
     public static string Milliseconds(double value)
         => Math.Round(value, 3, MidpointRounding.AwayFromZero).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>A semantic-cache hit says how close the question was to the cached one (four decimals).</summary>
-    public static void SetSimilarityHeader(HttpResponse response, double? similarity)
+    /// <summary>
+    /// <c>X-Keystone-Cache</c>, and for a semantic-cache hit <c>X-Keystone-Cache-Similarity</c>: how close the question
+    /// was to the cached one (four decimals).
+    /// </summary>
+    public static void SetCacheHeaders(HttpResponse response, Keystone.Data.Calls.CacheStatus status, double? similarity)
     {
+        response.Headers["X-Keystone-Cache"] = CacheHeader(status);
         if (similarity is { } value)
         {
             response.Headers["X-Keystone-Cache-Similarity"] = Math.Round(value, 4).ToString("0.0###", System.Globalization.CultureInfo.InvariantCulture);
@@ -249,8 +253,7 @@ internal static class ApiHttp
     {
         var h = response.Headers;
         h["X-Keystone-Trace-Id"] = outcome.TraceId.ToString();
-        h["X-Keystone-Cache"] = CacheHeader(outcome.CacheStatus);
-        SetSimilarityHeader(response, outcome.CacheSimilarity);
+        SetCacheHeaders(response, outcome.CacheStatus, outcome.CacheSimilarity);
         if (outcome.Provider is not null)
         {
             h["X-Keystone-Provider"] = outcome.Provider;

@@ -110,8 +110,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                         _response.Headers["X-Keystone-Trace-Id"] = started.TraceId.ToString();
                         _response.Headers["X-Keystone-Provider"] = started.Provider;
                         _response.Headers["X-Keystone-Model"] = started.Model;
-                        _response.Headers["X-Keystone-Cache"] = ApiHttp.CacheHeader(started.CacheStatus);
-                        ApiHttp.SetSimilarityHeader(_response, started.CacheSimilarity);
+                        ApiHttp.SetCacheHeaders(_response, started.CacheStatus, started.CacheSimilarity);
                         ApiHttp.SetRateLimitHeaders(_response, started.RateLimit);
                     }
 

@@ -62,13 +62,7 @@ internal static class TenantDataEndpoints
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
         var query = http.Request.Query;
-        var to = ParseTime(query["to"], "to") ?? clock.GetUtcNow().UtcDateTime;
-        var from = ParseTime(query["from"], "from") ?? to.AddDays(-30);
-        if (from >= to)
-        {
-            throw ApiException.Invalid("from", "from must be before to.");
-        }
-
+        var (from, to) = RangeOf(query, clock);
         var limit = 50;
         if (query["limit"].ToString() is { Length: > 0 } limitText
             && (!int.TryParse(limitText, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > TraceQueries.MaxPageSize))
@@ -128,14 +122,7 @@ internal static class TenantDataEndpoints
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
         var query = http.Request.Query;
-        var now = clock.GetUtcNow().UtcDateTime;
-        var to = ParseTime(query["to"], "to") ?? now;
-        var from = ParseTime(query["from"], "from") ?? to.AddDays(-30);
-        if (from >= to)
-        {
-            throw ApiException.Invalid("from", "from must be before to.");
-        }
-
+        var (from, to) = RangeOf(query, clock);
         if ((to - from).TotalDays > MaxUsageDays)
         {
             throw ApiException.Invalid("from", $"The range may span at most {MaxUsageDays} days.");
@@ -396,6 +383,14 @@ internal static class TenantDataEndpoints
         BilledTo.TenantKey => "tenant_key",
         _ => Lower(value),
     };
+
+    /// <summary>The <c>from</c> / <c>to</c> query window: up to now and the 30 days before it unless given; from before to.</summary>
+    private static (DateTime From, DateTime To) RangeOf(IQueryCollection query, TimeProvider clock)
+    {
+        var to = ParseTime(query["to"], "to") ?? clock.GetUtcNow().UtcDateTime;
+        var from = ParseTime(query["from"], "from") ?? to.AddDays(-30);
+        return from < to ? (from, to) : throw ApiException.Invalid("from", "from must be before to.");
+    }
 
     private static DateTime? ParseTime(Microsoft.Extensions.Primitives.StringValues value, string name)
     {

@@ -7,10 +7,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Keys;
 
-/// <summary>One key as the console lists it (never the secret).</summary>
 /// <summary>A key's calls and their cost (micro-USD) since the start of the current UTC month.</summary>
 public sealed record ApiKeyMonthUsage(long Calls, long CostMicros);
 
+/// <summary>One key as the console lists it (never the secret).</summary>
 public sealed record ApiKeyRow(
     Guid Id,
     string Name,
