@@ -44,6 +44,13 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
     /// <summary>The configuration handed to the app (highest priority).</summary>
     public IReadOnlyDictionary<string, string?> Settings => _settings;
 
+    /// <summary>Leaves one of the test defaults unset, so the app's own default applies.</summary>
+    public KeystoneAppFactory WithoutSetting(string key)
+    {
+        _settings.Remove(key);
+        return this;
+    }
+
     /// <summary>Sets one configuration value before the app starts.</summary>
     public KeystoneAppFactory WithSetting(string key, string? value)
     {

@@ -11,7 +11,11 @@ public sealed class SeedOptions
     /// <summary>When set, every demo user's password (reset at each start). Defaults to <see cref="DefaultDemoPassword"/>.</summary>
     public string? DemoPassword { get; set; }
 
-    /// <summary>When set, Acme's API key with every scope (stored hashed). Defaults to none.</summary>
+    /// <summary>
+    /// Acme's API key with every scope (stored hashed), seeded with the demo. Defaults to
+    /// <see cref="DefaultDemoApiKey"/> so that the README's curl and SDK examples work out of the box, as the demo
+    /// users' password does; an empty value seeds no key.
+    /// </summary>
     public string? DemoApiKey { get; set; }
 
     /// <summary>
@@ -22,4 +26,7 @@ public sealed class SeedOptions
 
     /// <summary>The demo users' password when <see cref="DemoPassword"/> is not set (listed in the README).</summary>
     public const string DefaultDemoPassword = "Keystone-demo-1";
+
+    /// <summary>Acme's demo API key when <see cref="DemoApiKey"/> is not set (listed in the README and docs/api.md).</summary>
+    public const string DefaultDemoApiKey = "ks_demo_0123456789abcdefghijklmnop";
 }

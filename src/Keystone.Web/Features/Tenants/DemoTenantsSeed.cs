@@ -58,9 +58,15 @@ internal sealed class DemoTenantsSeed(
             await EnsureUserAsync(demo, password, now, ct);
         }
 
-        if (!string.IsNullOrEmpty(options.Value.DemoApiKey))
+        var apiKey = options.Value.DemoApiKey ?? SeedOptions.DefaultDemoApiKey;
+        if (apiKey.Length > 0)
         {
-            await EnsureApiKeyAsync(options.Value.DemoApiKey, now, ct);
+            await EnsureApiKeyAsync(apiKey, now, ct);
+            if (apiKey == SeedOptions.DefaultDemoApiKey)
+            {
+                // The default is printed in the README: fine on a laptop's loopback, never on a shared host.
+                log.LogWarning("Acme's demo API key is the public default from the README; set Seed:DemoApiKey to another value, or to empty for none, before anyone else can reach this instance");
+            }
         }
     }
 
