@@ -23,6 +23,9 @@ public sealed class ExactCacheEntry : ITenantOwned
     /// <summary>What the original call cost: a hit records it as saved.</summary>
     public long CostMicros { get; set; }
 
+    /// <summary>The call that answered: a hit's call points to it, so its trace links to the original.</summary>
+    public Guid? SourceCallId { get; set; }
+
     public DateTime CreatedUtc { get; set; }
 
     public DateTime ExpiresUtc { get; set; }

@@ -18,7 +18,7 @@ public sealed class SemanticCacheEntry : ITenantOwned
     /// </summary>
     public string ContextKey { get; set; } = "";
 
-    /// <summary>The last user message that was answered (cut to <see cref="QuestionMaxLength"/>), shown on a hit's trace.</summary>
+    /// <summary>The last user message that was answered (cut to <see cref="QuestionMaxLength"/>).</summary>
     public string Question { get; set; } = "";
 
     /// <summary>The last user message's embedding (vector on PostgreSQL, float32 bytes on SQLite).</summary>
@@ -35,6 +35,9 @@ public sealed class SemanticCacheEntry : ITenantOwned
 
     /// <summary>What the original call cost: a hit records it as saved.</summary>
     public long CostMicros { get; set; }
+
+    /// <summary>The call that answered: a hit's call points to it, so its trace shows the question it matched.</summary>
+    public Guid? SourceCallId { get; set; }
 
     public DateTime CreatedUtc { get; set; }
 

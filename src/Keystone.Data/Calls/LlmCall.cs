@@ -89,6 +89,12 @@ public sealed class LlmCall : ITenantOwned
     /// <summary>For replays: the call replayed.</summary>
     public Guid? ReplayOfCallId { get; set; }
 
+    /// <summary>For cache hits: the call whose answer was served (null for entries stored before it was kept).</summary>
+    public Guid? CacheSourceCallId { get; set; }
+
+    /// <summary>For semantic-cache hits: the cosine similarity of this question to the cached one.</summary>
+    public double? CacheSimilarity { get; set; }
+
     public DateTime CreatedUtc { get; set; }
 
     /// <summary>

@@ -62,34 +62,35 @@ internal sealed class ExactCache(KeystoneDbFactory dbFactory, IOptionsMonitor<Ga
         return Convert.ToHexStringLower(SHA256.HashData(bytes));
     }
 
-    public async Task<(CachedAnswer Answer, long CostMicros)?> GetAsync(Guid tenantId, string key, CancellationToken ct)
+    public async Task<(CachedAnswer Answer, long CostMicros, Guid? SourceCallId)?> GetAsync(Guid tenantId, string key, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
         var row = await db.ExactCache.AsNoTracking()
             .Where(e => e.TenantId == tenantId && e.Key == key && e.ExpiresUtc > now)
-            .Select(e => new { e.ResponseJson, e.CostMicros }).FirstOrDefaultAsync(ct);
+            .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId }).FirstOrDefaultAsync(ct);
         if (row is null)
         {
             return null;
         }
 
         var answer = JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, Json);
-        return answer is null ? null : (answer, row.CostMicros);
+        return answer is null ? null : (answer, row.CostMicros, row.SourceCallId);
     }
 
     public async Task PutAsync(Guid tenantId, string key, string alias, string? provider, string? model, CachedAnswer answer,
-        long costMicros, CancellationToken ct)
+        long costMicros, Guid sourceCallId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         var expires = now + options.CurrentValue.CacheTtl;
         var json = JsonSerializer.Serialize(answer, Json);
         await using var db = dbFactory.ForTenant(tenantId);
         await db.Database.ExecuteSqlAsync($"""
-            INSERT INTO exact_cache_entries (tenant_id, key, alias, provider, model, response_json, cost_micros, created_utc, expires_utc)
-            VALUES ({tenantId}, {key}, {alias}, {provider}, {model}, {json}, {costMicros}, {now}, {expires})
+            INSERT INTO exact_cache_entries (tenant_id, key, alias, provider, model, response_json, cost_micros, source_call_id, created_utc, expires_utc)
+            VALUES ({tenantId}, {key}, {alias}, {provider}, {model}, {json}, {costMicros}, {sourceCallId}, {now}, {expires})
             ON CONFLICT (tenant_id, key) DO UPDATE SET response_json = excluded.response_json, cost_micros = excluded.cost_micros,
-                provider = excluded.provider, model = excluded.model, created_utc = excluded.created_utc, expires_utc = excluded.expires_utc
+                provider = excluded.provider, model = excluded.model, source_call_id = excluded.source_call_id,
+                created_utc = excluded.created_utc, expires_utc = excluded.expires_utc
             """, ct);
     }
 

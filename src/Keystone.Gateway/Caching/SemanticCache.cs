@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Gateway.Caching;
 
 /// <summary>A semantic-cache answer: what was answered, what it cost, how close the question was.</summary>
-internal sealed record SemanticHit(CachedAnswer Answer, long CostMicros, double Similarity, string Question);
+internal sealed record SemanticHit(CachedAnswer Answer, long CostMicros, double Similarity, Guid? SourceCallId);
 
 /// <summary>
 /// The semantic cache (pipeline step 5, opt-in per feature): a request whose context — tenant, alias, every message
@@ -62,7 +62,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
             // Column names are snake_case, as the model's naming convention maps Candidate's properties.
             var query = new Pgvector.Vector(vector);
             best = await db.Database.SqlQuery<Candidate>($"""
-                SELECT response_json, cost_micros, question, 1 - (embedding <=> {query}) AS similarity
+                SELECT response_json, cost_micros, source_call_id, 1 - (embedding <=> {query}) AS similarity
                 FROM semantic_cache_entries
                 WHERE tenant_id = {tenantId} AND context_key = {contextKey} AND expires_utc > {now}
                 ORDER BY embedding <=> {query}
@@ -75,9 +75,9 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
                 .Where(e => e.TenantId == tenantId && e.ContextKey == contextKey && e.ExpiresUtc > now)
                 .OrderByDescending(e => e.CreatedUtc)
                 .Take(SqliteCandidates)
-                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.Question })
+                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.SourceCallId })
                 .ToListAsync(ct);
-            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.Question, Cosine(vector, e.Embedding)))
+            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.SourceCallId, Cosine(vector, e.Embedding)))
                 .MaxBy(c => c.Similarity);
         }
 
@@ -87,11 +87,11 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         }
 
         var answer = JsonSerializer.Deserialize<CachedAnswer>(best.ResponseJson, ExactCache.JsonOptions);
-        return answer is null ? null : new SemanticHit(answer, best.CostMicros, best.Similarity, best.Question);
+        return answer is null ? null : new SemanticHit(answer, best.CostMicros, best.Similarity, best.SourceCallId);
     }
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string alias, string? provider, string? model,
-        CachedAnswer answer, long costMicros, CancellationToken ct)
+        CachedAnswer answer, long costMicros, Guid sourceCallId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
@@ -106,6 +106,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
             Model = model,
             ResponseJson = JsonSerializer.Serialize(answer, ExactCache.JsonOptions),
             CostMicros = costMicros,
+            SourceCallId = sourceCallId,
             CreatedUtc = now,
             ExpiresUtc = now + options.CurrentValue.CacheTtl,
         });
@@ -131,5 +132,5 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         return na == 0 || nb == 0 ? 0 : dot / Math.Sqrt(na * nb);
     }
 
-    private sealed record Candidate(string ResponseJson, long CostMicros, string Question, double Similarity);
+    private sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, double Similarity);
 }

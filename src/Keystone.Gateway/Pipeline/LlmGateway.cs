@@ -431,6 +431,7 @@ internal sealed partial class LlmGateway(
                 var hit = await cache.GetAsync(s.Context.TenantId, s.CacheKey, ct);
                 if (hit is { } h)
                 {
+                    s.CacheSourceCallId = h.SourceCallId;
                     var outcome = await FinishAsync(s, CallStatus.Ok, h.Answer.Usage, estimated: false, h.Answer, null, CacheStatus.Exact,
                         h.CostMicros);
                     await CompleteIdempotencyAsync(s, h.Answer, outcome);
@@ -441,9 +442,10 @@ internal sealed partial class LlmGateway(
             if (semanticCache.ThresholdFor(s.Request, s.Context) is { } threshold
                 && await LookUpSemanticAsync(s, threshold, ct) is { } similar)
             {
+                s.CacheSourceCallId = similar.SourceCallId;
+                s.CacheSimilarity = similar.Similarity;
                 var outcome = await FinishAsync(s, CallStatus.Ok, similar.Answer.Usage, estimated: false, similar.Answer, null, CacheStatus.Semantic,
                     similar.CostMicros);
-                outcome = outcome with { CacheSimilarity = similar.Similarity };
                 await CompleteIdempotencyAsync(s, similar.Answer, outcome);
                 return new Shortcut(similar.Answer, outcome);
             }
@@ -796,14 +798,14 @@ internal sealed partial class LlmGateway(
     {
         if (s.CacheKey is not null && answer.FinishReason != "length")
         {
-            await cache.PutAsync(s.Context.TenantId, s.CacheKey, s.Resolved!.Alias, outcome.Provider, outcome.Model, answer, outcome.CostMicros, ct);
+            await cache.PutAsync(s.Context.TenantId, s.CacheKey, s.Resolved!.Alias, outcome.Provider, outcome.Model, answer, outcome.CostMicros, s.CallId, ct);
         }
 
         // A cut-off answer or one that calls tools is not served to a paraphrase.
         if (s.Semantic is { } semantic && answer.FinishReason != "length" && answer.ToolCalls.Count == 0)
         {
             await semanticCache.PutAsync(s.Context.TenantId, semantic.Key, semantic.Question, semantic.Vector, s.Resolved!.Alias, outcome.Provider,
-                outcome.Model, answer, outcome.CostMicros, ct);
+                outcome.Model, answer, outcome.CostMicros, s.CallId, ct);
         }
 
         await CompleteIdempotencyAsync(s, answer, outcome);
@@ -893,6 +895,8 @@ internal sealed partial class LlmGateway(
             LatencyMs = latencyMs,
             TtftMs = s.TtftMs,
             ReplayOfCallId = s.Context.ReplayOfCallId,
+            CacheSourceCallId = s.CacheSourceCallId,
+            CacheSimilarity = s.CacheSimilarity,
             CreatedUtc = s.StartUtc,
         };
         if (!options.CurrentValue.RecordingDisabledForBenchmarks)
@@ -965,6 +969,7 @@ internal sealed partial class LlmGateway(
             OverheadMs = overheadMs,
             LatencyMs = latencyMs,
             TtftMs = s.TtftMs,
+            CacheSimilarity = s.CacheSimilarity,
         };
     }
 

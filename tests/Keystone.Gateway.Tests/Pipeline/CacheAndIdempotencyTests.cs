@@ -58,6 +58,8 @@ public sealed class CacheAndIdempotencyTests : IAsyncLifetime
         Assert.Equal(CacheStatus.Exact, row.CacheStatus);
         Assert.Equal(first.Outcome.CostMicros, row.SavedCostMicros);
         Assert.Equal(0, row.Attempts);
+        Assert.Equal(first.Outcome.CallId, row.CacheSourceCallId);
+        Assert.Null(row.CacheSimilarity);
     }
 
     [Fact]

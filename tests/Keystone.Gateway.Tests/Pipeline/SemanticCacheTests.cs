@@ -79,6 +79,10 @@ public sealed class SemanticCacheTests : IAsyncLifetime
         var hit = calls.Single(c => c.Id == second.Outcome.CallId);
         Assert.Equal(CacheStatus.Semantic, hit.CacheStatus);
         Assert.Equal(first.Outcome.CostMicros, hit.SavedCostMicros);
+        // The hit names the call whose answer it served and how close the question was (the trace page shows both).
+        Assert.Equal(first.Outcome.CallId, hit.CacheSourceCallId);
+        Assert.Equal(second.Outcome.CacheSimilarity, hit.CacheSimilarity);
+        Assert.Null(calls.Single(c => c.Id == first.Outcome.CallId).CacheSourceCallId);
         // Each lookup embedded its question: a recorded, priced call of the same feature (the lookup is not free;
         // a few tokens of an embedding model round to $0 here, so the priced tokens are what is checked).
         var embeddings = calls.Where(c => c.Alias == "embed").ToList();
@@ -238,7 +242,19 @@ public sealed class SemanticCacheTests : IAsyncLifetime
         Assert.Equal(CacheStatus.None, different.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.None, otherTenant.Outcome.CacheStatus);
         Assert.Equal(3, _upstream.Requests.Count);
+        await gateway.FlushAsync();
         await using var read = factory.ForTenant(acme);
         Assert.Equal(2, await read.SemanticCache.CountAsync());
+        var hit = await read.Calls.AsNoTracking().SingleAsync(c => c.Id == paraphrase.Outcome.CallId);
+        Assert.Equal(first.Outcome.CallId, hit.CacheSourceCallId);
+        Assert.Equal(paraphrase.Outcome.CacheSimilarity, hit.CacheSimilarity);
+
+        // The exact cache's upsert (raw SQL) keeps the answering call on PostgreSQL too.
+        var exactQuestion = Ask("Do you ship to Canada?") with { Temperature = 0 };
+        var answered = await gateway.Gateway.CompleteAsync(exactQuestion, Faq(acme), CancellationToken.None);
+        var repeated = await gateway.Gateway.CompleteAsync(exactQuestion, Faq(acme), CancellationToken.None);
+        await gateway.FlushAsync();
+        Assert.Equal(CacheStatus.Exact, repeated.Outcome.CacheStatus);
+        Assert.Equal(answered.Outcome.CallId, (await read.Calls.AsNoTracking().SingleAsync(c => c.Id == repeated.Outcome.CallId)).CacheSourceCallId);
     }
 }

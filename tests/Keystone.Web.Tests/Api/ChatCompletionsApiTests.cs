@@ -114,6 +114,14 @@ public sealed class ChatCompletionsApiTests(ApiFixture fixture) : IClassFixture<
         Assert.Equal("semantic", streamed.Headers.GetValues("X-Keystone-Cache").Single());
         Assert.Equal("1.0", streamed.Headers.GetValues("X-Keystone-Cache-Similarity").Single());
 
+        // The recorded hit names the trace it was served from (the calls API is how a product finds out).
+        await fixture.FlushCallsAsync();
+        using var hit = JsonDocument.Parse(await client.GetStringAsync($"/api/v1/calls/{second.Headers.GetValues("X-Keystone-Trace-Id").Single()}"));
+        Assert.Equal(first.Headers.GetValues("X-Keystone-Trace-Id").Single(), hit.RootElement.GetProperty("cacheSourceTraceId").GetString());
+        Assert.Equal(similarity, hit.RootElement.GetProperty("cacheSimilarity").GetDouble(), 3);
+        using var miss = JsonDocument.Parse(await client.GetStringAsync($"/api/v1/calls/{first.Headers.GetValues("X-Keystone-Trace-Id").Single()}"));
+        Assert.Equal(JsonValueKind.Null, miss.RootElement.GetProperty("cacheSourceTraceId").ValueKind);
+
         static string? Content(JsonElement answer) => answer.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString();
     }
 

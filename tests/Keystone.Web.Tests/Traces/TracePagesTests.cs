@@ -106,6 +106,28 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
     }
 
     [Fact]
+    public async Task Get_SemanticCacheHit_LinksTheAnsweringCallAndShowsTheQuestionItMatched()
+    {
+        var source = await AddCallAsync(DemoData.AcmeId, "How long does shipping to Oslo take?", "Three to five days.");
+        var hit = await AddCallAsync(DemoData.AcmeId, "How long does shipping to Oslo take, roughly?", "Three to five days.", c =>
+        {
+            c.CacheStatus = CacheStatus.Semantic;
+            c.CacheSourceCallId = source.Id;
+            c.CacheSimilarity = 0.9376;
+        });
+        var miss = await AddCallAsync(DemoData.AcmeId, "An uncached question", "An answer");
+        var acmeAdmin = await fixture.App.SignInAsync("admin@acme.demo");
+
+        var html = await acmeAdmin.GetStringAsync($"/traces/{hit.Id}");
+        var plain = await acmeAdmin.GetStringAsync($"/traces/{miss.Id}");
+
+        Assert.Contains($"href=\"/traces/{source.Id}\"", html, StringComparison.Ordinal);
+        Assert.Contains("similarity 0.938", html, StringComparison.Ordinal);
+        Assert.Contains("matched question: “How long does shipping to Oslo take?”", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"cache-source\"", plain, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_TraceWithFeedbackFromTheApiAndThePlayground_ShowsScoresCommentsAndWhoGaveThem()
     {
         var acme = await AddCallAsync(DemoData.AcmeId, "Where does my parcel go?", "To Springfield.");

@@ -253,6 +253,10 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("response_json");
 
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("source_call_id");
+
                     b.HasKey("TenantId", "Key")
                         .HasName("pk_exact_cache_entries");
 
@@ -358,6 +362,10 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("response_json");
 
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("source_call_id");
+
                     b.Property<Guid>("TenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("tenant_id");
@@ -400,6 +408,14 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)")
                         .HasColumnName("billed_to");
+
+                    b.Property<double?>("CacheSimilarity")
+                        .HasColumnType("double precision")
+                        .HasColumnName("cache_similarity");
+
+                    b.Property<Guid?>("CacheSourceCallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("cache_source_call_id");
 
                     b.Property<string>("CacheStatus")
                         .IsRequired()

@@ -243,6 +243,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("response_json");
 
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_call_id");
+
                     b.HasKey("TenantId", "Key")
                         .HasName("pk_exact_cache_entries");
 
@@ -346,6 +350,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("response_json");
 
+                    b.Property<Guid?>("SourceCallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_call_id");
+
                     b.Property<Guid>("TenantId")
                         .HasColumnType("TEXT")
                         .HasColumnName("tenant_id");
@@ -388,6 +396,14 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasMaxLength(16)
                         .HasColumnType("TEXT")
                         .HasColumnName("billed_to");
+
+                    b.Property<double?>("CacheSimilarity")
+                        .HasColumnType("REAL")
+                        .HasColumnName("cache_similarity");
+
+                    b.Property<Guid?>("CacheSourceCallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("cache_source_call_id");
 
                     b.Property<string>("CacheStatus")
                         .IsRequired()

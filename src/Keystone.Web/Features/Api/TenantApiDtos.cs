@@ -7,7 +7,11 @@ namespace Keystone.Web.Features.Api;
 /// <summary>Tokens of a call by type.</summary>
 public sealed record CallTokens(int Input, int Output, int CachedInput, int CacheWrite, int CacheWrite1h, int Reasoning);
 
-/// <summary>A recorded call (<c>GET /api/v1/calls/{traceId}</c>).</summary>
+/// <summary>
+/// A recorded call (<c>GET /api/v1/calls/{traceId}</c>). A cache hit names the trace whose answer it served
+/// (<see cref="CacheSourceTraceId"/>, null once that call is gone or for entries stored before it was kept) and, for
+/// a semantic hit, how close the question was (<see cref="CacheSimilarity"/>, cosine 0–1).
+/// </summary>
 public sealed record CallDto(
     Guid TraceId,
     Guid CallId,
@@ -29,6 +33,8 @@ public sealed record CallDto(
     string BilledTo,
     string Cache,
     long SavedCostMicros,
+    Guid? CacheSourceTraceId,
+    double? CacheSimilarity,
     int Attempts,
     bool FellBack,
     JsonElement? AttemptDetails,

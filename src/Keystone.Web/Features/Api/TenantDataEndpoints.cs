@@ -45,12 +45,15 @@ internal static class TenantDataEndpoints
         var attempts = await db.Traces.AsNoTracking().Where(t => t.CallId == call.Id).Select(t => t.AttemptsJson).FirstOrDefaultAsync(ct);
         var feedback = await db.Feedback.AsNoTracking().Where(f => f.TraceId == id && f.TenantId == key.TenantId)
             .OrderBy(f => f.CreatedUtc).ToListAsync(ct);
+        var cacheSource = call.CacheSourceCallId is { } source
+            ? await db.Calls.AsNoTracking().Where(c => c.Id == source && c.TenantId == key.TenantId).Select(c => (Guid?)c.TraceId).FirstOrDefaultAsync(ct)
+            : null;
         return TypedResults.Ok(new CallDto(
             call.TraceId, call.Id, Lower(call.Status), call.ErrorCode, call.CreatedUtc, call.Feature, call.EndUser, call.ApiKeyId,
             call.PromptName, call.PromptVersionId, call.Alias, call.Provider, call.Model, call.Streamed,
             new CallTokens(call.InputTokens, call.OutputTokens, call.CachedInputTokens, call.CacheWriteTokens, call.CacheWrite1hTokens, call.ReasoningTokens),
             call.CostMicros, Lower(call.CostStatus), ToSnake(call.BilledTo), Lower(call.CacheStatus), call.SavedCostMicros,
-            call.Attempts, call.FellBack, TracePayload.TryParse(attempts), call.LatencyMs, call.TtftMs, calls.Count,
+            cacheSource, call.CacheSimilarity, call.Attempts, call.FellBack, TracePayload.TryParse(attempts), call.LatencyMs, call.TtftMs, calls.Count,
             feedback.Select(ToDto).ToList()));
     }
 

@@ -2,7 +2,11 @@ using Keystone.Data.Calls;
 
 namespace Keystone.Web.Features.Traces;
 
-/// <summary>Everything the detail page shows about one call (<c>PromptVersionNumber</c>: the number of the call's prompt version, if any).</summary>
+/// <summary>
+/// Everything the detail page shows about one call (<c>PromptVersionNumber</c>: the number of the call's prompt
+/// version, if any; <c>CacheSourceQuestion</c>: for a semantic-cache hit, the last user message of the call whose
+/// answer was served, as its redacted trace holds it).
+/// </summary>
 public sealed record TraceDetail(
     LlmCall Call,
     string? TenantName,
@@ -14,7 +18,8 @@ public sealed record TraceDetail(
     IReadOnlyList<TraceRow> Neighbours,
     IReadOnlyList<TraceRow> Replays,
     IReadOnlyList<TraceFeedbackEntry> Feedback,
-    int? PromptVersionNumber = null);
+    int? PromptVersionNumber = null,
+    string? CacheSourceQuestion = null);
 
 /// <summary>
 /// One thumbs up / down on the trace: from the tenant's product (<c>POST /api/v1/feedback</c>, maybe naming its end

@@ -62,6 +62,15 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
         var promptVersion = call.PromptVersionId is { } pv
             ? await db.PromptVersions.AsNoTracking().Where(v => v.Id == pv).Select(v => (int?)v.Number).FirstOrDefaultAsync(ct)
             : null;
+        // A semantic hit answered another wording: support sees which one (redacted, while its trace is kept).
+        string? sourceQuestion = null;
+        if (call is { CacheStatus: CacheStatus.Semantic, CacheSourceCallId: { } source })
+        {
+            var sourceRequest = await db.Traces.AsNoTracking().Where(t => t.CallId == source && t.TenantId == call.TenantId)
+                .Select(t => t.RequestJson).FirstOrDefaultAsync(ct);
+            sourceQuestion = TracePayload.Parse(sourceRequest, null, null).Messages.LastOrDefault(m => m.Role == "user")?.Content;
+        }
+
         if (writeAudit && tenant.IsPlatformUser)
         {
             await audit.WriteAsync("trace.view", $"trace:{call.Id}", call.TenantId, new { call.TraceId }, ct);
@@ -69,7 +78,7 @@ public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, 
 
         return new TraceDetail(call, tenantName,
             TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
-            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback, promptVersion);
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback, promptVersion, sourceQuestion);
     }
 
     /// <summary>
