@@ -75,6 +75,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Feedback.CallFeedback> Feedback => Set<Feedback.CallFeedback>();
 
+    /// <summary>Each instance's request counts per rate-limit window (not tenant-owned; PostgreSQL mode, decision 20).</summary>
+    public DbSet<RateLimits.RateLimitCount> RateLimitCounts => Set<RateLimits.RateLimitCount>();
+
     /// <summary>Effective-dated list prices (not tenant-owned).</summary>
     public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
 

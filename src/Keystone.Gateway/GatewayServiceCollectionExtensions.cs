@@ -39,6 +39,9 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<AliasResolver>();
         services.AddSingleton<CircuitBreakers>();
         services.AddSingleton<RequestRateLimiter>();
+        services.AddSingleton<RateLimitSync>();
+        // PostgreSQL mode: rate limits hold across instances (a no-op with SQLite).
+        services.AddHostedService(sp => sp.GetRequiredService<RateLimitSync>());
         services.AddSingleton<BudgetEvents>();
         services.AddSingleton<BudgetLedger>();
         // Stopping the host writes the last in-memory counter changes (SQLite mode).

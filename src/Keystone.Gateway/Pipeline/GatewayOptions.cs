@@ -61,6 +61,13 @@ public sealed class GatewayOptions
     [Range(1, 10_000_000)]
     public int ApiKeyRequestsPerMinute { get; set; } = 600;
 
+    /// <summary>
+    /// How often an instance shares its rate-limit counts with the others in PostgreSQL mode (decision 20). Default 1 s:
+    /// a limit can be overshot by what the other instances admit within one interval.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan RateLimitSyncInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Soft thresholds (percent) for tenants that set none. Default 80.</summary>
     public List<int> DefaultSoftThresholdsPercent { get; set; } = [];
 

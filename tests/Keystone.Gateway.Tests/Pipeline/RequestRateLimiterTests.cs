@@ -59,4 +59,48 @@ public sealed class RequestRateLimiterTests
         Assert.Equal(1, state.Remaining);
         Assert.Equal(TimeSpan.FromSeconds(30), state.Reset);
     }
+
+    [Fact]
+    public void TryAcquire_OtherInstancesCounts_WeighLikeLocalOnesAndShiftWhenTheMinuteTurns()
+    {
+        var clock = ClockAt(30);
+        var limiter = new RequestRateLimiter(clock);
+        var minute = limiter.CurrentMinute;
+        limiter.ApplyOthers(minute, new Dictionary<string, (int, int)> { ["k:a"] = (0, 3) });
+
+        // A window first used after the read starts from the others' 3 of 4: one left.
+        Assert.True(limiter.TryAcquire("k:a", 4, out var state));
+        Assert.Equal(0, state.Remaining);
+        Assert.False(limiter.TryAcquire("k:a", 4, out _));
+
+        // 45 s into the next minute, a quarter of last minute's 3 + 1 still weighs: 1 + this one leaves 2.
+        clock.Advance(TimeSpan.FromSeconds(75));
+        Assert.True(limiter.TryAcquire("k:a", 4, out var next));
+        Assert.Equal(2, next.Remaining);
+    }
+
+    [Fact]
+    public void TakeChangedCounts_ReportsEachChangedWindowOnceWithAbsoluteCountsAndHashedUsers()
+    {
+        var clock = ClockAt(10);
+        var limiter = new RequestRateLimiter(clock);
+        limiter.TryAcquire("k:t:key1", 10, out _);
+        limiter.TryAcquire("k:t:key1", 10, out _);
+        limiter.TryAcquire("u:t:alice@example.com", 10, out _);
+
+        var first = limiter.TakeChangedCounts();
+        var second = limiter.TakeChangedCounts();
+        clock.Advance(TimeSpan.FromMinutes(1));
+        limiter.TryAcquire("k:t:key1", 10, out _);
+        var afterTurn = limiter.TakeChangedCounts();
+
+        var minute = limiter.CurrentMinute;
+        Assert.Contains(("k:t:key1", minute - 1, 2), first);
+        var user = Assert.Single(first, c => c.Key.StartsWith("u:t:", StringComparison.Ordinal));
+        Assert.DoesNotContain("alice", user.Key, StringComparison.Ordinal);
+        Assert.Equal(RequestRateLimiter.SharedKeyOf("u:t:alice@example.com"), user.Key);
+        Assert.Empty(second);
+        // After the minute turned: this minute's count and the last minute's final count.
+        Assert.Equal([("k:t:key1", minute, 1), ("k:t:key1", minute - 1, 2)], afterTurn.OrderByDescending(c => c.Minute));
+    }
 }

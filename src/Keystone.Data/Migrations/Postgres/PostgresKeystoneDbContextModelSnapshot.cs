@@ -1494,6 +1494,38 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("prompt_versions", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.RateLimits.RateLimitCount", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("key");
+
+                    b.Property<long>("Minute")
+                        .HasColumnType("bigint")
+                        .HasColumnName("minute");
+
+                    b.Property<Guid>("InstanceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("instance_id");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("integer")
+                        .HasColumnName("count");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Key", "Minute", "InstanceId")
+                        .HasName("pk_rate_limit_counts");
+
+                    b.HasIndex("Minute")
+                        .HasDatabaseName("ix_rate_limit_counts_minute");
+
+                    b.ToTable("rate_limit_counts", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Revenue.InvoiceLine", b =>
                 {
                     b.Property<Guid>("Id")

@@ -1467,6 +1467,38 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("prompt_versions", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.RateLimits.RateLimitCount", b =>
+                {
+                    b.Property<string>("Key")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key");
+
+                    b.Property<long>("Minute")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("minute");
+
+                    b.Property<Guid>("InstanceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("instance_id");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("count");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Key", "Minute", "InstanceId")
+                        .HasName("pk_rate_limit_counts");
+
+                    b.HasIndex("Minute")
+                        .HasDatabaseName("ix_rate_limit_counts_minute");
+
+                    b.ToTable("rate_limit_counts", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Revenue.InvoiceLine", b =>
                 {
                     b.Property<Guid>("Id")
