@@ -78,6 +78,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>Each instance's request counts per rate-limit window (not tenant-owned; PostgreSQL mode, decision 20).</summary>
     public DbSet<RateLimits.RateLimitCount> RateLimitCounts => Set<RateLimits.RateLimitCount>();
 
+    /// <summary>Data Protection's key ring, shared by every instance in PostgreSQL mode (not tenant-owned; decision 21).</summary>
+    public DbSet<Identity.DataProtectionKey> DataProtectionKeys => Set<Identity.DataProtectionKey>();
+
     /// <summary>Effective-dated list prices (not tenant-owned).</summary>
     public DbSet<Pricing.ModelPrice> ModelPrices => Set<Pricing.ModelPrice>();
 

@@ -1,5 +1,7 @@
 using Keystone.Data;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Configuration.Json;
 
 namespace Keystone.Web.Hosting;
@@ -33,14 +35,27 @@ public static class ConfigurationSetup
     }
 
     /// <summary>
-    /// Data Protection keys (cookies, antiforgery, BYOK secrets) persisted next to the SQLite database,
-    /// or under <c>DataProtection:KeysPath</c>, so a restart neither signs people out nor loses secrets.
+    /// Data Protection keys (cookies, antiforgery, BYOK secrets), kept so that a restart neither signs people out nor
+    /// loses secrets: next to the SQLite database in the embedded mode (one instance; backing up <c>data/</c> backs up
+    /// both), in the shared database with PostgreSQL, where every instance must open what another protected
+    /// (decision 21; keys left in the folder by an earlier version are imported once).
     /// </summary>
     public static IServiceCollection AddKeystoneDataProtection(this IServiceCollection services, DatabaseOptions database,
         KeystoneConnectionStrings connections)
     {
         var keys = Path.Combine(Path.GetDirectoryName(connections.SqliteFile(database))!, "keys");
-        services.AddDataProtection().SetApplicationName("Keystone").PersistKeysToFileSystem(new DirectoryInfo(keys));
+        var builder = services.AddDataProtection().SetApplicationName("Keystone");
+        if (database.Provider == DatabaseProvider.Postgres)
+        {
+            services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
+                o.XmlRepository = new DatabaseXmlRepository(sp.GetRequiredService<KeystoneDbFactory>(), keys,
+                    sp.GetRequiredService<ILogger<DatabaseXmlRepository>>())));
+        }
+        else
+        {
+            builder.PersistKeysToFileSystem(new DirectoryInfo(keys));
+        }
+
         return services;
     }
 }

@@ -1,6 +1,11 @@
 using System.Net;
+using Keystone.Gateway.Credentials;
 using Keystone.Testing;
+using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Web.Tests.Data;
 
@@ -18,11 +23,14 @@ public sealed class PostgresModeTests : IAsyncLifetime
         Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         // What `--migrate` does besides migrations: Hangfire's schema, owned by the owner, granted to the app role.
         HangfireSetup.InstallPostgresSchema(_db.Connections);
-        _app = new KeystoneAppFactory()
-            .WithSetting("Database:Provider", "Postgres")
-            .WithSetting("ConnectionStrings:Postgres", _db.AppConnectionString)
-            .WithSetting("ConnectionStrings:PostgresMigrator", _db.OwnerConnectionString);
+        _app = Instance();
     }
+
+    /// <summary>One more instance of the app on the same database (its own folder, as on another machine).</summary>
+    private KeystoneAppFactory Instance() => new KeystoneAppFactory()
+        .WithSetting("Database:Provider", "Postgres")
+        .WithSetting("ConnectionStrings:Postgres", _db.AppConnectionString)
+        .WithSetting("ConnectionStrings:PostgresMigrator", _db.OwnerConnectionString);
 
     public async Task DisposeAsync()
     {
@@ -41,6 +49,38 @@ public sealed class PostgresModeTests : IAsyncLifetime
         Assert.Contains("Acme", home, StringComparison.Ordinal);
         Assert.DoesNotContain("Globex", home, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+    }
+
+    [Fact]
+    public async Task DataProtection_TwoInstances_OpenWhatTheOtherProtected()
+    {
+        using var other = Instance();
+        var secret = _app.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector("test").Protect("sign-in ticket");
+
+        // Cookies, antiforgery tokens and BYOK secrets are all protected this way: another instance must open them.
+        Assert.Equal("sign-in ticket", other.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector("test").Unprotect(secret));
+        await _app.Services.GetRequiredService<ProviderCredentialStore>().SetAsync(DemoData.AcmeId, "openai", "sk-acme-own-key-0123456789", null, CancellationToken.None);
+        var credentials = await other.Services.GetRequiredService<ProviderCredentialStore>().GetForCallAsync(DemoData.AcmeId, "openai", CancellationToken.None);
+        Assert.Equal("sk-acme-own-key-0123456789", credentials!.ApiKey);
+        await using var db = _app.CreateSystemDb();
+        Assert.Equal(1, await db.DataProtectionKeys.CountAsync());
+    }
+
+    [Fact]
+    public async Task DataProtection_KeysLeftInTheFolder_AreImportedSoOldSecretsStillOpen()
+    {
+        // What an earlier version left: a key ring in the folder next to the (unused) SQLite path, and a secret it protected.
+        var folder = Path.Combine(_app.DataDirectory, "keys");
+        var legacy = new ServiceCollection().AddDataProtection().SetApplicationName("Keystone")
+            .PersistKeysToFileSystem(new DirectoryInfo(folder)).Services.BuildServiceProvider();
+        var secret = legacy.GetRequiredService<IDataProtectionProvider>().CreateProtector("test").Protect("protected before the upgrade");
+
+        var opened = _app.Services.GetRequiredService<IDataProtectionProvider>().CreateProtector("test").Unprotect(secret);
+
+        Assert.Equal("protected before the upgrade", opened);
+        await using var db = _app.CreateSystemDb();
+        var row = await db.DataProtectionKeys.SingleAsync();
+        Assert.StartsWith("key-", row.FriendlyName, StringComparison.Ordinal);
     }
 
     [Fact]
