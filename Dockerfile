@@ -8,7 +8,7 @@
 #   Run migrations once per release:  docker run ... keystone --migrate
 # Providers: -e Gateway__Providers__openai__Kind=OpenAI -e Gateway__Providers__openai__ApiKey=sk-...
 #            -e Gateway__Aliases__smart__0=openai/gpt-4o-mini
-# Data Protection keys (cookies, BYOK secrets) live in /app/data/keys: mount /app/data as a volume.
+# Data Protection keys (cookies, BYOK secrets) live in /app/data/keys with SQLite (mount /app/data as a volume), in the database with PostgreSQL.
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
