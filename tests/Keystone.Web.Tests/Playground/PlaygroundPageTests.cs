@@ -26,7 +26,8 @@ public sealed class PlaygroundPageTests : PlaygroundPageTestBase
                 seen.Add(streaming.TextContent.Length);
             }
         };
-        Type(page, "Explain budgets and caps in detail [sim:tps=60]");
+        // 20 tokens a second: the answer streams for a few seconds, so even a loaded machine renders it in several steps.
+        Type(page, "Explain budgets and caps in detail [sim:tps=20]");
 
         var sending = page.Find("[data-test=send]").ClickAsync(new MouseEventArgs());
         page.WaitForAssertion(() => Assert.Equal("complete", page.Find("[data-test=answer]").GetAttribute("data-state")), Wait);
