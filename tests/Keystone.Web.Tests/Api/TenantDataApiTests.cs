@@ -107,6 +107,32 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         Assert.Equal(rows.Sum(r => r.GetProperty("costMicros").GetInt64()), body.RootElement.GetProperty("totalCostMicros").GetInt64());
     }
 
+    [Fact]
+    public async Task GetUsage_ByFeature_CountsCacheHitsAndWhatTheySaved()
+    {
+        var acme = fixture.ClientWith(KeystoneAppFactory.DemoApiKey);
+        var feature = "cached-" + Guid.NewGuid().ToString("N")[..8];
+        // Temperature 0: the exact cache answers the repeat.
+        var body = $$"""{"model":"fast","temperature":0,"messages":[{"role":"user","content":"same question {{feature}}"}]}""";
+        for (var i = 0; i < 2; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = Json(body) };
+            request.Headers.Add("X-Keystone-Feature", feature);
+            (await acme.SendAsync(request)).EnsureSuccessStatusCode();
+        }
+
+        await fixture.FlushCallsAsync();
+
+        using var usage = JsonDocument.Parse(await acme.GetStringAsync("/api/v1/usage?groupBy=feature"));
+
+        var row = Assert.Single(usage.RootElement.GetProperty("rows").EnumerateArray(), r => r.GetProperty("key").GetString() == feature);
+        Assert.Equal(2, row.GetProperty("calls").GetInt64());
+        Assert.Equal(1, row.GetProperty("cacheHits").GetInt64());
+        Assert.True(row.GetProperty("costMicros").GetInt64() > 0);
+        Assert.Equal(row.GetProperty("costMicros").GetInt64(), row.GetProperty("savedCostMicros").GetInt64());
+        Assert.True(usage.RootElement.GetProperty("totalSavedCostMicros").GetInt64() >= row.GetProperty("savedCostMicros").GetInt64());
+    }
+
     [Theory]
     [InlineData("day")]
     [InlineData("model")]

@@ -84,6 +84,40 @@ public sealed class PostgresModeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task UsageApi_PostgresMode_AnswersEveryGroupingWithCacheSavings()
+    {
+        var client = _app.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", KeystoneAppFactory.DemoApiKey);
+        client.DefaultRequestHeaders.Add("X-Keystone-Feature", "pg-usage");
+        for (var i = 0; i < 2; i++)
+        {
+            var chat = await client.PostAsync("/v1/chat/completions", new StringContent(
+                """{"model":"fast","temperature":0,"user":"pg-user","messages":[{"role":"user","content":"Same question on PostgreSQL"}]}""",
+                System.Text.Encoding.UTF8, "application/json"));
+            chat.EnsureSuccessStatusCode();
+        }
+
+        await _app.Services.GetRequiredService<Keystone.Gateway.Recording.CallRecorder>().FlushAsync(CancellationToken.None);
+
+        // The usage query's GROUP BY (date parts, nullable keys, conditional counts) runs in PostgreSQL's SQL too.
+        foreach (var groupBy in new[] { "day", "feature", "model", "user", "apiKey" })
+        {
+            using var usage = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync($"/api/v1/usage?groupBy={groupBy}"));
+            var rows = usage.RootElement.GetProperty("rows").EnumerateArray().ToList();
+            Assert.Equal(rows.Sum(r => r.GetProperty("calls").GetInt64()), usage.RootElement.GetProperty("totalCalls").GetInt64());
+            Assert.Equal(rows.Sum(r => r.GetProperty("savedCostMicros").GetInt64()), usage.RootElement.GetProperty("totalSavedCostMicros").GetInt64());
+            Assert.True(rows.Sum(r => r.GetProperty("cacheHits").GetInt64()) >= 1);
+            if (groupBy is "feature" or "user")
+            {
+                var mine = Assert.Single(rows, r => r.GetProperty("key").GetString() is "pg-usage" or "pg-user");
+                Assert.Equal(2, mine.GetProperty("calls").GetInt64());
+                Assert.Equal(1, mine.GetProperty("cacheHits").GetInt64());
+                Assert.Equal(mine.GetProperty("costMicros").GetInt64(), mine.GetProperty("savedCostMicros").GetInt64());
+            }
+        }
+    }
+
+    [Fact]
     public async Task JobsDashboard_PostgresMode_OpensForFounder()
     {
         var client = await _app.SignInAsync("founder@keystone.demo");

@@ -139,32 +139,31 @@ internal static class TenantDataEndpoints
         var ct = http.RequestAborted;
         List<UsageRow> rows = groupBy switch
         {
-            "day" => (await calls.GroupBy(c => new { c.CreatedUtc.Year, c.CreatedUtc.Month, c.CreatedUtc.Day })
-                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
-                    .ToListAsync(ct))
-                .Select(g => new UsageRow(new DateOnly(g.Key.Year, g.Key.Month, g.Key.Day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), g.Calls, g.In, g.Out, g.Cost)).ToList(),
-            "feature" => (await calls.GroupBy(c => c.Feature)
-                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
-                    .ToListAsync(ct))
-                .Select(g => new UsageRow(g.Key, g.Calls, g.In, g.Out, g.Cost)).ToList(),
-            "model" => (await calls.GroupBy(c => new { c.Provider, c.Model })
-                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
-                    .ToListAsync(ct))
-                .Select(g => new UsageRow(g.Key.Provider is null ? "(none)" : $"{g.Key.Provider}/{g.Key.Model}", g.Calls, g.In, g.Out, g.Cost)).ToList(),
-            "user" => (await calls.GroupBy(c => c.EndUser ?? c.UserId)
-                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
-                    .ToListAsync(ct))
-                .Select(g => new UsageRow(g.Key ?? "(none)", g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            "day" => await SumAsync(calls, c => new { c.CreatedUtc.Year, c.CreatedUtc.Month, c.CreatedUtc.Day },
+                k => new DateOnly(k.Year, k.Month, k.Day).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), ct),
+            "feature" => await SumAsync(calls, c => c.Feature, k => k, ct),
+            "model" => await SumAsync(calls, c => new { c.Provider, c.Model }, k => k.Provider is null ? "(none)" : $"{k.Provider}/{k.Model}", ct),
+            "user" => await SumAsync(calls, c => c.EndUser ?? c.UserId, k => k ?? "(none)", ct),
             // Per key: a platform that issues one key per customer bills each from this (ids as /api/v1/keys lists them).
-            "apiKey" => (await calls.GroupBy(c => c.ApiKeyId)
-                    .Select(g => new { g.Key, Calls = g.LongCount(), In = g.Sum(c => (long)c.InputTokens), Out = g.Sum(c => (long)c.OutputTokens), Cost = g.Sum(c => c.CostMicros) })
-                    .ToListAsync(ct))
-                .Select(g => new UsageRow(g.Key?.ToString() ?? "(none)", g.Calls, g.In, g.Out, g.Cost)).ToList(),
+            "apiKey" => await SumAsync(calls, c => c.ApiKeyId, k => k?.ToString() ?? "(none)", ct),
             _ => throw ApiException.Invalid("groupBy", "groupBy must be day, feature, model, user or apiKey."),
         };
         rows = [.. rows.OrderBy(r => r.Key, StringComparer.Ordinal)];
-        return TypedResults.Ok(new UsageReport(from, to, groupBy, rows.Sum(r => r.Calls), rows.Sum(r => r.CostMicros), rows));
+        return TypedResults.Ok(new UsageReport(from, to, groupBy, rows.Sum(r => r.Calls), rows.Sum(r => r.CostMicros),
+            rows.Sum(r => r.SavedCostMicros), rows));
     }
+
+    /// <summary>One usage row per group: calls, tokens, cost, and what the caches answered and saved.</summary>
+    private static async Task<List<UsageRow>> SumAsync<TKey>(IQueryable<LlmCall> calls, System.Linq.Expressions.Expression<Func<LlmCall, TKey>> groupBy,
+        Func<TKey, string> label, CancellationToken ct)
+        => (await calls.GroupBy(groupBy)
+                .Select(g => new UsageSum<TKey>(g.Key, g.LongCount(), g.Sum(c => (long)c.InputTokens), g.Sum(c => (long)c.OutputTokens),
+                    g.Sum(c => c.CostMicros), g.LongCount(c => c.CacheStatus != CacheStatus.None), g.Sum(c => c.SavedCostMicros)))
+                .ToListAsync(ct))
+            .Select(g => new UsageRow(label(g.Key), g.Calls, g.InputTokens, g.OutputTokens, g.CostMicros, g.CacheHits, g.SavedCostMicros))
+            .ToList();
+
+    private sealed record UsageSum<TKey>(TKey Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long SavedCostMicros);
 
     public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, CallRecorder recorder,
         IOptionsMonitor<ApiOptions> options, TimeProvider clock)
