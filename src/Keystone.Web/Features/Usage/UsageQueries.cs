@@ -9,14 +9,22 @@ namespace Keystone.Web.Features.Usage;
 /// <summary>One day of a tenant's (or a member's own) usage.</summary>
 public sealed record UsageDay(DateTime Day, long Calls, long Errors, long InputTokens, long OutputTokens, long CostMicros);
 
+/// <summary>What the caches answered in a range: hits and the cost they saved.</summary>
+public sealed record CacheSavings(long Hits, long SavedMicros);
+
 /// <summary>A tenant's usage as its own people see it: never revenue, never other tenants.</summary>
 /// <param name="OwnOnly">True when the viewer is a tenant member who sees only their own calls.</param>
+/// <param name="Cache">
+/// Calls the exact or semantic cache answered and what they would have cost, for the whole tenant; null for a
+/// member who sees only their own calls (the cache rollups are not kept per user).
+/// </param>
 public sealed record TenantUsage(
     bool OwnOnly,
     IReadOnlyList<UsageDay> Days,
     IReadOnlyList<UsageSlice> ByFeature,
     IReadOnlyList<UsageSlice> ByModel,
-    IReadOnlyList<UsageSlice> ByUser)
+    IReadOnlyList<UsageSlice> ByUser,
+    CacheSavings? Cache = null)
 {
     public long CostMicros => Days.Sum(d => d.CostMicros);
 
@@ -71,6 +79,13 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
             .Select(g => new { g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
             .OrderByDescending(u => u.Cost).Take(20)
             .ToListAsync(ct);
+        CacheSavings? cache = null;
+        if (!ownOnly)
+        {
+            var tenantDays = DashboardQueries.DailyRows(db, range).Where(r => r.TenantId == tenantId);
+            cache = new CacheSavings(await tenantDays.SumAsync(r => r.CacheHits, ct), await tenantDays.SumAsync(r => r.SavedCostMicros, ct));
+        }
+
         var ids = byUser.Where(u => u.UserId != "").Select(u => u.UserId).Distinct().ToList();
         var names = await db.Users.AsNoTracking().Where(u => ids.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.Email ?? u.Id, ct);
 
@@ -79,6 +94,7 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
             byModel.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key == "" ? "(none)" : f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
             byUser.Select(u => new UsageSlice(u.UserId + "|" + u.EndUser,
                 u.EndUser != "" ? u.EndUser : u.UserId != "" ? names.GetValueOrDefault(u.UserId, u.UserId) : "(no user: API calls)",
-                u.Calls, u.Errors, u.Cost, 0)).ToList());
+                u.Calls, u.Errors, u.Cost, 0)).ToList(),
+            cache);
     }
 }
