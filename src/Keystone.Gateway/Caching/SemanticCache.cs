@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Keystone.Data;
@@ -113,7 +114,11 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         await db.SaveChangesAsync(ct);
     }
 
-    /// <summary>Cosine similarity; 0 for vectors of different length or zero length (never a match).</summary>
+    /// <summary>
+    /// Cosine similarity, vectorized (SIMD through <see cref="TensorPrimitives"/>, as the SQLite mode compares up to
+    /// <see cref="SqliteCandidates"/> stored vectors per lookup in process); 0 for vectors of different or zero length
+    /// and for a zero vector (never a match).
+    /// </summary>
     internal static double Cosine(float[] a, float[] b)
     {
         if (a.Length != b.Length || a.Length == 0)
@@ -121,15 +126,8 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
             return 0;
         }
 
-        double dot = 0, na = 0, nb = 0;
-        for (var i = 0; i < a.Length; i++)
-        {
-            dot += a[i] * b[i];
-            na += a[i] * a[i];
-            nb += b[i] * b[i];
-        }
-
-        return na == 0 || nb == 0 ? 0 : dot / Math.Sqrt(na * nb);
+        var similarity = TensorPrimitives.CosineSimilarity(a, b);
+        return float.IsNaN(similarity) ? 0 : similarity;
     }
 
     private sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, double Similarity);

@@ -222,6 +222,28 @@ public sealed class SemanticCacheTests : IAsyncLifetime
     }
 
     [Fact]
+    public void Cosine_AgreesWithTheDefinitionAndNeverMatchesDegenerateVectors()
+    {
+        var random = new Random(7);
+        var a = Enumerable.Range(0, 300).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var b = Enumerable.Range(0, 300).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        double dot = 0, na = 0, nb = 0;
+        for (var i = 0; i < a.Length; i++)
+        {
+            dot += (double)a[i] * b[i];
+            na += (double)a[i] * a[i];
+            nb += (double)b[i] * b[i];
+        }
+
+        Assert.Equal(dot / Math.Sqrt(na * nb), Caching.SemanticCache.Cosine(a, b), tolerance: 1e-5);
+        Assert.Equal(1, Caching.SemanticCache.Cosine(a, a), tolerance: 1e-6);
+        Assert.Equal(-1, Caching.SemanticCache.Cosine(a, [.. a.Select(x => -x)]), tolerance: 1e-6);
+        Assert.Equal(0, Caching.SemanticCache.Cosine(a, b[..299]));
+        Assert.Equal(0, Caching.SemanticCache.Cosine([], []));
+        Assert.Equal(0, Caching.SemanticCache.Cosine(a, new float[300]));
+    }
+
+    [Fact]
     public async Task Complete_OnPostgresWithPgvector_ParaphraseHitsAndOtherTenantMisses()
     {
         await using var pg = await PostgresTestDatabase.CreateAsync();
