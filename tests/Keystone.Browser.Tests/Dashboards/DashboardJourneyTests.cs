@@ -78,6 +78,9 @@ public sealed class DashboardJourneyTests(BrowserFixture fixture)
         var users = await page.Locator("[data-test=usage-by-user] tbody td:first-child").AllTextContentsAsync();
         Assert.NotEmpty(users);
         Assert.All(users, u => Assert.StartsWith("globex-", u, StringComparison.Ordinal));
+        // A tenant admin also sees what the caches saved (a money figure, $0.00 when nothing was cached).
+        await Assertions.Expect(page.Locator("[data-test=usage-cache-saved]")).ToContainTextAsync("$");
+        await BrowserFixture.ScreenshotAsync(page, "usage-globex-admin");
         var margin = await page.GotoAsync("/margin");
         Assert.Equal(403, margin!.Status);
         await page.Context.CloseAsync();
