@@ -62,20 +62,20 @@ internal sealed class ExactCache(KeystoneDbFactory dbFactory, IOptionsMonitor<Ga
         return Convert.ToHexStringLower(SHA256.HashData(bytes));
     }
 
-    public async Task<(CachedAnswer Answer, long CostMicros, Guid? SourceCallId)?> GetAsync(Guid tenantId, string key, CancellationToken ct)
+    public async Task<CacheHit?> GetAsync(Guid tenantId, string key, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
         var row = await db.ExactCache.AsNoTracking()
             .Where(e => e.TenantId == tenantId && e.Key == key && e.ExpiresUtc > now)
-            .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId }).FirstOrDefaultAsync(ct);
+            .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model }).FirstOrDefaultAsync(ct);
         if (row is null)
         {
             return null;
         }
 
         var answer = JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, Json);
-        return answer is null ? null : (answer, row.CostMicros, row.SourceCallId);
+        return answer is null ? null : new CacheHit(answer, row.CostMicros, row.SourceCallId, row.Provider, row.Model);
     }
 
     public async Task PutAsync(Guid tenantId, string key, string alias, string? provider, string? model, CachedAnswer answer,

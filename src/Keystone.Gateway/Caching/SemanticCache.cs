@@ -9,8 +9,11 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Caching;
 
-/// <summary>A semantic-cache answer: what was answered, what it cost, how close the question was.</summary>
-internal sealed record SemanticHit(CachedAnswer Answer, long CostMicros, double Similarity, Guid? SourceCallId);
+/// <summary>
+/// A cache hit: the stored answer, what it cost when a model gave it, the call that gave it and which model that was,
+/// and for a semantic hit how close the question was.
+/// </summary>
+internal sealed record CacheHit(CachedAnswer Answer, long CostMicros, Guid? SourceCallId, string? Provider, string? Model, double? Similarity = null);
 
 /// <summary>
 /// The semantic cache (pipeline step 5, opt-in per feature): a request whose context — tenant, alias, every message
@@ -52,7 +55,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         return Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(canonical, ExactCache.JsonOptions)));
     }
 
-    public async Task<SemanticHit?> FindAsync(Guid tenantId, string contextKey, float[] vector, double threshold, CancellationToken ct)
+    public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, float[] vector, double threshold, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
@@ -63,7 +66,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
             // Column names are snake_case, as the model's naming convention maps Candidate's properties.
             var query = new Pgvector.Vector(vector);
             best = await db.Database.SqlQuery<Candidate>($"""
-                SELECT response_json, cost_micros, source_call_id, 1 - (embedding <=> {query}) AS similarity
+                SELECT response_json, cost_micros, source_call_id, provider, model, 1 - (embedding <=> {query}) AS similarity
                 FROM semantic_cache_entries
                 WHERE tenant_id = {tenantId} AND context_key = {contextKey} AND expires_utc > {now}
                 ORDER BY embedding <=> {query}
@@ -76,9 +79,9 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
                 .Where(e => e.TenantId == tenantId && e.ContextKey == contextKey && e.ExpiresUtc > now)
                 .OrderByDescending(e => e.CreatedUtc)
                 .Take(SqliteCandidates)
-                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.SourceCallId })
+                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
                 .ToListAsync(ct);
-            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.SourceCallId, Cosine(vector, e.Embedding)))
+            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model, Cosine(vector, e.Embedding)))
                 .MaxBy(c => c.Similarity);
         }
 
@@ -88,7 +91,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         }
 
         var answer = JsonSerializer.Deserialize<CachedAnswer>(best.ResponseJson, ExactCache.JsonOptions);
-        return answer is null ? null : new SemanticHit(answer, best.CostMicros, best.Similarity, best.SourceCallId);
+        return answer is null ? null : new CacheHit(answer, best.CostMicros, best.SourceCallId, best.Provider, best.Model, best.Similarity);
     }
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string alias, string? provider, string? model,
@@ -130,5 +133,5 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         return float.IsNaN(similarity) ? 0 : similarity;
     }
 
-    private sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, double Similarity);
+    private sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, string? Provider, string? Model, double Similarity);
 }

@@ -40,11 +40,8 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
     /// <summary>Semantic cache, set by a lookup that missed so the answer can be stored: context key, question, its embedding.</summary>
     public (string Key, string Question, float[] Vector)? Semantic { get; set; }
 
-    /// <summary>A cache hit: the call whose answer is served (null for entries older than the column).</summary>
-    public Guid? CacheSourceCallId { get; set; }
-
-    /// <summary>A semantic-cache hit: how close the question was to the cached one.</summary>
-    public double? CacheSimilarity { get; set; }
+    /// <summary>The cache entry this call is answered from, if any (its source call, model and similarity).</summary>
+    public Caching.CacheHit? CacheHit { get; set; }
 
     public List<Attempt> Attempts { get; } = [];
 

@@ -428,26 +428,16 @@ internal sealed partial class LlmGateway(
             if (cache.Applies(s.Request, s.Context))
             {
                 s.CacheKey = ExactCache.Key(s.Context.TenantId, s.Resolved.Alias, s.Request, s.Context.PromptVersionId);
-                var hit = await cache.GetAsync(s.Context.TenantId, s.CacheKey, ct);
-                if (hit is { } h)
+                if (await cache.GetAsync(s.Context.TenantId, s.CacheKey, ct) is { } exact)
                 {
-                    s.CacheSourceCallId = h.SourceCallId;
-                    var outcome = await FinishAsync(s, CallStatus.Ok, h.Answer.Usage, estimated: false, h.Answer, null, CacheStatus.Exact,
-                        h.CostMicros);
-                    await CompleteIdempotencyAsync(s, h.Answer, outcome);
-                    return new Shortcut(h.Answer, outcome);
+                    return await ServeFromCacheAsync(s, exact, CacheStatus.Exact);
                 }
             }
 
             if (semanticCache.ThresholdFor(s.Request, s.Context) is { } threshold
                 && await LookUpSemanticAsync(s, threshold, ct) is { } similar)
             {
-                s.CacheSourceCallId = similar.SourceCallId;
-                s.CacheSimilarity = similar.Similarity;
-                var outcome = await FinishAsync(s, CallStatus.Ok, similar.Answer.Usage, estimated: false, similar.Answer, null, CacheStatus.Semantic,
-                    similar.CostMicros);
-                await CompleteIdempotencyAsync(s, similar.Answer, outcome);
-                return new Shortcut(similar.Answer, outcome);
+                return await ServeFromCacheAsync(s, similar, CacheStatus.Semantic);
             }
 
             return null;
@@ -464,7 +454,16 @@ internal sealed partial class LlmGateway(
     /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
     /// stored.
     /// </summary>
-    private async Task<SemanticHit?> LookUpSemanticAsync(CallState s, double threshold, CancellationToken ct)
+    /// <summary>A cache hit settles at $0 with the original cost recorded as saved, and names its source.</summary>
+    private async Task<Shortcut> ServeFromCacheAsync(CallState s, CacheHit hit, CacheStatus status)
+    {
+        s.CacheHit = hit;
+        var outcome = await FinishAsync(s, CallStatus.Ok, hit.Answer.Usage, estimated: false, hit.Answer, null, status, hit.CostMicros);
+        await CompleteIdempotencyAsync(s, hit.Answer, outcome);
+        return new Shortcut(hit.Answer, outcome);
+    }
+
+    private async Task<CacheHit?> LookUpSemanticAsync(CallState s, double threshold, CancellationToken ct)
     {
         var question = SemanticCache.QuestionOf(s.Request)!;
         var alias = options.CurrentValue.SemanticCacheAlias;
@@ -895,8 +894,8 @@ internal sealed partial class LlmGateway(
             LatencyMs = latencyMs,
             TtftMs = s.TtftMs,
             ReplayOfCallId = s.Context.ReplayOfCallId,
-            CacheSourceCallId = s.CacheSourceCallId,
-            CacheSimilarity = s.CacheSimilarity,
+            CacheSourceCallId = s.CacheHit?.SourceCallId,
+            CacheSimilarity = s.CacheHit?.Similarity,
             CreatedUtc = s.StartUtc,
         };
         if (!options.CurrentValue.RecordingDisabledForBenchmarks)
@@ -955,8 +954,10 @@ internal sealed partial class LlmGateway(
         {
             CallId = s.CallId,
             TraceId = s.TraceId,
-            Provider = providerName,
-            Model = model,
+            // A cache hit names the model whose answer it serves (the X-Keystone-Provider / -Model headers); its call
+            // row does not, so per-model latency and call counts stay those of real provider calls.
+            Provider = providerName ?? s.CacheHit?.Provider,
+            Model = model ?? s.CacheHit?.Model,
             CostMicros = cost,
             CostStatus = costStatus,
             BilledTo = s.BilledTo,
@@ -969,7 +970,7 @@ internal sealed partial class LlmGateway(
             OverheadMs = overheadMs,
             LatencyMs = latencyMs,
             TtftMs = s.TtftMs,
-            CacheSimilarity = s.CacheSimilarity,
+            CacheSimilarity = s.CacheHit?.Similarity,
         };
     }
 

@@ -74,6 +74,31 @@ public sealed partial class SupportTraceJourneyTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task TenantAdmin_CachedCall_LeadsToTheCallWhoseAnswerItServed()
+    {
+        // The demo history repeats questions, so some calls were answered from the cache at start-up.
+        var page = await fixture.SignInAsync("admin@acme.demo");
+        await page.GotoAsync("/traces?status=cached");
+        await BrowserFixture.WaitForCircuitAsync(page);
+        await page.Locator("[data-test=trace-link]").First.ClickAsync();
+        await page.WaitForURLAsync(TraceUrl());
+        var hitUrl = page.Url;
+
+        var source = page.Locator("[data-test=cache-source] a");
+        await Assertions.Expect(source).ToBeVisibleAsync();
+        var sourceId = (await source.GetAttributeAsync("href"))!.Split('/')[^1];
+        await BrowserFixture.ScreenshotAsync(page, "trace-cache-hit");
+        await source.ClickAsync();
+
+        // The URL changes before the new page has rendered: wait for the source call's own id on the page.
+        await page.WaitForURLAsync(url => url != hitUrl && TraceUrl().IsMatch(url));
+        await Assertions.Expect(page.Locator("[data-test=call-id]")).ToHaveTextAsync(sourceId);
+        await Assertions.Expect(page.Locator("[data-test=answer]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-test=cache-source]")).ToHaveCountAsync(0);
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task TenantAdmin_OpeningAnotherTenantsTraceUrl_SeesTheNotFoundPage()
     {
         var support = await fixture.SignInAsync("support@keystone.demo");

@@ -60,6 +60,10 @@ public sealed class CacheAndIdempotencyTests : IAsyncLifetime
         Assert.Equal(0, row.Attempts);
         Assert.Equal(first.Outcome.CallId, row.CacheSourceCallId);
         Assert.Null(row.CacheSimilarity);
+        // The answer names the model that gave it; the row keeps per-model figures to real provider calls.
+        Assert.Equal((first.Outcome.Provider, first.Outcome.Model), (second.Outcome.Provider, second.Outcome.Model));
+        Assert.NotNull(second.Outcome.Model);
+        Assert.Null(row.Model);
     }
 
     [Fact]

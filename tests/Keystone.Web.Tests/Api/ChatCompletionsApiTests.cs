@@ -107,6 +107,10 @@ public sealed class ChatCompletionsApiTests(ApiFixture fixture) : IClassFixture<
         Assert.Equal("miss", first.Headers.GetValues("X-Keystone-Cache").Single());
         Assert.False(first.Headers.Contains("X-Keystone-Cache-Similarity"));
         Assert.Equal("semantic", second.Headers.GetValues("X-Keystone-Cache").Single());
+        // Every answer names provider and model; a hit names the ones whose answer it serves.
+        Assert.Equal(first.Headers.GetValues("X-Keystone-Provider").Single(), second.Headers.GetValues("X-Keystone-Provider").Single());
+        Assert.Equal(first.Headers.GetValues("X-Keystone-Model").Single(), second.Headers.GetValues("X-Keystone-Model").Single());
+        Assert.Equal(first.Headers.GetValues("X-Keystone-Model").Single(), streamed.Headers.GetValues("X-Keystone-Model").Single());
         var similarity = double.Parse(second.Headers.GetValues("X-Keystone-Cache-Similarity").Single(), CultureInfo.InvariantCulture);
         Assert.InRange(similarity, 0.85, 0.9999);
         Assert.Equal("0", second.Headers.GetValues("X-Keystone-Cost-Micros").Single());
