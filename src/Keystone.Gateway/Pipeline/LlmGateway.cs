@@ -448,12 +448,6 @@ internal sealed partial class LlmGateway(
         }
     }
 
-    /// <summary>
-    /// Embeds the last user message (its own recorded, charged call: the same tenant, key, feature and request id,
-    /// not counted against the rate limit a second time, nor as a call of the prompt) and looks for a cached answer of this context close enough
-    /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
-    /// stored.
-    /// </summary>
     /// <summary>A cache hit settles at $0 with the original cost recorded as saved, and names its source.</summary>
     private async Task<Shortcut> ServeFromCacheAsync(CallState s, CacheHit hit, CacheStatus status)
     {
@@ -463,6 +457,12 @@ internal sealed partial class LlmGateway(
         return new Shortcut(hit.Answer, outcome);
     }
 
+    /// <summary>
+    /// Embeds the last user message (its own recorded, charged call: the same tenant, key, feature and request id,
+    /// not counted against the rate limit a second time, nor as a call of the prompt) and looks for a cached answer of this context close enough
+    /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
+    /// stored.
+    /// </summary>
     private async Task<CacheHit?> LookUpSemanticAsync(CallState s, double threshold, CancellationToken ct)
     {
         var question = SemanticCache.QuestionOf(s.Request)!;
