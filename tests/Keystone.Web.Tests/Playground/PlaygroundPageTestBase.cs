@@ -30,6 +30,9 @@ public abstract class PlaygroundPageTestBase : KeystoneComponentTest, IAsyncLife
     /// <summary>Roles of the signed-in user; a platform role leaves the tenant unselected.</summary>
     protected virtual string Role => Roles.TenantMember;
 
+    /// <summary>The clock of the page, the gateway and the simulated provider (a test can drive a fake one).</summary>
+    protected virtual TimeProvider Clock => TimeProvider.System;
+
     public async Task InitializeAsync()
     {
         Database = await SqliteTestDatabase.CreateAsync();
@@ -46,7 +49,7 @@ public abstract class PlaygroundPageTestBase : KeystoneComponentTest, IAsyncLife
         Services.AddKeystoneData(Database.Connections);
         Services.AddLogging();
         Services.AddDataProtection();
-        Services.AddSingleton(TimeProvider.System);
+        Services.AddSingleton(Clock);
         Services.AddKeystoneGateway(configuration);
         Services.AddScoped<TenantContext>();
         Services.AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>());
