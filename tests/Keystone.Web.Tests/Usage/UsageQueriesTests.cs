@@ -1,5 +1,6 @@
 using Keystone.Data.Rollups;
 using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Margin;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Usage;
 using Keystone.Web.Tests.Api;
@@ -52,5 +53,24 @@ public sealed class UsageQueriesTests(ApiFixture fixture) : IClassFixture<ApiFix
         // A member sees only their own calls; the cache rollups are per tenant, so no tenant-wide savings for them.
         Assert.True(member!.OwnOnly);
         Assert.Null(member.Cache);
+    }
+
+    [Fact]
+    public async Task UsageAsync_CallsNoModelAnswered_AreNamedForWhatTheyAreInTheModelTable()
+    {
+        var day = Day.AddDays(2);
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            db.UserUsageRollups.AddRange(
+                new UserUsageRollup { TenantId = DemoData.AcmeId, DayUtc = day, Feature = "faq", Model = "sim/sim-fast", Calls = 4, CostMicros = 400 },
+                new UserUsageRollup { TenantId = DemoData.AcmeId, DayUtc = day, Feature = "faq", Model = "", Calls = 6, Errors = 1 });
+            await db.SaveChangesAsync();
+        }
+
+        var usage = await UsageAsAsync(KeysTestPrincipals.AcmeAdmin());
+
+        Assert.Equal(
+            [("sim/sim-fast", "sim/sim-fast", 4L, 400L), ("", UsageSlice.NoModelLabel, 6L, 0L)],
+            usage!.ByModel.Select(m => (m.Key, m.Label, m.Calls, m.CostMicros)));
     }
 }

@@ -25,6 +25,12 @@ public sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long R
 /// <summary>One slice of a tenant's usage (a feature, a model, a user).</summary>
 public sealed record UsageSlice(string Key, string Label, long Calls, long Errors, long CostMicros, long ActiveUsers)
 {
+    /// <summary>
+    /// The "by model" label of calls no model answered: cache hits (served from an earlier answer) and refusals
+    /// before any provider (budget, rate limit). "(none)" read like missing data.
+    /// </summary>
+    public const string NoModelLabel = "No model called (cache hits, refusals)";
+
     public long? CostPerCallMicros => Calls == 0 ? null : CostMicros / Calls;
 
     public long? CostPerActiveUserMicros => ActiveUsers == 0 ? null : CostMicros / ActiveUsers;
@@ -132,7 +138,7 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
             byFeature.OrderByDescending(f => f.Cost).FirstOrDefault()?.Key, byFeature.Select(f => f.Cost).DefaultIfEmpty().Max());
         return new TenantMargin(row, days,
             byFeature.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key, f.Calls, f.Errors, f.Cost, activeByFeature.GetValueOrDefault(f.Key))).ToList(),
-            byModel.OrderByDescending(m => m.Cost).Select(m => new UsageSlice(m.Key, m.Key == "/" ? "(none)" : m.Key, m.Calls, m.Errors, m.Cost, 0)).ToList(),
+            byModel.OrderByDescending(m => m.Cost).Select(m => new UsageSlice(m.Key, m.Key == "/" ? UsageSlice.NoModelLabel : m.Key, m.Calls, m.Errors, m.Cost, 0)).ToList(),
             topUsers.Select(u => new UsageSlice(u.Key.UserId + "|" + u.Key.EndUser,
                 u.Key.EndUser != "" ? u.Key.EndUser : names.GetValueOrDefault(u.Key.UserId, u.Key.UserId), u.Calls, u.Errors, u.Cost, 1)).ToList(),
             activeUsers);

@@ -91,7 +91,7 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
 
         return new TenantUsage(ownOnly, days,
             byFeature.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
-            byModel.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key == "" ? "(none)" : f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
+            byModel.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key == "" ? UsageSlice.NoModelLabel : f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
             byUser.Select(u => new UsageSlice(u.UserId + "|" + u.EndUser,
                 u.EndUser != "" ? u.EndUser : u.UserId != "" ? names.GetValueOrDefault(u.UserId, u.UserId) : "(no user: API calls)",
                 u.Calls, u.Errors, u.Cost, 0)).ToList(),
