@@ -53,6 +53,32 @@ public sealed class ApiKeyServiceTests(ApiFixture fixture) : IClassFixture<ApiFi
         Assert.Equal(BudgetPeriod.Day, cap.Period);
     }
 
+    [Fact]
+    public async Task CreateAsync_CapCannotBeWritten_LeavesNoKeyBehind()
+    {
+        // A trigger refuses this one cap's row, as a failing database would; other tests' caps are untouched.
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            await db.Database.ExecuteSqlRawAsync(
+                "CREATE TRIGGER refuse_cap BEFORE INSERT ON budgets WHEN NEW.limit_micros = 313131 BEGIN SELECT RAISE(ABORT, 'refused'); END;");
+        }
+
+        try
+        {
+            await Assert.ThrowsAsync<DbUpdateException>(() => AsAcmeAdminAsync(s =>
+                s.CreateAsync(new NewApiKey("cap-fails", [ApiKeyScopes.Chat], null, 313_131, BudgetPeriod.Day), CancellationToken.None)));
+        }
+        finally
+        {
+            await using var db = fixture.App.CreateSystemDb();
+            await db.Database.ExecuteSqlRawAsync("DROP TRIGGER refuse_cap;");
+        }
+
+        await using var check = fixture.App.CreateSystemDb();
+        Assert.False(await check.ApiKeys.AnyAsync(k => k.Name == "cap-fails"));
+        Assert.False(await check.AuditLog.AnyAsync(a => a.Action == "apikey.create" && a.MetadataJson!.Contains("cap-fails")));
+    }
+
     [Theory]
     [InlineData("", "chat", null)]
     [InlineData("ok", "", null)]

@@ -134,8 +134,19 @@ public sealed class ApiKeyService(
         IReadOnlyList<BudgetCapStatus> caps = [];
         if (input.CapMicros is { } cap)
         {
-            var budget = await budgets.SetAsync(tenantId, [new BudgetCapInput(BudgetScope.ApiKey, key.Id.ToString(), input.CapPeriod, cap)], null, null, ct);
-            caps = budget.Caps;
+            try
+            {
+                var budget = await budgets.SetAsync(tenantId, [new BudgetCapInput(BudgetScope.ApiKey, key.Id.ToString(), input.CapPeriod, cap)], null, null, ct);
+                caps = budget.Caps;
+            }
+            catch
+            {
+                // The cap lives in the budget service's own table and context. Without it the key would be listed
+                // uncapped (its secret is never shown, but an admin would see a key they did not ask for): take it back.
+                await using var db = dbFactory.ForTenant(tenantId);
+                await db.ApiKeys.Where(k => k.Id == key.Id).ExecuteDeleteAsync(CancellationToken.None);
+                throw;
+            }
         }
 
         await audit.WriteAsync("apikey.create", $"apikey:{key.Id}", tenantId,
