@@ -67,6 +67,8 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Caching.SemanticCacheEntry> SemanticCache => Set<Caching.SemanticCacheEntry>();
 
+    public DbSet<Caching.FeatureCacheSetting> FeatureCacheSettings => Set<Caching.FeatureCacheSetting>();
+
     public DbSet<Caching.IdempotencyRecord> IdempotencyRecords => Set<Caching.IdempotencyRecord>();
 
     public DbSet<Routing.TenantModelPolicy> TenantModelPolicies => Set<Routing.TenantModelPolicy>();

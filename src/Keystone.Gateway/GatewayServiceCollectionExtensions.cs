@@ -49,6 +49,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
         services.AddSingleton<SemanticCache>();
+        services.AddSingleton<ICacheSettingsService, CacheSettingsService>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ProviderCredentialStore>();
         services.AddSingleton<GatewayTelemetry>();

@@ -35,6 +35,18 @@ internal sealed class SemanticCacheEntryConfiguration : IEntityTypeConfiguration
     }
 }
 
+internal sealed class FeatureCacheSettingConfiguration : IEntityTypeConfiguration<FeatureCacheSetting>
+{
+    public void Configure(EntityTypeBuilder<FeatureCacheSetting> b)
+    {
+        b.ToTable("feature_cache_settings");
+        b.HasKey(x => new { x.TenantId, x.Feature });
+        b.Property(x => x.Feature).HasMaxLength(FeatureCacheSetting.FeatureMaxLength);
+        b.Property(x => x.UpdatedByUserId).HasMaxLength(450);
+        b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
+    }
+}
+
 internal sealed class IdempotencyRecordConfiguration : IEntityTypeConfiguration<IdempotencyRecord>
 {
     public void Configure(EntityTypeBuilder<IdempotencyRecord> b)

@@ -17,15 +17,17 @@ internal sealed class ExactCache(KeystoneDbFactory dbFactory, IOptionsMonitor<Ga
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>Whether this request uses the cache: the request's flag, else the feature's setting or the temperature-0 rule.</summary>
-    public bool Applies(ChatRequest request, CallContext context)
+    /// <summary>
+    /// Whether this request uses the cache: the request's flag, else the feature's setting (the tenant's own, else the
+    /// platform's, <see cref="GatewayOptions.FeatureFor"/>) or the temperature-0 rule.
+    /// </summary>
+    public static bool Applies(ChatRequest request, FeatureOptions? feature)
     {
         if (request.Cache is { } explicitChoice)
         {
             return explicitChoice;
         }
 
-        var feature = options.CurrentValue.Features.GetValueOrDefault(context.Feature);
         return feature?.Cache == true || (request.Temperature == 0 && (feature?.CacheAtTemperatureZero ?? true));
     }
 

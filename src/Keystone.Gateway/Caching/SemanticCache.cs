@@ -29,9 +29,8 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
     internal const int SqliteCandidates = 256;
 
     /// <summary>The feature's similarity threshold when this request uses the semantic cache; null when it does not.</summary>
-    public double? ThresholdFor(ChatRequest request, CallContext context)
+    public static double? ThresholdFor(ChatRequest request, FeatureOptions? feature)
     {
-        var feature = options.CurrentValue.Features.GetValueOrDefault(context.Feature);
         // An explicit "cache": false from the caller turns off every cache; tool calls and multi-choice answers are
         // never served by meaning (a paraphrase may need other arguments).
         if (feature is not { SemanticCache: true } || request.Cache == false || request.Tools is { Count: > 0 } || QuestionOf(request) is null)

@@ -45,6 +45,13 @@ public sealed class GatewayOptions
     /// <summary>The embedding alias the semantic cache embeds questions with. Default <c>embed</c>.</summary>
     public string SemanticCacheAlias { get; set; } = "embed";
 
+    /// <summary>Whether <see cref="SemanticCacheAlias"/> names a configured alias or a <c>provider/model</c>.</summary>
+    internal bool HasEmbeddingModel => Aliases.ContainsKey(SemanticCacheAlias) || Routing.ModelTarget.TryParse(SemanticCacheAlias, out _);
+
+    /// <summary>A feature's cache settings: the tenant's own (the caching page) when it set them, else the platform's.</summary>
+    internal FeatureOptions? FeatureFor(TenantSnapshot? tenant, string feature)
+        => tenant?.FeatureCache.GetValueOrDefault(feature) ?? Features.GetValueOrDefault(feature);
+
     /// <summary>How long an idempotency key returns its first result. Default 24 h.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan IdempotencyTtl { get; set; } = TimeSpan.FromHours(24);

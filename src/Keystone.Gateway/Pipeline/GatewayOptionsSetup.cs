@@ -64,7 +64,7 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
                 errors.Add($"Gateway:Features:{feature}:SemanticThreshold: {settings.SemanticThreshold} is not between 0.5 and 1.");
             }
 
-            if (settings.SemanticCache && !options.Aliases.ContainsKey(options.SemanticCacheAlias) && !ModelTarget.TryParse(options.SemanticCacheAlias, out _))
+            if (settings.SemanticCache && !options.HasEmbeddingModel)
             {
                 errors.Add($"Gateway:SemanticCacheAlias: '{options.SemanticCacheAlias}' (used by Gateway:Features:{feature}:SemanticCache) is neither a configured alias nor 'provider/model'.");
             }

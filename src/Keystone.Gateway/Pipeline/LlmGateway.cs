@@ -425,7 +425,8 @@ internal sealed partial class LlmGateway(
 
             await ReserveAsync(s, ct);
 
-            if (cache.Applies(s.Request, s.Context))
+            var feature = options.CurrentValue.FeatureFor(s.Snapshot, s.Context.Feature);
+            if (ExactCache.Applies(s.Request, feature))
             {
                 s.CacheKey = ExactCache.Key(s.Context.TenantId, s.Resolved.Alias, s.Request, s.Context.PromptVersionId);
                 if (await cache.GetAsync(s.Context.TenantId, s.CacheKey, ct) is { } exact)
@@ -434,7 +435,7 @@ internal sealed partial class LlmGateway(
                 }
             }
 
-            if (semanticCache.ThresholdFor(s.Request, s.Context) is { } threshold
+            if (SemanticCache.ThresholdFor(s.Request, feature) is { } threshold
                 && await LookUpSemanticAsync(s, threshold, ct) is { } similar)
             {
                 return await ServeFromCacheAsync(s, similar, CacheStatus.Semantic);

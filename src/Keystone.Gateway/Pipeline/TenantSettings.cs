@@ -19,7 +19,8 @@ internal sealed record TenantSnapshot(
     IReadOnlyList<int> SoftThresholdsPercent,
     BudgetAction ActionAtLimit,
     int? PlanRequestsPerMinute,
-    IReadOnlyDictionary<Guid, int?> ApiKeyRequestsPerMinute);
+    IReadOnlyDictionary<Guid, int?> ApiKeyRequestsPerMinute,
+    IReadOnlyDictionary<string, FeatureOptions> FeatureCache);
 
 /// <summary>
 /// Caches each tenant's settings for <see cref="GatewayOptions.SettingsCacheTtl"/> so the hot path reads no
@@ -94,6 +95,7 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
             .Select(t => (int?)t.Plan!.DefaultRequestsPerMinute).FirstOrDefaultAsync(ct);
         var keys = await db.ApiKeys.AsNoTracking().Where(k => k.TenantId == tenantId)
             .Select(k => new { k.Id, k.RequestsPerMinute }).ToListAsync(ct);
+        var featureCache = await db.FeatureCacheSettings.AsNoTracking().Where(f => f.TenantId == tenantId).ToListAsync(ct);
 
         var overrides = new Dictionary<string, IReadOnlyList<ModelTarget>>(StringComparer.OrdinalIgnoreCase);
         if (!string.IsNullOrWhiteSpace(policy?.AliasOverridesJson))
@@ -121,6 +123,13 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
             settings is null ? options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(settings.SoftThresholdsPercent),
             settings is null ? BudgetAction.Block : BudgetText.ParseAction(settings.ActionAtLimit),
             planRpm,
-            keys.ToDictionary(k => k.Id, k => k.RequestsPerMinute));
+            keys.ToDictionary(k => k.Id, k => k.RequestsPerMinute),
+            featureCache.GroupBy(f => f.Feature, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Select(f => new FeatureOptions
+            {
+                Cache = f.Cache,
+                CacheAtTemperatureZero = f.CacheAtTemperatureZero,
+                SemanticCache = f.SemanticCache,
+                SemanticThreshold = f.SemanticThreshold,
+            }).First(), StringComparer.OrdinalIgnoreCase));
     }
 }

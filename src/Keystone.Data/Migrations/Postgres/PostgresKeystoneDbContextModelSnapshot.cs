@@ -266,6 +266,48 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("exact_cache_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Caching.FeatureCacheSetting", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<bool>("Cache")
+                        .HasColumnType("boolean")
+                        .HasColumnName("cache");
+
+                    b.Property<bool>("CacheAtTemperatureZero")
+                        .HasColumnType("boolean")
+                        .HasColumnName("cache_at_temperature_zero");
+
+                    b.Property<bool>("SemanticCache")
+                        .HasColumnType("boolean")
+                        .HasColumnName("semantic_cache");
+
+                    b.Property<double>("SemanticThreshold")
+                        .HasColumnType("double precision")
+                        .HasColumnName("semantic_threshold");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .HasMaxLength(450)
+                        .HasColumnType("character varying(450)")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId", "Feature")
+                        .HasName("pk_feature_cache_settings");
+
+                    b.ToTable("feature_cache_settings", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Caching.IdempotencyRecord", b =>
                 {
                     b.Property<Guid>("TenantId")
@@ -2300,6 +2342,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_budget_settings_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Caching.FeatureCacheSetting", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_feature_cache_settings_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>

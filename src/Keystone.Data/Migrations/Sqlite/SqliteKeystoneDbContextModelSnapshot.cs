@@ -256,6 +256,48 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("exact_cache_entries", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Caching.FeatureCacheSetting", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<bool>("Cache")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache");
+
+                    b.Property<bool>("CacheAtTemperatureZero")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cache_at_temperature_zero");
+
+                    b.Property<bool>("SemanticCache")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("semantic_cache");
+
+                    b.Property<double>("SemanticThreshold")
+                        .HasColumnType("REAL")
+                        .HasColumnName("semantic_threshold");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .HasMaxLength(450)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId", "Feature")
+                        .HasName("pk_feature_cache_settings");
+
+                    b.ToTable("feature_cache_settings", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Caching.IdempotencyRecord", b =>
                 {
                     b.Property<Guid>("TenantId")
@@ -2263,6 +2305,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_budget_settings_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Caching.FeatureCacheSetting", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_feature_cache_settings_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.LlmTrace", b =>
