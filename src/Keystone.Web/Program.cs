@@ -5,6 +5,7 @@ using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
+using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Prompts;
@@ -44,6 +45,7 @@ builder.Services.AddPlaygroundFeature();
 builder.Services.AddDashboardFeature();
 builder.Services.AddMarginFeature();
 builder.Services.AddUsageFeature();
+builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 
