@@ -191,6 +191,26 @@ public static class ApiFeature
             .WithSummary("Revoke a key (every secret it has) for good")
             .Produces(204)
             .WithErrors(401, 403, 404);
+        api.MapGet("/cache-settings", CacheSettingsEndpoints.ListAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("ListCacheSettings")
+            .WithSummary("How each feature's calls use the caches (the tenant's own settings or the platform's), with the last 30 days' calls, hits and savings")
+            .Produces<CacheSettingsListDto>()
+            .WithErrors(401, 403);
+        api.MapPut("/cache-settings/{**feature}", CacheSettingsEndpoints.PutAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("PutCacheSettings")
+            .WithSummary("Set this tenant's own cache settings for a feature (fields left out keep their current value); they replace the platform's for it")
+            .WithDescription("Fields: cacheEveryRequest, cacheAtTemperatureZero, semanticCache (each lookup embeds the question: a charged call), semanticThreshold (0.5–1). The next call sees the change.")
+            .Accepts<CacheSettingsInputDoc>("application/json")
+            .Produces<CacheSettingsDto>()
+            .WithErrors(400, 401, 403, 413, 415);
+        api.MapDelete("/cache-settings/{**feature}", CacheSettingsEndpoints.DeleteAsync)
+            .RequireAuthorization(ApiPolicies.Admin)
+            .WithName("DeleteCacheSettings")
+            .WithSummary("Drop this tenant's own settings for a feature: the platform's apply again")
+            .Produces(204)
+            .WithErrors(401, 403, 404);
 
         app.MapKeystoneOpenApi();
         return app;
