@@ -11,32 +11,10 @@ namespace Keystone.Gateway.Tests.Pipeline;
 /// A tenant's own cache settings per feature (the caching page) replace the platform's for that tenant's calls, take
 /// effect on the next call and never reach another tenant. Answers are counted at a real loopback upstream.
 /// </summary>
-public sealed class FeatureCacheSettingsTests : IAsyncLifetime
+public sealed class FeatureCacheSettingsTests() : UpstreamGatewayTest(Settings)
 {
     private const string Question = "What is your refund policy?";
     private const string Paraphrase = "What is your refund policy please?";
-
-    private SqliteTestDatabase _db = null!;
-    private MockOpenAiServer _upstream = null!;
-    private GatewayHarness _gateway = null!;
-    private Guid _acme;
-    private Guid _globex;
-
-    public async Task InitializeAsync()
-    {
-        _db = await SqliteTestDatabase.CreateAsync();
-        _upstream = await MockOpenAiServer.StartAsync();
-        _acme = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "acme");
-        _globex = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "globex");
-        _gateway = await GatewayHarness.CreateAsync(_db.CreateFactory(), Settings(_upstream));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     /// <summary>No feature has cache settings in configuration but <c>platform-faq</c>, which caches every request.</summary>
     private static Dictionary<string, string?> Settings(MockOpenAiServer upstream) => new(GatewayHarness.InstantSim)
@@ -47,7 +25,7 @@ public sealed class FeatureCacheSettingsTests : IAsyncLifetime
         ["Gateway:Features:platform-faq:Cache"] = "true",
     };
 
-    private ICacheSettingsService Service => _gateway.Services.GetRequiredService<ICacheSettingsService>();
+    private ICacheSettingsService Service => Harness.Services.GetRequiredService<ICacheSettingsService>();
 
     private static CallContext In(Guid tenant, string feature) => new() { TenantId = tenant, Feature = feature };
 
@@ -62,68 +40,68 @@ public sealed class FeatureCacheSettingsTests : IAsyncLifetime
         => new(feature, every, zero, semantic, threshold, true, null);
 
     private Task<ChatResult> AskAsync(Guid tenant, string feature, string text, float? temperature = 0.7f)
-        => _gateway.Gateway.CompleteAsync(Ask(text, temperature), In(tenant, feature), CancellationToken.None);
+        => Harness.Gateway.CompleteAsync(Ask(text, temperature), In(tenant, feature), CancellationToken.None);
 
     [Fact]
     public async Task TenantTurnsOnSimilarQuestions_ItsParaphraseIsServedAndTheOtherTenantIsUntouched()
     {
-        await Service.SetAsync(_acme, Set("support", semantic: true, threshold: 0.85), "user-ada", CancellationToken.None);
+        await Service.SetAsync(Acme, Set("support", semantic: true, threshold: 0.85), "user-ada", CancellationToken.None);
 
-        await AskAsync(_acme, "support", Question);
-        var paraphrase = await AskAsync(_acme, "support", Paraphrase);
-        await AskAsync(_globex, "support", Question);
-        var globexParaphrase = await AskAsync(_globex, "support", Paraphrase);
+        await AskAsync(Acme, "support", Question);
+        var paraphrase = await AskAsync(Acme, "support", Paraphrase);
+        await AskAsync(Globex, "support", Question);
+        var globexParaphrase = await AskAsync(Globex, "support", Paraphrase);
 
         Assert.Equal(CacheStatus.Semantic, paraphrase.Outcome.CacheStatus);
         Assert.InRange(paraphrase.Outcome.CacheSimilarity!.Value, 0.85, 0.99);
         Assert.Equal(CacheStatus.None, globexParaphrase.Outcome.CacheStatus);
-        Assert.Equal(3, _upstream.Requests.Count);
+        Assert.Equal(3, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task TenantCachesEveryRequest_ThenResets_TheChangeHoldsFromTheNextCall()
     {
         // Settings are cached per tenant for a few seconds; a save drops that snapshot so the next call sees it.
-        var before = await AskAsync(_acme, "search", Question);
-        await AskAsync(_acme, "search", Question);
-        await Service.SetAsync(_acme, Set("search", every: true), "user-ada", CancellationToken.None);
+        var before = await AskAsync(Acme, "search", Question);
+        await AskAsync(Acme, "search", Question);
+        await Service.SetAsync(Acme, Set("search", every: true), "user-ada", CancellationToken.None);
 
-        var stored = await AskAsync(_acme, "search", Question);
-        var hit = await AskAsync(_acme, "search", Question);
-        Assert.True(await Service.ResetAsync(_acme, "SEARCH", CancellationToken.None));
-        var afterReset = await AskAsync(_acme, "search", Question);
+        var stored = await AskAsync(Acme, "search", Question);
+        var hit = await AskAsync(Acme, "search", Question);
+        Assert.True(await Service.ResetAsync(Acme, "SEARCH", CancellationToken.None));
+        var afterReset = await AskAsync(Acme, "search", Question);
 
         Assert.Equal(CacheStatus.None, before.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.None, stored.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.Exact, hit.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.None, afterReset.Outcome.CacheStatus);
-        Assert.Equal(4, _upstream.Requests.Count);
-        Assert.False(await Service.ResetAsync(_acme, "search", CancellationToken.None));
+        Assert.Equal(4, Upstream.Requests.Count);
+        Assert.False(await Service.ResetAsync(Acme, "search", CancellationToken.None));
     }
 
     [Fact]
     public async Task TenantTurnsOffAPlatformCache_OnlyItsOwnCallsGoToTheModelEveryTime()
     {
-        await Service.SetAsync(_acme, Set("platform-faq", every: false, zero: false), null, CancellationToken.None);
+        await Service.SetAsync(Acme, Set("platform-faq", every: false, zero: false), null, CancellationToken.None);
 
-        await AskAsync(_acme, "platform-faq", Question, temperature: 0);
-        var acmeAgain = await AskAsync(_acme, "platform-faq", Question, temperature: 0);
-        await AskAsync(_globex, "platform-faq", Question);
-        var globexAgain = await AskAsync(_globex, "platform-faq", Question);
+        await AskAsync(Acme, "platform-faq", Question, temperature: 0);
+        var acmeAgain = await AskAsync(Acme, "platform-faq", Question, temperature: 0);
+        await AskAsync(Globex, "platform-faq", Question);
+        var globexAgain = await AskAsync(Globex, "platform-faq", Question);
 
         Assert.Equal(CacheStatus.None, acmeAgain.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.Exact, globexAgain.Outcome.CacheStatus);
-        Assert.Equal(3, _upstream.Requests.Count);
+        Assert.Equal(3, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task List_MergesAskedFeaturesThePlatformsAndTheTenantsOwnCaseInsensitively()
     {
-        await Service.SetAsync(_acme, Set("Support", semantic: true, threshold: 0.9), "user-ada", CancellationToken.None);
-        await Service.SetAsync(_acme, Set("support", every: true, semantic: true, threshold: 0.91), "user-bob", CancellationToken.None);
+        await Service.SetAsync(Acme, Set("Support", semantic: true, threshold: 0.9), "user-ada", CancellationToken.None);
+        await Service.SetAsync(Acme, Set("support", every: true, semantic: true, threshold: 0.91), "user-bob", CancellationToken.None);
 
-        var acme = await Service.ListAsync(_acme, ["support", "search", ""], CancellationToken.None);
-        var globex = await Service.ListAsync(_globex, [], CancellationToken.None);
+        var acme = await Service.ListAsync(Acme, ["support", "search", ""], CancellationToken.None);
+        var globex = await Service.ListAsync(Globex, [], CancellationToken.None);
 
         Assert.Equal(["platform-faq", "search", "Support"], acme.Select(s => s.Feature));
         var own = acme.Single(s => s.Feature == "Support");
@@ -133,7 +111,7 @@ public sealed class FeatureCacheSettingsTests : IAsyncLifetime
         Assert.Equal((true, false, null as DateTime?), (platform.CacheEveryRequest, platform.IsTenantSetting, platform.UpdatedUtc));
         Assert.Equal((false, true, false, 0.95), (acme[1].CacheEveryRequest, acme[1].CacheAtTemperatureZero, acme[1].SemanticCache, acme[1].SemanticThreshold));
         Assert.Equal(["platform-faq"], globex.Select(s => s.Feature));
-        await using var db = _db.CreateFactory().ForTenant(_acme);
+        await using var db = Db.CreateFactory().ForTenant(Acme);
         var row = await db.FeatureCacheSettings.SingleAsync();
         Assert.Equal(("Support", "user-bob"), (row.Feature, row.UpdatedByUserId));
     }
@@ -147,26 +125,26 @@ public sealed class FeatureCacheSettingsTests : IAsyncLifetime
     public async Task Set_BadInput_IsRefusedNamingTheFieldAndSavesNothing(string feature, double threshold, string field)
     {
         var ex = await Assert.ThrowsAsync<CacheSettingsValidationException>(() =>
-            Service.SetAsync(_acme, Set(feature, semantic: true, threshold: threshold), null, CancellationToken.None));
+            Service.SetAsync(Acme, Set(feature, semantic: true, threshold: threshold), null, CancellationToken.None));
 
         Assert.Equal(field, ex.Field);
-        await using var db = _db.CreateFactory().ForTenant(_acme);
+        await using var db = Db.CreateFactory().ForTenant(Acme);
         Assert.Equal(0, await db.FeatureCacheSettings.CountAsync());
     }
 
     [Fact]
     public async Task Set_SimilarQuestionsWithoutAnEmbeddingModel_IsRefusedInPlainWords()
     {
-        var settings = Settings(_upstream);
+        var settings = Settings(Upstream);
         settings["Gateway:SemanticCacheAlias"] = "sim/sim-embed";
-        await using var ok = await GatewayHarness.CreateAsync(_db.CreateFactory(), settings);
+        await using var ok = await GatewayHarness.CreateAsync(Db.CreateFactory(), settings);
         settings["Gateway:SemanticCacheAlias"] = "no-such-alias";
-        await using var without = await GatewayHarness.CreateAsync(_db.CreateFactory(), settings);
+        await using var without = await GatewayHarness.CreateAsync(Db.CreateFactory(), settings);
 
-        await ok.Services.GetRequiredService<ICacheSettingsService>().SetAsync(_acme, Set("a", semantic: true), null, CancellationToken.None);
+        await ok.Services.GetRequiredService<ICacheSettingsService>().SetAsync(Acme, Set("a", semantic: true), null, CancellationToken.None);
         var ex = await Assert.ThrowsAsync<CacheSettingsValidationException>(() => without.Services.GetRequiredService<ICacheSettingsService>()
-            .SetAsync(_acme, Set("b", semantic: true), null, CancellationToken.None));
-        await without.Services.GetRequiredService<ICacheSettingsService>().SetAsync(_acme, Set("c", every: true), null, CancellationToken.None);
+            .SetAsync(Acme, Set("b", semantic: true), null, CancellationToken.None));
+        await without.Services.GetRequiredService<ICacheSettingsService>().SetAsync(Acme, Set("c", every: true), null, CancellationToken.None);
 
         Assert.Equal("semanticCache", ex.Field);
         Assert.Contains("embedding model", ex.Message, StringComparison.Ordinal);
@@ -179,7 +157,7 @@ public sealed class FeatureCacheSettingsTests : IAsyncLifetime
         var factory = pg.CreateFactory();
         var acme = await GatewayHarness.CreateTenantAsync(factory, "acme");
         var globex = await GatewayHarness.CreateTenantAsync(factory, "globex");
-        await using var gateway = await GatewayHarness.CreateAsync(factory, Settings(_upstream));
+        await using var gateway = await GatewayHarness.CreateAsync(factory, Settings(Upstream));
         var service = gateway.Services.GetRequiredService<ICacheSettingsService>();
         await service.SetAsync(acme, Set("search", every: true), "user-ada", CancellationToken.None);
 

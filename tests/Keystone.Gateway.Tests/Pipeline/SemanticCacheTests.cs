@@ -15,32 +15,10 @@ namespace Keystone.Gateway.Tests.Pipeline;
 /// upstream, questions embedded by the simulated provider (a hashed bag of words, so sharing words means a high
 /// cosine similarity: five of six words shared ≈ 0.91, three of five ≈ 0.6).
 /// </summary>
-public sealed class SemanticCacheTests : IAsyncLifetime
+public sealed class SemanticCacheTests() : UpstreamGatewayTest(Settings)
 {
     private const string Question = "What is your refund policy?";
     private const string Paraphrase = "What is your refund policy please?";
-
-    private SqliteTestDatabase _db = null!;
-    private MockOpenAiServer _upstream = null!;
-    private GatewayHarness _gateway = null!;
-    private Guid _acme;
-    private Guid _globex;
-
-    public async Task InitializeAsync()
-    {
-        _db = await SqliteTestDatabase.CreateAsync();
-        _upstream = await MockOpenAiServer.StartAsync();
-        _acme = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "acme");
-        _globex = await GatewayHarness.CreateTenantAsync(_db.CreateFactory(), "globex");
-        _gateway = await GatewayHarness.CreateAsync(_db.CreateFactory(), Settings(_upstream));
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _gateway.DisposeAsync();
-        await _upstream.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     internal static Dictionary<string, string?> Settings(MockOpenAiServer upstream) => new(GatewayHarness.InstantSim)
     {
@@ -62,11 +40,11 @@ public sealed class SemanticCacheTests : IAsyncLifetime
     [Fact]
     public async Task Complete_ParaphraseInOptedInFeature_IsServedFromSemanticCacheWithSavedCostAndEmbeddingsCharged()
     {
-        var first = await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
-        var second = await _gateway.Gateway.CompleteAsync(Ask(Paraphrase), Faq(_acme), CancellationToken.None);
-        await _gateway.FlushAsync();
+        var first = await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
+        var second = await Harness.Gateway.CompleteAsync(Ask(Paraphrase), Faq(Acme), CancellationToken.None);
+        await Harness.FlushAsync();
 
-        Assert.Single(_upstream.Requests);
+        Assert.Single(Upstream.Requests);
         Assert.Equal(CacheStatus.None, first.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.Semantic, second.Outcome.CacheStatus);
         Assert.InRange(second.Outcome.CacheSimilarity!.Value, 0.85, 0.99);
@@ -74,7 +52,7 @@ public sealed class SemanticCacheTests : IAsyncLifetime
         Assert.Equal(0, second.Outcome.CostMicros);
         Assert.Equal(first.Outcome.CostMicros, second.Outcome.SavedCostMicros);
 
-        await using var read = _db.CreateFactory().ForTenant(_acme);
+        await using var read = Db.CreateFactory().ForTenant(Acme);
         var calls = await read.Calls.AsNoTracking().ToListAsync();
         var hit = calls.Single(c => c.Id == second.Outcome.CallId);
         Assert.Equal(CacheStatus.Semantic, hit.CacheStatus);
@@ -96,76 +74,76 @@ public sealed class SemanticCacheTests : IAsyncLifetime
     [Fact]
     public async Task Complete_DifferentQuestion_IsAnsweredByTheModel()
     {
-        await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
-        var other = await _gateway.Gateway.CompleteAsync(Ask("How do I reset my password?"), Faq(_acme), CancellationToken.None);
+        var other = await Harness.Gateway.CompleteAsync(Ask("How do I reset my password?"), Faq(Acme), CancellationToken.None);
 
         Assert.Equal(CacheStatus.None, other.Outcome.CacheStatus);
-        Assert.Equal(2, _upstream.Requests.Count);
+        Assert.Equal(2, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task Complete_SameQuestionOtherTenant_IsNeverServedTheFirstTenantsAnswer()
     {
-        await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
-        var other = await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_globex), CancellationToken.None);
-        var again = await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_globex), CancellationToken.None);
+        var other = await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Globex), CancellationToken.None);
+        var again = await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Globex), CancellationToken.None);
 
         Assert.Equal(CacheStatus.None, other.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.Semantic, again.Outcome.CacheStatus);
-        Assert.Equal(2, _upstream.Requests.Count);
+        Assert.Equal(2, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task Complete_SameQuestionAfterOtherSystemPrompt_IsAnsweredByTheModel()
     {
-        await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
-        var other = await _gateway.Gateway.CompleteAsync(Ask(Question, system: "You answer questions about Globex's bank."), Faq(_acme),
+        var other = await Harness.Gateway.CompleteAsync(Ask(Question, system: "You answer questions about Globex's bank."), Faq(Acme),
             CancellationToken.None);
 
         Assert.Equal(CacheStatus.None, other.Outcome.CacheStatus);
-        Assert.Equal(2, _upstream.Requests.Count);
+        Assert.Equal(2, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task Complete_FeatureNotOptedIn_NeitherEmbedsNorServesByMeaning()
     {
-        var context = new CallContext { TenantId = _acme, Feature = "chat" };
-        await _gateway.Gateway.CompleteAsync(Ask(Question), context, CancellationToken.None);
+        var context = new CallContext { TenantId = Acme, Feature = "chat" };
+        await Harness.Gateway.CompleteAsync(Ask(Question), context, CancellationToken.None);
 
-        var second = await _gateway.Gateway.CompleteAsync(Ask(Question), context, CancellationToken.None);
-        await _gateway.FlushAsync();
+        var second = await Harness.Gateway.CompleteAsync(Ask(Question), context, CancellationToken.None);
+        await Harness.FlushAsync();
 
         Assert.Equal(CacheStatus.None, second.Outcome.CacheStatus);
-        Assert.Equal(2, _upstream.Requests.Count);
-        await using var read = _db.CreateFactory().ForTenant(_acme);
+        Assert.Equal(2, Upstream.Requests.Count);
+        await using var read = Db.CreateFactory().ForTenant(Acme);
         Assert.Equal(0, await read.Calls.CountAsync(c => c.Alias == "embed"));
     }
 
     [Fact]
     public async Task Complete_CallerTurnsCacheOffOrSendsTools_IsAnsweredByTheModel()
     {
-        await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
-        var off = await _gateway.Gateway.CompleteAsync(Ask(Question) with { Cache = false }, Faq(_acme), CancellationToken.None);
-        var tools = await _gateway.Gateway.CompleteAsync(Ask(Question) with { Tools = [new ToolDefinition("lookup", null, null)] }, Faq(_acme),
+        var off = await Harness.Gateway.CompleteAsync(Ask(Question) with { Cache = false }, Faq(Acme), CancellationToken.None);
+        var tools = await Harness.Gateway.CompleteAsync(Ask(Question) with { Tools = [new ToolDefinition("lookup", null, null)] }, Faq(Acme),
             CancellationToken.None);
 
         Assert.Equal(CacheStatus.None, off.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.None, tools.Outcome.CacheStatus);
-        Assert.Equal(3, _upstream.Requests.Count);
+        Assert.Equal(3, Upstream.Requests.Count);
     }
 
     [Fact]
     public async Task Stream_Paraphrase_IsReplayedFromSemanticCacheWithItsSimilarity()
     {
-        var first = await _gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        var first = await Harness.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
-        var events = await _gateway.StreamAllAsync(Ask(Paraphrase), Faq(_acme));
+        var events = await Harness.StreamAllAsync(Ask(Paraphrase), Faq(Acme));
 
-        Assert.Single(_upstream.Requests);
+        Assert.Single(Upstream.Requests);
         var started = Assert.IsType<StreamStarted>(events[0]);
         Assert.Equal(CacheStatus.Semantic, started.CacheStatus);
         Assert.InRange(started.CacheSimilarity!.Value, 0.85, 0.99);
@@ -175,32 +153,32 @@ public sealed class SemanticCacheTests : IAsyncLifetime
     [Fact]
     public async Task Stream_AnsweredByTheModel_IsStoredForTheNextParaphrase()
     {
-        var streamed = await _gateway.StreamAllAsync(Ask(Question), Faq(_acme));
+        var streamed = await Harness.StreamAllAsync(Ask(Question), Faq(Acme));
 
-        var second = await _gateway.Gateway.CompleteAsync(Ask(Paraphrase), Faq(_acme), CancellationToken.None);
+        var second = await Harness.Gateway.CompleteAsync(Ask(Paraphrase), Faq(Acme), CancellationToken.None);
 
         Assert.Equal(CacheStatus.None, Assert.IsType<StreamStarted>(streamed[0]).CacheStatus);
         Assert.Equal(CacheStatus.Semantic, second.Outcome.CacheStatus);
         Assert.Equal(string.Concat(streamed.OfType<TextDelta>().Select(d => d.Text)), second.Text);
-        Assert.Single(_upstream.Requests);
+        Assert.Single(Upstream.Requests);
     }
 
     [Fact]
     public async Task Complete_EmbeddingProviderDown_CallIsStillAnsweredByTheModel()
     {
-        var settings = Settings(_upstream);
+        var settings = Settings(Upstream);
         settings["Gateway:Providers:down:Kind"] = "OpenAI";
         settings["Gateway:Providers:down:BaseUrl"] = "http://127.0.0.1:9/v1/";
         settings["Gateway:Aliases:broken-embed:0"] = "down/text-embedding-3-small";
         settings["Gateway:SemanticCacheAlias"] = "broken-embed";
-        await using var gateway = await GatewayHarness.CreateAsync(_db.CreateFactory(), settings);
+        await using var gateway = await GatewayHarness.CreateAsync(Db.CreateFactory(), settings);
 
-        var first = await gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
-        var second = await gateway.Gateway.CompleteAsync(Ask(Question), Faq(_acme), CancellationToken.None);
+        var first = await gateway.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
+        var second = await gateway.Gateway.CompleteAsync(Ask(Question), Faq(Acme), CancellationToken.None);
 
         Assert.Equal(CallStatus.Ok, first.Outcome.Status);
         Assert.Equal(CacheStatus.None, second.Outcome.CacheStatus);
-        Assert.Equal(2, _upstream.Requests.Count);
+        Assert.Equal(2, Upstream.Requests.Count);
     }
 
     [Theory]
@@ -209,7 +187,7 @@ public sealed class SemanticCacheTests : IAsyncLifetime
     [InlineData("Gateway:SemanticCacheAlias", "no-such-alias", "Gateway:SemanticCacheAlias")]
     public async Task Options_BadSemanticSetting_FailsNamingTheSetting(string key, string value, string named)
     {
-        var settings = Settings(_upstream);
+        var settings = Settings(Upstream);
         settings[key] = value;
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
@@ -250,7 +228,7 @@ public sealed class SemanticCacheTests : IAsyncLifetime
         var factory = pg.CreateFactory();
         var acme = await GatewayHarness.CreateTenantAsync(factory, "acme");
         var globex = await GatewayHarness.CreateTenantAsync(factory, "globex");
-        await using var gateway = await GatewayHarness.CreateAsync(factory, Settings(_upstream));
+        await using var gateway = await GatewayHarness.CreateAsync(factory, Settings(Upstream));
 
         var first = await gateway.Gateway.CompleteAsync(Ask(Question), Faq(acme), CancellationToken.None);
         var paraphrase = await gateway.Gateway.CompleteAsync(Ask(Paraphrase), Faq(acme), CancellationToken.None);
@@ -263,7 +241,7 @@ public sealed class SemanticCacheTests : IAsyncLifetime
         Assert.InRange(paraphrase.Outcome.CacheSimilarity!.Value, 0.85, 0.99);
         Assert.Equal(CacheStatus.None, different.Outcome.CacheStatus);
         Assert.Equal(CacheStatus.None, otherTenant.Outcome.CacheStatus);
-        Assert.Equal(3, _upstream.Requests.Count);
+        Assert.Equal(3, Upstream.Requests.Count);
         await gateway.FlushAsync();
         await using var read = factory.ForTenant(acme);
         Assert.Equal(2, await read.SemanticCache.CountAsync());
