@@ -21,6 +21,7 @@ public static class Navigation
         new("Margin", "/margin", MudBlazor.Icons.Material.Filled.AttachMoney, Policies.PlatformAdmin, "Business"),
         new("Usage", "/usage", MudBlazor.Icons.Material.Filled.DataUsage, Policies.TenantMember, "Overview"),
         new("Tenants", "/tenants", MudBlazor.Icons.Material.Filled.Business, Policies.PlatformAdmin, "Platform"),
+        new("Budgets", "/budgets", MudBlazor.Icons.Material.Filled.Savings, Policies.TenantAdmin, "Settings"),
         new("Caching", "/caching", MudBlazor.Icons.Material.Filled.Cached, Policies.TenantAdmin, "Settings"),
         new("API keys", "/keys", MudBlazor.Icons.Material.Filled.VpnKey, Policies.TenantAdmin, "Settings"),
         new("API reference", "/api-docs", MudBlazor.Icons.Material.Filled.Api, Policies.TenantAdmin, "Settings"),

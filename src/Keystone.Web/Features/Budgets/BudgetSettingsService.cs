@@ -1,0 +1,182 @@
+using Keystone.Data;
+using Keystone.Gateway;
+using Keystone.Gateway.Credentials;
+using Keystone.Gateway.Providers;
+using Keystone.Web.Components.Shared;
+using Keystone.Web.Features.Audit;
+using Keystone.Web.Features.Tenants;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Budgets;
+
+/// <summary>A refused budget or provider-key change, in words for the page; <see cref="Field"/> names the input.</summary>
+public sealed class BudgetSettingsException(string message, string field) : Exception(message)
+{
+    public string Field { get; } = field;
+}
+
+/// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
+public sealed record CapRow(BudgetCapStatus Cap, string AppliesTo);
+
+/// <summary>A provider a tenant may bring its own key for.</summary>
+public sealed record ProviderChoice(string Name, string Kind);
+
+/// <summary>
+/// The tenant admin's budgets page: caps with their live spend, soft thresholds and the action at a cap (through
+/// the gateway's <see cref="IBudgetService"/>, as <c>/api/v1/budgets</c>), and the tenant's own provider keys
+/// (BYOK: encrypted by <see cref="ProviderCredentialStore"/>, shown masked, never logged or audited in full).
+/// Every change is audited.
+/// </summary>
+public sealed class BudgetSettingsService(
+    KeystoneDbFactory dbFactory,
+    TenantContext tenant,
+    IBudgetService budgets,
+    ProviderCredentialStore credentials,
+    IOptionsMonitor<GatewayProvidersOptions> providers,
+    AuditLog audit)
+{
+    /// <summary>The longest provider key accepted (real ones are well under 300 characters).</summary>
+    public const int MaxProviderKeyLength = 1024;
+
+    /// <summary>The tenant in scope, or null (platform users who have not switched into a tenant).</summary>
+    public Guid? TenantId => tenant.TenantId;
+
+    /// <summary>The caps with this period's spend, named for people (API keys by name), and the tenant's policy.</summary>
+    public async Task<(IReadOnlyList<CapRow> Caps, TenantBudget Budget)> GetAsync(CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var budget = await budgets.GetAsync(tenantId, ct);
+        var keyIds = budget.Caps.Where(c => c.Scope == BudgetScope.ApiKey).Select(c => Guid.TryParse(c.Key, out var id) ? id : Guid.Empty).ToList();
+        await using var db = dbFactory.ForTenant(tenantId);
+        var keyNames = await db.ApiKeys.AsNoTracking().Where(k => keyIds.Contains(k.Id)).ToDictionaryAsync(k => k.Id.ToString(), k => k.Name, ct);
+        var rows = budget.Caps.Select(c => new CapRow(c, c.Scope switch
+        {
+            BudgetScope.Tenant => "the whole tenant",
+            BudgetScope.Feature => $"feature {c.Key}",
+            BudgetScope.User => $"user {c.Key}",
+            _ => $"API key {keyNames.GetValueOrDefault(c.Key ?? "", c.Key ?? "")}",
+        })).ToList();
+        return (rows, budget);
+    }
+
+    /// <summary>Sets (or replaces) the cap of a scope, key and period.</summary>
+    public async Task SetCapAsync(BudgetScope scope, string? key, BudgetPeriod period, decimal? limitUsd, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        if (scope == BudgetScope.ApiKey)
+        {
+            throw new BudgetSettingsException("An API key's cap is set with the key, on the API keys page.", "scope");
+        }
+
+        key = scope == BudgetScope.Tenant ? null : key?.Trim();
+        if (scope != BudgetScope.Tenant && string.IsNullOrEmpty(key))
+        {
+            throw new BudgetSettingsException(scope == BudgetScope.Feature
+                ? "Name the feature the cap is for (the X-Keystone-Feature label of its calls)."
+                : "Name the user the cap is for (the user id or end user your calls send).", "key");
+        }
+
+        if (key is { Length: > 128 })
+        {
+            throw new BudgetSettingsException("That name is longer than 128 characters.", "key");
+        }
+
+        if (Money.MicrosFromDollars(limitUsd) is not { } micros || micros <= 0)
+        {
+            throw new BudgetSettingsException("A cap must be more than $0.", "limit");
+        }
+
+        await Refusals(() => budgets.SetAsync(tenantId, [new BudgetCapInput(scope, key, period, micros)], null, null, ct));
+        await audit.WriteAsync("budgets.cap.set", $"tenant:{tenantId}", tenantId,
+            new { scope = scope.ToString(), key, period = period.ToString(), limitMicros = micros }, ct);
+    }
+
+    /// <summary>Removes one cap; its spend so far stays in the call records.</summary>
+    public async Task RemoveCapAsync(BudgetCapStatus cap, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        await budgets.RemoveAsync(tenantId, cap.Scope, cap.Key, cap.Period, ct);
+        await audit.WriteAsync("budgets.cap.remove", $"tenant:{tenantId}", tenantId,
+            new { scope = cap.Scope.ToString(), key = cap.Key, period = cap.Period.ToString(), limitMicros = cap.LimitMicros }, ct);
+    }
+
+    /// <summary>Sets the soft thresholds (percent of a cap that notify) and what happens at 100 %.</summary>
+    public async Task SetPolicyAsync(string thresholds, BudgetAction action, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var parsed = new List<int>();
+        foreach (var part in thresholds.Split([',', ' ', ';'], StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part.TrimEnd('%'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var t) || t is < 1 or > 100)
+            {
+                throw new BudgetSettingsException($"'{part}' is not a percentage from 1 to 100. Write them like: 50, 80, 100.", "thresholds");
+            }
+
+            parsed.Add(t);
+        }
+
+        if (parsed.Count > 10)
+        {
+            throw new BudgetSettingsException("Ten thresholds at most.", "thresholds");
+        }
+
+        var list = parsed.Distinct().Order().ToList();
+        await Refusals(() => budgets.SetAsync(tenantId, [], list, action, ct));
+        await audit.WriteAsync("budgets.policy", $"tenant:{tenantId}", tenantId, new { softThresholdsPercent = list, actionAtLimit = action.ToString() }, ct);
+    }
+
+    /// <summary>The providers of this platform, by name.</summary>
+    public IReadOnlyList<ProviderChoice> Providers() => providers.CurrentValue.Effective()
+        .Select(p => new ProviderChoice(p.Key, p.Value.Kind ?? "OpenAI"))
+        .OrderBy(p => p.Name, StringComparer.OrdinalIgnoreCase).ToList();
+
+    /// <summary>The tenant's own provider keys, masked.</summary>
+    public Task<IReadOnlyList<ProviderCredentialInfo>> ProviderKeysAsync(CancellationToken ct) => credentials.ListAsync(RequireTenant(), ct);
+
+    /// <summary>Stores (or replaces) the tenant's key for a provider, encrypted; the audit names the provider and the last four characters only.</summary>
+    public async Task<ProviderCredentialInfo> SetProviderKeyAsync(string provider, string? apiKey, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var choice = Providers().FirstOrDefault(p => p.Name.Equals(provider, StringComparison.OrdinalIgnoreCase))
+            ?? throw new BudgetSettingsException("Choose one of this platform's providers.", "provider");
+        var secret = apiKey?.Trim() ?? "";
+        if (secret.Length < 8 || secret.Length > MaxProviderKeyLength || secret.Any(char.IsWhiteSpace))
+        {
+            throw new BudgetSettingsException($"Paste the whole key: 8 to {MaxProviderKeyLength} characters, no spaces.", "apiKey");
+        }
+
+        var saved = await credentials.SetAsync(tenantId, choice.Name, secret, null, ct);
+        await audit.WriteAsync("byok.set", $"provider:{choice.Name}", tenantId, new { provider = choice.Name, key = saved.Masked }, ct);
+        return saved;
+    }
+
+    /// <summary>Removes the tenant's key for a provider: its calls go back to the platform's key (and are charged as such).</summary>
+    public async Task<bool> RemoveProviderKeyAsync(string provider, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var removed = await credentials.RemoveAsync(tenantId, provider, ct);
+        if (removed)
+        {
+            await audit.WriteAsync("byok.remove", $"provider:{provider}", tenantId, new { provider }, ct);
+        }
+
+        return removed;
+    }
+
+    // The gateway's service refuses with the API's error (a GatewayException); the page shows its words.
+    private static async Task Refusals(Func<Task> change)
+    {
+        try
+        {
+            await change();
+        }
+        catch (GatewayException ex) when (ex.Error.HttpStatus == 400)
+        {
+            throw new BudgetSettingsException(ex.Error.Message, ex.Error.Param ?? "body");
+        }
+    }
+
+    private Guid RequireTenant() => tenant.TenantId
+        ?? throw new BudgetSettingsException("Switch into a tenant first: budgets belong to one tenant.", "tenant");
+}

@@ -1,0 +1,153 @@
+using Keystone.Gateway;
+using Keystone.Gateway.Credentials;
+using Microsoft.AspNetCore.Components;
+using MudBlazor;
+
+namespace Keystone.Web.Features.Budgets;
+
+public sealed partial class BudgetsPage
+{
+    private readonly CancellationTokenSource _cts = new();
+    private PeriodicTimer? _timer;
+    private IReadOnlyList<CapRow>? _caps;
+    private TenantBudget? _budget;
+    private IReadOnlyList<ProviderCredentialInfo>? _providerKeys;
+    private IReadOnlyList<ProviderChoice> _providers = [];
+    private DateTime? _loadedAt;
+    private bool _busy;
+
+    private BudgetScope _scope = BudgetScope.Tenant;
+    private string? _key;
+    private BudgetPeriod _period = BudgetPeriod.Month;
+    private decimal? _limitUsd;
+    private string? _capError;
+
+    private string _thresholds = "";
+    private BudgetAction _action = BudgetAction.Block;
+    private string? _policyError;
+
+    private string? _provider;
+    private string? _providerKey;
+    private string? _byokError;
+
+    [Inject] private ISnackbar Snackbar { get; set; } = default!;
+
+    protected override async Task OnInitializedAsync()
+    {
+        if (Budgets.TenantId is null)
+        {
+            return;
+        }
+
+        _providers = Budgets.Providers();
+        _provider = _providers.Count > 0 ? _providers[0].Name : null;
+        await LoadAsync(_cts.Token);
+        _thresholds = string.Join(", ", _budget!.SoftThresholdsPercent);
+        _action = _budget.ActionAtLimit;
+    }
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        // Interactive only (after-render never runs while prerendering): spend refreshes without a reload.
+        if (firstRender && _timer is null && Budgets.TenantId is not null)
+        {
+            _timer = new PeriodicTimer(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock);
+            _ = RefreshLoopAsync(_timer, _cts.Token);
+        }
+    }
+
+    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                await InvokeAsync(async () =>
+                {
+                    await LoadAsync(ct);
+                    StateHasChanged();
+                });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The page was closed.
+        }
+    }
+
+    private async Task LoadAsync(CancellationToken ct)
+    {
+        (_caps, _budget) = await Budgets.GetAsync(ct);
+        _providerKeys = await Budgets.ProviderKeysAsync(ct);
+        _loadedAt = Clock.GetUtcNow().UtcDateTime;
+    }
+
+    private Task SetCapAsync() => RunAsync(async () =>
+    {
+        await Budgets.SetCapAsync(_scope, _key, _period, _limitUsd, _cts.Token);
+        _limitUsd = null;
+        _key = null;
+        Snackbar.Add("Cap saved. Calls count against it from now on.", Severity.Success);
+    }, e => _capError = e);
+
+    private Task RemoveCapAsync(BudgetCapStatus cap) => RunAsync(async () =>
+    {
+        await Budgets.RemoveCapAsync(cap, _cts.Token);
+        Snackbar.Add("Cap removed.", Severity.Info);
+    }, e => _capError = e);
+
+    private Task SetPolicyAsync() => RunAsync(async () =>
+    {
+        await Budgets.SetPolicyAsync(_thresholds, _action, _cts.Token);
+        Snackbar.Add("Saved.", Severity.Success);
+    }, e => _policyError = e);
+
+    private Task SetProviderKeyAsync() => RunAsync(async () =>
+    {
+        var saved = await Budgets.SetProviderKeyAsync(_provider ?? "", _providerKey, _cts.Token);
+        // The secret leaves the page's state at once: it is never shown again, only its last four characters.
+        _providerKey = null;
+        Snackbar.Add($"Your {saved.Provider} key ({saved.Masked}) is saved; the next calls to {saved.Provider} use it.", Severity.Success);
+    }, e => _byokError = e);
+
+    private Task RemoveProviderKeyAsync(string provider) => RunAsync(async () =>
+    {
+        await Budgets.RemoveProviderKeyAsync(provider, _cts.Token);
+        Snackbar.Add($"Your {provider} key is removed; calls to {provider} use the platform's key again.", Severity.Info);
+    }, e => _byokError = e);
+
+    /// <summary>Runs one change and reloads; a refused one shows its reason next to its form.</summary>
+    private async Task RunAsync(Func<Task> change, Action<string?> error)
+    {
+        _busy = true;
+        _capError = _policyError = _byokError = null;
+        try
+        {
+            await change();
+            await LoadAsync(_cts.Token);
+        }
+        catch (BudgetSettingsException ex)
+        {
+            error(ex.Message);
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private static Color UsedColor(BudgetCapStatus c) => c.UsedFraction >= 1 ? Color.Error : c.UsedFraction >= 0.8 ? Color.Warning : Color.Primary;
+
+    private static string Percent(double share)
+        => share is > 0 and < 0.01 ? "under 1%" : (share * 100).ToString("0", System.Globalization.CultureInfo.InvariantCulture) + "%";
+
+    private static string CapId(BudgetCapStatus c)
+        => $"{c.Scope}-{c.Key}-{c.Period}".ToLowerInvariant() is var s ? new string(s.Select(ch => char.IsAsciiLetterOrDigit(ch) ? ch : '-').ToArray()) : "";
+
+    public async ValueTask DisposeAsync()
+    {
+        await _cts.CancelAsync();
+        _timer?.Dispose();
+        _cts.Dispose();
+    }
+}

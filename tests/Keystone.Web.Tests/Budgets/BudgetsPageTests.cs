@@ -1,0 +1,188 @@
+using Bunit;
+using Keystone.Data.Calls;
+using Keystone.Gateway;
+using Keystone.Gateway.Credentials;
+using Keystone.Web.Features.Budgets;
+using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Tests.Api;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Keystone.Web.Tests.Budgets;
+
+/// <summary>
+/// The /budgets page over the real app (SQLite, the gateway's budgets and provider-key store, audit), signed in as
+/// Initech's admin. The page's own clock is fake so its spend refresh can be driven; the app keeps real time.
+/// </summary>
+public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiFixture>, IAsyncLifetime
+{
+    // A bound for the page's database round trips on a busy machine, not a speed assertion.
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+
+    private readonly ApiFixture _fixture;
+    private readonly AsyncServiceScope _scope;
+    private readonly FakeTimeProvider _pageClock = new(DateTimeOffset.UtcNow);
+
+    public BudgetsPageTests(ApiFixture fixture)
+    {
+        _fixture = fixture;
+        _scope = fixture.App.Services.CreateAsyncScope();
+        var tenant = _scope.ServiceProvider.GetRequiredService<TenantContext>();
+        tenant.SetUser(new(new System.Security.Claims.ClaimsIdentity(
+        [
+            new(System.Security.Claims.ClaimTypes.NameIdentifier, "test-initech-admin"),
+            new(System.Security.Claims.ClaimTypes.Role, Keystone.Data.Identity.Roles.TenantAdmin),
+            new(KeystoneClaims.TenantId, DemoData.InitechId.ToString()),
+        ], "test")));
+        Services.AddSingleton(tenant);
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
+        Services.AddSingleton<TimeProvider>(_pageClock);
+        Services.AddSingleton(Options.Create(new DashboardOptions()));
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public new async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _scope.DisposeAsync();
+    }
+
+    private IBudgetService BudgetService => _fixture.App.Services.GetRequiredService<IBudgetService>();
+
+    private IRenderedComponent<BudgetsPage> RenderPage()
+    {
+        var page = Render<BudgetsPage>();
+        page.WaitForElement("[data-test=cap-save]", Wait);
+        return page;
+    }
+
+    [Fact]
+    public async Task SetFeatureCap_ShowsItWithItsLimitSavesAndAuditsThenRemoveDropsIt()
+    {
+        var page = RenderPage();
+
+        page.Find("[data-test=cap-scope-feature]").Click();
+        page.Find("[data-test=cap-key]").Change("bp-search");
+        page.Find("[data-test=cap-period-day]").Click();
+        page.Find("[data-test=cap-limit]").Change("2.5");
+        page.Find("[data-test=cap-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Equal("$2.50", page.Find("[data-test=limit-feature-bp-search-day]").TextContent.Trim()), Wait);
+        Assert.Contains("feature bp-search", page.Find("[data-test=caps-table]").TextContent, StringComparison.Ordinal);
+        var cap = Assert.Single((await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).Caps, c => c.Key == "bp-search");
+        Assert.Equal((BudgetScope.Feature, BudgetPeriod.Day, 2_500_000L), (cap.Scope, cap.Period, cap.LimitMicros));
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "budgets.cap.set" && a.TenantId == DemoData.InitechId && a.MetadataJson!.Contains("bp-search")));
+        }
+
+        page.Find("[data-test=remove-feature-bp-search-day]").Click();
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-test=remove-feature-bp-search-day]")), Wait);
+        Assert.DoesNotContain((await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).Caps, c => c.Key == "bp-search");
+    }
+
+    [Theory]
+    [InlineData("Feature", "", "3", "Name the feature")]
+    [InlineData("Tenant", "", "0", "more than $0")]
+    [InlineData("User", "", "1", "Name the user")]
+    public async Task SetCap_IncompleteForm_SaysWhatIsMissingAndSavesNothing(string scope, string key, string limit, string message)
+    {
+        var before = (await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).Caps.Count;
+        var page = RenderPage();
+
+        page.Find($"[data-test=cap-scope-{scope.ToLowerInvariant()}]").Click();
+        if (scope != "Tenant")
+        {
+            page.Find("[data-test=cap-key]").Change(key);
+        }
+
+        page.Find("[data-test=cap-limit]").Change(limit);
+        page.Find("[data-test=cap-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains(message, page.Find("[data-test=cap-error]").TextContent, StringComparison.Ordinal), Wait);
+        Assert.Equal(before, (await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).Caps.Count);
+    }
+
+    [Fact]
+    public async Task SavePolicy_ThresholdsAndDegrade_AreSavedAndBadThresholdsAreRefusedInPlainWords()
+    {
+        var page = RenderPage();
+
+        page.Find("[data-test=policy-thresholds]").Change("90, 50%");
+        page.Find("[data-test=policy-degrade]").Click();
+        page.Find("[data-test=policy-save]").Click();
+        page.WaitForAssertion(() => Assert.Equal(BudgetAction.Degrade, BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None).Result.ActionAtLimit), Wait);
+
+        var saved = await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None);
+        Assert.Equal([50, 90], saved.SoftThresholdsPercent);
+
+        page.Find("[data-test=policy-thresholds]").Change("50, lots");
+        page.Find("[data-test=policy-save]").Click();
+        page.WaitForAssertion(() => Assert.Contains("'lots' is not a percentage", page.Find("[data-test=policy-error]").TextContent, StringComparison.Ordinal), Wait);
+        Assert.Equal([50, 90], (await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).SoftThresholdsPercent);
+
+        // Leave the demo tenant's policy as the other tests expect it.
+        await BudgetService.SetAsync(DemoData.InitechId, [], [50, 80, 100], BudgetAction.Block, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task ProviderKey_IsStoredEncryptedShownMaskedNeverEchoedAndRemovable()
+    {
+        const string secret = "sk-initech-test-0123456789wxyz";
+        var page = RenderPage();
+
+        page.Find("[data-test=byok-key]").Change(secret);
+        page.Find("[data-test=byok-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Equal("…wxyz", page.Find("[data-test=byok-masked-sim]").TextContent.Trim()), Wait);
+        Assert.DoesNotContain(secret, page.Markup, StringComparison.Ordinal);
+        var store = _fixture.App.Services.GetRequiredService<ProviderCredentialStore>();
+        Assert.Equal(secret, (await store.GetForCallAsync(DemoData.InitechId, "sim", CancellationToken.None))?.ApiKey);
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            var row = await db.ProviderCredentials.SingleAsync(c => c.TenantId == DemoData.InitechId && c.Provider == "sim");
+            Assert.DoesNotContain(secret, row.ProtectedSecret, StringComparison.Ordinal);
+            var audit = await db.AuditLog.SingleAsync(a => a.Action == "byok.set" && a.TenantId == DemoData.InitechId);
+            Assert.DoesNotContain("0123456789", audit.MetadataJson ?? "", StringComparison.Ordinal);
+        }
+
+        page.Find("[data-test=byok-remove-sim]").Click();
+
+        page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-test=byok-empty]")), Wait);
+        Assert.Null(await store.GetForCallAsync(DemoData.InitechId, "sim", CancellationToken.None));
+    }
+
+    [Fact]
+    public void ProviderKey_TooShort_IsRefusedAndNothingIsStored()
+    {
+        var page = RenderPage();
+
+        page.Find("[data-test=byok-key]").Change("short");
+        page.Find("[data-test=byok-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("Paste the whole key", page.Find("[data-test=byok-error]").TextContent, StringComparison.Ordinal), Wait);
+        Assert.NotNull(page.Find("[data-test=byok-empty]"));
+    }
+
+    [Fact]
+    public async Task Spend_AfterACall_ShowsOnTheNextRefreshWithoutAReload()
+    {
+        await BudgetService.SetAsync(DemoData.InitechId, [new BudgetCapInput(BudgetScope.Feature, "bp-live", BudgetPeriod.Month, 5_000_000)], null, null,
+            CancellationToken.None);
+        var page = RenderPage();
+        Assert.Equal("$0.00", page.Find("[data-test=spent-feature-bp-live-month]").TextContent.Trim());
+
+        var gateway = _fixture.App.Services.GetRequiredService<ILlmGateway>();
+        var result = await gateway.CompleteAsync(new ChatRequest { Model = "fast", Messages = [new ChatMessage("user", "Hello there")] },
+            new CallContext { TenantId = DemoData.InitechId, Feature = "bp-live" }, CancellationToken.None);
+        Assert.Equal(CallStatus.Ok, result.Outcome.Status);
+        _pageClock.Advance(TimeSpan.FromSeconds(new DashboardOptions().UsageRefreshSeconds));
+
+        page.WaitForAssertion(() => Assert.NotEqual("$0.00", page.Find("[data-test=spent-feature-bp-live-month]").TextContent.Trim()), Wait);
+    }
+}
