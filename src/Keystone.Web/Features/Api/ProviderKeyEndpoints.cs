@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Keystone.Web.Features.Budgets;
+
+namespace Keystone.Web.Features.Api;
+
+/// <summary>One of the tenant's own provider keys, masked: <c>/api/v1/provider-keys</c> never returns a secret.</summary>
+public sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc);
+
+/// <summary><c>GET /api/v1/provider-keys</c>.</summary>
+public sealed record ProviderKeyListDto(IReadOnlyList<ProviderKeyDto> Keys, IReadOnlyList<string> Providers);
+
+/// <summary>The body of <c>PUT /api/v1/provider-keys/{provider}</c> (documentation only).</summary>
+public sealed record ProviderKeyInputDoc(string ApiKey);
+
+/// <summary>
+/// <c>/api/v1/provider-keys</c>: the budgets page's BYOK keys through an <c>admin</c> key. The console's
+/// <see cref="BudgetSettingsService"/> does the work, so validation, encryption, masking and the audit trail (the
+/// acting key is the actor, the secret never recorded) are the same as on <c>/budgets</c>.
+/// </summary>
+internal static class ProviderKeyEndpoints
+{
+    public static async Task<IResult> ListAsync(HttpContext http, BudgetSettingsService budgets)
+    {
+        var keys = await budgets.ProviderKeysAsync(http.RequestAborted);
+        return TypedResults.Ok(new ProviderKeyListDto(
+            keys.Select(k => new ProviderKeyDto(k.Provider, k.Masked, k.UpdatedUtc)).ToList(),
+            budgets.Providers().Select(p => p.Name).ToList()));
+    }
+
+    public static async Task<IResult> PutAsync(HttpContext http, string provider, ApiRequestBody body, BudgetSettingsService budgets)
+    {
+        var apiKey = await body.ReadAsync(http.Request, Parse, http.RequestAborted);
+        try
+        {
+            var saved = await budgets.SetProviderKeyAsync(provider, apiKey, http.RequestAborted);
+            return TypedResults.Ok(new ProviderKeyDto(saved.Provider, saved.Masked, saved.UpdatedUtc));
+        }
+        catch (BudgetSettingsException ex)
+        {
+            throw ApiException.Invalid(ex.Field, ex.Message);
+        }
+    }
+
+    public static async Task<IResult> DeleteAsync(HttpContext http, string provider, BudgetSettingsService budgets)
+        => await budgets.RemoveProviderKeyAsync(provider, http.RequestAborted)
+            ? TypedResults.NoContent()
+            : throw ApiException.NotFound($"This tenant has no key of its own for '{provider}'.");
+
+    internal static string Parse(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.Invalid("body", "The request body must be a JSON object.");
+        }
+
+        return JsonFields.RequiredString(root, "apiKey", BudgetSettingsService.MaxProviderKeyLength);
+    }
+}
