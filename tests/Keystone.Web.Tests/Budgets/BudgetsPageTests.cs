@@ -113,6 +113,8 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
     {
         var page = RenderPage();
 
+        // "Degrade" says where it sends calls, from the platform's configuration (the defaults here).
+        Assert.Contains("smart → fast", page.Find("[data-test=policy-degrade]").ParentElement!.ParentElement!.TextContent, StringComparison.Ordinal);
         page.Find("[data-test=policy-thresholds]").Change("90, 50%");
         page.Find("[data-test=policy-degrade]").Click();
         page.Find("[data-test=policy-save]").Click();

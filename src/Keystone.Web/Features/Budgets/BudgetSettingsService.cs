@@ -1,6 +1,7 @@
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
+using Keystone.Gateway.Pipeline;
 using Keystone.Gateway.Providers;
 using Keystone.Web.Components.Shared;
 using Keystone.Web.Features.Audit;
@@ -34,6 +35,7 @@ public sealed class BudgetSettingsService(
     IBudgetService budgets,
     ProviderCredentialStore credentials,
     IOptionsMonitor<GatewayProvidersOptions> providers,
+    IOptionsMonitor<GatewayOptions> gateway,
     AuditLog audit)
 {
     /// <summary>The longest provider key accepted (real ones are well under 300 characters).</summary>
@@ -125,6 +127,10 @@ public sealed class BudgetSettingsService(
         await Refusals(() => budgets.SetAsync(tenantId, [], list, action, ct));
         await audit.WriteAsync("budgets.policy", $"tenant:{tenantId}", tenantId, new { softThresholdsPercent = list, actionAtLimit = action.ToString() }, ct);
     }
+
+    /// <summary>Where "degrade" sends a call at a cap (<c>smart → fast</c>, …), in words; empty when nowhere.</summary>
+    public string DegradeRoutes() => string.Join(", ", gateway.CurrentValue.DegradeTo.OrderBy(d => d.Key, StringComparer.OrdinalIgnoreCase)
+        .Select(d => $"{d.Key} → {d.Value}"));
 
     /// <summary>The providers of this platform, by name.</summary>
     public IReadOnlyList<ProviderChoice> Providers() => providers.CurrentValue.Effective()
