@@ -39,6 +39,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         ], "test")));
         Services.AddSingleton(tenant);
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
+        Services.AddSingleton(fixture.App.Services.GetRequiredService<Keystone.Gateway.Budgets.BudgetEvents>());
         Services.AddSingleton<TimeProvider>(_pageClock);
         Services.AddSingleton(Options.Create(new DashboardOptions()));
     }
@@ -186,5 +187,32 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         _pageClock.Advance(TimeSpan.FromSeconds(new DashboardOptions().UsageRefreshSeconds));
 
         page.WaitForAssertion(() => Assert.NotEqual("$0.00", page.Find("[data-test=spent-feature-bp-live-month]").TextContent.Trim()), Wait);
+    }
+
+    [Fact]
+    public async Task ThresholdCrossed_ShowsAsAnAlertAtOnceWithoutARefresh()
+    {
+        await BudgetService.SetAsync(DemoData.InitechId, [new BudgetCapInput(BudgetScope.Feature, "bp-alert", BudgetPeriod.Month, 1_000)], [1],
+            null, CancellationToken.None);
+        try
+        {
+            var page = RenderPage();
+            Assert.Empty(page.FindAll("[data-test=alert]"));
+
+            // One call costs more than 1 % of $0.001 (10 micro-USD): its settlement crosses the threshold.
+            var gateway = _fixture.App.Services.GetRequiredService<ILlmGateway>();
+            var result = await gateway.CompleteAsync(
+                new ChatRequest { Model = "fast", MaxTokens = 64, Messages = [new ChatMessage("user", "Tell me about budgets")] },
+                new CallContext { TenantId = DemoData.InitechId, Feature = "bp-alert" }, CancellationToken.None);
+            Assert.True(result.Outcome.CostMicros > 10, $"the call cost {result.Outcome.CostMicros} micro-USD");
+
+            // The page's clock never moves: only the gateway's event can bring the alert in.
+            page.WaitForAssertion(() => Assert.Contains("1% of feature bp-alert's monthly cap", page.Find("[data-test=alerts]").TextContent,
+                StringComparison.Ordinal), Wait);
+        }
+        finally
+        {
+            await BudgetService.SetAsync(DemoData.InitechId, [], [50, 80, 100], BudgetAction.Block, CancellationToken.None);
+        }
     }
 }

@@ -20,6 +20,9 @@ public sealed class BudgetSettingsException(string message, string field) : Exce
 /// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
 public sealed record CapRow(BudgetCapStatus Cap, string AppliesTo);
 
+/// <summary>A soft threshold of a cap that was crossed (the gateway records each once per cap, threshold and period).</summary>
+public sealed record BudgetAlert(DateTime CrossedUtc, string AppliesTo, BudgetPeriod Period, int ThresholdPercent, long LimitMicros, long SpentMicros);
+
 /// <summary>A provider a tenant may bring its own key for.</summary>
 public sealed record ProviderChoice(string Name, string Kind);
 
@@ -44,23 +47,76 @@ public sealed class BudgetSettingsService(
     /// <summary>The tenant in scope, or null (platform users who have not switched into a tenant).</summary>
     public Guid? TenantId => tenant.TenantId;
 
+    /// <summary>How many recent alerts the page lists.</summary>
+    public const int RecentAlerts = 10;
+
     /// <summary>The caps with this period's spend, named for people (API keys by name), and the tenant's policy.</summary>
     public async Task<(IReadOnlyList<CapRow> Caps, TenantBudget Budget)> GetAsync(CancellationToken ct)
     {
         var tenantId = RequireTenant();
         var budget = await budgets.GetAsync(tenantId, ct);
-        var keyIds = budget.Caps.Where(c => c.Scope == BudgetScope.ApiKey).Select(c => Guid.TryParse(c.Key, out var id) ? id : Guid.Empty).ToList();
-        await using var db = dbFactory.ForTenant(tenantId);
-        var keyNames = await db.ApiKeys.AsNoTracking().Where(k => keyIds.Contains(k.Id)).ToDictionaryAsync(k => k.Id.ToString(), k => k.Name, ct);
-        var rows = budget.Caps.Select(c => new CapRow(c, c.Scope switch
-        {
-            BudgetScope.Tenant => "the whole tenant",
-            BudgetScope.Feature => $"feature {c.Key}",
-            BudgetScope.User => $"user {c.Key}",
-            _ => $"API key {keyNames.GetValueOrDefault(c.Key ?? "", c.Key ?? "")}",
-        })).ToList();
-        return (rows, budget);
+        var names = await KeyNamesAsync(tenantId, budget.Caps.Where(c => c.Scope == BudgetScope.ApiKey).Select(c => c.Key), ct);
+        return (budget.Caps.Select(c => new CapRow(c, AppliesTo(c.Scope, c.Key, names))).ToList(), budget);
     }
+
+    /// <summary>The latest thresholds crossed (from the audit log, where the gateway records each), newest first.</summary>
+    public async Task<IReadOnlyList<BudgetAlert>> AlertsAsync(CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        List<(DateTime Utc, string? Json)> rows;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            rows = (await db.AuditLog.AsNoTracking().Where(a => a.TenantId == tenantId && a.Action == "budget.threshold")
+                .OrderByDescending(a => a.Id).Take(RecentAlerts).Select(a => new { a.CreatedUtc, a.MetadataJson }).ToListAsync(ct))
+                .Select(a => (a.CreatedUtc, a.MetadataJson)).ToList();
+        }
+
+        var parsed = rows.Select(r => (r.Utc, Meta: r.Json is null ? null : System.Text.Json.JsonSerializer.Deserialize<ThresholdMetadata>(r.Json)))
+            .Where(r => r.Meta is not null).ToList();
+        var names = await KeyNamesAsync(tenantId, parsed.Where(r => r.Meta!.Scope == "apiKey").Select(r => r.Meta!.Key), ct);
+        return parsed.Select(r => new BudgetAlert(DateTime.SpecifyKind(r.Utc, DateTimeKind.Utc),
+                AppliesTo(ScopeOf(r.Meta!.Scope), r.Meta.Key, names), r.Meta.Period == "day" ? BudgetPeriod.Day : BudgetPeriod.Month,
+                r.Meta.ThresholdPercent, r.Meta.LimitMicros, r.Meta.SpentMicros))
+            .ToList();
+    }
+
+    /// <summary>What a cap applies to, in words: API keys by name.</summary>
+    public static string AppliesTo(BudgetScope scope, string? key, IReadOnlyDictionary<string, string>? keyNames = null) => scope switch
+    {
+        BudgetScope.Tenant => "the whole tenant",
+        BudgetScope.Feature => $"feature {key}",
+        BudgetScope.User => $"user {key}",
+        _ => $"API key {keyNames?.GetValueOrDefault(key ?? "") ?? key}",
+    };
+
+    private static BudgetScope ScopeOf(string? text) => text switch
+    {
+        "feature" => BudgetScope.Feature,
+        "user" => BudgetScope.User,
+        "apiKey" => BudgetScope.ApiKey,
+        _ => BudgetScope.Tenant,
+    };
+
+    private async Task<IReadOnlyDictionary<string, string>> KeyNamesAsync(Guid tenantId, IEnumerable<string?> keys, CancellationToken ct)
+    {
+        var ids = keys.Select(k => Guid.TryParse(k, out var id) ? id : Guid.Empty).Where(id => id != Guid.Empty).Distinct().ToList();
+        if (ids.Count == 0)
+        {
+            return new Dictionary<string, string>();
+        }
+
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.ApiKeys.AsNoTracking().Where(k => ids.Contains(k.Id)).ToDictionaryAsync(k => k.Id.ToString(), k => k.Name, ct);
+    }
+
+    // The gateway's audit metadata of a crossed threshold (BudgetLedger), camelCase.
+    private sealed record ThresholdMetadata(
+        [property: System.Text.Json.Serialization.JsonPropertyName("scope")] string? Scope,
+        [property: System.Text.Json.Serialization.JsonPropertyName("key")] string? Key,
+        [property: System.Text.Json.Serialization.JsonPropertyName("period")] string? Period,
+        [property: System.Text.Json.Serialization.JsonPropertyName("thresholdPercent")] int ThresholdPercent,
+        [property: System.Text.Json.Serialization.JsonPropertyName("limitMicros")] long LimitMicros,
+        [property: System.Text.Json.Serialization.JsonPropertyName("spentMicros")] long SpentMicros);
 
     /// <summary>Sets (or replaces) the cap of a scope, key and period.</summary>
     public async Task SetCapAsync(BudgetScope scope, string? key, BudgetPeriod period, decimal? limitUsd, CancellationToken ct)

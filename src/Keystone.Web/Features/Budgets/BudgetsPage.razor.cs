@@ -12,6 +12,7 @@ public sealed partial class BudgetsPage
     private IReadOnlyList<CapRow>? _caps;
     private TenantBudget? _budget;
     private IReadOnlyList<ProviderCredentialInfo>? _providerKeys;
+    private IReadOnlyList<BudgetAlert>? _alerts;
     private IReadOnlyList<ProviderChoice> _providers = [];
     private DateTime? _loadedAt;
     private bool _busy;
@@ -39,6 +40,8 @@ public sealed partial class BudgetsPage
             return;
         }
 
+        // A threshold crossed on this instance shows at once (the audit log keeps it for the list and other instances).
+        Events.ThresholdCrossed += OnThresholdCrossed;
         _providers = Budgets.Providers();
         _provider = _providers.Count > 0 ? _providers[0].Name : null;
         await LoadAsync(_cts.Token);
@@ -79,7 +82,37 @@ public sealed partial class BudgetsPage
     {
         (_caps, _budget) = await Budgets.GetAsync(ct);
         _providerKeys = await Budgets.ProviderKeysAsync(ct);
+        _alerts = await Budgets.AlertsAsync(ct);
         _loadedAt = Clock.GetUtcNow().UtcDateTime;
+    }
+
+    private void OnThresholdCrossed(object? sender, Keystone.Gateway.Budgets.BudgetThresholdCrossed e)
+    {
+        if (e.TenantId != Budgets.TenantId || _cts.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // Raised on the gateway's thread: never block it, and never let a closed page's failure reach it.
+        _ = ShowAlertAsync(e);
+    }
+
+    private async Task ShowAlertAsync(Keystone.Gateway.Budgets.BudgetThresholdCrossed e)
+    {
+        try
+        {
+            await InvokeAsync(async () =>
+            {
+                Snackbar.Add($"{e.ThresholdPercent}% of {BudgetSettingsService.AppliesTo(e.Scope, e.Key)}'s cap reached.",
+                    e.ThresholdPercent >= 100 ? Severity.Error : Severity.Warning);
+                await LoadAsync(_cts.Token);
+                StateHasChanged();
+            });
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+        {
+            // The page was closed meanwhile.
+        }
     }
 
     private Task SetCapAsync() => RunAsync(async () =>
@@ -146,6 +179,7 @@ public sealed partial class BudgetsPage
 
     public async ValueTask DisposeAsync()
     {
+        Events.ThresholdCrossed -= OnThresholdCrossed;
         await _cts.CancelAsync();
         _timer?.Dispose();
         _cts.Dispose();
