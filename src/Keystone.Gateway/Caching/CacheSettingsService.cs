@@ -30,12 +30,10 @@ internal sealed class CacheSettingsService(
 
     public async Task<FeatureCacheSettings> SetAsync(Guid tenantId, FeatureCacheSettings input, string? userId, CancellationToken ct)
     {
-        var feature = input.Feature?.Trim() ?? "";
-        if (feature.Length is 0 or > FeatureCacheSetting.FeatureMaxLength
-            || !feature.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '/'))
+        var feature = input.Feature.Trim();
+        if (!FeatureLabel.IsValid(feature))
         {
-            throw new CacheSettingsValidationException(
-                "A feature is 1–64 characters of letters, digits, '-', '_', '.', ':' or '/' (as calls label it).", "feature");
+            throw new CacheSettingsValidationException($"A feature is {FeatureLabel.Rule} (as calls label it).", "feature");
         }
 
         if (input.SemanticThreshold is < 0.5 or > 1 || double.IsNaN(input.SemanticThreshold))

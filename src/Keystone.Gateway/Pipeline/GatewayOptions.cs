@@ -102,7 +102,7 @@ public sealed class GatewayOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
     public TimeSpan RecorderLinger { get; set; } = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>How long tenant settings (caps, model policy, key limits, BYOK keys) are cached in memory. Default 5 s.</summary>
+    /// <summary>How long tenant settings (caps, model policy, key limits, per-feature cache settings, BYOK keys) are cached in memory. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
 

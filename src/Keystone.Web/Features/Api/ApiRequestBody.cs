@@ -200,9 +200,9 @@ internal static class ApiHttp
             return "default";
         }
 
-        if (value.Length > 64 || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':' or '/'))
+        if (!FeatureLabel.IsValid(value))
         {
-            throw ApiException.Invalid("X-Keystone-Feature", "X-Keystone-Feature must be 1–64 characters of letters, digits, '-', '_', '.', ':' or '/'.");
+            throw ApiException.Invalid("X-Keystone-Feature", $"X-Keystone-Feature must be {FeatureLabel.Rule}.");
         }
 
         return value;
