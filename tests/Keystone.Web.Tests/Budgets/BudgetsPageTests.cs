@@ -89,6 +89,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
 
     [Theory]
     [InlineData("Feature", "", "3", "Name the feature")]
+    [InlineData("Feature", "has space", "3", "no call could meet this cap")]
     [InlineData("Tenant", "", "0", "more than $0")]
     [InlineData("User", "", "1", "Name the user")]
     public async Task SetCap_IncompleteForm_SaysWhatIsMissingAndSavesNothing(string scope, string key, string limit, string message)

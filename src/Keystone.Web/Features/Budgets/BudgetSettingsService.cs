@@ -135,6 +135,11 @@ public sealed class BudgetSettingsService(
                 : "Name the user the cap is for (the user id or end user your calls send).", "key");
         }
 
+        if (scope == BudgetScope.Feature && !FeatureLabel.IsValid(key))
+        {
+            throw new BudgetSettingsException($"A feature label is {FeatureLabel.Rule}, as calls send it: no call could meet this cap.", "key");
+        }
+
         if (key is { Length: > 128 })
         {
             throw new BudgetSettingsException("That name is longer than 128 characters.", "key");
