@@ -68,4 +68,8 @@ public interface IBudgetService
 
     /// <summary>Deletes one cap.</summary>
     Task RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct);
+
+    /// <summary>The latest soft thresholds crossed (each recorded once per cap, threshold and period), newest first.</summary>
+    Task<IReadOnlyList<(DateTime CrossedUtc, Budgets.BudgetThresholdCrossed Crossing)>> RecentThresholdsAsync(Guid tenantId, int count,
+        CancellationToken ct);
 }

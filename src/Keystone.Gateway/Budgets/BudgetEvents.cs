@@ -12,6 +12,19 @@ namespace Keystone.Gateway.Budgets;
 public sealed record BudgetThresholdCrossed(Guid TenantId, BudgetScope Scope, string Key, BudgetPeriod Period, int ThresholdPercent,
     long LimitMicros, long SpentMicros, DateTime PeriodStartUtc);
 
+/// <summary>The audit record of a crossed threshold: written by the ledger, read back by <see cref="IBudgetService.RecentThresholdsAsync"/>.</summary>
+internal sealed record ThresholdAudit(
+    [property: System.Text.Json.Serialization.JsonPropertyName("scope")] string Scope,
+    [property: System.Text.Json.Serialization.JsonPropertyName("key")] string Key,
+    [property: System.Text.Json.Serialization.JsonPropertyName("period")] string Period,
+    [property: System.Text.Json.Serialization.JsonPropertyName("thresholdPercent")] int ThresholdPercent,
+    [property: System.Text.Json.Serialization.JsonPropertyName("limitMicros")] long LimitMicros,
+    [property: System.Text.Json.Serialization.JsonPropertyName("spentMicros")] long SpentMicros,
+    [property: System.Text.Json.Serialization.JsonPropertyName("periodStartUtc")] DateTime PeriodStartUtc)
+{
+    public const string Action = "budget.threshold";
+}
+
 /// <summary>
 /// In-process budget events other features subscribe to (notifications, dashboards). The fact an event fired
 /// is persisted on the counter and in the audit log, so a restart does not raise it again.

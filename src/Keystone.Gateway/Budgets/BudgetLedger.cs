@@ -403,13 +403,10 @@ internal sealed partial class BudgetLedger : IHostedService, IAsyncDisposable
                 ActorId = "gateway",
                 ActorName = "Keystone gateway",
                 TenantId = tenantId,
-                Action = "budget.threshold",
+                Action = ThresholdAudit.Action,
                 Target = $"budget:{h.Cap.BudgetId}",
-                MetadataJson = JsonSerializer.Serialize(new
-                {
-                    scope = BudgetText.Of(e.Scope), key = e.Key, period = BudgetText.Of(e.Period), thresholdPercent = crossed,
-                    limitMicros = e.LimitMicros, spentMicros = e.SpentMicros, periodStartUtc = e.PeriodStartUtc,
-                }),
+                MetadataJson = JsonSerializer.Serialize(new ThresholdAudit(
+                    BudgetText.Of(e.Scope), e.Key, BudgetText.Of(e.Period), crossed, e.LimitMicros, e.SpentMicros, e.PeriodStartUtc)),
                 CreatedUtc = _clock.GetUtcNow().UtcDateTime,
             });
             await audit.SaveChangesAsync(ct);

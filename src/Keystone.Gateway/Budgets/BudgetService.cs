@@ -113,6 +113,20 @@ internal sealed class BudgetService(
         ledger.Forget(ids);
     }
 
+    public async Task<IReadOnlyList<(DateTime CrossedUtc, BudgetThresholdCrossed Crossing)>> RecentThresholdsAsync(Guid tenantId, int count,
+        CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var rows = await db.AuditLog.AsNoTracking().Where(a => a.TenantId == tenantId && a.Action == ThresholdAudit.Action)
+            .OrderByDescending(a => a.Id).Take(count).Select(a => new { a.CreatedUtc, a.MetadataJson }).ToListAsync(ct);
+        return rows.Select(r => (Utc: DateTime.SpecifyKind(r.CreatedUtc, DateTimeKind.Utc),
+                Audit: r.MetadataJson is null ? null : System.Text.Json.JsonSerializer.Deserialize<ThresholdAudit>(r.MetadataJson)))
+            .Where(r => r.Audit is not null)
+            .Select(r => (r.Utc, new BudgetThresholdCrossed(tenantId, BudgetText.ParseScope(r.Audit!.Scope), r.Audit.Key,
+                BudgetText.ParsePeriod(r.Audit.Period), r.Audit.ThresholdPercent, r.Audit.LimitMicros, r.Audit.SpentMicros, r.Audit.PeriodStartUtc)))
+            .ToList();
+    }
+
     private static void Validate(IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? thresholds)
     {
         for (var i = 0; i < caps.Count; i++)

@@ -63,21 +63,10 @@ public sealed class BudgetSettingsService(
     public async Task<IReadOnlyList<BudgetAlert>> AlertsAsync(CancellationToken ct)
     {
         var tenantId = RequireTenant();
-        List<(DateTime Utc, string? Json)> rows;
-        await using (var db = dbFactory.ForTenant(tenantId))
-        {
-            rows = (await db.AuditLog.AsNoTracking().Where(a => a.TenantId == tenantId && a.Action == "budget.threshold")
-                .OrderByDescending(a => a.Id).Take(RecentAlerts).Select(a => new { a.CreatedUtc, a.MetadataJson }).ToListAsync(ct))
-                .Select(a => (a.CreatedUtc, a.MetadataJson)).ToList();
-        }
-
-        var parsed = rows.Select(r => (r.Utc, Meta: r.Json is null ? null : System.Text.Json.JsonSerializer.Deserialize<ThresholdMetadata>(r.Json)))
-            .Where(r => r.Meta is not null).ToList();
-        var names = await KeyNamesAsync(tenantId, parsed.Where(r => r.Meta!.Scope == "apiKey").Select(r => r.Meta!.Key), ct);
-        return parsed.Select(r => new BudgetAlert(DateTime.SpecifyKind(r.Utc, DateTimeKind.Utc),
-                AppliesTo(ScopeOf(r.Meta!.Scope), r.Meta.Key, names), r.Meta.Period == "day" ? BudgetPeriod.Day : BudgetPeriod.Month,
-                r.Meta.ThresholdPercent, r.Meta.LimitMicros, r.Meta.SpentMicros))
-            .ToList();
+        var crossed = await budgets.RecentThresholdsAsync(tenantId, RecentAlerts, ct);
+        var names = await KeyNamesAsync(tenantId, crossed.Where(c => c.Crossing.Scope == BudgetScope.ApiKey).Select(c => c.Crossing.Key), ct);
+        return crossed.Select(c => new BudgetAlert(c.CrossedUtc, AppliesTo(c.Crossing.Scope, c.Crossing.Key, names), c.Crossing.Period,
+            c.Crossing.ThresholdPercent, c.Crossing.LimitMicros, c.Crossing.SpentMicros)).ToList();
     }
 
     /// <summary>What a cap applies to, in words: API keys by name.</summary>
@@ -87,14 +76,6 @@ public sealed class BudgetSettingsService(
         BudgetScope.Feature => $"feature {key}",
         BudgetScope.User => $"user {key}",
         _ => $"API key {keyNames?.GetValueOrDefault(key ?? "") ?? key}",
-    };
-
-    private static BudgetScope ScopeOf(string? text) => text switch
-    {
-        "feature" => BudgetScope.Feature,
-        "user" => BudgetScope.User,
-        "apiKey" => BudgetScope.ApiKey,
-        _ => BudgetScope.Tenant,
     };
 
     private async Task<IReadOnlyDictionary<string, string>> KeyNamesAsync(Guid tenantId, IEnumerable<string?> keys, CancellationToken ct)
@@ -108,15 +89,6 @@ public sealed class BudgetSettingsService(
         await using var db = dbFactory.ForTenant(tenantId);
         return await db.ApiKeys.AsNoTracking().Where(k => ids.Contains(k.Id)).ToDictionaryAsync(k => k.Id.ToString(), k => k.Name, ct);
     }
-
-    // The gateway's audit metadata of a crossed threshold (BudgetLedger), camelCase.
-    private sealed record ThresholdMetadata(
-        [property: System.Text.Json.Serialization.JsonPropertyName("scope")] string? Scope,
-        [property: System.Text.Json.Serialization.JsonPropertyName("key")] string? Key,
-        [property: System.Text.Json.Serialization.JsonPropertyName("period")] string? Period,
-        [property: System.Text.Json.Serialization.JsonPropertyName("thresholdPercent")] int ThresholdPercent,
-        [property: System.Text.Json.Serialization.JsonPropertyName("limitMicros")] long LimitMicros,
-        [property: System.Text.Json.Serialization.JsonPropertyName("spentMicros")] long SpentMicros);
 
     /// <summary>Sets (or replaces) the cap of a scope, key and period.</summary>
     public async Task SetCapAsync(BudgetScope scope, string? key, BudgetPeriod period, decimal? limitUsd, CancellationToken ct)
