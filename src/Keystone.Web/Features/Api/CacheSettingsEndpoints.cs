@@ -41,10 +41,9 @@ internal static class CacheSettingsEndpoints
         var input = await body.ReadAsync(http.Request, Parse, http.RequestAborted);
         var current = (await caching.ListAsync(http.RequestAborted))
             .FirstOrDefault(r => r.Settings.Feature.Equals(feature, StringComparison.OrdinalIgnoreCase));
-        var before = current?.Settings ?? new FeatureCacheSettings(feature, false, true, false, 0.95, false, null);
+        var before = current?.Settings ?? await Run(() => caching.EffectiveAsync(feature, http.RequestAborted));
         var changed = before with
         {
-            Feature = current?.Settings.Feature ?? feature,
             CacheEveryRequest = input.CacheEveryRequest ?? before.CacheEveryRequest,
             CacheAtTemperatureZero = input.CacheAtTemperatureZero ?? before.CacheAtTemperatureZero,
             SemanticCache = input.SemanticCache ?? before.SemanticCache,

@@ -52,8 +52,8 @@ public sealed partial class CachingPage
 
         await RunAsync(async () =>
         {
-            // Starts from the defaults every feature has (repeats at temperature 0 only) as the tenant's own setting.
-            await Caching.SaveAsync(new FeatureCacheSettings(name, false, true, false, 0.95, true, null), null, CancellationToken.None);
+            // Starts from what applies to the feature now (the defaults, for one nobody configured) as the tenant's own setting.
+            await Caching.SaveAsync(await Caching.EffectiveAsync(name, CancellationToken.None), null, CancellationToken.None);
             _rows = await Caching.ListAsync(CancellationToken.None);
             _newFeature = null;
         });

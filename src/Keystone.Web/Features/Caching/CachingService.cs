@@ -56,6 +56,11 @@ public sealed class CachingService(
             .ToList();
     }
 
+    /// <summary>The settings that apply to a feature now (the tenant's own, the platform's, or the defaults for an unconfigured one).</summary>
+    public async Task<FeatureCacheSettings> EffectiveAsync(string feature, CancellationToken ct)
+        => (await settings.ListAsync(RequireTenant(), [feature], ct)).FirstOrDefault(s => s.Feature.Equals(feature, StringComparison.OrdinalIgnoreCase))
+            ?? throw new CacheSettingsValidationException($"A feature is {FeatureLabel.Rule} (as calls label it).", "feature");
+
     /// <summary>Saves the tenant's own settings for one feature (audited with the old and new values).</summary>
     public async Task<FeatureCacheSettings> SaveAsync(FeatureCacheSettings input, FeatureCacheSettings? before, CancellationToken ct)
     {
