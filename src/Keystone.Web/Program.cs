@@ -15,6 +15,7 @@ using Keystone.Web.Features.Dashboard;
 using Keystone.Web.Features.Margin;
 using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
 using MudBlazor.Services;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -33,9 +34,11 @@ builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
 builder.Services.AddHttpContextAccessor();
 
+builder.Services.AddKeystonePlatform();
+builder.Services.AddKeystoneDatabaseStartup();
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
-// After the tenants feature (its database start-up migrates before the price table is seeded). Includes the
+// After the database start-up (it migrates before the price table is seeded). Includes the
 // providers (AddKeystoneProviders); stopping the host drains the call recorder and the budget counters.
 builder.Services.AddKeystoneGateway(builder.Configuration);
 builder.Services.AddBudgetsFeature();

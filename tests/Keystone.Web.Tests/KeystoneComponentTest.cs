@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using System.Security.Claims;
 using Bunit;
 using Keystone.Data.Identity;
-using Keystone.Web.Features.Tenants;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using MudBlazor.Services;

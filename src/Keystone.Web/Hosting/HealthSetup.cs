@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;

@@ -1,6 +1,6 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Identity;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Identity;

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
@@ -8,7 +9,6 @@ using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Testing.Upstreams;
 using Keystone.Web.Features.Keys;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Stopwatch = System.Diagnostics.Stopwatch;
 using System.Globalization;
 using System.Text;
@@ -5,8 +6,6 @@ using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Tenancy;
 using Keystone.Testing;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Net;
 using Keystone.Data.Audit;
 using Keystone.Testing;

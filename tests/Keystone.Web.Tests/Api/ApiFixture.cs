@@ -1,10 +1,10 @@
+using Keystone.Web.Platform;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Net.Http.Headers;
 using Keystone.Data.Keys;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
-using Keystone.Web.Features.Tenants;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
 

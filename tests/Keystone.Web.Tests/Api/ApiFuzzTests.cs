@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Tests.Api;
 

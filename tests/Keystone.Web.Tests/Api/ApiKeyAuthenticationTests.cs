@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Text;
 using Keystone.Testing;
@@ -84,7 +85,7 @@ public sealed class ApiKeyAuthenticationTests(ApiFixture fixture) : IClassFixtur
 
         await using (var scope = fixture.App.Services.CreateAsyncScope())
         {
-            scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Tenants.TenantContext>()
+            scope.ServiceProvider.GetRequiredService<Keystone.Web.Platform.TenantContext>()
                 .SetUser(KeysTestPrincipals.AcmeAdmin());
             Assert.True(await scope.ServiceProvider.GetRequiredService<ApiKeyService>().RevokeAsync(keyId, CancellationToken.None));
         }
@@ -205,6 +206,6 @@ internal static class KeysTestPrincipals
         new(System.Security.Claims.ClaimTypes.NameIdentifier, "test-acme-admin"),
         new(System.Security.Claims.ClaimTypes.Email, "admin@acme.demo"),
         new(System.Security.Claims.ClaimTypes.Role, Keystone.Data.Identity.Roles.TenantAdmin),
-        new(Keystone.Web.Features.Tenants.KeystoneClaims.TenantId, Keystone.Web.Features.Tenants.DemoData.AcmeId.ToString()),
+        new(Keystone.Web.Platform.KeystoneClaims.TenantId, Keystone.Web.Platform.DemoData.AcmeId.ToString()),
     ], "test"));
 }

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Text;
 using Keystone.Data.Keys;
 using Keystone.Testing;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;
 

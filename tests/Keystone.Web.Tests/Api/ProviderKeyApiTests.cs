@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Tests.Api;

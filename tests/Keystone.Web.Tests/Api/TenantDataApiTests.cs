@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
@@ -351,7 +352,7 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
     [Fact]
     public async Task PutBudgets_NamedCaps_ReplacesThoseLeavesOthersAndGetShowsCounters()
     {
-        var (adminKey, _) = await fixture.CreateKeyAsync(Keystone.Web.Features.Tenants.DemoData.InitechId, "admin");
+        var (adminKey, _) = await fixture.CreateKeyAsync(Keystone.Web.Platform.DemoData.InitechId, "admin");
         var admin = fixture.ClientWith(adminKey);
         (await admin.PutAsync("/api/v1/budgets", Json("""
             {"caps":[{"scope":"tenant","key":null,"period":"month","limitMicros":900000},{"scope":"feature","key":"search","period":"day","limitMicros":5000}],
@@ -374,7 +375,7 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         Assert.Equal([50, 80, 100], body.RootElement.GetProperty("softThresholdsPercent").EnumerateArray().Select(e => e.GetInt32()));
         Assert.Equal("degrade", body.RootElement.GetProperty("actionAtLimit").GetString());
         await using var db = fixture.App.CreateSystemDb();
-        Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "budgets.set" && a.TenantId == Keystone.Web.Features.Tenants.DemoData.InitechId && a.ActorType == "api_key"));
+        Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "budgets.set" && a.TenantId == Keystone.Web.Platform.DemoData.InitechId && a.ActorType == "api_key"));
     }
 
     [Theory]

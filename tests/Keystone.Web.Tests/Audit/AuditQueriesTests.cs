@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Audit;
 using Keystone.Testing;

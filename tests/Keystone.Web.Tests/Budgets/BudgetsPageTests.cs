@@ -1,10 +1,10 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data.Calls;
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Dashboard;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data.Rollups;
 using Keystone.Gateway;
 using Keystone.Web.Features.Caching;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

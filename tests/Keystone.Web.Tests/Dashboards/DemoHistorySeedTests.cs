@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Rollups;
@@ -6,7 +7,6 @@ using Keystone.Testing;
 using Keystone.Web.Features.Dashboard;
 using Keystone.Web.Features.Dashboard.DemoHistory;
 using Keystone.Web.Features.Margin;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;

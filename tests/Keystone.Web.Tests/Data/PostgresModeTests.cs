@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using System.Net;
 using Keystone.Gateway.Credentials;
 using Keystone.Testing;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Reflection;
 using Keystone.Data.Identity;
 using Keystone.Testing;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Components;

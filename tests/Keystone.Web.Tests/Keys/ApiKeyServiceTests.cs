@@ -1,9 +1,9 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Text;
 using Keystone.Data.Keys;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

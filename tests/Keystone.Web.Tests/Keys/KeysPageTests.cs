@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Playground;
 using Keystone.Testing;
 using Keystone.Web.Features.Playground;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;

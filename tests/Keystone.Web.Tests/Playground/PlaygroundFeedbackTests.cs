@@ -1,6 +1,6 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Web.Features.Playground;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Components.Web;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,10 +1,10 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Testing;
 using Keystone.Web.Features.Playground;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,9 +1,9 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data.Calls;
 using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Web.Features.Playground;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Components.Web;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using System.Security.Claims;
 using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Data.Tenancy;
-using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Tests.Playground;
 

@@ -1,10 +1,9 @@
+using Keystone.Web.Platform;
 using System.Security.Claims;
 using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Testing;
-using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using static Keystone.Web.Tests.Traces.TraceTestData;

@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data.Identity;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

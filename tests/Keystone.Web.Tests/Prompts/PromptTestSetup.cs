@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Security.Claims;
 using Keystone.Data.Identity;
 using Keystone.Data.Prompts;
@@ -5,7 +6,6 @@ using Keystone.Gateway;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Web.Tests.Prompts;

@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using Bunit;
 using Keystone.Data.Identity;
 using Keystone.Gateway.Recording;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;

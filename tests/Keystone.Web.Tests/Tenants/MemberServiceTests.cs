@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Net;
 using System.Security.Claims;
 using Keystone.Data.Identity;

@@ -1,6 +1,6 @@
+using Keystone.Web.Platform;
 using System.Net;
 using Keystone.Data.Calls;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,10 +1,10 @@
+using Keystone.Web.Platform;
 using System.Security.Claims;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Gateway.Recording;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Features.Traces;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;

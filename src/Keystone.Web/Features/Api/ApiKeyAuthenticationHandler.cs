@@ -1,10 +1,10 @@
+using Keystone.Web.Platform;
 using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -26,7 +26,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 {
     public const string SchemeName = "ApiKey";
     public const string ScopeClaim = "keystone:scope";
-    public const string KeyIdClaim = "keystone:api_key_id";
+    public const string KeyIdClaim = KeystoneClaims.ApiKeyId;
 
     /// <summary>
     /// Sent on every answer to a key that expires (ISO 8601 UTC), so a tenant's automation sees the date coming

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Globalization;
 using System.Text.Json;
 using Keystone.Data;
@@ -6,7 +7,6 @@ using Keystone.Data.Calls;
 using Keystone.Data.Feedback;
 using Keystone.Gateway;
 using Keystone.Gateway.Recording;
-using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;

@@ -3,6 +3,5 @@ namespace Keystone.Web.Features.Audit;
 public static class AuditFeature
 {
     public static IServiceCollection AddAuditFeature(this IServiceCollection services) => services
-        .AddScoped<AuditLog>()
         .AddScoped<AuditQueries>();
 }

@@ -1,11 +1,10 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
 using Keystone.Gateway.Pipeline;
 using Keystone.Gateway.Providers;
 using Keystone.Web.Components.Shared;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 

@@ -1,5 +1,5 @@
+using Keystone.Web.Platform;
 using Keystone.Gateway;
-using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Features.Budgets;
 

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Hangfire;
 using Keystone.Web.Hosting;
 
@@ -11,7 +12,7 @@ public static class DashboardFeature
             .ValidateDataAnnotations();
         services.AddTransient<UsageRollupJob>();
         services.AddScoped<DashboardQueries>();
-        services.AddScoped<Tenants.IDemoSeedStep, DemoHistory.DemoHistorySeed>();
+        services.AddScoped<IDemoSeedStep, DemoHistory.DemoHistorySeed>();
         services.AddSingleton(sp =>
         {
             var cron = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DashboardOptions>>().Value.RollupCron;

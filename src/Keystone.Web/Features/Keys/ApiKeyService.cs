@@ -1,8 +1,7 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Keys;
 using Keystone.Gateway;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Keys;

@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using Keystone.Data.Calls;
 using Keystone.Data.Playground;
 using Keystone.Gateway;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Components;
 using Microsoft.JSInterop;
 using MudBlazor;

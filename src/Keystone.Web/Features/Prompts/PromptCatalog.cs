@@ -1,8 +1,7 @@
+using Keystone.Web.Platform;
 using System.Text.RegularExpressions;
 using Keystone.Data;
 using Keystone.Data.Prompts;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;
 

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Data.Keys;

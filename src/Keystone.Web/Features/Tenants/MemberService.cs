@@ -1,8 +1,8 @@
+using Keystone.Web.Platform;
 using System.Security.Cryptography;
 using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Data.Tenancy;
-using Keystone.Web.Features.Audit;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 

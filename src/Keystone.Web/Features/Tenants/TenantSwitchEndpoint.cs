@@ -1,6 +1,6 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Identity;
-using Keystone.Web.Features.Audit;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;

@@ -1,8 +1,7 @@
+using Keystone.Web.Platform;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Evals;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Features.Traces;
 

@@ -1,6 +1,6 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Calls;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Traces;

@@ -1,5 +1,5 @@
+using Keystone.Web.Platform;
 using Keystone.Data.Identity;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Components;
 using Microsoft.JSInterop;

@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using System.Text;
 using Keystone.Gateway;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Components;
 

@@ -1,11 +1,10 @@
+using Keystone.Web.Platform;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Keystone.Data.Calls;
 using Keystone.Data.Prompts;
 using Keystone.Gateway;
-using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 
 namespace Keystone.Web.Features.Traces;
 

@@ -1,5 +1,5 @@
+using Keystone.Web.Platform;
 using Keystone.Web.Components.Shared;
-using Keystone.Web.Features.Tenants;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Routing;
 using Microsoft.AspNetCore.Components.Web;

@@ -1,8 +1,7 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Identity;
-using Keystone.Web.Features.Audit;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Traces;

@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Features.Prompts;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;

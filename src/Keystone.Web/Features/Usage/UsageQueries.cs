@@ -1,7 +1,7 @@
+using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Web.Features.Dashboard;
 using Keystone.Web.Features.Margin;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Usage;

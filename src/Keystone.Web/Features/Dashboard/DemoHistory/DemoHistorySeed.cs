@@ -1,9 +1,9 @@
+using Keystone.Web.Platform;
 using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Pricing;
 using Keystone.Gateway.Recording;
-using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

@@ -1,4 +1,4 @@
-using Keystone.Web.Features.Tenants;
+using Keystone.Web.Platform;
 
 namespace Keystone.Web.Features.Dashboard.DemoHistory;
 

@@ -1,6 +1,6 @@
 using Keystone.Data.Identity;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Platform;
 
 /// <summary>The demo tenants and users (DESIGN.md section 8). Fixed ids so scripts and tests can name them.</summary>
 public static class DemoData

@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Platform;
 
 /// <summary>
 /// One step of the demo seed. Features add their own (budgets, history, prompts); steps run in

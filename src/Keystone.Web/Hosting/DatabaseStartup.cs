@@ -1,8 +1,8 @@
 using Keystone.Data;
-using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
 using Microsoft.Extensions.Options;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Hosting;
 
 /// <summary>
 /// Brings the database up at start-up: migrations when the mode calls for them (embedded SQLite by
@@ -43,3 +43,15 @@ public sealed class StartupState
 {
     public volatile bool DatabaseReady;
 }
+
+public static class DatabaseStartupSetup
+{
+    /// <summary>
+    /// Migrations and demo seed at start-up, and the state readiness reports on. Register before the gateway: hosted
+    /// services start in registration order, and the price table is seeded into a migrated database.
+    /// </summary>
+    public static IServiceCollection AddKeystoneDatabaseStartup(this IServiceCollection services) => services
+        .AddSingleton<StartupState>()
+        .AddHostedService<DatabaseStartup>();
+}
+

@@ -2,9 +2,8 @@ using System.Security.Claims;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Audit;
-using Keystone.Web.Features.Tenants;
 
-namespace Keystone.Web.Features.Audit;
+namespace Keystone.Web.Platform;
 
 /// <summary>Writes audit entries for the signed-in user or API key (or a named system actor).</summary>
 public sealed class AuditLog(KeystoneDbFactory dbFactory, TenantContext tenant, TimeProvider clock)
@@ -14,7 +13,7 @@ public sealed class AuditLog(KeystoneDbFactory dbFactory, TenantContext tenant, 
     {
         var user = tenant.User;
         // An admin API key acting through /api/v1 is named as itself, like the budgets endpoint names it.
-        var keyId = user.FindFirstValue(Api.ApiKeyAuthenticationHandler.KeyIdClaim);
+        var keyId = user.FindFirstValue(KeystoneClaims.ApiKeyId);
         return WriteAsync(new AuditEntry
         {
             ActorType = keyId is null ? "user" : "api_key",

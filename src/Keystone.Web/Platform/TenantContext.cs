@@ -3,7 +3,7 @@ using Keystone.Data;
 using Keystone.Data.Identity;
 using Microsoft.AspNetCore.Components.Authorization;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Platform;
 
 /// <summary>
 /// The tenant scope of one request or one Blazor circuit. Tenant roles are pinned to their membership

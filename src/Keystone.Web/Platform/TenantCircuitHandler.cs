@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Components.Authorization;
 using Microsoft.AspNetCore.Components.Server.Circuits;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Platform;
 
 /// <summary>Keeps the circuit's <see cref="TenantContext"/> in step with its authentication state.</summary>
 internal sealed class TenantCircuitHandler(AuthenticationStateProvider auth, TenantContext tenant)

@@ -1,0 +1,17 @@
+using Keystone.Data;
+using Microsoft.AspNetCore.Components.Server.Circuits;
+
+namespace Keystone.Web.Platform;
+
+/// <summary>
+/// Services every feature uses: the tenant scope of a request or circuit and the audit writer. They live outside
+/// the feature folders so that features depend on them and never on each other's internals (docs/architecture.md).
+/// </summary>
+public static class PlatformServices
+{
+    public static IServiceCollection AddKeystonePlatform(this IServiceCollection services) => services
+        .AddScoped<TenantContext>()
+        .AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>())
+        .AddScoped<CircuitHandler, TenantCircuitHandler>()
+        .AddScoped<AuditLog>();
+}
