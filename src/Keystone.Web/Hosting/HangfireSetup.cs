@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using Hangfire;
 using Hangfire.PostgreSql;
 using Keystone.Data;
@@ -86,3 +87,24 @@ internal sealed class RecurringJobs(IRecurringJobManager jobs, IEnumerable<Recur
 
 /// <summary>A recurring job a feature contributes; applied by <see cref="RecurringJobs"/>.</summary>
 public sealed record RecurringJobRegistration(string Id, string Cron, Action<IRecurringJobManager> Register);
+
+/// <summary>The one way a feature registers a recurring job: the job class (created per run by DI), its id, its schedule (UTC).</summary>
+public static class RecurringJobRegistrations
+{
+    public static IServiceCollection AddRecurringJob<TJob>(this IServiceCollection services, string id, string cron,
+        Expression<Func<TJob, Task>> run) where TJob : class
+        => services.AddRecurringJob(id, _ => cron, run);
+
+    /// <summary>For a schedule that comes from validated options (read when the schedules are applied).</summary>
+    public static IServiceCollection AddRecurringJob<TJob>(this IServiceCollection services, string id, Func<IServiceProvider, string> cron,
+        Expression<Func<TJob, Task>> run) where TJob : class
+    {
+        services.AddTransient<TJob>();
+        return services.AddSingleton(sp =>
+        {
+            var schedule = cron(sp);
+            return new RecurringJobRegistration(id, schedule,
+                jobs => jobs.AddOrUpdate(id, run, schedule, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc }));
+        });
+    }
+}

@@ -1,4 +1,3 @@
-using Hangfire;
 using Keystone.Web.Hosting;
 using Keystone.Web.Features.Keys;
 using Microsoft.AspNetCore.Authentication;
@@ -33,10 +32,7 @@ public static class ApiFeature
         services.AddSingleton<ApiRequestBody>();
         services.AddSingleton<ApiRouteMethods>();
         services.AddSingleton<ApiLoadShedder>();
-        services.AddTransient<CacheExpiryJob>();
-        services.AddSingleton(new RecurringJobRegistration(CacheExpiryJob.RecurringId, CacheExpiryJob.Cron,
-            jobs => jobs.AddOrUpdate<CacheExpiryJob>(CacheExpiryJob.RecurringId, j => j.RunAsync(CancellationToken.None),
-                CacheExpiryJob.Cron, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc })));
+        services.AddRecurringJob<CacheExpiryJob>(CacheExpiryJob.RecurringId, CacheExpiryJob.Cron, j => j.RunAsync(CancellationToken.None));
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)

@@ -1,5 +1,4 @@
 using Keystone.Web.Platform;
-using Hangfire;
 using Keystone.Web.Hosting;
 
 namespace Keystone.Web.Features.Dashboard;
@@ -10,15 +9,11 @@ public static class DashboardFeature
     {
         services.AddOptionsWithValidateOnStart<DashboardOptions>().BindConfiguration(DashboardOptions.SectionName)
             .ValidateDataAnnotations();
-        services.AddTransient<UsageRollupJob>();
         services.AddScoped<DashboardQueries>();
         services.AddScoped<IDemoSeedStep, DemoHistory.DemoHistorySeed>();
-        services.AddSingleton(sp =>
-        {
-            var cron = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DashboardOptions>>().Value.RollupCron;
-            return new RecurringJobRegistration(UsageRollupJob.RecurringId, cron,
-                jobs => jobs.AddOrUpdate<UsageRollupJob>(UsageRollupJob.RecurringId, j => j.RunAsync(CancellationToken.None), cron));
-        });
+        services.AddRecurringJob<UsageRollupJob>(UsageRollupJob.RecurringId,
+            sp => sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<DashboardOptions>>().Value.RollupCron,
+            j => j.RunAsync(CancellationToken.None));
         return services;
     }
 }

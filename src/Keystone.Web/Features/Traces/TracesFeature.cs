@@ -1,4 +1,3 @@
-using Hangfire;
 using Keystone.Web.Hosting;
 
 namespace Keystone.Web.Features.Traces;
@@ -13,9 +12,6 @@ public static class TracesFeature
         .AddScoped<TraceReplayer>()
         .AddScoped<EvalExampleWriter>()
         .AddScoped<SavedTraceSearches>()
-        .AddTransient<TraceRetentionJob>()
         .AddHostedService<TracesDemoSeed>()
-        .AddSingleton(new RecurringJobRegistration(TraceRetentionJob.RecurringId, TraceRetentionJob.Cron,
-            jobs => jobs.AddOrUpdate<TraceRetentionJob>(TraceRetentionJob.RecurringId, j => j.RunAsync(CancellationToken.None),
-                TraceRetentionJob.Cron, new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc })));
+        .AddRecurringJob<TraceRetentionJob>(TraceRetentionJob.RecurringId, TraceRetentionJob.Cron, j => j.RunAsync(CancellationToken.None));
 }
