@@ -19,6 +19,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
 {
     private readonly Channel<CallRecord> _channel;
     private readonly KeystoneDbFactory _dbFactory;
+    private readonly ICallBatchWriter _batches;
     private readonly GatewayOptions _options;
     private readonly ILogger<CallRecorder> _log;
     private readonly Task _writer;
@@ -31,9 +32,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     private long _lost;
     private bool _stopping;
 
-    public CallRecorder(KeystoneDbFactory dbFactory, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
+    public CallRecorder(KeystoneDbFactory dbFactory, ICallBatchWriter batches, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
     {
         _dbFactory = dbFactory;
+        _batches = batches;
         _options = options.Value;
         _log = log;
         _channel = Channel.CreateBounded<CallRecord>(new BoundedChannelOptions(_options.RecorderCapacity)
@@ -160,6 +162,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
 
     private void WriteBatch(List<CallRecord> batch)
     {
+        var calls = batch.Select(b => b.Call).ToList();
         var rows = batch.Select(ToTrace).ToList();
         for (var attempt = 1; ; attempt++)
         {
@@ -167,16 +170,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             {
                 // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
                 using var db = _dbFactory.ForSystem();
-                if (_dbFactory.Provider == DatabaseProvider.Sqlite)
-                {
-                    SqliteRowWriter.Insert(db, [.. batch.Select(b => (object)b.Call)], rows);
-                }
-                else
-                {
-                    db.Calls.AddRange(batch.Select(b => b.Call));
-                    db.Traces.AddRange(rows);
-                    db.SaveChanges();
-                }
+                _batches.Write(db, calls, rows);
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
                 return;
