@@ -58,6 +58,11 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<CallRecorder>();
         // Stopping the host drains the recorder's queue (graceful shutdown loses no call rows).
         services.AddHostedService(sp => sp.GetRequiredService<CallRecorder>());
+        services.AddSingleton<CallPricing>();
+        services.AddSingleton<CallAdmission>();
+        services.AddSingleton<AnswerReuse>();
+        services.AddSingleton<ProviderChain>();
+        services.AddSingleton<CallSettlement>();
         services.AddSingleton<ILlmGateway, LlmGateway>();
         return services;
     }
