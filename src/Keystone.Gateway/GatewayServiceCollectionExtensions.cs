@@ -14,7 +14,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway;
 
-/// <summary>Registers the gateway: <see cref="ILlmGateway"/>, <see cref="IBudgetService"/>, the BYOK store and the recorder.</summary>
+/// <summary>Registers the gateway: <see cref="ILlmGateway"/>, <see cref="IBudgetService"/>, the BYOK store and the recorder (<see cref="IRecordedCalls"/>).</summary>
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>
@@ -56,6 +56,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<GatewayTelemetry>();
         services.AddPerDatabase<ICallBatchWriter, SqliteCallBatchWriter, PostgresCallBatchWriter>();
         services.AddSingleton<CallRecorder>();
+        services.AddSingleton<IRecordedCalls>(sp => sp.GetRequiredService<CallRecorder>());
         // Stopping the host drains the recorder's queue (graceful shutdown loses no call rows).
         services.AddHostedService(sp => sp.GetRequiredService<CallRecorder>());
         services.AddSingleton<CallPricing>();

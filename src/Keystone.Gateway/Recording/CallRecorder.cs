@@ -15,7 +15,7 @@ namespace Keystone.Gateway.Recording;
 /// Writes call rows and traces off the request path: callers enqueue into a bounded channel (waiting, never
 /// dropping, when it is full), one writer drains it in batches. Stopping the host drains what is queued.
 /// </summary>
-internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
+internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAsyncDisposable
 {
     private readonly Channel<CallRecord> _channel;
     private readonly KeystoneDbFactory _dbFactory;
@@ -88,11 +88,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     /// <summary>Calls that could not be stored after retries (logged as errors).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
-    /// <summary>
-    /// True while a call of <paramref name="tenantId"/> with <paramref name="traceId"/> is queued or being written.
-    /// A call leaves this set only after its row is committed (or given up on), so checking this first and the
-    /// database second never misses a call that was enqueued before the check.
-    /// </summary>
+    /// <inheritdoc />
     public bool IsPending(Guid tenantId, Guid traceId) => _pending.ContainsKey((tenantId, traceId));
 
     public ValueTask EnqueueAsync(CallRecord record)
