@@ -1,3 +1,4 @@
+using Keystone.Data;
 using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Credentials;
@@ -13,7 +14,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway;
 
-/// <summary>Registers the gateway: <see cref="ILlmGateway"/>, <see cref="IBudgetService"/>, the BYOK store and the recorder.</summary>
+/// <summary>Registers the gateway: <see cref="ILlmGateway"/>, <see cref="IBudgetService"/>, the BYOK store and the recorder (<see cref="IRecordedCalls"/>).</summary>
 public static class GatewayServiceCollectionExtensions
 {
     /// <summary>
@@ -39,24 +40,47 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<AliasResolver>();
         services.AddSingleton<CircuitBreakers>();
         services.AddSingleton<RequestRateLimiter>();
-        services.AddSingleton<RateLimitSync>();
-        // PostgreSQL mode: rate limits hold across instances (a no-op with SQLite).
+        services.AddPerDatabase<RateLimitSync, SqliteRateLimitSync, PostgresRateLimitSync>();
+        // PostgreSQL mode: rate limits hold across instances (SQLite mode has one instance and nothing to share).
         services.AddHostedService(sp => sp.GetRequiredService<RateLimitSync>());
         services.AddSingleton<BudgetEvents>();
-        services.AddSingleton<BudgetLedger>();
+        services.AddPerDatabase<BudgetLedger, SqliteBudgetLedger, PostgresBudgetLedger>();
         // Stopping the host writes the last in-memory counter changes (SQLite mode).
         services.AddHostedService(sp => sp.GetRequiredService<BudgetLedger>());
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
-        services.AddSingleton<SemanticCache>();
+        services.AddPerDatabase<SemanticCache, SqliteSemanticCache, PostgresSemanticCache>();
         services.AddSingleton<ICacheSettingsService, CacheSettingsService>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ProviderCredentialStore>();
         services.AddSingleton<GatewayTelemetry>();
+        services.AddPerDatabase<ICallBatchWriter, SqliteCallBatchWriter, PostgresCallBatchWriter>();
         services.AddSingleton<CallRecorder>();
+        services.AddSingleton<IRecordedCalls>(sp => sp.GetRequiredService<CallRecorder>());
         // Stopping the host drains the recorder's queue (graceful shutdown loses no call rows).
         services.AddHostedService(sp => sp.GetRequiredService<CallRecorder>());
+        services.AddSingleton<CallPricing>();
+        services.AddSingleton<CallAdmission>();
+        services.AddSingleton<AnswerReuse>();
+        services.AddSingleton<ProviderChain>();
+        services.AddSingleton<CallSettlement>();
         services.AddSingleton<ILlmGateway, LlmGateway>();
         return services;
     }
+
+    /// <summary>
+    /// Registers the one implementation of <typeparamref name="TService"/> for the database mode the data layer was
+    /// configured with (<see cref="KeystoneDbFactory.Provider"/>, from <c>Database:Provider</c>), so no gateway class
+    /// asks which database it runs on.
+    /// </summary>
+    private static void AddPerDatabase<TService, TSqlite, TPostgres>(this IServiceCollection services)
+        where TService : class
+        where TSqlite : TService
+        where TPostgres : TService
+        => services.AddSingleton<TService>(sp => sp.GetRequiredService<KeystoneDbFactory>().Provider switch
+        {
+            DatabaseProvider.Postgres => ActivatorUtilities.CreateInstance<TPostgres>(sp),
+            DatabaseProvider.Sqlite => ActivatorUtilities.CreateInstance<TSqlite>(sp),
+            var other => throw new InvalidOperationException($"The gateway has no implementation of {typeof(TService).Name} for {other}."),
+        });
 }

@@ -8,7 +8,7 @@ namespace Keystone.Gateway;
 /// call per id on Linux (the runtime's native layer does not use <c>arc4random</c>): three per call, visible in
 /// <c>perf</c> on the API's hot path. Trace ids are handed to callers, so they stay unguessable.
 /// </summary>
-internal static class CallIds
+public static class CallIds
 {
     private const int PoolSize = 1024;
 

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Caching;
 using Keystone.Gateway.Pipeline;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Caching;
@@ -21,12 +20,13 @@ internal sealed record CacheHit(CachedAnswer Answer, long CostMicros, Guid? Sour
 /// user message is close in meaning (cosine similarity of their embeddings at or above the feature's threshold) is
 /// answered with the cached answer. Only the last user message is compared, so a paraphrased question in the same
 /// conversation hits and the same question after a different conversation does not. The tenant is in the key and
-/// in the row (RLS on PostgreSQL): entries are never compared across tenants.
+/// in the row (RLS on PostgreSQL): entries are never compared across tenants. The lookup differs by database mode
+/// (<see cref="PostgresSemanticCache"/>, <see cref="SqliteSemanticCache"/>, chosen when the gateway is registered);
+/// storing an entry and everything that decides whether a request uses the cache does not.
 /// </summary>
-internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
+internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
 {
-    /// <summary>SQLite compares in process: the newest entries of the context, at most this many.</summary>
-    internal const int SqliteCandidates = 256;
+    protected KeystoneDbFactory DbFactory => dbFactory;
 
     /// <summary>The feature's similarity threshold when this request uses the semantic cache; null when it does not.</summary>
     public static double? ThresholdFor(ChatRequest request, FeatureOptions? feature)
@@ -54,36 +54,10 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         return Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(canonical, ExactCache.JsonOptions)));
     }
 
+    /// <summary>The closest cached answer of this context at or above <paramref name="threshold"/>, if any.</summary>
     public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, float[] vector, double threshold, CancellationToken ct)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
-        await using var db = dbFactory.ForTenant(tenantId);
-        Candidate? best;
-        if (dbFactory.Provider == DatabaseProvider.Postgres)
-        {
-            // pgvector orders the context's entries by cosine distance in the database (exact: a context holds few).
-            // Column names are snake_case, as the model's naming convention maps Candidate's properties.
-            var query = new Pgvector.Vector(vector);
-            best = await db.Database.SqlQuery<Candidate>($"""
-                SELECT response_json, cost_micros, source_call_id, provider, model, 1 - (embedding <=> {query}) AS similarity
-                FROM semantic_cache_entries
-                WHERE tenant_id = {tenantId} AND context_key = {contextKey} AND expires_utc > {now}
-                ORDER BY embedding <=> {query}
-                LIMIT 1
-                """).FirstOrDefaultAsync(ct);
-        }
-        else
-        {
-            var rows = await db.SemanticCache.AsNoTracking()
-                .Where(e => e.TenantId == tenantId && e.ContextKey == contextKey && e.ExpiresUtc > now)
-                .OrderByDescending(e => e.CreatedUtc)
-                .Take(SqliteCandidates)
-                .Select(e => new { e.Embedding, e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
-                .ToListAsync(ct);
-            best = rows.Select(e => new Candidate(e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model, Cosine(vector, e.Embedding)))
-                .MaxBy(c => c.Similarity);
-        }
-
+        var best = await FindClosestAsync(tenantId, contextKey, vector, clock.GetUtcNow().UtcDateTime, ct);
         if (best is null || best.Similarity < threshold)
         {
             return null;
@@ -92,6 +66,9 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         var answer = JsonSerializer.Deserialize<CachedAnswer>(best.ResponseJson, ExactCache.JsonOptions);
         return answer is null ? null : new CacheHit(answer, best.CostMicros, best.SourceCallId, best.Provider, best.Model, best.Similarity);
     }
+
+    /// <summary>The live entry of the context closest in meaning to <paramref name="vector"/>, with its similarity.</summary>
+    protected abstract Task<Candidate?> FindClosestAsync(Guid tenantId, string contextKey, float[] vector, DateTime now, CancellationToken ct);
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string alias, string? provider, string? model,
         CachedAnswer answer, long costMicros, Guid sourceCallId, CancellationToken ct)
@@ -118,7 +95,7 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
 
     /// <summary>
     /// Cosine similarity, vectorized (SIMD through <see cref="TensorPrimitives"/>, as the SQLite mode compares up to
-    /// <see cref="SqliteCandidates"/> stored vectors per lookup in process); 0 for vectors of different or zero length
+    /// <see cref="SqliteSemanticCache.Candidates"/> stored vectors per lookup in process); 0 for vectors of different or zero length
     /// and for a zero vector (never a match).
     /// </summary>
     internal static double Cosine(float[] a, float[] b)
@@ -132,5 +109,5 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor
         return float.IsNaN(similarity) ? 0 : similarity;
     }
 
-    private sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, string? Provider, string? Model, double Similarity);
+    protected sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, string? Provider, string? Model, double Similarity);
 }

@@ -1,52 +1,33 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using System.Text;
-using Keystone.Data;
-using Keystone.Data.Audit;
+using System.Runtime.ExceptionServices;
 using Keystone.Data.Calls;
-using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
-using Keystone.Gateway.Credentials;
-using Keystone.Gateway.Recording;
 using Keystone.Gateway.Routing;
 using Keystone.Gateway.Telemetry;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Pipeline;
 
 /// <summary>
 /// The one way Keystone calls a model (DESIGN.md section 3). Streaming and non-streaming calls take the same
-/// steps: context, alias resolution, rate limits, idempotency, budget reservation, exact cache, provider chain
-/// (timeout, fallback, circuit breaker), settle, record, metrics.
+/// steps: context, alias resolution, rate limits, idempotency, budget reservation (<see cref="CallAdmission"/>),
+/// caches (<see cref="AnswerReuse"/>), provider chain (<see cref="ProviderChain"/>), then settle, record and metrics
+/// (<see cref="CallSettlement"/>). This class holds the order of the steps and what each outcome settles as.
 /// </summary>
 /// <remarks>
 /// Idempotency is checked before the budget (a replay of a paid result costs nothing and must not be refused
 /// for a cap), and the cache after it (DESIGN.md's order); a cache hit releases its reservation.
 /// </remarks>
-internal sealed partial class LlmGateway(
-    ProviderDirectory providers,
-    AliasResolver resolver,
+internal sealed class LlmGateway(
     TenantSettings settings,
-    RequestRateLimiter rateLimiter,
-    BudgetLedger ledger,
-    ExactCache cache,
-    SemanticCache semanticCache,
-    IdempotencyStore idempotency,
-    CircuitBreakers circuits,
-    CallRecorder recorder,
-    IGatewayPricing pricing,
-    IPromptTokenCounter tokens,
-    ProviderCredentialStore credentials,
-    GatewayTelemetry telemetry,
-    KeystoneDbFactory dbFactory,
+    AliasResolver resolver,
+    CallAdmission admission,
+    AnswerReuse reuse,
+    ProviderChain chain,
+    CallSettlement settlement,
     IOptionsMonitor<GatewayOptions> options,
-    TimeProvider clock,
-    ILogger<LlmGateway> log) : ILlmGateway
+    TimeProvider clock) : ILlmGateway
 {
-    private readonly ConcurrentDictionary<string, bool> _unknownPriceAlerted = new(StringComparer.OrdinalIgnoreCase);
-
     /// <summary>Delta size when a cached or idempotent answer is replayed as a stream.</summary>
     private const int ReplayChunkChars = 24;
 
@@ -55,8 +36,7 @@ internal sealed partial class LlmGateway(
         var s = Begin(request, context, streamed: false);
         try
         {
-            var shortcut = await PrepareAsync(s, ct);
-            if (shortcut is not null)
+            if (await PrepareAsync(s, ct) is { } shortcut)
             {
                 return new ChatResult(shortcut.Answer.Text, shortcut.Answer.ToolCalls, shortcut.Answer.FinishReason, shortcut.Answer.Usage,
                     shortcut.Outcome);
@@ -65,23 +45,16 @@ internal sealed partial class LlmGateway(
             ProviderChatResponse response;
             try
             {
-                response = await RunChainAsync(s, ct);
+                response = await chain.CompleteAsync(s, ct);
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception ex) when (IsChainFailure(ex, ct))
             {
-                await FinishAsync(s, CallStatus.Cancelled, EstimateUsage(s, ""), estimated: true, new CachedAnswer("", [], "cancelled", Usage.Zero),
-                    GatewayErrorCodes.Cancelled);
-                throw;
-            }
-            catch (GatewayException ex)
-            {
-                var failed = await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, ex.Error.Code);
-                throw new GatewayException(ex.Error, failed);
+                throw await SettleChainFailureAsync(s, ex, new StreamedAnswer(), ct);
             }
 
             var answer = new CachedAnswer(response.Text, response.ToolCalls, response.FinishReason, response.Usage);
             var outcome = await FinishAsync(s, CallStatus.Ok, response.Usage, estimated: false, answer, null);
-            await RememberAsync(s, answer, outcome, CancellationToken.None);
+            await reuse.RememberAsync(s, answer, outcome, CancellationToken.None);
             return new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, answer.Usage, outcome);
         }
         catch (Exception ex) when (!s.Recorded)
@@ -102,10 +75,8 @@ internal sealed partial class LlmGateway(
         [EnumeratorCancellation] CancellationToken ct)
     {
         var s = Begin(request, context, streamed: true);
-        var text = new StringBuilder();
-        var tools = new ToolCallAccumulator();
-        var finish = "stop";
-        Usage? usage = null;
+        var received = new StreamedAnswer();
+        IAsyncEnumerator<ProviderStreamEvent>? events = null;
         try
         {
             var shortcut = await PrepareAsync(s, ct);
@@ -123,157 +94,67 @@ internal sealed partial class LlmGateway(
                 yield break;
             }
 
-            var targets = s.Resolved!.Targets;
-            var firstSent = false;
-            for (var i = 0; i < targets.Count; i++)
+            events = chain.StreamAsync(s, ct).GetAsyncEnumerator(ct);
+            while (true)
             {
-                var target = targets[i];
-                var retried = false;
-                var retry = true;
-                while (retry && TryStartAttempt(s, target, out var provider))
+                var (has, error) = await ProviderChain.NextAsync(events);
+                if (error is not null)
                 {
-                    retry = false;
-                    var creds = await CredentialsForAsync(s, target, ct);
-                    using var attemptActivity = StartAttemptActivity(s, target);
-                    using var timeout = new CancellationTokenSource(options.CurrentValue.AttemptTimeout, clock);
-                    using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-                    var attemptStart = clock.GetTimestamp();
-                    var stream = provider.StreamAsync(new ProviderChatRequest(target.Model, s.Request, s.MaxTokens, creds), linked.Token)
-                        .GetAsyncEnumerator(linked.Token);
-                    var ended = false;
-                    try
-                    {
-                        while (true)
-                        {
-                            var t0 = clock.GetTimestamp();
-                            var (has, error) = await NextAsync(stream);
-                            s.ExternalTicks += clock.GetTimestamp() - t0;
-                            if (error is not null)
-                            {
-                                ended = true;
-                                var failure = Classify(error, timeout, ct);
-                                s.Attempts.Add(new Attempt(target.Provider, target.Model, failure.Outcome, failure.Status, failure.Message,
-                                    ElapsedMs(attemptStart)));
-                                attemptActivity?.SetStatus(ActivityStatusCode.Error, failure.Outcome);
-                                if (failure.CallerCancelled)
-                                {
-                                    circuits.Abandon(target);
-                                    await FinishAsync(s, CallStatus.Cancelled, EstimateUsage(s, text.ToString() + tools.ArgumentsText), estimated: true,
-                                        new CachedAnswer(text.ToString(), tools.Build(), "cancelled", Usage.Zero), GatewayErrorCodes.Cancelled);
-                                    throw new OperationCanceledException(ct);
-                                }
+                    ExceptionDispatchInfo.Throw(IsChainFailure(error, ct) ? await SettleChainFailureAsync(s, error, received, ct) : error);
+                }
 
-                                if (firstSent)
-                                {
-                                    // Tokens reached the caller: never fall back (the answer would be spliced), never end silently.
-                                    circuits.Failure(target);
-                                    var partial = new CachedAnswer(text.ToString(), tools.Build(), "incomplete", Usage.Zero);
-                                    var incomplete = await FinishAsync(s, CallStatus.Incomplete,
-                                        usage ?? EstimateUsage(s, text.ToString() + tools.ArgumentsText), estimated: usage is null, partial,
-                                        GatewayErrorCodes.StreamInterrupted);
-                                    yield return new StreamFailed(new GatewayError(GatewayErrorCodes.StreamInterrupted,
-                                        $"The stream from {target} failed after the answer started: {failure.Message}", 502), incomplete);
-                                    yield break;
-                                }
+                if (!has)
+                {
+                    var usage = received.Usage;
+                    var final = usage ?? settlement.Estimate(s, received.Received);
+                    var answer = received.ToAnswer(received.FinishReason, final);
+                    var outcome = await FinishAsync(s, CallStatus.Ok, final, estimated: usage is null, answer, null);
+                    await reuse.RememberAsync(s, answer, outcome, CancellationToken.None);
+                    yield return new StreamCompleted(new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, final, outcome));
+                    yield break;
+                }
 
-                                if (!failure.Retryable)
-                                {
-                                    circuits.Success(target);
-                                    var err = UpstreamRequestError(target, failure);
-                                    var rejected = await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, err.Code);
-                                    throw new GatewayException(err, rejected);
-                                }
-
-                                circuits.Failure(target);
-                                retry = ShouldRetrySameTarget(failure, retried, i, targets.Count);
-                                retried |= retry;
-                                break;
-                            }
-
-                            if (!has)
-                            {
-                                ended = true;
-                                circuits.Success(target);
-                                s.Attempts.Add(new Attempt(target.Provider, target.Model, "ok", null, null, ElapsedMs(attemptStart)));
-                                s.FellBack = i > 0;
-                                var answer = new CachedAnswer(text.ToString(), tools.Build(), finish, usage ?? Usage.Zero);
-                                var final = usage ?? EstimateUsage(s, answer.Text + tools.ArgumentsText);
-                                answer = answer with { Usage = final };
-                                var outcome = await FinishAsync(s, CallStatus.Ok, final, estimated: usage is null, answer, null);
-                                await RememberAsync(s, answer, outcome, CancellationToken.None);
-                                yield return new StreamCompleted(new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, final, outcome));
-                                yield break;
-                            }
-
-                            ChatStreamEvent? output = null;
-                            switch (stream.Current)
-                            {
-                                case ProviderTextDelta d:
-                                    text.Append(d.Text);
-                                    output = new TextDelta(d.Text);
-                                    break;
-                                case ProviderToolCallDelta d:
-                                    tools.Add(d);
-                                    output = new ToolCallDelta(d.Index, d.Id, d.Name, d.ArgumentsFragment);
-                                    break;
-                                case ProviderUsage u:
-                                    usage = u.Usage;
-                                    break;
-                                case ProviderFinish f:
-                                    finish = f.FinishReason;
-                                    break;
-                            }
-
-                            if (output is null)
-                            {
-                                continue;
-                            }
-
-                            var y0 = clock.GetTimestamp();
-                            if (!firstSent)
-                            {
-                                // The first token is out: the attempt timeout no longer applies, and no fallback may follow.
-                                firstSent = true;
-                                timeout.CancelAfter(Timeout.InfiniteTimeSpan);
-                                s.Target = target;
-                                s.FellBack = i > 0;
-                                s.TtftMs = ElapsedMs(s.StartTimestamp);
-                                yield return new StreamStarted(s.CallId, s.TraceId, target.Provider, target.Model) { RateLimit = s.RateLimit };
-                            }
-
-                            yield return output;
-                            s.ExternalTicks += clock.GetTimestamp() - y0;
-                        }
-                    }
-                    finally
-                    {
-                        if (!ended)
-                        {
-                            // The caller stopped reading: abort the upstream request before releasing it.
-                            await linked.CancelAsync();
-                        }
-
-                        await stream.DisposeAsync();
-                    }
+                switch (events.Current)
+                {
+                    case AnswerStarted started:
+                        yield return new StreamStarted(s.CallId, s.TraceId, started.Target.Provider, started.Target.Model) { RateLimit = s.RateLimit };
+                        break;
+                    case ProviderTextDelta d:
+                        received.Add(d);
+                        yield return new TextDelta(d.Text);
+                        break;
+                    case ProviderToolCallDelta d:
+                        received.Add(d);
+                        yield return new ToolCallDelta(d.Index, d.Id, d.Name, d.ArgumentsFragment);
+                        break;
+                    case ProviderUsage u:
+                        received.Usage = u.Usage;
+                        break;
+                    case ProviderFinish f:
+                        received.FinishReason = f.FinishReason;
+                        break;
+                    case AnswerInterrupted interrupted:
+                        var usageSoFar = received.Usage;
+                        var incomplete = await FinishAsync(s, CallStatus.Incomplete, usageSoFar ?? settlement.Estimate(s, received.Received),
+                            estimated: usageSoFar is null, received.ToAnswer("incomplete", Usage.Zero), GatewayErrorCodes.StreamInterrupted);
+                        yield return new StreamFailed(new GatewayError(GatewayErrorCodes.StreamInterrupted,
+                            $"The stream from {interrupted.Target} failed after the answer started: {interrupted.Reason}", 502), incomplete);
+                        yield break;
                 }
             }
-
-            var unavailable = Unavailable(s);
-            var outcomeFailed = await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, unavailable.Code);
-            throw new GatewayException(unavailable, outcomeFailed);
         }
         finally
         {
+            if (events is not null)
+            {
+                // Aborts the upstream request when the caller stopped reading mid-answer.
+                await events.DisposeAsync();
+            }
+
             if (!s.Recorded)
             {
                 // The caller disposed the stream early (or cancelled between events): recorded cancelled, estimated.
-                if (s.Target is { } t)
-                {
-                    circuits.Abandon(t);
-                }
-
-                await FinishAsync(s, CallStatus.Cancelled, EstimateUsage(s, text.ToString() + tools.ArgumentsText), estimated: true,
-                    new CachedAnswer(text.ToString(), tools.Build(), "cancelled", Usage.Zero), GatewayErrorCodes.Cancelled);
+                await FinishCancelledAsync(s, received);
             }
 
             s.Activity?.Dispose();
@@ -301,65 +182,33 @@ internal sealed partial class LlmGateway(
                 s.Resolved = resolver.Resolve(request.Model, snapshot);
                 if (countRateLimit)
                 {
-                    CheckRateLimits(s);
+                    admission.CheckRateLimits(s);
                 }
 
-                s.PromptTokens = request.Inputs.Sum(tokens.CountText);
-                s.MaxTokens = 0;
-                await ReserveAsync(s, ct);
+                await admission.ReserveEmbeddingAsync(s, request.Inputs, ct);
             }
             catch (GatewayException ex)
             {
-                throw new GatewayException(ex.Error, await RecordRejectionAsync(s, ex.Error));
+                throw new GatewayException(ex.Error, await RejectAsync(s, ex.Error));
             }
 
-            foreach (var target in s.Resolved.Targets)
+            ProviderEmbeddingResponse response;
+            try
             {
-                if (!TryStartAttempt(s, target, out var provider))
-                {
-                    continue;
-                }
-
-                var creds = await CredentialsForAsync(s, target, ct);
-                var started = clock.GetTimestamp();
-                using var timeout = new CancellationTokenSource(options.CurrentValue.AttemptTimeout, clock);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-                try
-                {
-                    var response = await provider.EmbedAsync(target.Model, request.Inputs, request.Dimensions, creds, linked.Token);
-                    s.ExternalTicks += clock.GetTimestamp() - started;
-                    circuits.Success(target);
-                    s.Attempts.Add(new Attempt(target.Provider, target.Model, "ok", null, null, ElapsedMs(started)));
-                    s.Target = target;
-                    s.FellBack = target != s.Resolved.Targets[0];
-                    var outcome = await FinishAsync(s, CallStatus.Ok, response.Usage, estimated: false, null, null);
-                    return new EmbeddingResult(response.Vectors, response.Usage, outcome);
-                }
-                catch (Exception ex)
-                {
-                    s.ExternalTicks += clock.GetTimestamp() - started;
-                    var failure = Classify(ex, timeout, ct);
-                    s.Attempts.Add(new Attempt(target.Provider, target.Model, failure.Outcome, failure.Status, failure.Message, ElapsedMs(started)));
-                    if (failure.CallerCancelled)
-                    {
-                        circuits.Abandon(target);
-                        await FinishAsync(s, CallStatus.Cancelled, new Usage(s.PromptTokens ?? 0, 0), estimated: true, null, GatewayErrorCodes.Cancelled);
-                        throw;
-                    }
-
-                    if (!failure.Retryable)
-                    {
-                        circuits.Success(target);
-                        var err = UpstreamRequestError(target, failure);
-                        throw new GatewayException(err, await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, err.Code));
-                    }
-
-                    circuits.Failure(target);
-                }
+                response = await chain.EmbedAsync(s, request, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                await FinishAsync(s, CallStatus.Cancelled, new Usage(s.PromptTokens ?? 0, 0), estimated: true, null, GatewayErrorCodes.Cancelled);
+                throw;
+            }
+            catch (GatewayException ex)
+            {
+                throw new GatewayException(ex.Error, await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, ex.Error.Code));
             }
 
-            var unavailable = Unavailable(s);
-            throw new GatewayException(unavailable, await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, unavailable.Code));
+            var outcome = await FinishAsync(s, CallStatus.Ok, response.Usage, estimated: false, null, null);
+            return new EmbeddingResult(response.Vectors, response.Usage, outcome);
         }
         finally
         {
@@ -386,7 +235,7 @@ internal sealed partial class LlmGateway(
         return s;
     }
 
-    /// <summary>Steps 1–6. Returns an answer when idempotency or the cache answers; throws (recorded) when refused.</summary>
+    /// <summary>Steps 1–5. Returns an answer when idempotency or a cache answers; throws (recorded) when refused.</summary>
     private async Task<Shortcut?> PrepareAsync(CallState s, CancellationToken ct)
     {
         try
@@ -395,57 +244,25 @@ internal sealed partial class LlmGateway(
             var snapshot = s.Snapshot = await settings.GetAsync(s.Context.TenantId, ct);
             s.Resolved = resolver.Resolve(s.Request.Model, snapshot);
             s.MaxTokens = s.Request.MaxTokens ?? options.CurrentValue.DefaultMaxTokens;
-            CheckRateLimits(s);
-
-            if (s.Context.IdempotencyKey is { Length: > 0 } key)
+            admission.CheckRateLimits(s);
+            if (await reuse.ClaimAsync(s, ct) is { } first)
             {
-                if (key.Length > 256)
-                {
-                    throw new GatewayException(new GatewayError(GatewayErrorCodes.InvalidRequest, "The idempotency key is longer than 256 characters.",
-                        400, Param: "idempotency_key"));
-                }
-
-                var (claim, first) = await idempotency.ClaimAsync(s.Context.TenantId, key, s.CallId, ct);
-                if (claim == IdempotencyClaim.Completed)
-                {
-                    // The same call again: nothing new is recorded or charged.
-                    s.Recorded = true;
-                    return new Shortcut(first!.Answer, first.Outcome);
-                }
-
-                if (claim == IdempotencyClaim.InProgress)
-                {
-                    throw new GatewayException(new GatewayError(GatewayErrorCodes.IdempotencyInProgress,
-                        "A request with this Idempotency-Key is still in progress; retry once it has finished.", 409, TimeSpan.FromSeconds(1),
-                        Param: "idempotency_key"));
-                }
-
-                s.IdempotencyClaimed = true;
+                // The same call again: nothing new is recorded or charged.
+                s.Recorded = true;
+                return new Shortcut(first.Answer, first.Outcome);
             }
 
-            await ReserveAsync(s, ct);
-
-            var feature = options.CurrentValue.FeatureFor(s.Snapshot, s.Context.Feature);
-            if (ExactCache.Applies(s.Request, feature))
+            await admission.ReserveAsync(s, ct);
+            if (await reuse.FindAsync(s, (r, c, token) => EmbedCoreAsync(r, c, countRateLimit: false, token), ct) is { } cached)
             {
-                s.CacheKey = ExactCache.Key(s.Context.TenantId, s.Resolved.Alias, s.Request, s.Context.PromptVersionId);
-                if (await cache.GetAsync(s.Context.TenantId, s.CacheKey, ct) is { } exact)
-                {
-                    return await ServeFromCacheAsync(s, exact, CacheStatus.Exact);
-                }
-            }
-
-            if (SemanticCache.ThresholdFor(s.Request, feature) is { } threshold
-                && await LookUpSemanticAsync(s, threshold, ct) is { } similar)
-            {
-                return await ServeFromCacheAsync(s, similar, CacheStatus.Semantic);
+                return await ServeFromCacheAsync(s, cached.Hit, cached.Status);
             }
 
             return null;
         }
         catch (GatewayException ex) when (!s.Recorded)
         {
-            throw new GatewayException(ex.Error, await RecordRejectionAsync(s, ex.Error));
+            throw new GatewayException(ex.Error, await RejectAsync(s, ex.Error));
         }
     }
 
@@ -454,42 +271,8 @@ internal sealed partial class LlmGateway(
     {
         s.CacheHit = hit;
         var outcome = await FinishAsync(s, CallStatus.Ok, hit.Answer.Usage, estimated: false, hit.Answer, null, status, hit.CostMicros);
-        await CompleteIdempotencyAsync(s, hit.Answer, outcome);
+        await reuse.CompleteIdempotencyAsync(s, hit.Answer, outcome);
         return new Shortcut(hit.Answer, outcome);
-    }
-
-    /// <summary>
-    /// Embeds the last user message (its own recorded, charged call: the same tenant, key, feature and request id,
-    /// not counted against the rate limit a second time, nor as a call of the prompt) and looks for a cached answer of this context close enough
-    /// in meaning. A failed embedding is a miss, never a failed call; a miss remembers the embedding so the answer is
-    /// stored.
-    /// </summary>
-    private async Task<CacheHit?> LookUpSemanticAsync(CallState s, double threshold, CancellationToken ct)
-    {
-        var question = SemanticCache.QuestionOf(s.Request)!;
-        var alias = options.CurrentValue.SemanticCacheAlias;
-        EmbeddingResult embedded;
-        try
-        {
-            embedded = await EmbedCoreAsync(new EmbeddingRequest { Model = alias, Inputs = [question] },
-                s.Context with { TraceId = null, IdempotencyKey = null, ReplayOfCallId = null, PromptName = null, PromptVersionId = null }, countRateLimit: false, ct);
-        }
-        catch (GatewayException ex)
-        {
-            LogSemanticEmbedFailed(log, alias, ex.Error.Code);
-            return null;
-        }
-
-        var vector = embedded.Vectors[0];
-        var key = SemanticCache.ContextKey(s.Context.TenantId, s.Resolved!.Alias, s.Request, s.Context.PromptVersionId,
-            $"{embedded.Outcome.Provider}/{embedded.Outcome.Model}");
-        var hit = await semanticCache.FindAsync(s.Context.TenantId, key, vector, threshold, ct);
-        if (hit is null)
-        {
-            s.Semantic = (key, question, vector);
-        }
-
-        return hit;
     }
 
     private static void Validate(ChatRequest r)
@@ -518,259 +301,46 @@ internal sealed partial class LlmGateway(
             => new(new GatewayError(GatewayErrorCodes.InvalidRequest, message, 400, Param: param));
     }
 
-    private void CheckRateLimits(CallState s)
-    {
-        var o = options.CurrentValue;
-        var tenant = s.Context.TenantId;
-        if (s.Context.ApiKeyId is { } keyId)
-        {
-            var limit = (s.Snapshot!.ApiKeyRequestsPerMinute.GetValueOrDefault(keyId) ?? s.Snapshot.PlanRequestsPerMinute) ?? o.ApiKeyRequestsPerMinute;
-            var allowed = rateLimiter.TryAcquire($"k:{tenant:N}:{keyId:N}", limit, out var state);
-            // The key's window is what its holder can act on (OpenAI's x-ratelimit-* headers): every answer carries it.
-            s.RateLimit = state;
-            if (!allowed)
-            {
-                throw RateLimited($"This API key's limit of {limit} requests per minute is reached.", state.Reset);
-            }
-        }
-
-        if ((s.Context.UserId ?? s.Context.EndUser) is { } user)
-        {
-            var limit = o.UserRequestsPerMinute;
-            if (!rateLimiter.TryAcquire($"u:{tenant:N}:{user}", limit, out var state))
-            {
-                throw RateLimited($"The limit of {limit} requests per minute for user '{user}' is reached.", state.Reset);
-            }
-        }
-
-        // The headers of a refusal describe the key's window too (not the user's), so a client reads one limit throughout.
-        GatewayException RateLimited(string message, TimeSpan retry)
-            => new(new GatewayError(GatewayErrorCodes.RateLimitExceeded, message, 429, retry) { RateLimit = s.RateLimit });
-    }
-
-    /// <summary>Step 4: the worst case reserved on every applicable cap; at the limit, block or degrade to the cheaper alias.</summary>
-    private async Task ReserveAsync(CallState s, CancellationToken ct)
-    {
-        if (s.BilledTo == BilledTo.Support)
-        {
-            return;
-        }
-
-        var caps = BudgetLedger.Applicable(s.Snapshot!, s.Context);
-        if (caps.Count == 0)
-        {
-            return;
-        }
-
-        var (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
-        if (reservation is null && s.Snapshot!.ActionAtLimit == BudgetAction.Degrade
-            && options.CurrentValue.DegradeTo.TryGetValue(s.Resolved!.Alias, out var cheaper))
-        {
-            ResolvedModel? degraded = null;
-            try
-            {
-                degraded = resolver.Resolve(cheaper, s.Snapshot);
-            }
-            catch (GatewayException)
-            {
-                // The cheaper alias is not allowed for this tenant: the cap blocks.
-            }
-
-            if (degraded is not null)
-            {
-                var original = s.Resolved;
-                s.Resolved = degraded;
-                (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
-                if (reservation is null)
-                {
-                    s.Resolved = original;
-                }
-                else
-                {
-                    LogDegraded(log, s.Context.TenantId, original.Alias, degraded.Alias);
-                    s.Activity?.SetTag("keystone.degraded_to", degraded.Alias);
-                }
-            }
-        }
-
-        if (reservation is null)
-        {
-            var r = rejection!;
-            var key = r.Cap.Key.Length == 0 ? "" : $" '{r.Cap.Key}'";
-            throw new GatewayException(new GatewayError(GatewayErrorCodes.BudgetExceeded,
-                $"Budget exceeded: the {BudgetText.Of(r.Cap.Scope)}{key} {BudgetText.Of(r.Cap.Period)} cap of {BudgetText.Usd(r.Cap.LimitMicros)} " +
-                $"({r.Cap.LimitMicros} micro-USD) would be passed; spent so far {BudgetText.Usd(r.SpentMicros)} ({r.SpentMicros} micro-USD)" +
-                $"{(r.ReservedMicros > 0 ? $", {r.ReservedMicros} micro-USD reserved by calls in flight" : "")}; it resets at {r.ResetsAtUtc:yyyy-MM-ddTHH:mm:ssZ}.",
-                429, r.ResetsAtUtc - clock.GetUtcNow().UtcDateTime));
-        }
-
-        s.Reservation = reservation;
-    }
-
-    /// <summary>Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may answer).</summary>
-    private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct)
-    {
-        s.PromptTokens ??= tokens.CountPrompt(s.Request);
-        long worst = 0;
-        foreach (var t in s.Resolved!.Targets)
-        {
-            var price = await pricing.FindAsync(t.Provider, t.Model, s.StartUtc, ct);
-            if (price is null)
-            {
-                AlertUnknownPrice(s.Context.TenantId, t);
-                continue;
-            }
-
-            worst = Math.Max(worst, price.WorstCaseMicros(s.PromptTokens.Value, s.MaxTokens));
-        }
-
-        return worst;
-    }
-
-    private async Task<ProviderChatResponse> RunChainAsync(CallState s, CancellationToken ct)
-    {
-        var targets = s.Resolved!.Targets;
-        for (var i = 0; i < targets.Count; i++)
-        {
-            var target = targets[i];
-            for (var retried = false; TryStartAttempt(s, target, out var provider); retried = true)
-            {
-                var creds = await CredentialsForAsync(s, target, ct);
-                using var attemptActivity = StartAttemptActivity(s, target);
-                using var timeout = new CancellationTokenSource(options.CurrentValue.AttemptTimeout, clock);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-                var started = clock.GetTimestamp();
-                try
-                {
-                    var response = await provider.CompleteAsync(new ProviderChatRequest(target.Model, s.Request, s.MaxTokens, creds), linked.Token);
-                    s.ExternalTicks += clock.GetTimestamp() - started;
-                    circuits.Success(target);
-                    s.Attempts.Add(new Attempt(target.Provider, target.Model, "ok", null, null, ElapsedMs(started)));
-                    s.Target = target;
-                    s.FellBack = i > 0;
-                    return response;
-                }
-                catch (Exception ex)
-                {
-                    s.ExternalTicks += clock.GetTimestamp() - started;
-                    var failure = Classify(ex, timeout, ct);
-                    s.Attempts.Add(new Attempt(target.Provider, target.Model, failure.Outcome, failure.Status, failure.Message, ElapsedMs(started)));
-                    attemptActivity?.SetStatus(ActivityStatusCode.Error, failure.Outcome);
-                    if (failure.CallerCancelled)
-                    {
-                        circuits.Abandon(target);
-                        throw new OperationCanceledException(ct);
-                    }
-
-                    if (!failure.Retryable)
-                    {
-                        // A request error says nothing against the target's health.
-                        circuits.Success(target);
-                        throw new GatewayException(UpstreamRequestError(target, failure));
-                    }
-
-                    circuits.Failure(target);
-                    if (!ShouldRetrySameTarget(failure, retried, i, targets.Count))
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-
-        throw new GatewayException(Unavailable(s));
-    }
+    /// <summary>The chain gave no answer because the caller cancelled, or every target refused or failed.</summary>
+    private static bool IsChainFailure(Exception ex, CancellationToken ct)
+        => ex is GatewayException || (ex is OperationCanceledException && ct.IsCancellationRequested);
 
     /// <summary>
-    /// At most one transient retry, and only on the last target (earlier ones fall back at once, which is faster);
-    /// never a 429 (the target said to slow down) and never a timeout (it would double the wait).
+    /// Records a call the chain gave no answer: cancelled by the caller (output so far estimated), or an error that names
+    /// why. Returns the exception to throw: the cancellation as it was, the gateway error with what was recorded.
     /// </summary>
-    private static bool ShouldRetrySameTarget(Failure f, bool retried, int index, int count)
-        => !retried && index == count - 1 && f.Status != 429 && f.Outcome != "timeout";
-
-    private bool TryStartAttempt(CallState s, ModelTarget target, out IModelProvider provider)
+    private async Task<Exception> SettleChainFailureAsync(CallState s, Exception error, StreamedAnswer received, CancellationToken ct)
     {
-        provider = providers.Find(target.Provider)!;
-        if (provider is null)
+        if (error is GatewayException ex)
         {
-            s.Attempts.Add(new Attempt(target.Provider, target.Model, "error", null, $"Provider '{target.Provider}' is not configured.", 0));
-            return false;
+            return new GatewayException(ex.Error, await FinishAsync(s, CallStatus.Error, Usage.Zero, estimated: false, null, ex.Error.Code));
         }
 
-        if (!circuits.TryAcquire(target))
+        await FinishCancelledAsync(s, received);
+        return error;
+    }
+
+    private Task<CallOutcome> FinishCancelledAsync(CallState s, StreamedAnswer received)
+        => FinishAsync(s, CallStatus.Cancelled, settlement.Estimate(s, received.Received), estimated: true,
+            received.ToAnswer("cancelled", Usage.Zero), GatewayErrorCodes.Cancelled);
+
+    private Task<CallOutcome> RejectAsync(CallState s, GatewayError error)
+    {
+        settlement.CountRejection(error);
+        return FinishAsync(s, CallStatus.Rejected, Usage.Zero, estimated: false, null, error.Code);
+    }
+
+    /// <summary>Settles the call (exactly once); a call that did not succeed gives up its idempotency claim.</summary>
+    private async Task<CallOutcome> FinishAsync(CallState s, CallStatus status, Usage usage, bool estimated, CachedAnswer? answer,
+        string? errorCode, CacheStatus cacheStatus = CacheStatus.None, long savedMicros = 0)
+    {
+        var outcome = await settlement.SettleAsync(s, status, usage, estimated, answer, errorCode, cacheStatus, savedMicros);
+        if (status is not CallStatus.Ok)
         {
-            s.Attempts.Add(new Attempt(target.Provider, target.Model, "circuit_open", null, "Circuit open after repeated failures.", 0));
-            return false;
+            await reuse.ReleaseIdempotencyAsync(s);
         }
 
-        s.Target = target;
-        return true;
-    }
-
-    private async Task<ProviderCredentials?> CredentialsForAsync(CallState s, ModelTarget target, CancellationToken ct)
-    {
-        if (s.Context.BilledToOverride == BilledTo.Support)
-        {
-            return null;
-        }
-
-        var creds = await credentials.GetForCallAsync(s.Context.TenantId, target.Provider, ct);
-        s.BilledTo = creds is null ? s.Context.BilledToOverride ?? BilledTo.Platform : BilledTo.TenantKey;
-        return creds;
-    }
-
-    private static Activity? StartAttemptActivity(CallState s, ModelTarget target)
-    {
-        var a = GatewayTelemetry.Activities.StartActivity("gateway.attempt");
-        a?.SetTag("gen_ai.system", target.Provider);
-        a?.SetTag("gen_ai.request.model", target.Model);
-        a?.SetTag("keystone.attempt", s.Attempts.Count + 1);
-        return a;
-    }
-
-    private sealed record Failure(string Outcome, int? Status, string Message, bool Retryable, bool CallerCancelled);
-
-    private static Failure Classify(Exception ex, CancellationTokenSource timeout, CancellationToken callerToken)
-    {
-        if (callerToken.IsCancellationRequested)
-        {
-            return new Failure("cancelled", null, "The caller cancelled.", false, true);
-        }
-
-        return ex switch
-        {
-            OperationCanceledException or TimeoutException when timeout.IsCancellationRequested
-                => new Failure("timeout", 408, "The attempt timed out.", true, false),
-            ProviderException pe => new Failure("error", pe.StatusCode, pe.Message, pe.IsRetryable, false),
-            HttpRequestException or IOException => new Failure("error", null, "Connection failure: " + ex.Message, true, false),
-            OperationCanceledException => new Failure("error", null, "The upstream request was aborted.", true, false),
-            _ => new Failure("error", null, ex.GetType().Name + ": " + ex.Message, true, false),
-        };
-    }
-
-    private static GatewayError UpstreamRequestError(ModelTarget target, Failure f)
-    {
-        // The provider refused our credentials: a configuration problem on our side, not the caller's request.
-        var status = f.Status is 401 or 403 or null ? 502 : f.Status.Value;
-        return new GatewayError(GatewayErrorCodes.UpstreamError, $"{target} refused the request: {f.Message}", status);
-    }
-
-    private static GatewayError Unavailable(CallState s)
-    {
-        var tried = string.Join("; ", s.Attempts.Select(a => $"{a.Provider}/{a.Model}: {a.Outcome}{(a.StatusCode is { } c ? $" {c}" : "")}"));
-        return new GatewayError(GatewayErrorCodes.UpstreamUnavailable, $"No provider could answer ({tried}).", 503, TimeSpan.FromSeconds(5));
-    }
-
-    private static async ValueTask<(bool Has, Exception? Error)> NextAsync(IAsyncEnumerator<ProviderStreamEvent> e)
-    {
-        try
-        {
-            return (await e.MoveNextAsync(), null);
-        }
-        catch (Exception ex)
-        {
-            return (false, ex);
-        }
+        return outcome;
     }
 
     private static IEnumerable<ChatStreamEvent> Replay(CachedAnswer answer)
@@ -787,240 +357,5 @@ internal sealed partial class LlmGateway(
         }
     }
 
-    private Usage EstimateUsage(CallState s, string received)
-    {
-        s.PromptTokens ??= tokens.CountPrompt(s.Request);
-        return new Usage(s.PromptTokens.Value, tokens.CountText(received));
-    }
-
-    /// <summary>Stores a successful answer for the cache and the idempotency key (only when they apply).</summary>
-    private async Task RememberAsync(CallState s, CachedAnswer answer, CallOutcome outcome, CancellationToken ct)
-    {
-        if (s.CacheKey is not null && answer.FinishReason != "length")
-        {
-            await cache.PutAsync(s.Context.TenantId, s.CacheKey, s.Resolved!.Alias, outcome.Provider, outcome.Model, answer, outcome.CostMicros, s.CallId, ct);
-        }
-
-        // A cut-off answer or one that calls tools is not served to a paraphrase.
-        if (s.Semantic is { } semantic && answer.FinishReason != "length" && answer.ToolCalls.Count == 0)
-        {
-            await semanticCache.PutAsync(s.Context.TenantId, semantic.Key, semantic.Question, semantic.Vector, s.Resolved!.Alias, outcome.Provider,
-                outcome.Model, answer, outcome.CostMicros, s.CallId, ct);
-        }
-
-        await CompleteIdempotencyAsync(s, answer, outcome);
-    }
-
-    private async Task CompleteIdempotencyAsync(CallState s, CachedAnswer answer, CallOutcome outcome)
-    {
-        if (s.IdempotencyClaimed && s.Context.IdempotencyKey is { Length: > 0 } key)
-        {
-            s.IdempotencyClaimed = false;
-            await idempotency.CompleteAsync(s.Context.TenantId, key, new IdempotentResult(answer, outcome), CancellationToken.None);
-        }
-    }
-
-    private Task<CallOutcome> RecordRejectionAsync(CallState s, GatewayError error)
-    {
-        telemetry.Rejections.Add(1, new KeyValuePair<string, object?>("code", error.Code));
-        return FinishAsync(s, CallStatus.Rejected, Usage.Zero, estimated: false, null, error.Code);
-    }
-
-    /// <summary>Steps 9–10: settle the reservation with the actual cost, queue the record, emit metrics. Exactly once per call.</summary>
-    private async Task<CallOutcome> FinishAsync(CallState s, CallStatus status, Usage usage, bool estimated, CachedAnswer? answer,
-        string? errorCode, CacheStatus cacheStatus = CacheStatus.None, long savedMicros = 0)
-    {
-        s.Recorded = true;
-        long cost = 0;
-        var costStatus = estimated ? CostStatus.Estimated : CostStatus.Exact;
-        var answered = s.Target is { } t && cacheStatus == CacheStatus.None && (usage.InputTokens > 0 || usage.OutputTokens > 0);
-        if (answered)
-        {
-            var price = await pricing.FindAsync(s.Target!.Provider, s.Target.Model, s.StartUtc, CancellationToken.None);
-            if (price is null)
-            {
-                costStatus = CostStatus.Unknown;
-                AlertUnknownPrice(s.Context.TenantId, s.Target);
-            }
-            else
-            {
-                cost = price.CostMicros(usage);
-            }
-        }
-
-        if (s.Reservation is { } reservation)
-        {
-            // An unknown price settles at the reserved worst case rather than $0, so caps still hold.
-            var settled = costStatus == CostStatus.Unknown ? reservation.AmountMicros : cost;
-            await ledger.SettleAsync(reservation, settled, s.Snapshot?.SoftThresholdsPercent ?? [], CancellationToken.None);
-        }
-
-        var now = clock.GetTimestamp();
-        var latencyMs = ElapsedMs(s.StartTimestamp);
-        var overheadMs = Math.Max(0, clock.GetElapsedTime(s.StartTimestamp, now).TotalMilliseconds
-            - TimeSpan.FromTicks(s.ExternalTicks * TimeSpan.TicksPerSecond / clock.TimestampFrequency).TotalMilliseconds);
-        var providerName = s.Target?.Provider;
-        var model = s.Target?.Model;
-        var call = new LlmCall
-        {
-            Id = s.CallId,
-            TraceId = s.TraceId,
-            TenantId = s.Context.TenantId,
-            UserId = s.Context.UserId,
-            EndUser = s.Context.EndUser,
-            ApiKeyId = s.Context.ApiKeyId,
-            Feature = string.IsNullOrWhiteSpace(s.Context.Feature) ? "default" : s.Context.Feature,
-            RequestId = s.Context.RequestId,
-            PromptName = s.Context.PromptName,
-            PromptVersionId = s.Context.PromptVersionId,
-            Alias = s.Request.Model ?? "",
-            Provider = providerName,
-            Model = model,
-            Streamed = s.Streamed,
-            InputTokens = usage.InputTokens,
-            OutputTokens = usage.OutputTokens,
-            CachedInputTokens = usage.CachedInputTokens,
-            CacheWriteTokens = usage.CacheWriteTokens,
-            CacheWrite1hTokens = usage.CacheWrite1hTokens,
-            ReasoningTokens = usage.ReasoningTokens,
-            CostMicros = cost,
-            CostStatus = costStatus,
-            BilledTo = s.BilledTo,
-            CacheStatus = cacheStatus,
-            SavedCostMicros = savedMicros,
-            Attempts = s.Attempts.Count(a => a.Outcome is not ("circuit_open")),
-            FellBack = s.FellBack,
-            Status = status,
-            ErrorCode = errorCode,
-            LatencyMs = latencyMs,
-            TtftMs = s.TtftMs,
-            ReplayOfCallId = s.Context.ReplayOfCallId,
-            CacheSourceCallId = s.CacheHit?.SourceCallId,
-            CacheSimilarity = s.CacheHit?.Similarity,
-            CreatedUtc = s.StartUtc,
-        };
-        if (!options.CurrentValue.RecordingDisabledForBenchmarks)
-        {
-            await recorder.EnqueueAsync(new CallRecord(call, s.Request, answer, [.. s.Attempts]));
-        }
-
-        var tags = new TagList { { "status", status.ToString() }, { "provider", providerName }, { "model", model }, { "feature", call.Feature } };
-        telemetry.Calls.Add(1, tags);
-        telemetry.Latency.Record(latencyMs, tags);
-        telemetry.Overhead.Record(overheadMs, tags);
-        if (s.TtftMs is { } ttft)
-        {
-            telemetry.Ttft.Record(ttft, tags);
-        }
-
-        if (cost > 0)
-        {
-            telemetry.Cost.Add(cost, tags);
-        }
-
-        if (usage.InputTokens > 0)
-        {
-            telemetry.Tokens.Add(usage.InputTokens, new TagList { { "type", "input" }, { "model", model } });
-        }
-
-        if (usage.OutputTokens > 0)
-        {
-            telemetry.Tokens.Add(usage.OutputTokens, new TagList { { "type", "output" }, { "model", model } });
-        }
-
-        if (s.FellBack)
-        {
-            telemetry.Fallbacks.Add(1, tags);
-        }
-
-        if (cacheStatus != CacheStatus.None)
-        {
-            telemetry.CacheHits.Add(1, tags);
-        }
-
-        s.Activity?.SetTag("keystone.status", status.ToString());
-        s.Activity?.SetTag("keystone.cost_micros", cost);
-        if (status is not CallStatus.Ok)
-        {
-            s.Activity?.SetStatus(ActivityStatusCode.Error, errorCode);
-            if (s.IdempotencyClaimed && s.Context.IdempotencyKey is { Length: > 0 } key)
-            {
-                // Only a success is remembered: the caller's retry of a failed call must run again.
-                s.IdempotencyClaimed = false;
-                await idempotency.ReleaseAsync(s.Context.TenantId, key, s.CallId, CancellationToken.None);
-            }
-        }
-
-        return new CallOutcome
-        {
-            CallId = s.CallId,
-            TraceId = s.TraceId,
-            // A cache hit names the model whose answer it serves (the X-Keystone-Provider / -Model headers); its call
-            // row does not, so per-model latency and call counts stay those of real provider calls.
-            Provider = providerName ?? s.CacheHit?.Provider,
-            Model = model ?? s.CacheHit?.Model,
-            CostMicros = cost,
-            CostStatus = costStatus,
-            BilledTo = s.BilledTo,
-            CacheStatus = cacheStatus,
-            RateLimit = s.RateLimit,
-            SavedCostMicros = savedMicros,
-            Attempts = [.. s.Attempts],
-            FellBack = s.FellBack,
-            Status = status,
-            OverheadMs = overheadMs,
-            LatencyMs = latencyMs,
-            TtftMs = s.TtftMs,
-            CacheSimilarity = s.CacheHit?.Similarity,
-        };
-    }
-
-    /// <summary>A model without a price is an operator problem: warn and leave a system audit entry, once per model per process.</summary>
-    private void AlertUnknownPrice(Guid tenantId, ModelTarget target)
-    {
-        if (!_unknownPriceAlerted.TryAdd(target.ToString(), true))
-        {
-            return;
-        }
-
-        LogUnknownPrice(log, target.ToString());
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await using var db = dbFactory.ForSystem();
-                db.AuditLog.Add(new AuditEntry
-                {
-                    ActorType = "system",
-                    ActorId = "gateway",
-                    ActorName = "Keystone gateway",
-                    TenantId = tenantId,
-                    Action = "gateway.price_unknown",
-                    Target = "model:" + target,
-                    CreatedUtc = clock.GetUtcNow().UtcDateTime,
-                });
-                await db.SaveChangesAsync();
-            }
-            catch (Exception ex)
-            {
-                LogAlertFailed(log, ex);
-            }
-        });
-    }
-
-    private int ElapsedMs(long startTimestamp) => (int)Math.Min(int.MaxValue, clock.GetElapsedTime(startTimestamp).TotalMilliseconds);
-
     private sealed record Shortcut(CachedAnswer Answer, CallOutcome Outcome);
-
-    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "No price for {Model}: its calls are recorded with cost_status unknown")]
-    private static partial void LogUnknownPrice(ILogger log, string model);
-
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Error, Message = "Writing the unknown-price alert failed")]
-    private static partial void LogAlertFailed(ILogger log, Exception ex);
-
-    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Semantic cache lookup skipped: embedding with {Alias} failed ({Code})")]
-    private static partial void LogSemanticEmbedFailed(ILogger log, string alias, string code);
-
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Tenant {TenantId} at its cap: {Alias} degraded to {Degraded}")]
-    private static partial void LogDegraded(ILogger log, Guid tenantId, string alias, string degraded);
 }

@@ -15,10 +15,11 @@ namespace Keystone.Gateway.Recording;
 /// Writes call rows and traces off the request path: callers enqueue into a bounded channel (waiting, never
 /// dropping, when it is full), one writer drains it in batches. Stopping the host drains what is queued.
 /// </summary>
-internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
+internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAsyncDisposable
 {
     private readonly Channel<CallRecord> _channel;
     private readonly KeystoneDbFactory _dbFactory;
+    private readonly ICallBatchWriter _batches;
     private readonly GatewayOptions _options;
     private readonly ILogger<CallRecorder> _log;
     private readonly Task _writer;
@@ -31,9 +32,10 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     private long _lost;
     private bool _stopping;
 
-    public CallRecorder(KeystoneDbFactory dbFactory, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
+    public CallRecorder(KeystoneDbFactory dbFactory, ICallBatchWriter batches, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
     {
         _dbFactory = dbFactory;
+        _batches = batches;
         _options = options.Value;
         _log = log;
         _channel = Channel.CreateBounded<CallRecord>(new BoundedChannelOptions(_options.RecorderCapacity)
@@ -86,11 +88,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
     /// <summary>Calls that could not be stored after retries (logged as errors).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
-    /// <summary>
-    /// True while a call of <paramref name="tenantId"/> with <paramref name="traceId"/> is queued or being written.
-    /// A call leaves this set only after its row is committed (or given up on), so checking this first and the
-    /// database second never misses a call that was enqueued before the check.
-    /// </summary>
+    /// <inheritdoc />
     public bool IsPending(Guid tenantId, Guid traceId) => _pending.ContainsKey((tenantId, traceId));
 
     public ValueTask EnqueueAsync(CallRecord record)
@@ -160,6 +158,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
 
     private void WriteBatch(List<CallRecord> batch)
     {
+        var calls = batch.Select(b => b.Call).ToList();
         var rows = batch.Select(ToTrace).ToList();
         for (var attempt = 1; ; attempt++)
         {
@@ -167,16 +166,7 @@ internal sealed partial class CallRecorder : IHostedService, IAsyncDisposable
             {
                 // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
                 using var db = _dbFactory.ForSystem();
-                if (_dbFactory.Provider == DatabaseProvider.Sqlite)
-                {
-                    SqliteRowWriter.Insert(db, [.. batch.Select(b => (object)b.Call)], rows);
-                }
-                else
-                {
-                    db.Calls.AddRange(batch.Select(b => b.Call));
-                    db.Traces.AddRange(rows);
-                    db.SaveChanges();
-                }
+                _batches.Write(db, calls, rows);
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
                 return;

@@ -6,7 +6,6 @@ using Keystone.Data.Audit;
 using Keystone.Data.Calls;
 using Keystone.Data.Feedback;
 using Keystone.Gateway;
-using Keystone.Gateway.Recording;
 using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -165,7 +164,7 @@ internal static class TenantDataEndpoints
 
     private sealed record UsageSum<TKey>(TKey Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long SavedCostMicros);
 
-    public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, CallRecorder recorder,
+    public static async Task<IResult> PostFeedbackAsync(HttpContext http, ApiRequestBody body, KeystoneDbFactory dbFactory, IRecordedCalls recorder,
         IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
         var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
@@ -194,7 +193,7 @@ internal static class TenantDataEndpoints
     /// row, so it joins the call whenever the row lands. The pending set is checked first: a call leaves it only
     /// once its row is committed, so one of the two checks sees it.
     /// </summary>
-    internal static async Task<bool> CallExistsAsync(KeystoneDbContext db, CallRecorder recorder, Guid tenantId, Guid traceId, CancellationToken ct)
+    internal static async Task<bool> CallExistsAsync(KeystoneDbContext db, IRecordedCalls recorder, Guid tenantId, Guid traceId, CancellationToken ct)
         => recorder.IsPending(tenantId, traceId)
             || await db.Calls.AnyAsync(c => c.TraceId == traceId && c.TenantId == tenantId, ct);
 
@@ -209,7 +208,7 @@ internal static class TenantDataEndpoints
     /// 404 the caller cannot act on; only ids that never appear (typos, another tenant's) pay the whole wait. The
     /// context opens a connection per query, so none is held between checks.
     /// </remarks>
-    internal static async Task<bool> WaitForCallAsync(KeystoneDbContext db, CallRecorder recorder, Guid tenantId, Guid traceId, TimeSpan grace,
+    internal static async Task<bool> WaitForCallAsync(KeystoneDbContext db, IRecordedCalls recorder, Guid tenantId, Guid traceId, TimeSpan grace,
         TimeProvider clock, CancellationToken ct)
     {
         var started = clock.GetTimestamp();

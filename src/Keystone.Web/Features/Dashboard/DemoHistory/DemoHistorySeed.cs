@@ -3,7 +3,6 @@ using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Pricing;
-using Keystone.Gateway.Recording;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -103,7 +102,7 @@ internal sealed class DemoHistorySeed(
             });
 
             // Every queued call row is written before the rollup reads them.
-            await gateway.GetRequiredService<CallRecorder>().StopAsync(ct);
+            await gateway.GetRequiredService<IRecordedCalls>().FlushAsync(ct);
             log.LogInformation("Demo history: {Calls} calls over {Days} days recorded through the gateway ({Failed} failed upstream or were rejected) in {ElapsedMs} ms",
                 plan.Count, days, failed, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }

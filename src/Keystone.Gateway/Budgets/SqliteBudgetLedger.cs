@@ -1,0 +1,250 @@
+using Keystone.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+
+namespace Keystone.Gateway.Budgets;
+
+/// <summary>
+/// The budget ledger on SQLite (one instance by design): the counters are held in memory and changed atomically under
+/// one lock, and persisted behind the request path every <see cref="FlushInterval"/> and on shutdown, so a capped call
+/// never waits on the database file the recorder is writing.
+/// </summary>
+internal sealed partial class SqliteBudgetLedger : BudgetLedger
+{
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(200);
+
+    private readonly SemaphoreSlim _loadLock = new(1, 1);
+    private readonly SemaphoreSlim _flushLock = new(1, 1);
+    private readonly Lock _memLock = new();
+    private readonly Dictionary<(Guid BudgetId, DateTime Period), MemCounter> _mem = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _flusher;
+
+    public SqliteBudgetLedger(KeystoneDbFactory dbFactory, BudgetEvents events, TimeProvider clock, ILogger<BudgetLedger> log)
+        : base(dbFactory, events, clock, log)
+    {
+        _flusher = Task.Run(FlushLoopAsync);
+    }
+
+    private sealed class MemCounter
+    {
+        public long Spent;
+        public long Reserved;
+        public int Fired;
+        public bool Dirty;
+    }
+
+    protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId,
+        List<ReservedCap> held, long amountMicros, CancellationToken ct)
+    {
+        await LoadCountersAsync(tenantId, held, ct);
+        lock (_memLock)
+        {
+            foreach (var h in held)
+            {
+                var c = _mem[(h.Cap.BudgetId, h.PeriodStartUtc)];
+                if (c.Spent + c.Reserved + amountMicros > h.Cap.LimitMicros)
+                {
+                    return (null, new BudgetRejection(h.Cap, c.Spent, c.Reserved, BudgetText.PeriodEnd(h.Cap.Period, h.PeriodStartUtc)));
+                }
+            }
+
+            foreach (var h in held)
+            {
+                var c = _mem[(h.Cap.BudgetId, h.PeriodStartUtc)];
+                c.Reserved += amountMicros;
+                c.Dirty = true;
+            }
+        }
+
+        return (new BudgetReservation(tenantId, amountMicros, held), null);
+    }
+
+    protected override async Task SettleHeldAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
+        CancellationToken ct)
+    {
+        foreach (var (cap, percent, spent) in SettleInMemory(reservation, actualMicros, softThresholdsPercent))
+        {
+            await AnnounceAsync(reservation.TenantId, cap, percent, spent, ct);
+        }
+    }
+
+    private List<(ReservedCap Cap, int Percent, long Spent)> SettleInMemory(BudgetReservation reservation, long actual, IReadOnlyList<int> thresholds)
+    {
+        var crossed = new List<(ReservedCap, int, long)>();
+        lock (_memLock)
+        {
+            foreach (var h in reservation.Caps)
+            {
+                if (!_mem.TryGetValue((h.Cap.BudgetId, h.PeriodStartUtc), out var c))
+                {
+                    continue; // The cap was removed while the call ran.
+                }
+
+                c.Reserved -= reservation.AmountMicros;
+                c.Spent += actual;
+                c.Dirty = true;
+                var top = thresholds.Where(t => t > c.Fired && c.Spent * 100 >= h.Cap.LimitMicros * t).DefaultIfEmpty(0).Max();
+                if (top > 0)
+                {
+                    c.Fired = top;
+                    crossed.Add((h, top, c.Spent));
+                }
+            }
+        }
+
+        return crossed;
+    }
+
+    /// <summary>Brings counters into memory (creating their rows). A reservation left by a stopped process is dropped.</summary>
+    private async Task LoadCountersAsync(Guid tenantId, List<ReservedCap> held, CancellationToken ct)
+    {
+        lock (_memLock)
+        {
+            if (held.TrueForAll(h => _mem.ContainsKey((h.Cap.BudgetId, h.PeriodStartUtc))))
+            {
+                return;
+            }
+        }
+
+        await _loadLock.WaitAsync(ct);
+        try
+        {
+            await using var db = DbFactory.ForTenant(tenantId);
+            foreach (var h in held)
+            {
+                var key = (h.Cap.BudgetId, h.PeriodStartUtc);
+                lock (_memLock)
+                {
+                    if (_mem.ContainsKey(key))
+                    {
+                        continue;
+                    }
+                }
+
+                await EnsureCountersAsync(db, tenantId, [h], ct);
+                var row = await db.BudgetCounters.AsNoTracking()
+                    .Where(c => c.BudgetId == h.Cap.BudgetId && c.PeriodStartUtc == h.PeriodStartUtc)
+                    .Select(c => new { c.SpentMicros, c.FiredThresholdPercent }).SingleAsync(ct);
+                lock (_memLock)
+                {
+                    _mem[key] = new MemCounter { Spent = row.SpentMicros, Fired = row.FiredThresholdPercent, Dirty = true };
+                }
+            }
+        }
+        finally
+        {
+            _loadLock.Release();
+        }
+    }
+
+    /// <summary>Writes changed in-memory counters.</summary>
+    public override async Task FlushAsync(CancellationToken ct)
+    {
+        await _flushLock.WaitAsync(ct);
+        try
+        {
+            List<(Guid BudgetId, DateTime Period, long Spent, long Reserved, int Fired)> dirty;
+            lock (_memLock)
+            {
+                dirty = [.. _mem.Where(e => e.Value.Dirty).Select(e => (e.Key.BudgetId, e.Key.Period, e.Value.Spent, e.Value.Reserved, e.Value.Fired))];
+                foreach (var e in _mem.Values)
+                {
+                    e.Dirty = false;
+                }
+            }
+
+            if (dirty.Count == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                await using var db = DbFactory.ForSystem();
+                await using var tx = await db.Database.BeginTransactionAsync(ct);
+                foreach (var d in dirty)
+                {
+                    await db.Database.ExecuteSqlAsync($"""
+                        UPDATE budget_counters SET spent_micros = {d.Spent}, reserved_micros = {d.Reserved}, fired_threshold_percent = {d.Fired}
+                        WHERE budget_id = {d.BudgetId} AND period_start_utc = {d.Period}
+                        """, ct);
+                }
+
+                await tx.CommitAsync(ct);
+            }
+            catch
+            {
+                lock (_memLock)
+                {
+                    foreach (var d in dirty)
+                    {
+                        if (_mem.TryGetValue((d.BudgetId, d.Period), out var c))
+                        {
+                            c.Dirty = true;
+                        }
+                    }
+                }
+
+                throw;
+            }
+        }
+        finally
+        {
+            _flushLock.Release();
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        using var timer = new PeriodicTimer(FlushInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stop.Token))
+            {
+                try
+                {
+                    await FlushAsync(_stop.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogFlushFailed(Log, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: StopAsync writes the last changes.
+        }
+    }
+
+    /// <summary>Writes the last counter changes before the host stops.</summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync();
+        await _flusher;
+        await FlushAsync(cancellationToken);
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await _flusher;
+        await base.DisposeAsync();
+    }
+
+    public override void Forget(IReadOnlyCollection<Guid> budgetIds)
+    {
+        base.Forget(budgetIds);
+        lock (_memLock)
+        {
+            foreach (var key in _mem.Keys.Where(k => budgetIds.Contains(k.BudgetId)).ToList())
+            {
+                _mem.Remove(key);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 3102, Level = LogLevel.Error, Message = "Writing budget counters failed; retrying on the next tick")]
+    private static partial void LogFlushFailed(ILogger log, Exception ex);
+}
