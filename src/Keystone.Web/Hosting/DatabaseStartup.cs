@@ -41,7 +41,9 @@ internal sealed class DatabaseStartup(
 /// <summary>What readiness reports on.</summary>
 public sealed class StartupState
 {
-    public volatile bool DatabaseReady;
+    private volatile bool _databaseReady;
+
+    public bool DatabaseReady { get => _databaseReady; set => _databaseReady = value; }
 }
 
 public static class DatabaseStartupSetup

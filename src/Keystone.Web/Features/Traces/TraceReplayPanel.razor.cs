@@ -1,3 +1,4 @@
+using System.Globalization;
 using Keystone.Web.Platform;
 using System.Text;
 using Keystone.Gateway;
@@ -140,7 +141,7 @@ public sealed partial class TraceReplayPanel
 
     private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "…";
 
-    private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0") : value.ToString("N0");
+    private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0", CultureInfo.CurrentCulture) : value.ToString("N0", CultureInfo.CurrentCulture);
 
     public void Dispose()
     {
