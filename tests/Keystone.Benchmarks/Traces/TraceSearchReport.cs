@@ -318,10 +318,5 @@ internal static class TraceSearchReport
     }
 
     private static ScopedKeystoneDbContextFactory Scoped(KeystoneDbFactory factory, TenantScope scope)
-        => new ScopedKeystoneDbContextFactory(factory, new FixedScope(scope));
-
-    private sealed class FixedScope(TenantScope scope) : ITenantContext
-    {
-        public TenantScope Scope => scope;
-    }
+        => new ScopedKeystoneDbContextFactory(factory, new FixedTenantContext(scope));
 }
