@@ -25,7 +25,7 @@ public static class HangfireSetup
             if (database.Provider == DatabaseProvider.Postgres)
             {
                 config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.Postgres),
-                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.MigrateOnStart == true });
+                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.EffectiveMigrateOnStart });
             }
             else
             {
