@@ -17,13 +17,13 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Gateway.Pipeline;
 
 /// <summary>
-/// The one way Keystone calls a model (DESIGN.md section 3). Streaming and non-streaming calls take the same
+/// The one way Keystone calls a model (a request's path: docs/architecture.md). Streaming and non-streaming calls take the same
 /// steps: context, alias resolution, rate limits, idempotency, budget reservation, exact cache, provider chain
 /// (timeout, fallback, circuit breaker), settle, record, metrics.
 /// </summary>
 /// <remarks>
 /// Idempotency is checked before the budget (a replay of a paid result costs nothing and must not be refused
-/// for a cap), and the cache after it (DESIGN.md's order); a cache hit releases its reservation.
+/// for a cap), and the cache after it; a cache hit releases its reservation.
 /// </remarks>
 internal sealed partial class LlmGateway(
     ProviderDirectory providers,

@@ -1,7 +1,8 @@
 namespace Keystone.Web.Components.Shared;
 
 /// <summary>
-/// Turns a stream of token arrivals into at most one render per interval (STYLE.md rule 8): producers call
+/// Turns a stream of token arrivals into at most one render per interval, so a fast stream does not send a render
+/// diff per token over the circuit: producers call
 /// <see cref="MarkDirty"/>; a timer on the injected <see cref="TimeProvider"/> flushes when something changed.
 /// One batcher serves every stream of a component (the playground's compared answers, a trace replay), so three
 /// compared streams still cost one render per tick.
