@@ -12,8 +12,11 @@ public enum DatabaseProvider
     Postgres,
 }
 
-/// <summary>The <c>Database</c> configuration section.</summary>
-public sealed class DatabaseOptions
+/// <summary>
+/// The <c>Database</c> configuration section. Bound and validated once at start-up, before the container is built
+/// (the host's registrations depend on the mode), and registered as that one object.
+/// </summary>
+public sealed class DatabaseOptions : IValidatableObject
 {
     public const string SectionName = "Database";
 
@@ -33,4 +36,22 @@ public sealed class DatabaseOptions
     /// for PostgreSQL, where migrations run explicitly with <c>--migrate</c>.
     /// </summary>
     public bool? MigrateOnStart { get; set; }
+
+    /// <summary><see cref="MigrateOnStart"/>, or its default for the mode: true with SQLite, false with PostgreSQL.</summary>
+    public bool EffectiveMigrateOnStart => MigrateOnStart ?? IsEmbedded;
+
+    /// <summary>True in the embedded SQLite mode, whose defaults favour trying the product (migrate and seed at start-up).</summary>
+    public bool IsEmbedded => Provider == DatabaseProvider.Sqlite;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // The binder turns a number into any enum value, defined or not.
+        if (!Enum.IsDefined(Provider))
+        {
+            yield return new ValidationResult(
+                $"The value '{(int)Provider}' is not a database Keystone knows. Use 'Sqlite' (embedded default) or 'Postgres'.",
+                [nameof(Provider)]);
+        }
+    }
 }

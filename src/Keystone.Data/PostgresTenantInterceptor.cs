@@ -10,7 +10,7 @@ namespace Keystone.Data;
 /// connection for a query, a SaveChanges or an explicit transaction and closes it after. The settings
 /// are written when the lease starts and cleared when it ends, and inside a transaction they are also
 /// set transaction-locally, so a pooled connection never carries one tenant into another's work
-/// (Npgsql's reset on return to the pool clears them a third time). See docs/decisions/0006.
+/// (Npgsql's reset on return to the pool clears them a third time). See docs/decisions/0006-tenant-isolation.md.
 /// </summary>
 internal sealed class PostgresTenantInterceptor : DbConnectionInterceptor
 {

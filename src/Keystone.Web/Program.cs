@@ -22,7 +22,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddKeystoneConfiguration();
 
 var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration, builder.Environment.ContentRootPath);
-builder.Services.AddOptionsWithValidateOnStart<DatabaseOptions>().BindConfiguration(DatabaseOptions.SectionName).ValidateDataAnnotations();
+builder.Services.AddKeystoneDatabaseOptions(database);
 builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Keystone.Benchmarks.Api;
 using Keystone.Gateway;
 using Keystone.Testing.Upstreams;
 
@@ -92,8 +93,6 @@ internal static class LoadReport
         => md.AppendLine(CultureInfo.InvariantCulture,
             $"| {name} | {direct:0.000} ms | {gateway:0.000} ms | {gateway - direct:0.000} ms | {target} | {(met ? "yes" : "no")} |");
 
-    private sealed record Percentiles(double P50, double P99);
-
     /// <summary>Per-call latency of each series, measured round-robin (the order rotates every round).</summary>
     private static async Task<Percentiles[]> LatencyAsync(params Func<Task>[] calls)
     {
@@ -117,11 +116,7 @@ internal static class LoadReport
             }
         }
 
-        return [.. samples.Select(s =>
-        {
-            Array.Sort(s);
-            return new Percentiles(s[Samples / 2], s[(int)(Samples * 0.99)]);
-        })];
+        return [.. samples.Select(Percentiles.Of)];
     }
 
     private static Task<double> ThroughputAsync(Func<Task> call) => ThroughputAsync(call, Concurrency, ThroughputWindow);

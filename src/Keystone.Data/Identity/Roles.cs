@@ -1,6 +1,6 @@
 namespace Keystone.Data.Identity;
 
-/// <summary>The five roles of the product (DESIGN.md section 1).</summary>
+/// <summary>The five roles of the product (a demo user of each in the README; how each is scoped to tenants: docs/decisions/0006-tenant-isolation.md).</summary>
 public static class Roles
 {
     /// <summary>Founder / finance: sees every tenant, margin and revenue.</summary>

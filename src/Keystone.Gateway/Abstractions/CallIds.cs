@@ -18,10 +18,10 @@ public static class CallIds
     [ThreadStatic]
     private static int t_used;
 
-    /// <summary>A version 7 GUID (RFC 9562: 48-bit Unix milliseconds, then random bits), laid out as <see cref="Guid.CreateVersion7(DateTimeOffset)"/> lays it out.</summary>
-    public static Guid NewVersion7() => NewVersion7(DateTimeOffset.UtcNow);
-
-    /// <inheritdoc cref="NewVersion7()"/>
+    /// <summary>
+    /// A version 7 GUID (RFC 9562: 48-bit Unix milliseconds, then random bits), laid out as <see cref="Guid.CreateVersion7(DateTimeOffset)"/>
+    /// lays it out. The caller passes the time from its injected <see cref="TimeProvider"/>.
+    /// </summary>
     public static Guid NewVersion7(DateTimeOffset timestamp)
     {
         var milliseconds = timestamp.ToUnixTimeMilliseconds();

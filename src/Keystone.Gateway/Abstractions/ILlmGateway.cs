@@ -8,7 +8,7 @@ namespace Keystone.Gateway;
 public sealed record ModelInfo(string Id, string Kind, IReadOnlyList<string> Targets, bool IsEmbedding);
 
 /// <summary>
-/// The only way any code in Keystone calls a model (DESIGN.md section 3): context, alias resolution,
+/// The only way any code in Keystone calls a model (a request's path: docs/architecture.md): context, alias resolution,
 /// rate limits, budget reservation, caches, provider chain with fallback, settle, record, metrics.
 /// </summary>
 public interface ILlmGateway

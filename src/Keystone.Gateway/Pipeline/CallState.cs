@@ -8,9 +8,9 @@ namespace Keystone.Gateway.Pipeline;
 /// <summary>Everything one call accumulates on its way through the pipeline (never shared between calls).</summary>
 internal sealed class CallState(ChatRequest request, CallContext context, bool streamed, long startTimestamp, DateTime startUtc)
 {
-    public Guid CallId { get; } = CallIds.NewVersion7();
+    public Guid CallId { get; } = CallIds.NewVersion7(startUtc);
 
-    public Guid TraceId { get; } = context.TraceId ?? CallIds.NewVersion7();
+    public Guid TraceId { get; } = context.TraceId ?? CallIds.NewVersion7(startUtc);
 
     public ChatRequest Request { get; } = request;
 

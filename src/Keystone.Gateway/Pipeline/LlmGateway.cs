@@ -9,14 +9,14 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Gateway.Pipeline;
 
 /// <summary>
-/// The one way Keystone calls a model (DESIGN.md section 3). Streaming and non-streaming calls take the same
+/// The one way Keystone calls a model (a request's path: docs/architecture.md). Streaming and non-streaming calls take the same
 /// steps: context, alias resolution, rate limits, idempotency, budget reservation (<see cref="CallAdmission"/>),
 /// caches (<see cref="AnswerReuse"/>), provider chain (<see cref="ProviderChain"/>), then settle, record and metrics
 /// (<see cref="CallSettlement"/>). This class holds the order of the steps and what each outcome settles as.
 /// </summary>
 /// <remarks>
 /// Idempotency is checked before the budget (a replay of a paid result costs nothing and must not be refused
-/// for a cap), and the cache after it (DESIGN.md's order); a cache hit releases its reservation.
+/// for a cap), and the cache after it; a cache hit releases its reservation.
 /// </remarks>
 internal sealed class LlmGateway(
     TenantSettings settings,

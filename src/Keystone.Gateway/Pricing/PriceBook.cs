@@ -16,7 +16,7 @@ namespace Keystone.Gateway.Pricing;
 /// half up. So a call is never charged more than half a micro-USD away from the exact price, and splitting
 /// tokens into types never adds rounding error.
 /// </remarks>
-public sealed partial class PriceBook(KeystoneDbFactory dbFactory)
+public sealed partial class PriceBook(KeystoneDbFactory dbFactory) : IDisposable
 {
     private volatile Snapshot? _snapshot;
     private readonly SemaphoreSlim _loadLock = new(1, 1);
@@ -46,6 +46,9 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory)
             _loadLock.Release();
         }
     }
+
+    /// <summary>Releases the reload lock (the book is a singleton: the container disposes it at shutdown).</summary>
+    public void Dispose() => _loadLock.Dispose();
 
     /// <summary>Reloads when the rows in the database differ from the ones in memory (count or highest id changed).</summary>
     /// <returns>True when it reloaded.</returns>

@@ -23,7 +23,7 @@ internal static class ProviderHttp
     /// cancellation stays an <see cref="OperationCanceledException"/>.
     /// </summary>
     public static async Task<HttpResponseMessage> SendAsync(HttpClient client, HttpRequestMessage request, string providerName,
-        string? apiKey, TimeSpan timeout, bool stream, CancellationToken ct)
+        string? apiKey, TimeSpan timeout, bool stream, TimeProvider time, CancellationToken ct)
     {
         using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeoutCts.CancelAfter(timeout);
@@ -60,7 +60,7 @@ internal static class ProviderHttp
                 body = "";
             }
 
-            throw FromStatus(providerName, (int)response.StatusCode, body, RetryAfter(response), apiKey);
+            throw FromStatus(providerName, (int)response.StatusCode, body, RetryAfter(response, time.GetUtcNow()), apiKey);
         }
     }
 
@@ -89,8 +89,8 @@ internal static class ProviderHttp
         _ => 500,
     };
 
-    /// <summary><c>retry-after-ms</c> (OpenAI, milliseconds) wins over <c>Retry-After</c> (seconds or an HTTP date).</summary>
-    public static TimeSpan? RetryAfter(HttpResponseMessage response)
+    /// <summary><c>retry-after-ms</c> (OpenAI, milliseconds) wins over <c>Retry-After</c> (seconds, or an HTTP date counted from <paramref name="now"/>).</summary>
+    public static TimeSpan? RetryAfter(HttpResponseMessage response, DateTimeOffset now)
     {
         if (response.Headers.TryGetValues("retry-after-ms", out var ms)
             && double.TryParse(ms.FirstOrDefault(), NumberStyles.Float, CultureInfo.InvariantCulture, out var millis) && millis >= 0)
@@ -106,7 +106,7 @@ internal static class ProviderHttp
 
         if (retryAfter?.Date is { } date)
         {
-            var wait = date - DateTimeOffset.UtcNow;
+            var wait = date - now;
             return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
         }
 

@@ -28,8 +28,8 @@ public sealed class ProviderRegistry
 
             IModelProvider provider = kind switch
             {
-                ProviderKind.OpenAI => new OpenAiProvider(name, o, httpClients),
-                ProviderKind.Anthropic => new AnthropicProvider(name, o, httpClients, tokens),
+                ProviderKind.OpenAI => new OpenAiProvider(name, o, httpClients, time),
+                ProviderKind.Anthropic => new AnthropicProvider(name, o, httpClients, tokens, time),
                 _ => new SimulatedProvider(name, o, tokens, time),
             };
             built[name] = new RegisteredProvider(name, kind, o.PriceKey ?? kind.ToString().ToLowerInvariant(), provider, o);

@@ -49,7 +49,7 @@ public static class ConfigurationSetup
         {
             services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
                 o.XmlRepository = new DatabaseXmlRepository(sp.GetRequiredService<KeystoneDbFactory>(), keys,
-                    sp.GetRequiredService<ILogger<DatabaseXmlRepository>>())));
+                    sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DatabaseXmlRepository>>())));
         }
         else
         {

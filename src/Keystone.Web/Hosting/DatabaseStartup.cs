@@ -17,13 +17,12 @@ internal sealed class DatabaseStartup(
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var isSqlite = database.Value.Provider == DatabaseProvider.Sqlite;
-        if (database.Value.MigrateOnStart ?? isSqlite)
+        if (database.Value.EffectiveMigrateOnStart)
         {
             await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
         }
 
-        if (seed.Value.Demo ?? isSqlite)
+        if (seed.Value.EffectiveDemo(database.Value))
         {
             await using var scope = services.CreateAsyncScope();
             foreach (var step in scope.ServiceProvider.GetServices<IDemoSeedStep>().OrderBy(s => s.Order))
@@ -41,7 +40,9 @@ internal sealed class DatabaseStartup(
 /// <summary>What readiness reports on.</summary>
 public sealed class StartupState
 {
-    public volatile bool DatabaseReady;
+    private volatile bool _databaseReady;
+
+    public bool DatabaseReady { get => _databaseReady; set => _databaseReady = value; }
 }
 
 public static class DatabaseStartupSetup

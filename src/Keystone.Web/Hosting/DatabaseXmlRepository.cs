@@ -12,7 +12,8 @@ namespace Keystone.Web.Hosting;
 /// others. When the table is empty, the keys an earlier version kept in <paramref name="legacyFolder"/> are imported
 /// first, so nothing protected before the switch (BYOK secrets above all) becomes unreadable.
 /// </summary>
-internal sealed class DatabaseXmlRepository(KeystoneDbFactory dbFactory, string legacyFolder, ILogger<DatabaseXmlRepository> log) : IXmlRepository
+internal sealed class DatabaseXmlRepository(KeystoneDbFactory dbFactory, string legacyFolder, TimeProvider time, ILogger<DatabaseXmlRepository> log)
+    : IXmlRepository
 {
     // Data Protection calls these synchronously (its key ring is built lazily on first use, then cached).
     public IReadOnlyCollection<XElement> GetAllElements()
@@ -63,9 +64,9 @@ internal sealed class DatabaseXmlRepository(KeystoneDbFactory dbFactory, string 
         return imported;
     }
 
-    private static bool TryAdd(KeystoneDbContext db, string friendlyName, string xml)
+    private bool TryAdd(KeystoneDbContext db, string friendlyName, string xml)
     {
-        var row = new DataProtectionKey { FriendlyName = friendlyName, Xml = xml, CreatedUtc = DateTime.UtcNow };
+        var row = new DataProtectionKey { FriendlyName = friendlyName, Xml = xml, CreatedUtc = time.GetUtcNow().UtcDateTime };
         db.DataProtectionKeys.Add(row);
         try
         {

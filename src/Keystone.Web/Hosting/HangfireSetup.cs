@@ -25,7 +25,7 @@ public static class HangfireSetup
             if (database.Provider == DatabaseProvider.Postgres)
             {
                 config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.Postgres),
-                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.MigrateOnStart == true });
+                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.EffectiveMigrateOnStart });
             }
             else
             {
@@ -67,7 +67,7 @@ public static class HangfireSetup
     }
 }
 
-/// <summary>Applies every recurring schedule in one place (STYLE.md rule 10).</summary>
+/// <summary>Applies every recurring schedule in one place (docs/decisions/0005-hangfire-storage-per-provider.md).</summary>
 internal sealed class RecurringJobs(IRecurringJobManager jobs, IEnumerable<RecurringJobRegistration> registrations,
     ILogger<RecurringJobs> log) : IHostedService
 {

@@ -1,3 +1,5 @@
+using Keystone.Data;
+
 namespace Keystone.Web.Hosting;
 
 /// <summary>The <c>Seed</c> configuration section: demo data for trying and testing the product.</summary>
@@ -7,6 +9,9 @@ public sealed class SeedOptions
 
     /// <summary>Seed the demo tenants and users. Defaults to on in the embedded SQLite mode, off with PostgreSQL.</summary>
     public bool? Demo { get; set; }
+
+    /// <summary><see cref="Demo"/>, or its default for the database mode: on with embedded SQLite, off with PostgreSQL.</summary>
+    public bool EffectiveDemo(DatabaseOptions database) => Demo ?? database.IsEmbedded;
 
     /// <summary>When set, every demo user's password (reset at each start). Defaults to <see cref="DefaultDemoPassword"/>.</summary>
     public string? DemoPassword { get; set; }

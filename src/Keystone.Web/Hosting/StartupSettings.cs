@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using Keystone.Data;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Hosting;
 
@@ -8,32 +10,14 @@ namespace Keystone.Web.Hosting;
 /// </summary>
 public static class StartupSettings
 {
-    /// <summary>Validates the <c>Database</c> section and resolves connection strings; throws <see cref="InvalidOperationException"/> naming the bad setting.</summary>
+    /// <summary>
+    /// Binds and validates the <c>Database</c> section (the only place that reads it: <see cref="AddKeystoneDatabaseOptions"/>
+    /// registers the result) and resolves connection strings; throws <see cref="InvalidOperationException"/> naming the bad setting.
+    /// </summary>
     public static (DatabaseOptions Database, KeystoneConnectionStrings Connections) ReadDatabase(
         IConfiguration configuration, string contentRoot)
     {
-        var section = configuration.GetSection(DatabaseOptions.SectionName);
-        var options = new DatabaseOptions();
-        var provider = section["Provider"];
-        if (!string.IsNullOrWhiteSpace(provider))
-        {
-            if (!Enum.TryParse<DatabaseProvider>(provider, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
-            {
-                throw new InvalidOperationException(
-                    $"Setting 'Database:Provider' has the value '{provider}', which is not a database Keystone knows. Use 'Sqlite' (embedded default) or 'Postgres'.");
-            }
-
-            options.Provider = parsed;
-        }
-
-        options.SqlitePath = section["SqlitePath"] is { Length: > 0 } path ? path : options.SqlitePath;
-        if (section["MigrateOnStart"] is { Length: > 0 } migrate)
-        {
-            options.MigrateOnStart = bool.TryParse(migrate, out var m)
-                ? m
-                : throw new InvalidOperationException($"Setting 'Database:MigrateOnStart' has the value '{migrate}'; use true or false.");
-        }
-
+        var options = BindDatabase(configuration.GetSection(DatabaseOptions.SectionName));
         var postgres = configuration.GetConnectionString("Postgres");
         if (options.Provider == DatabaseProvider.Postgres && KeystoneConnectionStrings.ValidatePostgres(postgres) is { } error)
         {
@@ -47,6 +31,37 @@ public static class StartupSettings
             PostgresMigrator = configuration.GetConnectionString("PostgresMigrator") is { Length: > 0 } m2 ? m2 : null,
         };
         return (options, connections);
+    }
+
+    /// <summary>
+    /// The options <see cref="ReadDatabase"/> bound and validated, as <c>IOptions&lt;DatabaseOptions&gt;</c> for the
+    /// services that inject them, so the section is not bound a second time.
+    /// </summary>
+    public static IServiceCollection AddKeystoneDatabaseOptions(this IServiceCollection services, DatabaseOptions database)
+        => services.AddSingleton(Options.Create(database));
+
+    private static DatabaseOptions BindDatabase(IConfigurationSection section)
+    {
+        DatabaseOptions options;
+        try
+        {
+            options = section.Get<DatabaseOptions>() ?? new DatabaseOptions();
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The binder's message names the setting and its value ("value 'Postgress' at 'Database:Provider'"); add what each setting takes.
+            throw new InvalidOperationException(
+                $"{ex.Message} 'Database:Provider' is 'Sqlite' (embedded default) or 'Postgres'; 'Database:MigrateOnStart' is true or false.", ex);
+        }
+
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
+        {
+            throw new InvalidOperationException(string.Join(" ", results.Select(r =>
+                $"Setting '{DatabaseOptions.SectionName}:{string.Join(", ", r.MemberNames)}': {r.ErrorMessage}")));
+        }
+
+        return options;
     }
 
     /// <summary>The folder holding <c>Console.sln</c> above the content root or the app, else the content root.</summary>

@@ -2,7 +2,7 @@ using Keystone.Data.Identity;
 
 namespace Keystone.Web.Platform;
 
-/// <summary>The demo tenants and users (DESIGN.md section 8). Fixed ids so scripts and tests can name them.</summary>
+/// <summary>The demo tenants and users (the README's demo accounts). Fixed ids so scripts and tests can name them.</summary>
 public static class DemoData
 {
     public static readonly Guid FreePlanId = Guid.Parse("0b7d0f6a-1f2e-4c35-9a6b-000000000001");

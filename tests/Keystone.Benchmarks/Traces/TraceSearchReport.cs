@@ -317,11 +317,6 @@ internal static class TraceSearchReport
         return new TraceViewer(Scoped(factory, TenantScope.For(tenant)), context, new AuditLog(factory, context, TimeProvider.System));
     }
 
-    private static IDbContextFactory<KeystoneDbContext> Scoped(KeystoneDbFactory factory, TenantScope scope)
-        => new ScopedKeystoneDbContextFactory(factory, new FixedScope(scope));
-
-    private sealed class FixedScope(TenantScope scope) : ITenantContext
-    {
-        public TenantScope Scope => scope;
-    }
+    private static ScopedKeystoneDbContextFactory Scoped(KeystoneDbFactory factory, TenantScope scope)
+        => new ScopedKeystoneDbContextFactory(factory, new FixedTenantContext(scope));
 }

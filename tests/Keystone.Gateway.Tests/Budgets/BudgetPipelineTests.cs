@@ -27,7 +27,7 @@ public sealed class BudgetPipelineTests : IAsyncLifetime
         await _db.DisposeAsync();
     }
 
-    private Task SetCapAsync(BudgetScope scope, string? key, long limit, BudgetAction? action = null, IReadOnlyList<int>? thresholds = null)
+    private Task<TenantBudget> SetCapAsync(BudgetScope scope, string? key, long limit, BudgetAction? action = null, IReadOnlyList<int>? thresholds = null)
         => _gateway.Budgets.SetAsync(_tenant, [new BudgetCapInput(scope, key, BudgetPeriod.Day, limit)], thresholds, action, CancellationToken.None);
 
     [Fact]

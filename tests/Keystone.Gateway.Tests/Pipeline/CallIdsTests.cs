@@ -61,7 +61,7 @@ public sealed class CallIdsTests
     [Fact]
     public void TryParseTraceId_RequestIdOrGuid_GivesTheTraceBack()
     {
-        var trace = CallIds.NewVersion7();
+        var trace = CallIds.NewVersion7(TimeProvider.System.GetUtcNow());
         var requestId = CallIds.RequestIdOf(trace);
 
         Assert.Matches("^req_[0-9a-f]{32}$", requestId);

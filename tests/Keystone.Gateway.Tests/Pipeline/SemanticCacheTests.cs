@@ -29,7 +29,7 @@ public sealed class SemanticCacheTests() : UpstreamGatewayTest(Settings)
         ["Gateway:Features:faq:SemanticThreshold"] = "0.85",
     };
 
-    private CallContext Faq(Guid tenant) => new() { TenantId = tenant, Feature = "faq" };
+    private static CallContext Faq(Guid tenant) => new() { TenantId = tenant, Feature = "faq" };
 
     internal static ChatRequest Ask(string text, string system = "You answer questions about Acme's shop.") => new()
     {

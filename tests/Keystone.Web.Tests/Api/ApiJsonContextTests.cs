@@ -6,6 +6,8 @@ namespace Keystone.Web.Tests.Api;
 /// <summary>The source-generated chat answer is byte for byte what the app's general serializer writes.</summary>
 public sealed class ApiJsonContextTests
 {
+    private static readonly JsonSerializerOptions WebDefaults = new(JsonSerializerDefaults.Web);
+
     public static TheoryData<ChatCompletionResponse> Answers() => new()
     {
         Answer(new ChatChoiceMessage("assistant", "Plain text.", null), "stop"),
@@ -20,7 +22,7 @@ public sealed class ApiJsonContextTests
     [MemberData(nameof(Answers))]
     public void ChatCompletionResponse_SourceGenerated_MatchesTheWebDefaults(ChatCompletionResponse answer)
     {
-        var general = JsonSerializer.SerializeToUtf8Bytes(answer, new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        var general = JsonSerializer.SerializeToUtf8Bytes(answer, WebDefaults);
 
         var generated = JsonSerializer.SerializeToUtf8Bytes(answer, ApiJsonContext.Default.ChatCompletionResponse);
 

@@ -21,7 +21,7 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
 {
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    private async Task<Guid> CallAsync(HttpClient client, string feature, string user, string model = "fast")
+    private static async Task<Guid> CallAsync(HttpClient client, string feature, string user, string model = "fast")
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {

@@ -30,7 +30,7 @@ public sealed class AuditQueriesTests : IAsyncLifetime
     private static AuditEntry Entry(Guid? tenant, string action, string actor, DateTime at) =>
         new() { TenantId = tenant, Action = action, ActorType = "user", ActorId = actor, ActorName = actor, CreatedUtc = at };
 
-    private AuditQueries QueriesFor(TenantScope scope) => new(new ScopedKeystoneDbContextFactory(_db.CreateFactory(), new FixedTenant(scope)));
+    private AuditQueries QueriesFor(TenantScope scope) => new(new ScopedKeystoneDbContextFactory(_db.CreateFactory(), new FixedTenantContext(scope)));
 
     [Fact]
     public async Task Search_TenantScope_ReturnsOnlyThatTenantsEntries()
@@ -72,10 +72,5 @@ public sealed class AuditQueriesTests : IAsyncLifetime
         var (_, total) = await QueriesFor(TenantScope.None).SearchAsync(new AuditFilter(null, null, null, null), CancellationToken.None);
 
         Assert.Equal(0, total);
-    }
-
-    private sealed class FixedTenant(TenantScope scope) : ITenantContext
-    {
-        public TenantScope Scope { get; } = scope;
     }
 }

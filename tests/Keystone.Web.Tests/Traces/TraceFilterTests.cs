@@ -6,6 +6,8 @@ namespace Keystone.Web.Tests.Traces;
 
 public sealed class TraceFilterTests
 {
+    private static readonly System.Text.Json.JsonSerializerOptions WebDefaults = new(System.Text.Json.JsonSerializerDefaults.Web);
+
     [Fact]
     public void ToQueryString_EveryField_ParsesBackToTheSameFilter()
     {
@@ -192,7 +194,7 @@ public sealed class TraceFilterTests
             PresencePenalty = -0.25,
             ReasoningEffort = "high",
             ParallelToolCalls = false,
-        }, new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web));
+        }, WebDefaults);
         var (call, trace) = TraceTestData.Call(TraceTestData.Acme, TraceTestData.T0);
         var detail = new TraceDetail(call, "Acme", TracePayload.Parse(recorded, trace.ResponseJson, trace.AttemptsJson), true, true, 0, null, [], [], []);
 

@@ -229,7 +229,7 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
         Assert.Contains("data-test=\"empty-state\"", email, StringComparison.Ordinal);
     }
 
-    private static IReadOnlyList<string> LinkedCallIds(string html) => System.Text.RegularExpressions.Regex
+    private static List<string> LinkedCallIds(string html) => System.Text.RegularExpressions.Regex
         .Matches(html, "data-test=\"trace-link\"|href=\"/traces/([0-9a-f-]{36})\"")
         .Select(m => m.Groups[1].Value).Where(v => v.Length > 0).Distinct().ToList();
 

@@ -2,6 +2,7 @@ using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Tenancy;
+using Keystone.Testing;
 
 namespace Keystone.Web.Tests.Traces;
 
@@ -77,10 +78,5 @@ internal static class TraceTestData
 
     /// <summary>The request/circuit factory, scoped like the console scopes a signed-in caller.</summary>
     public static Microsoft.EntityFrameworkCore.IDbContextFactory<KeystoneDbContext> Scoped(KeystoneDbFactory factory, TenantScope scope)
-        => new ScopedKeystoneDbContextFactory(factory, new FixedTenant(scope));
-
-    private sealed class FixedTenant(TenantScope scope) : ITenantContext
-    {
-        public TenantScope Scope => scope;
-    }
+        => new ScopedKeystoneDbContextFactory(factory, new FixedTenantContext(scope));
 }

@@ -12,7 +12,7 @@ namespace Keystone.Gateway.Providers.Anthropic;
 /// when that prefix is at least the model's minimum cacheable length. Usage counts cache reads and writes into
 /// <see cref="Usage.InputTokens"/> (Anthropic's <c>input_tokens</c> excludes them).
 /// </summary>
-internal sealed class AnthropicProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TokenCounter tokens) : IModelProvider
+internal sealed class AnthropicProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TokenCounter tokens, TimeProvider time) : IModelProvider
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.anthropic.com/v1/");
     private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
@@ -23,7 +23,7 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = Build(request, baseUrl, apiKey, stream: false);
-        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, time, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
@@ -39,7 +39,7 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = Build(request, baseUrl, apiKey, stream: true);
-        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, time, ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);
         using var sse = new SseReader(body, name, _endpoint.IdleTimeout);
         var reader = new AnthropicStreamReader(name, apiKey);

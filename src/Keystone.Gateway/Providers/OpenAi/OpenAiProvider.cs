@@ -10,7 +10,7 @@ namespace Keystone.Gateway.Providers.OpenAi;
 /// Works against any OpenAI-compatible base URL. Streams use <c>stream_options.include_usage</c> so the last chunk
 /// carries usage, including cached prompt tokens and reasoning tokens.
 /// </summary>
-internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttpClientFactory httpClients) : IModelProvider
+internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TimeProvider time) : IModelProvider
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.openai.com/v1/");
     private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
@@ -21,7 +21,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = BuildChat(request, baseUrl, apiKey, stream: false);
-        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, time, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
@@ -37,7 +37,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
         using var message = BuildChat(request, baseUrl, apiKey, stream: true);
-        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, time, ct);
         await using var body = await response.Content.ReadAsStreamAsync(ct);
         using var sse = new SseReader(body, name, _endpoint.IdleTimeout);
         string? finish = null;
@@ -84,7 +84,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         }
 
         using var message = Post(ProviderHttp.Combine(baseUrl, "embeddings"), buffer, apiKey);
-        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, ct);
+        using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, time, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {

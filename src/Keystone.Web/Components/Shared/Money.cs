@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Keystone.Web.Components.Shared;
 
 /// <summary>
-/// The one place micro-USD becomes text (STYLE.md rule 12): <see cref="MoneyText"/> renders with it, CSV
+/// The one place micro-USD becomes text (docs/decisions/0003-money-as-micro-usd.md): <see cref="MoneyText"/> renders with it, CSV
 /// exports and chart labels use it. Amounts of a dollar or more show cents; smaller amounts keep enough
 /// digits to stay meaningful (a $0.0004 call is not "$0.00").
 /// </summary>

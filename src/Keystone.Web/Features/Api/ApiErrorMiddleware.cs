@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Api;
 /// status with a machine-readable code, bare error statuses (404 for an unknown route, 405) get a body,
 /// and the console's HTML status pages are switched off for these routes.
 /// </summary>
-internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods routes, ILogger<ApiErrorMiddleware> log)
+internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods routes, TimeProvider time, ILogger<ApiErrorMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext http)
     {
@@ -20,7 +20,7 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
 
         // Every answer, refusals included, names its request like OpenAI's (x-request-id); the id carries the trace id
         // the request's call will get, so support finds the call from whichever of the two the customer quotes.
-        var traceId = CallIds.NewVersion7();
+        var traceId = CallIds.NewVersion7(time.GetUtcNow());
         http.Items[ApiHttp.TraceIdItem] = traceId;
         http.TraceIdentifier = CallIds.RequestIdOf(traceId);
         http.Response.Headers["x-request-id"] = http.TraceIdentifier;

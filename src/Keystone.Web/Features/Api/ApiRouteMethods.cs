@@ -27,7 +27,7 @@ internal sealed class ApiRouteMethods(EndpointDataSource endpoints)
         return [.. allowed];
     }
 
-    private static IReadOnlyList<(TemplateMatcher, IReadOnlyList<string>)> Build(EndpointDataSource endpoints)
+    private static List<(TemplateMatcher, IReadOnlyList<string>)> Build(EndpointDataSource endpoints)
     {
         var routes = new List<(TemplateMatcher, IReadOnlyList<string>)>();
         foreach (var endpoint in endpoints.Endpoints.OfType<RouteEndpoint>())

@@ -17,7 +17,7 @@ public sealed class BudgetSettingsException(string message, string field) : Exce
 }
 
 /// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
-public sealed record CapRow(BudgetCapStatus Cap, string AppliesTo);
+public sealed record BudgetCapListing(BudgetCapStatus Cap, string AppliesTo);
 
 /// <summary>A soft threshold of a cap that was crossed (the gateway records each once per cap, threshold and period).</summary>
 public sealed record BudgetAlert(DateTime CrossedUtc, string AppliesTo, BudgetPeriod Period, int ThresholdPercent, long LimitMicros, long SpentMicros);
@@ -50,12 +50,12 @@ public sealed class BudgetSettingsService(
     public const int RecentAlerts = 10;
 
     /// <summary>The caps with this period's spend, named for people (API keys by name), and the tenant's policy.</summary>
-    public async Task<(IReadOnlyList<CapRow> Caps, TenantBudget Budget)> GetAsync(CancellationToken ct)
+    public async Task<(IReadOnlyList<BudgetCapListing> Caps, TenantBudget Budget)> GetAsync(CancellationToken ct)
     {
         var tenantId = RequireTenant();
         var budget = await budgets.GetAsync(tenantId, ct);
         var names = await KeyNamesAsync(tenantId, budget.Caps.Where(c => c.Scope == BudgetScope.ApiKey).Select(c => c.Key), ct);
-        return (budget.Caps.Select(c => new CapRow(c, AppliesTo(c.Scope, c.Key, names))).ToList(), budget);
+        return (budget.Caps.Select(c => new BudgetCapListing(c, AppliesTo(c.Scope, c.Key, names))).ToList(), budget);
     }
 
     /// <summary>The latest thresholds crossed (from the audit log, where the gateway records each), newest first.</summary>

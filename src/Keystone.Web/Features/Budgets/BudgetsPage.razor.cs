@@ -9,7 +9,7 @@ public sealed partial class BudgetsPage
 {
     private readonly CancellationTokenSource _cts = new();
     private PeriodicTimer? _timer;
-    private IReadOnlyList<CapRow>? _caps;
+    private IReadOnlyList<BudgetCapListing>? _caps;
     private TenantBudget? _budget;
     private IReadOnlyList<ProviderCredentialInfo>? _providerKeys;
     private IReadOnlyList<BudgetAlert>? _alerts;

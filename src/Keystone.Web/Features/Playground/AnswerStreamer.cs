@@ -2,6 +2,7 @@ using System.Text;
 using Keystone.Data.Calls;
 using Keystone.Data.Playground;
 using Keystone.Gateway;
+using Keystone.Web.Components.Shared;
 
 namespace Keystone.Web.Features.Playground;
 

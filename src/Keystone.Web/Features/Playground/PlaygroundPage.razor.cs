@@ -2,6 +2,7 @@ using Keystone.Web.Platform;
 using Keystone.Data.Calls;
 using Keystone.Data.Playground;
 using Keystone.Gateway;
+using Keystone.Web.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using Microsoft.JSInterop;
 using MudBlazor;

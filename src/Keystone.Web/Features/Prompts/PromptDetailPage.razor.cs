@@ -56,7 +56,7 @@ public sealed partial class PromptDetailPage
 
     private void Select(int? number) => _selected = _detail?.Versions.FirstOrDefault(v => v.Number == number) ?? (_detail is { Versions.Count: > 0 } d ? d.Versions[0] : null);
 
-    private static IReadOnlyList<string> Variables(PromptVersion v)
+    private static List<string> Variables(PromptVersion v)
         => PromptTemplate.Variables(v.SystemTemplate).Concat(PromptTemplate.Variables(v.UserTemplate)).Distinct(StringComparer.Ordinal).ToList();
 
     private void StartNewVersion(PromptVersion from)

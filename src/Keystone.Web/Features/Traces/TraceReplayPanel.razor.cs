@@ -1,6 +1,8 @@
+using System.Globalization;
 using Keystone.Web.Platform;
 using System.Text;
 using Keystone.Gateway;
+using Keystone.Web.Components.Shared;
 using Keystone.Web.Features.Prompts;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.Components;
@@ -9,6 +11,9 @@ namespace Keystone.Web.Features.Traces;
 
 public sealed partial class TraceReplayPanel
 {
+    // Batch re-renders while the answer streams: one per 50 ms, not one per token.
+    private static readonly TimeSpan RenderInterval = TimeSpan.FromMilliseconds(50);
+
     private readonly StringBuilder _text = new();
     private CancellationTokenSource _cts = new();
     private IReadOnlyList<string> _models = [];
@@ -35,6 +40,8 @@ public sealed partial class TraceReplayPanel
     [Inject] private PromptCatalog Prompts { get; set; } = default!;
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
+
+    [Inject] private TimeProvider Time { get; set; } = default!;
 
     protected override async Task OnInitializedAsync()
     {
@@ -70,7 +77,7 @@ public sealed partial class TraceReplayPanel
         _replayedVersion = null;
         _diff = [];
         _text.Clear();
-        var lastRender = DateTime.UtcNow;
+        await using var batcher = new RenderBatcher(Time, RenderInterval, () => InvokeAsync(StateHasChanged));
         try
         {
             var version = _promptVersions.FirstOrDefault(v => v.Id == _promptVersionId);
@@ -83,13 +90,7 @@ public sealed partial class TraceReplayPanel
                         break;
                     case TextDelta d:
                         _text.Append(d.Text);
-                        // Batch re-renders: one per ~50 ms, not one per token.
-                        if ((DateTime.UtcNow - lastRender).TotalMilliseconds >= 50)
-                        {
-                            lastRender = DateTime.UtcNow;
-                            StateHasChanged();
-                        }
-
+                        batcher.MarkDirty();
                         break;
                     case StreamCompleted c:
                         _result = c.Result;
@@ -140,7 +141,7 @@ public sealed partial class TraceReplayPanel
 
     private static string Shorten(string value) => value.Length <= 60 ? value : value[..57] + "…";
 
-    private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0") : value.ToString("N0");
+    private static string Signed(int value) => value > 0 ? "+" + value.ToString("N0", CultureInfo.CurrentCulture) : value.ToString("N0", CultureInfo.CurrentCulture);
 
     public void Dispose()
     {

@@ -1,7 +1,7 @@
-using Keystone.Web.Features.Playground;
+using Keystone.Web.Components.Shared;
 using Microsoft.Extensions.Time.Testing;
 
-namespace Keystone.Web.Tests.Playground;
+namespace Keystone.Web.Tests.Shared;
 
 public sealed class RenderBatcherTests
 {

@@ -1,9 +1,11 @@
-namespace Keystone.Web.Features.Playground;
+namespace Keystone.Web.Components.Shared;
 
 /// <summary>
-/// Turns a stream of token arrivals into at most one render per interval (STYLE.md rule 8): producers call
+/// Turns a stream of token arrivals into at most one render per interval, so a fast stream does not send a render
+/// diff per token over the circuit: producers call
 /// <see cref="MarkDirty"/>; a timer on the injected <see cref="TimeProvider"/> flushes when something changed.
-/// One batcher serves every answer of a page, so three compared streams still cost one render per tick.
+/// One batcher serves every stream of a component (the playground's compared answers, a trace replay), so three
+/// compared streams still cost one render per tick.
 /// </summary>
 public sealed class RenderBatcher : IAsyncDisposable
 {
@@ -15,7 +17,7 @@ public sealed class RenderBatcher : IAsyncDisposable
     private long _batches;
 
     /// <param name="time">Clock driving the ticks.</param>
-    /// <param name="interval">Shortest time between two renders (the playground uses 50 ms).</param>
+    /// <param name="interval">Shortest time between two renders (the playground and the trace replay use 50 ms).</param>
     /// <param name="flush">Applies pending text and renders; called only when something changed since the last call.</param>
     public RenderBatcher(TimeProvider time, TimeSpan interval, Func<Task> flush)
     {
