@@ -1,47 +1,25 @@
 using Keystone.Web.Hosting;
-using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Authentication;
 
 namespace Keystone.Web.Features.Api;
-
-/// <summary>Authorization policies of the HTTP API: one per API key scope.</summary>
-public static class ApiPolicies
-{
-    public const string Chat = "api:" + ApiKeyScopes.Chat;
-    public const string Embeddings = "api:" + ApiKeyScopes.Embeddings;
-    public const string ChatOrEmbeddings = "api:chat-or-embeddings";
-    public const string UsageRead = "api:" + ApiKeyScopes.UsageRead;
-    public const string Admin = "api:" + ApiKeyScopes.Admin;
-
-    /// <summary>The scopes (any of) each policy accepts; an admin key passes every policy.</summary>
-    public static readonly IReadOnlyDictionary<string, string[]> ScopesFor = new Dictionary<string, string[]>
-    {
-        [Chat] = [ApiKeyScopes.Chat],
-        [Embeddings] = [ApiKeyScopes.Embeddings],
-        [ChatOrEmbeddings] = [ApiKeyScopes.Chat, ApiKeyScopes.Embeddings],
-        [UsageRead] = [ApiKeyScopes.UsageRead],
-        [Admin] = [ApiKeyScopes.Admin],
-    };
-}
 
 public static class ApiFeature
 {
     public static IServiceCollection AddApiFeature(this IServiceCollection services)
     {
-        services.AddOptionsWithValidateOnStart<ApiOptions>().BindConfiguration(ApiOptions.SectionName).ValidateDataAnnotations();
-        services.AddSingleton<ApiRequestBody>();
         services.AddSingleton<ApiRouteMethods>();
         services.AddSingleton<ApiLoadShedder>();
         services.AddRecurringJob<CacheExpiryJob>(CacheExpiryJob.RecurringId, CacheExpiryJob.Cron, j => j.RunAsync(CancellationToken.None));
-        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyContext.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)
         {
             authorization.AddPolicy(policy, p => p
-                .AddAuthenticationSchemes(ApiKeyAuthenticationHandler.SchemeName)
+                .AddAuthenticationSchemes(ApiKeyContext.SchemeName)
                 .RequireAuthenticatedUser()
-                .RequireAssertion(ctx => ctx.User.Identity?.AuthenticationType == ApiKeyAuthenticationHandler.SchemeName
-                    && ctx.User.FindAll(ApiKeyAuthenticationHandler.ScopeClaim).Any(c => c.Value == ApiKeyScopes.Admin || scopes.Contains(c.Value))));
+                .RequireAssertion(ctx => ctx.User.Identity?.AuthenticationType == ApiKeyContext.SchemeName
+                    && ctx.User.FindAll(ApiKeyContext.ScopeClaim).Any(c => c.Value == ApiKeyScopes.Admin || scopes.Contains(c.Value))));
         }
 
         services.AddKeystoneOpenApi();

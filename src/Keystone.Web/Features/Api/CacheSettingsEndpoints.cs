@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Keystone.Gateway;
 using Keystone.Web.Features.Caching;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -244,7 +245,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     {
         if (!_started)
         {
-            await ApiErrors.WriteAsync(http, error);
+            await ApiHttp.WriteErrorAsync(http, error);
             return;
         }
 

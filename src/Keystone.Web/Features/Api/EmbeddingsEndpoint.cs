@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

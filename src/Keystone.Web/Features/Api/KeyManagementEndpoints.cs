@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Keystone.Web.Features.Api;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Keystone.Web.Features.Budgets;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Keystone.Gateway;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Prompts;
