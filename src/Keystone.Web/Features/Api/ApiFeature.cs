@@ -54,7 +54,7 @@ public static class ApiFeature
             .Accepts<ChatCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
-        v1.MapPost("/prompts/{name}/completions", Prompts.PromptCompletionsEndpoint.HandleAsync)
+        v1.MapPost("/prompts/{name}/completions", PromptCompletionsEndpoint.HandleAsync)
             .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Chat)
             .WithName("CreatePromptCompletion")
@@ -62,7 +62,7 @@ public static class ApiFeature
             .WithDescription("Renders the tenant's active version of the prompt (or version n) with variables and calls its model alias. "
                 + "Errors: 404 prompt_not_found / prompt_version_not_found, 409 prompt_not_active, 400 missing_variable (param names the variable). "
                 + "stream: true answers text/event-stream like /v1/chat/completions; the same X-Keystone-* headers apply.")
-            .Accepts<Prompts.PromptCompletionRequestDoc>("application/json")
+            .Accepts<PromptCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
             .WithErrors(400, 401, 403, 404, 409, 413, 415, 429, 502, 503);
         v1.MapPost("/embeddings", EmbeddingsEndpoint.EmbedAsync)
