@@ -84,6 +84,7 @@ app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
 app.MapApiEndpoints();
+app.MapKeysEndpoints();
 app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();

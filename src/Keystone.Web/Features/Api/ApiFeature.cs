@@ -131,40 +131,6 @@ public static class ApiFeature
             .Accepts<BudgetDto>("application/json")
             .Produces<BudgetDto>()
             .WithErrors(400, 401, 403, 413, 415);
-        api.MapGet("/keys", KeyManagementEndpoints.ListAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("ListApiKeys")
-            .WithSummary("This tenant's API keys (never their secrets): scopes, limits, caps, expiry, rotation, last use")
-            .Produces<ApiKeyListDto>()
-            .WithErrors(401, 403);
-        api.MapPost("/keys", KeyManagementEndpoints.CreateAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("CreateApiKey")
-            .WithSummary("Create a key; the answer holds its secret, once")
-            .Accepts<NewApiKeyDoc>("application/json")
-            .Produces<CreatedApiKeyDto>(201)
-            .WithErrors(400, 401, 403, 413, 415);
-        api.MapPatch("/keys/{id:guid}", KeyManagementEndpoints.UpdateAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("UpdateApiKey")
-            .WithSummary("Change a key's expiry and / or model allow-list (a field present changes, null clears it)")
-            .Accepts<UpdateApiKeyDoc>("application/json")
-            .Produces<ApiKeyDto>()
-            .WithErrors(400, 401, 403, 404, 413, 415);
-        api.MapPost("/keys/{id:guid}/rotate", KeyManagementEndpoints.RotateAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("RotateApiKey")
-            .WithSummary("Give a key a new secret (in the answer, once); the old one works for overlapSeconds more (default 24 h)")
-            .WithDescription("The key keeps its id, caps and their spend, rate limit, scopes, expiry and attribution. The body is optional. A secret replaced by an earlier rotation stops at once.")
-            .Accepts<RotateApiKeyDoc>("application/json")
-            .Produces<CreatedApiKeyDto>()
-            .WithErrors(400, 401, 403, 404, 413, 415);
-        api.MapDelete("/keys/{id:guid}", KeyManagementEndpoints.RevokeAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("RevokeApiKey")
-            .WithSummary("Revoke a key (every secret it has) for good")
-            .Produces(204)
-            .WithErrors(401, 403, 404);
         api.MapGet("/cache-settings", CacheSettingsEndpoints.ListAsync)
             .RequireAuthorization(ApiPolicies.Admin)
             .WithName("ListCacheSettings")
@@ -215,14 +181,4 @@ public static class ApiFeature
     /// </summary>
     private static RouteHandlerBuilder ShedsLoad(this RouteHandlerBuilder builder)
         => builder.WithMetadata(ApiLoadSheddingMiddleware.Marker.Instance);
-
-    private static RouteHandlerBuilder WithErrors(this RouteHandlerBuilder builder, params int[] statuses)
-    {
-        foreach (var status in statuses)
-        {
-            builder.Produces<ApiErrorBody>(status);
-        }
-
-        return builder;
-    }
 }
