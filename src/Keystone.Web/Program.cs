@@ -85,6 +85,7 @@ app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
 app.MapApiEndpoints();
 app.MapKeysEndpoints();
+app.MapCachingEndpoints();
 app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();

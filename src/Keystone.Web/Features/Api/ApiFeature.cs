@@ -10,7 +10,6 @@ public static class ApiFeature
     {
         services.AddSingleton<ApiRouteMethods>();
         services.AddSingleton<ApiLoadShedder>();
-        services.AddRecurringJob<CacheExpiryJob>(CacheExpiryJob.RecurringId, CacheExpiryJob.Cron, j => j.RunAsync(CancellationToken.None));
         services.AddAuthentication().AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyContext.SchemeName, null);
         var authorization = services.AddAuthorizationBuilder();
         foreach (var (policy, scopes) in ApiPolicies.ScopesFor)
@@ -131,26 +130,6 @@ public static class ApiFeature
             .Accepts<BudgetDto>("application/json")
             .Produces<BudgetDto>()
             .WithErrors(400, 401, 403, 413, 415);
-        api.MapGet("/cache-settings", CacheSettingsEndpoints.ListAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("ListCacheSettings")
-            .WithSummary("How each feature's calls use the caches (the tenant's own settings or the platform's), with the last 30 days' calls, hits and savings")
-            .Produces<CacheSettingsListDto>()
-            .WithErrors(401, 403);
-        api.MapPut("/cache-settings/{**feature}", CacheSettingsEndpoints.PutAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("PutCacheSettings")
-            .WithSummary("Set this tenant's own cache settings for a feature (fields left out keep their current value); they replace the platform's for it")
-            .WithDescription("Fields: cacheEveryRequest, cacheAtTemperatureZero, semanticCache (each lookup embeds the question: a charged call), semanticThreshold (0.5–1). The next call sees the change.")
-            .Accepts<CacheSettingsInputDoc>("application/json")
-            .Produces<CacheSettingsDto>()
-            .WithErrors(400, 401, 403, 413, 415);
-        api.MapDelete("/cache-settings/{**feature}", CacheSettingsEndpoints.DeleteAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("DeleteCacheSettings")
-            .WithSummary("Drop this tenant's own settings for a feature: the platform's apply again")
-            .Produces(204)
-            .WithErrors(401, 403, 404);
         api.MapGet("/provider-keys", ProviderKeyEndpoints.ListAsync)
             .RequireAuthorization(ApiPolicies.Admin)
             .WithName("ListProviderKeys")
