@@ -117,38 +117,6 @@ public static class ApiFeature
             .Accepts<FeedbackRequestDoc>("application/json")
             .Produces<FeedbackDto>(201)
             .WithErrors(400, 401, 403, 404, 413, 415);
-        api.MapGet("/budgets", TenantDataEndpoints.GetBudgetsAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("GetBudgets")
-            .WithSummary("This tenant's caps with spend, reservations and reset times; soft thresholds; action at limit")
-            .Produces<BudgetDto>()
-            .WithErrors(401, 403);
-        api.MapPut("/budgets", TenantDataEndpoints.PutBudgetsAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("PutBudgets")
-            .WithSummary("Set caps (replaces the caps named, by scope + key + period; leaves the others), soft thresholds and action at limit")
-            .Accepts<BudgetDto>("application/json")
-            .Produces<BudgetDto>()
-            .WithErrors(400, 401, 403, 413, 415);
-        api.MapGet("/provider-keys", ProviderKeyEndpoints.ListAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("ListProviderKeys")
-            .WithSummary("This tenant's own provider keys (BYOK), masked to their last four characters, and the providers it may bring a key for")
-            .Produces<ProviderKeyListDto>()
-            .WithErrors(401, 403);
-        api.MapPut("/provider-keys/{provider}", ProviderKeyEndpoints.PutAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("PutProviderKey")
-            .WithSummary("Store (or replace) this tenant's key for a provider: encrypted, answered masked; the next calls to that provider use it")
-            .Accepts<ProviderKeyInputDoc>("application/json")
-            .Produces<ProviderKeyDto>()
-            .WithErrors(400, 401, 403, 413, 415);
-        api.MapDelete("/provider-keys/{provider}", ProviderKeyEndpoints.DeleteAsync)
-            .RequireAuthorization(ApiPolicies.Admin)
-            .WithName("DeleteProviderKey")
-            .WithSummary("Remove this tenant's key for a provider: its calls use the platform's key again")
-            .Produces(204)
-            .WithErrors(401, 403, 404);
 
         app.MapKeystoneOpenApi();
         return app;

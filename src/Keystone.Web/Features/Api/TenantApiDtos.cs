@@ -63,12 +63,6 @@ public sealed record UsageRow(string Key, long Calls, long InputTokens, long Out
 public sealed record UsageReport(DateTime FromUtc, DateTime ToUtc, string GroupBy, long TotalCalls, long TotalCostMicros,
     long TotalSavedCostMicros, IReadOnlyList<UsageRow> Rows);
 
-/// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
-public sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
-
-/// <summary><c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters are ignored).</summary>
-public sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);
-
 /// <summary>One call in <c>GET /api/v1/calls</c>: what a tenant's own reporting needs per call (the detail route has attempts and feedback).</summary>
 public sealed record CallSummaryDto(
     Guid TraceId,

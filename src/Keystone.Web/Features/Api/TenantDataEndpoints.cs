@@ -233,31 +233,6 @@ internal static class TenantDataEndpoints
         }
     }
 
-    public static async Task<IResult> GetBudgetsAsync(HttpContext http, IBudgetService budgets)
-    {
-        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
-        return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted)));
-    }
-
-    public static async Task<IResult> PutBudgetsAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit)
-    {
-        var key = ApiKeyAuthenticationHandler.KeyOf(http)!;
-        var ct = http.RequestAborted;
-        var (caps, thresholds, action) = await body.ReadAsync(http.Request, ParseBudgets, ct);
-        var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, ct);
-        await audit.WriteAsync(new AuditEntry
-        {
-            ActorType = "api_key", ActorId = key.KeyId.ToString(), ActorName = $"{key.Name} ({key.Prefix}…)", TenantId = key.TenantId,
-            Action = "budgets.set", Target = $"tenant:{key.TenantId}",
-            MetadataJson = JsonSerializer.Serialize(new
-            {
-                caps = caps.Select(c => new { scope = BudgetScopeText(c.Scope), c.Key, period = Lower(c.Period), c.LimitMicros }),
-                softThresholdsPercent = thresholds, actionAtLimit = action is null ? null : Lower(action.Value),
-            }),
-        }, ct);
-        return TypedResults.Ok(ToDto(result));
-    }
-
     internal static (Guid TraceId, int Score, string? Comment, string? User) ParseFeedback(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
@@ -287,93 +262,6 @@ internal static class TenantDataEndpoints
         var user = JsonFields.OptionalString(root, "user", 256);
         return (traceId, score, comment, user);
     }
-
-    internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action) ParseBudgets(JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            throw ApiException.Invalid("body", "The request body must be a JSON object.");
-        }
-
-        var caps = new List<BudgetCapInput>();
-        if (root.TryGetProperty("caps", out var array) && array.ValueKind != JsonValueKind.Null)
-        {
-            if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() > 1000)
-            {
-                throw ApiException.Invalid("caps", "caps must be an array of up to 1,000 caps.");
-            }
-
-            var i = 0;
-            foreach (var cap in array.EnumerateArray())
-            {
-                var path = $"caps[{i}]";
-                if (cap.ValueKind != JsonValueKind.Object)
-                {
-                    throw ApiException.Invalid(path, $"{path} must be an object.");
-                }
-
-                var scope = JsonFields.RequiredString(cap, "scope", 16, $"{path}.scope") switch
-                {
-                    "tenant" => BudgetScope.Tenant,
-                    "user" => BudgetScope.User,
-                    "feature" => BudgetScope.Feature,
-                    "apiKey" => BudgetScope.ApiKey,
-                    _ => throw ApiException.Invalid($"{path}.scope", $"{path}.scope must be tenant, user, feature or apiKey."),
-                };
-                var capKey = JsonFields.OptionalString(cap, "key", 128, $"{path}.key");
-                if (scope == BudgetScope.Tenant && capKey is not null)
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be null for the tenant scope.");
-                }
-
-                if (scope != BudgetScope.Tenant && string.IsNullOrWhiteSpace(capKey))
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key is required for the {BudgetScopeText(scope)} scope.");
-                }
-
-                if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be an API key id for the apiKey scope.");
-                }
-
-                var period = JsonFields.RequiredString(cap, "period", 16, $"{path}.period") switch
-                {
-                    "day" => BudgetPeriod.Day,
-                    "month" => BudgetPeriod.Month,
-                    _ => throw ApiException.Invalid($"{path}.period", $"{path}.period must be day or month."),
-                };
-                var limit = JsonFields.OptionalLong(cap, "limitMicros", 1, long.MaxValue / 4, $"{path}.limitMicros")
-                    ?? throw ApiException.Invalid($"{path}.limitMicros", $"{path}.limitMicros is required.");
-                caps.Add(new BudgetCapInput(scope, capKey, period, limit));
-                i++;
-            }
-        }
-
-        List<int>? thresholds = null;
-        if (root.TryGetProperty("softThresholdsPercent", out var t) && t.ValueKind != JsonValueKind.Null)
-        {
-            if (t.ValueKind != JsonValueKind.Array || t.GetArrayLength() > 10
-                || t.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out var v) || v is < 1 or > 100))
-            {
-                throw ApiException.Invalid("softThresholdsPercent", "softThresholdsPercent must be an array of up to 10 integers from 1 to 100.");
-            }
-
-            thresholds = [.. t.EnumerateArray().Select(x => x.GetInt32()).Distinct().Order()];
-        }
-
-        BudgetAction? action = JsonFields.OptionalString(root, "actionAtLimit", 16) switch
-        {
-            null => null,
-            "block" => BudgetAction.Block,
-            "degrade" => BudgetAction.Degrade,
-            _ => throw ApiException.Invalid("actionAtLimit", "actionAtLimit must be block or degrade."),
-        };
-        return (caps, thresholds, action);
-    }
-
-    private static BudgetDto ToDto(TenantBudget budget) => new(
-        budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
-        budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit));
 
     private static FeedbackDto ToDto(CallFeedback f) => new(f.Id, f.TraceId, f.Score > 0 ? "up" : "down", f.Comment, f.EndUser, f.CreatedUtc);
 
