@@ -84,6 +84,7 @@ app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
 app.MapApiEndpoints();
+app.MapTracesEndpoints();
 app.MapBudgetsEndpoints();
 app.MapKeysEndpoints();
 app.MapCachingEndpoints();

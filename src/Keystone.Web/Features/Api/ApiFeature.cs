@@ -88,21 +88,6 @@ public static class ApiFeature
             .WithErrors(401, 403, 404);
 
         var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
-        api.MapGet("/calls", TenantDataEndpoints.ListCallsAsync)
-            .RequireAuthorization(ApiPolicies.UsageRead)
-            .WithName("ListCalls")
-            .WithSummary("This tenant's calls, newest first, a page at a time")
-            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days), feature, user (end user), model (alias, provider or model), "
-                + "status = ok | error | fallback | cancelled | incomplete | cached | rejected, limit (1–200, default 50), cursor (nextCursor of the previous page).")
-            .Produces<CallPage>()
-            .WithErrors(400, 401, 403);
-        api.MapGet("/calls/{traceId}", TenantDataEndpoints.GetCallAsync)
-            .RequireAuthorization(ApiPolicies.UsageRead)
-            .WithName("GetCall")
-            .WithSummary("A recorded call of this tenant, by trace id")
-            .WithDescription("Tokens by type, cost (micro-USD) and cost status, provider and model used, attempts, cache status, latency and status. Another tenant's trace id answers 404.")
-            .Produces<CallDto>()
-            .WithErrors(400, 401, 403, 404);
         api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
             .RequireAuthorization(ApiPolicies.UsageRead)
             .WithName("GetUsage")
@@ -110,13 +95,6 @@ public static class ApiFeature
             .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user | apiKey (default day; apiKey rows are keyed by key id, calls made without a key as (none)). Each row carries calls, tokens, cost, cacheHits and savedCostMicros.")
             .Produces<UsageReport>()
             .WithErrors(400, 401, 403);
-        api.MapPost("/feedback", TenantDataEndpoints.PostFeedbackAsync)
-            .RequireAuthorization(ApiPolicies.Chat)
-            .WithName("PostFeedback")
-            .WithSummary("Thumbs up or down (and a comment) for a trace")
-            .Accepts<FeedbackRequestDoc>("application/json")
-            .Produces<FeedbackDto>(201)
-            .WithErrors(400, 401, 403, 404, 413, 415);
 
         app.MapKeystoneOpenApi();
         return app;
