@@ -38,7 +38,7 @@ public static class ApiFeature
 
     public static IEndpointRouteBuilder MapApiEndpoints(this IEndpointRouteBuilder app)
     {
-        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").DisableAntiforgery();
+        var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible").DisableAntiforgery().WithSharedErrors(401, 403);
         v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync)
             .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Chat)
@@ -52,7 +52,7 @@ public static class ApiFeature
                 + "with X-Keystone-Cache-Similarity.")
             .Accepts<ChatCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
-            .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
+            .WithErrors(400, 413, 415, 429, 502, 503);
         v1.MapPost("/prompts/{name}/completions", PromptCompletionsEndpoint.HandleAsync)
             .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Chat)
@@ -63,7 +63,7 @@ public static class ApiFeature
                 + "stream: true answers text/event-stream like /v1/chat/completions; the same X-Keystone-* headers apply.")
             .Accepts<PromptCompletionRequestDoc>("application/json")
             .Produces<ChatCompletionResponse>(200, "application/json", "text/event-stream")
-            .WithErrors(400, 401, 403, 404, 409, 413, 415, 429, 502, 503);
+            .WithErrors(400, 404, 409, 413, 415, 429, 502, 503);
         v1.MapPost("/embeddings", EmbeddingsEndpoint.EmbedAsync)
             .ShedsLoad()
             .RequireAuthorization(ApiPolicies.Embeddings)
@@ -72,20 +72,19 @@ public static class ApiFeature
             .WithDescription("input is a string or an array of strings; encoding_format float (default) or base64.")
             .Accepts<EmbeddingRequestDoc>("application/json")
             .Produces<EmbeddingList>()
-            .WithErrors(400, 401, 403, 413, 415, 429, 502, 503);
+            .WithErrors(400, 413, 415, 429, 502, 503);
         v1.MapGet("/models", EmbeddingsEndpoint.ModelsAsync)
             .RequireAuthorization(ApiPolicies.ChatOrEmbeddings)
             .WithName("ListModels")
             .WithSummary("The aliases and models this tenant may use")
-            .Produces<ModelList>()
-            .WithErrors(401, 403);
+            .Produces<ModelList>();
         v1.MapGet("/models/{**model}", EmbeddingsEndpoint.ModelAsync)
             .RequireAuthorization(ApiPolicies.ChatOrEmbeddings)
             .WithName("RetrieveModel")
             .WithSummary("One alias or model this key may use (OpenAI's retrieve model)")
             .WithDescription("model is an alias (smart) or provider/model (openai/gpt-4o; the slash may be sent as %2F). 404 model_not_found otherwise.")
             .Produces<ModelDto>()
-            .WithErrors(401, 403, 404);
+            .WithErrors(404);
 
         var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
         api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
