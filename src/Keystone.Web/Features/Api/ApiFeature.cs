@@ -1,4 +1,3 @@
-using Keystone.Web.Hosting;
 using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Authentication;
 
