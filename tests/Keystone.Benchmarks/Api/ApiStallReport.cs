@@ -4,6 +4,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Platform.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Benchmarks.Api;

@@ -1,6 +1,6 @@
 using System.Text;
 using System.Text.Json;
-using Keystone.Web.Features.Api;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 

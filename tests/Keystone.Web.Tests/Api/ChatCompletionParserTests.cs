@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Tests.Api;
 

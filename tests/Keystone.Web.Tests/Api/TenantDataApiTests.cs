@@ -8,6 +8,8 @@ using Keystone.Data;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Features.Traces;
+using Keystone.Web.Platform.Http;
 using Keystone.Web.Tests.Traces;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -250,12 +252,12 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         await using (var db = factory.ForTenant(ApiFixture.Acme))
         {
             Assert.False(await db.Calls.AnyAsync(c => c.TraceId == traceId));
-            Assert.True(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
+            Assert.True(await FeedbackEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
         }
 
         await using (var db = factory.ForTenant(ApiFixture.Globex))
         {
-            Assert.False(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Globex, traceId, CancellationToken.None));
+            Assert.False(await FeedbackEndpoints.CallExistsAsync(db, recorder, ApiFixture.Globex, traceId, CancellationToken.None));
         }
 
         await using (var rollback = writeLock.CreateCommand())
@@ -268,7 +270,7 @@ public sealed class TenantDataApiTests(ApiFixture fixture) : IClassFixture<ApiFi
         Assert.False(recorder.IsPending(ApiFixture.Acme, traceId));
         await using (var db = factory.ForTenant(ApiFixture.Acme))
         {
-            Assert.True(await TenantDataEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
+            Assert.True(await FeedbackEndpoints.CallExistsAsync(db, recorder, ApiFixture.Acme, traceId, CancellationToken.None));
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Keystone.Web.Features.Api;
@@ -46,7 +47,7 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
                 ApiHttp.SetOutcomeHeaders(http.Response, outcome, includeCost: true);
             }
 
-            await ApiErrors.WriteAsync(http, ex.Error);
+            await ApiHttp.WriteErrorAsync(http, ex.Error);
             return;
         }
         catch (BadHttpRequestException ex)

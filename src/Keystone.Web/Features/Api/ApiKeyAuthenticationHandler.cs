@@ -5,6 +5,7 @@ using System.Text.Encodings.Web;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
@@ -24,21 +25,18 @@ internal sealed class ApiKeyAuthenticationHandler(
     TenantContext tenant,
     TimeProvider clock) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string SchemeName = "ApiKey";
-    public const string ScopeClaim = "keystone:scope";
-    public const string KeyIdClaim = KeystoneClaims.ApiKeyId;
-
     /// <summary>
     /// Sent on every answer to a key that expires (ISO 8601 UTC), so a tenant's automation sees the date coming
     /// before requests start failing.
     /// </summary>
     public const string KeyExpiresHeader = "X-Keystone-Key-Expires";
 
-    private static readonly object IdentityItem = new();
     private static readonly object ExpiredItem = new();
 
-    /// <summary>The key that authenticated this request (set once authentication succeeded).</summary>
-    public static ApiKeyIdentity? KeyOf(HttpContext http) => http.Items.TryGetValue(IdentityItem, out var v) ? v as ApiKeyIdentity : null;
+    // REVIEW: only GET /api/v1/usage (TenantDataEndpoints) still reads the key here; drop this once usage moves to
+    // Features/Usage and reads ApiKeyContext like the other features.
+    /// <inheritdoc cref="ApiKeyContext.KeyOf"/>
+    public static ApiKeyIdentity? KeyOf(HttpContext http) => ApiKeyContext.KeyOf(http);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -67,18 +65,18 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         usage.MarkUsed(key);
         tenant.UseScope(TenantScope.For(key.TenantId));
-        Context.Items[IdentityItem] = key;
+        ApiKeyContext.SetKey(Context, key);
 
         var claims = new List<Claim>
         {
             new(ClaimTypes.NameIdentifier, $"apikey:{key.KeyId}"),
             new(ClaimTypes.Name, key.Name),
-            new(KeyIdClaim, key.KeyId.ToString()),
+            new(ApiKeyContext.KeyIdClaim, key.KeyId.ToString()),
             new(KeystoneClaims.TenantId, key.TenantId.ToString()),
         };
-        claims.AddRange(key.Scopes.Select(s => new Claim(ScopeClaim, s)));
-        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName));
-        return AuthenticateResult.Success(new AuthenticationTicket(principal, SchemeName));
+        claims.AddRange(key.Scopes.Select(s => new Claim(ApiKeyContext.ScopeClaim, s)));
+        var principal = new ClaimsPrincipal(new ClaimsIdentity(claims, ApiKeyContext.SchemeName));
+        return AuthenticateResult.Success(new AuthenticationTicket(principal, ApiKeyContext.SchemeName));
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
@@ -102,7 +100,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
         => ApiErrors.WriteAsync(Context, 403, ApiErrors.InsufficientScope,
-            $"This API key lacks the scope this endpoint needs. Its scopes: {string.Join(", ", KeyOf(Context)?.Scopes ?? new HashSet<string>())}.");
+            $"This API key lacks the scope this endpoint needs. Its scopes: {string.Join(", ", ApiKeyContext.KeyOf(Context)?.Scopes ?? new HashSet<string>())}.");
 
     private static string? PresentedKey(HttpRequest request)
     {

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

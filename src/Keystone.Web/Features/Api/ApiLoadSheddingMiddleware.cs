@@ -1,4 +1,5 @@
 using System.Globalization;
+using Keystone.Web.Platform.Http;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Api;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Keystone.Gateway;
-using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
@@ -13,7 +13,7 @@ internal static class ChatCompletionsEndpoint
     public static async Task HandleAsync(HttpContext http, ILlmGateway gateway, ApiRequestBody body, IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
         var ct = http.RequestAborted;
-        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var parsed = await body.ReadAsync(http.Request, ChatCompletionParser.Parse, ct);
         ApiHttp.EnsureKeyMayUse(key, parsed.Request.Model);
         var context = ApiHttp.CallContextOf(http, key, parsed.User);
@@ -244,7 +244,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     {
         if (!_started)
         {
-            await ApiErrors.WriteAsync(http, error);
+            await ApiHttp.WriteErrorAsync(http, error);
             return;
         }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 
@@ -12,7 +13,7 @@ internal static class EmbeddingsEndpoint
     public static async Task<IResult> EmbedAsync(HttpContext http, ILlmGateway gateway, ApiRequestBody body)
     {
         var ct = http.RequestAborted;
-        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var (request, base64, user) = await body.ReadAsync(http.Request, Parse, ct);
         ApiHttp.EnsureKeyMayUse(key, request.Model);
         var context = new CallContext
@@ -36,7 +37,7 @@ internal static class EmbeddingsEndpoint
 
     public static async Task<IResult> ModelsAsync(HttpContext http, ILlmGateway gateway)
     {
-        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var models = await gateway.ModelsAsync(key.TenantId, http.RequestAborted);
         return TypedResults.Json(new ModelList("list", models.Where(m => key.MayUse(m.Id))
             .Select(m => new ModelDto(m.Id, "model", 0, "keystone", m.Kind, m.Targets, m.IsEmbedding)).ToList()));
@@ -49,7 +50,7 @@ internal static class EmbeddingsEndpoint
     /// </summary>
     public static async Task<IResult> ModelAsync(HttpContext http, ILlmGateway gateway, string model)
     {
-        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var id = Uri.UnescapeDataString(model);
         var models = await gateway.ModelsAsync(key.TenantId, http.RequestAborted);
         var found = models.FirstOrDefault(m => string.Equals(m.Id, id, StringComparison.OrdinalIgnoreCase) && key.MayUse(m.Id))

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Api;
 

@@ -1,4 +1,5 @@
 using Keystone.Web.Platform;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Budgets;
 
@@ -8,4 +9,36 @@ public static class BudgetsFeature
     public static IServiceCollection AddBudgetsFeature(this IServiceCollection services) => services
         .AddScoped<IDemoSeedStep, BudgetsDemoSeed>()
         .AddScoped<BudgetSettingsService>();
+
+    /// <summary><c>/api/v1/budgets</c> and <c>/api/v1/provider-keys</c> (BYOK) through an <c>admin</c> key.</summary>
+    public static IEndpointRouteBuilder MapBudgetsEndpoints(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapKeystoneApiGroup(ApiPolicies.Admin);
+        admin.MapGet("/budgets", BudgetEndpoints.GetAsync)
+            .WithName("GetBudgets")
+            .WithSummary("This tenant's caps with spend, reservations and reset times; soft thresholds; action at limit")
+            .Produces<BudgetDto>();
+        admin.MapPut("/budgets", BudgetEndpoints.PutAsync)
+            .WithName("PutBudgets")
+            .WithSummary("Set caps (replaces the caps named, by scope + key + period; leaves the others), soft thresholds and action at limit")
+            .Accepts<BudgetDto>("application/json")
+            .Produces<BudgetDto>()
+            .WithErrors(400, 413, 415);
+        admin.MapGet("/provider-keys", ProviderKeyEndpoints.ListAsync)
+            .WithName("ListProviderKeys")
+            .WithSummary("This tenant's own provider keys (BYOK), masked to their last four characters, and the providers it may bring a key for")
+            .Produces<ProviderKeyListDto>();
+        admin.MapPut("/provider-keys/{provider}", ProviderKeyEndpoints.PutAsync)
+            .WithName("PutProviderKey")
+            .WithSummary("Store (or replace) this tenant's key for a provider: encrypted, answered masked; the next calls to that provider use it")
+            .Accepts<ProviderKeyInputDoc>("application/json")
+            .Produces<ProviderKeyDto>()
+            .WithErrors(400, 413, 415);
+        admin.MapDelete("/provider-keys/{provider}", ProviderKeyEndpoints.DeleteAsync)
+            .WithName("DeleteProviderKey")
+            .WithSummary("Remove this tenant's key for a provider: its calls use the platform's key again")
+            .Produces(204)
+            .WithErrors(404);
+        return app;
+    }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Keystone.Data;
 using Keystone.Data.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;

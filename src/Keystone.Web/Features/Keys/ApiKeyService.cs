@@ -1,3 +1,4 @@
+using Keystone.Web.Platform.Http;
 using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Data.Keys;

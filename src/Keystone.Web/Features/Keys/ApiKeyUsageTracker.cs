@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Keystone.Data;
+using Keystone.Web.Platform.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 

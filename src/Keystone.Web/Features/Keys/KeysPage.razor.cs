@@ -1,5 +1,6 @@
 using Keystone.Gateway;
 using Keystone.Web.Components.Shared;
+using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Keys;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Platform.Http;
 
 /// <summary>Typed reads of request fields that fail with a 400 naming the field.</summary>
 public static class JsonFields

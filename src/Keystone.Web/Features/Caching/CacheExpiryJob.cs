@@ -1,7 +1,7 @@
 using Keystone.Data;
 using Microsoft.EntityFrameworkCore;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Features.Caching;
 
 /// <summary>What one expiry run deleted.</summary>
 public sealed record CacheExpiryResult(int Exact, int Semantic, int Idempotency);

@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Keys;
+namespace Keystone.Web.Platform.Http;
 
 /// <summary>What a tenant API key may do. Stored space-separated on the key.</summary>
 public static class ApiKeyScopes

@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Keys;
+namespace Keystone.Web.Platform.Http;
 
 /// <summary>What an authenticated API key stands for: its tenant, its id, its name and its scopes.</summary>
 /// <param name="KeyId">The key's id (used for attribution, per-key caps and rate limits).</param>

@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Keystone.Web.Features.Budgets;
+using Keystone.Web.Platform.Http;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Features.Budgets;
 
 /// <summary>One of the tenant's own provider keys, masked: <c>/api/v1/provider-keys</c> never returns a secret.</summary>
 public sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc);

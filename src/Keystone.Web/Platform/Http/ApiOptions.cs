@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Platform.Http;
 
 /// <summary>The <c>Api</c> configuration section: limits of the HTTP API.</summary>
 public sealed class ApiOptions

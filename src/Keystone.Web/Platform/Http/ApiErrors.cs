@@ -1,36 +1,6 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
-using Keystone.Gateway;
 
-namespace Keystone.Web.Features.Api;
-
-/// <summary>OpenAI's error body: <c>{"error": {"message", "type", "code", "param"}}</c>.</summary>
-public sealed record ApiErrorBody([property: JsonPropertyName("error")] ApiErrorDetail Error);
-
-/// <summary>The inside of <see cref="ApiErrorBody"/>.</summary>
-public sealed record ApiErrorDetail(
-    [property: JsonPropertyName("message")] string Message,
-    [property: JsonPropertyName("type")] string Type,
-    [property: JsonPropertyName("code")] string? Code,
-    [property: JsonPropertyName("param")] string? Param);
-
-/// <summary>An error the API answers with, before or instead of calling the gateway.</summary>
-public sealed class ApiException(int status, string code, string message, string? param = null, TimeSpan? retryAfter = null) : Exception(message)
-{
-    public int Status { get; } = status;
-
-    public string Code { get; } = code;
-
-    public string? Param { get; } = param;
-
-    public TimeSpan? RetryAfter { get; } = retryAfter;
-
-    /// <summary>400 with the offending field.</summary>
-    public static ApiException Invalid(string param, string message) => new(400, GatewayErrorCodes.InvalidRequest, message, param);
-
-    /// <summary>404.</summary>
-    public static ApiException NotFound(string message) => new(404, "not_found", message);
-}
+namespace Keystone.Web.Platform.Http;
 
 /// <summary>Writes errors in OpenAI's shape, with the status and headers that go with them.</summary>
 public static class ApiErrors
@@ -78,12 +48,5 @@ public static class ApiErrors
         var body = Body(status, code, message, param);
         http.Response.ContentLength = body.Length;
         await http.Response.Body.WriteAsync(body, http.RequestAborted);
-    }
-
-    /// <summary>Writes a gateway error.</summary>
-    public static Task WriteAsync(HttpContext http, GatewayError error)
-    {
-        ApiHttp.SetRateLimitHeaders(http.Response, error.RateLimit);
-        return WriteAsync(http, error.HttpStatus, error.Code, error.Message, error.Param, error.RetryAfter);
     }
 }

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using Keystone.Gateway;
-using Keystone.Web.Features.Caching;
+using Keystone.Web.Platform.Http;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Features.Caching;
 
 /// <summary>One feature of <c>/api/v1/cache-settings</c>: its settings, where they come from, and the last 30 days.</summary>
 public sealed record CacheSettingsDto(

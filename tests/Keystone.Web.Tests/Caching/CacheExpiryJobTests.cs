@@ -1,13 +1,13 @@
 using Keystone.Data;
 using Keystone.Data.Caching;
 using Keystone.Testing;
-using Keystone.Web.Features.Api;
+using Keystone.Web.Features.Caching;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using static Keystone.Web.Tests.Traces.TraceTestData;
 
-namespace Keystone.Web.Tests.Api;
+namespace Keystone.Web.Tests.Caching;
 
 /// <summary>The hourly cache expiry on one database; run on SQLite and PostgreSQL (pgvector column, RLS) below.</summary>
 public abstract class CacheExpiryJobTests : IAsyncLifetime

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using Keystone.Gateway;
-using Keystone.Web.Features.Keys;
+using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Features.Keys;
 
 /// <summary>
 /// <c>/api/v1/keys</c>: a tenant's key lifecycle through an <c>admin</c> key (list, create, change expiry and

@@ -1,10 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using Keystone.Gateway;
-using Keystone.Web.Features.Api;
+using Keystone.Web.Features.Prompts;
+using Keystone.Web.Platform.Http;
 using Microsoft.Extensions.Options;
 
-namespace Keystone.Web.Features.Prompts;
+namespace Keystone.Web.Features.Api;
 
 /// <summary>A parsed <c>POST /v1/prompts/{name}/completions</c> body.</summary>
 public sealed record PromptCompletionRequest(IReadOnlyDictionary<string, string> Variables, int? Version, bool Stream, bool IncludeUsage, string? User);
@@ -25,7 +26,7 @@ internal static class PromptCompletionsEndpoint
         IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
         var ct = http.RequestAborted;
-        var key = ApiKeyAuthenticationHandler.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
+        var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var parsed = await body.ReadAsync(http.Request, Parse, ct);
         RenderedPrompt rendered;
         try

@@ -1,0 +1,139 @@
+using System.Text.Json;
+using Keystone.Data.Audit;
+using Keystone.Gateway;
+using Keystone.Web.Platform;
+using Keystone.Web.Platform.Http;
+
+namespace Keystone.Web.Features.Budgets;
+
+// /api/v1/budgets shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
+
+/// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
+public sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
+
+/// <summary><c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters are ignored).</summary>
+public sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);
+
+/// <summary>
+/// <c>/api/v1/budgets</c>: the tenant's caps, soft thresholds and action at limit through an <c>admin</c> key. The
+/// gateway's <see cref="IBudgetService"/> does the work (the caps themselves live there); setting them is audited with
+/// the acting key as the actor.
+/// </summary>
+internal static class BudgetEndpoints
+{
+    public static async Task<IResult> GetAsync(HttpContext http, IBudgetService budgets)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted)));
+    }
+
+    public static async Task<IResult> PutAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var (caps, thresholds, action) = await body.ReadAsync(http.Request, Parse, ct);
+        var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, ct);
+        await audit.WriteAsync(new AuditEntry
+        {
+            ActorType = "api_key", ActorId = key.KeyId.ToString(), ActorName = $"{key.Name} ({key.Prefix}…)", TenantId = key.TenantId,
+            Action = "budgets.set", Target = $"tenant:{key.TenantId}",
+            MetadataJson = JsonSerializer.Serialize(new
+            {
+                caps = caps.Select(c => new { scope = BudgetScopeText(c.Scope), c.Key, period = Lower(c.Period), c.LimitMicros }),
+                softThresholdsPercent = thresholds, actionAtLimit = action is null ? null : Lower(action.Value),
+            }),
+        }, ct);
+        return TypedResults.Ok(ToDto(result));
+    }
+
+    internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action) Parse(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.Invalid("body", "The request body must be a JSON object.");
+        }
+
+        var caps = new List<BudgetCapInput>();
+        if (root.TryGetProperty("caps", out var array) && array.ValueKind != JsonValueKind.Null)
+        {
+            if (array.ValueKind != JsonValueKind.Array || array.GetArrayLength() > 1000)
+            {
+                throw ApiException.Invalid("caps", "caps must be an array of up to 1,000 caps.");
+            }
+
+            var i = 0;
+            foreach (var cap in array.EnumerateArray())
+            {
+                var path = $"caps[{i}]";
+                if (cap.ValueKind != JsonValueKind.Object)
+                {
+                    throw ApiException.Invalid(path, $"{path} must be an object.");
+                }
+
+                var scope = JsonFields.RequiredString(cap, "scope", 16, $"{path}.scope") switch
+                {
+                    "tenant" => BudgetScope.Tenant,
+                    "user" => BudgetScope.User,
+                    "feature" => BudgetScope.Feature,
+                    "apiKey" => BudgetScope.ApiKey,
+                    _ => throw ApiException.Invalid($"{path}.scope", $"{path}.scope must be tenant, user, feature or apiKey."),
+                };
+                var capKey = JsonFields.OptionalString(cap, "key", 128, $"{path}.key");
+                if (scope == BudgetScope.Tenant && capKey is not null)
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be null for the tenant scope.");
+                }
+
+                if (scope != BudgetScope.Tenant && string.IsNullOrWhiteSpace(capKey))
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key is required for the {BudgetScopeText(scope)} scope.");
+                }
+
+                if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be an API key id for the apiKey scope.");
+                }
+
+                var period = JsonFields.RequiredString(cap, "period", 16, $"{path}.period") switch
+                {
+                    "day" => BudgetPeriod.Day,
+                    "month" => BudgetPeriod.Month,
+                    _ => throw ApiException.Invalid($"{path}.period", $"{path}.period must be day or month."),
+                };
+                var limit = JsonFields.OptionalLong(cap, "limitMicros", 1, long.MaxValue / 4, $"{path}.limitMicros")
+                    ?? throw ApiException.Invalid($"{path}.limitMicros", $"{path}.limitMicros is required.");
+                caps.Add(new BudgetCapInput(scope, capKey, period, limit));
+                i++;
+            }
+        }
+
+        List<int>? thresholds = null;
+        if (root.TryGetProperty("softThresholdsPercent", out var t) && t.ValueKind != JsonValueKind.Null)
+        {
+            if (t.ValueKind != JsonValueKind.Array || t.GetArrayLength() > 10
+                || t.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out var v) || v is < 1 or > 100))
+            {
+                throw ApiException.Invalid("softThresholdsPercent", "softThresholdsPercent must be an array of up to 10 integers from 1 to 100.");
+            }
+
+            thresholds = [.. t.EnumerateArray().Select(x => x.GetInt32()).Distinct().Order()];
+        }
+
+        BudgetAction? action = JsonFields.OptionalString(root, "actionAtLimit", 16) switch
+        {
+            null => null,
+            "block" => BudgetAction.Block,
+            "degrade" => BudgetAction.Degrade,
+            _ => throw ApiException.Invalid("actionAtLimit", "actionAtLimit must be block or degrade."),
+        };
+        return (caps, thresholds, action);
+    }
+
+    private static BudgetDto ToDto(TenantBudget budget) => new(
+        budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
+        budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit));
+
+    private static string BudgetScopeText(BudgetScope scope) => scope == BudgetScope.ApiKey ? "apiKey" : Lower(scope);
+
+    private static string Lower<T>(T value) where T : struct, Enum => value.ToString().ToLowerInvariant();
+}
