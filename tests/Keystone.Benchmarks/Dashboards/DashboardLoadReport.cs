@@ -5,6 +5,7 @@ using Keystone.Data;
 using Keystone.Data.Tenancy;
 using Keystone.Testing;
 using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Features.Margin;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;

@@ -1,7 +1,7 @@
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Rollups;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Keystone.Web.Tests.Dashboards;

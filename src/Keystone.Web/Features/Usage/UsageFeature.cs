@@ -1,7 +1,18 @@
+using Keystone.Web.Hosting;
+using Microsoft.Extensions.Options;
+
 namespace Keystone.Web.Features.Usage;
 
 public static class UsageFeature
 {
-    public static IServiceCollection AddUsageFeature(this IServiceCollection services) => services
-        .AddScoped<UsageQueries>();
+    public static IServiceCollection AddUsageFeature(this IServiceCollection services)
+    {
+        services.AddOptionsWithValidateOnStart<UsageOptions>().BindConfiguration(UsageOptions.SectionName)
+            .ValidateDataAnnotations();
+        services.AddScoped<UsageQueries>();
+        services.AddRecurringJob<UsageRollupJob>(UsageRollupJob.RecurringId,
+            sp => sp.GetRequiredService<IOptions<UsageOptions>>().Value.RollupCron,
+            j => j.RunAsync(CancellationToken.None));
+        return services;
+    }
 }

@@ -1,7 +1,5 @@
 using Keystone.Web.Platform;
 using Keystone.Data;
-using Keystone.Web.Features.Dashboard;
-using Keystone.Web.Features.Margin;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Usage;
@@ -52,7 +50,7 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
         }
 
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var rows = MarginQueries.UserDays(db, range).Where(u => u.TenantId == tenantId);
+        var rows = UsageRollupRows.UserDays(db, range).Where(u => u.TenantId == tenantId);
         var ownOnly = OwnOnly;
         if (ownOnly)
         {
@@ -64,7 +62,7 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
             .Select(g => new { Day = g.Key, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), In = g.Sum(u => u.InputTokens),
                 Out = g.Sum(u => u.OutputTokens), Cost = g.Sum(u => u.CostMicros) })
             .ToListAsync(ct);
-        var byDay = daily.ToDictionary(d => RevenueQueries.Utc(d.Day));
+        var byDay = daily.ToDictionary(d => UsageRollupRows.Utc(d.Day));
         var days = range.EachDay().Select(d => byDay.TryGetValue(d, out var x)
             ? new UsageDay(d, x.Calls, x.Errors, x.In, x.Out, x.Cost)
             : new UsageDay(d, 0, 0, 0, 0, 0)).ToList();
@@ -82,7 +80,7 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
         CacheSavings? cache = null;
         if (!ownOnly)
         {
-            var tenantDays = DashboardQueries.DailyRows(db, range).Where(r => r.TenantId == tenantId);
+            var tenantDays = UsageRollupRows.Days(db, range).Where(r => r.TenantId == tenantId);
             cache = new CacheSavings(await tenantDays.SumAsync(r => r.CacheHits, ct), await tenantDays.SumAsync(r => r.SavedCostMicros, ct));
         }
 

@@ -4,6 +4,7 @@ using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Pricing;
 using Keystone.Gateway.Recording;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

@@ -1,6 +1,6 @@
 using Keystone.Data;
 
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
 /// <summary>
 /// The rollup's SQL for one provider (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md). Both

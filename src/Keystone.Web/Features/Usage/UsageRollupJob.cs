@@ -3,7 +3,7 @@ using Keystone.Data;
 using Keystone.Data.Rollups;
 using Microsoft.EntityFrameworkCore;
 
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
 /// <summary>What one rollup run did.</summary>
 /// <param name="Hours">Hour buckets the new calls fell in.</param>
