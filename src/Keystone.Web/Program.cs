@@ -23,7 +23,7 @@ builder.AddKeystoneConfiguration();
 
 var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration, builder.Environment.ContentRootPath);
 builder.Services.AddOptionsWithValidateOnStart<DatabaseOptions>().BindConfiguration(DatabaseOptions.SectionName).ValidateDataAnnotations();
-builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName);
+builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName).WithDemoDefaultPerDatabase();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
 builder.Services.AddKeystoneData(connections);

@@ -1,3 +1,6 @@
+using Keystone.Data;
+using Microsoft.Extensions.Options;
+
 namespace Keystone.Web.Hosting;
 
 /// <summary>The <c>Seed</c> configuration section: demo data for trying and testing the product.</summary>
@@ -29,4 +32,15 @@ public sealed class SeedOptions
 
     /// <summary>Acme's demo API key when <see cref="DemoApiKey"/> is not set (listed in the README and docs/api.md).</summary>
     public const string DefaultDemoApiKey = "ks_demo_0123456789abcdefghijklmnop";
+}
+
+/// <summary>How the <c>Seed</c> section is bound.</summary>
+public static class SeedOptionsSetup
+{
+    /// <summary>
+    /// Gives <see cref="SeedOptions.Demo"/> its default from the database mode once, when the options are built (on with
+    /// SQLite, off with PostgreSQL), so that code reading the options never asks which database it runs on.
+    /// </summary>
+    public static OptionsBuilder<SeedOptions> WithDemoDefaultPerDatabase(this OptionsBuilder<SeedOptions> builder)
+        => builder.PostConfigure<IOptions<DatabaseOptions>>((seed, database) => seed.Demo ??= database.Value.Provider == DatabaseProvider.Sqlite);
 }

@@ -57,7 +57,11 @@ internal static class RollupTestData
         };
     }).ToList();
 
-    public static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+    internal static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, Sql(factory), TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+
+    /// <summary>The rollup statements of the factory's database, as registration picks them in the app.</summary>
+    internal static IRollupSql Sql(KeystoneDbFactory factory) =>
+        factory.Provider == DatabaseProvider.Postgres ? new PostgresRollupSql() : new SqliteRollupSql();
 
     public static async Task InsertAsync(KeystoneDbFactory factory, IEnumerable<LlmCall> calls)
     {

@@ -13,5 +13,6 @@ public static class TracesFeature
         .AddScoped<EvalExampleWriter>()
         .AddScoped<SavedTraceSearches>()
         .AddHostedService<TracesDemoSeed>()
+        .AddPerDatabase<ITraceIndexCleanup, SqliteTraceIndexCleanup, PostgresTraceIndexCleanup>()
         .AddRecurringJob<TraceRetentionJob>(TraceRetentionJob.RecurringId, TraceRetentionJob.Cron, j => j.RunAsync(CancellationToken.None));
 }

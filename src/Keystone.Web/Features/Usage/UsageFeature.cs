@@ -10,6 +10,7 @@ public static class UsageFeature
         services.AddOptionsWithValidateOnStart<UsageOptions>().BindConfiguration(UsageOptions.SectionName)
             .ValidateDataAnnotations();
         services.AddScoped<UsageQueries>();
+        services.AddPerDatabase<IRollupSql, SqliteRollupSql, PostgresRollupSql>();
         services.AddRecurringJob<UsageRollupJob>(UsageRollupJob.RecurringId,
             sp => sp.GetRequiredService<IOptions<UsageOptions>>().Value.RollupCron,
             j => j.RunAsync(CancellationToken.None));
