@@ -84,6 +84,7 @@ app.MapStaticAssets();
 app.MapKeystoneHealth();
 app.MapTenantsEndpoints();
 app.MapApiEndpoints();
+app.MapUsageEndpoints();
 app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();

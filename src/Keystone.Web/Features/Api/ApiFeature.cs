@@ -126,13 +126,6 @@ public static class ApiFeature
             .WithDescription("Tokens by type, cost (micro-USD) and cost status, provider and model used, attempts, cache status, latency and status. Another tenant's trace id answers 404.")
             .Produces<CallDto>()
             .WithErrors(400, 401, 403, 404);
-        api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
-            .RequireAuthorization(ApiPolicies.UsageRead)
-            .WithName("GetUsage")
-            .WithSummary("Usage and cost of this tenant, grouped by day, feature, model, user or API key")
-            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user | apiKey (default day; apiKey rows are keyed by key id, calls made without a key as (none)). Each row carries calls, tokens, cost, cacheHits and savedCostMicros.")
-            .Produces<UsageReport>()
-            .WithErrors(400, 401, 403);
         api.MapPost("/feedback", TenantDataEndpoints.PostFeedbackAsync)
             .RequireAuthorization(ApiPolicies.Chat)
             .WithName("PostFeedback")

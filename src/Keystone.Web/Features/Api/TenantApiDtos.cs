@@ -53,16 +53,6 @@ public sealed record FeedbackDto(Guid Id, Guid TraceId, string Score, string? Co
 /// <param name="User">Optional end user who gave it.</param>
 public sealed record FeedbackRequestDoc(Guid TraceId, string Score, string? Comment, string? User);
 
-/// <summary>
-/// One row of <c>GET /api/v1/usage</c>: calls, tokens and cost, and of those calls how many the exact or semantic
-/// cache answered (<see cref="CacheHits"/>) and what they would have cost (<see cref="SavedCostMicros"/>).
-/// </summary>
-public sealed record UsageRow(string Key, long Calls, long InputTokens, long OutputTokens, long CostMicros, long CacheHits, long SavedCostMicros);
-
-/// <summary><c>GET /api/v1/usage</c>.</summary>
-public sealed record UsageReport(DateTime FromUtc, DateTime ToUtc, string GroupBy, long TotalCalls, long TotalCostMicros,
-    long TotalSavedCostMicros, IReadOnlyList<UsageRow> Rows);
-
 /// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
 public sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
 

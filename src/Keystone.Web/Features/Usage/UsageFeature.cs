@@ -10,6 +10,8 @@ public static class UsageFeature
         services.AddOptionsWithValidateOnStart<UsageOptions>().BindConfiguration(UsageOptions.SectionName)
             .ValidateDataAnnotations();
         services.AddScoped<UsageQueries>();
+        services.AddSingleton<UsageReader>();
+        services.AddPerDatabase<IUsageSnapshot, SqliteUsageSnapshot, PostgresUsageSnapshot>();
         services.AddPerDatabase<IRollupSql, SqliteRollupSql, PostgresRollupSql>();
         services.AddRecurringJob<UsageRollupJob>(UsageRollupJob.RecurringId,
             sp => sp.GetRequiredService<IOptions<UsageOptions>>().Value.RollupCron,

@@ -28,7 +28,7 @@ internal sealed class UsageRollupJob(KeystoneDbFactory dbFactory, IRollupSql sql
     public const string StateName = "usage";
 
     // Calls are recorded in batches; any call is ingested well after 2000-01-01.
-    private static readonly DateTime Beginning = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    internal static readonly DateTime Beginning = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
     // Two instances (or a slow run and the next tick) must not add the same calls twice; the row lock on
     // rollup_state below guarantees it on PostgreSQL even across servers, this keeps Hangfire from queuing them.

@@ -7,7 +7,7 @@ namespace Keystone.Web.Features.Usage;
 /// <summary>
 /// The rolled-up rows of a range, for the views that sum whole days of many tenants (the dashboard, margin and
 /// caching pages): they read only what the rollup job has added so far (at most one run behind). A tenant's own
-/// usage reads them through <see cref="UsageQueries"/>.
+/// usage, which must also count the calls since the last run, goes through <see cref="UsageReader"/>.
 /// </summary>
 public static class UsageRollupRows
 {
