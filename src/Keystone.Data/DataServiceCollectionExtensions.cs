@@ -22,4 +22,26 @@ public static class DataServiceCollectionExtensions
         services.AddSingleton<DatabaseMigrator>();
         return services;
     }
+
+    /// <summary>
+    /// The one place the application chooses between its SQLite and PostgreSQL code (docs/architecture.md: two modes,
+    /// one code path, one implementation per mode where they differ). Registers <typeparamref name="TService"/> as
+    /// <typeparamref name="TSqlite"/> or <typeparamref name="TPostgres"/>, each built by DI with its own dependencies,
+    /// for the mode the data layer runs in (<see cref="KeystoneDbFactory.Provider"/>, from the validated
+    /// <c>Database:Provider</c>), so that no feature or gateway class asks which database it runs on.
+    /// </summary>
+    public static IServiceCollection AddPerDatabase<TService, TSqlite, TPostgres>(this IServiceCollection services,
+        ServiceLifetime lifetime = ServiceLifetime.Singleton)
+        where TService : class
+        where TSqlite : class, TService
+        where TPostgres : class, TService
+    {
+        services.Add(new ServiceDescriptor(typeof(TService), sp => sp.GetRequiredService<KeystoneDbFactory>().Provider switch
+        {
+            DatabaseProvider.Sqlite => ActivatorUtilities.CreateInstance<TSqlite>(sp),
+            DatabaseProvider.Postgres => ActivatorUtilities.CreateInstance<TPostgres>(sp),
+            var other => throw new InvalidOperationException($"No implementation of {typeof(TService).Name} for Database:Provider={other}."),
+        }, lifetime));
+        return services;
+    }
 }

@@ -67,20 +67,4 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ILlmGateway, LlmGateway>();
         return services;
     }
-
-    /// <summary>
-    /// Registers the one implementation of <typeparamref name="TService"/> for the database mode the data layer was
-    /// configured with (<see cref="KeystoneDbFactory.Provider"/>, from <c>Database:Provider</c>), so no gateway class
-    /// asks which database it runs on.
-    /// </summary>
-    private static void AddPerDatabase<TService, TSqlite, TPostgres>(this IServiceCollection services)
-        where TService : class
-        where TSqlite : TService
-        where TPostgres : TService
-        => services.AddSingleton<TService>(sp => sp.GetRequiredService<KeystoneDbFactory>().Provider switch
-        {
-            DatabaseProvider.Postgres => ActivatorUtilities.CreateInstance<TPostgres>(sp),
-            DatabaseProvider.Sqlite => ActivatorUtilities.CreateInstance<TSqlite>(sp),
-            var other => throw new InvalidOperationException($"The gateway has no implementation of {typeof(TService).Name} for {other}."),
-        });
 }

@@ -23,7 +23,7 @@ builder.AddKeystoneConfiguration();
 
 var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration, builder.Environment.ContentRootPath);
 builder.Services.AddKeystoneDatabaseOptions(database);
-builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName);
+builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName).WithDemoDefaultPerDatabase();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
 builder.Services.AddKeystoneData(connections);
@@ -88,6 +88,7 @@ app.MapTracesEndpoints();
 app.MapBudgetsEndpoints();
 app.MapKeysEndpoints();
 app.MapCachingEndpoints();
+app.MapUsageEndpoints();
 app.MapMarginEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();

@@ -22,7 +22,7 @@ internal sealed class DatabaseStartup(
             await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(cancellationToken);
         }
 
-        if (seed.Value.EffectiveDemo(database.Value))
+        if (seed.Value.Demo == true)
         {
             await using var scope = services.CreateAsyncScope();
             foreach (var step in scope.ServiceProvider.GetServices<IDemoSeedStep>().OrderBy(s => s.Order))

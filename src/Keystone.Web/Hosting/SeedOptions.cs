@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Hosting;
 
@@ -9,9 +10,6 @@ public sealed class SeedOptions
 
     /// <summary>Seed the demo tenants and users. Defaults to on in the embedded SQLite mode, off with PostgreSQL.</summary>
     public bool? Demo { get; set; }
-
-    /// <summary><see cref="Demo"/>, or its default for the database mode: on with embedded SQLite, off with PostgreSQL.</summary>
-    public bool EffectiveDemo(DatabaseOptions database) => Demo ?? database.IsEmbedded;
 
     /// <summary>When set, every demo user's password (reset at each start). Defaults to <see cref="DefaultDemoPassword"/>.</summary>
     public string? DemoPassword { get; set; }
@@ -34,4 +32,15 @@ public sealed class SeedOptions
 
     /// <summary>Acme's demo API key when <see cref="DemoApiKey"/> is not set (listed in the README and docs/api.md).</summary>
     public const string DefaultDemoApiKey = "ks_demo_0123456789abcdefghijklmnop";
+}
+
+/// <summary>How the <c>Seed</c> section is bound.</summary>
+public static class SeedOptionsSetup
+{
+    /// <summary>
+    /// Gives <see cref="SeedOptions.Demo"/> its default from the database mode once, when the options are built (on with
+    /// SQLite, off with PostgreSQL), so that code reading the options never asks which database it runs on.
+    /// </summary>
+    public static OptionsBuilder<SeedOptions> WithDemoDefaultPerDatabase(this OptionsBuilder<SeedOptions> builder)
+        => builder.PostConfigure<IOptions<DatabaseOptions>>((seed, database) => seed.Demo ??= database.Value.IsEmbedded);
 }

@@ -5,6 +5,7 @@ using Keystone.Data;
 using Keystone.Data.Tenancy;
 using Keystone.Testing;
 using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Features.Margin;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
@@ -33,7 +34,7 @@ internal static class DashboardLoadReport
         // The job's step timings go to stderr, next to the progress lines.
         using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Debug)
             .AddFilter((category, _) => category == typeof(UsageRollupJob).FullName));
-        var job = new UsageRollupJob(factory, TimeProvider.System, loggers.CreateLogger<UsageRollupJob>());
+        var job = new UsageRollupJob(factory, new SqliteRollupSql(), TimeProvider.System, loggers.CreateLogger<UsageRollupJob>());
 
         var generate1 = await GenerateAsync(factory, calls, now);
         Console.Error.WriteLine($"generated {calls:N0} calls in {generate1.TotalSeconds:0.0} s");

@@ -4,7 +4,7 @@ using Keystone.Data.Calls;
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
 using Keystone.Web.Features.Budgets;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,7 +41,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<Keystone.Gateway.Budgets.BudgetEvents>());
         Services.AddSingleton<TimeProvider>(_pageClock);
-        Services.AddSingleton(Options.Create(new DashboardOptions()));
+        Services.AddSingleton(Options.Create(new UsageOptions()));
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -185,7 +185,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         var result = await gateway.CompleteAsync(new ChatRequest { Model = "fast", Messages = [new ChatMessage("user", "Hello there")] },
             new CallContext { TenantId = DemoData.InitechId, Feature = "bp-live" }, CancellationToken.None);
         Assert.Equal(CallStatus.Ok, result.Outcome.Status);
-        _pageClock.Advance(TimeSpan.FromSeconds(new DashboardOptions().UsageRefreshSeconds));
+        _pageClock.Advance(TimeSpan.FromSeconds(new UsageOptions().UsageRefreshSeconds));
 
         page.WaitForAssertion(() => Assert.NotEqual("$0.00", page.Find("[data-test=spent-feature-bp-live-month]").TextContent.Trim()), Wait);
     }

@@ -1,7 +1,7 @@
 using System.Text;
 using Keystone.Data;
 using Keystone.Testing;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Features.Margin;
 using Microsoft.EntityFrameworkCore;
 

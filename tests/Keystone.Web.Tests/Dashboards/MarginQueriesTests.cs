@@ -1,6 +1,7 @@
 using Keystone.Data;
 using Keystone.Testing;
 using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Features.Margin;
 
 namespace Keystone.Web.Tests.Dashboards;

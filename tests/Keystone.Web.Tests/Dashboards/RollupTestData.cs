@@ -1,7 +1,7 @@
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Rollups;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Keystone.Web.Tests.Dashboards;
@@ -57,7 +57,11 @@ internal static class RollupTestData
         };
     }).ToList();
 
-    public static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+    internal static UsageRollupJob Job(KeystoneDbFactory factory) => new(factory, Sql(factory), TimeProvider.System, NullLogger<UsageRollupJob>.Instance);
+
+    /// <summary>The rollup statements of the factory's database, as registration picks them in the app.</summary>
+    internal static IRollupSql Sql(KeystoneDbFactory factory) =>
+        factory.Provider == DatabaseProvider.Postgres ? new PostgresRollupSql() : new SqliteRollupSql();
 
     public static async Task InsertAsync(KeystoneDbFactory factory, IEnumerable<LlmCall> calls)
     {

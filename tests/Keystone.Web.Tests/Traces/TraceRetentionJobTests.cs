@@ -34,6 +34,7 @@ public abstract class TraceRetentionJobTests : IAsyncLifetime
     }
 
     private TraceRetentionJob Job(int rawDays = 7, int redactedDays = 30) => new(Factory,
+        Factory.Provider == DatabaseProvider.Postgres ? new PostgresTraceIndexCleanup() : new SqliteTraceIndexCleanup(),
         Microsoft.Extensions.Options.Options.Create(new TracesOptions { RawDays = rawDays, RedactedDays = redactedDays }),
         _clock, NullLogger<TraceRetentionJob>.Instance);
 

@@ -1,7 +1,5 @@
 using Keystone.Web.Platform;
 using Keystone.Data.Rollups;
-using Keystone.Web.Features.Dashboard;
-using Keystone.Web.Features.Margin;
 using Keystone.Web.Features.Usage;
 using Keystone.Web.Tests.Api;
 using Microsoft.Extensions.DependencyInjection;

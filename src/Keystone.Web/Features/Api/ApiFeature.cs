@@ -85,15 +85,6 @@ public static class ApiFeature
             .Produces<ModelDto>()
             .WithErrors(404);
 
-        var api = app.MapGroup("/api/v1").WithTags("Keystone").DisableAntiforgery();
-        api.MapGet("/usage", TenantDataEndpoints.GetUsageAsync)
-            .RequireAuthorization(ApiPolicies.UsageRead)
-            .WithName("GetUsage")
-            .WithSummary("Usage and cost of this tenant, grouped by day, feature, model, user or API key")
-            .WithDescription("Query: from, to (ISO 8601, UTC; default the last 30 days, at most 400 days), groupBy = day | feature | model | user | apiKey (default day; apiKey rows are keyed by key id, calls made without a key as (none)). Each row carries calls, tokens, cost, cacheHits and savedCostMicros.")
-            .Produces<UsageReport>()
-            .WithErrors(400, 401, 403);
-
         app.MapKeystoneOpenApi();
         return app;
     }

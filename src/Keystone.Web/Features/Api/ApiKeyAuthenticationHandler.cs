@@ -33,10 +33,6 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     private static readonly object ExpiredItem = new();
 
-    // REVIEW: only GET /api/v1/usage (TenantDataEndpoints) still reads the key here; drop this once usage moves to
-    // Features/Usage and reads ApiKeyContext like the other features.
-    /// <inheritdoc cref="ApiKeyContext.KeyOf"/>
-    public static ApiKeyIdentity? KeyOf(HttpContext http) => ApiKeyContext.KeyOf(http);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {

@@ -1,7 +1,7 @@
 using Keystone.Web.Platform;
 using Keystone.Data;
 using Keystone.Gateway;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Caching;
@@ -41,7 +41,7 @@ public sealed class CachingService(
         var tenantId = RequireTenant();
         var range = ReportRange.LastDays(clock.GetUtcNow().UtcDateTime, Days);
         await using var db = dbFactory.ForTenant(tenantId);
-        var used = await DashboardQueries.DailyRows(db, range).Where(r => r.TenantId == tenantId)
+        var used = await UsageRollupRows.Days(db, range).Where(r => r.TenantId == tenantId)
             .GroupBy(r => r.Feature)
             .Select(g => new { Feature = g.Key, Calls = g.Sum(r => r.Calls), Hits = g.Sum(r => r.CacheHits), Saved = g.Sum(r => r.SavedCostMicros) })
             .ToListAsync(ct);

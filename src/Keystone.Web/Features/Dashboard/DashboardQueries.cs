@@ -2,18 +2,10 @@ using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Data.Rollups;
 using Keystone.Web.Features.Margin;
+using Keystone.Web.Features.Usage;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Dashboard;
-
-/// <summary>One day of the business: revenue, platform-paid cost, and what the gateway saw.</summary>
-public sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros, long Calls, long Errors, long Fallbacks,
-    long CacheHits, long SavedMicros)
-{
-    public long MarginMicros => RevenueMicros - CostMicros;
-
-    public double? MarginRatio => RevenueMicros == 0 ? null : (double)MarginMicros / RevenueMicros;
-}
 
 /// <summary>Cost of one series (a model, provider or feature) per day, for stacked charts.</summary>
 public sealed record CostSeries(string Name, IReadOnlyList<long> DailyMicros)
@@ -68,7 +60,7 @@ public sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFact
 
         // One pass over the day rows of the range, grouped by everything a chart splits by; the page's series,
         // totals and percentiles are folded from these few hundred cells in memory.
-        var cells = await DailyRows(db, range)
+        var cells = await UsageRollupRows.Days(db, range)
             .GroupBy(r => new { r.BucketStartUtc, r.Feature, r.Provider, r.Model, Byok = r.BilledTo == BilledTo.TenantKey })
             .Select(g => new
             {
@@ -123,9 +115,6 @@ public sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFact
         return new Overview(range, dayList, Series(byModel, range), Series(byProvider, range), Series(byFeature, range), latencies,
             cells.Where(c => c.Byok).Sum(c => c.Cost));
     }
-
-    internal static IQueryable<UsageRollup> DailyRows(KeystoneDbContext db, ReportRange range) => db.UsageRollups.AsNoTracking()
-        .Where(r => r.Grain == RollupGrain.Day && r.BucketStartUtc >= range.FromUtc && r.BucketStartUtc < range.ToUtc);
 
     internal sealed record Cell(DateTime Day, string Key, long Micros);
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Keystone.Web.Components.Shared;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 
 namespace Keystone.Web.Features.Margin;

@@ -1,9 +1,18 @@
 using Keystone.Data;
 using Keystone.Data.Calls;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Margin;
+
+/// <summary>One day of the business: revenue, platform-paid cost, and what the gateway saw.</summary>
+public sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros, long Calls, long Errors, long Fallbacks,
+    long CacheHits, long SavedMicros)
+{
+    public long MarginMicros => RevenueMicros - CostMicros;
+
+    public double? MarginRatio => RevenueMicros == 0 ? null : (double)MarginMicros / RevenueMicros;
+}
 
 /// <summary>One row of the margin table.</summary>
 public sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long RevenueMicros, long CostMicros,
@@ -20,20 +29,6 @@ public sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long R
     public double? CostRatio => RevenueMicros == 0 ? (CostMicros == 0 ? null : double.PositiveInfinity) : (double)CostMicros / RevenueMicros;
 
     public bool Flagged => CostRatio is { } r && r > CostRatioFlag;
-}
-
-/// <summary>One slice of a tenant's usage (a feature, a model, a user).</summary>
-public sealed record UsageSlice(string Key, string Label, long Calls, long Errors, long CostMicros, long ActiveUsers)
-{
-    /// <summary>
-    /// The "by model" label of calls no model answered: cache hits (served from an earlier answer) and refusals
-    /// before any provider (budget, rate limit). "(none)" read like missing data.
-    /// </summary>
-    public const string NoModelLabel = "No model called (cache hits, refusals)";
-
-    public long? CostPerCallMicros => Calls == 0 ? null : CostMicros / Calls;
-
-    public long? CostPerActiveUserMicros => ActiveUsers == 0 ? null : CostMicros / ActiveUsers;
 }
 
 /// <summary>A tenant's drill-down.</summary>
@@ -91,7 +86,7 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
             return null;
         }
 
-        var rows = DashboardQueries.DailyRows(db, range).Where(r => r.TenantId == tenantId);
+        var rows = UsageRollupRows.Days(db, range).Where(r => r.TenantId == tenantId);
         var daily = await rows.GroupBy(r => r.BucketStartUtc)
             .Select(g => new
             {
@@ -115,7 +110,7 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
             .Select(g => new { Key = g.Key, Calls = g.Sum(r => r.Calls), Errors = g.Sum(r => r.Errors), Cost = g.Sum(r => r.CostMicros) })
             .ToListAsync(ct);
 
-        var userRows = await UserDays(db, range).Where(u => u.TenantId == tenantId)
+        var userRows = await UsageRollupRows.UserDays(db, range).Where(u => u.TenantId == tenantId)
             .GroupBy(u => new { u.Feature, u.UserId, u.EndUser })
             .Select(g => new { g.Key.Feature, g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors),
                 // Margin is platform-paid cost, as in the feature and model tables: calls on the tenant's own key cost the platform nothing.
@@ -157,15 +152,12 @@ public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory
         var fastCost = await fast.SumAsync(r => (long?)r.CostMicros, ct) ?? 0;
         var mix = await platform.GroupBy(r => r.Feature).Select(g => new { g.Key, Cost = g.Sum(r => r.CostMicros) })
             .OrderByDescending(f => f.Cost).ToListAsync(ct);
-        var active = await UserDays(db, range).Where(u => u.UserId != "" || u.EndUser != "")
+        var active = await UsageRollupRows.UserDays(db, range).Where(u => u.UserId != "" || u.EndUser != "")
             .Select(u => new { u.TenantId, u.UserId, u.EndUser }).Distinct().LongCountAsync(ct);
         return new ProjectionBase(range.Days, ledger.TotalCost, ledger.TotalRevenue, active, calls, hits, fastCalls, fastCost,
             mix.Select(m => (m.Key, m.Cost)).ToList());
     }
 
     private static IQueryable<Data.Rollups.UsageRollup> PlatformDays(KeystoneDbContext db, ReportRange range) =>
-        DashboardQueries.DailyRows(db, range).Where(r => r.BilledTo != BilledTo.TenantKey);
-
-    internal static IQueryable<Data.Rollups.UserUsageRollup> UserDays(KeystoneDbContext db, ReportRange range) => db.UserUsageRollups.AsNoTracking()
-        .Where(u => u.DayUtc >= range.FromUtc && u.DayUtc < range.ToUtc);
+        UsageRollupRows.Days(db, range).Where(r => r.BilledTo != BilledTo.TenantKey);
 }

@@ -1,6 +1,6 @@
 using Keystone.Data;
 using Keystone.Data.Calls;
-using Keystone.Web.Features.Dashboard;
+using Keystone.Web.Features.Usage;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Margin;

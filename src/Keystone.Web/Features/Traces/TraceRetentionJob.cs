@@ -13,7 +13,7 @@ public sealed record TraceRetentionResult(int RawPurged, int TracesDeleted);
 /// <c>Traces:RedactedDays</c> (per-tenant overrides win); call rows stay for the dashboards. Re-entrant:
 /// each step only touches rows that still need it.
 /// </summary>
-public sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, IOptions<TracesOptions> options, TimeProvider clock,
+internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndexCleanup index, IOptions<TracesOptions> options, TimeProvider clock,
     ILogger<TraceRetentionJob> log)
 {
     public const string RecurringId = "traces:retention";
@@ -44,10 +44,7 @@ public sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, IOptions<Trac
         rawPurged += rawRest;
         deleted += deletedRest;
 
-        if (dbFactory.Provider == DatabaseProvider.Sqlite)
-        {
-            await db.Database.ExecuteSqlRawAsync(SqliteModel.PurgeOrphanedFullTextSql, ct);
-        }
+        await index.PurgeOrphansAsync(db, ct);
 
         log.LogInformation("Trace retention: raw payload dropped from {RawPurged} traces, {Deleted} traces deleted", rawPurged, deleted);
         return new TraceRetentionResult(rawPurged, deleted);

@@ -16,7 +16,6 @@ namespace Keystone.Web.Features.Traces;
 /// </summary>
 internal sealed class TracesDemoSeed(
     IServiceProvider services,
-    IOptions<DatabaseOptions> database,
     IOptions<SeedOptions> seed,
     ILogger<TracesDemoSeed> log) : IHostedService
 {
@@ -37,8 +36,8 @@ internal sealed class TracesDemoSeed(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var isSqlite = database.Value.Provider == DatabaseProvider.Sqlite;
-        if (!(seed.Value.Demo ?? isSqlite) || services.GetService<ILlmGateway>() is not { } gateway)
+        // Demo is resolved at registration (on by default in the embedded mode, SeedOptionsSetup).
+        if (seed.Value.Demo != true || services.GetService<ILlmGateway>() is not { } gateway)
         {
             return;
         }

@@ -1,3 +1,4 @@
+using Keystone.Data;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform.Http;
 
@@ -14,6 +15,7 @@ public static class TracesFeature
         .AddScoped<EvalExampleWriter>()
         .AddScoped<SavedTraceSearches>()
         .AddHostedService<TracesDemoSeed>()
+        .AddPerDatabase<ITraceIndexCleanup, SqliteTraceIndexCleanup, PostgresTraceIndexCleanup>()
         .AddRecurringJob<TraceRetentionJob>(TraceRetentionJob.RecurringId, TraceRetentionJob.Cron, j => j.RunAsync(CancellationToken.None));
 
     /// <summary>

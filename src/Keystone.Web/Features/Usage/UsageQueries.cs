@@ -1,7 +1,6 @@
-using Keystone.Web.Platform;
+using System.Globalization;
 using Keystone.Data;
-using Keystone.Web.Features.Dashboard;
-using Keystone.Web.Features.Margin;
+using Keystone.Web.Platform;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Usage;
@@ -32,12 +31,16 @@ public sealed record TenantUsage(
 }
 
 /// <summary>
-/// The usage page's data, from the per-user daily rollups of the tenant in the caller's scope. Tenant
-/// admins (and platform staff switched into the tenant) see the whole tenant; tenant members only the
-/// calls they made themselves. All cost is shown, including calls on the tenant's own provider keys.
+/// The usage page's data for the tenant in the caller's scope, read through <see cref="UsageReader"/> (the same sums
+/// <c>GET /api/v1/usage</c> answers), so it counts the calls since the last rollup run too. Tenant admins (and platform
+/// staff switched into the tenant) see the whole tenant; tenant members only the calls they made themselves. All cost is
+/// shown, including calls on the tenant's own provider keys.
 /// </summary>
-public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant)
+public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, UsageReader reader)
 {
+    /// <summary>Rows of the user table.</summary>
+    private const int TopUsers = 20;
+
     /// <summary>True when the caller sees only their own calls.</summary>
     public bool OwnOnly => !tenant.IsPlatformUser && !tenant.User.IsInRole(Data.Identity.Roles.TenantAdmin);
 
@@ -51,50 +54,34 @@ public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory,
             return null;
         }
 
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var rows = MarginQueries.UserDays(db, range).Where(u => u.TenantId == tenantId);
         var ownOnly = OwnOnly;
-        if (ownOnly)
-        {
-            var me = tenant.UserId ?? "";
-            rows = rows.Where(u => u.UserId == me && me != "");
-        }
+        // A member's own calls are those of their console user; without one they have none.
+        var scope = new UsageScope(tenantId, range.FromUtc, range.ToUtc, ownOnly ? tenant.UserId ?? "" : null);
+        var read = await reader.ReadAsync(scope,
+            [UsageGrouping.Day, UsageGrouping.Feature, UsageGrouping.ModelName, UsageGrouping.Member], ct);
 
-        var daily = await rows.GroupBy(u => u.DayUtc)
-            .Select(g => new { Day = g.Key, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), In = g.Sum(u => u.InputTokens),
-                Out = g.Sum(u => u.OutputTokens), Cost = g.Sum(u => u.CostMicros) })
-            .ToListAsync(ct);
-        var byDay = daily.ToDictionary(d => RevenueQueries.Utc(d.Day));
-        var days = range.EachDay().Select(d => byDay.TryGetValue(d, out var x)
-            ? new UsageDay(d, x.Calls, x.Errors, x.In, x.Out, x.Cost)
+        var byDay = read[UsageGrouping.Day].ToDictionary(d => d.Key, StringComparer.Ordinal);
+        var days = range.EachDay().Select(d => byDay.TryGetValue(d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), out var x)
+            ? new UsageDay(d, x.Calls, x.Errors, x.InputTokens, x.OutputTokens, x.CostMicros)
             : new UsageDay(d, 0, 0, 0, 0, 0)).ToList();
-
-        var byFeature = await rows.GroupBy(u => u.Feature)
-            .Select(g => new { g.Key, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
-            .ToListAsync(ct);
-        var byModel = await rows.GroupBy(u => u.Model)
-            .Select(g => new { g.Key, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
-            .ToListAsync(ct);
-        var byUser = await rows.GroupBy(u => new { u.UserId, u.EndUser })
-            .Select(g => new { g.Key.UserId, g.Key.EndUser, Calls = g.Sum(u => u.Calls), Errors = g.Sum(u => u.Errors), Cost = g.Sum(u => u.CostMicros) })
-            .OrderByDescending(u => u.Cost).Take(20)
-            .ToListAsync(ct);
-        CacheSavings? cache = null;
-        if (!ownOnly)
-        {
-            var tenantDays = DashboardQueries.DailyRows(db, range).Where(r => r.TenantId == tenantId);
-            cache = new CacheSavings(await tenantDays.SumAsync(r => r.CacheHits, ct), await tenantDays.SumAsync(r => r.SavedCostMicros, ct));
-        }
+        var byUser = read[UsageGrouping.Member].OrderByDescending(u => u.CostMicros).ThenBy(u => u.Key, StringComparer.Ordinal)
+            .Take(TopUsers)
+            .Select(u => (Totals: u, UserId: u.Key[..u.Key.IndexOf('|', StringComparison.Ordinal)], EndUser: u.Key[(u.Key.IndexOf('|', StringComparison.Ordinal) + 1)..]))
+            .ToList();
+        // The tenant-wide day sums carry the cache numbers; the per-user rollup a member's view reads does not keep them.
+        var cache = ownOnly ? null : new CacheSavings(read[UsageGrouping.Day].Sum(d => d.CacheHits), read[UsageGrouping.Day].Sum(d => d.SavedCostMicros));
 
         var ids = byUser.Where(u => u.UserId != "").Select(u => u.UserId).Distinct().ToList();
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
         var names = await db.Users.AsNoTracking().Where(u => ids.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.Email ?? u.Id, ct);
 
         return new TenantUsage(ownOnly, days,
-            byFeature.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
-            byModel.OrderByDescending(f => f.Cost).Select(f => new UsageSlice(f.Key, f.Key == "" ? UsageSlice.NoModelLabel : f.Key, f.Calls, f.Errors, f.Cost, 0)).ToList(),
-            byUser.Select(u => new UsageSlice(u.UserId + "|" + u.EndUser,
+            read[UsageGrouping.Feature].OrderByDescending(f => f.CostMicros).Select(f => new UsageSlice(f.Key, f.Key, f.Calls, f.Errors, f.CostMicros, 0)).ToList(),
+            read[UsageGrouping.ModelName].OrderByDescending(f => f.CostMicros)
+                .Select(f => new UsageSlice(f.Key, f.Key == "" ? UsageSlice.NoModelLabel : f.Key, f.Calls, f.Errors, f.CostMicros, 0)).ToList(),
+            byUser.Select(u => new UsageSlice(u.Totals.Key,
                 u.EndUser != "" ? u.EndUser : u.UserId != "" ? names.GetValueOrDefault(u.UserId, u.UserId) : "(no user: API calls)",
-                u.Calls, u.Errors, u.Cost, 0)).ToList(),
+                u.Totals.Calls, u.Totals.Errors, u.Totals.CostMicros, 0)).ToList(),
             cache);
     }
 }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Pricing;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;

@@ -1,9 +1,12 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
-/// <summary>The <c>Dashboards</c> configuration section.</summary>
-public sealed class DashboardOptions
+/// <summary>
+/// The <c>Dashboards</c> configuration section: how fresh the usage numbers are. The section keeps the name it had
+/// when the rollup lived with the dashboard, so existing configuration and environment variables still apply.
+/// </summary>
+public sealed class UsageOptions
 {
     public const string SectionName = "Dashboards";
 

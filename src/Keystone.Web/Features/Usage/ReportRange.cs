@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
 /// <summary>A range of whole UTC days, [<see cref="FromUtc"/>, <see cref="ToUtc"/>).</summary>
 public sealed record ReportRange

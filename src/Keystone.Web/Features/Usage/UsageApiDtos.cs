@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Api;
+namespace Keystone.Web.Features.Usage;
 
 // /api/v1 shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
 

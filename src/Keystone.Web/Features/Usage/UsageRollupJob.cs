@@ -3,7 +3,7 @@ using Keystone.Data;
 using Keystone.Data.Rollups;
 using Microsoft.EntityFrameworkCore;
 
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
 /// <summary>What one rollup run did.</summary>
 /// <param name="Hours">Hour buckets the new calls fell in.</param>
@@ -20,7 +20,7 @@ public sealed record RollupRunResult(int Hours, int Days, DateTime? WatermarkUtc
 /// new calls, not to the hours they touch; a call recorded late for an old hour is added to that hour;
 /// running twice changes nothing (the second run finds no new calls).
 /// </summary>
-public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<UsageRollupJob> log)
+internal sealed class UsageRollupJob(KeystoneDbFactory dbFactory, IRollupSql sql, TimeProvider clock, ILogger<UsageRollupJob> log)
 {
     public const string RecurringId = "dashboards:usage-rollup";
 
@@ -28,7 +28,7 @@ public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, TimeProvider clo
     public const string StateName = "usage";
 
     // Calls are recorded in batches; any call is ingested well after 2000-01-01.
-    private static readonly DateTime Beginning = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    internal static readonly DateTime Beginning = new(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc);
 
     // Two instances (or a slow run and the next tick) must not add the same calls twice; the row lock on
     // rollup_state below guarantees it on PostgreSQL even across servers, this keeps Hangfire from queuing them.
@@ -36,39 +36,19 @@ public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, TimeProvider clo
     public async Task<RollupRunResult> RunAsync(CancellationToken ct)
     {
         var started = Stopwatch.GetTimestamp();
-        var sql = new RollupSql(dbFactory.Provider);
-        var sqlite = dbFactory.Provider == DatabaseProvider.Sqlite;
         await using var db = dbFactory.ForSystem();
         db.Database.SetCommandTimeout(TimeSpan.FromMinutes(10));
+        // One connection for the whole run: the session settings and the temporary delta table live in it.
         await db.Database.OpenConnectionAsync(ct);
-        if (sqlite)
-        {
-            // The delta's GROUP BY sorts the new calls in memory instead of temp files, and the merges walk the
-            // rollup indexes in key order: a bounded 128 MB page cache keeps the touched pages without spilling.
-            await db.Database.ExecuteSqlRawAsync("PRAGMA temp_store = MEMORY; PRAGMA cache_size = -131072;", ct);
-        }
-
+        await sql.BeginSessionAsync(db.Database, ct);
         try
         {
-            DateTime? max = null;
-            if (sql.Barrier is { } barrier)
-            {
-                // PostgreSQL: wait for every transaction writing calls to finish, read the maximum, release at
-                // once. Every call at or below it is now committed; every later one gets a later clock_timestamp().
-                await using var fence = await db.Database.BeginTransactionAsync(ct);
-                await db.Database.ExecuteSqlRawAsync(barrier, ct);
-                max = await MaxIngestedAsync(db, ct);
-                await fence.CommitAsync(ct);
-            }
-
-            // SQLite: BEGIN IMMEDIATE takes the one write lock, so no call is half-written while we read.
+            var max = await sql.MaxIngestedBeforeTransactionAsync(db.Database, ct);
+            // On SQLite this is BEGIN IMMEDIATE: it takes the one write lock, so no call is half-written while we read.
             await using var tx = await db.Database.BeginTransactionAsync(ct);
             // Locks the state row (PostgreSQL) so a concurrent run waits and then sees the moved watermark.
             await db.Database.ExecuteSqlRawAsync("UPDATE rollup_state SET last_run_ms = last_run_ms WHERE name = {0}", [StateName], ct);
-            if (sqlite)
-            {
-                max = await MaxIngestedAsync(db, ct);
-            }
+            max = await sql.MaxIngestedInTransactionAsync(db.Database, max, ct);
 
             var state = await db.RollupStates.FirstOrDefaultAsync(s => s.Name == StateName, ct);
             if (state is null)
@@ -111,16 +91,9 @@ public sealed class UsageRollupJob(KeystoneDbFactory dbFactory, TimeProvider clo
         }
         finally
         {
-            if (sqlite)
-            {
-                // The connection goes back to the pool: give it back the defaults.
-                await db.Database.ExecuteSqlRawAsync("PRAGMA cache_size = -2000; PRAGMA temp_store = DEFAULT;", CancellationToken.None);
-            }
+            await sql.EndSessionAsync(db.Database);
         }
     }
-
-    private static async Task<DateTime?> MaxIngestedAsync(KeystoneDbContext db, CancellationToken ct) =>
-        await db.Database.SqlQueryRaw<DateTime?>(RollupSql.MaxIngested).SingleAsync(ct);
 
     private static DateTime Utc(DateTime value) => DateTime.SpecifyKind(value, DateTimeKind.Utc);
 

@@ -1,15 +1,14 @@
-using Keystone.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
-namespace Keystone.Web.Features.Dashboard;
+namespace Keystone.Web.Features.Usage;
 
 /// <summary>
-/// The rollup's SQL for one provider (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md). Both
-/// databases run the same statements except for truncating a timestamp to its hour or day, the barrier, and
-/// temporary-table syntax: SQLite keeps <c>DateTime</c> as sortable text (<c>yyyy-MM-dd HH:mm:ss.fffffff</c>),
-/// so a prefix is the bucket; PostgreSQL truncates in UTC explicitly (a bare <c>date_trunc</c> on
-/// <c>timestamptz</c> would use the session's time zone).
+/// The rollup's statements, written once for both databases (docs/decisions/0014-rollup-deltas-behind-a-write-barrier.md).
+/// They differ only in truncating a timestamp to its hour or day, in temporary-table syntax and in how a watermark is
+/// passed, which each mode's subclass supplies (<see cref="SqliteRollupSql"/>, <see cref="PostgresRollupSql"/>).
 /// </summary>
-internal sealed class RollupSql(DatabaseProvider provider)
+internal abstract class RollupSql : IRollupSql
 {
     /// <summary>The summed columns of <c>usage_rollups</c>, in the order the delta table holds them.</summary>
     public static readonly IReadOnlyList<string> Measures =
@@ -27,39 +26,37 @@ internal sealed class RollupSql(DatabaseProvider provider)
 
     private const string UserKeys = "tenant_id, day_utc, user_id, end_user, feature, model, billed_to";
 
-    private bool Postgres => provider == DatabaseProvider.Postgres;
-
-    public string Hour(string column) => Postgres
-        ? $"date_trunc('hour', {column}, 'UTC')"
-        : $"(substr({column}, 1, 13) || ':00:00')";
-
-    public string Day(string column) => Postgres
-        ? $"date_trunc('day', {column}, 'UTC')"
-        : $"(substr({column}, 1, 10) || ' 00:00:00')";
-
-    /// <summary>
-    /// Waits until no transaction is writing calls, so every call with an ingest time up to the maximum read
-    /// next is committed and every later one gets a later ingest time. SQLite needs nothing here: the job's
-    /// transaction is <c>BEGIN IMMEDIATE</c>, which already holds the single write lock.
-    /// </summary>
-    public string? Barrier => Postgres ? "SET LOCAL lock_timeout = '30s'; LOCK TABLE llm_calls IN SHARE MODE;" : null;
-
     /// <summary>The highest ingest time.</summary>
-    public const string MaxIngested = """SELECT max(ingested_utc) AS "Value" FROM llm_calls""";
+    protected const string MaxIngested = """SELECT max(ingested_utc) AS "Value" FROM llm_calls""";
 
-    /// <summary>
-    /// A watermark as a parameter. SQLite compares the column as text and the column default writes exactly three
-    /// fraction digits, while a <c>DateTime</c> parameter would be written with trailing zeros trimmed.
-    /// </summary>
-    public object Parameter(DateTime utc) => Postgres
-        ? utc
-        : utc.ToString("yyyy-MM-dd HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The bucket expression of the hour a timestamp column falls in.</summary>
+    protected abstract string Hour(string column);
+
+    /// <summary>The bucket expression of the day a timestamp column falls in.</summary>
+    protected abstract string Day(string column);
+
+    /// <summary>What follows <c>CREATE TEMP TABLE rollup_delta</c> so that the table ends with the transaction, if anything.</summary>
+    protected abstract string TemporaryTableOptions { get; }
+
+    public abstract object Parameter(DateTime utc);
+
+    public abstract Task BeginSessionAsync(DatabaseFacade database, CancellationToken ct);
+
+    public abstract Task EndSessionAsync(DatabaseFacade database);
+
+    public abstract Task<DateTime?> MaxIngestedBeforeTransactionAsync(DatabaseFacade database, CancellationToken ct);
+
+    public abstract Task<DateTime?> MaxIngestedInTransactionAsync(DatabaseFacade database, DateTime? readBefore, CancellationToken ct);
+
+    /// <summary>Reads <see cref="MaxIngested"/>.</summary>
+    protected static async Task<DateTime?> ReadMaxIngestedAsync(DatabaseFacade database, CancellationToken ct) =>
+        await database.SqlQueryRaw<DateTime?>(MaxIngested).SingleAsync(ct);
 
     public string DropDelta => "DROP TABLE IF EXISTS rollup_delta;";
 
     /// <summary>Hour sums of the calls ingested in ({0}, {1}] into a temporary table (one pass over the new calls only).</summary>
     public string CreateDelta => $$"""
-        CREATE TEMP TABLE rollup_delta {{(Postgres ? "ON COMMIT DROP" : "")}} AS
+        CREATE TEMP TABLE rollup_delta {{TemporaryTableOptions}} AS
         SELECT tenant_id, {{Hour("created_utc")}} AS bucket_start_utc, feature, alias,
             COALESCE(provider, '') AS provider, COALESCE(model, '') AS model, billed_to,
             COUNT(*) AS calls,
