@@ -28,7 +28,8 @@ public sealed class ArchitectureTests
         // The OpenAI-compatible protocol authenticates keys (Keys) and renders managed prompts (Prompts).
         ["Api"] = ["Keys", "Prompts"],
         ["Audit"] = [],
-        ["Budgets"] = [],
+        // The budgets page refreshes its spend on the usage pages' interval (Dashboards:UsageRefreshSeconds).
+        ["Budgets"] = ["Usage"],
         // The caching page shows each feature's calls, hits and savings from the usage reads.
         ["Caching"] = ["Usage"],
         // The founder's home: usage from Usage, revenue and margin from Margin.

@@ -5,7 +5,7 @@ using Keystone.Data.Rollups;
 using Keystone.Data.Tenancy;
 using Keystone.Testing;
 using Keystone.Web.Features.Usage;
-using Keystone.Web.Features.Dashboard.DemoHistory;
+using Keystone.Web.Features.Usage.DemoHistory;
 using Keystone.Web.Features.Margin;
 using Keystone.Web.Hosting;
 using Microsoft.EntityFrameworkCore;

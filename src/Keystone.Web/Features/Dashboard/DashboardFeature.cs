@@ -1,10 +1,7 @@
-using Keystone.Web.Platform;
-
 namespace Keystone.Web.Features.Dashboard;
 
 public static class DashboardFeature
 {
     public static IServiceCollection AddDashboardFeature(this IServiceCollection services) => services
-        .AddScoped<DashboardQueries>()
-        .AddScoped<IDemoSeedStep, DemoHistory.DemoHistorySeed>();
+        .AddScoped<DashboardQueries>();
 }

@@ -1,5 +1,6 @@
 using Keystone.Data;
 using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
 using Keystone.Web.Platform.Http;
 using Microsoft.Extensions.Options;
 
@@ -12,6 +13,8 @@ public static class UsageFeature
         services.AddOptionsWithValidateOnStart<UsageOptions>().BindConfiguration(UsageOptions.SectionName)
             .ValidateDataAnnotations();
         services.AddScoped<UsageQueries>();
+        // The 60-day demo history: sent through the gateway, then rolled up, so the dashboards have something to show.
+        services.AddScoped<IDemoSeedStep, DemoHistory.DemoHistorySeed>();
         services.AddSingleton<UsageReader>();
         services.AddPerDatabase<IUsageSnapshot, SqliteUsageSnapshot, PostgresUsageSnapshot>();
         services.AddPerDatabase<IRollupSql, SqliteRollupSql, PostgresRollupSql>();

@@ -1,4 +1,4 @@
-namespace Keystone.Web.Features.Dashboard.DemoHistory;
+namespace Keystone.Web.Features.Usage.DemoHistory;
 
 /// <summary>
 /// A clock whose wall time can be set back per call (flowing with the async call, so calls made in parallel

@@ -1,6 +1,6 @@
 using Keystone.Web.Platform;
 
-namespace Keystone.Web.Features.Dashboard.DemoHistory;
+namespace Keystone.Web.Features.Usage.DemoHistory;
 
 /// <summary>One call of the demo history, before it is sent through the gateway.</summary>
 internal sealed record DemoCall(Guid TenantId, DateTime AtUtc, string Feature, string Alias, string? EndUser, string? UserId,

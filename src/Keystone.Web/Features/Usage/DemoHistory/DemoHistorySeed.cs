@@ -3,13 +3,12 @@ using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Gateway.Pricing;
-using Keystone.Web.Features.Usage;
 using Keystone.Web.Hosting;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
-namespace Keystone.Web.Features.Dashboard.DemoHistory;
+namespace Keystone.Web.Features.Usage.DemoHistory;
 
 /// <summary>
 /// Records <c>Seed:DemoHistoryDays</c> days of demo traffic by sending it through the real gateway pipeline
