@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Authorization;
 namespace Keystone.Web.Hosting;
 
 /// <summary>Every authorization policy of the product, declared once and applied with <c>[Authorize(Policy = …)]</c>.</summary>
-public static class Policies
+internal static class Policies
 {
     /// <summary>Founder / finance only.</summary>
     public const string PlatformAdmin = nameof(PlatformAdmin);

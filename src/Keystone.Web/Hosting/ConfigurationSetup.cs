@@ -7,7 +7,7 @@ using Microsoft.Extensions.Configuration.Json;
 namespace Keystone.Web.Hosting;
 
 /// <summary>Configuration sources and the host-level services that depend on them.</summary>
-public static class ConfigurationSetup
+internal static class ConfigurationSetup
 {
     /// <summary>
     /// Adds the repository's single <c>appsettings.json</c> (linked into the build output) as the lowest

@@ -38,14 +38,14 @@ internal sealed class DatabaseStartup(
 }
 
 /// <summary>What readiness reports on.</summary>
-public sealed class StartupState
+internal sealed class StartupState
 {
     private volatile bool _databaseReady;
 
     public bool DatabaseReady { get => _databaseReady; set => _databaseReady = value; }
 }
 
-public static class DatabaseStartupSetup
+internal static class DatabaseStartupSetup
 {
     /// <summary>
     /// Migrations and demo seed at start-up, and the state readiness reports on. Register before the gateway: hosted

@@ -9,7 +9,7 @@ namespace Keystone.Web.Hosting;
 /// Hangfire: in-memory storage in the embedded mode (durable state lives in our own tables), PostgreSQL
 /// storage in the scaled mode. Every recurring job is registered in <see cref="RecurringJobs"/>.
 /// </summary>
-public static class HangfireSetup
+internal static class HangfireSetup
 {
     /// <summary>Hangfire's schema in PostgreSQL (created by <c>--migrate</c>).</summary>
     public const string PostgresSchema = "hangfire";
@@ -86,10 +86,10 @@ internal sealed class RecurringJobs(IRecurringJobManager jobs, IEnumerable<Recur
 }
 
 /// <summary>A recurring job a feature contributes; applied by <see cref="RecurringJobs"/>.</summary>
-public sealed record RecurringJobRegistration(string Id, string Cron, Action<IRecurringJobManager> Register);
+internal sealed record RecurringJobRegistration(string Id, string Cron, Action<IRecurringJobManager> Register);
 
 /// <summary>The one way a feature registers a recurring job: the job class (created per run by DI), its id, its schedule (UTC).</summary>
-public static class RecurringJobRegistrations
+internal static class RecurringJobRegistrations
 {
     public static IServiceCollection AddRecurringJob<TJob>(this IServiceCollection services, string id, string cron,
         Expression<Func<TJob, Task>> run) where TJob : class

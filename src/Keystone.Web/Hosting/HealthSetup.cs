@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Hosting;
 
 /// <summary><c>/healthz</c>: the database answers. <c>/readyz</c>: migrations and seed are done and the database answers.</summary>
-public static class HealthSetup
+internal static class HealthSetup
 {
     public static IEndpointRouteBuilder MapKeystoneHealth(this IEndpointRouteBuilder app)
     {

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Identity;
 namespace Keystone.Web.Hosting;
 
 /// <summary>ASP.NET Core Identity with EF stores, cookie sign-in, lockout, and the role policies.</summary>
-public static class IdentitySetup
+internal static class IdentitySetup
 {
     public static IServiceCollection AddKeystoneIdentity(this IServiceCollection services)
     {

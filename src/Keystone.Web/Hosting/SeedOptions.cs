@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Hosting;
 
 /// <summary>The <c>Seed</c> configuration section: demo data for trying and testing the product.</summary>
-public sealed class SeedOptions
+internal sealed class SeedOptions
 {
     public const string SectionName = "Seed";
 
@@ -35,7 +35,7 @@ public sealed class SeedOptions
 }
 
 /// <summary>How the <c>Seed</c> section is bound.</summary>
-public static class SeedOptionsSetup
+internal static class SeedOptionsSetup
 {
     /// <summary>
     /// Gives <see cref="SeedOptions.Demo"/> its default from the database mode once, when the options are built (on with

@@ -12,7 +12,7 @@ namespace Keystone.Web.Hosting;
 /// after a stall ended the API benchmark's process (docs/benchmarks.md). Requests in flight on the model-calling
 /// routes have their own, politer limit (<c>Api:MaxConcurrentRequests</c>, a 503 with <c>Retry-After</c>).
 /// </summary>
-public sealed class ServerLimitsOptions
+internal sealed class ServerLimitsOptions
 {
     public const string SectionName = "Server";
 
@@ -29,7 +29,7 @@ public sealed class ServerLimitsOptions
     public long MaxConcurrentUpgradedConnections { get; set; } = 5_000;
 }
 
-public static class ServerLimitsSetup
+internal static class ServerLimitsSetup
 {
     /// <summary>Binds and validates <see cref="ServerLimitsOptions"/> and applies them to Kestrel.</summary>
     public static IServiceCollection AddKeystoneServerLimits(this IServiceCollection services)

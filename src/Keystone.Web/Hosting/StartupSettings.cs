@@ -8,7 +8,7 @@ namespace Keystone.Web.Hosting;
 /// Reads and checks the settings the host needs before the container is built (the database), so a
 /// misspelled value stops the start with a message naming the setting instead of a stack trace later.
 /// </summary>
-public static class StartupSettings
+internal static class StartupSettings
 {
     /// <summary>
     /// Binds and validates the <c>Database</c> section (the only place that reads it: <see cref="AddKeystoneDatabaseOptions"/>

@@ -6,7 +6,7 @@ using Keystone.Data.Audit;
 namespace Keystone.Web.Platform;
 
 /// <summary>Writes audit entries for the signed-in user or API key (or a named system actor).</summary>
-public sealed class AuditLog(KeystoneDbFactory dbFactory, TenantContext tenant, TimeProvider clock)
+internal sealed class AuditLog(KeystoneDbFactory dbFactory, TenantContext tenant, TimeProvider clock)
 {
     /// <summary>Records that the current user did <paramref name="action"/> to <paramref name="target"/> in <paramref name="tenantId"/>.</summary>
     public Task WriteAsync(string action, string? target, Guid? tenantId, object? metadata = null, CancellationToken ct = default)

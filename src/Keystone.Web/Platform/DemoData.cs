@@ -3,7 +3,7 @@ using Keystone.Data.Identity;
 namespace Keystone.Web.Platform;
 
 /// <summary>The demo tenants and users (the README's demo accounts). Fixed ids so scripts and tests can name them.</summary>
-public static class DemoData
+internal static class DemoData
 {
     public static readonly Guid FreePlanId = Guid.Parse("0b7d0f6a-1f2e-4c35-9a6b-000000000001");
     public static readonly Guid ProPlanId = Guid.Parse("0b7d0f6a-1f2e-4c35-9a6b-000000000002");
@@ -14,7 +14,7 @@ public static class DemoData
     public static readonly Guid InitechId = Guid.Parse("a0000000-0000-4000-8000-00000000171e");
 
     /// <summary>One demo user: email, display name, platform role or tenant role, tenant (for tenant roles).</summary>
-    public sealed record DemoUser(string Email, string DisplayName, string Role, Guid? TenantId);
+    internal sealed record DemoUser(string Email, string DisplayName, string Role, Guid? TenantId);
 
     public static readonly IReadOnlyList<DemoUser> Users =
     [

@@ -1,7 +1,7 @@
 namespace Keystone.Web.Platform;
 
 /// <summary>Claim types Keystone adds to the sign-in cookie and to an API key's principal.</summary>
-public static class KeystoneClaims
+internal static class KeystoneClaims
 {
     /// <summary>The tenant this principal works in (membership tenant, or a platform user's switched-to tenant).</summary>
     public const string TenantId = "ks:tenant";

@@ -9,7 +9,7 @@ namespace Keystone.Web.Platform;
 /// conventions (<see cref="HttpApiServices"/>). They live outside the feature folders so that features depend on them
 /// and never on each other's internals (docs/architecture.md).
 /// </summary>
-public static class PlatformServices
+internal static class PlatformServices
 {
     public static IServiceCollection AddKeystonePlatform(this IServiceCollection services) => services
         .AddScoped<TenantContext>()

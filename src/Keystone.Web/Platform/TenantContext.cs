@@ -10,7 +10,7 @@ namespace Keystone.Web.Platform;
 /// tenant; platform roles see all tenants until they switch into one (an audited action). API-key
 /// requests and jobs set the scope explicitly.
 /// </summary>
-public sealed class TenantContext(IServiceProvider services) : ITenantContext
+internal sealed class TenantContext(IServiceProvider services) : ITenantContext
 {
     private ClaimsPrincipal? _user;
     private TenantScope? _explicit;

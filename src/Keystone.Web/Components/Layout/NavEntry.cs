@@ -3,13 +3,13 @@ using Keystone.Web.Hosting;
 namespace Keystone.Web.Components.Layout;
 
 /// <summary>One navigation entry: shown only to roles that the page's policy admits.</summary>
-public sealed record NavEntry(string Title, string Href, string Icon, string Policy, string Group);
+internal sealed record NavEntry(string Title, string Href, string Icon, string Policy, string Group);
 
 /// <summary>
 /// The console's navigation. An entry is added here when its feature exists (no empty pages); its policy
 /// must be the page's own <c>[Authorize(Policy = …)]</c>, which the route matrix test checks.
 /// </summary>
-public static class Navigation
+internal static class Navigation
 {
     public static readonly IReadOnlyList<NavEntry> Entries =
     [

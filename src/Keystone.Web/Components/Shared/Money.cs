@@ -7,7 +7,7 @@ namespace Keystone.Web.Components.Shared;
 /// exports and chart labels use it. Amounts of a dollar or more show cents; smaller amounts keep enough
 /// digits to stay meaningful (a $0.0004 call is not "$0.00").
 /// </summary>
-public static class Money
+internal static class Money
 {
     /// <summary>Micro-USD per dollar.</summary>
     public const long MicrosPerDollar = 1_000_000;

@@ -7,7 +7,7 @@ namespace Keystone.Web.Components.Shared;
 /// One batcher serves every stream of a component (the playground's compared answers, a trace replay), so three
 /// compared streams still cost one render per tick.
 /// </summary>
-public sealed class RenderBatcher : IAsyncDisposable
+internal sealed class RenderBatcher : IAsyncDisposable
 {
     private readonly Func<Task> _flush;
     private readonly PeriodicTimer _timer;

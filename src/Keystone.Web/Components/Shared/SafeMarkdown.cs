@@ -8,7 +8,7 @@ namespace Keystone.Web.Components.Shared;
 /// Two lines of defence: Markdig with raw HTML disabled (tags come out as text), then HtmlSanitizer over
 /// the result, which also restricts link schemes and marks every link <c>noopener noreferrer nofollow</c>.
 /// </summary>
-public static class SafeMarkdown
+internal static class SafeMarkdown
 {
     // No generic-attributes extension ({onclick=…}) and no raw HTML: nothing a model writes becomes markup.
     private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder()

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -40,6 +41,7 @@ public sealed partial class ApiDocsPage
 }
 
 /// <summary>A schema reduced to what people read: name, type, properties (a few levels deep).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (SchemaView.Schema): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record SchemaNode(string Name, string Type, IReadOnlyList<(string Property, SchemaNode Schema)> Properties)
 {
     internal static SchemaNode From(IOpenApiSchema schema, OpenApiDocument document, int depth)

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 
 namespace Keystone.Web.Features.Api;
 
-public static class ApiFeature
+internal static class ApiFeature
 {
     public static IServiceCollection AddApiFeature(this IServiceCollection services)
     {

@@ -9,14 +9,14 @@ namespace Keystone.Web.Features.Api;
 /// <param name="Stream">True for <c>stream: true</c>.</param>
 /// <param name="IncludeUsage"><c>stream_options.include_usage</c>.</param>
 /// <param name="User">The body's <c>user</c> (the tenant's end user).</param>
-public sealed record ParsedChatRequest(ChatRequest Request, bool Stream, bool IncludeUsage, string? User);
+internal sealed record ParsedChatRequest(ChatRequest Request, bool Stream, bool IncludeUsage, string? User);
 
 /// <summary>
 /// Reads OpenAI's Chat Completions request body by hand, so that every malformed field is answered with a
 /// 400 naming it (<c>messages[2].role</c>) instead of a generic deserialization failure. Unknown fields are
 /// ignored, as OpenAI's SDKs send fields this gateway does not use.
 /// </summary>
-public static class ChatCompletionParser
+internal static class ChatCompletionParser
 {
     private const int MaxMessages = 10_000;
     private const int MaxTools = 512;

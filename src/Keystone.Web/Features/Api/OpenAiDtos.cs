@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -7,6 +8,7 @@ namespace Keystone.Web.Features.Api;
 // OpenAPI document in agreement whatever the app's default naming policy is.
 
 /// <summary>A chat completion (<c>object: chat.completion</c>).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "A theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ChatCompletionResponse(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("object")] string Object,
@@ -15,26 +17,31 @@ public sealed record ChatCompletionResponse(
     [property: JsonPropertyName("choices")] IReadOnlyList<ChatChoice> Choices,
     [property: JsonPropertyName("usage")] ChatUsage Usage);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ChatChoice(
     [property: JsonPropertyName("index")] int Index,
     [property: JsonPropertyName("message")] ChatChoiceMessage Message,
     [property: JsonPropertyName("finish_reason")] string FinishReason);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ChatChoiceMessage(
     [property: JsonPropertyName("role")] string Role,
     [property: JsonPropertyName("content")] string? Content,
     [property: JsonPropertyName("tool_calls"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ToolCallDto>? ToolCalls);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ToolCallDto(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("type")] string Type,
     [property: JsonPropertyName("function")] ToolCallFunctionDto Function);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ToolCallFunctionDto(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("arguments")] string Arguments);
 
 /// <summary>Token usage, plus Keystone's cost extension <c>x_keystone_cost_micros</c> (micro-USD).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record ChatUsage(
     [property: JsonPropertyName("prompt_tokens")] int PromptTokens,
     [property: JsonPropertyName("completion_tokens")] int CompletionTokens,
@@ -43,17 +50,19 @@ public sealed record ChatUsage(
     [property: JsonPropertyName("completion_tokens_details")] CompletionTokensDetails CompletionTokensDetails,
     [property: JsonPropertyName("x_keystone_cost_micros")] long CostMicros);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record PromptTokensDetails([property: JsonPropertyName("cached_tokens")] int CachedTokens);
 
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of ChatCompletionResponse, a theory parameter of ApiJsonContextTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public sealed record CompletionTokensDetails([property: JsonPropertyName("reasoning_tokens")] int ReasoningTokens);
 
 /// <summary>The model list (<c>object: list</c>).</summary>
-public sealed record ModelList(
+internal sealed record ModelList(
     [property: JsonPropertyName("object")] string Object,
     [property: JsonPropertyName("data")] IReadOnlyList<ModelDto> Data);
 
 /// <summary>One model or alias; <c>x_keystone_kind</c> says which, <c>x_keystone_targets</c> the alias chain.</summary>
-public sealed record ModelDto(
+internal sealed record ModelDto(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("object")] string Object,
     [property: JsonPropertyName("created")] long Created,
@@ -63,25 +72,25 @@ public sealed record ModelDto(
     [property: JsonPropertyName("x_keystone_embedding")] bool IsEmbedding);
 
 /// <summary>Embeddings (<c>object: list</c>).</summary>
-public sealed record EmbeddingList(
+internal sealed record EmbeddingList(
     [property: JsonPropertyName("object")] string Object,
     [property: JsonPropertyName("data")] IReadOnlyList<EmbeddingDto> Data,
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("usage")] EmbeddingUsage Usage);
 
 /// <summary>One vector: an array of floats, or base64 of little-endian float32 when <c>encoding_format</c> is <c>base64</c>.</summary>
-public sealed record EmbeddingDto(
+internal sealed record EmbeddingDto(
     [property: JsonPropertyName("object")] string Object,
     [property: JsonPropertyName("index")] int Index,
     [property: JsonPropertyName("embedding")] JsonElement Embedding);
 
-public sealed record EmbeddingUsage(
+internal sealed record EmbeddingUsage(
     [property: JsonPropertyName("prompt_tokens")] int PromptTokens,
     [property: JsonPropertyName("total_tokens")] int TotalTokens,
     [property: JsonPropertyName("x_keystone_cost_micros")] long CostMicros);
 
 /// <summary>The documented request body of <c>POST /v1/chat/completions</c> (read by hand; this type exists for the OpenAPI document).</summary>
-public sealed record ChatCompletionRequestDoc(
+internal sealed record ChatCompletionRequestDoc(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("messages")] IReadOnlyList<ChatMessageDoc> Messages,
     [property: JsonPropertyName("temperature")] double? Temperature,
@@ -102,26 +111,26 @@ public sealed record ChatCompletionRequestDoc(
     [property: JsonPropertyName("stream")] bool? Stream,
     [property: JsonPropertyName("stream_options")] StreamOptionsDoc? StreamOptions);
 
-public sealed record ChatMessageDoc(
+internal sealed record ChatMessageDoc(
     [property: JsonPropertyName("role")] string Role,
     [property: JsonPropertyName("content")] JsonElement? Content,
     [property: JsonPropertyName("name")] string? Name,
     [property: JsonPropertyName("tool_calls")] IReadOnlyList<ToolCallDto>? ToolCalls,
     [property: JsonPropertyName("tool_call_id")] string? ToolCallId);
 
-public sealed record ToolDoc(
+internal sealed record ToolDoc(
     [property: JsonPropertyName("type")] string Type,
     [property: JsonPropertyName("function")] ToolFunctionDoc Function);
 
-public sealed record ToolFunctionDoc(
+internal sealed record ToolFunctionDoc(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("description")] string? Description,
     [property: JsonPropertyName("parameters")] JsonElement? Parameters);
 
-public sealed record StreamOptionsDoc([property: JsonPropertyName("include_usage")] bool? IncludeUsage);
+internal sealed record StreamOptionsDoc([property: JsonPropertyName("include_usage")] bool? IncludeUsage);
 
 /// <summary>The documented request body of <c>POST /v1/embeddings</c>.</summary>
-public sealed record EmbeddingRequestDoc(
+internal sealed record EmbeddingRequestDoc(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("input")] JsonElement Input,
     [property: JsonPropertyName("dimensions")] int? Dimensions,

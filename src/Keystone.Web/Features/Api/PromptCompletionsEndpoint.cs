@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Features.Api;
 
 /// <summary>A parsed <c>POST /v1/prompts/{name}/completions</c> body.</summary>
-public sealed record PromptCompletionRequest(IReadOnlyDictionary<string, string> Variables, int? Version, bool Stream, bool IncludeUsage, string? User);
+internal sealed record PromptCompletionRequest(IReadOnlyDictionary<string, string> Variables, int? Version, bool Stream, bool IncludeUsage, string? User);
 
 /// <summary>
 /// <c>POST /v1/prompts/{name}/completions</c>: renders the tenant's active version of a managed prompt (or the version
@@ -100,7 +100,7 @@ internal static class PromptCompletionsEndpoint
 }
 
 /// <summary>The documented request body of <c>POST /v1/prompts/{name}/completions</c> (read by hand; this type exists for the OpenAPI document).</summary>
-public sealed record PromptCompletionRequestDoc(
+internal sealed record PromptCompletionRequestDoc(
     [property: System.Text.Json.Serialization.JsonPropertyName("variables")] IReadOnlyDictionary<string, string>? Variables,
     [property: System.Text.Json.Serialization.JsonPropertyName("version")] int? Version,
     [property: System.Text.Json.Serialization.JsonPropertyName("stream")] bool? Stream,

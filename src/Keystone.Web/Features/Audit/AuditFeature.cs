@@ -1,6 +1,6 @@
 namespace Keystone.Web.Features.Audit;
 
-public static class AuditFeature
+internal static class AuditFeature
 {
     public static IServiceCollection AddAuditFeature(this IServiceCollection services) => services
         .AddScoped<AuditQueries>();

@@ -5,14 +5,14 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Audit;
 
 /// <summary>A filter over the audit log.</summary>
-public sealed record AuditFilter(string? Action, string? Actor, DateTime? FromUtc, DateTime? ToUtc, int Skip = 0, int Take = 50);
+internal sealed record AuditFilter(string? Action, string? Actor, DateTime? FromUtc, DateTime? ToUtc, int Skip = 0, int Take = 50);
 
 /// <summary>One audit row as shown on the page.</summary>
-public sealed record AuditRow(long Id, DateTime CreatedUtc, string ActorType, string ActorId, string? ActorName,
+internal sealed record AuditRow(long Id, DateTime CreatedUtc, string ActorType, string ActorId, string? ActorName,
     string? OnBehalfOf, string? TenantName, string Action, string? Target, string? MetadataJson);
 
 /// <summary>Reads the audit log in the caller's tenant scope (platform admins: all; tenant admins: their own).</summary>
-public sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     public async Task<(IReadOnlyList<AuditRow> Rows, int Total)> SearchAsync(AuditFilter filter, CancellationToken ct)
     {

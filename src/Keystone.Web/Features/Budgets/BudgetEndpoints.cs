@@ -9,10 +9,10 @@ namespace Keystone.Web.Features.Budgets;
 // /api/v1/budgets shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
 
 /// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
-public sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
+internal sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
 
 /// <summary><c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters are ignored).</summary>
-public sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);
+internal sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);
 
 /// <summary>
 /// <c>/api/v1/budgets</c>: the tenant's caps, soft thresholds and action at limit through an <c>admin</c> key. The

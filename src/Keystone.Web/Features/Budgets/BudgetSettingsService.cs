@@ -11,19 +11,19 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Features.Budgets;
 
 /// <summary>A refused budget or provider-key change, in words for the page; <see cref="Field"/> names the input.</summary>
-public sealed class BudgetSettingsException(string message, string field) : Exception(message)
+internal sealed class BudgetSettingsException(string message, string field) : Exception(message)
 {
     public string Field { get; } = field;
 }
 
 /// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
-public sealed record BudgetCapListing(BudgetCapStatus Cap, string AppliesTo);
+internal sealed record BudgetCapListing(BudgetCapStatus Cap, string AppliesTo);
 
 /// <summary>A soft threshold of a cap that was crossed (the gateway records each once per cap, threshold and period).</summary>
-public sealed record BudgetAlert(DateTime CrossedUtc, string AppliesTo, BudgetPeriod Period, int ThresholdPercent, long LimitMicros, long SpentMicros);
+internal sealed record BudgetAlert(DateTime CrossedUtc, string AppliesTo, BudgetPeriod Period, int ThresholdPercent, long LimitMicros, long SpentMicros);
 
 /// <summary>A provider a tenant may bring its own key for.</summary>
-public sealed record ProviderChoice(string Name, string Kind);
+internal sealed record ProviderChoice(string Name, string Kind);
 
 /// <summary>
 /// The tenant admin's budgets page: caps with their live spend, soft thresholds and the action at a cap (through
@@ -31,7 +31,7 @@ public sealed record ProviderChoice(string Name, string Kind);
 /// (BYOK: encrypted by <see cref="ProviderCredentialStore"/>, shown masked, never logged or audited in full).
 /// Every change is audited.
 /// </summary>
-public sealed class BudgetSettingsService(
+internal sealed class BudgetSettingsService(
     KeystoneDbFactory dbFactory,
     TenantContext tenant,
     IBudgetService budgets,

@@ -3,7 +3,7 @@ using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Budgets;
 
-public static class BudgetsFeature
+internal static class BudgetsFeature
 {
     /// <summary>The budgets feature's web parts (the caps themselves live in the gateway's <c>IBudgetService</c>).</summary>
     public static IServiceCollection AddBudgetsFeature(this IServiceCollection services) => services

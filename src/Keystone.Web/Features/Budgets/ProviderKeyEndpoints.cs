@@ -4,13 +4,13 @@ using Keystone.Web.Platform.Http;
 namespace Keystone.Web.Features.Budgets;
 
 /// <summary>One of the tenant's own provider keys, masked: <c>/api/v1/provider-keys</c> never returns a secret.</summary>
-public sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc);
+internal sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc);
 
 /// <summary><c>GET /api/v1/provider-keys</c>.</summary>
-public sealed record ProviderKeyListDto(IReadOnlyList<ProviderKeyDto> Keys, IReadOnlyList<string> Providers);
+internal sealed record ProviderKeyListDto(IReadOnlyList<ProviderKeyDto> Keys, IReadOnlyList<string> Providers);
 
 /// <summary>The body of <c>PUT /api/v1/provider-keys/{provider}</c> (documentation only).</summary>
-public sealed record ProviderKeyInputDoc(string ApiKey);
+internal sealed record ProviderKeyInputDoc(string ApiKey);
 
 /// <summary>
 /// <c>/api/v1/provider-keys</c>: the budgets page's BYOK keys through an <c>admin</c> key. The console's

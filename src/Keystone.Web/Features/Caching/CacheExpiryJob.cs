@@ -4,13 +4,13 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Caching;
 
 /// <summary>What one expiry run deleted.</summary>
-public sealed record CacheExpiryResult(int Exact, int Semantic, int Idempotency);
+internal sealed record CacheExpiryResult(int Exact, int Semantic, int Idempotency);
 
 /// <summary>
 /// Hourly: deletes exact- and semantic-cache entries and idempotency records past their expiry. Lookups already
 /// ignore them; without this the tables (answers, embeddings) would only grow.
 /// </summary>
-public sealed class CacheExpiryJob(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<CacheExpiryJob> log)
+internal sealed class CacheExpiryJob(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<CacheExpiryJob> log)
 {
     public const string RecurringId = "gateway:cache-expiry";
 

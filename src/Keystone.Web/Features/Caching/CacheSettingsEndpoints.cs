@@ -5,7 +5,7 @@ using Keystone.Web.Platform.Http;
 namespace Keystone.Web.Features.Caching;
 
 /// <summary>One feature of <c>/api/v1/cache-settings</c>: its settings, where they come from, and the last 30 days.</summary>
-public sealed record CacheSettingsDto(
+internal sealed record CacheSettingsDto(
     string Feature,
     bool CacheEveryRequest,
     bool CacheAtTemperatureZero,
@@ -18,10 +18,10 @@ public sealed record CacheSettingsDto(
     long SavedCostMicros30d);
 
 /// <summary><c>GET /api/v1/cache-settings</c>.</summary>
-public sealed record CacheSettingsListDto(IReadOnlyList<CacheSettingsDto> Features);
+internal sealed record CacheSettingsListDto(IReadOnlyList<CacheSettingsDto> Features);
 
 /// <summary>The body of <c>PUT /api/v1/cache-settings/{feature}</c> (documentation only; fields left out keep their current value).</summary>
-public sealed record CacheSettingsInputDoc(bool? CacheEveryRequest, bool? CacheAtTemperatureZero, bool? SemanticCache, double? SemanticThreshold);
+internal sealed record CacheSettingsInputDoc(bool? CacheEveryRequest, bool? CacheAtTemperatureZero, bool? SemanticCache, double? SemanticThreshold);
 
 /// <summary>
 /// <c>/api/v1/cache-settings</c>: the caching page's settings through an <c>admin</c> key. The console's

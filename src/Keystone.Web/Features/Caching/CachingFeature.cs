@@ -3,7 +3,7 @@ using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Caching;
 
-public static class CachingFeature
+internal static class CachingFeature
 {
     public static IServiceCollection AddCachingFeature(this IServiceCollection services) => services
         .AddScoped<CachingService>()

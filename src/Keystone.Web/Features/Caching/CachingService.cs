@@ -11,7 +11,7 @@ namespace Keystone.Web.Features.Caching;
 /// <param name="Calls">Calls of the feature in the last <see cref="CachingService.Days"/> days.</param>
 /// <param name="CacheHits">Of those, answered from a cache.</param>
 /// <param name="SavedMicros">What the cache hits would have cost.</param>
-public sealed record CachingRow(FeatureCacheSettings Settings, long Calls, long CacheHits, long SavedMicros)
+internal sealed record CachingRow(FeatureCacheSettings Settings, long Calls, long CacheHits, long SavedMicros)
 {
     /// <summary>Share of the calls answered from cache (0..1); null without calls.</summary>
     public double? HitRate => Calls == 0 ? null : (double)CacheHits / Calls;
@@ -22,7 +22,7 @@ public sealed record CachingRow(FeatureCacheSettings Settings, long Calls, long 
 /// only temperature-0 ones) and by similar question, with the last 30 days' hits and savings from the day rollups.
 /// Changes go through the gateway's <see cref="ICacheSettingsService"/> (the next call sees them) and are audited.
 /// </summary>
-public sealed class CachingService(
+internal sealed class CachingService(
     KeystoneDbFactory dbFactory,
     TenantContext tenant,
     ICacheSettingsService settings,

@@ -1,6 +1,6 @@
 namespace Keystone.Web.Features.Dashboard;
 
-public static class DashboardFeature
+internal static class DashboardFeature
 {
     public static IServiceCollection AddDashboardFeature(this IServiceCollection services) => services
         .AddScoped<DashboardQueries>();

@@ -8,16 +8,16 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Dashboard;
 
 /// <summary>Cost of one series (a model, provider or feature) per day, for stacked charts.</summary>
-public sealed record CostSeries(string Name, IReadOnlyList<long> DailyMicros)
+internal sealed record CostSeries(string Name, IReadOnlyList<long> DailyMicros)
 {
     public long TotalMicros => DailyMicros.Sum();
 }
 
 /// <summary>Latency of one model read from the rollup histograms.</summary>
-public sealed record ModelLatency(string Model, long Calls, int? P50Ms, int? P95Ms, double AverageMs);
+internal sealed record ModelLatency(string Model, long Calls, int? P50Ms, int? P95Ms, double AverageMs);
 
 /// <summary>The founder overview for a range.</summary>
-public sealed record Overview(
+internal sealed record Overview(
     ReportRange Range,
     IReadOnlyList<DayTotals> Days,
     IReadOnlyList<CostSeries> ByModel,
@@ -48,7 +48,7 @@ public sealed record Overview(
 }
 
 /// <summary>The founder overview, read from daily rollups only, in the caller's tenant scope.</summary>
-public sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class DashboardQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     /// <summary>Series beyond this many are summed into "other".</summary>
     public const int MaxSeries = 6;

@@ -14,7 +14,7 @@ namespace Keystone.Web.Features.Keys;
 /// burst of requests costs one database read; a revoked key stops working within that time on every
 /// instance and at once on the instance that revoked it.
 /// </summary>
-public sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache, IOptionsMonitor<ApiKeysOptions> options)
+internal sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache, IOptionsMonitor<ApiKeysOptions> options)
 {
     private const string CachePrefix = "apikey:";
 

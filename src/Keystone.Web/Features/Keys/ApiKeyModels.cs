@@ -1,7 +1,7 @@
 namespace Keystone.Web.Features.Keys;
 
 /// <summary>A key's model allow-list: aliases or <c>provider/model</c> names, stored space-separated (null: no list).</summary>
-public static class ApiKeyModels
+internal static class ApiKeyModels
 {
     /// <summary>Most names one key may list.</summary>
     public const int MaxCount = 50;

@@ -8,10 +8,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Keys;
 
 /// <summary>A key's calls and their cost (micro-USD) since the start of the current UTC month.</summary>
-public sealed record ApiKeyMonthUsage(long Calls, long CostMicros);
+internal sealed record ApiKeyMonthUsage(long Calls, long CostMicros);
 
 /// <summary>One key as the console lists it (never the secret).</summary>
-public sealed record ApiKeyRow(
+internal sealed record ApiKeyRow(
     Guid Id,
     string Name,
     string Prefix,
@@ -45,22 +45,22 @@ public sealed record ApiKeyRow(
 /// <param name="CapPeriod">The cap's period.</param>
 /// <param name="ExpiresUtc">Optional instant the key stops working: in the future, at most <see cref="ApiKeyService.MaxLifetime"/> ahead.</param>
 /// <param name="Models">Optional allow-list among the tenant's models (<c>/v1/models</c>); null or empty: all of them.</param>
-public sealed record NewApiKey(string Name, IReadOnlyCollection<string> Scopes, int? RequestsPerMinute = null,
+internal sealed record NewApiKey(string Name, IReadOnlyCollection<string> Scopes, int? RequestsPerMinute = null,
     long? CapMicros = null, BudgetPeriod CapPeriod = BudgetPeriod.Month, DateTime? ExpiresUtc = null,
     IReadOnlyCollection<string>? Models = null);
 
 /// <summary>A key just created: the secret is in here once and nowhere else, ever.</summary>
-public sealed record CreatedApiKey(ApiKeyRow Key, string Secret);
+internal sealed record CreatedApiKey(ApiKeyRow Key, string Secret);
 
 /// <summary>Thrown for input that cannot be saved; the message is for people, <see cref="Field"/> names the input.</summary>
-public class ApiKeyValidationException(string message, string? field = null) : Exception(message)
+internal class ApiKeyValidationException(string message, string? field = null) : Exception(message)
 {
     /// <summary>The API's name of the offending field (<c>name</c>, <c>scopes</c>, <c>expiresUtc</c>…), when one is.</summary>
     public string? Field { get; } = field;
 }
 
 /// <summary>The key does not exist in the tenant in scope (or, where it matters, is revoked).</summary>
-public sealed class ApiKeyNotFoundException(string message) : ApiKeyValidationException(message);
+internal sealed class ApiKeyNotFoundException(string message) : ApiKeyValidationException(message);
 
 /// <summary>
 /// The tenant admin's API key operations for the tenant in scope: list, create (secret shown once), set
@@ -68,7 +68,7 @@ public sealed class ApiKeyNotFoundException(string message) : ApiKeyValidationEx
 /// (revoke, rotate, an earlier expiry) also drops the key from this instance's lookup cache so it applies at
 /// once here (and within the cache TTL elsewhere).
 /// </summary>
-public sealed class ApiKeyService(
+internal sealed class ApiKeyService(
     KeystoneDbFactory dbFactory,
     TenantContext tenant,
     AuditLog audit,

@@ -10,7 +10,7 @@ namespace Keystone.Web.Features.Keys;
 /// Keeps each key's last-used time in memory and writes them in the background, one update per key per
 /// flush, so the request path never waits on the database for it.
 /// </summary>
-public sealed class ApiKeyUsageTracker(
+internal sealed class ApiKeyUsageTracker(
     KeystoneDbFactory dbFactory,
     TimeProvider clock,
     IOptionsMonitor<ApiKeysOptions> options,

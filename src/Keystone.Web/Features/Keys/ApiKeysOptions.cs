@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Keystone.Web.Features.Keys;
 
 /// <summary>The <c>ApiKeys</c> configuration section.</summary>
-public sealed class ApiKeysOptions
+internal sealed class ApiKeysOptions
 {
     public const string SectionName = "ApiKeys";
 

@@ -3,10 +3,10 @@ namespace Keystone.Web.Features.Keys;
 // /api/v1/keys shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
 
 /// <summary>A key's spending cap as <c>/api/v1/keys</c> shows it.</summary>
-public sealed record ApiKeyCapDto(string Period, long LimitMicros, long SpentMicros);
+internal sealed record ApiKeyCapDto(string Period, long LimitMicros, long SpentMicros);
 
 /// <summary>One key of <c>/api/v1/keys</c> (never its secret; the prefix tells keys apart).</summary>
-public sealed record ApiKeyDto(
+internal sealed record ApiKeyDto(
     Guid Id,
     string Name,
     string Prefix,
@@ -24,13 +24,13 @@ public sealed record ApiKeyDto(
     ApiKeyMonthDto? ThisMonth = null);
 
 /// <summary>A key's calls and cost since the start of the current UTC month (in <c>GET /api/v1/keys</c>).</summary>
-public sealed record ApiKeyMonthDto(long Calls, long CostMicros);
+internal sealed record ApiKeyMonthDto(long Calls, long CostMicros);
 
 /// <summary><c>GET /api/v1/keys</c>.</summary>
-public sealed record ApiKeyListDto(IReadOnlyList<ApiKeyDto> Keys);
+internal sealed record ApiKeyListDto(IReadOnlyList<ApiKeyDto> Keys);
 
 /// <summary>A key just created or rotated: <see cref="Secret"/> is in this answer once and nowhere else, ever.</summary>
-public sealed record CreatedApiKeyDto(ApiKeyDto Key, string Secret);
+internal sealed record CreatedApiKeyDto(ApiKeyDto Key, string Secret);
 
 /// <summary>The documented body of <c>POST /api/v1/keys</c>.</summary>
 /// <param name="Name">1–128 characters.</param>
@@ -40,12 +40,12 @@ public sealed record CreatedApiKeyDto(ApiKeyDto Key, string Secret);
 /// <param name="CapPeriod"><c>day</c> or <c>month</c> (default).</param>
 /// <param name="ExpiresUtc">Optional ISO 8601 instant, in the future, at most 5 years ahead.</param>
 /// <param name="Models">Optional allow-list among the tenant's models as <c>/v1/models</c> lists them (null: all).</param>
-public sealed record NewApiKeyDoc(string Name, IReadOnlyList<string> Scopes, int? RequestsPerMinute, long? CapMicros, string? CapPeriod, DateTime? ExpiresUtc,
+internal sealed record NewApiKeyDoc(string Name, IReadOnlyList<string> Scopes, int? RequestsPerMinute, long? CapMicros, string? CapPeriod, DateTime? ExpiresUtc,
     IReadOnlyList<string>? Models);
 
 /// <summary>The documented body of <c>PATCH /api/v1/keys/{id}</c>: a field present changes (null clears it), one absent stays.</summary>
-public sealed record UpdateApiKeyDoc(DateTime? ExpiresUtc, IReadOnlyList<string>? Models);
+internal sealed record UpdateApiKeyDoc(DateTime? ExpiresUtc, IReadOnlyList<string>? Models);
 
 /// <summary>The documented (optional) body of <c>POST /api/v1/keys/{id}/rotate</c>.</summary>
 /// <param name="OverlapSeconds">How long the old secret keeps working: 0 (stops now) to 30 days; default 86,400.</param>
-public sealed record RotateApiKeyDoc(long? OverlapSeconds);
+internal sealed record RotateApiKeyDoc(long? OverlapSeconds);

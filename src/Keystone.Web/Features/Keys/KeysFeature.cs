@@ -2,7 +2,7 @@ using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Keys;
 
-public static class KeysFeature
+internal static class KeysFeature
 {
     public static IServiceCollection AddKeysFeature(this IServiceCollection services)
     {

@@ -8,10 +8,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Margin;
 
 /// <summary>A problem with one row of an invoice file (row 1 is the header).</summary>
-public sealed record ImportError(int Row, string Message);
+internal sealed record ImportError(int Row, string Message);
 
 /// <summary>What an import did: lines stored, or the errors that stopped it (nothing is stored then).</summary>
-public sealed record ImportResult(int Imported, int ReplacedLines, IReadOnlyList<ImportError> Errors)
+internal sealed record ImportResult(int Imported, int ReplacedLines, IReadOnlyList<ImportError> Errors)
 {
     public bool Succeeded => Errors.Count == 0;
 }
@@ -23,7 +23,7 @@ public sealed record ImportResult(int Imported, int ReplacedLines, IReadOnlyList
 /// it); amounts are dollars in USD. Importing a tenant and month again replaces that month's earlier lines,
 /// so re-importing an export never double counts.
 /// </summary>
-public sealed class InvoiceImport(KeystoneDbFactory dbFactory, TimeProvider clock)
+internal sealed class InvoiceImport(KeystoneDbFactory dbFactory, TimeProvider clock)
 {
     /// <summary>The largest file accepted.</summary>
     public const long MaxBytes = 1024 * 1024;

@@ -1,6 +1,6 @@
 namespace Keystone.Web.Features.Margin;
 
-public static class MarginFeature
+internal static class MarginFeature
 {
     public static IServiceCollection AddMarginFeature(this IServiceCollection services) => services
         .AddScoped<RevenueQueries>()

@@ -6,7 +6,7 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Margin;
 
 /// <summary>One day of the business: revenue, platform-paid cost, and what the gateway saw.</summary>
-public sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros, long Calls, long Errors, long Fallbacks,
+internal sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros, long Calls, long Errors, long Fallbacks,
     long CacheHits, long SavedMicros)
 {
     public long MarginMicros => RevenueMicros - CostMicros;
@@ -15,7 +15,7 @@ public sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicros
 }
 
 /// <summary>One row of the margin table.</summary>
-public sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long RevenueMicros, long CostMicros,
+internal sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long RevenueMicros, long CostMicros,
     IReadOnlyList<long> DailyCostMicros, string? TopFeature, long TopFeatureCostMicros)
 {
     /// <summary>Cost-to-revenue above this is flagged.</summary>
@@ -32,7 +32,7 @@ public sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long R
 }
 
 /// <summary>A tenant's drill-down.</summary>
-public sealed record TenantMargin(
+internal sealed record TenantMargin(
     MarginRow Row,
     IReadOnlyList<DayTotals> Days,
     IReadOnlyList<UsageSlice> ByFeature,
@@ -41,11 +41,11 @@ public sealed record TenantMargin(
     long ActiveUsers);
 
 /// <summary>Observed numbers a projection starts from.</summary>
-public sealed record ProjectionBase(int Days, long CostMicros, long RevenueMicros, long ActiveUsers, long Calls, long CacheHits,
+internal sealed record ProjectionBase(int Days, long CostMicros, long RevenueMicros, long ActiveUsers, long Calls, long CacheHits,
     long FastCalls, long FastCostMicros, IReadOnlyList<(string Feature, long CostMicros)> FeatureMix);
 
 /// <summary>The margin views, read from rollups in the caller's tenant scope.</summary>
-public sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     /// <summary>The alias whose share the projection varies.</summary>
     public const string FastAlias = "fast";

@@ -1,7 +1,7 @@
 namespace Keystone.Web.Features.Margin;
 
 /// <summary>The editable assumptions of a projection (the page starts them at the observed values).</summary>
-public sealed class ProjectionAssumptions
+internal sealed class ProjectionAssumptions
 {
     /// <summary>Platform-paid inference cost per monthly active user, micro-USD.</summary>
     public long CostPerActiveUserMicros { get; set; }
@@ -17,7 +17,7 @@ public sealed class ProjectionAssumptions
 }
 
 /// <summary>One projected point.</summary>
-public sealed record ProjectionPoint(long MonthlyActiveUsers, long CostMicros, long RevenueMicros)
+internal sealed record ProjectionPoint(long MonthlyActiveUsers, long CostMicros, long RevenueMicros)
 {
     public long MarginMicros => RevenueMicros - CostMicros;
 
@@ -30,7 +30,7 @@ public sealed record ProjectionPoint(long MonthlyActiveUsers, long CostMicros, l
 /// the <c>fast</c> alias (at the observed cost per call of fast and of other calls). Linear in users: it
 /// assumes new users behave like the observed ones (same feature mix), which the page states.
 /// </summary>
-public static class Projection
+internal static class Projection
 {
     public static readonly IReadOnlyList<long> Scales = [1_000, 10_000, 100_000];
 

@@ -5,7 +5,7 @@ namespace Keystone.Web.Features.Margin;
 /// <param name="MonthlyPriceMicros">Contract price when set, else the plan's monthly price.</param>
 /// <param name="IncludedUsageMicros">Inference cost included in the price each month.</param>
 /// <param name="OverageMarkupBasisPoints">Markup over cost billed above the included usage (0: overage not billed).</param>
-public sealed record TenantPricing(Guid TenantId, long MonthlyPriceMicros, long IncludedUsageMicros, int OverageMarkupBasisPoints);
+internal sealed record TenantPricing(Guid TenantId, long MonthlyPriceMicros, long IncludedUsageMicros, int OverageMarkupBasisPoints);
 
 /// <summary>
 /// Revenue per tenant per day (docs/decisions/0011-revenue-and-margin.md). For each month, a tenant's
@@ -15,7 +15,7 @@ public sealed record TenantPricing(Guid TenantId, long MonthlyPriceMicros, long 
 /// inside the range. Day amounts are spread so that they add up exactly to the month part's amount
 /// (the last day takes the rounding remainder), so any total read from days equals the range total.
 /// </summary>
-public static class RevenueCalculator
+internal static class RevenueCalculator
 {
     /// <param name="pricing">Pricing of each tenant.</param>
     /// <param name="billableCostByDay">Platform-paid inference cost per tenant and UTC day (BYOK excluded).</param>

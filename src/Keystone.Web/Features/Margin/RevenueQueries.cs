@@ -6,10 +6,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Margin;
 
 /// <summary>One tenant as the margin views show it.</summary>
-public sealed record TenantInfo(Guid Id, string Name, string Plan, TenantPricing Pricing);
+internal sealed record TenantInfo(Guid Id, string Name, string Plan, TenantPricing Pricing);
 
 /// <summary>Revenue and platform-paid cost per tenant and day over a range.</summary>
-public sealed record RevenueLedger(
+internal sealed record RevenueLedger(
     IReadOnlyList<TenantInfo> Tenants,
     IReadOnlyDictionary<(Guid TenantId, DateTime Day), long> CostByDay,
     IReadOnlyDictionary<(Guid TenantId, DateTime Day), long> RevenueByDay)
@@ -28,7 +28,7 @@ public sealed record RevenueLedger(
 /// scope (platform admins: all tenants or the one they switched to). Cost here is what the platform pays:
 /// calls on a tenant's own key (BYOK) cost the platform nothing and are left out of margin.
 /// </summary>
-public sealed class RevenueQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class RevenueQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     public async Task<RevenueLedger> LedgerAsync(ReportRange range, CancellationToken ct)
     {

@@ -11,7 +11,7 @@ namespace Keystone.Web.Features.Playground;
 /// arrives in a buffer and reaches the message when the page's <see cref="RenderBatcher"/> ticks
 /// (<see cref="Sync"/>); ids, who answered, usage, cost and timings are copied from the gateway's events.
 /// </summary>
-public sealed class AnswerStreamer(ILlmGateway gateway, TimeProvider time, ConversationMessage message)
+internal sealed class AnswerStreamer(ILlmGateway gateway, TimeProvider time, ConversationMessage message)
 {
     private readonly Lock _gate = new();
     private readonly StringBuilder _text = new();

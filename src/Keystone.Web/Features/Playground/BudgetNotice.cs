@@ -6,7 +6,7 @@ namespace Keystone.Web.Features.Playground;
 /// <summary>What the playground says about the caps that apply to its calls.</summary>
 /// <param name="Text">The sentence shown.</param>
 /// <param name="AtCap">True when a blocking cap is reached: the send button gives way to <paramref name="Text"/>.</param>
-public sealed record BudgetNotice(string Text, bool AtCap)
+internal sealed record BudgetNotice(string Text, bool AtCap)
 {
     /// <summary>The threshold used when the tenant configured none below 100 %.</summary>
     public const int DefaultSoftThresholdPercent = 80;

@@ -5,11 +5,11 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Playground;
 
 /// <summary>What the gateway recorded for one call, read back for answers whose stream ended without an outcome.</summary>
-public sealed record RecordedCall(CallStatus Status, int InputTokens, int OutputTokens, int CachedInputTokens, long CostMicros,
+internal sealed record RecordedCall(CallStatus Status, int InputTokens, int OutputTokens, int CachedInputTokens, long CostMicros,
     CostStatus CostStatus, int LatencyMs, int? TtftMs);
 
 /// <summary>Reads recorded calls in the caller's tenant scope.</summary>
-public sealed class CallRecords(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class CallRecords(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     public async Task<RecordedCall?> FindAsync(Guid callId, CancellationToken ct)
     {

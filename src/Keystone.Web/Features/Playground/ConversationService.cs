@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Playground;
 /// Saves playground conversations. Every operation is confined to the signed-in user's own conversations in
 /// the tenant in scope: the tenant by the context's query filter (and RLS on PostgreSQL), the user here.
 /// </summary>
-public sealed class ConversationService(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider time)
+internal sealed class ConversationService(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider time)
 {
     /// <summary>Longest title kept (the column's length).</summary>
     public const int MaxTitleLength = 200;

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Keystone.Web.Features.Playground;
 
 /// <summary>What the next message of a conversation is sent with.</summary>
@@ -5,7 +7,8 @@ namespace Keystone.Web.Features.Playground;
 /// <param name="SystemPrompt">Optional system prompt.</param>
 /// <param name="Temperature">Sampling temperature (null: the model's default).</param>
 /// <param name="MaxTokens">Output token limit (null: the gateway's default).</param>
-public sealed record ConversationSettings(string Model, string? SystemPrompt, double? Temperature, int? MaxTokens);
+internal sealed record ConversationSettings(string Model, string? SystemPrompt, double? Temperature, int? MaxTokens);
 
 /// <summary>One row of the conversation list.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (ConversationList.Conversations): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record ConversationSummary(Guid Id, string Title, string Model, DateTime UpdatedUtc);

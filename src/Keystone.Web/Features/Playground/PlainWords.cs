@@ -3,7 +3,7 @@ using Keystone.Gateway;
 namespace Keystone.Web.Features.Playground;
 
 /// <summary>Gateway errors in words a playground user can act on.</summary>
-public static class PlainWords
+internal static class PlainWords
 {
     /// <summary>A sentence for the error; budget and rate-limit messages keep the gateway's own text (it names the cap).</summary>
     public static string For(GatewayError error) => error.Code switch

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Playground;
 
-public static class PlaygroundFeature
+internal static class PlaygroundFeature
 {
     public static IServiceCollection AddPlaygroundFeature(this IServiceCollection services) => services
         .AddOptionsWithValidateOnStart<PlaygroundOptions>().BindConfiguration(PlaygroundOptions.SectionName)

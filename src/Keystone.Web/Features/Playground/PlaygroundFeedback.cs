@@ -10,7 +10,7 @@ namespace Keystone.Web.Features.Playground;
 /// rows <c>POST /api/v1/feedback</c> writes, so the trace page shows both. One rating per console user and
 /// trace: rating again replaces it, and choosing the same thumb again takes it back.
 /// </summary>
-public sealed class PlaygroundFeedback(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider time)
+internal sealed class PlaygroundFeedback(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider time)
 {
     /// <summary>
     /// Sets (or with null, clears) the caller's rating of an answer of one of their own conversations. False when

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Keystone.Web.Features.Playground;
 
 /// <summary>Playground settings (section <c>Playground</c>).</summary>
-public sealed class PlaygroundOptions
+internal sealed class PlaygroundOptions
 {
     public const string SectionName = "Playground";
 

@@ -12,7 +12,7 @@ namespace Keystone.Web.Features.Prompts;
 /// one-click rollback, removing a tenant's override. Every change is audited. Edits need the prompt editor role,
 /// checked here as well as on the page, so no other caller can slip past it.
 /// </summary>
-public sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantContext tenant, AuditLog audit, TimeProvider clock)
+internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantContext tenant, AuditLog audit, TimeProvider clock)
 {
     /// <summary>Longest template accepted (characters).</summary>
     public const int MaxTemplateLength = 32_000;

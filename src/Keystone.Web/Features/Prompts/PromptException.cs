@@ -4,7 +4,7 @@ namespace Keystone.Web.Features.Prompts;
 /// A managed prompt could not be resolved or rendered: unknown prompt or version, a missing variable, or invalid
 /// input when editing. <see cref="Code"/> is machine-readable (the HTTP API returns it in OpenAI's error shape).
 /// </summary>
-public sealed class PromptException(string code, string message, string? variable = null) : Exception(message)
+internal sealed class PromptException(string code, string message, string? variable = null) : Exception(message)
 {
     /// <summary>No prompt with that name (HTTP 404).</summary>
     public const string NotFound = "prompt_not_found";

@@ -3,17 +3,17 @@ using Keystone.Data.Prompts;
 namespace Keystone.Web.Features.Prompts;
 
 /// <summary>One row of the prompts list.</summary>
-public sealed record PromptListRow(Guid Id, string Name, string? Description, int? ActiveGlobalVersion, int VersionCount, int TenantOverrides);
+internal sealed record PromptListRow(Guid Id, string Name, string? Description, int? ActiveGlobalVersion, int VersionCount, int TenantOverrides);
 
 /// <summary>A tenant's override: the version it uses instead of the global one.</summary>
-public sealed record PromptOverride(Guid TenantId, string TenantName, int VersionNumber);
+internal sealed record PromptOverride(Guid TenantId, string TenantName, int VersionNumber);
 
 /// <summary>One activation history entry, newest first.</summary>
-public sealed record PromptActivationRow(long Id, Guid? TenantId, string? TenantName, int? VersionNumber, string? ActivatedBy, bool IsRollback,
+internal sealed record PromptActivationRow(long Id, Guid? TenantId, string? TenantName, int? VersionNumber, string? ActivatedBy, bool IsRollback,
     DateTime ActivatedUtc);
 
 /// <summary>Everything the prompt page shows.</summary>
-public sealed record PromptDetail(
+internal sealed record PromptDetail(
     Prompt Prompt,
     IReadOnlyList<PromptVersion> Versions,
     int? ActiveGlobalVersion,
@@ -21,10 +21,10 @@ public sealed record PromptDetail(
     IReadOnlyList<PromptActivationRow> History);
 
 /// <summary>A new version's content, as the editor typed it.</summary>
-public sealed record NewPromptVersion(string? SystemTemplate, string? UserTemplate, string? ModelAlias, double? Temperature, int? MaxTokens, string? Note);
+internal sealed record NewPromptVersion(string? SystemTemplate, string? UserTemplate, string? ModelAlias, double? Temperature, int? MaxTokens, string? Note);
 
 /// <summary>A version as offered by pickers (trace replay, search).</summary>
-public sealed record PromptVersionOption(Guid Id, int Number, string? Note);
+internal sealed record PromptVersionOption(Guid Id, int Number, string? Note);
 
 /// <summary>A tenant as offered by the override picker.</summary>
-public sealed record PromptTenantOption(Guid Id, string Name);
+internal sealed record PromptTenantOption(Guid Id, string Name);

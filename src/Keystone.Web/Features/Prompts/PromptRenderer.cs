@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Prompts;
 /// <param name="PromptName">The prompt's name (recorded on the call).</param>
 /// <param name="Version">The version rendered.</param>
 /// <param name="Request">The gateway request: the rendered messages, the version's alias and parameters, and the variables (recorded with the trace).</param>
-public sealed record RenderedPrompt(string PromptName, PromptVersion Version, ChatRequest Request)
+internal sealed record RenderedPrompt(string PromptName, PromptVersion Version, ChatRequest Request)
 {
     /// <summary><paramref name="context"/> naming this prompt version, so the call row carries it.</summary>
     public CallContext Apply(CallContext context) => context with { PromptName = PromptName, PromptVersionId = Version.Id };
@@ -19,7 +19,7 @@ public sealed record RenderedPrompt(string PromptName, PromptVersion Version, Ch
 /// Resolves a managed prompt for a tenant (its override, else the global activation, or an explicit version) and
 /// renders it into a gateway request. Prompts are platform data (not tenant-filtered), so any context may read them.
 /// </summary>
-public sealed class PromptRenderer(KeystoneDbFactory dbFactory)
+internal sealed class PromptRenderer(KeystoneDbFactory dbFactory)
 {
     /// <summary>
     /// The version to use: <paramref name="versionNumber"/> when given, else the active version for

@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Prompts;
 /// Variables the template does not use are ignored: a replay on an older version that used fewer variables, or an
 /// API client sending a superset, must still render.
 /// </summary>
-public static partial class PromptTemplate
+internal static partial class PromptTemplate
 {
     /// <summary>The variable names used by <paramref name="template"/>, in order of first use.</summary>
     public static IReadOnlyList<string> Variables(string? template)

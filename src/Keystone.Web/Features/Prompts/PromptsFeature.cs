@@ -2,7 +2,7 @@ using Keystone.Web.Platform;
 
 namespace Keystone.Web.Features.Prompts;
 
-public static class PromptsFeature
+internal static class PromptsFeature
 {
     public static IServiceCollection AddPromptsFeature(this IServiceCollection services) => services
         .AddSingleton<PromptRenderer>()

@@ -9,13 +9,13 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Tenants;
 
 /// <summary>A member as listed to the tenant's admins.</summary>
-public sealed record MemberRow(string UserId, string Email, string DisplayName, string Role, DateTime SinceUtc, bool LockedOut);
+internal sealed record MemberRow(string UserId, string Email, string DisplayName, string Role, DateTime SinceUtc, bool LockedOut);
 
 /// <summary>The result of adding a member: the temporary password is shown once, to the admin who added them.</summary>
-public sealed record AddMemberResult(bool Succeeded, string? Error, string? TemporaryPassword);
+internal sealed record AddMemberResult(bool Succeeded, string? Error, string? TemporaryPassword);
 
 /// <summary>Lists and manages the members of the caller's tenant. Every change is audited.</summary>
-public sealed class MemberService(
+internal sealed class MemberService(
     IDbContextFactory<KeystoneDbContext> dbFactory,
     UserManager<KeystoneUser> users,
     TenantContext tenant,

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Keystone.Web.Platform;
 using Keystone.Data;
 using Microsoft.EntityFrameworkCore;
@@ -5,10 +6,11 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Tenants;
 
 /// <summary>A tenant as listed to platform staff.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (TenantSwitcher.Tenants): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TenantSummary(Guid Id, string Name, string Slug, string Plan, bool IsDemo, int Members);
 
 /// <summary>Lists tenants. Platform roles see every tenant; tenant roles see only their own.</summary>
-public sealed class TenantDirectory(KeystoneDbFactory dbFactory, TenantContext tenant)
+internal sealed class TenantDirectory(KeystoneDbFactory dbFactory, TenantContext tenant)
 {
     public async Task<IReadOnlyList<TenantSummary>> ListAsync(CancellationToken ct)
     {

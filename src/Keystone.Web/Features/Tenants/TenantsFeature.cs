@@ -2,7 +2,7 @@ using Keystone.Web.Platform;
 
 namespace Keystone.Web.Features.Tenants;
 
-public static class TenantsFeature
+internal static class TenantsFeature
 {
     public static IServiceCollection AddTenantsFeature(this IServiceCollection services) => services
         .AddScoped<TenantDirectory>()

@@ -5,7 +5,7 @@ using DiffPlex.DiffBuilder.Model;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>How a piece of the diff changed.</summary>
-public enum DiffKind
+internal enum DiffKind
 {
     Same,
     Removed,
@@ -13,10 +13,10 @@ public enum DiffKind
 }
 
 /// <summary>One run of words in the diff.</summary>
-public sealed record DiffSegment(DiffKind Kind, string Text);
+internal sealed record DiffSegment(DiffKind Kind, string Text);
 
 /// <summary>Word-level diff of two answers (DiffPlex), with consecutive pieces of one kind merged.</summary>
-public static class AnswerDiff
+internal static class AnswerDiff
 {
     public static IReadOnlyList<DiffSegment> Compute(string? before, string? after)
     {

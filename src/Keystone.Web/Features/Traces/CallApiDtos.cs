@@ -5,14 +5,14 @@ namespace Keystone.Web.Features.Traces;
 // /api/v1/calls and /api/v1/feedback shapes: camelCase (the app's default JSON naming), money in micro-USD, times in UTC.
 
 /// <summary>Tokens of a call by type.</summary>
-public sealed record CallTokens(int Input, int Output, int CachedInput, int CacheWrite, int CacheWrite1h, int Reasoning);
+internal sealed record CallTokens(int Input, int Output, int CachedInput, int CacheWrite, int CacheWrite1h, int Reasoning);
 
 /// <summary>
 /// A recorded call (<c>GET /api/v1/calls/{traceId}</c>). A cache hit names the trace whose answer it served
 /// (<see cref="CacheSourceTraceId"/>, null once that call is gone or for entries stored before it was kept) and, for
 /// a semantic hit, how close the question was (<see cref="CacheSimilarity"/>, cosine 0–1).
 /// </summary>
-public sealed record CallDto(
+internal sealed record CallDto(
     Guid TraceId,
     Guid CallId,
     string Status,
@@ -44,17 +44,17 @@ public sealed record CallDto(
     IReadOnlyList<FeedbackDto> Feedback);
 
 /// <summary>Feedback stored for a trace.</summary>
-public sealed record FeedbackDto(Guid Id, Guid TraceId, string Score, string? Comment, string? EndUser, DateTime CreatedUtc);
+internal sealed record FeedbackDto(Guid Id, Guid TraceId, string Score, string? Comment, string? EndUser, DateTime CreatedUtc);
 
 /// <summary>The documented body of <c>POST /api/v1/feedback</c>.</summary>
 /// <param name="TraceId">The <c>X-Keystone-Trace-Id</c> of the answer.</param>
 /// <param name="Score"><c>up</c> or <c>down</c>.</param>
 /// <param name="Comment">Optional, up to 2,000 characters.</param>
 /// <param name="User">Optional end user who gave it.</param>
-public sealed record FeedbackRequestDoc(Guid TraceId, string Score, string? Comment, string? User);
+internal sealed record FeedbackRequestDoc(Guid TraceId, string Score, string? Comment, string? User);
 
 /// <summary>One call in <c>GET /api/v1/calls</c>: what a tenant's own reporting needs per call (the detail route has attempts and feedback).</summary>
-public sealed record CallSummaryDto(
+internal sealed record CallSummaryDto(
     Guid TraceId,
     Guid CallId,
     DateTime CreatedUtc,
@@ -75,4 +75,4 @@ public sealed record CallSummaryDto(
     int LatencyMs);
 
 /// <summary>A page of calls, newest first; <c>NextCursor</c> fetches the next page (null at the end).</summary>
-public sealed record CallPage(IReadOnlyList<CallSummaryDto> Calls, string? NextCursor);
+internal sealed record CallPage(IReadOnlyList<CallSummaryDto> Calls, string? NextCursor);

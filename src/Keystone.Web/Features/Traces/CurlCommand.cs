@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>"Copy as curl": the recorded (redacted) request as an OpenAI-shaped call to this gateway, key as a placeholder.</summary>
-public static class CurlCommand
+internal static class CurlCommand
 {
     // Relaxed escaping keeps the text readable in a terminal; the body goes inside single quotes, escaped below.
     private static readonly JsonSerializerOptions Indented = new()

@@ -6,7 +6,7 @@ using Keystone.Data.Evals;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>"Save as eval example": the trace's messages and an expected answer go to the prompt's eval set.</summary>
-public sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantContext tenant, AuditLog audit, TimeProvider clock)
+internal sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantContext tenant, AuditLog audit, TimeProvider clock)
 {
     /// <summary>The eval set of calls made without a named prompt.</summary>
     public const string DefaultEvalSet = "support";

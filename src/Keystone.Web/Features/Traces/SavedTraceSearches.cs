@@ -6,10 +6,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>One saved search as listed.</summary>
-public sealed record SavedSearchRow(Guid Id, string Name, string Query);
+internal sealed record SavedSearchRow(Guid Id, string Name, string Query);
 
 /// <summary>The signed-in user's named trace searches (a name and the page's query string).</summary>
-public sealed class SavedTraceSearches(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider clock)
+internal sealed class SavedTraceSearches(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, TimeProvider clock)
 {
     public const int MaxNameLength = 128;
 

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Keystone.Data.Calls;
 
 namespace Keystone.Web.Features.Traces;
@@ -7,6 +8,7 @@ namespace Keystone.Web.Features.Traces;
 /// version, if any; <c>CacheSourceQuestion</c>: for a semantic-cache hit, the last user message of the call whose
 /// answer was served, as its redacted trace holds it).
 /// </summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceDetail(
     LlmCall Call,
     string? TenantName,
@@ -25,6 +27,7 @@ public sealed record TraceDetail(
 /// One thumbs up / down on the trace: from the tenant's product (<c>POST /api/v1/feedback</c>, maybe naming its end
 /// user) or from a console user in the playground (<paramref name="UserName"/>).
 /// </summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceFeedbackEntry(int Score, string? Comment, string? EndUser, string? UserName, bool FromApiKey, DateTime CreatedUtc)
 {
     public bool IsUp => Score > 0;
@@ -36,4 +39,4 @@ public sealed record TraceFeedbackEntry(int Score, string? Comment, string? EndU
 }
 
 /// <summary>The unredacted payload, shown to platform admins with a stated reason.</summary>
-public sealed record RawTrace(string? RequestJson, string? ResponseJson);
+internal sealed record RawTrace(string? RequestJson, string? ResponseJson);

@@ -1,9 +1,11 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>The statuses a search can ask for; <c>fallback</c> and <c>cached</c> cut across the call status.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "A theory parameter of TraceQueriesTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public enum TraceStatusFilter
 {
     Ok,
@@ -16,6 +18,7 @@ public enum TraceStatusFilter
 }
 
 /// <summary>What results are ordered by (always newest / most expensive / slowest first).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "A theory parameter of TraceQueriesTests in Keystone.Web.Tests: xunit runs public test methods only.")]
 public enum TraceSort
 {
     Time,
@@ -27,7 +30,7 @@ public enum TraceSort
 /// A trace search. The tenant is not part of it: it comes from the caller's scope (the app bar's tenant
 /// switch for platform roles). Round-trips through the page's query string so a link can be pasted into a ticket.
 /// </summary>
-public sealed record TraceFilter
+internal sealed record TraceFilter
 {
     /// <summary>Console user id or the tenant's end user.</summary>
     public string? User { get; init; }

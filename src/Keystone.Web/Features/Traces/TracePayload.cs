@@ -1,21 +1,27 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>A tool call as recorded: arguments pretty-printed when they are JSON.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceToolCall(string? Id, string Name, string Arguments);
 
 /// <summary>One message of the recorded conversation.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceMessage(string Role, string? Content, IReadOnlyList<TraceToolCall> ToolCalls, string? ToolCallId, string? Name);
 
 /// <summary>One provider attempt (the fallback path).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceAttempt(string Provider, string Model, string Outcome, int? StatusCode, string? Error, int DurationMs);
 
 /// <summary>A tool the request offered the model.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceTool(string Name, string? Description, string? ParametersJson);
 
 /// <summary>The request's other sampling options, when it set any (replayed as they were).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceSampling(double? FrequencyPenalty, double? PresencePenalty, string? ReasoningEffort, bool? ParallelToolCalls)
 {
     public bool IsEmpty => FrequencyPenalty is null && PresencePenalty is null && ReasoningEffort is null && ParallelToolCalls is null;
@@ -26,6 +32,7 @@ public sealed record TraceSampling(double? FrequencyPenalty, double? PresencePen
 /// camelCase records and OpenAI's snake_case wire shape alike, so a recorder change of casing does not
 /// blank the detail page. <c>PromptVariables</c>: the variables a managed prompt was rendered with, when recorded.
 /// </summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Part of TraceDetail, the type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TracePayload(
     IReadOnlyList<TraceMessage> Messages,
     IReadOnlyList<TraceTool> Tools,

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>A prompt version named by number in the search form: <c>support-reply@2</c>, or <c>2</c> / <c>v2</c> with the prompt field filled.</summary>
-public sealed partial record TracePromptVersion(string Prompt, int Number)
+internal sealed partial record TracePromptVersion(string Prompt, int Number)
 {
     /// <summary>The named version, or null when <paramref name="text"/> is empty, an id, or not of that shape.</summary>
     public static TracePromptVersion? TryParse(string? text, string? promptField)

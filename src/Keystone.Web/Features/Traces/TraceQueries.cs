@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Traces;
 /// Trace search: every filter of issue 7, full-text over the redacted text, keyset pagination. Runs in the
 /// caller's tenant scope (tenant roles: their tenant; platform roles: all tenants, or the one switched to).
 /// </summary>
-public sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
+internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactory)
 {
     /// <summary>Largest page a caller may ask for.</summary>
     public const int MaxPageSize = 200;

@@ -12,7 +12,7 @@ namespace Keystone.Web.Features.Traces;
 /// Re-runs a recorded request through the gateway, on the same model or another: recorded as a new call
 /// linked to the original, feature <c>support.replay</c>, billed to support (not the tenant's caps).
 /// </summary>
-public sealed class TraceReplayer(IServiceProvider services, TenantContext tenant, AuditLog audit, PromptRenderer prompts)
+internal sealed class TraceReplayer(IServiceProvider services, TenantContext tenant, AuditLog audit, PromptRenderer prompts)
 {
     /// <summary>The feature label replays are recorded under.</summary>
     public const string Feature = "support.replay";

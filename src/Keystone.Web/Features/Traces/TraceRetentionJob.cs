@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>What one retention run did.</summary>
-public sealed record TraceRetentionResult(int RawPurged, int TracesDeleted);
+internal sealed record TraceRetentionResult(int RawPurged, int TracesDeleted);
 
 /// <summary>
 /// Daily: drops raw payloads after <c>Traces:RawDays</c>, deletes the redacted trace after

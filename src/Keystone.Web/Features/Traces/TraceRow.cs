@@ -1,8 +1,10 @@
+using System.Diagnostics.CodeAnalysis;
 using Keystone.Data.Calls;
 
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>One call in the search results: cost, tokens, latency and status at a glance.</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (TraceStatusChips.Row): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceRow(
     Guid CallId,
     Guid TraceId,
@@ -29,4 +31,4 @@ public sealed record TraceRow(
     Guid? ReplayOfCallId);
 
 /// <summary>One page of results and the cursor of the next (null at the end).</summary>
-public sealed record TracePage(IReadOnlyList<TraceRow> Rows, string? NextCursor);
+internal sealed record TracePage(IReadOnlyList<TraceRow> Rows, string? NextCursor);

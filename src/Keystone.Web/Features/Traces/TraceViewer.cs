@@ -10,7 +10,7 @@ namespace Keystone.Web.Features.Traces;
 /// Opens one trace in the caller's scope. A trace outside the scope does not exist for the caller (the page
 /// answers 404, never 403, so ids cannot be probed). Platform users' looks into a tenant's trace are audited.
 /// </summary>
-public sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, AuditLog audit)
+internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, AuditLog audit)
 {
     /// <summary>How many of the same end user's calls are shown either side.</summary>
     public const int NeighbourCount = 5;

@@ -4,7 +4,7 @@ using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Traces;
 
-public static class TracesFeature
+internal static class TracesFeature
 {
     public static IServiceCollection AddTracesFeature(this IServiceCollection services) => services
         .AddOptionsWithValidateOnStart<TracesOptions>().BindConfiguration(TracesOptions.SectionName)

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Keystone.Web.Features.Traces;
 
 /// <summary>Trace retention (section <c>Traces</c>); tenants on enterprise contracts may override both.</summary>
-public sealed class TracesOptions : IValidatableObject
+internal sealed class TracesOptions : IValidatableObject
 {
     public const string SectionName = "Traces";
 

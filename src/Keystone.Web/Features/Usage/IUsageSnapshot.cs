@@ -7,7 +7,7 @@ namespace Keystone.Web.Features.Usage;
 /// moment, so that a rollup run committing in between can neither count a call twice nor drop one. One implementation
 /// per mode (<see cref="SqliteUsageSnapshot"/>, <see cref="PostgresUsageSnapshot"/>), picked at registration.
 /// </summary>
-public interface IUsageSnapshot
+internal interface IUsageSnapshot
 {
     /// <summary>Starts the read transaction on the context; disposing the result ends it.</summary>
     Task<IAsyncDisposable> BeginAsync(KeystoneDbContext db, CancellationToken ct);

@@ -1,6 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Keystone.Web.Features.Usage;
 
 /// <summary>A range of whole UTC days, [<see cref="FromUtc"/>, <see cref="ToUtc"/>).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (RangePicker.Range and ProjectionPanel.Range): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record ReportRange
 {
     public ReportRange(DateTime fromUtc, DateTime toUtc)

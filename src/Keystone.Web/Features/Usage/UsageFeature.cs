@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Usage;
 
-public static class UsageFeature
+internal static class UsageFeature
 {
     public static IServiceCollection AddUsageFeature(this IServiceCollection services)
     {

@@ -1,7 +1,7 @@
 namespace Keystone.Web.Features.Usage;
 
 /// <summary>How <see cref="UsageReader"/> groups a tenant's usage; each grouping names the key its rows carry.</summary>
-public enum UsageGrouping
+internal enum UsageGrouping
 {
     /// <summary>UTC day of the call, <c>yyyy-MM-dd</c>.</summary>
     Day,

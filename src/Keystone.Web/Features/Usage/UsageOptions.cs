@@ -6,7 +6,7 @@ namespace Keystone.Web.Features.Usage;
 /// The <c>Dashboards</c> configuration section: how fresh the usage numbers are. The section keeps the name it had
 /// when the rollup lived with the dashboard, so existing configuration and environment variables still apply.
 /// </summary>
-public sealed class UsageOptions
+internal sealed class UsageOptions
 {
     public const string SectionName = "Dashboards";
 

@@ -6,10 +6,10 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Usage;
 
 /// <summary>One day of a tenant's (or a member's own) usage.</summary>
-public sealed record UsageDay(DateTime Day, long Calls, long Errors, long InputTokens, long OutputTokens, long CostMicros);
+internal sealed record UsageDay(DateTime Day, long Calls, long Errors, long InputTokens, long OutputTokens, long CostMicros);
 
 /// <summary>What the caches answered in a range: hits and the cost they saved.</summary>
-public sealed record CacheSavings(long Hits, long SavedMicros);
+internal sealed record CacheSavings(long Hits, long SavedMicros);
 
 /// <summary>A tenant's usage as its own people see it: never revenue, never other tenants.</summary>
 /// <param name="OwnOnly">True when the viewer is a tenant member who sees only their own calls.</param>
@@ -17,7 +17,7 @@ public sealed record CacheSavings(long Hits, long SavedMicros);
 /// Calls the exact or semantic cache answered and what they would have cost, for the whole tenant; null for a
 /// member who sees only their own calls (the cache rollups are not kept per user).
 /// </param>
-public sealed record TenantUsage(
+internal sealed record TenantUsage(
     bool OwnOnly,
     IReadOnlyList<UsageDay> Days,
     IReadOnlyList<UsageSlice> ByFeature,
@@ -36,7 +36,7 @@ public sealed record TenantUsage(
 /// staff switched into the tenant) see the whole tenant; tenant members only the calls they made themselves. All cost is
 /// shown, including calls on the tenant's own provider keys.
 /// </summary>
-public sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, UsageReader reader)
+internal sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactory, TenantContext tenant, UsageReader reader)
 {
     /// <summary>Rows of the user table.</summary>
     private const int TopUsers = 20;

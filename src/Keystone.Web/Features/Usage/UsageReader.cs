@@ -31,7 +31,7 @@ namespace Keystone.Web.Features.Usage;
 /// Adding the API key, cache hits and savings to <c>usage_user_daily</c> would let the last two read rollups too; that is
 /// a schema change this service was built to avoid (REVIEW: when per-key or per-user API reports over long ranges get slow).
 /// </remarks>
-public sealed class UsageReader(KeystoneDbFactory dbFactory, IUsageSnapshot snapshot)
+internal sealed class UsageReader(KeystoneDbFactory dbFactory, IUsageSnapshot snapshot)
 {
     /// <summary>The key of calls with no model, user or key, as the API has always named it.</summary>
     public const string None = "(none)";

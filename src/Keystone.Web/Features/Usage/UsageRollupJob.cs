@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Usage;
 /// <param name="Hours">Hour buckets the new calls fell in.</param>
 /// <param name="Days">Day buckets the new calls fell in.</param>
 /// <param name="WatermarkUtc">The watermark after the run.</param>
-public sealed record RollupRunResult(int Hours, int Days, DateTime? WatermarkUtc);
+internal sealed record RollupRunResult(int Hours, int Days, DateTime? WatermarkUtc);
 
 /// <summary>
 /// Rolls <c>llm_calls</c> up into hourly and daily <see cref="UsageRollup"/> rows and daily

@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Usage;
 /// caching pages): they read only what the rollup job has added so far (at most one run behind). A tenant's own
 /// usage, which must also count the calls since the last run, goes through <see cref="UsageReader"/>.
 /// </summary>
-public static class UsageRollupRows
+internal static class UsageRollupRows
 {
     /// <summary>The day rows of <c>usage_rollups</c> in the range.</summary>
     public static IQueryable<UsageRollup> Days(KeystoneDbContext db, ReportRange range) => db.UsageRollups.AsNoTracking()

@@ -5,4 +5,4 @@ namespace Keystone.Web.Features.Usage;
 /// When set, only the calls this console user made (a tenant member's own usage); empty matches no call, since calls
 /// without a console user (API calls) are nobody's own.
 /// </param>
-public sealed record UsageScope(Guid TenantId, DateTime FromUtc, DateTime ToUtc, string? UserId = null);
+internal sealed record UsageScope(Guid TenantId, DateTime FromUtc, DateTime ToUtc, string? UserId = null);

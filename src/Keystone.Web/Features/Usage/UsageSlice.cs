@@ -1,6 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Keystone.Web.Features.Usage;
 
 /// <summary>One slice of a tenant's usage (a feature, a model, a user).</summary>
+[SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (SliceTable.Slices): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record UsageSlice(string Key, string Label, long Calls, long Errors, long CostMicros, long ActiveUsers)
 {
     /// <summary>

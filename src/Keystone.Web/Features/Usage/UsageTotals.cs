@@ -5,7 +5,7 @@ namespace Keystone.Web.Features.Usage;
 /// zero for the <see cref="UsageGrouping.ModelName"/> and <see cref="UsageGrouping.Member"/> groupings and for one
 /// user's calls: they are read from the per-user rollup, which does not keep them.
 /// </summary>
-public sealed record UsageTotals(string Key, long Calls, long Errors, long InputTokens, long OutputTokens, long CostMicros,
+internal sealed record UsageTotals(string Key, long Calls, long Errors, long InputTokens, long OutputTokens, long CostMicros,
     long CacheHits, long SavedCostMicros)
 {
     /// <summary>Rows with the same key added together (a rolled-up part and a not-yet-rolled-up part of one group).</summary>

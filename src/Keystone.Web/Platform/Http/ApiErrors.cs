@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>Writes errors in OpenAI's shape, with the status and headers that go with them.</summary>
-public static class ApiErrors
+internal static class ApiErrors
 {
     public const string MissingApiKey = "missing_api_key";
     public const string ExpiredApiKey = "api_key_expired";

@@ -3,7 +3,7 @@ using Keystone.Gateway;
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>An error the API answers with, before or instead of calling the gateway.</summary>
-public sealed class ApiException(int status, string code, string message, string? param = null, TimeSpan? retryAfter = null) : Exception(message)
+internal sealed class ApiException(int status, string code, string message, string? param = null, TimeSpan? retryAfter = null) : Exception(message)
 {
     public int Status { get; } = status;
 

@@ -12,7 +12,7 @@ namespace Keystone.Web.Platform.Http;
 /// </param>
 /// <param name="IsPreviousSecret">The presented secret is the one a rotation replaced.</param>
 /// <param name="AllowedModels">The aliases and models this key may call (case-insensitive); null: all the tenant may.</param>
-public sealed record ApiKeyIdentity(
+internal sealed record ApiKeyIdentity(
     Guid KeyId,
     Guid TenantId,
     string Name,

@@ -1,7 +1,7 @@
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>What a tenant API key may do. Stored space-separated on the key.</summary>
-public static class ApiKeyScopes
+internal static class ApiKeyScopes
 {
     /// <summary><c>/v1/chat/completions</c>, <c>/v1/models</c>, <c>/api/v1/feedback</c>.</summary>
     public const string Chat = "chat";

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>The <c>Api</c> configuration section: limits of the HTTP API.</summary>
-public sealed class ApiOptions
+internal sealed class ApiOptions
 {
     public const string SectionName = "Api";
 

@@ -1,7 +1,7 @@
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>Authorization policies of the HTTP API: one per API key scope.</summary>
-public static class ApiPolicies
+internal static class ApiPolicies
 {
     public const string Chat = "api:" + ApiKeyScopes.Chat;
     public const string Embeddings = "api:" + ApiKeyScopes.Embeddings;

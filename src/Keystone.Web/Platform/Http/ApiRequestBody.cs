@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>Reads a JSON request body within the configured size limit and hands it to a field parser.</summary>
-public sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
+internal sealed class ApiRequestBody(IOptionsMonitor<ApiOptions> options)
 {
     private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Keystone.Web.Platform.Http;
 
 /// <summary>Typed reads of request fields that fail with a 400 naming the field.</summary>
-public static class JsonFields
+internal static class JsonFields
 {
     public static string RequiredString(JsonElement obj, string name, int maxLength, string? path = null, bool allowEmpty = false)
     {
