@@ -82,7 +82,6 @@ app.UseAntiforgery();
 
 app.MapStaticAssets();
 app.MapKeystoneHealth();
-app.MapTenantsEndpoints();
 app.MapApiEndpoints();
 app.MapTracesEndpoints();
 app.MapBudgetsEndpoints();

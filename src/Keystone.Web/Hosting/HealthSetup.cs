@@ -1,6 +1,5 @@
 using Keystone.Web.Platform;
 using Keystone.Data;
-using Keystone.Web.Features.Tenants;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Hosting;

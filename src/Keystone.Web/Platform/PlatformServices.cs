@@ -15,6 +15,7 @@ internal static class PlatformServices
         .AddScoped<TenantContext>()
         .AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>())
         .AddScoped<CircuitHandler, TenantCircuitHandler>()
+        .AddScoped<TenantDirectory>()
         .AddScoped<AuditLog>()
         .AddKeystoneHttpApi();
 }

@@ -2,7 +2,7 @@ using Keystone.Web.Platform;
 using System.Net;
 using Keystone.Data.Audit;
 using Keystone.Testing;
-using Keystone.Web.Features.Tenants;
+using Keystone.Web.Components.Account;
 using Keystone.Web.Tests.Hosting;
 using Microsoft.EntityFrameworkCore;
 

@@ -14,6 +14,7 @@ internal static class AccountEndpoints
             await signIn.SignOutAsync();
             return TypedResults.LocalRedirect("/Account/Login" + (string.IsNullOrEmpty(returnUrl) || returnUrl == "/" ? "" : "?returnUrl=" + Uri.EscapeDataString(Login.SafeReturnUrl(returnUrl))));
         });
+        app.MapTenantSwitch();
         return app;
     }
 }

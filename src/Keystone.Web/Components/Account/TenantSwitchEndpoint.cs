@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Components.Account;
 
 /// <summary>
 /// The audited switch of a platform user into one tenant (or back to all tenants). A form post, not a

@@ -1,9 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
-using Keystone.Web.Platform;
 using Keystone.Data;
 using Microsoft.EntityFrameworkCore;
 
-namespace Keystone.Web.Features.Tenants;
+namespace Keystone.Web.Platform;
 
 /// <summary>A tenant as listed to platform staff.</summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (TenantSwitcher.Tenants): Razor components are public and Blazor parameters must be public properties.")]
