@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Globalization;
 using System.Text;
 using Keystone.Web.Components.Shared;
@@ -20,7 +21,7 @@ internal static class MarginExportEndpoint
                 if (!TryDate(from, out var f) || !TryDate(to, out var t) || t < f || (t - f).TotalDays > 731)
                 {
                     return Results.Problem(statusCode: 400, title: "invalid_range",
-                        detail: "from and to must be dates (yyyy-MM-dd), from on or before to, at most two years apart.");
+                        detail: $"from and to must be dates (yyyy-MM-dd) {ReportingDates.Window}, from on or before to, at most two years apart.");
                 }
 
                 range = ReportRange.FromPicker(f, t);
@@ -41,7 +42,8 @@ internal static class MarginExportEndpoint
     }
 
     private static bool TryDate(string? text, out DateTime date) =>
-        DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out date);
+        DateTime.TryParseExact(text, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out date)
+        && ReportingDates.Contains(DateTime.SpecifyKind(date, DateTimeKind.Utc));
 
     // Plain numbers for spreadsheets (no "$" or thousands separators), exact to the micro-dollar.
     private static string Usd(long micros) => Money.Dollars(micros).ToString("0.00####", CultureInfo.InvariantCulture);

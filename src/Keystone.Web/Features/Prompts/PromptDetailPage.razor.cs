@@ -22,8 +22,14 @@ public sealed partial class PromptDetailPage
     /// <summary>The prompt's name (route).</summary>
     [Parameter] public string Name { get; set; } = "";
 
-    /// <summary>The version to show (<c>?version=2</c>, from a trace's prompt link); the active global version when absent.</summary>
-    [SupplyParameterFromQuery] public int? Version { get; set; }
+    /// <summary>
+    /// The version to show (<c>?version=2</c>, from a trace's prompt link); the active global version when absent. Read
+    /// as text: a query the framework cannot bind to a number would fail the whole page, where a version that is not a
+    /// number or does not exist should just show the active one.
+    /// </summary>
+    [SupplyParameterFromQuery(Name = "version")] public string? VersionQuery { get; set; }
+
+    private int? Version => int.TryParse(VersionQuery, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null;
 
     [Inject] private PromptCatalog Catalog { get; set; } = default!;
 

@@ -1,3 +1,4 @@
+using Keystone.Web.Platform;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Microsoft.AspNetCore.WebUtilities;
@@ -109,7 +110,8 @@ internal sealed record TraceFilter
         int? I(string key) => int.TryParse(S(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
         Guid? G(string key) => Guid.TryParse(S(key), out var v) ? v : null;
         DateTime? D(string key) => DateTime.TryParse(S(key), CultureInfo.InvariantCulture,
-            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var v) ? DateTime.SpecifyKind(v, DateTimeKind.Utc) : null;
+            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var v) && ReportingDates.Contains(DateTime.SpecifyKind(v, DateTimeKind.Utc))
+                ? DateTime.SpecifyKind(v, DateTimeKind.Utc) : null;
 
         return new TraceFilter
         {

@@ -28,6 +28,9 @@ internal static class ApiQuery
             throw ApiException.Invalid(name, $"{name} must be an ISO 8601 date or time (UTC), e.g. 2026-11-01 or 2026-11-01T00:00:00Z.");
         }
 
-        return DateTime.SpecifyKind(time, DateTimeKind.Utc);
+        time = DateTime.SpecifyKind(time, DateTimeKind.Utc);
+        return ReportingDates.Contains(time)
+            ? time
+            : throw ApiException.Invalid(name, $"{name} must be a date {ReportingDates.Window}.");
     }
 }
