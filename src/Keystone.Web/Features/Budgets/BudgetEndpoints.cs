@@ -1,8 +1,10 @@
 using System.Text.Json;
+using Keystone.Data;
 using Keystone.Data.Audit;
 using Keystone.Gateway;
 using Keystone.Web.Platform;
 using Keystone.Web.Platform.Http;
+using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Budgets;
 
@@ -27,11 +29,13 @@ internal static class BudgetEndpoints
         return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted)));
     }
 
-    public static async Task<IResult> PutAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit)
+    public static async Task<IResult> PutAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit,
+        KeystoneDbFactory dbFactory)
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
         var (caps, thresholds, action) = await body.ReadAsync(http.Request, Parse, ct);
+        await RequireOwnKeysAsync(dbFactory, key.TenantId, caps, ct);
         var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, ct);
         await audit.WriteAsync(new AuditEntry
         {
@@ -44,6 +48,26 @@ internal static class BudgetEndpoints
             }),
         }, ct);
         return TypedResults.Ok(ToDto(result));
+    }
+
+    /// <summary>
+    /// An <c>apiKey</c> cap names one of this tenant's keys; another tenant's key id (or one that never existed) is a
+    /// 404 like every other lookup of a foreign id, and nothing is stored.
+    /// </summary>
+    private static async Task RequireOwnKeysAsync(KeystoneDbFactory dbFactory, Guid tenantId, List<BudgetCapInput> caps, CancellationToken ct)
+    {
+        var ids = caps.Where(c => c.Scope == BudgetScope.ApiKey).Select(c => Guid.Parse(c.Key!)).Distinct().ToList();
+        if (ids.Count == 0)
+        {
+            return;
+        }
+
+        await using var db = dbFactory.ForTenant(tenantId);
+        var own = await db.ApiKeys.AsNoTracking().Where(k => k.TenantId == tenantId && ids.Contains(k.Id)).Select(k => k.Id).ToListAsync(ct);
+        foreach (var id in ids.Where(id => !own.Contains(id)))
+        {
+            throw ApiException.NotFound($"No API key {id} in this tenant.");
+        }
     }
 
     internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action) Parse(JsonElement root)
@@ -92,6 +116,13 @@ internal static class BudgetEndpoints
                 if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
                 {
                     throw ApiException.Invalid($"{path}.key", $"{path}.key must be an API key id for the apiKey scope.");
+                }
+
+                // The same rule as the budgets page and the X-Keystone-Feature header: a cap on a label no call can
+                // carry would never be met, and would show whatever was stored on the page.
+                if (scope == BudgetScope.Feature && !FeatureLabel.IsValid(capKey))
+                {
+                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be a feature label: {FeatureLabel.Rule}.");
                 }
 
                 var period = JsonFields.RequiredString(cap, "period", 16, $"{path}.period") switch
