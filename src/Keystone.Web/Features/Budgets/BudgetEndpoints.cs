@@ -64,9 +64,9 @@ internal static class BudgetEndpoints
 
         await using var db = dbFactory.ForTenant(tenantId);
         var own = await db.ApiKeys.AsNoTracking().Where(k => k.TenantId == tenantId && ids.Contains(k.Id)).Select(k => k.Id).ToListAsync(ct);
-        foreach (var id in ids.Where(id => !own.Contains(id)))
+        if (ids.Except(own).ToList() is [var missing, ..])
         {
-            throw ApiException.NotFound($"No API key {id} in this tenant.");
+            throw ApiException.NotFound($"No API key {missing} in this tenant.");
         }
     }
 

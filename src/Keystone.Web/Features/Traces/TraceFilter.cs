@@ -110,8 +110,8 @@ internal sealed record TraceFilter
         int? I(string key) => int.TryParse(S(key), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : null;
         Guid? G(string key) => Guid.TryParse(S(key), out var v) ? v : null;
         DateTime? D(string key) => DateTime.TryParse(S(key), CultureInfo.InvariantCulture,
-            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var v) && ReportingDates.Contains(DateTime.SpecifyKind(v, DateTimeKind.Utc))
-                ? DateTime.SpecifyKind(v, DateTimeKind.Utc) : null;
+            DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var v)
+            && DateTime.SpecifyKind(v, DateTimeKind.Utc) is var utc && ReportingDates.Contains(utc) ? utc : null;
 
         return new TraceFilter
         {
