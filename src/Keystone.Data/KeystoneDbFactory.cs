@@ -72,6 +72,31 @@ public sealed class KeystoneConnectionStrings
     /// <summary>The owner connection used by <c>--migrate</c> (defaults to <see cref="Postgres"/>).</summary>
     public string? PostgresMigrator { get; init; }
 
+    /// <summary>
+    /// Hangfire's connection: the application role with its own, smaller pool (defaults to <see cref="Postgres"/>).
+    /// A separate pool so that jobs' bookkeeping never waits behind requests, nor requests behind it.
+    /// </summary>
+    public string? PostgresJobs { get; init; }
+
+    /// <summary>
+    /// <paramref name="connectionString"/> with the pool the settings give it: at most <paramref name="maxPoolSize"/>
+    /// connections, waiting up to <paramref name="timeout"/> for a free one (Npgsql queues callers rather than opening
+    /// more), and shown in <c>pg_stat_activity</c> as its <c>Application Name</c> (default <c>keystone</c>) followed by
+    /// <paramref name="nameSuffix"/>. The suffix also keeps two pools of one role apart: Npgsql pools by connection string.
+    /// </summary>
+    public static string Pooled(string connectionString, int maxPoolSize, TimeSpan timeout, string nameSuffix = "")
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Pooling = true,
+            MaxPoolSize = maxPoolSize,
+            Timeout = (int)Math.Ceiling(timeout.TotalSeconds),
+        };
+        builder.MinPoolSize = Math.Min(builder.MinPoolSize, maxPoolSize);
+        builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "keystone" : builder.ApplicationName) + nameSuffix;
+        return builder.ConnectionString;
+    }
+
     /// <summary>The absolute path of the SQLite file.</summary>
     public string SqliteFile(DatabaseOptions options) => Path.GetFullPath(Path.IsPathRooted(options.SqlitePath)
         ? options.SqlitePath

@@ -27,6 +27,9 @@ builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
 builder.Services.AddKeystoneData(connections);
+// The first hosted service: migrations or the check that --migrate ran, before Data Protection's key ring, Hangfire
+// and the gateway touch the database; then the demo seed, under a lock shared by the instances.
+builder.Services.AddKeystoneDatabaseStartup();
 builder.Services.AddKeystoneDataProtection(database, connections);
 builder.Services.AddKeystoneIdentity();
 builder.Services.AddKeystoneHangfire(database, connections);
@@ -35,7 +38,6 @@ builder.Services.AddMudServices();
 builder.Services.AddHttpContextAccessor();
 
 builder.Services.AddKeystonePlatform();
-builder.Services.AddKeystoneDatabaseStartup();
 builder.Services.AddTenantsFeature();
 builder.Services.AddAuditFeature();
 // After the database start-up (it migrates before the price table is seeded). Includes the

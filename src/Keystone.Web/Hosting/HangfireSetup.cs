@@ -2,6 +2,7 @@ using System.Linq.Expressions;
 using Hangfire;
 using Hangfire.PostgreSql;
 using Keystone.Data;
+using Npgsql;
 
 namespace Keystone.Web.Hosting;
 
@@ -14,6 +15,15 @@ internal static class HangfireSetup
     /// <summary>Hangfire's schema in PostgreSQL (created by <c>--migrate</c>).</summary>
     public const string PostgresSchema = "hangfire";
 
+    /// <summary>How often a Hangfire server reports that it is alive.</summary>
+    public static readonly TimeSpan ServerHeartbeat = TimeSpan.FromSeconds(10);
+
+    /// <summary>A server silent for this long is taken off the servers list (by any live instance's watchdog).</summary>
+    public static readonly TimeSpan ServerTimeout = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often each instance's watchdog looks for silent servers.</summary>
+    public static readonly TimeSpan ServerCheckInterval = TimeSpan.FromSeconds(30);
+
     public static IServiceCollection AddKeystoneHangfire(this IServiceCollection services, DatabaseOptions database,
         KeystoneConnectionStrings connections)
     {
@@ -24,7 +34,8 @@ internal static class HangfireSetup
                 .UseRecommendedSerializerSettings();
             if (database.Provider == DatabaseProvider.Postgres)
             {
-                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.Postgres),
+                // Its own pool (Database:JobWorkerCount + 3 connections), apart from the one requests use.
+                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.PostgresJobs ?? connections.Postgres),
                     new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.EffectiveMigrateOnStart });
             }
             else
@@ -34,8 +45,15 @@ internal static class HangfireSetup
         });
         services.AddHangfireServer(o =>
         {
-            o.WorkerCount = Math.Max(2, Environment.ProcessorCount);
+            // Each running job uses the application pool (Database:MaxPoolSize) and Hangfire's own: a fixed count keeps
+            // an instance's connections known whatever the machine's core count.
+            o.WorkerCount = database.JobWorkerCount;
             o.Queues = ["default"];
+            // Hangfire's defaults (heartbeat 30 s, timeout and check 5 min each) leave an instance killed with -9 on the
+            // servers list for up to 10 minutes; with these it is gone within ServerTimeout + ServerCheckInterval.
+            o.HeartbeatInterval = ServerHeartbeat;
+            o.ServerTimeout = ServerTimeout;
+            o.ServerCheckInterval = ServerCheckInterval;
         });
         services.AddHostedService<RecurringJobs>();
         return services;
@@ -53,7 +71,7 @@ internal static class HangfireSetup
     /// <summary>Installs Hangfire's PostgreSQL schema as the owner and grants the application role (run by <c>--migrate</c>).</summary>
     public static void InstallPostgresSchema(KeystoneConnectionStrings connections)
     {
-        using var owner = new Npgsql.NpgsqlConnection(connections.PostgresMigrator ?? connections.Postgres);
+        using var owner = new NpgsqlConnection(connections.PostgresMigrator ?? connections.Postgres);
         owner.Open();
         PostgreSqlObjectsInstaller.Install(owner, PostgresSchema);
         var appRole = PostgresRowLevelSecurity.RoleOf(connections.Postgres!);

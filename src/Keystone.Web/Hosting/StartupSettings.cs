@@ -24,10 +24,14 @@ internal static class StartupSettings
             throw new InvalidOperationException($"Setting 'ConnectionStrings:Postgres': {error}");
         }
 
+        var usePostgres = options.Provider == DatabaseProvider.Postgres;
         var connections = new KeystoneConnectionStrings
         {
             BaseDirectory = RepositoryRoot(contentRoot),
-            Postgres = postgres,
+            // The pools' sizes come from Database:MaxPoolSize and Database:JobWorkerCount, so that one instance's
+            // connections are known and several instances can be made to fit the server (README: connection arithmetic).
+            Postgres = usePostgres ? KeystoneConnectionStrings.Pooled(postgres!, options.MaxPoolSize, options.PoolTimeout) : postgres,
+            PostgresJobs = usePostgres ? KeystoneConnectionStrings.Pooled(postgres!, options.JobsPoolSize, options.PoolTimeout, "-jobs") : null,
             PostgresMigrator = configuration.GetConnectionString("PostgresMigrator") is { Length: > 0 } m2 ? m2 : null,
         };
         return (options, connections);
@@ -51,7 +55,8 @@ internal static class StartupSettings
         {
             // The binder's message names the setting and its value ("value 'Postgress' at 'Database:Provider'"); add what each setting takes.
             throw new InvalidOperationException(
-                $"{ex.Message} 'Database:Provider' is 'Sqlite' (embedded default) or 'Postgres'; 'Database:MigrateOnStart' is true or false.", ex);
+                $"{ex.Message} 'Database:Provider' is 'Sqlite' (embedded default) or 'Postgres'; 'Database:MigrateOnStart' is true or false; "
+                + "'Database:MaxPoolSize', 'Database:JobWorkerCount' and 'Database:ExpectedInstances' are whole numbers; 'Database:PoolTimeout' is a time span (00:00:15).", ex);
         }
 
         var results = new List<ValidationResult>();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Diagnostics;
@@ -61,6 +62,15 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
         catch (JsonException)
         {
             await ApiErrors.WriteAsync(http, 400, GatewayErrorCodes.InvalidRequest, "The request body is not valid JSON.");
+            return;
+        }
+        catch (Exception ex) when (!http.Response.HasStarted && DatabaseErrors.IsBusy(ex))
+        {
+            // Every pooled connection stayed busy for Database:PoolTimeout (or the server had no slot): the request was
+            // not served, and trying again shortly is the right move, so it is a 503 like the load shedder's, not a 500.
+            log.LogWarning(ex, "Database busy on {Method} {Path}", http.Request.Method, http.Request.Path.Value);
+            await ApiErrors.WriteAsync(http, 503, ApiErrors.DatabaseBusy,
+                "The database is busy (no connection came free in time). Try again in a moment.", retryAfter: TimeSpan.FromSeconds(1));
             return;
         }
         catch (Exception ex) when (!http.Response.HasStarted)

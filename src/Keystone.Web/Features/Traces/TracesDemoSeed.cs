@@ -42,6 +42,15 @@ internal sealed class TracesDemoSeed(
             return;
         }
 
+        // Under the instances' seed lock, and written before it is released, so another instance starting at the same
+        // time finds these conversations instead of recording them a second time.
+        await using var held = await services.GetRequiredService<IDemoSeedLock>().AcquireAsync(cancellationToken);
+        await SeedAsync(gateway, cancellationToken);
+        await services.GetRequiredService<IRecordedCalls>().FlushAsync(cancellationToken);
+    }
+
+    private async Task SeedAsync(ILlmGateway gateway, CancellationToken cancellationToken)
+    {
         var factory = services.GetRequiredService<KeystoneDbFactory>();
         await using (var db = factory.ForSystem())
         {

@@ -14,6 +14,7 @@ internal static class ApiErrors
     public const string MethodNotAllowed = "method_not_allowed";
     public const string InternalError = "internal_error";
     public const string ServerOverloaded = "server_overloaded";
+    public const string DatabaseBusy = "database_busy";
 
     /// <summary>OpenAI's <c>type</c> for a status.</summary>
     public static string TypeFor(int status) => status switch
