@@ -5,7 +5,9 @@
 #   -e Database__Provider=Postgres
 #   -e ConnectionStrings__Postgres="Host=db;Database=keystone;Username=keystone_app;Password=..."      (app role: not owner, not superuser)
 #   -e ConnectionStrings__PostgresMigrator="Host=db;Database=keystone;Username=keystone_owner;Password=..." (owner, for --migrate)
+#   Create the database and both roles first with scripts/postgres-setup.sql (README: PostgreSQL + pgvector).
 #   Run migrations once per release:  docker run ... keystone --migrate
+#   Several instances: size the pools with Database__MaxPoolSize, Database__JobWorkerCount, Database__ExpectedInstances (README: connection arithmetic).
 # Providers: -e Gateway__Providers__openai__Kind=OpenAI -e Gateway__Providers__openai__ApiKey=sk-...
 #            -e Gateway__Aliases__smart__0=openai/gpt-4o-mini
 # Data Protection keys (cookies, BYOK secrets) live in /app/data/keys with SQLite (mount /app/data as a volume), in the database with PostgreSQL.

@@ -70,7 +70,7 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
             // not served, and trying again shortly is the right move, so it is a 503 like the load shedder's, not a 500.
             log.LogWarning(ex, "Database busy on {Method} {Path}", http.Request.Method, http.Request.Path.Value);
             await ApiErrors.WriteAsync(http, 503, ApiErrors.DatabaseBusy,
-                "The database is busy (no connection came free in time). Try again in a moment.", retryAfter: TimeSpan.FromSeconds(1));
+                "The database has no connection free for this request right now. Try again in a moment.", retryAfter: TimeSpan.FromSeconds(1));
             return;
         }
         catch (Exception ex) when (!http.Response.HasStarted)
