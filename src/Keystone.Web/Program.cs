@@ -26,6 +26,7 @@ builder.Services.AddKeystoneDatabaseOptions(database);
 builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName).WithDemoDefaultPerDatabase();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
+builder.Services.AddKeystoneRequestErrors();
 builder.Services.AddKeystoneData(connections);
 builder.Services.AddKeystoneDataProtection(database, connections);
 builder.Services.AddKeystoneIdentity();
@@ -79,6 +80,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.UseApiLoadShedding();
 app.UseAntiforgery();
+app.UseAntiforgeryRefusals();
 
 app.MapStaticAssets();
 app.MapKeystoneHealth();

@@ -107,5 +107,5 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
     public static bool Applies(HttpRequest request) => Applies(request.Path);
 
     /// <inheritdoc cref="Applies(HttpRequest)"/>
-    public static bool Applies(PathString path) => path.StartsWithSegments("/v1") || path.StartsWithSegments("/api/v1");
+    public static bool Applies(PathString path) => ApiRoutes.Contains(path);
 }
