@@ -75,6 +75,7 @@ if (!app.Environment.IsDevelopment())
 }
 
 app.UseStatusCodePagesWithReExecute("/error/{0}");
+app.UseNonGetErrorPages();
 app.UseApiErrors();
 app.UseAuthentication();
 app.UseAuthorization();

@@ -36,6 +36,28 @@ internal static class RequestErrorPages
         await next(http);
     });
 
+    /// <summary>
+    /// Gives an error status of a console request other than GET/HEAD a plain page; call right after the status-code
+    /// pages. Those re-execute the request with its own method on <c>/error/{code}</c>, a page that only answers GET
+    /// (and POST as a form), so a <c>DELETE /x</c> got an empty 405 and a POST an antiforgery refusal instead of its status.
+    /// </summary>
+    public static IApplicationBuilder UseNonGetErrorPages(this IApplicationBuilder app) => app.Use(async (http, next) =>
+    {
+        await next(http);
+        if (http.Response is { HasStarted: false, StatusCode: >= 400 } response && response.ContentLength is null
+            && string.IsNullOrEmpty(response.ContentType) && !HttpMethods.IsGet(http.Request.Method) && !HttpMethods.IsHead(http.Request.Method)
+            && !ApiRoutes.IsAddressedTo(http.Request))
+        {
+            await WriteAsync(http, response.StatusCode, $"{response.StatusCode} — that did not work",
+                response.StatusCode switch
+                {
+                    404 => "There is nothing at this address.",
+                    405 => $"{http.Request.Method} is not allowed here.",
+                    _ => "The request could not be completed. Go back and try again.",
+                });
+        }
+    });
+
     /// <summary>Writes <paramref name="status"/> with a plain page, or the API's error shape on API routes.</summary>
     public static async Task WriteAsync(HttpContext http, int status, string title, string message)
     {
@@ -44,7 +66,7 @@ internal static class RequestErrorPages
             return;
         }
 
-        if (ApiRoutes.Contains(http.Request.Path))
+        if (ApiRoutes.IsAddressedTo(http.Request))
         {
             var code = status == 413 ? ApiErrors.RequestTooLarge : Keystone.Gateway.GatewayErrorCodes.InvalidRequest;
             await ApiErrors.WriteAsync(http, status, code, message);
@@ -63,7 +85,8 @@ internal static class RequestErrorPages
 
     /// <summary>
     /// A request Kestrel or the form reader could not read is the client's error: its own 4xx (400, 413, 408, 431).
-    /// Only in the non-development pipeline, where <c>UseExceptionHandler</c> runs; the developer page shows the same status.
+    /// Any other exception of a console request other than GET/HEAD gets a plain 500 page here. Only in the
+    /// non-development pipeline, where <c>UseExceptionHandler</c> runs; the developer page shows the same status.
     /// </summary>
     private sealed class BadRequestExceptionHandler : IExceptionHandler
     {
@@ -75,9 +98,23 @@ internal static class RequestErrorPages
                 BadHttpRequestException or AntiforgeryValidationException or InvalidDataException => 400,
                 _ => 0,
             };
-            if (status == 0 || http.Response.HasStarted)
+            if (http.Response.HasStarted)
             {
                 return false;
+            }
+
+            if (status == 0)
+            {
+                if (HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method) || ApiRoutes.IsAddressedTo(http.Request))
+                {
+                    return false; // the /Error page (or, on the API, its own 500 in the error shape)
+                }
+
+                // Re-executing /Error with this POST would run the form checks again (a 400 for a 500); answer here.
+                // The exception handler has logged the exception already.
+                await WriteAsync(http, 500, "Something went wrong",
+                    $"The error was logged with request id {http.TraceIdentifier}. Nothing may have been saved: check, then try again; if it keeps happening, quote the request id to support.");
+                return true;
             }
 
             await WriteAsync(http, status, status == 413 ? "That request is too large" : "That request could not be read",
