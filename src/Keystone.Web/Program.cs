@@ -26,6 +26,7 @@ builder.Services.AddKeystoneDatabaseOptions(database);
 builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName).WithDemoDefaultPerDatabase();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
+builder.Services.AddKeystoneRequestErrors();
 builder.Services.AddKeystoneData(connections);
 // The first hosted service: migrations or the check that --migrate ran, before Data Protection's key ring, Hangfire
 // and the gateway touch the database; then the demo seed, under a lock shared by the instances.
@@ -76,11 +77,13 @@ if (!app.Environment.IsDevelopment())
 }
 
 app.UseStatusCodePagesWithReExecute("/error/{0}");
+app.UseNonGetErrorPages();
 app.UseApiErrors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseApiLoadShedding();
 app.UseAntiforgery();
+app.UseAntiforgeryRefusals();
 
 app.MapStaticAssets();
 app.MapKeystoneHealth();

@@ -51,6 +51,19 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
         return this;
     }
 
+    /// <summary>The host environment the app starts in; <c>Development</c> unless a test sets another (e.g. <c>Production</c>).</summary>
+    public string EnvironmentName { get; private set; } = "Development";
+
+    /// <summary>
+    /// Starts the app in <paramref name="environment"/>: <c>Production</c> runs the Release-like pipeline (the exception
+    /// handler instead of the developer exception page).
+    /// </summary>
+    public KeystoneAppFactory WithEnvironment(string environment)
+    {
+        EnvironmentName = environment;
+        return this;
+    }
+
     /// <summary>Sets one configuration value before the app starts.</summary>
     public KeystoneAppFactory WithSetting(string key, string? value)
     {
@@ -66,7 +79,7 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
             builder.UseSetting(key, value);
         }
 
-        builder.UseEnvironment("Development");
+        builder.UseEnvironment(EnvironmentName);
     }
 
     /// <summary>A client that keeps cookies and does not follow redirects (so tests see 302s).</summary>

@@ -70,6 +70,10 @@ internal static class IdentitySetup
             };
         });
 
+        services.AddOptionsWithValidateOnStart<Components.Account.SignInThrottleOptions>()
+            .BindConfiguration(Components.Account.SignInThrottleOptions.SectionName).ValidateDataAnnotations();
+        services.AddSingleton<Components.Account.SignInThrottle>();
+
         services.AddAuthorizationBuilder().AddKeystonePolicies();
         return services;
     }

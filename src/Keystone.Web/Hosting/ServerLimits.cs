@@ -39,6 +39,10 @@ internal static class ServerLimitsSetup
         {
             kestrel.Limits.MaxConcurrentConnections = limits.Value.MaxConcurrentConnections;
             kestrel.Limits.MaxConcurrentUpgradedConnections = limits.Value.MaxConcurrentUpgradedConnections;
+            // Header values may carry obs-text (bytes 0x80-0xFF, RFC 9110 5.5), read as Latin-1: Kestrel refuses them by
+            // default with an empty 400 before the app runs; accepted, they reach the app, which answers a bad value
+            // with a 4xx it can explain (on the API, in the error shape). NUL and bare CR are still refused by Kestrel.
+            kestrel.RequestHeaderEncodingSelector = _ => System.Text.Encoding.Latin1;
         });
         return services;
     }

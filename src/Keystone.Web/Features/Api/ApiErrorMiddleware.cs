@@ -27,6 +27,15 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
         http.TraceIdentifier = CallIds.RequestIdOf(traceId);
         http.Response.Headers["x-request-id"] = http.TraceIdentifier;
 
+        if (!ApiRoutes.Contains(http.Request.Path))
+        {
+            // Addressed to the API, but normalized out of it (dot segments, doubled slashes): no API route answers it,
+            // and the console's page for that path is not what an API client asked for.
+            await ApiErrors.WriteAsync(http, 404, ApiErrors.NotFound,
+                $"There is no {http.Request.Method} {http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? http.Request.Path.Value} in this API.");
+            return;
+        }
+
         try
         {
             await next(http);
@@ -113,9 +122,9 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ApiRouteMethods r
         }
     }
 
-    /// <summary>True for the routes this middleware shapes.</summary>
-    public static bool Applies(HttpRequest request) => Applies(request.Path);
+    /// <summary>True for the routes this middleware shapes: those under the API, and those a client addressed to it.</summary>
+    public static bool Applies(HttpRequest request) => ApiRoutes.IsAddressedTo(request);
 
     /// <inheritdoc cref="Applies(HttpRequest)"/>
-    public static bool Applies(PathString path) => path.StartsWithSegments("/v1") || path.StartsWithSegments("/api/v1");
+    public static bool Applies(PathString path) => ApiRoutes.Contains(path);
 }

@@ -69,6 +69,10 @@ internal static class ChatCompletionsEndpoint
 /// Headers known at the start (trace id, provider, model, cache) are sent as headers; the cost and the
 /// gateway overhead, known at the end, go into the final chunk (<c>x_keystone_cost_micros</c>,
 /// <c>x_keystone_overhead_ms</c>) and, where the protocol allows, into response trailers.
+/// When a keep-alive had to go out first, the headers left with it: the trace id is known up front (the request's
+/// own, announced in <c>x-request-id</c>) and is set before any byte is sent, and the first data chunk always
+/// carries the attribution itself (<c>model</c>, <c>x_keystone_trace_id</c>, <c>x_keystone_provider</c>,
+/// <c>x_keystone_cache</c>), so a client reads it from the same place whether the headers made it or not.
 /// </summary>
 internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, TimeSpan keepAlive)
 {
@@ -118,7 +122,8 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                     if (!_sentRole)
                     {
                         _sentRole = true;
-                        await WriteChunkAsync(w => Delta(w, role: true, content: "", null), null, ct);
+                        await WriteChunkAsync(w => Delta(w, role: true, content: "", null), null, ct,
+                            extra: w => Attribution(w, started.TraceId, started.Provider, started.CacheStatus));
                     }
 
                     break;
@@ -175,6 +180,14 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
 
         _started = true;
+        // Every answer names its trace: when a keep-alive starts the response before the gateway's first event, this
+        // is the only moment to set the header, and the request's trace id (the call's, unless an idempotent replay
+        // answers with an earlier call's) is known from the start.
+        if (!_response.Headers.ContainsKey("X-Keystone-Trace-Id") && ApiHttp.TraceIdOf(http) is { } traceId)
+        {
+            _response.Headers["X-Keystone-Trace-Id"] = traceId.ToString();
+        }
+
         _response.StatusCode = 200;
         _response.ContentType = "text/event-stream; charset=utf-8";
         _response.Headers.CacheControl = "no-cache";
@@ -192,17 +205,21 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
     private async Task CompleteAsync(ChatResult result, bool includeUsage, CancellationToken ct)
     {
-        if (!_started)
+        if (!_sentRole)
         {
-            // A cache hit can complete without a StreamStarted: take the ids from the outcome.
+            // A cache hit can complete without a StreamStarted: take the ids from the outcome. Keep-alives may have
+            // started the response already (a slow semantic-cache lookup): the answer's text still goes out.
+            _sentRole = true;
             _id = ChatCompletionsEndpoint.CompletionId(result.Outcome.CallId);
-            ApiHttp.SetOutcomeHeaders(_response, result.Outcome, includeCost: true);
+            if (!_started)
+            {
+                ApiHttp.SetOutcomeHeaders(_response, result.Outcome, includeCost: true);
+            }
+
             _model = result.Outcome.Model ?? _model;
             await StartAsync(ct);
-            if (result.Text.Length > 0)
-            {
-                await WriteChunkAsync(w => Delta(w, role: true, result.Text, null), null, ct);
-            }
+            await WriteChunkAsync(w => Delta(w, role: true, result.Text, null), null, ct,
+                extra: w => Attribution(w, result.Outcome.TraceId, result.Outcome.Provider, result.Outcome.CacheStatus));
         }
 
         var outcome = result.Outcome;
@@ -253,6 +270,19 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         await _response.Body.WriteAsync(ApiErrors.Body(error.HttpStatus, error.Code, error.Message, error.Param), ct);
         await _response.Body.WriteAsync(EventEnd, ct);
         await _response.Body.FlushAsync(ct);
+    }
+
+    // The first chunk's attribution (docs/api.md, "Streaming"): what the X-Keystone-* headers say, readable even when
+    // a keep-alive sent the headers before the gateway knew the provider.
+    private static void Attribution(Utf8JsonWriter w, Guid traceId, string? provider, Keystone.Data.Calls.CacheStatus cache)
+    {
+        w.WriteString("x_keystone_trace_id", traceId.ToString());
+        if (provider is not null)
+        {
+            w.WriteString("x_keystone_provider", provider);
+        }
+
+        w.WriteString("x_keystone_cache", ApiHttp.CacheHeader(cache));
     }
 
     private static void Delta(Utf8JsonWriter w, bool role, string? content, ToolCallDelta? tool)

@@ -131,6 +131,62 @@ internal sealed class MemberService(
         return null;
     }
 
+    /// <summary>
+    /// Ends a member's sign-in lockout (and its count of failed attempts), so they can sign in at once. Audited.
+    /// Null on success, else why not.
+    /// </summary>
+    public async Task<string?> UnlockAsync(string userId, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var user = await MemberAsync(userId, ct);
+        if (user is null)
+        {
+            return "That person is not a member of this tenant.";
+        }
+
+        await EndLockoutAsync(user);
+        await audit.WriteAsync("member.unlock", $"user:{user.Email}", tenantId, null, ct);
+        return null;
+    }
+
+    /// <summary>
+    /// Gives a member a new temporary password (shown once, to the admin) and ends any lockout: a reset is how an admin
+    /// lets a locked-out member back in. Their other sessions end at the next revalidation. Audited (never the password).
+    /// </summary>
+    public async Task<AddMemberResult> ResetPasswordAsync(string userId, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var user = await MemberAsync(userId, ct);
+        if (user is null)
+        {
+            return new(false, "That person is not a member of this tenant.", null);
+        }
+
+        var password = TemporaryPassword();
+        var reset = await users.ResetPasswordAsync(user, await users.GeneratePasswordResetTokenAsync(user), password);
+        if (!reset.Succeeded)
+        {
+            return new(false, string.Join(" ", reset.Errors.Select(e => e.Description)), null);
+        }
+
+        await EndLockoutAsync(user);
+        await audit.WriteAsync("member.password_reset", $"user:{user.Email}", tenantId, null, ct);
+        return new(true, null, password);
+    }
+
+    // The membership is read through the tenant-scoped context: another tenant's user id finds nothing.
+    private async Task<KeystoneUser?> MemberAsync(string userId, CancellationToken ct)
+    {
+        await using var db = await dbFactory.CreateDbContextAsync(ct);
+        return await db.Memberships.AnyAsync(m => m.UserId == userId, ct) ? await users.FindByIdAsync(userId) : null;
+    }
+
+    private async Task EndLockoutAsync(KeystoneUser user)
+    {
+        await users.SetLockoutEndDateAsync(user, null);
+        await users.ResetAccessFailedCountAsync(user);
+    }
+
     private Guid RequireTenant() => tenant.TenantId
         ?? throw new InvalidOperationException("Members are managed inside one tenant; switch into a tenant first.");
 
