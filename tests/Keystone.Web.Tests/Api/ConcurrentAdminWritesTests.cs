@@ -1,12 +1,16 @@
 using System.Net;
+using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
+using Keystone.Data.Identity;
 using Keystone.Data.Keys;
 using Keystone.Gateway.Credentials;
 using Keystone.Testing;
+using Keystone.Web.Features.Tenants;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 using Keystone.Web.Tests.Data;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -298,6 +302,75 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var rows = await db.Feedback.AsNoTracking().Where(f => f.TraceId == trace).ToListAsync();
         Assert.Equal(Writers, rows.Count);
         Assert.Equal(answers.Select(a => a.Body.GetProperty("id").GetGuid()).Order(), rows.Select(r => r.Id).Order());
+    }
+
+    [Fact]
+    public async Task AddMember_SamePersonThirtyTimesAtOnce_OneMemberAndOneSuccess()
+    {
+        var email = $"conc-{Guid.NewGuid():N}@initech.demo";
+
+        var results = await Task.WhenAll(Enumerable.Range(0, Writers).Select(async _ =>
+        {
+            var (scope, members) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+            await using (scope)
+            {
+                return await members.AddAsync(email, "Conc Person", Roles.TenantMember, CancellationToken.None);
+            }
+        }));
+
+        Assert.Single(results, r => r.Succeeded);
+        Assert.All(results.Where(r => !r.Succeeded), r => Assert.False(string.IsNullOrWhiteSpace(r.Error)));
+        await using var db = fixture.App.CreateSystemDb();
+        var user = await db.Users.AsNoTracking().SingleAsync(u => u.Email == email);
+        Assert.Equal(1, await db.Memberships.CountAsync(m => m.UserId == user.Id && m.TenantId == DemoData.InitechId));
+    }
+
+    [Fact]
+    public async Task ChangeRole_TwoAdminsDemoteEachOtherAtOnce_TheTenantKeepsAnAdmin()
+    {
+        var email = $"conc-{Guid.NewGuid():N}@initech.demo";
+        var (setup, setupMembers) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+        await using (setup)
+        {
+            Assert.True((await setupMembers.AddAsync(email, "Second Admin", Roles.TenantAdmin, CancellationToken.None)).Succeeded);
+        }
+
+        await using var db = fixture.App.CreateSystemDb();
+        var admins = await db.Memberships.AsNoTracking().Where(m => m.TenantId == DemoData.InitechId && m.Role == Roles.TenantAdmin)
+            .Join(db.Users, m => m.UserId, u => u.Id, (m, u) => new { u.Id, u.Email }).ToListAsync();
+        Assert.Equal(2, admins.Count);
+
+        // Each admin demotes the other: each check alone sees two admins.
+        var results = await Task.WhenAll(admins.Select(async (admin, i) =>
+        {
+            var (scope, members) = await MembersAsAsync(admin.Email!, DemoData.InitechId);
+            await using (scope)
+            {
+                return await members.ChangeRoleAsync(admins[1 - i].Id, Roles.TenantMember, CancellationToken.None);
+            }
+        }));
+
+        var left = await db.Memberships.AsNoTracking().CountAsync(m => m.TenantId == DemoData.InitechId && m.Role == Roles.TenantAdmin);
+        Assert.Equal(1, left);
+        Assert.Single(results, r => r is null);
+        Assert.Single(results, r => r is not null);
+        // Back to one admin of Initech's own for the other tests of this class.
+        var demo = admins.Single(a => a.Email == "admin@initech.demo").Id;
+        var added = admins.Single(a => a.Email == email).Id;
+        await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == demo).ExecuteUpdateAsync(u => u.SetProperty(m => m.Role, Roles.TenantAdmin));
+        await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == added).ExecuteDeleteAsync();
+    }
+
+    private async Task<(AsyncServiceScope Scope, MemberService Members)> MembersAsAsync(string email, Guid tenantId)
+    {
+        var scope = fixture.App.Services.CreateAsyncScope();
+        var user = (await scope.ServiceProvider.GetRequiredService<UserManager<KeystoneUser>>().FindByEmailAsync(email))!;
+        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, user.Id), new Claim(ClaimTypes.Email, email), new Claim(ClaimTypes.Role, Roles.TenantAdmin),
+            new Claim(KeystoneClaims.TenantId, tenantId.ToString()),
+        ], "test")));
+        return (scope, scope.ServiceProvider.GetRequiredService<MemberService>());
     }
 
     private sealed record Answer(HttpStatusCode Status, string Text, JsonElement Body);
