@@ -36,7 +36,11 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton<IGatewayPricing, PriceBookPricing>();
         services.TryAddSingleton<IPromptTokenCounter, TokenCounterAdapter>();
         services.AddSingleton<ProviderDirectory>();
+        // Settings changes reach the other instances at once in PostgreSQL mode (NOTIFY / LISTEN); SQLite has one instance.
+        services.AddPerDatabase<SettingsChangeFeed, SqliteSettingsChangeFeed, PostgresSettingsChangeFeed>();
+        services.AddHostedService(sp => sp.GetRequiredService<SettingsChangeFeed>());
         services.AddSingleton<TenantSettings>();
+        services.AddSingleton<ITenantSettingsCache>(sp => sp.GetRequiredService<TenantSettings>());
         services.AddSingleton<AliasResolver>();
         services.AddSingleton<CircuitBreakers>();
         services.AddSingleton<RequestRateLimiter>();

@@ -14,6 +14,9 @@ public static class GatewayErrorCodes
     public const string InvalidRequest = "invalid_request_error";
     public const string Cancelled = "cancelled";
     public const string IdempotencyInProgress = "idempotency_in_progress";
+
+    /// <summary>A change lost a race with another change to the same thing (409): nothing was changed, read and retry.</summary>
+    public const string Conflict = "conflict";
 }
 
 /// <summary>An error the gateway answers with.</summary>

@@ -46,58 +46,63 @@ internal sealed class BudgetService(
         BudgetAction? actionAtLimit, CancellationToken ct)
     {
         Validate(caps, softThresholdsPercent);
-        var now = clock.GetUtcNow().UtcDateTime;
-        await using (var db = dbFactory.ForTenant(tenantId))
+        // One row per scope + key + period: a PUT naming the same cap twice keeps its last limit, as a replace would.
+        var rows = caps.Select(c => (Scope: BudgetText.Of(c.Scope), Key: c.Scope == BudgetScope.Tenant ? "" : c.Key!.Trim(),
+                Period: BudgetText.Of(c.Period), c.LimitMicros))
+            .GroupBy(c => (c.Scope, c.Key, c.Period)).Select(g => g.Last())
+            // Always the same order, so two writers lock the rows in the same order and cannot deadlock each other.
+            .OrderBy(c => c.Scope, StringComparer.Ordinal).ThenBy(c => c.Key, StringComparer.Ordinal).ThenBy(c => c.Period, StringComparer.Ordinal)
+            .ToList();
+        var thresholds = softThresholdsPercent is null ? null : BudgetText.FormatThresholds(softThresholdsPercent);
+        var action = actionAtLimit is { } a ? BudgetText.Of(a) : null;
+        try
         {
-            var existing = await db.Budgets.Where(b => b.TenantId == tenantId).ToListAsync(ct);
-            foreach (var cap in caps)
-            {
-                var scope = BudgetText.Of(cap.Scope);
-                var key = cap.Scope == BudgetScope.Tenant ? "" : cap.Key!.Trim();
-                var period = BudgetText.Of(cap.Period);
-                var row = existing.FirstOrDefault(b => b.Scope == scope && b.Key == key && b.Period == period);
-                if (row is null)
-                {
-                    db.Budgets.Add(new Budget
-                    {
-                        Id = Guid.CreateVersion7(), TenantId = tenantId, Scope = scope, Key = key, Period = period,
-                        LimitMicros = cap.LimitMicros, CreatedUtc = now, UpdatedUtc = now,
-                    });
-                }
-                else
-                {
-                    row.LimitMicros = cap.LimitMicros;
-                    row.UpdatedUtc = now;
-                }
-            }
-
-            if (softThresholdsPercent is not null || actionAtLimit is not null)
-            {
-                var s = await db.BudgetSettings.FirstOrDefaultAsync(x => x.TenantId == tenantId, ct);
-                if (s is null)
-                {
-                    s = new BudgetSettings { TenantId = tenantId, SoftThresholdsPercent = BudgetText.FormatThresholds(options.CurrentValue.DefaultSoftThresholdsPercent) };
-                    db.BudgetSettings.Add(s);
-                }
-
-                if (softThresholdsPercent is not null)
-                {
-                    s.SoftThresholdsPercent = BudgetText.FormatThresholds(softThresholdsPercent);
-                }
-
-                if (actionAtLimit is { } a)
-                {
-                    s.ActionAtLimit = BudgetText.Of(a);
-                }
-
-                s.UpdatedUtc = now;
-            }
-
-            await db.SaveChangesAsync(ct);
+            // Each statement is an atomic upsert (INSERT … ON CONFLICT DO UPDATE, the same SQL on SQLite and PostgreSQL),
+            // all in one transaction: concurrent PUTs never fail on the unique index (the read-then-insert race of issue
+            // 20, item 6) and the stored caps are those of one PUT, the last to commit. A deadlock or lock timeout that
+            // remains after the retries is answered as a conflict (409), never as a server error.
+            await WriteConflicts.RetryAsync(() => UpsertAsync(tenantId, rows, thresholds, action, ct));
+        }
+        catch (Exception ex) when (WriteConflicts.IsConflict(ex))
+        {
+            throw new GatewayException(new GatewayError(GatewayErrorCodes.Conflict,
+                "Another change to these caps was being saved at the same time. Nothing was changed by this one: read the caps again and retry.", 409));
         }
 
         settings.Invalidate(tenantId);
         return await GetAsync(tenantId, ct);
+    }
+
+    private async Task UpsertAsync(Guid tenantId, List<(string Scope, string Key, string Period, long LimitMicros)> caps, string? thresholds,
+        string? action, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var db = dbFactory.ForTenant(tenantId);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var c in caps)
+        {
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO budgets (id, tenant_id, scope, "key", period, limit_micros, created_utc, updated_utc)
+                VALUES ({Guid.CreateVersion7()}, {tenantId}, {c.Scope}, {c.Key}, {c.Period}, {c.LimitMicros}, {now}, {now})
+                ON CONFLICT (tenant_id, scope, "key", period) DO UPDATE SET limit_micros = excluded.limit_micros, updated_utc = excluded.updated_utc
+                """, ct);
+        }
+
+        if (thresholds is not null || action is not null)
+        {
+            // A value not given keeps what is stored (or the default for a first row).
+            var defaults = BudgetText.FormatThresholds(options.CurrentValue.DefaultSoftThresholdsPercent);
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO budget_settings (tenant_id, soft_thresholds_percent, action_at_limit, updated_utc)
+                VALUES ({tenantId}, {thresholds ?? defaults}, {action ?? BudgetText.Of(BudgetAction.Block)}, {now})
+                ON CONFLICT (tenant_id) DO UPDATE SET
+                  soft_thresholds_percent = COALESCE({thresholds}, budget_settings.soft_thresholds_percent),
+                  action_at_limit = COALESCE({action}, budget_settings.action_at_limit),
+                  updated_utc = excluded.updated_utc
+                """, ct);
+        }
+
+        await tx.CommitAsync(ct);
     }
 
     public async Task RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct)

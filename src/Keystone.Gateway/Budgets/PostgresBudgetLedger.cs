@@ -49,7 +49,10 @@ internal sealed class PostgresBudgetLedger(KeystoneDbFactory dbFactory, BudgetEv
         var counter = await db.BudgetCounters.AsNoTracking()
             .Where(c => c.BudgetId == refused.BudgetId && c.PeriodStartUtc == period)
             .Select(c => new { c.SpentMicros, c.ReservedMicros }).FirstOrDefaultAsync(ct);
-        return (null, new BudgetRejection(refused, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
+        // The refusal names the limit the UPDATE enforced (the row's), not the cached snapshot's: right after a change on
+        // another instance the two differ, and the message named the old limit (issue 20, item 14).
+        var enforced = await db.Budgets.AsNoTracking().Where(b => b.Id == refused.BudgetId).Select(b => (long?)b.LimitMicros).FirstOrDefaultAsync(ct);
+        return (null, new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
             BudgetText.PeriodEnd(refused.Period, period)));
     }
 

@@ -19,14 +19,29 @@ public sealed record ProviderCredentialInfo(string Provider, string Masked, stri
 /// BYOK: tenants' own provider keys, encrypted with ASP.NET Core Data Protection. The gateway decrypts a key only
 /// for the call that uses it; calls made with it are billed to the tenant's key.
 /// </summary>
-public sealed class ProviderCredentialStore(
-    KeystoneDbFactory dbFactory,
-    IDataProtectionProvider protection,
-    IOptionsMonitor<GatewayOptions> options,
-    TimeProvider clock)
+public sealed class ProviderCredentialStore
 {
-    private readonly IDataProtector _protector = protection.CreateProtector("Keystone.Gateway.ProviderCredentials.v1");
+    private readonly KeystoneDbFactory _dbFactory;
+    private readonly IOptionsMonitor<GatewayOptions> _options;
+    private readonly TimeProvider _clock;
+    private readonly ITenantSettingsCache _settings;
+    private readonly IDataProtector _protector;
     private readonly ConcurrentDictionary<Guid, (DateTime ExpiresUtc, IReadOnlyDictionary<string, (string Protected, string? BaseUrl)> Keys)> _cache = new();
+
+    // Bumped by every change: a load that started before one does not put what it read back into the cache.
+    private long _generation;
+
+    /// <summary>The BYOK store; its cache follows <paramref name="settings"/>, so a key saved on another instance applies here at once.</summary>
+    public ProviderCredentialStore(KeystoneDbFactory dbFactory, IDataProtectionProvider protection, IOptionsMonitor<GatewayOptions> options,
+        TimeProvider clock, ITenantSettingsCache settings)
+    {
+        _dbFactory = dbFactory;
+        _options = options;
+        _clock = clock;
+        _settings = settings;
+        _protector = protection.CreateProtector("Keystone.Gateway.ProviderCredentials.v1");
+        settings.Changed += DropCached;
+    }
 
     /// <summary>Sets (or replaces) the tenant's key for <paramref name="provider"/>.</summary>
     public async Task<ProviderCredentialInfo> SetAsync(Guid tenantId, string provider, string apiKey, Uri? baseUrl, CancellationToken ct)
@@ -41,36 +56,48 @@ public sealed class ProviderCredentialStore(
             throw new ArgumentException("The API key is too short.", nameof(apiKey));
         }
 
-        var now = clock.GetUtcNow().UtcDateTime;
-        await using var db = dbFactory.ForTenant(tenantId);
-        var row = await db.ProviderCredentials.FirstOrDefaultAsync(c => c.TenantId == tenantId && c.Provider == provider, ct);
-        if (row is null)
+        var now = _clock.GetUtcNow().UtcDateTime;
+        var secret = apiKey.Trim();
+        var protectedSecret = _protector.Protect(secret);
+        var last4 = secret[^4..];
+        var url = baseUrl?.ToString();
+        try
         {
-            row = new ProviderCredential { Id = Guid.CreateVersion7(), TenantId = tenantId, Provider = provider, CreatedUtc = now };
-            db.ProviderCredentials.Add(row);
+            // One atomic upsert (the same SQL on SQLite and PostgreSQL): concurrent saves for one provider never fail on
+            // the unique index (issue 20, item 6); the key stored is the one of the save that committed last.
+            await WriteConflicts.RetryAsync(async () =>
+            {
+                await using var db = _dbFactory.ForTenant(tenantId);
+                await db.Database.ExecuteSqlAsync($"""
+                    INSERT INTO provider_credentials (id, tenant_id, provider, protected_secret, last4, base_url, created_utc, updated_utc)
+                    VALUES ({Guid.CreateVersion7()}, {tenantId}, {provider}, {protectedSecret}, {last4}, {url}, {now}, {now})
+                    ON CONFLICT (tenant_id, provider) DO UPDATE SET protected_secret = excluded.protected_secret, last4 = excluded.last4,
+                      base_url = excluded.base_url, updated_utc = excluded.updated_utc
+                    """, ct);
+            });
+        }
+        catch (Exception ex) when (WriteConflicts.IsConflict(ex))
+        {
+            throw new GatewayException(new GatewayError(GatewayErrorCodes.Conflict,
+                $"Another key for '{provider}' was being saved at the same time. Nothing was changed by this one: look at the stored key and retry.", 409));
         }
 
-        row.ProtectedSecret = _protector.Protect(apiKey.Trim());
-        row.Last4 = apiKey.Trim()[^4..];
-        row.BaseUrl = baseUrl?.ToString();
-        row.UpdatedUtc = now;
-        await db.SaveChangesAsync(ct);
-        _cache.TryRemove(tenantId, out _);
-        return new ProviderCredentialInfo(provider, "…" + row.Last4, row.BaseUrl, now);
+        _settings.Invalidate(tenantId);
+        return new ProviderCredentialInfo(provider, "…" + last4, url, now);
     }
 
     public async Task<bool> RemoveAsync(Guid tenantId, string provider, CancellationToken ct)
     {
-        await using var db = dbFactory.ForTenant(tenantId);
+        await using var db = _dbFactory.ForTenant(tenantId);
         var n = await db.ProviderCredentials.Where(c => c.TenantId == tenantId && c.Provider == provider).ExecuteDeleteAsync(ct);
-        _cache.TryRemove(tenantId, out _);
+        _settings.Invalidate(tenantId);
         return n > 0;
     }
 
     /// <summary>The tenant's keys, masked.</summary>
     public async Task<IReadOnlyList<ProviderCredentialInfo>> ListAsync(Guid tenantId, CancellationToken ct)
     {
-        await using var db = dbFactory.ForTenant(tenantId);
+        await using var db = _dbFactory.ForTenant(tenantId);
         return await db.ProviderCredentials.AsNoTracking().Where(c => c.TenantId == tenantId).OrderBy(c => c.Provider)
             .Select(c => new ProviderCredentialInfo(c.Provider, "…" + c.Last4, c.BaseUrl, c.UpdatedUtc)).ToListAsync(ct);
     }
@@ -78,15 +105,19 @@ public sealed class ProviderCredentialStore(
     /// <summary>The decrypted credentials for one call, or null when the tenant has no key for the provider.</summary>
     public async Task<ProviderCredentials?> GetForCallAsync(Guid tenantId, string provider, CancellationToken ct)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
+        var now = _clock.GetUtcNow().UtcDateTime;
         if (!_cache.TryGetValue(tenantId, out var entry) || entry.ExpiresUtc <= now)
         {
-            await using var db = dbFactory.ForTenant(tenantId);
+            var generation = Interlocked.Read(ref _generation);
+            await using var db = _dbFactory.ForTenant(tenantId);
             var rows = await db.ProviderCredentials.AsNoTracking().Where(c => c.TenantId == tenantId)
                 .Select(c => new { c.Provider, c.ProtectedSecret, c.BaseUrl }).ToListAsync(ct);
-            entry = (now + options.CurrentValue.SettingsCacheTtl,
+            entry = (now + _options.CurrentValue.SettingsCacheTtl,
                 rows.ToDictionary(r => r.Provider, r => (r.ProtectedSecret, r.BaseUrl), StringComparer.OrdinalIgnoreCase));
-            _cache[tenantId] = entry;
+            if (Interlocked.Read(ref _generation) == generation)
+            {
+                _cache[tenantId] = entry;
+            }
         }
 
         if (!entry.Keys.TryGetValue(provider, out var key))
@@ -95,5 +126,18 @@ public sealed class ProviderCredentialStore(
         }
 
         return new ProviderCredentials(_protector.Unprotect(key.Protected), key.BaseUrl is null ? null : new Uri(key.BaseUrl));
+    }
+
+    private void DropCached(Guid tenantId)
+    {
+        Interlocked.Increment(ref _generation);
+        if (tenantId == Guid.Empty)
+        {
+            _cache.Clear();
+        }
+        else
+        {
+            _cache.TryRemove(tenantId, out _);
+        }
     }
 }

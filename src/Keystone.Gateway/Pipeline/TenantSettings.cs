@@ -24,13 +24,31 @@ internal sealed record TenantSnapshot(
 
 /// <summary>
 /// Caches each tenant's settings for <see cref="GatewayOptions.SettingsCacheTtl"/> so the hot path reads no
-/// database when nothing changed. Limits are enforced in SQL from the rows themselves, so a stale snapshot
-/// can at worst miss a cap created in the last few seconds, never overspend an existing one.
+/// database when nothing changed. Every write of a setting drops the tenant's copy here (the next call loads anew)
+/// and, through the <see cref="SettingsChangeFeed"/>, on the other instances within moments; the TTL only bounds
+/// staleness when that feed is down. Limits are enforced in SQL from the rows themselves in PostgreSQL mode, so a
+/// stale snapshot can at worst miss a cap created in the last moment, never overspend an existing one.
 /// </summary>
-// REVIEW: with several instances a change made on one is seen by the others after the TTL; push invalidation if that matters.
-internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
+internal sealed class TenantSettings : ITenantSettingsCache
 {
     private readonly ConcurrentDictionary<Guid, Entry> _cache = new();
+    private readonly KeystoneDbFactory _dbFactory;
+    private readonly IOptionsMonitor<GatewayOptions> _options;
+    private readonly TimeProvider _clock;
+    private readonly SettingsChangeFeed _feed;
+
+    public TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock, SettingsChangeFeed feed)
+    {
+        _dbFactory = dbFactory;
+        _options = options;
+        _clock = clock;
+        _feed = feed;
+        // Another instance changed a tenant's settings: drop the copy here, as its own writer did there.
+        feed.Received += Drop;
+    }
+
+    /// <inheritdoc/>
+    public event Action<Guid>? Changed;
 
     private sealed class Entry(DateTime expiresUtc, Task<TenantSnapshot> snapshot)
     {
@@ -41,7 +59,7 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
 
     public Task<TenantSnapshot> GetAsync(Guid tenantId, CancellationToken ct)
     {
-        var now = clock.GetUtcNow().UtcDateTime;
+        var now = _clock.GetUtcNow().UtcDateTime;
         if (_cache.TryGetValue(tenantId, out var entry))
         {
             if (entry.Snapshot.IsCompletedSuccessfully)
@@ -63,11 +81,30 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
         }
 
         var load = LoadAsync(tenantId, ct);
-        _cache[tenantId] = new Entry(now + options.CurrentValue.SettingsCacheTtl, load);
+        _cache[tenantId] = new Entry(now + _options.CurrentValue.SettingsCacheTtl, load);
         return load;
     }
 
-    public void Invalidate(Guid tenantId) => _cache.TryRemove(tenantId, out _);
+    /// <inheritdoc/>
+    public void Invalidate(Guid tenantId)
+    {
+        Drop(tenantId);
+        _feed.Publish(tenantId);
+    }
+
+    private void Drop(Guid tenantId)
+    {
+        if (tenantId == Guid.Empty)
+        {
+            _cache.Clear();
+        }
+        else
+        {
+            _cache.TryRemove(tenantId, out _);
+        }
+
+        Changed?.Invoke(tenantId);
+    }
 
     private async Task RefreshAsync(Guid tenantId, Entry stale)
     {
@@ -75,7 +112,7 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
         {
             var fresh = await LoadAsync(tenantId, CancellationToken.None);
             // Only replaces the entry it refreshed: an Invalidate in the meantime wins, and the next call loads anew.
-            _cache.TryUpdate(tenantId, new Entry(clock.GetUtcNow().UtcDateTime + options.CurrentValue.SettingsCacheTtl, Task.FromResult(fresh)), stale);
+            _cache.TryUpdate(tenantId, new Entry(_clock.GetUtcNow().UtcDateTime + _options.CurrentValue.SettingsCacheTtl, Task.FromResult(fresh)), stale);
         }
         catch (Exception)
         {
@@ -86,7 +123,7 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
 
     private async Task<TenantSnapshot> LoadAsync(Guid tenantId, CancellationToken ct)
     {
-        await using var db = dbFactory.ForTenant(tenantId);
+        await using var db = _dbFactory.ForTenant(tenantId);
         var policy = await db.TenantModelPolicies.AsNoTracking().FirstOrDefaultAsync(p => p.TenantId == tenantId, ct);
         var caps = await db.Budgets.AsNoTracking().Where(b => b.TenantId == tenantId)
             .Select(b => new { b.Id, b.Scope, b.Key, b.Period, b.LimitMicros }).ToListAsync(ct);
@@ -120,7 +157,7 @@ internal sealed class TenantSettings(KeystoneDbFactory dbFactory, IOptionsMonito
             overrides,
             caps.Select(c => new CapRow(c.Id, BudgetText.ParseScope(c.Scope), c.Key, BudgetText.ParsePeriod(c.Period), c.LimitMicros))
                 .OrderBy(c => c.BudgetId).ToList(),
-            settings is null ? options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(settings.SoftThresholdsPercent),
+            settings is null ? _options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(settings.SoftThresholdsPercent),
             settings is null ? BudgetAction.Block : BudgetText.ParseAction(settings.ActionAtLimit),
             planRpm,
             keys.ToDictionary(k => k.Id, k => k.RequestsPerMinute),

@@ -66,7 +66,7 @@ public sealed class ApiKeyServiceTests(ApiFixture fixture) : IClassFixture<ApiFi
 
         try
         {
-            await Assert.ThrowsAsync<DbUpdateException>(() => AsAcmeAdminAsync(s =>
+            await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => AsAcmeAdminAsync(s =>
                 s.CreateAsync(new NewApiKey("cap-fails", [ApiKeyScopes.Chat], null, 313_131, BudgetPeriod.Day), CancellationToken.None)));
         }
         finally

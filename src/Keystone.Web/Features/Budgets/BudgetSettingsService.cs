@@ -11,10 +11,13 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Features.Budgets;
 
 /// <summary>A refused budget or provider-key change, in words for the page; <see cref="Field"/> names the input.</summary>
-internal sealed class BudgetSettingsException(string message, string field) : Exception(message)
+internal class BudgetSettingsException(string message, string field) : Exception(message)
 {
     public string Field { get; } = field;
 }
+
+/// <summary>The change lost a race with another change to the same cap or key and changed nothing (the API's 409).</summary>
+internal sealed class BudgetSettingsConflictException(string message) : BudgetSettingsException(message, "conflict");
 
 /// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
 internal sealed record BudgetCapListing(BudgetCapStatus Cap, string AppliesTo);
@@ -184,7 +187,8 @@ internal sealed class BudgetSettingsService(
             throw new BudgetSettingsException($"Paste the whole key: 8 to {MaxProviderKeyLength} characters, no spaces.", "apiKey");
         }
 
-        var saved = await credentials.SetAsync(tenantId, choice.Name, secret, null, ct);
+        ProviderCredentialInfo saved = null!;
+        await Refusals(async () => saved = await credentials.SetAsync(tenantId, choice.Name, secret, null, ct));
         await audit.WriteAsync("byok.set", $"provider:{choice.Name}", tenantId, new { provider = choice.Name, key = saved.Masked }, ct);
         return saved;
     }
@@ -202,7 +206,7 @@ internal sealed class BudgetSettingsService(
         return removed;
     }
 
-    // The gateway's service refuses with the API's error (a GatewayException); the page shows its words.
+    // The gateway's services refuse with the API's error (a GatewayException); the page shows its words.
     private static async Task Refusals(Func<Task> change)
     {
         try
@@ -212,6 +216,11 @@ internal sealed class BudgetSettingsService(
         catch (GatewayException ex) when (ex.Error.HttpStatus == 400)
         {
             throw new BudgetSettingsException(ex.Error.Message, ex.Error.Param ?? "body");
+        }
+        catch (GatewayException ex) when (ex.Error.HttpStatus == 409)
+        {
+            // Someone else saved the same thing at the same moment: the page says so next to the form, the API answers 409.
+            throw new BudgetSettingsConflictException(ex.Error.Message);
         }
     }
 

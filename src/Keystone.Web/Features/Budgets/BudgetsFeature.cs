@@ -23,7 +23,7 @@ internal static class BudgetsFeature
             .WithSummary("Set caps (replaces the caps named, by scope + key + period; leaves the others), soft thresholds and action at limit")
             .Accepts<BudgetDto>("application/json")
             .Produces<BudgetDto>()
-            .WithErrors(400, 413, 415);
+            .WithErrors(400, 409, 413, 415);
         admin.MapGet("/provider-keys", ProviderKeyEndpoints.ListAsync)
             .WithName("ListProviderKeys")
             .WithSummary("This tenant's own provider keys (BYOK), masked to their last four characters, and the providers it may bring a key for")
@@ -33,7 +33,7 @@ internal static class BudgetsFeature
             .WithSummary("Store (or replace) this tenant's key for a provider: encrypted, answered masked; the next calls to that provider use it")
             .Accepts<ProviderKeyInputDoc>("application/json")
             .Produces<ProviderKeyDto>()
-            .WithErrors(400, 413, 415);
+            .WithErrors(400, 409, 413, 415);
         admin.MapDelete("/provider-keys/{provider}", ProviderKeyEndpoints.DeleteAsync)
             .WithName("DeleteProviderKey")
             .WithSummary("Remove this tenant's key for a provider: its calls use the platform's key again")

@@ -35,6 +35,10 @@ internal static class ProviderKeyEndpoints
             var saved = await budgets.SetProviderKeyAsync(provider, apiKey, http.RequestAborted);
             return TypedResults.Ok(new ProviderKeyDto(saved.Provider, saved.Masked, saved.UpdatedUtc));
         }
+        catch (BudgetSettingsConflictException ex)
+        {
+            throw ApiException.Conflict(ex.Message);
+        }
         catch (BudgetSettingsException ex)
         {
             throw ApiException.Invalid(ex.Field, ex.Message);

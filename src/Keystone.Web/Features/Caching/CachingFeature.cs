@@ -23,7 +23,7 @@ internal static class CachingFeature
             .WithDescription("Fields: cacheEveryRequest, cacheAtTemperatureZero, semanticCache (each lookup embeds the question: a charged call), semanticThreshold (0.5–1). The next call sees the change.")
             .Accepts<CacheSettingsInputDoc>("application/json")
             .Produces<CacheSettingsDto>()
-            .WithErrors(400, 413, 415);
+            .WithErrors(400, 409, 413, 415);
         admin.MapDelete("/cache-settings/{**feature}", CacheSettingsEndpoints.DeleteAsync)
             .WithName("DeleteCacheSettings")
             .WithSummary("Drop this tenant's own settings for a feature: the platform's apply again")

@@ -73,6 +73,12 @@ public sealed partial class CachingPage
             _error = ex.Message;
             _rows = await Caching.ListAsync(CancellationToken.None);
         }
+        catch (GatewayException ex) when (ex.Error.HttpStatus == 409)
+        {
+            // Someone else saved the same feature at the same moment: say so in plain words and show what is saved now.
+            _error = ex.Error.Message;
+            _rows = await Caching.ListAsync(CancellationToken.None);
+        }
         finally
         {
             _busy = false;

@@ -1,22 +1,56 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Keystone.Data;
 using Keystone.Data.Keys;
+using Keystone.Gateway;
 using Keystone.Web.Platform.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
 
 namespace Keystone.Web.Features.Keys;
 
 /// <summary>
 /// Resolves a presented API key to its <see cref="ApiKeyIdentity"/> on the hot path. Answers (including
 /// "no such key") are cached by the key's SHA-256 for <see cref="ApiKeysOptions.LookupCacheTtl"/>, so a
-/// burst of requests costs one database read; a revoked key stops working within that time on every
-/// instance and at once on the instance that revoked it.
+/// burst of requests costs one database read. A key changed (revoked, rotated, narrowed) stops working as it was at
+/// once on the instance that changed it, and on the others as soon as the gateway's settings feed brings the news
+/// (<see cref="ITenantSettingsCache.Changed"/>: every cached answer of that tenant is dropped); the TTL bounds it
+/// when that feed is down.
 /// </summary>
-internal sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache, IOptionsMonitor<ApiKeysOptions> options)
+internal sealed class ApiKeyLookup : IDisposable
 {
     private const string CachePrefix = "apikey:";
+
+    private readonly KeystoneDbFactory dbFactory;
+    private readonly IMemoryCache cache;
+    private readonly IOptionsMonitor<ApiKeysOptions> options;
+    private readonly ITenantSettingsCache settings;
+
+    // One token per tenant that expires its cached answers together when the tenant's settings change.
+    private readonly ConcurrentDictionary<Guid, CancellationTokenSource> _tenantTokens = new();
+    private CancellationTokenSource _everyTenant = new();
+    private long _changes;
+
+    public ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cache, IOptionsMonitor<ApiKeysOptions> options, ITenantSettingsCache settings)
+    {
+        this.dbFactory = dbFactory;
+        this.cache = cache;
+        this.options = options;
+        this.settings = settings;
+        settings.Changed += DropTenant;
+    }
+
+    public void Dispose()
+    {
+        settings.Changed -= DropTenant;
+        _everyTenant.Dispose();
+        foreach (var tokens in _tenantTokens.Values)
+        {
+            tokens.Dispose();
+        }
+    }
 
     // Keys are "ks_" + 43 base64url characters; anything much longer is not a key and is not hashed.
     private const int MaxKeyLength = 200;
@@ -39,10 +73,20 @@ internal sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cac
             return cached.Identity;
         }
 
+        // Taken before the read: a change that lands while it runs expires what it read.
+        var everyTenant = _everyTenant.Token;
+        var changes = Interlocked.Read(ref _changes);
         var identity = await LoadAsync(hash, ct);
-        if (options.CurrentValue.LookupCacheTtl > TimeSpan.Zero)
+        if (options.CurrentValue.LookupCacheTtl > TimeSpan.Zero && Interlocked.Read(ref _changes) == changes)
         {
-            cache.Set(cacheKey, new CachedKey(identity), options.CurrentValue.LookupCacheTtl);
+            var entry = new MemoryCacheEntryOptions { AbsoluteExpirationRelativeToNow = options.CurrentValue.LookupCacheTtl };
+            entry.AddExpirationToken(new CancellationChangeToken(everyTenant));
+            if (identity is not null)
+            {
+                entry.AddExpirationToken(new CancellationChangeToken(_tenantTokens.GetOrAdd(identity.TenantId, _ => new CancellationTokenSource()).Token));
+            }
+
+            cache.Set(cacheKey, new CachedKey(identity), entry);
         }
 
         return identity;
@@ -50,6 +94,19 @@ internal sealed class ApiKeyLookup(KeystoneDbFactory dbFactory, IMemoryCache cac
 
     /// <summary>Drops a key's cached answer (after revoking or changing it on this instance).</summary>
     public void Forget(string hash) => cache.Remove(CachePrefix + hash);
+
+    private void DropTenant(Guid tenantId)
+    {
+        Interlocked.Increment(ref _changes);
+        if (tenantId == Guid.Empty)
+        {
+            Interlocked.Exchange(ref _everyTenant, new CancellationTokenSource()).Cancel();
+        }
+        else if (_tenantTokens.TryRemove(tenantId, out var tokens))
+        {
+            tokens.Cancel();
+        }
+    }
 
     private async Task<ApiKeyIdentity?> LoadAsync(string hash, CancellationToken ct)
     {

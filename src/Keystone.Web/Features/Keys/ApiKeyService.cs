@@ -4,6 +4,7 @@ using Keystone.Data;
 using Keystone.Data.Keys;
 using Keystone.Gateway;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query;
 
 namespace Keystone.Web.Features.Keys;
 
@@ -63,11 +64,23 @@ internal class ApiKeyValidationException(string message, string? field = null) :
 internal sealed class ApiKeyNotFoundException(string message) : ApiKeyValidationException(message);
 
 /// <summary>
+/// Another change to the same key won the race (two rotations at once): this one changed nothing. The API answers 409,
+/// the console says so in plain words.
+/// </summary>
+internal sealed class ApiKeyConflictException(string message) : ApiKeyValidationException(message);
+
+/// <summary>
 /// The tenant admin's API key operations for the tenant in scope: list, create (secret shown once), set
 /// limits and expiry, rotate, revoke. Every change is audited; a change that narrows what a secret may do
 /// (revoke, rotate, an earlier expiry) also drops the key from this instance's lookup cache so it applies at
-/// once here (and within the cache TTL elsewhere).
+/// once here, and every change tells the gateway's settings cache (<see cref="ITenantSettingsCache"/>), which drops
+/// the tenant's copies here and on the other instances (a new rate limit applies to the next call).
 /// </summary>
+/// <remarks>
+/// Every write is one conditional UPDATE (no read-modify-write of a tracked row), so concurrent writers cannot make an
+/// answer untrue: a rotation replaces the hash it read or is refused (<see cref="ApiKeyConflictException"/>), and of
+/// concurrent revocations exactly one finds the key still active (issue 20, item 5).
+/// </remarks>
 internal sealed class ApiKeyService(
     KeystoneDbFactory dbFactory,
     TenantContext tenant,
@@ -75,6 +88,7 @@ internal sealed class ApiKeyService(
     ApiKeyLookup lookup,
     IBudgetService budgets,
     ILlmGateway gateway,
+    ITenantSettingsCache settings,
     TimeProvider clock)
 {
     /// <summary>The furthest ahead an expiry may be set; beyond it, a typo in the year is likelier than intent.</summary>
@@ -149,6 +163,7 @@ internal sealed class ApiKeyService(
             }
         }
 
+        settings.Invalidate(tenantId);
         await audit.WriteAsync("apikey.create", $"apikey:{key.Id}", tenantId,
             new { key.Name, key.Prefix, key.Scopes, key.RequestsPerMinute, capMicros = input.CapMicros, key.ExpiresUtc, models = key.AllowedModels }, ct);
         return new CreatedApiKey(ToRow(key, caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList()), secret);
@@ -161,11 +176,16 @@ internal sealed class ApiKeyService(
         Validate("limits", [ApiKeyScopes.Chat], requestsPerMinute, capMicros);
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            var key = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct)
-                ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant.");
-            key.RequestsPerMinute = requestsPerMinute;
-            await db.SaveChangesAsync(ct);
+            var changed = await db.ApiKeys.Where(k => k.Id == keyId && k.TenantId == tenantId)
+                .ExecuteUpdateAsync(u => u.SetProperty(k => k.RequestsPerMinute, requestsPerMinute), ct);
+            if (changed == 0)
+            {
+                throw new ApiKeyNotFoundException("That key does not exist in this tenant.");
+            }
         }
+
+        // The gateway reads key rate limits from its settings cache: the next call (on any instance) sees the new one.
+        settings.Invalidate(tenantId);
 
         var existing = (await budgets.GetAsync(tenantId, ct)).Caps
             .Where(c => c.Scope == BudgetScope.ApiKey && c.Key == keyId.ToString()).ToList();
@@ -190,15 +210,7 @@ internal sealed class ApiKeyService(
     {
         var tenantId = RequireTenant();
         var stored = await ValidateModelsAsync(tenantId, models, ct);
-        ApiKey key;
-        await using (var db = dbFactory.ForTenant(tenantId))
-        {
-            key = await ActiveKeyAsync(db, tenantId, keyId, ct);
-            key.AllowedModels = stored;
-            await db.SaveChangesAsync(ct);
-        }
-
-        ForgetSecrets(key);
+        var key = await UpdateActiveAsync(tenantId, keyId, u => u.SetProperty(k => k.AllowedModels, stored), ct);
         await audit.WriteAsync("apikey.models", $"apikey:{keyId}", tenantId, new { key.Prefix, models = stored }, ct);
     }
 
@@ -214,15 +226,7 @@ internal sealed class ApiKeyService(
     {
         var tenantId = RequireTenant();
         ValidateExpiry(expiresUtc);
-        ApiKey key;
-        await using (var db = dbFactory.ForTenant(tenantId))
-        {
-            key = await ActiveKeyAsync(db, tenantId, keyId, ct);
-            key.ExpiresUtc = expiresUtc;
-            await db.SaveChangesAsync(ct);
-        }
-
-        ForgetSecrets(key);
+        var key = await UpdateActiveAsync(tenantId, keyId, u => u.SetProperty(k => k.ExpiresUtc, expiresUtc), ct);
         await audit.WriteAsync("apikey.expiry", $"apikey:{keyId}", tenantId, new { key.Prefix, expiresUtc }, ct);
     }
 
@@ -247,6 +251,7 @@ internal sealed class ApiKeyService(
         await using (var db = dbFactory.ForTenant(tenantId))
         {
             key = await ActiveKeyAsync(db, tenantId, keyId, ct);
+            var readHash = key.Hash;
             replacedEarlier = key.PreviousHash;
             key.PreviousHash = key.Hash;
             key.PreviousPrefix = key.Prefix;
@@ -254,7 +259,23 @@ internal sealed class ApiKeyService(
             key.Hash = ApiKeyHasher.Hash(secret);
             key.Prefix = ApiKeyHasher.PrefixOf(secret);
             key.RotatedUtc = now;
-            await db.SaveChangesAsync(ct);
+            // Compare-and-swap on the hash this rotation replaces: of two rotations that read the same secret only one
+            // may store its own, or the other would answer 200 with a secret that never authenticates.
+            var swapped = await db.ApiKeys
+                .Where(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null && k.Hash == readHash)
+                .ExecuteUpdateAsync(u => u
+                    .SetProperty(k => k.PreviousHash, key.PreviousHash)
+                    .SetProperty(k => k.PreviousPrefix, key.PreviousPrefix)
+                    .SetProperty(k => k.PreviousExpiresUtc, key.PreviousExpiresUtc)
+                    .SetProperty(k => k.Hash, key.Hash)
+                    .SetProperty(k => k.Prefix, key.Prefix)
+                    .SetProperty(k => k.RotatedUtc, key.RotatedUtc), ct);
+            if (swapped == 0)
+            {
+                // Revoked meanwhile (404), or another rotation stored its secret first (409): nothing changed here.
+                _ = await ActiveKeyAsync(db, tenantId, keyId, ct);
+                throw new ApiKeyConflictException("The key was rotated by someone else at the same moment; this rotation changed nothing. Use the secret that rotation returned, or rotate again.");
+            }
         }
 
         if (replacedEarlier is not null)
@@ -263,6 +284,7 @@ internal sealed class ApiKeyService(
         }
 
         ForgetSecrets(key);
+        settings.Invalidate(tenantId);
         await audit.WriteAsync("apikey.rotate", $"apikey:{keyId}", tenantId,
             new { previousPrefix = key.PreviousPrefix, key.Prefix, previousWorksUntilUtc = key.PreviousExpiresUtc }, ct);
         var caps = (await budgets.GetAsync(tenantId, ct)).Caps.Where(c => c.Scope == BudgetScope.ApiKey).ToList();
@@ -273,21 +295,28 @@ internal sealed class ApiKeyService(
     public async Task<bool> RevokeAsync(Guid keyId, CancellationToken ct)
     {
         var tenantId = RequireTenant();
-        ApiKey key;
+        ApiKey? key;
         await using (var db = dbFactory.ForTenant(tenantId))
         {
-            var found = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct);
-            if (found is null || found.RevokedUtc is not null)
+            // One conditional UPDATE: of concurrent revocations exactly one finds the key active and answers true.
+            var revoked = await db.ApiKeys.Where(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null)
+                .ExecuteUpdateAsync(u => u.SetProperty(k => k.RevokedUtc, clock.GetUtcNow().UtcDateTime), ct);
+            if (revoked == 0)
             {
                 return false;
             }
 
-            found.RevokedUtc = clock.GetUtcNow().UtcDateTime;
-            await db.SaveChangesAsync(ct);
-            key = found;
+            // Read after the update: its secrets as they are now (a rotation may have run just before).
+            key = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct);
+        }
+
+        if (key is null)
+        {
+            return true;
         }
 
         ForgetSecrets(key);
+        settings.Invalidate(tenantId);
         await audit.WriteAsync("apikey.revoke", $"apikey:{keyId}", tenantId, new { prefix = key.Prefix }, ct);
         return true;
     }
@@ -323,6 +352,24 @@ internal sealed class ApiKeyService(
     private static async Task<ApiKey> ActiveKeyAsync(KeystoneDbContext db, Guid tenantId, Guid keyId, CancellationToken ct)
         => await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null, ct)
             ?? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.");
+
+    // One conditional UPDATE of an active key of this tenant, then its row as stored (for the audit and the lookup cache).
+    private async Task<ApiKey> UpdateActiveAsync(Guid tenantId, Guid keyId,
+        Action<UpdateSettersBuilder<ApiKey>> set, CancellationToken ct)
+    {
+        ApiKey key;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            var changed = await db.ApiKeys.Where(k => k.Id == keyId && k.TenantId == tenantId && k.RevokedUtc == null).ExecuteUpdateAsync(set, ct);
+            key = changed == 0
+                ? throw new ApiKeyNotFoundException("That key does not exist in this tenant or is revoked.")
+                : await db.ApiKeys.AsNoTracking().FirstAsync(k => k.Id == keyId && k.TenantId == tenantId, ct);
+        }
+
+        ForgetSecrets(key);
+        settings.Invalidate(tenantId);
+        return key;
+    }
 
     private void ForgetSecrets(ApiKey key)
     {

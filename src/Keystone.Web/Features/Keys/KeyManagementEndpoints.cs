@@ -153,7 +153,7 @@ internal static class KeyManagementEndpoints
             : throw ApiException.Invalid(name, $"{name} must be an ISO 8601 time such as 2027-01-01T00:00:00Z.");
     }
 
-    // The service speaks for the console; its refusals become the API's 400 (naming the field) or 404.
+    // The service speaks for the console; its refusals become the API's 400 (naming the field), 404 or 409.
     private static async Task Run(Func<Task> action) => await Run(async () => { await action(); return true; });
 
     private static async Task<T> Run<T>(Func<Task<T>> action)
@@ -165,6 +165,10 @@ internal static class KeyManagementEndpoints
         catch (ApiKeyNotFoundException ex)
         {
             throw ApiException.NotFound(ex.Message);
+        }
+        catch (ApiKeyConflictException ex)
+        {
+            throw ApiException.Conflict(ex.Message);
         }
         catch (ApiKeyValidationException ex)
         {

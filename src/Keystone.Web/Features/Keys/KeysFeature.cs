@@ -28,7 +28,7 @@ internal static class KeysFeature
             .WithSummary("Create a key; the answer holds its secret, once")
             .Accepts<NewApiKeyDoc>("application/json")
             .Produces<CreatedApiKeyDto>(201)
-            .WithErrors(400, 413, 415);
+            .WithErrors(400, 409, 413, 415);
         admin.MapPatch("/keys/{id:guid}", KeyManagementEndpoints.UpdateAsync)
             .WithName("UpdateApiKey")
             .WithSummary("Change a key's expiry and / or model allow-list (a field present changes, null clears it)")
@@ -38,10 +38,10 @@ internal static class KeysFeature
         admin.MapPost("/keys/{id:guid}/rotate", KeyManagementEndpoints.RotateAsync)
             .WithName("RotateApiKey")
             .WithSummary("Give a key a new secret (in the answer, once); the old one works for overlapSeconds more (default 24 h)")
-            .WithDescription("The key keeps its id, caps and their spend, rate limit, scopes, expiry and attribution. The body is optional. A secret replaced by an earlier rotation stops at once.")
+            .WithDescription("The key keeps its id, caps and their spend, rate limit, scopes, expiry and attribution. The body is optional. A secret replaced by an earlier rotation stops at once. Of concurrent rotations of one key, one answers 200 and the others 409 (they changed nothing).")
             .Accepts<RotateApiKeyDoc>("application/json")
             .Produces<CreatedApiKeyDto>()
-            .WithErrors(400, 404, 413, 415);
+            .WithErrors(400, 404, 409, 413, 415);
         admin.MapDelete("/keys/{id:guid}", KeyManagementEndpoints.RevokeAsync)
             .WithName("RevokeApiKey")
             .WithSummary("Revoke a key (every secret it has) for good")

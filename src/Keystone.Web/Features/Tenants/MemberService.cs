@@ -1,4 +1,5 @@
 using Keystone.Web.Platform;
+using System.Data;
 using System.Security.Cryptography;
 using Keystone.Data;
 using Keystone.Data.Identity;
@@ -14,7 +15,12 @@ internal sealed record MemberRow(string UserId, string Email, string DisplayName
 /// <summary>The result of adding a member: the temporary password is shown once, to the admin who added them.</summary>
 internal sealed record AddMemberResult(bool Succeeded, string? Error, string? TemporaryPassword);
 
-/// <summary>Lists and manages the members of the caller's tenant. Every change is audited.</summary>
+/// <summary>
+/// Lists and manages the members of the caller's tenant. Every change is audited. Concurrent changes answer truly
+/// (issue 20, item 6): two adds of one person are one member, and a role change or removal that would leave the
+/// tenant without an admin is refused even when two admins demote each other at the same moment (the check and the
+/// write share one serializable transaction; the loser is retried and then sees the other's change).
+/// </summary>
 internal sealed class MemberService(
     IDbContextFactory<KeystoneDbContext> dbFactory,
     UserManager<KeystoneUser> users,
@@ -49,7 +55,17 @@ internal sealed class MemberService(
         {
             password = TemporaryPassword();
             user = new KeystoneUser { UserName = email, Email = email, EmailConfirmed = true, DisplayName = displayName.Trim(), CreatedUtc = clock.GetUtcNow().UtcDateTime };
-            var created = await users.CreateAsync(user, password);
+            IdentityResult created;
+            try
+            {
+                created = await users.CreateAsync(user, password);
+            }
+            catch (Exception ex) when (WriteConflicts.IsConflict(ex))
+            {
+                // Someone added the same address at the same moment: their account stands, this one changed nothing.
+                return new(false, $"{email} was being added by someone else at the same moment. Look at the list: they may be a member already.", null);
+            }
+
             if (!created.Succeeded)
             {
                 return new(false, string.Join(" ", created.Errors.Select(e => e.Description)), null);
@@ -67,7 +83,16 @@ internal sealed class MemberService(
         }
 
         db.Memberships.Add(new Membership { Id = Guid.NewGuid(), TenantId = tenantId, UserId = user.Id, Role = role, CreatedUtc = clock.GetUtcNow().UtcDateTime });
-        await db.SaveChangesAsync(ct);
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (Exception ex) when (WriteConflicts.IsConflict(ex))
+        {
+            // The unique (tenant, user) index: another admin added them a moment ago.
+            return new(false, $"{email} is already a member.", null);
+        }
+
         await audit.WriteAsync("member.add", $"user:{email}", tenantId, new { role }, ct);
         return new(true, null, password);
     }
@@ -80,21 +105,28 @@ internal sealed class MemberService(
             return $"Role must be {string.Join(" or ", Roles.Tenant)}.";
         }
 
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
-        if (membership is null)
+        var refusal = await GuardedAsync(async db =>
         {
-            return "That person is not a member of this tenant.";
+            var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
+            if (membership is null)
+            {
+                return "That person is not a member of this tenant.";
+            }
+
+            if (membership.Role == Roles.TenantAdmin && role != Roles.TenantAdmin
+                && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
+            {
+                return "A tenant needs at least one admin. Make someone else admin first.";
+            }
+
+            membership.Role = role;
+            return null;
+        }, ct);
+        if (refusal is not null)
+        {
+            return refusal;
         }
 
-        if (membership.Role == Roles.TenantAdmin && role != Roles.TenantAdmin
-            && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
-        {
-            return "A tenant needs at least one admin. Make someone else admin first.";
-        }
-
-        membership.Role = role;
-        await db.SaveChangesAsync(ct);
         await audit.WriteAsync("member.role", $"user:{userId}", tenantId, new { role }, ct);
         return null;
     }
@@ -107,20 +139,27 @@ internal sealed class MemberService(
             return "You cannot remove yourself.";
         }
 
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
-        if (membership is null)
+        var refusal = await GuardedAsync(async db =>
         {
-            return "That person is not a member of this tenant.";
+            var membership = await db.Memberships.SingleOrDefaultAsync(m => m.UserId == userId, ct);
+            if (membership is null)
+            {
+                return "That person is not a member of this tenant.";
+            }
+
+            if (membership.Role == Roles.TenantAdmin && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
+            {
+                return "A tenant needs at least one admin.";
+            }
+
+            db.Memberships.Remove(membership);
+            return null;
+        }, ct);
+        if (refusal is not null)
+        {
+            return refusal;
         }
 
-        if (membership.Role == Roles.TenantAdmin && await db.Memberships.CountAsync(m => m.Role == Roles.TenantAdmin, ct) == 1)
-        {
-            return "A tenant needs at least one admin.";
-        }
-
-        db.Memberships.Remove(membership);
-        await db.SaveChangesAsync(ct);
         // Ends the removed member's sessions at their next revalidation.
         if (await users.FindByIdAsync(userId) is { } user)
         {
@@ -185,6 +224,35 @@ internal sealed class MemberService(
     {
         await users.SetLockoutEndDateAsync(user, null);
         await users.ResetAccessFailedCountAsync(user);
+    }
+
+    /// <summary>
+    /// Runs a members check-and-change in one serializable transaction and saves it unless it returns a refusal. Two
+    /// admins demoting each other at once would each count two admins under weaker isolation (write skew); here
+    /// PostgreSQL fails one of them (40001) and SQLite runs them one after the other, and the retry sees the other's change.
+    /// </summary>
+    private async Task<string?> GuardedAsync(Func<KeystoneDbContext, Task<string?>> change, CancellationToken ct)
+    {
+        try
+        {
+            return await WriteConflicts.RetryAsync(async () =>
+            {
+                await using var db = await dbFactory.CreateDbContextAsync(ct);
+                await using var tx = await db.Database.BeginTransactionAsync(IsolationLevel.Serializable, ct);
+                var refusal = await change(db);
+                if (refusal is null)
+                {
+                    await db.SaveChangesAsync(ct);
+                    await tx.CommitAsync(ct);
+                }
+
+                return refusal;
+            });
+        }
+        catch (Exception ex) when (WriteConflicts.IsConflict(ex))
+        {
+            return "Someone else changed this tenant's members at the same moment; nothing was changed. Look at the list and try again.";
+        }
     }
 
     private Guid RequireTenant() => tenant.TenantId

@@ -18,4 +18,7 @@ internal sealed class ApiException(int status, string code, string message, stri
 
     /// <summary>404.</summary>
     public static ApiException NotFound(string message) => new(404, "not_found", message);
+
+    /// <summary>409: the change lost a race with another change to the same thing and changed nothing.</summary>
+    public static ApiException Conflict(string message) => new(409, GatewayErrorCodes.Conflict, message);
 }

@@ -1,0 +1,429 @@
+using System.Net;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using Keystone.Data.Identity;
+using Keystone.Data.Keys;
+using Keystone.Gateway.Credentials;
+using Keystone.Testing;
+using Keystone.Web.Features.Tenants;
+using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
+using Keystone.Web.Tests.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Xunit.Abstractions;
+
+namespace Keystone.Web.Tests.Api;
+
+/// <summary>One running app on one database for the concurrent-writer tests of a class.</summary>
+public abstract class WritesAppFixture : IAsyncLifetime
+{
+    public KeystoneAppFactory App { get; private set; } = default!;
+
+    protected abstract Task<KeystoneAppFactory> CreateAppAsync();
+
+    public async Task InitializeAsync()
+    {
+        App = await CreateAppAsync();
+        _ = App.Server;
+    }
+
+    public virtual Task DisposeAsync()
+    {
+        App.Dispose();
+        return Task.CompletedTask;
+    }
+
+    /// <summary>A client that sends <paramref name="key"/> (default: Acme's demo key, every scope) as a bearer token.</summary>
+    public HttpClient Client(string key = KeystoneAppFactory.DemoApiKey)
+    {
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+        return client;
+    }
+}
+
+/// <summary>The embedded default: SQLite on a temporary file.</summary>
+public sealed class SqliteWritesFixture : WritesAppFixture
+{
+    protected override Task<KeystoneAppFactory> CreateAppAsync() => Task.FromResult(new KeystoneAppFactory());
+}
+
+/// <summary>The scaled mode: PostgreSQL as the application role (row-level security applies), Hangfire on PostgreSQL.</summary>
+public sealed class PostgresWritesFixture : WritesAppFixture
+{
+    private PostgresTestDatabase _db = default!;
+
+    protected override async Task<KeystoneAppFactory> CreateAppAsync()
+    {
+        _db = await PostgresTestDatabase.CreateAsync();
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
+        HangfireSetup.InstallPostgresSchema(_db.Connections);
+        return new KeystoneAppFactory()
+            .WithSetting("Database:Provider", "Postgres")
+            .WithSetting("ConnectionStrings:Postgres", _db.AppConnectionString)
+            .WithSetting("ConnectionStrings:PostgresMigrator", _db.OwnerConnectionString);
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Issue 20, items 5 and 6: every write endpoint of <c>/api/v1</c>, enumerated from the endpoint data source, takes 30
+/// concurrent writers without a 5xx, and what is stored afterwards agrees with what was answered (the rotation that
+/// answered 200 holds the secret that works, exactly one delete answers 204, the stored budget is one of the bodies
+/// answered 200). A new write endpoint without a case here fails <see cref="EveryApiWriteEndpoint_HasAConcurrencyCase"/>.
+/// </summary>
+public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITestOutputHelper output)
+{
+    /// <summary>Writers per endpoint.</summary>
+    public const int Writers = 30;
+
+    private static readonly Dictionary<string, Func<ConcurrentAdminWritesTests, Task>> Cases = new(StringComparer.Ordinal)
+    {
+        ["POST /api/v1/keys"] = t => t.CreateKeysAsync(),
+        ["PATCH /api/v1/keys/{id:guid}"] = t => t.UpdateKeyAsync(),
+        ["POST /api/v1/keys/{id:guid}/rotate"] = t => t.RotateKeyAsync(),
+        ["DELETE /api/v1/keys/{id:guid}"] = t => t.RevokeKeyAsync(),
+        ["PUT /api/v1/budgets"] = t => t.PutBudgetsAsync(),
+        ["PUT /api/v1/cache-settings/{**feature}"] = t => t.PutCacheSettingsAsync(),
+        ["DELETE /api/v1/cache-settings/{**feature}"] = t => t.DeleteCacheSettingsAsync(),
+        ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
+        ["DELETE /api/v1/provider-keys/{provider}"] = t => t.DeleteProviderKeyAsync(),
+        ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
+    };
+
+    public static TheoryData<string> Endpoints() => [.. Cases.Keys.Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public void EveryApiWriteEndpoint_HasAConcurrencyCase()
+    {
+        var writes = fixture.App.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => ("/" + (e.RoutePattern.RawText ?? "").TrimStart('/')).StartsWith("/api/v1/", StringComparison.Ordinal))
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [])
+                .Where(m => m is "POST" or "PUT" or "PATCH" or "DELETE")
+                .Select(m => $"{m} /{e.RoutePattern.RawText!.TrimStart('/')}"))
+            .Distinct().Order(StringComparer.Ordinal).ToList();
+
+        Assert.Equal(writes, Cases.Keys.Order(StringComparer.Ordinal).ToList());
+    }
+
+    [Theory]
+    [MemberData(nameof(Endpoints), MemberType = typeof(ConcurrentAdminWritesTests))]
+    public Task Write_ThirtyConcurrentWriters_NoServerErrorAndTheStoredStateAgreesWithTheAnswers(string endpoint) => Cases[endpoint](this);
+
+    private async Task CreateKeysAsync()
+    {
+        var admin = fixture.Client();
+        var run = Guid.NewGuid().ToString("N")[..8];
+
+        var answers = await AllAtOnceAsync(i => admin.PostAsync("/api/v1/keys",
+            Json($$"""{"name":"conc-{{run}}-{{i}}","scopes":["chat"],"requestsPerMinute":{{100 + i}},"capMicros":{{1000 + i}},"capPeriod":"day"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a.Status));
+        var listed = await GetJsonAsync(admin, "/api/v1/keys");
+        var mine = listed.GetProperty("keys").EnumerateArray().Where(k => k.GetProperty("name").GetString()!.StartsWith($"conc-{run}-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(Writers, mine.Count);
+        foreach (var answer in answers)
+        {
+            var key = answer.Body.GetProperty("key");
+            var i = int.Parse(key.GetProperty("name").GetString()!.Split('-')[^1], System.Globalization.CultureInfo.InvariantCulture);
+            var stored = Assert.Single(mine, k => k.GetProperty("id").GetGuid() == key.GetProperty("id").GetGuid());
+            Assert.Equal(100 + i, stored.GetProperty("requestsPerMinute").GetInt32());
+            Assert.Equal(1000 + i, Assert.Single(stored.GetProperty("caps").EnumerateArray()).GetProperty("limitMicros").GetInt64());
+            Assert.Equal(HttpStatusCode.OK, (await fixture.Client(answer.Body.GetProperty("secret").GetString()!).GetAsync("/v1/models")).StatusCode);
+        }
+    }
+
+    private async Task UpdateKeyAsync()
+    {
+        var admin = fixture.Client();
+        var (id, _) = await NewKeyAsync(admin);
+        var day = DateTime.UtcNow.Date.AddDays(10);
+
+        var answers = await AllAtOnceAsync(i => admin.PatchAsync($"/api/v1/keys/{id}", Json($$"""{"expiresUtc":"{{day.AddDays(i):yyyy-MM-ddTHH:mm:ssZ}}"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = (await db.ApiKeys.AsNoTracking().SingleAsync(k => k.Id == id)).ExpiresUtc;
+        // Every PATCH took effect in turn; what stays is the value one of them set.
+        Assert.Contains(stored!.Value, Enumerable.Range(0, Writers).Select(i => day.AddDays(i)));
+    }
+
+    private async Task RotateKeyAsync()
+    {
+        var admin = fixture.Client();
+        var (id, original) = await NewKeyAsync(admin);
+
+        var answers = await AllAtOnceAsync(_ => admin.PostAsync($"/api/v1/keys/{id}/rotate", Json("""{"overlapSeconds":0}""")));
+
+        var won = answers.Where(a => a.Status == HttpStatusCode.OK).ToList();
+        Assert.NotEmpty(won);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => AssertError(a, HttpStatusCode.Conflict, "conflict"));
+        // No two rotations replaced the same secret (the lost update): the answers form one chain from the original.
+        var replaced = won.Select(a => a.Body.GetProperty("key").GetProperty("previousPrefix").GetString()).ToList();
+        Assert.Equal(replaced.Count, replaced.Distinct().Count());
+        var prefixes = won.Select(a => a.Body.GetProperty("key").GetProperty("prefix").GetString()).Append(ApiKeyHasher.PrefixOf(original)).ToHashSet();
+        Assert.All(replaced, p => Assert.Contains(p, prefixes));
+        // The last rotation in the chain holds the secret that authenticates; with no overlap every earlier one stopped.
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.ApiKeys.AsNoTracking().SingleAsync(k => k.Id == id);
+        var last = Assert.Single(won, a => ApiKeyHasher.Hash(a.Body.GetProperty("secret").GetString()!) == stored.Hash);
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Client(last.Body.GetProperty("secret").GetString()!).GetAsync("/v1/models")).StatusCode);
+        foreach (var other in won.Where(a => a != last))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client(other.Body.GetProperty("secret").GetString()!).GetAsync("/v1/models")).StatusCode);
+        }
+    }
+
+    private async Task RevokeKeyAsync()
+    {
+        var admin = fixture.Client();
+        var (id, secret) = await NewKeyAsync(admin);
+
+        var answers = await AllAtOnceAsync(_ => admin.DeleteAsync($"/api/v1/keys/{id}"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.NotNull((await db.ApiKeys.AsNoTracking().SingleAsync(k => k.Id == id)).RevokedUtc);
+        Assert.Equal(1, await db.AuditLog.CountAsync(a => a.Action == "apikey.revoke" && a.Target == $"apikey:{id}"));
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client(secret).GetAsync("/v1/models")).StatusCode);
+    }
+
+    private async Task PutBudgetsAsync()
+    {
+        var admin = fixture.Client();
+        var run = Guid.NewGuid().ToString("N")[..8];
+
+        // Each body sets two caps that did not exist (the insert race) to values of its own, plus the policy.
+        var answers = await AllAtOnceAsync(i => admin.PutAsync("/api/v1/budgets", Json($$"""
+            {"caps":[{"scope":"feature","key":"conc-{{run}}-a","period":"day","limitMicros":{{10_000 + i}}},
+                     {"scope":"user","key":"conc-{{run}}-u","period":"month","limitMicros":{{20_000 + i}}}],
+             "softThresholdsPercent":[{{50 + i}}],"actionAtLimit":"block"}
+            """)));
+
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.OK || IsConflict(a), $"{(int)a.Status}: {a.Text}"));
+        var ok = answers.Select((a, i) => (a, i)).Where(x => x.a.Status == HttpStatusCode.OK).Select(x => x.i).ToList();
+        Assert.NotEmpty(ok);
+        var stored = await GetJsonAsync(admin, "/api/v1/budgets");
+        var caps = stored.GetProperty("caps").EnumerateArray().ToList();
+        var feature = Assert.Single(caps, c => c.GetProperty("key").GetString() == $"conc-{run}-a").GetProperty("limitMicros").GetInt64();
+        var user = Assert.Single(caps, c => c.GetProperty("key").GetString() == $"conc-{run}-u").GetProperty("limitMicros").GetInt64();
+        var threshold = Assert.Single(stored.GetProperty("softThresholdsPercent").EnumerateArray()).GetInt32();
+        // The stored caps and policy are those of one PUT that answered 200, whole (not a mix of two).
+        var winner = (int)(feature - 10_000);
+        Assert.Contains(winner, ok);
+        Assert.Equal(20_000 + winner, user);
+        Assert.Equal(50 + winner, threshold);
+    }
+
+    private async Task PutCacheSettingsAsync()
+    {
+        var admin = fixture.Client();
+        var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];
+
+        var answers = await AllAtOnceAsync(i => admin.PutAsync($"/api/v1/cache-settings/{feature}",
+            Json($$"""{"cacheEveryRequest":{{(i % 2 == 0 ? "true" : "false")}},"semanticThreshold":0.{{60 + i}}}""")));
+
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.OK || IsConflict(a), $"{(int)a.Status}: {a.Text}"));
+        var ok = answers.Select((a, i) => (a, i)).Where(x => x.a.Status == HttpStatusCode.OK).Select(x => x.i).ToList();
+        await using var db = fixture.App.CreateSystemDb();
+        var row = await db.FeatureCacheSettings.AsNoTracking().SingleAsync(s => s.TenantId == DemoData.AcmeId && s.Feature == feature);
+        var winner = (int)Math.Round((row.SemanticThreshold - 0.6) * 100);
+        Assert.Contains(winner, ok);
+        Assert.Equal(winner % 2 == 0, row.Cache);
+    }
+
+    private async Task DeleteCacheSettingsAsync()
+    {
+        var admin = fixture.Client();
+        var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync($"/api/v1/cache-settings/{feature}", Json("""{"cacheEveryRequest":true}"""))).StatusCode);
+
+        var answers = await AllAtOnceAsync(_ => admin.DeleteAsync($"/api/v1/cache-settings/{feature}"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.FeatureCacheSettings.AnyAsync(s => s.TenantId == DemoData.AcmeId && s.Feature == feature));
+    }
+
+    private async Task PutProviderKeyAsync()
+    {
+        var admin = fixture.Client();
+        var run = Guid.NewGuid().ToString("N")[..6];
+
+        var answers = await AllAtOnceAsync(i => admin.PutAsync("/api/v1/provider-keys/sim", Json($$"""{"apiKey":"sk-conc-{{run}}-{{i:0000}}"}""")));
+
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.OK || IsConflict(a), $"{(int)a.Status}: {a.Text}"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.Equal(1, await db.ProviderCredentials.CountAsync(c => c.TenantId == DemoData.AcmeId && c.Provider == "sim"));
+        var stored = await fixture.App.Services.GetRequiredService<ProviderCredentialStore>().GetForCallAsync(DemoData.AcmeId, "sim", CancellationToken.None);
+        var winner = int.Parse(stored!.ApiKey[^4..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal($"sk-conc-{run}-{winner:0000}", stored.ApiKey);
+        Assert.Equal(HttpStatusCode.OK, answers[winner].Status);
+        Assert.Equal($"…{winner:0000}", answers[winner].Body.GetProperty("key").GetString());
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync("/api/v1/provider-keys/sim")).StatusCode);
+    }
+
+    private async Task DeleteProviderKeyAsync()
+    {
+        var admin = fixture.Client();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync("/api/v1/provider-keys/sim", Json("""{"apiKey":"sk-conc-delete-0123"}"""))).StatusCode);
+
+        var answers = await AllAtOnceAsync(_ => admin.DeleteAsync("/api/v1/provider-keys/sim"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.ProviderCredentials.AnyAsync(c => c.TenantId == DemoData.AcmeId && c.Provider == "sim"));
+    }
+
+    private async Task PostFeedbackAsync()
+    {
+        var admin = fixture.Client();
+        var chat = await admin.PostAsync("/v1/chat/completions", Json("""{"model":"fast","messages":[{"role":"user","content":"Feedback target"}]}"""));
+        chat.EnsureSuccessStatusCode();
+        var traceId = chat.Headers.GetValues("X-Keystone-Trace-Id").Single();
+
+        var answers = await AllAtOnceAsync(i => admin.PostAsync("/api/v1/feedback", Json($$"""{"traceId":"{{traceId}}","score":"{{(i % 2 == 0 ? "up" : "down")}}","comment":"writer {{i}}"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Created, a.Status));
+        await using var db = fixture.App.CreateSystemDb();
+        var trace = Guid.Parse(answers[0].Body.GetProperty("traceId").GetString()!);
+        var rows = await db.Feedback.AsNoTracking().Where(f => f.TraceId == trace).ToListAsync();
+        Assert.Equal(Writers, rows.Count);
+        Assert.Equal(answers.Select(a => a.Body.GetProperty("id").GetGuid()).Order(), rows.Select(r => r.Id).Order());
+    }
+
+    [Fact]
+    public async Task AddMember_SamePersonThirtyTimesAtOnce_OneMemberAndOneSuccess()
+    {
+        var email = $"conc-{Guid.NewGuid():N}@initech.demo";
+
+        var results = await Task.WhenAll(Enumerable.Range(0, Writers).Select(async _ =>
+        {
+            var (scope, members) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+            await using (scope)
+            {
+                return await members.AddAsync(email, "Conc Person", Roles.TenantMember, CancellationToken.None);
+            }
+        }));
+
+        Assert.Single(results, r => r.Succeeded);
+        Assert.All(results.Where(r => !r.Succeeded), r => Assert.False(string.IsNullOrWhiteSpace(r.Error)));
+        await using var db = fixture.App.CreateSystemDb();
+        var user = await db.Users.AsNoTracking().SingleAsync(u => u.Email == email);
+        Assert.Equal(1, await db.Memberships.CountAsync(m => m.UserId == user.Id && m.TenantId == DemoData.InitechId));
+    }
+
+    [Fact]
+    public async Task ChangeRole_TwoAdminsDemoteEachOtherAtOnce_TheTenantKeepsAnAdmin()
+    {
+        var email = $"conc-{Guid.NewGuid():N}@initech.demo";
+        var (setup, setupMembers) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+        await using (setup)
+        {
+            Assert.True((await setupMembers.AddAsync(email, "Second Admin", Roles.TenantAdmin, CancellationToken.None)).Succeeded);
+        }
+
+        await using var db = fixture.App.CreateSystemDb();
+        var admins = await db.Memberships.AsNoTracking().Where(m => m.TenantId == DemoData.InitechId && m.Role == Roles.TenantAdmin)
+            .Join(db.Users, m => m.UserId, u => u.Id, (m, u) => new { u.Id, u.Email }).ToListAsync();
+        Assert.Equal(2, admins.Count);
+
+        // Each admin demotes the other: each check alone sees two admins.
+        var results = await Task.WhenAll(admins.Select(async (admin, i) =>
+        {
+            var (scope, members) = await MembersAsAsync(admin.Email!, DemoData.InitechId);
+            await using (scope)
+            {
+                return await members.ChangeRoleAsync(admins[1 - i].Id, Roles.TenantMember, CancellationToken.None);
+            }
+        }));
+
+        var left = await db.Memberships.AsNoTracking().CountAsync(m => m.TenantId == DemoData.InitechId && m.Role == Roles.TenantAdmin);
+        Assert.Equal(1, left);
+        Assert.Single(results, r => r is null);
+        Assert.Single(results, r => r is not null);
+        // Back to one admin of Initech's own for the other tests of this class.
+        var demo = admins.Single(a => a.Email == "admin@initech.demo").Id;
+        var added = admins.Single(a => a.Email == email).Id;
+        await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == demo).ExecuteUpdateAsync(u => u.SetProperty(m => m.Role, Roles.TenantAdmin));
+        await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == added).ExecuteDeleteAsync();
+    }
+
+    private async Task<(AsyncServiceScope Scope, MemberService Members)> MembersAsAsync(string email, Guid tenantId)
+    {
+        var scope = fixture.App.Services.CreateAsyncScope();
+        var user = (await scope.ServiceProvider.GetRequiredService<UserManager<KeystoneUser>>().FindByEmailAsync(email))!;
+        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
+        [
+            new Claim(ClaimTypes.NameIdentifier, user.Id), new Claim(ClaimTypes.Email, email), new Claim(ClaimTypes.Role, Roles.TenantAdmin),
+            new Claim(KeystoneClaims.TenantId, tenantId.ToString()),
+        ], "test")));
+        return (scope, scope.ServiceProvider.GetRequiredService<MemberService>());
+    }
+
+    private sealed record Answer(HttpStatusCode Status, string Text, JsonElement Body);
+
+    /// <summary>Starts <see cref="Writers"/> requests together and collects every answer; a 5xx fails the test at once.</summary>
+    private async Task<List<Answer>> AllAtOnceAsync(Func<int, Task<HttpResponseMessage>> send)
+    {
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writers = Enumerable.Range(0, Writers).Select(async i =>
+        {
+            await start.Task;
+            using var response = await send(i);
+            var text = await response.Content.ReadAsStringAsync();
+            var body = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+            return new Answer(response.StatusCode, text, body);
+        }).ToList();
+        start.SetResult();
+        var answers = (await Task.WhenAll(writers)).ToList();
+        // The figures docs/reliability.md quotes: how the writers were answered.
+        output.WriteLine(string.Join(", ", answers.GroupBy(a => (int)a.Status).OrderBy(g => g.Key).Select(g => $"{g.Count()} × {g.Key}")));
+        Assert.All(answers, a => Assert.True((int)a.Status < 500, $"A writer got {(int)a.Status}: {a.Text}"));
+        return answers;
+    }
+
+    private static bool IsConflict(Answer a)
+        => a.Status == HttpStatusCode.Conflict && a.Body.GetProperty("error").GetProperty("code").GetString() == "conflict";
+
+    private static void AssertError(Answer a, HttpStatusCode status, string code)
+    {
+        Assert.Equal(status, a.Status);
+        Assert.Equal(code, a.Body.GetProperty("error").GetProperty("code").GetString());
+        Assert.False(string.IsNullOrWhiteSpace(a.Body.GetProperty("error").GetProperty("message").GetString()));
+    }
+
+    private static async Task<(Guid Id, string Secret)> NewKeyAsync(HttpClient admin)
+    {
+        var created = await admin.PostAsync("/api/v1/keys", Json($$"""{"name":"conc-{{Guid.NewGuid():N}}","scopes":["chat"]}"""));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        using var doc = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+        return (doc.RootElement.GetProperty("key").GetProperty("id").GetGuid(), doc.RootElement.GetProperty("secret").GetString()!);
+    }
+
+    private static async Task<JsonElement> GetJsonAsync(HttpClient client, string path)
+    {
+        using var doc = JsonDocument.Parse(await client.GetStringAsync(path));
+        return doc.RootElement.Clone();
+    }
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+}
+
+public sealed class ConcurrentAdminWritesSqliteTests(SqliteWritesFixture fixture, ITestOutputHelper output)
+    : ConcurrentAdminWritesTests(fixture, output), IClassFixture<SqliteWritesFixture>;
+
+public sealed class ConcurrentAdminWritesPostgresTests(PostgresWritesFixture fixture, ITestOutputHelper output)
+    : ConcurrentAdminWritesTests(fixture, output), IClassFixture<PostgresWritesFixture>;
