@@ -75,8 +75,14 @@ public sealed class DatabaseOptions : IValidatableObject
     /// <summary>PostgreSQL: the size of Hangfire's own pool (<see cref="JobWorkerCount"/> + <see cref="JobsPoolOverhead"/>).</summary>
     public int JobsPoolSize => JobWorkerCount + JobsPoolOverhead;
 
-    /// <summary>PostgreSQL: the most connections one instance opens (both pools).</summary>
-    public int ConnectionsPerInstance => MaxPoolSize + JobsPoolSize;
+    /// <summary>
+    /// The connection each PostgreSQL instance holds for its whole life to <c>LISTEN</c> for other instances' settings
+    /// changes: outside the pools, so that it never takes a connection from requests.
+    /// </summary>
+    public const int ListenerConnections = 1;
+
+    /// <summary>PostgreSQL: the most connections one instance opens (both pools and the listener).</summary>
+    public int ConnectionsPerInstance => MaxPoolSize + JobsPoolSize + ListenerConnections;
 
     /// <summary><see cref="MigrateOnStart"/>, or its default for the mode: true with SQLite, false with PostgreSQL.</summary>
     public bool EffectiveMigrateOnStart => MigrateOnStart ?? IsEmbedded;

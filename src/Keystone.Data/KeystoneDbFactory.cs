@@ -15,8 +15,11 @@ public sealed class KeystoneDbFactory
 {
     private readonly DbContextOptions _options;
 
+    private readonly string? _listenerConnectionString;
+
     public KeystoneDbFactory(IOptions<DatabaseOptions> options, KeystoneConnectionStrings connections)
     {
+        _listenerConnectionString = connections.PostgresListener ?? connections.Postgres;
         Provider = options.Value.Provider;
         var builder = new DbContextOptionsBuilder();
         if (Provider == DatabaseProvider.Postgres)
@@ -45,6 +48,15 @@ public sealed class KeystoneDbFactory
 
     /// <summary>Shortcut for system work across every tenant (jobs, rollups, seeding).</summary>
     public KeystoneDbContext ForSystem() => Create(TenantScope.All);
+
+    /// <summary>
+    /// PostgreSQL: a new, unopened connection outside every pool (<c>Application Name</c> <c>keystone-listen</c>), for
+    /// a process-long <c>LISTEN</c>. Not a context: it reads no tenant data, and holding it must not shrink the pool
+    /// requests use.
+    /// </summary>
+    public NpgsqlConnection CreateListenerConnection() => Provider == DatabaseProvider.Postgres
+        ? new NpgsqlConnection(_listenerConnectionString)
+        : throw new InvalidOperationException("Only the PostgreSQL mode listens for other instances.");
 
     internal static void ConfigureSqlite(DbContextOptionsBuilder builder, string connectionString)
         => builder.UseSqlite(connectionString, o => o.MigrationsHistoryTable("__ef_migrations"))
@@ -79,6 +91,13 @@ public sealed class KeystoneConnectionStrings
     public string? PostgresJobs { get; init; }
 
     /// <summary>
+    /// The settings-change listener's connection: the application role, unpooled (defaults to <see cref="Postgres"/>),
+    /// held open for the life of the process. Unpooled rather than a pool of one: two hosts in one process (tests)
+    /// would share that pool and the second would wait for ever.
+    /// </summary>
+    public string? PostgresListener { get; init; }
+
+    /// <summary>
     /// <paramref name="connectionString"/> with the pool the settings give it: at most <paramref name="maxPoolSize"/>
     /// connections, waiting up to <paramref name="timeout"/> for a free one (Npgsql queues callers rather than opening
     /// more), and shown in <c>pg_stat_activity</c> as its <c>Application Name</c> (default <c>keystone</c>) followed by
@@ -93,6 +112,21 @@ public sealed class KeystoneConnectionStrings
             Timeout = (int)Math.Ceiling(timeout.TotalSeconds),
         };
         builder.MinPoolSize = Math.Min(builder.MinPoolSize, maxPoolSize);
+        builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "keystone" : builder.ApplicationName) + nameSuffix;
+        return builder.ConnectionString;
+    }
+
+    /// <summary>
+    /// <paramref name="connectionString"/> for one dedicated connection outside every pool, named in
+    /// <c>pg_stat_activity</c> like <see cref="Pooled"/>'s.
+    /// </summary>
+    public static string Unpooled(string connectionString, TimeSpan timeout, string nameSuffix)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString)
+        {
+            Pooling = false,
+            Timeout = (int)Math.Ceiling(timeout.TotalSeconds),
+        };
         builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "keystone" : builder.ApplicationName) + nameSuffix;
         return builder.ConnectionString;
     }

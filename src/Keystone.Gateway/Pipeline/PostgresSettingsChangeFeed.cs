@@ -10,7 +10,7 @@ namespace Keystone.Gateway.Pipeline;
 /// <summary>
 /// Settings changes between instances in PostgreSQL mode: a change made here is sent as
 /// <c>NOTIFY keystone_settings, '&lt;instance&gt;:&lt;tenant&gt;'</c> and every instance holds one connection (taken from
-/// its pool for the life of the process) that <c>LISTEN</c>s on that channel, so another instance drops its cached copy within milliseconds instead of after
+/// its own, outside the pools, for the life of the process) that <c>LISTEN</c>s on that channel, so another instance drops its cached copy within milliseconds instead of after
 /// <see cref="GatewayOptions.SettingsCacheTtl"/> (a key's new rate limit, a cap's new limit). Nothing is stored:
 /// when the listening connection drops, every cached tenant is dropped on reconnecting, as changes may have been
 /// missed meanwhile, and until then the cache TTL bounds how stale a copy can be.
@@ -38,12 +38,10 @@ internal sealed partial class PostgresSettingsChangeFeed(
         {
             try
             {
-                // A connection of its own, held open for the life of the process (a system context that does nothing
-                // else): it waits for notifications. The data source's connection string hides the password, so the
-                // context opens it rather than a new NpgsqlConnection.
-                await using var db = dbFactory.ForSystem();
-                await db.Database.OpenConnectionAsync(ct);
-                var conn = (NpgsqlConnection)db.Database.GetDbConnection();
+                // A connection of its own, held open for the life of the process, outside the application pool (so a
+                // small Database:MaxPoolSize keeps all of its connections for requests).
+                await using var conn = dbFactory.CreateListenerConnection();
+                await conn.OpenAsync(ct);
                 conn.Notification += (_, e) => Receive(e.Payload);
                 await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", conn))
                 {

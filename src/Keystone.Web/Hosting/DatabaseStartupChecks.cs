@@ -86,7 +86,7 @@ internal sealed partial class PostgresDatabaseStartupChecks(
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Warning,
         Message = "PostgreSQL connections may run out: Database:ExpectedInstances {Instances} × {PerInstance} per instance "
-            + "(Database:MaxPoolSize {AppPool} + Hangfire {JobsPool}) = {Needed}, but the {LimitSource} allows role {Role} only {Limit} on {Database}. "
+            + "(Database:MaxPoolSize {AppPool} + Hangfire {JobsPool} + 1 listener) = {Needed}, but the {LimitSource} allows role {Role} only {Limit} on {Database}. "
             + "Lower Database:MaxPoolSize or Database:JobWorkerCount, or raise the limit (README: connection arithmetic); "
             + "until then instances beyond the limit fail to connect")]
     private static partial void LogDoesNotFit(ILogger log, int instances, int perInstance, int appPool, int jobsPool, int needed, int limit,
@@ -121,6 +121,6 @@ internal sealed record ConnectionBudget(int Instances, int PerInstance, int Limi
             (limit, source) = (databaseLimit, "database's CONNECTION LIMIT");
         }
 
-        return new ConnectionBudget(instances, appPool + jobsPool, limit, source);
+        return new ConnectionBudget(instances, appPool + jobsPool + DatabaseOptions.ListenerConnections, limit, source);
     }
 }

@@ -32,6 +32,7 @@ internal static class StartupSettings
             // connections are known and several instances can be made to fit the server (README: connection arithmetic).
             Postgres = usePostgres ? KeystoneConnectionStrings.Pooled(postgres!, options.MaxPoolSize, options.PoolTimeout) : postgres,
             PostgresJobs = usePostgres ? KeystoneConnectionStrings.Pooled(postgres!, options.JobsPoolSize, options.PoolTimeout, "-jobs") : null,
+            PostgresListener = usePostgres ? KeystoneConnectionStrings.Unpooled(postgres!, options.PoolTimeout, "-listen") : null,
             PostgresMigrator = configuration.GetConnectionString("PostgresMigrator") is { Length: > 0 } m2 ? m2 : null,
         };
         return (options, connections);

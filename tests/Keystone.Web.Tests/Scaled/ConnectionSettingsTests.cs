@@ -45,7 +45,7 @@ public sealed class ConnectionSettingsTests
         Assert.Equal((12, 7, "keystone"), (app.MaxPoolSize, app.Timeout, app.ApplicationName));
         Assert.Equal((5, 7, "keystone-jobs"), (jobs.MaxPoolSize, jobs.Timeout, jobs.ApplicationName));
         Assert.Equal(("keystone_app", "keystone_app"), (app.Username, jobs.Username));
-        Assert.Equal(17, database.ConnectionsPerInstance);
+        Assert.Equal(18, database.ConnectionsPerInstance);
     }
 
     [Theory]
@@ -59,8 +59,8 @@ public sealed class ConnectionSettingsTests
 
         Assert.Equal(limit, budget.Limit);
         Assert.StartsWith(source, budget.LimitSource, StringComparison.Ordinal);
-        Assert.Equal(81, budget.Needed);
-        Assert.Equal(81 <= limit, budget.Fits);
+        Assert.Equal(84, budget.Needed); // 3 × (20 + 7 + 1 listener)
+        Assert.Equal(84 <= limit, budget.Fits);
     }
 
     [Fact]
@@ -70,7 +70,7 @@ public sealed class ConnectionSettingsTests
 
         var budget = ConnectionBudget.Of(3, defaults.MaxPoolSize, defaults.JobsPoolSize, 100, 3, 0, -1, -1);
 
-        Assert.Equal(27, defaults.ConnectionsPerInstance);
+        Assert.Equal(28, defaults.ConnectionsPerInstance);
         Assert.True(budget.Fits);
         Assert.False(ConnectionBudget.Of(4, defaults.MaxPoolSize, defaults.JobsPoolSize, 100, 3, 0, -1, -1).Fits);
     }
