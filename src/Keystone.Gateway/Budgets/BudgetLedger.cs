@@ -40,6 +40,7 @@ internal abstract partial class BudgetLedger(
     private readonly CancellationTokenSource _stopDeferred = new();
     private readonly Lock _retrierLock = new();
     private Task? _retrier;
+    private int _deferredPending;
 
     private sealed record DeferredSettle(BudgetReservation Reservation, long ActualMicros, IReadOnlyList<int> Thresholds);
 
@@ -53,7 +54,7 @@ internal abstract partial class BudgetLedger(
     protected TimeSpan StaleAfter => options.CurrentValue.ReservationStaleAfter;
 
     /// <summary>Settlements waiting for the database to come back.</summary>
-    public int DeferredCount => _deferred.Reader.Count;
+    public int DeferredCount => Volatile.Read(ref _deferredPending);
 
     /// <summary>The caps of <paramref name="snapshot"/> that apply to this call.</summary>
     public static IReadOnlyList<CapRow> Applicable(TenantSnapshot snapshot, CallContext context)
@@ -164,6 +165,7 @@ internal abstract partial class BudgetLedger(
 
     private void Defer(DeferredSettle settle)
     {
+        Interlocked.Increment(ref _deferredPending);
         _deferred.Writer.TryWrite(settle);
         lock (_retrierLock)
         {
@@ -182,27 +184,8 @@ internal abstract partial class BudgetLedger(
         {
             await foreach (var d in _deferred.Reader.ReadAllAsync(stop))
             {
-                for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks)))
-                {
-                    if (clock.GetUtcNow().UtcDateTime - d.Reservation.CreatedUtc > StaleAfter)
-                    {
-                        LogSettleGivenUp(log, d.Reservation.TenantId, d.Reservation.CallId);
-                        break;
-                    }
-
-                    try
-                    {
-                        await SettleHeldAsync(d.Reservation, d.ActualMicros, d.Thresholds, stop);
-                        await AnnounceCrossedAsync(d.Reservation, d.ActualMicros, d.Thresholds, stop);
-                        LogSettleRecovered(log, d.Reservation.TenantId, d.Reservation.CallId);
-                        break;
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
-                    {
-                        LogSettleRetry(log, ex, d.Reservation.TenantId, 0);
-                        await Task.Delay(delay, clock, stop);
-                    }
-                }
+                await RetryOneAsync(d, stop);
+                Interlocked.Decrement(ref _deferredPending);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -211,11 +194,36 @@ internal abstract partial class BudgetLedger(
         }
     }
 
+    private async Task RetryOneAsync(DeferredSettle d, CancellationToken stop)
+    {
+        for (var delay = TimeSpan.FromMilliseconds(500); ; delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks)))
+        {
+            if (clock.GetUtcNow().UtcDateTime - d.Reservation.CreatedUtc > StaleAfter)
+            {
+                LogSettleGivenUp(log, d.Reservation.TenantId, d.Reservation.CallId);
+                break;
+            }
+
+            try
+            {
+                await SettleHeldAsync(d.Reservation, d.ActualMicros, d.Thresholds, stop);
+                await AnnounceCrossedAsync(d.Reservation, d.ActualMicros, d.Thresholds, stop);
+                LogSettleRecovered(log, d.Reservation.TenantId, d.Reservation.CallId);
+                break;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+            {
+                LogSettleRetry(log, ex, d.Reservation.TenantId, 0);
+                await Task.Delay(delay, clock, stop);
+            }
+        }
+    }
+
     /// <summary>Waits (bounded) for deferred settlements to land; tests and a graceful stop.</summary>
     public async Task DrainDeferredAsync(TimeSpan timeout)
     {
         var until = clock.GetUtcNow() + timeout;
-        while (_deferred.Reader.Count > 0 && clock.GetUtcNow() < until)
+        while (DeferredCount > 0 && clock.GetUtcNow() < until)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), clock);
         }

@@ -96,8 +96,8 @@ internal sealed class PostgresBudgetLedger(
                     UPDATE budget_reservations SET settled_micros = {actualMicros}, settled_utc = {now}
                     WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId} AND settled_micros IS NULL
                     RETURNING amount_micros)
-                SELECT (SELECT amount_micros FROM open) AS "Amount",
-                       EXISTS (SELECT 1 FROM budget_reservations WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId}) AS "Exists"
+                SELECT (SELECT amount_micros FROM open) AS amount,
+                       EXISTS (SELECT 1 FROM budget_reservations WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId}) AS exists
                 """).ToListAsync(ct)).Single();
             if (state.Amount is null && state.Exists)
             {
@@ -113,6 +113,8 @@ internal sealed class PostgresBudgetLedger(
 
         await tx.CommitAsync(ct);
     }
+
+    // Columns of the raw queries below are named in snake case: EF maps unmapped result types with the model's naming convention.
 
     /// <summary>The reservation row as the settlement found it.</summary>
     private sealed record RowState(long? Amount, bool Exists);
@@ -163,14 +165,14 @@ internal sealed class PostgresBudgetLedger(
         await using var db = DbFactory.ForSystem();
         var touched = await db.Database.SqlQuery<CounterKey>($"""
             DELETE FROM budget_reservations WHERE settled_micros IS NULL AND created_utc < {staleBefore}
-            RETURNING budget_id AS "BudgetId", period_start_utc AS "PeriodStartUtc"
+            RETURNING budget_id, period_start_utc
             """).ToListAsync(ct);
         // A settled row whose call is recorded says nothing the call row does not; one whose call never got recorded
         // within the bound was lost with a crashed process's recorder queue: spent follows the recorded calls.
         touched.AddRange(await db.Database.SqlQuery<CounterKey>($"""
             DELETE FROM budget_reservations r WHERE r.settled_micros IS NOT NULL AND r.settled_utc < {staleBefore}
               AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)
-            RETURNING r.budget_id AS "BudgetId", r.period_start_utc AS "PeriodStartUtc"
+            RETURNING r.budget_id, r.period_start_utc
             """).ToListAsync(ct));
         await db.Database.ExecuteSqlAsync($"""
             DELETE FROM budget_reservations r WHERE r.settled_micros IS NOT NULL
@@ -204,7 +206,7 @@ internal sealed class PostgresBudgetLedger(
     {
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var current = (await db.Database.SqlQuery<Sums>($"""
-            SELECT spent_micros AS "Spent", reserved_micros AS "Reserved" FROM budget_counters
+            SELECT spent_micros AS spent, reserved_micros AS reserved FROM budget_counters
             WHERE budget_id = {cap.BudgetId} AND period_start_utc = {periodStart} FOR UPDATE
             """).ToListAsync(ct)).SingleOrDefault();
         if (current is null)
@@ -214,8 +216,8 @@ internal sealed class PostgresBudgetLedger(
 
         var rows = (await db.Database.SqlQuery<Sums>($"""
             SELECT COALESCE(SUM(r.settled_micros) FILTER (WHERE r.settled_micros IS NOT NULL
-                       AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)), 0) AS "Spent",
-                   COALESCE(SUM(r.amount_micros) FILTER (WHERE r.settled_micros IS NULL), 0) AS "Reserved"
+                       AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)), 0) AS spent,
+                   COALESCE(SUM(r.amount_micros) FILTER (WHERE r.settled_micros IS NULL), 0) AS reserved
             FROM budget_reservations r WHERE r.budget_id = {cap.BudgetId} AND r.period_start_utc = {periodStart}
             """).ToListAsync(ct)).Single();
         var spent = rows.Spent + await RecordedSpendAsync(db, tenantId, cap, periodStart, ct);
