@@ -16,6 +16,9 @@ namespace Keystone.Gateway.Budgets;
 internal sealed partial class BudgetReconciler(BudgetLedger ledger, IOptionsMonitor<GatewayOptions> options, TimeProvider clock,
     ILogger<BudgetReconciler> log) : BackgroundService
 {
+    // Until the start pass succeeds (the database may come up after this process), every pass is one.
+    private bool _startPassDone;
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await RunAsync(atStart: true, cancellationToken);
@@ -29,7 +32,7 @@ internal sealed partial class BudgetReconciler(BudgetLedger ledger, IOptionsMoni
             while (!stoppingToken.IsCancellationRequested)
             {
                 await Task.Delay(options.CurrentValue.BudgetReconcileInterval, clock, stoppingToken);
-                await RunAsync(atStart: false, stoppingToken);
+                await RunAsync(atStart: !_startPassDone, stoppingToken);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -44,6 +47,7 @@ internal sealed partial class BudgetReconciler(BudgetLedger ledger, IOptionsMoni
         try
         {
             var corrected = await ledger.ReconcileAsync(atStart, ct);
+            _startPassDone = true;
             if (corrected > 0)
             {
                 LogCorrected(log, corrected, atStart);

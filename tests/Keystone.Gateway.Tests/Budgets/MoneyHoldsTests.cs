@@ -175,6 +175,30 @@ public sealed class MoneyHoldsTests
         Assert.All(upstream.Requests, r => Assert.Equal(16, r.Json.GetProperty("max_tokens").GetInt32()));
     }
 
+    [Fact]
+    public async Task Complete_NoMaxTokensGiven_SendsTheReservedDefaultOnEveryAdapter()
+    {
+        await using var db = await TestDb.CreateAsync("sqlite");
+        await using var openAi = await MockOpenAiServer.StartAsync();
+        await using var anthropic = await MockAnthropicServer.StartAsync();
+        await using var gateway = await GatewayHarness.CreateAsync(db.Factory, Settings(openAi,
+            ("Gateway:DefaultMaxTokens", "321"),
+            ("Gateway:Providers:claude:Kind", "Anthropic"),
+            ("Gateway:Providers:claude:BaseUrl", anthropic.BaseUrl.ToString()),
+            ("Gateway:Providers:claude:ApiKey", "sk-ant-test"),
+            ("Gateway:Aliases:claude:0", "claude/claude-sonnet-4-5")));
+        var tenant = await GatewayHarness.CreateTenantAsync(db.Factory, "defaults");
+        var context = new CallContext { TenantId = tenant };
+
+        await gateway.Gateway.CompleteAsync(GatewayHarness.Chat("Hi", model: "priced"), context, CancellationToken.None);
+        await gateway.StreamAllAsync(GatewayHarness.Chat("Hi", model: "priced"), context);
+        await gateway.Gateway.CompleteAsync(GatewayHarness.Chat("Hi", model: "claude"), context, CancellationToken.None);
+        await gateway.StreamAllAsync(GatewayHarness.Chat("Hi", model: "claude"), context);
+
+        Assert.Equal([321, 321], openAi.Requests.Select(r => r.Json.GetProperty("max_tokens").GetInt32()));
+        Assert.Equal([321, 321], anthropic.Requests.Select(r => r.Json.GetProperty("max_tokens").GetInt32()));
+    }
+
     [Theory]
     [MemberData(nameof(Databases))]
     public async Task Complete_UpstreamReportsUsageAboveReservation_SettlesWhatWasSpentAndTheNextCallIsRefused(string database)
