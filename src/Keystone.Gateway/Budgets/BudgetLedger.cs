@@ -290,7 +290,7 @@ internal abstract partial class BudgetLedger(
             await retrier;
         }
 
-        _stopDeferred.Dispose();
+        // The token source is not disposed: the container disposes this object twice (as itself and as a hosted service).
     }
 
     /// <summary>Creates the counter rows of <paramref name="held"/> once per process (the same statement in both modes).</summary>
