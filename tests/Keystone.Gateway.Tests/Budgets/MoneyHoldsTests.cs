@@ -286,6 +286,31 @@ public sealed class MoneyHoldsTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Databases))]
+    public async Task Reconcile_Periodically_ReclaimsReservationsOlderThanTheLongestCallAndKeepsLiveOnes(string database)
+    {
+        await using var db = await TestDb.CreateAsync(database);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 6, 15, 12, 0, 0, TimeSpan.Zero));
+        var tenant = await GatewayHarness.CreateTenantAsync(db.Factory, "periodic");
+        await using var gateway = await GatewayHarness.CreateAsync(db.Factory, clock: clock);
+        await gateway.Budgets.SetAsync(tenant, [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Day, 1_000_000)], null, null,
+            CancellationToken.None);
+        var ledger = gateway.Services.GetRequiredService<BudgetLedger>();
+        var caps = BudgetLedger.Applicable(await gateway.Services.GetRequiredService<TenantSettings>().GetAsync(tenant, CancellationToken.None),
+            new CallContext { TenantId = tenant });
+        await ledger.ReserveAsync(tenant, Guid.NewGuid(), caps, 500, CancellationToken.None);
+
+        // Past Gateway:MaxCallDuration (10 min) plus the minute for settlement retries: that call cannot be alive.
+        clock.Advance(TimeSpan.FromMinutes(12));
+        await ledger.ReserveAsync(tenant, Guid.NewGuid(), caps, 40, CancellationToken.None);
+        var corrected = await ledger.ReconcileAsync(atStart: false, CancellationToken.None);
+        await ledger.FlushAsync(CancellationToken.None);
+
+        Assert.Equal(1, corrected);
+        Assert.Equal((0L, 40L), await CounterAsync(db.Factory, tenant));
+    }
+
     [Fact]
     public async Task Complete_DatabaseRefusesConnectionsAfterTheProviderAnswered_AnswerReturnedCallRecordedReservationSettled()
     {
