@@ -63,6 +63,8 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     public DbSet<Budgets.BudgetSettings> BudgetSettings => Set<Budgets.BudgetSettings>();
 
+    public DbSet<Budgets.BudgetReservationRow> BudgetReservations => Set<Budgets.BudgetReservationRow>();
+
     public DbSet<Caching.ExactCacheEntry> ExactCache => Set<Caching.ExactCacheEntry>();
 
     public DbSet<Caching.SemanticCacheEntry> SemanticCache => Set<Caching.SemanticCacheEntry>();

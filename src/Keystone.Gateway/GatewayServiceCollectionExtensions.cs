@@ -3,6 +3,7 @@ using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Credentials;
 using Keystone.Gateway.Pipeline;
+using Keystone.Gateway.Pricing;
 using Keystone.Gateway.Providers;
 using Keystone.Gateway.Recording;
 using Keystone.Gateway.Routing;
@@ -51,6 +52,10 @@ public static class GatewayServiceCollectionExtensions
         services.AddPerDatabase<BudgetLedger, SqliteBudgetLedger, PostgresBudgetLedger>();
         // Stopping the host writes the last in-memory counter changes (SQLite mode).
         services.AddHostedService(sp => sp.GetRequiredService<BudgetLedger>());
+        // At start (before serving) and periodically: counters rebuilt from the calls in flight and the recorded calls.
+        services.AddSingleton<BudgetReconciler>();
+        services.AddHostedService(sp => sp.GetRequiredService<BudgetReconciler>());
+        services.AddSingleton<IUnpricedCalls, UnpricedCalls>();
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
         services.AddPerDatabase<SemanticCache, SqliteSemanticCache, PostgresSemanticCache>();

@@ -38,3 +38,18 @@ internal sealed class BudgetSettingsConfiguration : IEntityTypeConfiguration<Bud
         b.HasOne<Tenancy.Tenant>().WithOne().HasForeignKey<BudgetSettings>(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
     }
 }
+
+internal sealed class BudgetReservationRowConfiguration : IEntityTypeConfiguration<BudgetReservationRow>
+{
+    public void Configure(EntityTypeBuilder<BudgetReservationRow> b)
+    {
+        b.ToTable("budget_reservations");
+        b.HasKey(x => new { x.CallId, x.BudgetId });
+        b.Property(x => x.Owner).HasMaxLength(128);
+        b.HasOne<Budget>().WithMany().HasForeignKey(x => x.BudgetId).OnDelete(DeleteBehavior.Cascade);
+        // The reconciler reads a counter's rows, and finds open rows by age and settled rows by settle time.
+        b.HasIndex(x => new { x.BudgetId, x.PeriodStartUtc });
+        b.HasIndex(x => x.CreatedUtc);
+        b.HasIndex(x => x.SettledUtc);
+    }
+}

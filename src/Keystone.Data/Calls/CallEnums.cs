@@ -28,8 +28,17 @@ public enum CostStatus
     /// <summary>Tokens estimated (cancelled stream, provider gave no usage).</summary>
     Estimated,
 
-    /// <summary>No price for the model at the time of the call: never a silent $0.</summary>
+    /// <summary>
+    /// No price for the model at the time of the call and no fallback price either (an empty price table): cost 0,
+    /// never shown as a silent $0. A capped call is refused rather than run this way.
+    /// </summary>
     Unknown,
+
+    /// <summary>
+    /// No price for the model at the time of the call: the tokens are costed at the gateway's fallback price for unpriced
+    /// models (<c>Gateway:UnpricedModels</c>, by default the dearest price in the table), an upper bound counted against the caps.
+    /// </summary>
+    Fallback,
 }
 
 /// <summary>Who pays the provider for a call.</summary>

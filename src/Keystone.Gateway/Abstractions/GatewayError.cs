@@ -17,6 +17,18 @@ public static class GatewayErrorCodes
 
     /// <summary>A change lost a race with another change to the same thing (409): nothing was changed, read and retry.</summary>
     public const string Conflict = "conflict";
+
+    /// <summary>The model has no price row and the platform refuses unpriced models (<c>Gateway:UnpricedModels:Action=Refuse</c>).</summary>
+    public const string ModelNotPriced = "model_not_priced";
+
+    /// <summary>A stream's output passed the <c>max_tokens</c> its budget reservation was made for: it was stopped there.</summary>
+    public const string OutputLimitExceeded = "output_limit_exceeded";
+
+    /// <summary>The budget counters could not be read or written (the database refused): the call was not made.</summary>
+    public const string BudgetUnavailable = "budget_unavailable";
+
+    /// <summary>Recorded on an answered call whose budget settlement failed at first (it was retried behind the request path).</summary>
+    public const string SettlementFailed = "settlement_failed";
 }
 
 /// <summary>An error the gateway answers with.</summary>

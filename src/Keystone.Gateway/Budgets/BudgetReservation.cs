@@ -6,11 +6,18 @@ namespace Keystone.Gateway.Budgets;
 internal sealed record ReservedCap(CapRow Cap, DateTime PeriodStartUtc);
 
 /// <summary>What a call reserved; settled with the actual cost or released on failure, exactly once.</summary>
-internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadOnlyList<ReservedCap> caps)
+internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadOnlyList<ReservedCap> caps, Guid callId = default,
+    DateTime createdUtc = default)
 {
     private int _closed;
 
     public Guid TenantId { get; } = tenantId;
+
+    /// <summary>The call holding it (the reservation rows' key in PostgreSQL mode).</summary>
+    public Guid CallId { get; } = callId;
+
+    /// <summary>When it was made: a reservation older than the longest possible call belongs to no live call.</summary>
+    public DateTime CreatedUtc { get; } = createdUtc;
 
     public long AmountMicros { get; } = amountMicros;
 
@@ -18,6 +25,9 @@ internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadO
 
     /// <summary>True the first time only: guards against settling twice.</summary>
     public bool TryClose() => Interlocked.Exchange(ref _closed, 1) == 0;
+
+    /// <summary>Whether it was settled (or given up as stale).</summary>
+    public bool IsClosed => Volatile.Read(ref _closed) == 1;
 
     /// <summary>A reservation against no caps (support replays, tenants without caps).</summary>
     public static BudgetReservation None(Guid tenantId) => new(tenantId, 0, []);

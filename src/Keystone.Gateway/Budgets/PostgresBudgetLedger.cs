@@ -2,6 +2,7 @@ using Keystone.Data;
 using Keystone.Gateway.Pipeline;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Budgets;
 
@@ -9,11 +10,26 @@ namespace Keystone.Gateway.Budgets;
 /// The budget ledger on PostgreSQL: every cap is reserved in one transaction with one conditional UPDATE per cap
 /// (<c>spent + reserved + x &lt;= limit</c>), correct across instances (row locks, re-checked predicate).
 /// </summary>
-internal sealed class PostgresBudgetLedger(KeystoneDbFactory dbFactory, BudgetEvents events, TimeProvider clock, ILogger<BudgetLedger> log)
-    : BudgetLedger(dbFactory, events, clock, log)
+/// <remarks>
+/// Each reservation also leaves one <c>budget_reservations</c> row per cap in the same transaction (call, amount, owner,
+/// time), and the settlement marks it settled in the transaction that moves the amount from reserved to spent. So the
+/// database itself knows which reservations are in flight and which settled costs the recorder has not written yet,
+/// and <see cref="ReconcileAsync"/> can rebuild a counter without touching the live reservations of other instances:
+/// reserved = the open rows, spent = the recorded calls plus the settled rows whose call is not recorded yet.
+/// </remarks>
+internal sealed class PostgresBudgetLedger(
+    KeystoneDbFactory dbFactory,
+    BudgetEvents events,
+    IOptionsMonitor<GatewayOptions> options,
+    TimeProvider clock,
+    ILogger<BudgetLedger> log)
+    : BudgetLedger(dbFactory, events, options, clock, log)
 {
-    protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId,
-        List<ReservedCap> held, long amountMicros, CancellationToken ct)
+    /// <summary>Who holds a reservation, for operators reading <c>budget_reservations</c>.</summary>
+    private static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}";
+
+    protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId,
+        DateTime nowUtc, List<ReservedCap> held, long amountMicros, CancellationToken ct)
     {
         await using var db = DbFactory.ForTenant(tenantId);
         await EnsureCountersAsync(db, tenantId, held, ct);
@@ -38,8 +54,18 @@ internal sealed class PostgresBudgetLedger(KeystoneDbFactory dbFactory, BudgetEv
 
             if (refused is null)
             {
+                // After the counters (whose row locks order every writer): the reconciler, holding a counter's lock,
+                // sees either both the amount and its row or neither.
+                foreach (var h in held)
+                {
+                    await db.Database.ExecuteSqlAsync($"""
+                        INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
+                        VALUES ({callId}, {h.Cap.BudgetId}, {h.PeriodStartUtc}, {tenantId}, {amountMicros}, {Owner}, {nowUtc})
+                        """, ct);
+                }
+
                 await tx.CommitAsync(ct);
-                return (new BudgetReservation(tenantId, amountMicros, held), null);
+                return (new BudgetReservation(tenantId, amountMicros, held, callId, nowUtc), null);
             }
 
             await tx.RollbackAsync(ct);
@@ -59,30 +85,47 @@ internal sealed class PostgresBudgetLedger(KeystoneDbFactory dbFactory, BudgetEv
     protected override async Task SettleHeldAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
         CancellationToken ct)
     {
+        var now = Clock.GetUtcNow().UtcDateTime;
         await using var db = DbFactory.ForTenant(reservation.TenantId);
-        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var h in reservation.Caps)
         {
-            foreach (var h in reservation.Caps)
+            // Idempotent, so a retry after a commit whose acknowledgement was lost counts nothing twice: the open row is
+            // marked settled and its amount leaves reserved; a row already settled means this ran before (nothing to do);
+            // no row at all means the reconciler dropped it as stale (its amount already left reserved: add the spend only).
+            // Not composed (ToList, not Single): a data-modifying WITH must stay at the top level.
+            var state = (await db.Database.SqlQuery<RowState>($"""
+                WITH open AS (
+                    UPDATE budget_reservations SET settled_micros = {actualMicros}, settled_utc = {now}
+                    WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId} AND settled_micros IS NULL
+                    RETURNING amount_micros)
+                SELECT (SELECT amount_micros FROM open) AS amount,
+                       EXISTS (SELECT 1 FROM budget_reservations WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId}) AS exists
+                """).ToListAsync(ct)).Single();
+            if (state.Amount is null && state.Exists)
             {
-                await db.Database.ExecuteSqlAsync($"""
-                    UPDATE budget_counters SET reserved_micros = reserved_micros - {reservation.AmountMicros},
-                        spent_micros = spent_micros + {actualMicros}
-                    WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
-                    """, ct);
+                continue;
             }
 
-            await tx.CommitAsync(ct);
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE budget_counters SET reserved_micros = reserved_micros - {state.Amount ?? 0},
+                    spent_micros = spent_micros + {actualMicros}
+                WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
+                """, ct);
         }
 
-        if (actualMicros > 0 && softThresholdsPercent.Count > 0)
-        {
-            await RaiseThresholdsAsync(db, reservation, softThresholdsPercent, ct);
-        }
+        await tx.CommitAsync(ct);
     }
 
-    private async Task RaiseThresholdsAsync(KeystoneDbContext db, BudgetReservation reservation, IReadOnlyList<int> thresholds,
+    // Columns of the raw queries below are named in snake case: EF maps unmapped result types with the model's naming convention.
+
+    /// <summary>The reservation row as the settlement found it.</summary>
+    private sealed record RowState(long? Amount, bool Exists);
+
+    protected override async Task RaiseThresholdsAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> thresholds,
         CancellationToken ct)
     {
+        await using var db = DbFactory.ForTenant(reservation.TenantId);
         foreach (var h in reservation.Caps)
         {
             var counter = await db.BudgetCounters.AsNoTracking()
@@ -111,4 +154,90 @@ internal sealed class PostgresBudgetLedger(KeystoneDbFactory dbFactory, BudgetEv
             }
         }
     }
+
+    /// <summary>
+    /// Drops reservations older than the longest possible call (whoever made them: a live call cannot be that old), forgets
+    /// settled rows whose call is recorded, and rebuilds the counters that need it from the database alone: at start every
+    /// counter of the current periods, later the ones a stale or lost row touched. Live reservations of other instances
+    /// stay (they are open rows younger than the bound).
+    /// </summary>
+    public override async Task<int> ReconcileAsync(bool atStart, CancellationToken ct)
+    {
+        var now = Clock.GetUtcNow().UtcDateTime;
+        var staleBefore = now - StaleAfter;
+        await using var db = DbFactory.ForSystem();
+        var touched = await db.Database.SqlQuery<CounterKey>($"""
+            DELETE FROM budget_reservations WHERE settled_micros IS NULL AND created_utc < {staleBefore}
+            RETURNING budget_id, period_start_utc
+            """).ToListAsync(ct);
+        // A settled row whose call is recorded says nothing the call row does not; one whose call never got recorded
+        // within the bound was lost with a crashed process's recorder queue: spent follows the recorded calls.
+        touched.AddRange(await db.Database.SqlQuery<CounterKey>($"""
+            DELETE FROM budget_reservations r WHERE r.settled_micros IS NOT NULL AND r.settled_utc < {staleBefore}
+              AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)
+            RETURNING r.budget_id, r.period_start_utc
+            """).ToListAsync(ct));
+        await db.Database.ExecuteSqlAsync($"""
+            DELETE FROM budget_reservations r WHERE r.settled_micros IS NOT NULL
+              AND EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)
+            """, ct);
+
+        var current = await CurrentCountersAsync(db, ct);
+        var corrected = 0;
+        foreach (var (tenantId, cap, periodStart) in current)
+        {
+            if (atStart || touched.Contains(new CounterKey(cap.BudgetId, periodStart)))
+            {
+                corrected += await RebuildAsync(db, tenantId, cap, periodStart, ct) ? 1 : 0;
+            }
+        }
+
+        return corrected;
+    }
+
+    /// <summary>A counter's key.</summary>
+    private sealed record CounterKey(Guid BudgetId, DateTime PeriodStartUtc);
+
+    /// <summary>
+    /// Rebuilds one counter under its row lock. Every reservation and settlement changes the counter (taking that lock)
+    /// in the transaction that writes its row, so once the lock is held each later statement sees every committed
+    /// row that the counter's value reflects, and an uncommitted settlement still counts as open here and subtracts its
+    /// amount after this commits. Pending settled rows are summed before the recorded calls, so a call recorded between
+    /// the two statements counts twice until the next pass, never zero times.
+    /// </summary>
+    private static async Task<bool> RebuildAsync(KeystoneDbContext db, Guid tenantId, CapRow cap, DateTime periodStart, CancellationToken ct)
+    {
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var current = (await db.Database.SqlQuery<Sums>($"""
+            SELECT spent_micros AS spent, reserved_micros AS reserved FROM budget_counters
+            WHERE budget_id = {cap.BudgetId} AND period_start_utc = {periodStart} FOR UPDATE
+            """).ToListAsync(ct)).SingleOrDefault();
+        if (current is null)
+        {
+            return false;
+        }
+
+        var rows = (await db.Database.SqlQuery<Sums>($"""
+            SELECT COALESCE(SUM(r.settled_micros) FILTER (WHERE r.settled_micros IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.id = r.call_id)), 0) AS spent,
+                   COALESCE(SUM(r.amount_micros) FILTER (WHERE r.settled_micros IS NULL), 0) AS reserved
+            FROM budget_reservations r WHERE r.budget_id = {cap.BudgetId} AND r.period_start_utc = {periodStart}
+            """).ToListAsync(ct)).Single();
+        var spent = rows.Spent + await RecordedSpendAsync(db, tenantId, cap, periodStart, ct);
+        if (spent == current.Spent && rows.Reserved == current.Reserved)
+        {
+            await tx.CommitAsync(ct);
+            return false;
+        }
+
+        await db.Database.ExecuteSqlAsync($"""
+            UPDATE budget_counters SET spent_micros = {spent}, reserved_micros = {rows.Reserved}
+            WHERE budget_id = {cap.BudgetId} AND period_start_utc = {periodStart}
+            """, ct);
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>Spent and reserved as read.</summary>
+    private sealed record Sums(long Spent, long Reserved);
 }

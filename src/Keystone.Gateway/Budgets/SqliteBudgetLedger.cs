@@ -1,6 +1,8 @@
 using Keystone.Data;
+using Keystone.Gateway.Pipeline;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Budgets;
 
@@ -9,6 +11,12 @@ namespace Keystone.Gateway.Budgets;
 /// one lock, and persisted behind the request path every <see cref="FlushInterval"/> and on shutdown, so a capped call
 /// never waits on the database file the recorder is writing.
 /// </summary>
+/// <remarks>
+/// One instance holds every reservation, so the calls in flight are the open reservations in this process's memory: at
+/// start there are none (whatever the file says was left by a stopped or crashed process), and the periodic
+/// <see cref="ReconcileAsync"/> sets each counter's reserved amount to its open reservations, dropping any older than
+/// the longest possible call.
+/// </remarks>
 internal sealed partial class SqliteBudgetLedger : BudgetLedger
 {
     private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(200);
@@ -17,11 +25,13 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
     private readonly SemaphoreSlim _flushLock = new(1, 1);
     private readonly Lock _memLock = new();
     private readonly Dictionary<(Guid BudgetId, DateTime Period), MemCounter> _mem = [];
+    private readonly HashSet<BudgetReservation> _open = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _flusher;
 
-    public SqliteBudgetLedger(KeystoneDbFactory dbFactory, BudgetEvents events, TimeProvider clock, ILogger<BudgetLedger> log)
-        : base(dbFactory, events, clock, log)
+    public SqliteBudgetLedger(KeystoneDbFactory dbFactory, BudgetEvents events, IOptionsMonitor<GatewayOptions> options, TimeProvider clock,
+        ILogger<BudgetLedger> log)
+        : base(dbFactory, events, options, clock, log)
     {
         _flusher = Task.Run(FlushLoopAsync);
     }
@@ -34,8 +44,8 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
         public bool Dirty;
     }
 
-    protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId,
-        List<ReservedCap> held, long amountMicros, CancellationToken ct)
+    protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId,
+        DateTime nowUtc, List<ReservedCap> held, long amountMicros, CancellationToken ct)
     {
         await LoadCountersAsync(tenantId, held, ct);
         lock (_memLock)
@@ -55,17 +65,95 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
                 c.Reserved += amountMicros;
                 c.Dirty = true;
             }
-        }
 
-        return (new BudgetReservation(tenantId, amountMicros, held), null);
+            var reservation = new BudgetReservation(tenantId, amountMicros, held, callId, nowUtc);
+            _open.Add(reservation);
+            return (reservation, null);
+        }
     }
 
     protected override async Task SettleHeldAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
         CancellationToken ct)
     {
+        // In memory: it cannot fail, so it is never retried, and the announcement (a database write) must not fail it.
         foreach (var (cap, percent, spent) in SettleInMemory(reservation, actualMicros, softThresholdsPercent))
         {
-            await AnnounceAsync(reservation.TenantId, cap, percent, spent, ct);
+            try
+            {
+                await AnnounceAsync(reservation.TenantId, cap, percent, spent, ct);
+            }
+            catch (Exception ex)
+            {
+                LogAnnounceFailed(Log, ex, reservation.TenantId);
+            }
+        }
+    }
+
+    /// <summary>Announced by <see cref="SettleHeldAsync"/>, which crosses thresholds in the same lock as it settles.</summary>
+    protected override Task RaiseThresholdsAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
+        CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>
+    /// At start (nothing in flight): every counter of the current periods gets spent = its recorded calls' cost and
+    /// reserved = 0, in the database before any counter is loaded. Later: reserved = the open reservations of this
+    /// process, those older than the longest possible call dropped.
+    /// </summary>
+    public override async Task<int> ReconcileAsync(bool atStart, CancellationToken ct)
+    {
+        bool loaded;
+        lock (_memLock)
+        {
+            loaded = _mem.Count > 0;
+        }
+
+        return atStart && !loaded ? await ReconcileStoredAsync(ct) : ReconcileInMemory();
+    }
+
+    private async Task<int> ReconcileStoredAsync(CancellationToken ct)
+    {
+        await using var db = DbFactory.ForSystem();
+        var corrected = 0;
+        foreach (var (tenantId, cap, periodStart) in await CurrentCountersAsync(db, ct))
+        {
+            var spent = await RecordedSpendAsync(db, tenantId, cap, periodStart, ct);
+            corrected += await db.Database.ExecuteSqlAsync($"""
+                UPDATE budget_counters SET spent_micros = {spent}, reserved_micros = 0
+                WHERE budget_id = {cap.BudgetId} AND period_start_utc = {periodStart}
+                  AND (spent_micros <> {spent} OR reserved_micros <> 0)
+                """, ct);
+        }
+
+        return corrected;
+    }
+
+    private int ReconcileInMemory()
+    {
+        var staleBefore = Clock.GetUtcNow().UtcDateTime - StaleAfter;
+        lock (_memLock)
+        {
+            _open.RemoveWhere(r => r.CreatedUtc < staleBefore && r.TryClose());
+            var inFlight = new Dictionary<(Guid, DateTime), long>();
+            foreach (var r in _open)
+            {
+                foreach (var h in r.Caps)
+                {
+                    inFlight[(h.Cap.BudgetId, h.PeriodStartUtc)] = inFlight.GetValueOrDefault((h.Cap.BudgetId, h.PeriodStartUtc)) + r.AmountMicros;
+                }
+            }
+
+            var corrected = 0;
+            foreach (var (key, c) in _mem)
+            {
+                var reserved = inFlight.GetValueOrDefault(key);
+                if (c.Reserved != reserved)
+                {
+                    c.Reserved = reserved;
+                    c.Dirty = true;
+                    corrected++;
+                }
+            }
+
+            return corrected;
         }
     }
 
@@ -74,6 +162,7 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
         var crossed = new List<(ReservedCap, int, long)>();
         lock (_memLock)
         {
+            _open.Remove(reservation);
             foreach (var h in reservation.Caps)
             {
                 if (!_mem.TryGetValue((h.Cap.BudgetId, h.PeriodStartUtc), out var c))
@@ -244,6 +333,9 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
             }
         }
     }
+
+    [LoggerMessage(EventId = 3108, Level = LogLevel.Error, Message = "Announcing a crossed soft threshold of tenant {TenantId} failed")]
+    private static partial void LogAnnounceFailed(ILogger log, Exception ex, Guid tenantId);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Error, Message = "Writing budget counters failed; retrying on the next tick")]
     private static partial void LogFlushFailed(ILogger log, Exception ex);

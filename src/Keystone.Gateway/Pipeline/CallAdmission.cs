@@ -57,12 +57,18 @@ internal sealed partial class CallAdmission(
     {
         s.PromptTokens = inputs.Sum(tokens.CountText);
         s.MaxTokens = 0;
+        s.IsEmbedding = true;
         return ReserveAsync(s, ct);
     }
 
     /// <summary>Step 4: the worst case reserved on every applicable cap; at the limit, block or degrade to the cheaper alias.</summary>
     public async Task ReserveAsync(CallState s, CancellationToken ct)
     {
+        if (options.CurrentValue.UnpricedModels.Action == UnpricedModelAction.Refuse)
+        {
+            await RefuseUnpricedAsync(s, s.Resolved!, ct);
+        }
+
         if (s.BilledTo == BilledTo.Support)
         {
             return;
@@ -74,7 +80,7 @@ internal sealed partial class CallAdmission(
             return;
         }
 
-        var (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
+        var (reservation, rejection) = await ReserveOnLedgerAsync(s, caps, await WorstCaseAsync(s, ct), ct);
         if (reservation is null && s.Snapshot!.ActionAtLimit == BudgetAction.Degrade
             && options.CurrentValue.DegradeTo.TryGetValue(s.Resolved!.Alias, out var cheaper))
         {
@@ -92,7 +98,12 @@ internal sealed partial class CallAdmission(
             {
                 var original = s.Resolved;
                 s.Resolved = degraded;
-                (reservation, rejection) = await ledger.ReserveAsync(s.Context.TenantId, caps, await WorstCaseAsync(s, ct), ct);
+                if (options.CurrentValue.UnpricedModels.Action == UnpricedModelAction.Refuse)
+                {
+                    await RefuseUnpricedAsync(s, degraded, ct);
+                }
+
+                (reservation, rejection) = await ReserveOnLedgerAsync(s, caps, await WorstCaseAsync(s, ct), ct);
                 if (reservation is null)
                 {
                     s.Resolved = original;
@@ -119,21 +130,59 @@ internal sealed partial class CallAdmission(
         s.Reservation = reservation;
     }
 
-    /// <summary>Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may answer).</summary>
+    /// <summary>
+    /// The ledger's answer; a database that refuses (down, out of connections) is an honest 503 before any provider is
+    /// called, not an unexplained 500.
+    /// </summary>
+    private async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveOnLedgerAsync(CallState s, IReadOnlyList<CapRow> caps,
+        long amountMicros, CancellationToken ct)
+    {
+        try
+        {
+            return await ledger.ReserveAsync(s.Context.TenantId, s.CallId, caps, amountMicros, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            LogReserveFailed(log, ex, s.Context.TenantId);
+            throw new GatewayException(new GatewayError(GatewayErrorCodes.BudgetUnavailable,
+                "The budget caps could not be checked (the database did not answer), so the call was not made. Retry in a moment.", 503,
+                TimeSpan.FromSeconds(5)));
+        }
+    }
+
+    /// <summary><c>Gateway:UnpricedModels:Action=Refuse</c>: any target of the chain without a price refuses the call.</summary>
+    private async Task RefuseUnpricedAsync(CallState s, ResolvedModel resolved, CancellationToken ct)
+    {
+        foreach (var t in resolved.Targets)
+        {
+            if (await prices.FindAsync(s.Context.TenantId, t, s.StartUtc, ct) is null)
+            {
+                throw CallPricing.NotPriced(t, "this platform refuses models without a price (Gateway:UnpricedModels:Action=Refuse).");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may
+    /// answer). A target without a price counts at the fallback price for unpriced models: unknown is never unlimited.
+    /// </summary>
     private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct)
     {
         s.PromptTokens ??= tokens.CountPrompt(s.Request);
         long worst = 0;
         foreach (var t in s.Resolved!.Targets)
         {
-            if (await prices.FindAsync(s.Context.TenantId, t, s.StartUtc, ct) is { } price)
-            {
-                worst = Math.Max(worst, price.WorstCaseMicros(s.PromptTokens.Value, s.MaxTokens));
-            }
+            var price = await prices.FindAsync(s.Context.TenantId, t, s.StartUtc, ct)
+                ?? await prices.FallbackAsync(s.IsEmbedding, ct)
+                ?? throw CallPricing.NotPriced(t, "the price table is empty and Gateway:UnpricedModels names no fallback price, so a cap cannot limit it.");
+            worst = Math.Max(worst, price.WorstCaseMicros(s.PromptTokens.Value, s.MaxTokens));
         }
 
         return worst;
     }
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "Reserving on the budget caps of tenant {TenantId} failed")]
+    private static partial void LogReserveFailed(ILogger log, Exception ex, Guid tenantId);
 
     [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Tenant {TenantId} at its cap: {Alias} degraded to {Degraded}")]
     private static partial void LogDegraded(ILogger log, Guid tenantId, string alias, string degraded);

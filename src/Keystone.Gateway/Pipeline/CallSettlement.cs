@@ -4,6 +4,7 @@ using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Recording;
 using Keystone.Gateway.Telemetry;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Pipeline;
@@ -13,16 +14,21 @@ namespace Keystone.Gateway.Pipeline;
 /// effective-dated price, the budget reservation replaced by it, the call row and trace queued for the recorder, and
 /// the metrics.
 /// </summary>
-internal sealed class CallSettlement(
+internal sealed partial class CallSettlement(
     BudgetLedger ledger,
     CallRecorder recorder,
     CallPricing prices,
     IPromptTokenCounter tokens,
     GatewayTelemetry telemetry,
     IOptionsMonitor<GatewayOptions> options,
-    TimeProvider clock)
+    TimeProvider clock,
+    ILogger<CallSettlement> log)
 {
-    /// <summary>Settles the call exactly once: cost, budget, record, metrics. Returns what the caller is told.</summary>
+    /// <summary>
+    /// Settles the call exactly once: cost, budget, record, metrics. Returns what the caller is told. Never throws for a
+    /// database that refuses: a settlement that fails is retried behind the request path and the call is recorded with
+    /// <c>settlement_failed</c>, so an answered call is always answered and recorded.
+    /// </summary>
     public async Task<CallOutcome> SettleAsync(CallState s, CallStatus status, Usage usage, bool estimated, CachedAnswer? answer,
         string? errorCode, CacheStatus cacheStatus = CacheStatus.None, long savedMicros = 0)
     {
@@ -30,9 +36,24 @@ internal sealed class CallSettlement(
         var (cost, costStatus) = await CostAsync(s, usage, estimated, cacheStatus);
         if (s.Reservation is { } reservation)
         {
-            // An unknown price settles at the reserved worst case rather than $0, so caps still hold.
+            if (s.StoppedAtReservation)
+            {
+                // The stream was cut where its output passed max_tokens: what was received, never above what was reserved.
+                cost = Math.Min(cost, reservation.AmountMicros);
+            }
+            else if (cost > reservation.AmountMicros && reservation.Caps.Count > 0)
+            {
+                // The provider reports more than it was allowed (it ignored max_tokens): that was spent and is settled as
+                // such, so the cap refuses the next call; the overshoot is bounded by this one answer (docs/api.md).
+                LogAboveReservation(log, s.Context.TenantId, s.CallId, cost, reservation.AmountMicros);
+            }
+
+            // An unknown price (no fallback either: only an uncapped call gets here) settles at the reserved worst case.
             var settled = costStatus == CostStatus.Unknown ? reservation.AmountMicros : cost;
-            await ledger.SettleAsync(reservation, settled, s.Snapshot?.SoftThresholdsPercent ?? [], CancellationToken.None);
+            if (!await ledger.SettleAsync(reservation, settled, s.Snapshot?.SoftThresholdsPercent ?? [], CancellationToken.None))
+            {
+                errorCode ??= GatewayErrorCodes.SettlementFailed;
+            }
         }
 
         var now = clock.GetTimestamp();
@@ -87,7 +108,10 @@ internal sealed class CallSettlement(
         return new Usage(s.PromptTokens.Value, tokens.CountText(received));
     }
 
-    /// <summary>Only a provider's answer costs anything; a model without a price is <c>unknown</c>, never a silent $0.</summary>
+    /// <summary>
+    /// Only a provider's answer costs anything. A model without a price is costed at the fallback price for unpriced
+    /// models (<c>Fallback</c>, counted against the caps); <c>unknown</c> (never a silent $0) only with no fallback at all.
+    /// </summary>
     private async Task<(long Cost, CostStatus Status)> CostAsync(CallState s, Usage usage, bool estimated, CacheStatus cacheStatus)
     {
         var status = estimated ? CostStatus.Estimated : CostStatus.Exact;
@@ -96,8 +120,14 @@ internal sealed class CallSettlement(
             return (0, status);
         }
 
-        var price = await prices.FindAsync(s.Context.TenantId, target, s.StartUtc, CancellationToken.None);
-        return price is null ? (0, CostStatus.Unknown) : (price.CostMicros(usage), status);
+        if (await prices.FindAsync(s.Context.TenantId, target, s.StartUtc, CancellationToken.None) is { } price)
+        {
+            return (price.CostMicros(usage), status);
+        }
+
+        return await prices.FallbackAsync(s.IsEmbedding, CancellationToken.None) is { } fallback
+            ? (fallback.CostMicros(usage), CostStatus.Fallback)
+            : (0, CostStatus.Unknown);
     }
 
     private static LlmCall ToCallRow(CallState s, CallStatus status, Usage usage, long cost, CostStatus costStatus, CacheStatus cacheStatus,
@@ -178,4 +208,8 @@ internal sealed class CallSettlement(
     }
 
     private int ElapsedMs(long startTimestamp) => (int)Math.Min(int.MaxValue, clock.GetElapsedTime(startTimestamp).TotalMilliseconds);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning,
+        Message = "Call {CallId} of tenant {TenantId} cost {CostMicros} micro-USD, above its reservation of {ReservedMicros}: the provider reported more output than max_tokens")]
+    private static partial void LogAboveReservation(ILogger log, Guid tenantId, Guid callId, long costMicros, long reservedMicros);
 }

@@ -31,6 +31,15 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
 
     public int MaxTokens { get; set; }
 
+    /// <summary>An embedding call (priced by input only; an unpriced model falls back to the embedding price).</summary>
+    public bool IsEmbedding { get; set; }
+
+    /// <summary>The stream was stopped because its output passed <see cref="MaxTokens"/>: it settles at most its reservation.</summary>
+    public bool StoppedAtReservation { get; set; }
+
+    /// <summary>Output tokens counted so far on a capped stream (the tokenizer's count of what was passed on).</summary>
+    public int CountedOutputTokens { get; set; }
+
     public int? PromptTokens { get; set; }
 
     public BudgetReservation? Reservation { get; set; }

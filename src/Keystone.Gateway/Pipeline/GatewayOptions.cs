@@ -30,6 +30,31 @@ public sealed class GatewayOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The longest one call may run, from admission to its last token, whatever its attempts (each attempt's timeout is cut
+    /// to what is left; a stream still running then ends with its error event). It bounds how long a budget reservation can
+    /// belong to a live call, so the reconciler can tell a reservation left by a crashed process from one in flight.
+    /// Default 10 min; at least <see cref="AttemptTimeout"/>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MaxCallDuration { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How often the budget counters are reconciled with the reservations in flight and the recorded calls (they are also
+    /// reconciled at start). Default 1 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan BudgetReconcileInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How calls to a model without a price row are costed or refused (<c>Gateway:UnpricedModels:*</c>).</summary>
+    public UnpricedModelsOptions UnpricedModels { get; set; } = new();
+
+    /// <summary>
+    /// A reservation older than this belongs to no live call: <see cref="MaxCallDuration"/> plus a minute for the
+    /// settlement's own retries.
+    /// </summary>
+    internal TimeSpan ReservationStaleAfter => MaxCallDuration + TimeSpan.FromMinutes(1);
+
     /// <summary>Consecutive failures that open a target's circuit. Default 5.</summary>
     [Range(1, 1000)]
     public int CircuitFailureThreshold { get; set; } = 5;
@@ -101,6 +126,14 @@ public sealed class GatewayOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
     public TimeSpan RecorderLinger { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>
+    /// How long the recorder keeps retrying a batch the database refuses (backoff from 200 ms to 5 s) before it writes the
+    /// calls one by one and gives up only on the ones that still fail. Default 2 min: an answered call is not lost to a
+    /// database restart or a short outage; meanwhile calls queue (up to <see cref="RecorderCapacity"/>).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan RecorderRetryWindow { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>How long tenant settings (caps, model policy, key limits, per-feature cache settings, BYOK keys) are cached in memory. Default 5 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]

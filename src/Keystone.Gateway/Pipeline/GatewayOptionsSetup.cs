@@ -25,6 +25,9 @@ internal sealed class GatewayOptionsDefaults : IPostConfigureOptions<GatewayOpti
 /// <summary>Checks what DataAnnotations cannot: target syntax and alias references. Fails start naming the setting.</summary>
 internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
+    /// <summary>$10,000 per million tokens: far above any real price, low enough that a cost never overflows.</summary>
+    private const long MaxFallbackMicrosPerMillion = 10_000_000_000;
+
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var errors = new List<string>();
@@ -76,6 +79,31 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
             {
                 errors.Add($"Gateway:DefaultSoftThresholdsPercent: {t} is not between 1 and 100.");
             }
+        }
+
+        if (options.MaxCallDuration < options.AttemptTimeout)
+        {
+            errors.Add($"Gateway:MaxCallDuration: {options.MaxCallDuration} is shorter than Gateway:AttemptTimeout ({options.AttemptTimeout}).");
+        }
+
+        var unpriced = options.UnpricedModels;
+        foreach (var (setting, value) in new[]
+        {
+            ("InputMicrosPerMillion", unpriced.InputMicrosPerMillion),
+            ("OutputMicrosPerMillion", unpriced.OutputMicrosPerMillion),
+            ("EmbeddingMicrosPerMillion", unpriced.EmbeddingMicrosPerMillion),
+        })
+        {
+            // Zero would make every unpriced call free again, which is what the fallback exists to prevent.
+            if (value is < 1 or > MaxFallbackMicrosPerMillion)
+            {
+                errors.Add($"Gateway:UnpricedModels:{setting}: {value} is not between 1 and {MaxFallbackMicrosPerMillion} micro-USD per million tokens.");
+            }
+        }
+
+        if (!Enum.IsDefined(unpriced.Action))
+        {
+            errors.Add($"Gateway:UnpricedModels:Action: {unpriced.Action} is not Fallback or Refuse.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -27,4 +27,9 @@ public interface IGatewayPricing
     /// <param name="atUtc">The call's time.</param>
     /// <param name="ct">Cancellation (the first lookup may load the table).</param>
     ValueTask<GatewayPrice?> FindAsync(string provider, string model, DateTime atUtc, CancellationToken ct);
+
+    /// <summary>The dearest price in the table for chat or embedding models (input and output separately); null when there is none.</summary>
+    /// <param name="embedding">True for embedding models.</param>
+    /// <param name="ct">Cancellation (the first lookup may load the table).</param>
+    ValueTask<GatewayPrice?> HighestAsync(bool embedding, CancellationToken ct);
 }

@@ -4,6 +4,7 @@ using Keystone.Data.Calls;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Routing;
 using Keystone.Gateway.Telemetry;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Pipeline;
@@ -18,15 +19,17 @@ namespace Keystone.Gateway.Pipeline;
 /// Idempotency is checked before the budget (a replay of a paid result costs nothing and must not be refused
 /// for a cap), and the cache after it; a cache hit releases its reservation.
 /// </remarks>
-internal sealed class LlmGateway(
+internal sealed partial class LlmGateway(
     TenantSettings settings,
     AliasResolver resolver,
     CallAdmission admission,
     AnswerReuse reuse,
     ProviderChain chain,
     CallSettlement settlement,
+    IPromptTokenCounter tokens,
     IOptionsMonitor<GatewayOptions> options,
-    TimeProvider clock) : ILlmGateway
+    TimeProvider clock,
+    ILogger<LlmGateway> log) : ILlmGateway
 {
     /// <summary>Delta size when a cached or idempotent answer is replayed as a stream.</summary>
     private const int ReplayChunkChars = 24;
@@ -54,7 +57,7 @@ internal sealed class LlmGateway(
 
             var answer = new CachedAnswer(response.Text, response.ToolCalls, response.FinishReason, response.Usage);
             var outcome = await FinishAsync(s, CallStatus.Ok, response.Usage, estimated: false, answer, null);
-            await reuse.RememberAsync(s, answer, outcome, CancellationToken.None);
+            await AfterSettledAsync(s, () => reuse.RememberAsync(s, answer, outcome, CancellationToken.None));
             return new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, answer.Usage, outcome);
         }
         catch (Exception ex) when (!s.Recorded)
@@ -109,7 +112,7 @@ internal sealed class LlmGateway(
                     var final = usage ?? settlement.Estimate(s, received.Received);
                     var answer = received.ToAnswer(received.FinishReason, final);
                     var outcome = await FinishAsync(s, CallStatus.Ok, final, estimated: usage is null, answer, null);
-                    await reuse.RememberAsync(s, answer, outcome, CancellationToken.None);
+                    await AfterSettledAsync(s, () => reuse.RememberAsync(s, answer, outcome, CancellationToken.None));
                     yield return new StreamCompleted(new ChatResult(answer.Text, answer.ToolCalls, answer.FinishReason, final, outcome));
                     yield break;
                 }
@@ -119,6 +122,17 @@ internal sealed class LlmGateway(
                     case AnswerStarted started:
                         yield return new StreamStarted(s.CallId, s.TraceId, started.Target.Provider, started.Target.Model) { RateLimit = s.RateLimit };
                         break;
+                    case ProviderTextDelta d when PassesReservation(s, received, d.Text):
+                    case ProviderToolCallDelta t when PassesReservation(s, received, t.ArgumentsFragment):
+                        // The provider ignores max_tokens: stop reading (disposing the events aborts the upstream request),
+                        // end with the error event, and settle what was passed on, never more than was reserved.
+                        s.StoppedAtReservation = true;
+                        var stopped = await FinishAsync(s, CallStatus.Incomplete, settlement.Estimate(s, received.Received), estimated: true,
+                            received.ToAnswer("length", Usage.Zero), GatewayErrorCodes.OutputLimitExceeded);
+                        yield return new StreamFailed(new GatewayError(GatewayErrorCodes.OutputLimitExceeded,
+                            $"The answer from {s.Target} passed the {s.MaxTokens} output tokens (max_tokens) its budget reservation was made for; " +
+                            "it was stopped there so that the spend stays within the reservation.", 502), stopped);
+                        yield break;
                     case ProviderTextDelta d:
                         received.Add(d);
                         yield return new TextDelta(d.Text);
@@ -271,7 +285,7 @@ internal sealed class LlmGateway(
     {
         s.CacheHit = hit;
         var outcome = await FinishAsync(s, CallStatus.Ok, hit.Answer.Usage, estimated: false, hit.Answer, null, status, hit.CostMicros);
-        await reuse.CompleteIdempotencyAsync(s, hit.Answer, outcome);
+        await AfterSettledAsync(s, () => reuse.CompleteIdempotencyAsync(s, hit.Answer, outcome));
         return new Shortcut(hit.Answer, outcome);
     }
 
@@ -337,11 +351,55 @@ internal sealed class LlmGateway(
         var outcome = await settlement.SettleAsync(s, status, usage, estimated, answer, errorCode, cacheStatus, savedMicros);
         if (status is not CallStatus.Ok)
         {
-            await reuse.ReleaseIdempotencyAsync(s);
+            await AfterSettledAsync(s, () => reuse.ReleaseIdempotencyAsync(s));
         }
 
         return outcome;
     }
+
+    /// <summary>
+    /// Steps after the call is settled and queued for recording (remembering it in the caches, the idempotency record):
+    /// a database that refuses them must not turn an answer the caller is owed into an error. Logged; the cache simply
+    /// misses, and an idempotency claim expires after <see cref="GatewayOptions.IdempotencyInFlightTtl"/>.
+    /// </summary>
+    private async Task AfterSettledAsync(CallState s, Func<Task> step)
+    {
+        try
+        {
+            await step();
+        }
+        catch (Exception ex)
+        {
+            LogAfterSettledFailed(log, ex, s.Context.TenantId, s.CallId);
+        }
+    }
+
+    /// <summary>
+    /// Whether passing <paramref name="piece"/> on would take a capped stream's output past the <c>max_tokens</c> its
+    /// reservation was made for. Uncapped calls are not counted (nothing to protect, and the provider's tokenizer may
+    /// differ from ours).
+    /// </summary>
+    private bool PassesReservation(CallState s, StreamedAnswer received, string? piece)
+    {
+        if (s.Reservation is not { Caps.Count: > 0 } || s.MaxTokens <= 0 || string.IsNullOrEmpty(piece))
+        {
+            return false;
+        }
+
+        s.CountedOutputTokens += tokens.CountText(piece);
+        if (s.CountedOutputTokens <= s.MaxTokens)
+        {
+            return false;
+        }
+
+        // Counted piece by piece, a word split across two deltas counts as two tokens: before stopping, count the whole
+        // output once, and carry on from that count when it still fits.
+        s.CountedOutputTokens = tokens.CountText(received.Received + piece);
+        return s.CountedOutputTokens > s.MaxTokens;
+    }
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Error, Message = "Remembering answered call {CallId} of tenant {TenantId} (cache, idempotency) failed; the answer went out")]
+    private static partial void LogAfterSettledFailed(ILogger log, Exception ex, Guid tenantId, Guid callId);
 
     private static IEnumerable<ChatStreamEvent> Replay(CachedAnswer answer)
     {

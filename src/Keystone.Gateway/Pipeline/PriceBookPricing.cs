@@ -12,4 +12,10 @@ internal sealed class PriceBookPricing(PriceBook book, ProviderRegistry registry
         var row = book.Find(registry.PriceKeyOf(provider) ?? provider.ToLowerInvariant(), model, atUtc);
         return row is null ? null : new GatewayPrice(row);
     }
+
+    public async ValueTask<GatewayPrice?> HighestAsync(bool embedding, CancellationToken ct)
+    {
+        await book.EnsureLoadedAsync(ct);
+        return book.Highest(embedding) is { } row ? new GatewayPrice(row) : null;
+    }
 }

@@ -83,9 +83,18 @@ internal sealed class ProviderChain(
             var target = targets[i];
             for (var retried = false; TryStartAttempt(s, target, out var provider); retried = true)
             {
+                var left = TimeLeft(s);
+                if (left <= TimeSpan.Zero)
+                {
+                    // The call's whole allowance is spent: its reservation must not outlive the longest possible call.
+                    circuits.Abandon(target);
+                    s.Attempts.Add(new Attempt(target.Provider, target.Model, "timeout", 408, "The call reached Gateway:MaxCallDuration.", 0));
+                    throw new GatewayException(Unavailable(s));
+                }
+
                 var creds = await CredentialsForAsync(s, target, ct);
                 using var attemptActivity = StartAttemptActivity(s, target);
-                using var timeout = new CancellationTokenSource(options.CurrentValue.AttemptTimeout, clock);
+                using var timeout = new CancellationTokenSource(left < options.CurrentValue.AttemptTimeout ? left : options.CurrentValue.AttemptTimeout, clock);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
                 var started = clock.GetTimestamp();
                 var events = call(provider, target, creds, linked.Token).GetAsyncEnumerator(linked.Token);
@@ -122,9 +131,11 @@ internal sealed class ProviderChain(
                         var y0 = clock.GetTimestamp();
                         if (!delivered && e is ProviderTextDelta or ProviderToolCallDelta)
                         {
-                            // The first token is out: the attempt timeout no longer applies, and no fallback may follow.
+                            // The first token is out: the attempt timeout no longer applies (the call's maximum duration
+                            // does), and no fallback may follow.
                             delivered = true;
-                            timeout.CancelAfter(Timeout.InfiniteTimeSpan);
+                            var rest = TimeLeft(s);
+                            timeout.CancelAfter(rest > TimeSpan.Zero ? rest : TimeSpan.FromMilliseconds(1));
                             s.Target = target;
                             s.FellBack = i > 0;
                             s.TtftMs = ElapsedMs(s.StartTimestamp);
@@ -281,6 +292,9 @@ internal sealed class ProviderChain(
             return (false, ex);
         }
     }
+
+    /// <summary>What is left of <see cref="GatewayOptions.MaxCallDuration"/> for this call.</summary>
+    private TimeSpan TimeLeft(CallState s) => options.CurrentValue.MaxCallDuration - clock.GetElapsedTime(s.StartTimestamp);
 
     private int ElapsedMs(long startTimestamp) => (int)Math.Min(int.MaxValue, clock.GetElapsedTime(startTimestamp).TotalMilliseconds);
 }

@@ -82,6 +82,19 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory) : IDisposable
             ?? (DatedSuffix().Match(model) is { Success: true } m ? snapshot.Find(provider, model[..m.Index], atUtc) : null);
     }
 
+    /// <summary>
+    /// The dearest price in the table for a kind of model, input and output taken separately (they may come from two
+    /// rows): what a model without a price is costed at by default. Chat models are the rows with an output price,
+    /// embedding models the rows without one; with no embedding row the dearest chat input price is used. Null when the
+    /// table is empty.
+    /// </summary>
+    /// <param name="embedding">True for embedding models.</param>
+    public PriceRow? Highest(bool embedding)
+    {
+        var snapshot = _snapshot ?? throw new InvalidOperationException("The price book is not loaded yet: call EnsureLoadedAsync first.");
+        return embedding ? snapshot.HighestEmbedding : snapshot.HighestChat;
+    }
+
     /// <summary>Costs <paramref name="usage"/> with the price in force at <paramref name="atUtc"/>; unknown when there is none.</summary>
     /// <param name="provider">The price key (provider kind in lower case).</param>
     /// <param name="model">The provider model.</param>
@@ -157,6 +170,18 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory) : IDisposable
         {
             Signature = signature;
             Count = rows.Count;
+            var chat = rows.Where(r => r.OutputMicrosPerMillion > 0).ToList();
+            var embeddings = rows.Where(r => r.OutputMicrosPerMillion == 0).ToList();
+            if (chat.Count > 0)
+            {
+                HighestChat = Fallback(chat.Max(r => r.InputMicrosPerMillion), chat.Max(r => r.OutputMicrosPerMillion));
+            }
+
+            if (embeddings.Count > 0 || chat.Count > 0)
+            {
+                HighestEmbedding = Fallback((embeddings.Count > 0 ? embeddings : chat).Max(r => r.InputMicrosPerMillion), 0);
+            }
+
             _byProvider = rows.GroupBy(r => r.Provider, StringComparer.OrdinalIgnoreCase)
                 .ToFrozenDictionary(
                     p => p.Key,
@@ -166,6 +191,14 @@ public sealed partial class PriceBook(KeystoneDbFactory dbFactory) : IDisposable
         }
 
         public (int, long) Signature { get; }
+
+        public PriceRow? HighestChat { get; }
+
+        public PriceRow? HighestEmbedding { get; }
+
+        // No cached-read or cache-write discount: every input token at the full fallback rate.
+        private static PriceRow Fallback(long input, long output)
+            => new("fallback", "unpriced", DateTime.MinValue, input, output, null, null, null, 0, "fallback");
 
         public int Count { get; }
 

@@ -156,34 +156,62 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         }
     }
 
+    /// <summary>
+    /// Writes one batch. Every call in it was answered (or refused) already, so a database that refuses is waited out:
+    /// retried with backoff (200 ms doubling to 5 s) for <see cref="GatewayOptions.RecorderRetryWindow"/>, while new calls
+    /// queue behind it. Then each call is tried on its own, so one row the database will never take (a poison row)
+    /// costs only itself.
+    /// </summary>
     private void WriteBatch(List<CallRecord> batch)
     {
         var calls = batch.Select(b => b.Call).ToList();
         var rows = batch.Select(ToTrace).ToList();
+        var started = Environment.TickCount64;
+        var backoff = TimeSpan.FromMilliseconds(200);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
-                using var db = _dbFactory.ForSystem();
-                _batches.Write(db, calls, rows);
+                Write(calls, rows);
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
                 return;
             }
-            catch (Exception ex) when (attempt < 3)
+            catch (Exception ex) when (TimeSpan.FromMilliseconds(Environment.TickCount64 - started) + backoff <= _options.RecorderRetryWindow)
             {
                 LogRetry(_log, ex, batch.Count, attempt);
-                Thread.Sleep(TimeSpan.FromMilliseconds(200 * attempt));
+                Thread.Sleep(backoff);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
             catch (Exception ex)
             {
-                Interlocked.Add(ref _lost, batch.Count);
-                LogLost(_log, ex, batch.Count);
-                Settle(batch);
-                return;
+                LogRetry(_log, ex, batch.Count, attempt);
+                break;
             }
         }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            try
+            {
+                Write([calls[i]], [rows[i]]);
+                Interlocked.Increment(ref _written);
+            }
+            catch (Exception ex)
+            {
+                Interlocked.Increment(ref _lost);
+                LogLost(_log, ex, 1);
+            }
+        }
+
+        Settle(batch);
+    }
+
+    private void Write(List<LlmCall> calls, List<LlmTrace> rows)
+    {
+        // The recorder writes for every tenant; each row names its own tenant (RLS allows the system scope).
+        using var db = _dbFactory.ForSystem();
+        _batches.Write(db, calls, rows);
     }
 
     private void Settle(List<CallRecord> batch)

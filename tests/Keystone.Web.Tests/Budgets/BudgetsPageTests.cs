@@ -40,6 +40,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         Services.AddSingleton(tenant);
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<Keystone.Gateway.Budgets.BudgetEvents>());
+        Services.AddSingleton(fixture.App.Services.GetRequiredService<IUnpricedCalls>());
         Services.AddSingleton<TimeProvider>(_pageClock);
         Services.AddSingleton(Options.Create(new UsageOptions()));
     }
@@ -215,5 +216,34 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         {
             await BudgetService.SetAsync(DemoData.InitechId, [], [50, 80, 100], BudgetAction.Block, CancellationToken.None);
         }
+    }
+
+    [Fact]
+    public async Task Render_CallsOnAModelWithoutAPriceThisMonth_FlagsThemNamingTheModel()
+    {
+        var page = RenderPage();
+        Assert.Empty(page.FindAll("[data-test=unpriced-calls]"));
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                db.Calls.Add(new LlmCall
+                {
+                    Id = Guid.NewGuid(), TraceId = Guid.NewGuid(), TenantId = DemoData.InitechId, Feature = "chat", Alias = "mystery",
+                    Provider = "up", Model = "bp-unpriced-model", InputTokens = 12, OutputTokens = 30, CostMicros = 2_500,
+                    CostStatus = CostStatus.Fallback, BilledTo = BilledTo.Platform, Attempts = 1, Status = CallStatus.Ok,
+                    CreatedUtc = DateTime.UtcNow,
+                });
+            }
+
+            await db.SaveChangesAsync();
+        }
+
+        // The page's next refresh reads them.
+        _pageClock.Advance(TimeSpan.FromSeconds(new UsageOptions().UsageRefreshSeconds + 1));
+
+        page.WaitForAssertion(() => Assert.Contains("2 calls were priced at the fallback price because the model up/bp-unpriced-model has no price",
+            System.Text.RegularExpressions.Regex.Replace(page.Find("[data-test=unpriced-calls]").TextContent, @"\s+", " "), StringComparison.Ordinal), Wait);
+        Assert.Contains("$0.005", page.Find("[data-test=unpriced-calls]").TextContent, StringComparison.Ordinal);
     }
 }

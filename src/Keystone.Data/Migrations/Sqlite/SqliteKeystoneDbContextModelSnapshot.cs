@@ -171,6 +171,61 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("budget_counters", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetReservationRow", b =>
+                {
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("call_id");
+
+                    b.Property<Guid>("BudgetId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("budget_id");
+
+                    b.Property<long>("AmountMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount_micros");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Owner")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("owner");
+
+                    b.Property<DateTime>("PeriodStartUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start_utc");
+
+                    b.Property<long?>("SettledMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("settled_micros");
+
+                    b.Property<DateTime?>("SettledUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("settled_utc");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("CallId", "BudgetId")
+                        .HasName("pk_budget_reservations");
+
+                    b.HasIndex("CreatedUtc")
+                        .HasDatabaseName("ix_budget_reservations_created_utc");
+
+                    b.HasIndex("SettledUtc")
+                        .HasDatabaseName("ix_budget_reservations_settled_utc");
+
+                    b.HasIndex("BudgetId", "PeriodStartUtc")
+                        .HasDatabaseName("ix_budget_reservations_budget_id_period_start_utc");
+
+                    b.ToTable("budget_reservations", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Budgets.BudgetSettings", b =>
                 {
                     b.Property<Guid>("TenantId")
@@ -2295,6 +2350,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_budget_counters_budgets_budget_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Budgets.BudgetReservationRow", b =>
+                {
+                    b.HasOne("Keystone.Data.Budgets.Budget", null)
+                        .WithMany()
+                        .HasForeignKey("BudgetId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_budget_reservations_budgets_budget_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Budgets.BudgetSettings", b =>
