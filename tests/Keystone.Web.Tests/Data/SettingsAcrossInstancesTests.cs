@@ -111,7 +111,7 @@ public sealed class SettingsAcrossInstancesTests : IAsyncLifetime
         await PutCapAsync(adminOnA, 10);
 
         // What a call on B did in the moment before the news arrived: reserve against the snapshot it had read.
-        var (reservation, rejection) = await _b.Services.GetRequiredService<BudgetLedger>().ReserveAsync(DemoData.AcmeId, [stale], 100, CancellationToken.None);
+        var (reservation, rejection) = await _b.Services.GetRequiredService<BudgetLedger>().ReserveAsync(DemoData.AcmeId, Guid.NewGuid(), [stale], 100, CancellationToken.None);
 
         Assert.Null(reservation);
         Assert.Equal(10, rejection!.Cap.LimitMicros);
