@@ -1407,6 +1407,11 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("name");
 
+                    b.Property<string>("SampleVariables")
+                        .HasMaxLength(32000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sample_variables");
+
                     b.HasKey("Id")
                         .HasName("pk_prompts");
 
@@ -1514,6 +1519,11 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<Guid>("PromptId")
                         .HasColumnType("TEXT")
                         .HasColumnName("prompt_id");
+
+                    b.Property<string>("ResponseSchema")
+                        .HasMaxLength(32000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_schema");
 
                     b.Property<string>("SystemTemplate")
                         .IsRequired()

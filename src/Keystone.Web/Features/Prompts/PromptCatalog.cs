@@ -182,6 +182,7 @@ internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantC
                 ModelAlias = input.ModelAlias!.Trim(),
                 Temperature = input.Temperature,
                 MaxTokens = input.MaxTokens,
+                ResponseSchema = string.IsNullOrWhiteSpace(input.ResponseSchema) ? null : input.ResponseSchema.Trim(),
                 Note = string.IsNullOrWhiteSpace(input.Note) ? null : input.Note.Trim(),
                 CreatedByUserId = tenant.UserId ?? "",
                 CreatedByName = ActorName,
@@ -301,7 +302,7 @@ internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantC
             return "The note may have at most 1,000 characters.";
         }
 
-        return null;
+        return ResponseSchemaCheck.Validate(input.ResponseSchema);
     }
 
     /// <summary>True when <paramref name="name"/> is a valid prompt name (lower-case letters, digits, single dashes).</summary>
