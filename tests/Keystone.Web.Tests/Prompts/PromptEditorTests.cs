@@ -144,6 +144,21 @@ public sealed class PromptEditorTests : KeystoneComponentTest, IClassFixture<App
     }
 
     [Fact]
+    public async Task Compare_ShownVersion_IsDiffedAgainstTheActiveOne()
+    {
+        var (name, _, _) = await CreateTwoVersionPromptAsync(_fixture.App);
+        Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>().NavigateTo($"/prompts/{name}?version=2");
+
+        var page = Render<PromptDetailPage>(p => p.Add(x => x.Name, name));
+
+        page.WaitForElement("[data-test=version-diff]", Wait);
+        Assert.Equal("V1", page.Find("[data-test=diff-left-system] del").TextContent);
+        Assert.Equal("V2", page.Find("[data-test=diff-right-system] ins").TextContent);
+        var changed = page.FindAll("[data-test=diff-setting][data-changed=true]").Select(r => r.Children[0].TextContent).ToList();
+        Assert.Equal(["Temperature", "Max tokens", "Note"], changed);
+    }
+
+    [Fact]
     public async Task SaveSamples_Edited_PersistsThemAsTheDeclaredVariablesAndAudits()
     {
         var page = await OpenEditorAsync();

@@ -19,6 +19,8 @@ public sealed partial class PromptDetailPage
     private PromptCostEstimate? _estimate;
     private PromptTraffic? _traffic;
     private Guid? _pricingTenant;
+    private int _diffLeft;
+    private int _diffRight;
     private string? _formError;
     private string? _message;
     private string? _error;
@@ -85,7 +87,20 @@ public sealed partial class PromptDetailPage
         }
 
         Select(Version ?? _detail?.ActiveGlobalVersion ?? (_detail is { Versions.Count: > 0 } dd ? dd.Versions[0].Number : null));
+        ResetDiff();
         await RecomputeAsync();
+    }
+
+    /// <summary>Compares the active version (left) with the shown one (right); the newest two when they are the same.</summary>
+    private void ResetDiff()
+    {
+        if (_detail is not { Versions.Count: > 1 } d)
+        {
+            return;
+        }
+
+        _diffRight = _selected?.Number ?? d.Versions[0].Number;
+        _diffLeft = d.ActiveGlobalVersion is { } active && active != _diffRight ? active : d.Versions.First(v => v.Number != _diffRight).Number;
     }
 
     private async Task LoadTrafficAsync()
@@ -157,6 +172,7 @@ public sealed partial class PromptDetailPage
     private async Task SelectAsync(int number)
     {
         Select(number);
+        ResetDiff();
         if (_form is null)
         {
             await RecomputeAsync();
@@ -194,6 +210,7 @@ public sealed partial class PromptDetailPage
             _form = null;
             await ReloadAsync();
             Select(created.Number);
+            ResetDiff();
             await RecomputeAsync();
             return $"Version {created.Number} saved. It is not active until you activate it.";
         }, toForm: true);
