@@ -159,6 +159,23 @@ public sealed class PromptEditorTests : KeystoneComponentTest, IClassFixture<App
     }
 
     [Fact]
+    public async Task CacheAdvisor_ReorderStaticFirst_RewritesTheDraftAndClearsThePlacementWarning()
+    {
+        var page = await OpenEditorAsync();
+        var rules = string.Join(" ", Enumerable.Range(1, 120).Select(i => $"Rule {i}: be kind."));
+        page.Find("[data-test=new-version-system]").Input("You work for {{company}}.\n\n" + rules);
+        page.WaitForElement("[data-test=lint-finding][data-code=variable_before_static]", Wait);
+        Assert.Contains("comes before", page.Find("[data-test=cache-warning]").TextContent, StringComparison.Ordinal);
+
+        page.Find("[data-test=cache-reorder]").Click();
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-test=lint-finding][data-code=variable_before_static]")), Wait);
+        Assert.StartsWith("Rule 1: be kind.", page.Find("[data-test=new-version-system-highlight]").TextContent, StringComparison.Ordinal);
+        Assert.EndsWith("You work for {{company}}.", page.Find("[data-test=new-version-system-highlight]").TextContent, StringComparison.Ordinal);
+        Assert.Empty(page.FindAll("[data-test=cache-reorder]"));
+    }
+
+    [Fact]
     public async Task SaveSamples_Edited_PersistsThemAsTheDeclaredVariablesAndAudits()
     {
         var page = await OpenEditorAsync();

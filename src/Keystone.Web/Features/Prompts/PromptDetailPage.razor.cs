@@ -18,6 +18,7 @@ public sealed partial class PromptDetailPage
     private IReadOnlyList<string> _aliases = [];
     private PromptCostEstimate? _estimate;
     private PromptTraffic? _traffic;
+    private CacheAdvice? _advice;
     private Guid? _pricingTenant;
     private int _diffLeft;
     private int _diffRight;
@@ -120,6 +121,31 @@ public sealed partial class PromptDetailPage
         }
 
         _estimate = await Workbench.EstimateAsync(draft, _samples, tenantId, _cts.Token);
+        _advice = _estimate.Problem is null ? await Workbench.AdviseAsync(Name, draft, _estimate, _cts.Token) : null;
+    }
+
+    /// <summary>Applies the advisor's static-first layout to the draft (starting one from the shown version when none is open).</summary>
+    private async Task ApplyStaticFirstAsync()
+    {
+        if (_advice?.Reorder is not { } layout)
+        {
+            return;
+        }
+
+        if (_form is null && _selected is { } s)
+        {
+            _form = PromptVersionForm.From(s);
+        }
+
+        if (_form is { } f)
+        {
+            f.SystemTemplate = layout.System;
+            f.UserTemplate = layout.User;
+            f.Note ??= "Static-first: fixed instructions before the variables, so the provider's prompt cache can reuse them.";
+            _message = $"Moved {layout.Moved} paragraph(s) holding variables after the fixed text. Check the preview and the diff, then save the version.";
+        }
+
+        await RecomputeAsync();
     }
 
     private async Task SampleChangedAsync(string key, string? value)

@@ -51,6 +51,13 @@ internal sealed class PromptWorkbench(
     /// <summary>Real calls of one version over the last <paramref name="days"/> days, across every tenant (aggregates only).</summary>
     public Task<PromptTraffic> VersionTrafficAsync(Guid versionId, int days, CancellationToken ct) => traffic.VersionAsync(versionId, days, ct);
 
+    /// <summary>The cache advisor's verdict on <paramref name="draft"/>, with the saving estimated from the prompt's last 30 days of provider calls.</summary>
+    public async Task<CacheAdvice> AdviseAsync(string promptName, PromptDraft draft, PromptCostEstimate estimate, CancellationToken ct)
+    {
+        var recent = await traffic.ProviderCallsAsync(promptName, PromptCacheAdvisor.WindowDays, ct);
+        return PromptCacheAdvisor.Advise(draft, estimate, recent, CountTokens);
+    }
+
     /// <summary>The first provider target of <paramref name="alias"/> for the tenant, or (null, null) when it is not one the tenant may use.</summary>
     private async Task<(string? Provider, string? Model)> TargetOfAsync(string alias, Guid tenantId, CancellationToken ct)
     {
