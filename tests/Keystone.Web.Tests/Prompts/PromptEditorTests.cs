@@ -23,6 +23,7 @@ public sealed class PromptEditorTests : KeystoneComponentTest, IClassFixture<App
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -210,6 +211,7 @@ public sealed class PromptReadOnlyTests : KeystoneComponentTest, IClassFixture<A
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -1,4 +1,6 @@
 using Keystone.Gateway;
+using System.Runtime.CompilerServices;
+using Keystone.Data.Prompts;
 using Keystone.Gateway.Pipeline;
 using Keystone.Web.Platform;
 using Microsoft.Extensions.Options;
@@ -29,6 +31,8 @@ internal sealed class PromptWorkbench(
     IPromptCachePolicy caching,
     IOptionsMonitor<GatewayOptions> gatewayOptions,
     PromptTrafficQueries traffic,
+    TenantContext tenant,
+    AuditLog audit,
     TimeProvider clock)
 {
     /// <summary>Tokens of <paramref name="text"/> (the gateway's o200k_base tokenizer).</summary>
@@ -56,6 +60,42 @@ internal sealed class PromptWorkbench(
     {
         var recent = await traffic.ProviderCallsAsync(promptName, PromptCacheAdvisor.WindowDays, ct);
         return PromptCacheAdvisor.Advise(draft, estimate, recent, CountTokens);
+    }
+
+    /// <summary>The feature label test runs are recorded under (a feature cap on it bounds what editors spend).</summary>
+    public const string TestFeature = "prompt.test";
+
+    /// <summary>
+    /// Streams a test run of <paramref name="version"/> (a saved version, or a draft with an empty id) rendered with
+    /// <paramref name="samples"/>, through the gateway like any call: in <paramref name="tenantId"/>'s context (its aliases,
+    /// rate limits and budget caps, which it reserves against), on the platform's provider keys unless the tenant brought
+    /// its own, recorded under feature <see cref="TestFeature"/> with the editor as user, and never answered from a cache.
+    /// Throws <see cref="PromptException"/> when a variable has no sample, <see cref="GatewayException"/> when the gateway
+    /// refuses (budget, rate limit, unknown alias) before the first token.
+    /// </summary>
+    public async IAsyncEnumerable<ChatStreamEvent> TestRunAsync(string promptName, PromptVersion version, string? alias,
+        IReadOnlyDictionary<string, string> samples, Guid tenantId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var request = PromptRenderer.Render(version, samples) with
+        {
+            Model = string.IsNullOrWhiteSpace(alias) ? version.ModelAlias : alias.Trim(),
+            // A test must reach the model: a cached answer would compare a version with an old answer.
+            Cache = false,
+        };
+        var context = new CallContext
+        {
+            TenantId = tenantId,
+            UserId = tenant.UserId,
+            Feature = TestFeature,
+            PromptName = PromptCatalog.Slug(promptName),
+            PromptVersionId = version.Id == Guid.Empty ? null : version.Id,
+        };
+        await audit.WriteAsync("prompt.test_run", $"prompt:{PromptCatalog.Slug(promptName)}", tenantId,
+            new { version = version.Id == Guid.Empty ? "draft" : version.Number.ToString(System.Globalization.CultureInfo.InvariantCulture), model = request.Model }, ct);
+        await foreach (var e in gateway.StreamAsync(request, context, ct).WithCancellation(ct))
+        {
+            yield return e;
+        }
     }
 
     /// <summary>The first provider target of <paramref name="alias"/> for the tenant, or (null, null) when it is not one the tenant may use.</summary>
