@@ -67,6 +67,8 @@ if (args.Contains("--migrate"))
     return;
 }
 
+if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
+
 
 if (!app.Environment.IsDevelopment())
 {

@@ -104,6 +104,10 @@ public sealed partial class PromptDetailPage
         _diffLeft = d.ActiveGlobalVersion is { } active && active != _diffRight ? active : d.Versions.First(v => v.Number != _diffRight).Number;
     }
 
+    /// <summary>The version in the repository's file format, as a data URL the browser downloads (no server round trip).</summary>
+    private string FileHref(PromptDetail detail, PromptVersion version)
+        => "data:text/markdown;charset=utf-8," + Uri.EscapeDataString(PromptFileFormat.Write(detail.Prompt, version, _samples.Keys.Order(StringComparer.Ordinal).ToList()));
+
     private async Task LoadTrafficAsync()
     {
         var active = _detail?.ActiveGlobalVersion is { } n ? _detail.Versions.FirstOrDefault(v => v.Number == n) : null;

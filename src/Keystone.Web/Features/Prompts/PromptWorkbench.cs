@@ -33,6 +33,7 @@ internal sealed class PromptWorkbench(
     PromptTrafficQueries traffic,
     TenantContext tenant,
     AuditLog audit,
+    PromptImportStatus files,
     TimeProvider clock)
 {
     /// <summary>Tokens of <paramref name="text"/> (the gateway's o200k_base tokenizer).</summary>
@@ -60,6 +61,14 @@ internal sealed class PromptWorkbench(
     {
         var recent = await traffic.ProviderCallsAsync(promptName, PromptCacheAdvisor.WindowDays, ct);
         return PromptCacheAdvisor.Advise(draft, estimate, recent, CountTokens);
+    }
+
+    /// <summary>The last file import's conflicts and errors that concern <paramref name="promptName"/>.</summary>
+    public IReadOnlyList<string> FileIssuesOf(string promptName)
+    {
+        var prefix = PromptCatalog.Slug(promptName) + "/";
+        var last = files.Last;
+        return last.Conflicts.Concat(last.Errors).Where(line => line.StartsWith(prefix, StringComparison.Ordinal)).ToList();
     }
 
     /// <summary>The feature label test runs are recorded under (a feature cap on it bounds what editors spend).</summary>
