@@ -52,8 +52,18 @@ internal static class PromptsCommands
         }
 
         var directory = Path.GetFullPath(args[at + 1]);
-        var written = await new PromptFileExporter(app.Services.GetRequiredService<KeystoneDbFactory>()).ExportAsync(directory, CancellationToken.None);
-        Console.WriteLine($"Exported {written} prompt version file(s) to {directory}.");
+        try
+        {
+            var written = await new PromptFileExporter(app.Services.GetRequiredService<KeystoneDbFactory>()).ExportAsync(directory, CancellationToken.None);
+            Console.WriteLine($"Exported {written} prompt version file(s) to {directory}.");
+        }
+        catch (System.Data.Common.DbException ex)
+        {
+            // Plain words for the usual cause: the command reads the database as it is, it does not migrate it.
+            Console.Error.WriteLine($"The prompts could not be read (is the database migrated and reachable?): {ex.Message}");
+            Environment.ExitCode = 1;
+        }
+
         return true;
     }
 }
