@@ -18,6 +18,7 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Packages.props Console.sln appsettings.json .editorconfig ./
 COPY src/ src/
 COPY wwwroot-assets/ wwwroot-assets/
+COPY prompts/ prompts/
 RUN dotnet publish src/Keystone.Web/Keystone.Web.csproj -c Release -o /app/publish
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime

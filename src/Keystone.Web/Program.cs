@@ -70,6 +70,8 @@ if (args.Contains("--migrate"))
     return;
 }
 
+if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
+
 
 if (!app.Environment.IsDevelopment())
 {

@@ -14,4 +14,11 @@ public sealed class Prompt
     public string? Description { get; set; }
 
     public DateTime CreatedUtc { get; set; }
+
+    /// <summary>
+    /// The editor's sample variables (a JSON object of names to sample values), kept per prompt for the live preview,
+    /// the cost estimate and test runs. They also declare the prompt's variables: the editor warns about a
+    /// <c>{{variable}}</c> that is not among them and about one of them no template uses. Null until first saved.
+    /// </summary>
+    public string? SampleVariables { get; set; }
 }

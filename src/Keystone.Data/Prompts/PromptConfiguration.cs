@@ -10,6 +10,7 @@ internal sealed class PromptConfiguration : IEntityTypeConfiguration<Prompt>
         b.ToTable("prompts");
         b.Property(p => p.Name).HasMaxLength(64);
         b.Property(p => p.Description).HasMaxLength(500);
+        b.Property(p => p.SampleVariables).HasMaxLength(32_000);
         b.HasIndex(p => p.Name).IsUnique();
     }
 }

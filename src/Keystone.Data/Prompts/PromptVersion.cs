@@ -26,6 +26,12 @@ public sealed class PromptVersion
 
     public int? MaxTokens { get; set; }
 
+    /// <summary>
+    /// Optional JSON Schema (text) the answer must follow: sent as <c>response_format: json_schema</c>. Checked against
+    /// the JSON Schema 2020-12 meta-schema when the version is saved; null when the answer is free text.
+    /// </summary>
+    public string? ResponseSchema { get; set; }
+
     /// <summary>What changed and why (the changelog line).</summary>
     public string? Note { get; set; }
 

@@ -12,6 +12,7 @@ internal sealed class PromptVersionConfiguration : IEntityTypeConfiguration<Prom
         b.Property(v => v.UserTemplate).HasMaxLength(32_000);
         b.Property(v => v.ModelAlias).HasMaxLength(128);
         b.Property(v => v.Note).HasMaxLength(1000);
+        b.Property(v => v.ResponseSchema).HasMaxLength(32_000);
         b.Property(v => v.CreatedByUserId).HasMaxLength(64);
         b.Property(v => v.CreatedByName).HasMaxLength(256);
         // Unique: two editors saving "new version" at once cannot both get number n; the loser retries.

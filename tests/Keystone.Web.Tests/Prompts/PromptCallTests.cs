@@ -156,8 +156,12 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
         var html = await support.GetStringAsync($"/prompts/{name}?version=2");
         var missing = await support.GetAsync("/prompts/no-such-prompt");
 
-        Assert.Contains("V2 asks {{question}} for {{company}}", html, StringComparison.Ordinal);
+        // The template's variables are highlighted (<mark>); its text reads the same without the tags.
+        Assert.Contains("V2 asks {{question}} for {{company}}", System.Text.RegularExpressions.Regex.Replace(html, "<[^>]+>", ""), StringComparison.Ordinal);
+        Assert.Contains("<mark class=\"ks-var\" data-var=\"question\"", html, StringComparison.Ordinal);
         Assert.DoesNotContain("data-test=\"activate-global\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"new-version\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"samples-save\"", html, StringComparison.Ordinal);
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
     }
 }

@@ -22,6 +22,8 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
         _scope = ScopeAs(fixture.App, Roles.PromptEditor, "product@keystone.demo");
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 
     // A bound for the page's database round trips on a busy machine, not a speed assertion.
@@ -56,7 +58,7 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
         var page = RenderPrompt(name);
 
         page.Find("[data-test=new-version]").Click();
-        page.WaitForElement("[data-test=new-version-user]", Wait).Change("V3 for {{company}}: {{question}}");
+        page.WaitForElement("[data-test=new-version-user]", Wait).Input("V3 for {{company}}: {{question}}");
         page.Find("[data-test=new-version-note]").Change("shorter");
         page.Find("[data-test=new-version-save]").Click();
 
@@ -79,7 +81,7 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
         var page = RenderPrompt(name);
 
         page.Find("[data-test=new-version]").Click();
-        page.WaitForElement("[data-test=new-version-user]", Wait).Change("   ");
+        page.WaitForElement("[data-test=new-version-user]", Wait).Input("   ");
         page.Find("[data-test=new-version-save]").Click();
 
         page.WaitForAssertion(() => Assert.Contains("user template is required", page.Find("[data-test=new-version-error]").TextContent, StringComparison.Ordinal), Wait);

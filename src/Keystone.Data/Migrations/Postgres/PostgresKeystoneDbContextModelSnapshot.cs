@@ -1489,6 +1489,11 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("character varying(64)")
                         .HasColumnName("name");
 
+                    b.Property<string>("SampleVariables")
+                        .HasMaxLength(32000)
+                        .HasColumnType("character varying(32000)")
+                        .HasColumnName("sample_variables");
+
                     b.HasKey("Id")
                         .HasName("pk_prompts");
 
@@ -1598,6 +1603,11 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<Guid>("PromptId")
                         .HasColumnType("uuid")
                         .HasColumnName("prompt_id");
+
+                    b.Property<string>("ResponseSchema")
+                        .HasMaxLength(32000)
+                        .HasColumnType("character varying(32000)")
+                        .HasColumnName("response_schema");
 
                     b.Property<string>("SystemTemplate")
                         .IsRequired()

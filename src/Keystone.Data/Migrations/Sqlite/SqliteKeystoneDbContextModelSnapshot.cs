@@ -1462,6 +1462,11 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("name");
 
+                    b.Property<string>("SampleVariables")
+                        .HasMaxLength(32000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sample_variables");
+
                     b.HasKey("Id")
                         .HasName("pk_prompts");
 
@@ -1569,6 +1574,11 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<Guid>("PromptId")
                         .HasColumnType("TEXT")
                         .HasColumnName("prompt_id");
+
+                    b.Property<string>("ResponseSchema")
+                        .HasMaxLength(32000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("response_schema");
 
                     b.Property<string>("SystemTemplate")
                         .IsRequired()

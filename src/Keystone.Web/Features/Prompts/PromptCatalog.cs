@@ -182,6 +182,7 @@ internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantC
                 ModelAlias = input.ModelAlias!.Trim(),
                 Temperature = input.Temperature,
                 MaxTokens = input.MaxTokens,
+                ResponseSchema = string.IsNullOrWhiteSpace(input.ResponseSchema) ? null : input.ResponseSchema.Trim(),
                 Note = string.IsNullOrWhiteSpace(input.Note) ? null : input.Note.Trim(),
                 CreatedByUserId = tenant.UserId ?? "",
                 CreatedByName = ActorName,
@@ -268,6 +269,71 @@ internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantC
         await audit.WriteAsync("prompt.override_remove", $"prompt:{prompt.Name}", tenantId, null, ct);
     }
 
+    /// <summary>Most sample variables a prompt keeps.</summary>
+    public const int MaxSampleVariables = 100;
+
+    /// <summary>Longest sample value (characters).</summary>
+    public const int MaxSampleLength = 8_000;
+
+    /// <summary>The sample variables kept for a prompt (empty when none were saved or the stored text is unreadable).</summary>
+    public static IReadOnlyDictionary<string, string> SamplesOf(Prompt prompt)
+    {
+        if (string.IsNullOrWhiteSpace(prompt.SampleVariables))
+        {
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(prompt.SampleVariables) is { } samples
+                ? new Dictionary<string, string>(samples, StringComparer.Ordinal)
+                : new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return new Dictionary<string, string>(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="samples"/> as the prompt's sample variables (and so its declared variables). Throws
+    /// <see cref="PromptException"/> (<see cref="PromptException.Invalid"/>) naming the first bad name or value.
+    /// </summary>
+    public async Task SaveSamplesAsync(string name, IReadOnlyDictionary<string, string> samples, CancellationToken ct)
+    {
+        EnsureEditor();
+        if (samples.Count > MaxSampleVariables)
+        {
+            throw new PromptException(PromptException.Invalid, $"A prompt keeps at most {MaxSampleVariables} sample variables.");
+        }
+
+        foreach (var (key, value) in samples)
+        {
+            if (!PromptTemplate.IsVariableName(key))
+            {
+                throw new PromptException(PromptException.Invalid, $"'{key}' is not a variable name: use letters, digits, _ . - and start with a letter or _.");
+            }
+
+            if (value.Length > MaxSampleLength)
+            {
+                throw new PromptException(PromptException.Invalid, $"The sample for '{key}' may have at most {MaxSampleLength:N0} characters.");
+            }
+        }
+
+        var json = System.Text.Json.JsonSerializer.Serialize(samples.OrderBy(s => s.Key, StringComparer.Ordinal).ToDictionary(s => s.Key, s => s.Value));
+        if (json.Length > 32_000)
+        {
+            throw new PromptException(PromptException.Invalid, "The sample variables are too long together (at most 32,000 characters).");
+        }
+
+        await using var db = dbFactory.ForSystem();
+        var prompt = await db.Prompts.SingleOrDefaultAsync(p => p.Name == Slug(name), ct)
+            ?? throw new PromptException(PromptException.NotFound, $"There is no prompt named '{name}'.");
+        prompt.SampleVariables = json;
+        await db.SaveChangesAsync(ct);
+        await audit.WriteAsync("prompt.samples_update", $"prompt:{prompt.Name}", null, new { variables = samples.Keys.Order(StringComparer.Ordinal).ToList() }, ct);
+    }
+
     /// <summary>The form's validation message, or null when <paramref name="input"/> is valid.</summary>
     public static string? Validate(NewPromptVersion input)
     {
@@ -301,7 +367,7 @@ internal sealed partial class PromptCatalog(KeystoneDbFactory dbFactory, TenantC
             return "The note may have at most 1,000 characters.";
         }
 
-        return null;
+        return ResponseSchemaCheck.Validate(input.ResponseSchema);
     }
 
     /// <summary>True when <paramref name="name"/> is a valid prompt name (lower-case letters, digits, single dashes).</summary>

@@ -21,7 +21,9 @@ internal sealed record PromptDetail(
     IReadOnlyList<PromptActivationRow> History);
 
 /// <summary>A new version's content, as the editor typed it.</summary>
-internal sealed record NewPromptVersion(string? SystemTemplate, string? UserTemplate, string? ModelAlias, double? Temperature, int? MaxTokens, string? Note);
+/// <param name="ResponseSchema">Optional JSON Schema text the answer must follow (blank: free text).</param>
+internal sealed record NewPromptVersion(string? SystemTemplate, string? UserTemplate, string? ModelAlias, double? Temperature, int? MaxTokens, string? Note,
+    string? ResponseSchema = null);
 
 /// <summary>A version as offered by pickers (trace replay, search).</summary>
 internal sealed record PromptVersionOption(Guid Id, int Number, string? Note);

@@ -64,9 +64,13 @@ internal sealed class PromptRenderer(KeystoneDbFactory dbFactory)
         return new RenderedPrompt(prompt.Name, version, Render(version, variables));
     }
 
+    /// <summary>The name the response schema is sent under (providers require one; callers never see it).</summary>
+    public const string ResponseSchemaName = "prompt_response";
+
     /// <summary>
     /// The gateway request for <paramref name="version"/> with <paramref name="variables"/>: a system message (when the
-    /// version has one) and the user message, the version's alias, temperature and max tokens. The variables travel
+    /// version has one) and the user message, the version's alias, temperature, max tokens and response schema (as
+    /// <c>response_format: json_schema</c>). The variables travel
     /// with the request into the (redacted) trace, so a replay can render them on another version.
     /// </summary>
     public static ChatRequest Render(PromptVersion version, IReadOnlyDictionary<string, string> variables)
@@ -85,6 +89,9 @@ internal sealed class PromptRenderer(KeystoneDbFactory dbFactory)
             Messages = messages,
             Temperature = version.Temperature,
             MaxTokens = version.MaxTokens,
+            // Checked against the meta-schema when the version was saved; not strict, which would also demand
+            // additionalProperties false on every object of the schema.
+            ResponseFormat = ResponseSchemaCheck.Parse(version.ResponseSchema) is { } schema ? new ResponseFormat("json_schema", ResponseSchemaName, schema) : null,
             PromptVariables = new Dictionary<string, string>(variables, StringComparer.Ordinal),
         };
     }

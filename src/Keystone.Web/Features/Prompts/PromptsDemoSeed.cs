@@ -6,10 +6,12 @@ using Microsoft.EntityFrameworkCore;
 namespace Keystone.Web.Features.Prompts;
 
 /// <summary>
-/// The demo prompt <c>support-reply</c>: three versions, v1 then v2 activated globally (so the history and a rollback
-/// have something to show), and v3 as Acme's override. Idempotent: nothing happens once the prompt exists.
+/// The demo prompt <c>support-reply</c>: its three versions come from the repository's <c>prompts/support-reply/</c>
+/// files (imported here first, so the activations have something to point at); this step only activates them — v1
+/// then v2 globally (so the history and a rollback have something to show) and v3 as Acme's override. Idempotent:
+/// nothing happens once the prompt has an activation.
 /// </summary>
-internal sealed class PromptsDemoSeed(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<PromptsDemoSeed> log) : IDemoSeedStep
+internal sealed class PromptsDemoSeed(KeystoneDbFactory dbFactory, PromptFileImporter files, TimeProvider clock, ILogger<PromptsDemoSeed> log) : IDemoSeedStep
 {
     /// <summary>The demo prompt's name.</summary>
     public const string SupportReply = "support-reply";
@@ -19,43 +21,39 @@ internal sealed class PromptsDemoSeed(KeystoneDbFactory dbFactory, TimeProvider 
 
     public async Task RunAsync(CancellationToken ct)
     {
+        await files.ImportAsync(ct);
         await using var db = dbFactory.ForSystem();
-        if (await db.Prompts.AnyAsync(p => p.Name == SupportReply, ct))
+        var prompt = await db.Prompts.SingleOrDefaultAsync(p => p.Name == SupportReply, ct);
+        if (prompt is null)
+        {
+            log.LogWarning("The demo prompt {Prompt} has no files in the prompts folder; nothing to activate", SupportReply);
+            return;
+        }
+
+        if (await db.PromptActivations.AnyAsync(a => a.PromptId == prompt.Id, ct))
         {
             return;
         }
 
-        var now = clock.GetUtcNow().UtcDateTime;
-        var prompt = new Prompt
+        var versions = await db.PromptVersions.Where(v => v.PromptId == prompt.Id && v.Number <= 3).ToDictionaryAsync(v => v.Number, v => v.Id, ct);
+        if (versions.Count < 3)
         {
-            Id = Guid.NewGuid(),
-            Name = SupportReply,
-            Description = "Answers an end customer's support question in the tenant's voice.",
-            CreatedUtc = now.AddDays(-20),
-        };
-        var v1 = Version(prompt, 1, now.AddDays(-20), "First draft.",
-            "You are the customer support assistant of {{company}}. Be brief and friendly.",
-            "{{question}}");
-        var v2 = Version(prompt, 2, now.AddDays(-9), "Address the customer by name; at most three sentences; offer a human hand-over when unsure.",
-            "You are {{company}}'s support assistant. Answer in at most three sentences, friendly and concrete. If you are not sure, offer to hand the case to a human colleague.",
-            "Customer {{customer_name}} asks: {{question}}");
-        var v3 = Version(prompt, 3, now.AddDays(-2), "Acme: quote the order number and sign as Acme Support.",
-            "You are {{company}}'s support assistant. Answer in at most three sentences, friendly and concrete. Quote the order number when the customer gives one, and sign as \"{{company}} Support\".",
-            "Customer {{customer_name}} asks: {{question}}");
-        db.Prompts.Add(prompt);
-        db.PromptVersions.AddRange(v1, v2, v3);
-        await db.SaveChangesAsync(ct);
+            log.LogWarning("The demo prompt {Prompt} needs versions 1 to 3; nothing activated", SupportReply);
+            return;
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
         // Separate saves keep the history's order (ids ascend in activation order).
-        foreach (var (versionId, tenantId, at) in new (Guid, Guid?, DateTime)[]
+        foreach (var (number, tenantId, at) in new (int, Guid?, DateTime)[]
                  {
-                     (v1.Id, null, now.AddDays(-20)), (v2.Id, null, now.AddDays(-9)), (v3.Id, DemoData.AcmeId, now.AddDays(-2)),
+                     (1, null, now.AddDays(-20)), (2, null, now.AddDays(-9)), (3, DemoData.AcmeId, now.AddDays(-2)),
                  })
         {
             db.PromptActivations.Add(new PromptActivation
             {
                 PromptId = prompt.Id,
                 TenantId = tenantId,
-                VersionId = versionId,
+                VersionId = versions[number],
                 ActivatedByUserId = "demo-seed",
                 ActivatedByName = "product@keystone.demo",
                 ActivatedUtc = at,
@@ -63,21 +61,17 @@ internal sealed class PromptsDemoSeed(KeystoneDbFactory dbFactory, TimeProvider 
             await db.SaveChangesAsync(ct);
         }
 
-        log.LogInformation("Seeded the demo prompt {Prompt}", SupportReply);
-    }
+        if (prompt.SampleVariables is null || PromptCatalog.SamplesOf(prompt).Values.All(string.IsNullOrEmpty))
+        {
+            prompt.SampleVariables = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["company"] = "Acme",
+                ["customer_name"] = "Jordan",
+                ["question"] = "My order A-1042 has not arrived yet. Can you check where it is?",
+            });
+            await db.SaveChangesAsync(ct);
+        }
 
-    private static PromptVersion Version(Prompt prompt, int number, DateTime at, string note, string system, string user) => new()
-    {
-        Id = Guid.NewGuid(),
-        PromptId = prompt.Id,
-        Number = number,
-        SystemTemplate = system,
-        UserTemplate = user,
-        ModelAlias = "smart",
-        MaxTokens = 120,
-        Note = note,
-        CreatedByUserId = "demo-seed",
-        CreatedByName = "product@keystone.demo",
-        CreatedUtc = at,
-    };
+        log.LogInformation("Activated the demo prompt {Prompt}", SupportReply);
+    }
 }
