@@ -4,7 +4,7 @@ namespace Keystone.Gateway.Pipeline;
 
 /// <summary>
 /// Tells the other instances that a tenant's settings changed, so their cached copies are dropped (issue 20, items 14
-/// and 17; decision 26). One implementation per database mode, chosen when the gateway is registered:
+/// and 17; decision 27). One implementation per database mode, chosen when the gateway is registered:
 /// <see cref="PostgresSettingsChangeFeed"/> (PostgreSQL <c>NOTIFY</c> / <c>LISTEN</c>) and
 /// <see cref="SqliteSettingsChangeFeed"/> (one instance: nothing to tell).
 /// </summary>
