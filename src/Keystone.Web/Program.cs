@@ -18,7 +18,7 @@ using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 using MudBlazor.Services;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(CommandLine.ConfigurationArguments(args));
 builder.AddKeystoneConfiguration();
 
 var (database, connections) = StartupSettings.ReadDatabase(builder.Configuration, builder.Environment.ContentRootPath);

@@ -7,6 +7,7 @@ using Keystone.Data.Keys;
 using Keystone.Gateway.Credentials;
 using Keystone.Testing;
 using Keystone.Web.Features.Tenants;
+using Keystone.Web.Features.Traces;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 using Keystone.Web.Tests.Data;
@@ -359,6 +360,31 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var added = admins.Single(a => a.Email == email).Id;
         await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == demo).ExecuteUpdateAsync(u => u.SetProperty(m => m.Role, Roles.TenantAdmin));
         await db.Memberships.Where(m => m.TenantId == DemoData.InitechId && m.UserId == added).ExecuteDeleteAsync();
+    }
+
+    [Fact]
+    public async Task SaveSearch_SameNameThirtyTimesAtOnce_OneRowHoldingOneOfTheQueries()
+    {
+        var name = $"conc-{Guid.NewGuid():N}"[..20];
+        var (probe, _) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+        var userId = probe.ServiceProvider.GetRequiredService<TenantContext>().UserId;
+        await probe.DisposeAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, Writers).Select(async i =>
+        {
+            var (scope, _) = await MembersAsAsync("admin@initech.demo", DemoData.InitechId);
+            await using (scope)
+            {
+                var searches = scope.ServiceProvider.GetRequiredService<SavedTraceSearches>();
+                return (Error: await searches.SaveAsync(name, new TraceFilter { Text = $"writer-{i}" }, CancellationToken.None), Writer: i);
+            }
+        }));
+
+        // A save either took effect or said in plain words that it did not (never an exception out of the circuit).
+        Assert.All(results, r => Assert.True(r.Error is null || r.Error.Contains("same moment", StringComparison.Ordinal), r.Error));
+        await using var db = fixture.App.CreateSystemDb();
+        var row = await db.SavedTraceSearches.AsNoTracking().SingleAsync(x => x.UserId == userId && x.Name == name);
+        Assert.Contains(results.Where(r => r.Error is null), r => row.Query.Contains($"writer-{r.Writer}", StringComparison.Ordinal));
     }
 
     private async Task<(AsyncServiceScope Scope, MemberService Members)> MembersAsAsync(string email, Guid tenantId)

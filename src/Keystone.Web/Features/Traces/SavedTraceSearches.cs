@@ -41,25 +41,38 @@ internal sealed class SavedTraceSearches(IDbContextFactory<KeystoneDbContext> db
             return $"Give the search a name of 1 to {MaxNameLength} characters.";
         }
 
-        await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var existing = await db.SavedTraceSearches.FirstOrDefaultAsync(s => s.UserId == userId && s.Name == name, ct);
-        if (existing is null)
+        // Read-then-insert: two saves of one name at once (a double click) both read "none", and the second insert
+        // breaks the unique (user, name) index. The retry reads again and updates the row the first one wrote.
+        try
         {
-            db.SavedTraceSearches.Add(new SavedTraceSearch
+            await WriteConflicts.RetryAsync(async () =>
             {
-                Id = Guid.NewGuid(),
-                UserId = userId,
-                Name = name,
-                Query = filter.ToQueryString(),
-                CreatedUtc = clock.GetUtcNow().UtcDateTime,
+                await using var db = await dbFactory.CreateDbContextAsync(ct);
+                var existing = await db.SavedTraceSearches.FirstOrDefaultAsync(s => s.UserId == userId && s.Name == name, ct);
+                if (existing is null)
+                {
+                    db.SavedTraceSearches.Add(new SavedTraceSearch
+                    {
+                        Id = Guid.NewGuid(),
+                        UserId = userId,
+                        Name = name,
+                        Query = filter.ToQueryString(),
+                        CreatedUtc = clock.GetUtcNow().UtcDateTime,
+                    });
+                }
+                else
+                {
+                    existing.Query = filter.ToQueryString();
+                }
+
+                await db.SaveChangesAsync(ct);
             });
         }
-        else
+        catch (Exception ex) when (WriteConflicts.IsConflict(ex))
         {
-            existing.Query = filter.ToQueryString();
+            return "Another save of this search happened at the same moment; nothing was changed. Try again.";
         }
 
-        await db.SaveChangesAsync(ct);
         return null;
     }
 

@@ -1,0 +1,45 @@
+namespace Keystone.Web.Hosting;
+
+/// <summary>
+/// The app's own commands (<c>--migrate</c>, <c>--export-prompts DIR</c>) beside configuration switches
+/// (<c>--Section:Key=value</c>, <c>--Section:Key value</c>). The configuration reader takes a bare <c>--name</c> as a key
+/// whose value is the next argument, so <c>--migrate --Database:SqlitePath=/x</c> once stored "--Database:SqlitePath=/x"
+/// as the value of "migrate" and silently ignored the path: commands are taken out before the configuration sees
+/// the arguments.
+/// </summary>
+internal static class CommandLine
+{
+    /// <summary>Commands that stand alone.</summary>
+    private static readonly string[] Flags = ["--migrate"];
+
+    /// <summary>Commands followed by one value of their own.</summary>
+    private static readonly string[] WithValue = ["--export-prompts"];
+
+    /// <summary><paramref name="args"/> without the app's commands (and their values): what configuration reads.</summary>
+    public static string[] ConfigurationArguments(string[] args)
+    {
+        var kept = new List<string>(args.Length);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (Flags.Contains(args[i], StringComparer.Ordinal))
+            {
+                continue;
+            }
+
+            if (WithValue.Contains(args[i], StringComparer.Ordinal))
+            {
+                // Its value, when there is one, is the command's (a following switch is not: the command reports it).
+                if (i + 1 < args.Length && !args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    i++;
+                }
+
+                continue;
+            }
+
+            kept.Add(args[i]);
+        }
+
+        return [.. kept];
+    }
+}
