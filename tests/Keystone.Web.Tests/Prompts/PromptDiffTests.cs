@@ -1,6 +1,7 @@
 using Bunit;
 using Keystone.Data.Prompts;
 using Keystone.Web.Features.Prompts;
+using Keystone.Web.Platform;
 
 namespace Keystone.Web.Tests.Prompts;
 

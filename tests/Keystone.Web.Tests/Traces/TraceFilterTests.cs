@@ -1,6 +1,7 @@
 using Keystone.Gateway;
 using Keystone.Data.Calls;
 using Keystone.Web.Features.Traces;
+using Keystone.Web.Platform;
 
 namespace Keystone.Web.Tests.Traces;
 
@@ -86,12 +87,12 @@ public sealed class TraceFilterTests
     [Fact]
     public void Compute_ChangedWord_IsMarkedRemovedAndAdded()
     {
-        var diff = AnswerDiff.Compute("Your refund was approved today.", "Your refund was declined today.");
+        var diff = WordDiff.Inline("Your refund was approved today.", "Your refund was declined today.");
 
-        Assert.Contains(diff, s => s.Kind == DiffKind.Removed && s.Text.Contains("approved", StringComparison.Ordinal));
-        Assert.Contains(diff, s => s.Kind == DiffKind.Added && s.Text.Contains("declined", StringComparison.Ordinal));
-        Assert.DoesNotContain(diff, s => s.Kind != DiffKind.Same && s.Text.Contains("refund", StringComparison.Ordinal));
-        Assert.Equal("Your refund was declined today.", string.Concat(diff.Where(s => s.Kind != DiffKind.Removed).Select(s => s.Text)));
+        Assert.Contains(diff, s => s.Change == WordChange.Removed && s.Text.Contains("approved", StringComparison.Ordinal));
+        Assert.Contains(diff, s => s.Change == WordChange.Added && s.Text.Contains("declined", StringComparison.Ordinal));
+        Assert.DoesNotContain(diff, s => s.Change != WordChange.Same && s.Text.Contains("refund", StringComparison.Ordinal));
+        Assert.Equal("Your refund was declined today.", string.Concat(diff.Where(s => s.Change != WordChange.Removed).Select(s => s.Text)));
     }
 
     [Fact]

@@ -89,9 +89,9 @@ public sealed class TraceReplayTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal(DemoData.AcmeId, replay.TenantId);
         Assert.Equal("fast", replay.Alias);
         Assert.Equal(string.Concat(events.OfType<TextDelta>().Select(d => d.Text)), completed.Result.Text);
-        var diff = AnswerDiff.Compute(detail.Payload.AnswerText, completed.Result.Text);
-        Assert.Equal(completed.Result.Text, string.Concat(diff.Where(s => s.Kind != DiffKind.Removed).Select(s => s.Text)));
-        Assert.Equal(detail.Payload.AnswerText, string.Concat(diff.Where(s => s.Kind != DiffKind.Added).Select(s => s.Text)));
+        var diff = WordDiff.Inline(detail.Payload.AnswerText, completed.Result.Text);
+        Assert.Equal(completed.Result.Text, string.Concat(diff.Where(s => s.Change != WordChange.Removed).Select(s => s.Text)));
+        Assert.Equal(detail.Payload.AnswerText, string.Concat(diff.Where(s => s.Change != WordChange.Added).Select(s => s.Text)));
         Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "trace.replay" && a.Target == $"trace:{original.Outcome.CallId}"));
         var reopened = await viewer.OpenAsync(original.Outcome.CallId, writeAudit: false, CancellationToken.None);
         Assert.Equal([replay.Id], reopened!.Replays.Select(r => r.CallId));

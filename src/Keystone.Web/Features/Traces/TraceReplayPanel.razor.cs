@@ -22,7 +22,7 @@ public sealed partial class TraceReplayPanel
     private string? _error;
     private StreamStarted? _started;
     private ChatResult? _result;
-    private IReadOnlyList<DiffSegment> _diff = [];
+    private IReadOnlyList<WordRun> _diff = [];
     private string? _expected;
     private string? _notes;
     private string? _saveMessage;
@@ -100,7 +100,7 @@ public sealed partial class TraceReplayPanel
                             _text.Append(c.Result.Text);
                         }
 
-                        _diff = AnswerDiff.Compute(Detail.Payload.AnswerText, _text.ToString());
+                        _diff = WordDiff.Inline(Detail.Payload.AnswerText, _text.ToString());
                         break;
                     case StreamFailed f:
                         _error = $"{f.Error.Code}: {f.Error.Message}";
