@@ -34,6 +34,12 @@ internal static class PriceFile
         foreach (var p in file.Prices)
         {
             var source = file.Sources.TryGetValue(p.Source, out var cited) ? cited : p.Source;
+            if (!string.IsNullOrWhiteSpace(p.Mirrors))
+            {
+                // A simulated model says which real model's list price it carries, so the price page shows why it costs that.
+                source = $"{source}; priced as {p.Mirrors}";
+            }
+
             rows.Add(new ModelPrice
             {
                 Provider = p.Provider,
@@ -76,5 +82,6 @@ internal static class PriceFile
         decimal? CacheWrite5m,
         decimal? CacheWrite1h,
         int BatchDiscountPercent,
-        string Source);
+        string Source,
+        string? Mirrors = null);
 }

@@ -54,7 +54,8 @@ public sealed class DashboardJourneyTests(BrowserFixture fixture)
         await BrowserFixture.ScreenshotAsync(page, "margin-table");
 
         await acmeRow.Locator("[data-test=margin-tenant]").ClickAsync();
-        await page.WaitForURLAsync($"**/margin/{Acme}");
+        // The drill-down keeps the chosen range in its address (issue 21).
+        await page.WaitForURLAsync($"**/margin/{Acme}?from={today.AddDays(-29):yyyy-MM-dd}&to={today:yyyy-MM-dd}");
         await page.Locator("[data-test=chart-tenant-days] svg").First.WaitForAsync();
         Assert.True(await page.Locator("[data-test=feature-row]").CountAsync() >= 3);
         await BrowserFixture.ScreenshotAsync(page, "margin-acme");

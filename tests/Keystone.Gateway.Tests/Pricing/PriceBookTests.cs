@@ -64,8 +64,21 @@ public sealed class PriceBookTests
         ];
         foreach (var key in required)
         {
-            var row = Assert.Single(rows, r => $"{r.Provider}/{r.Model}" == key);
+            // The newest row of each model is its price today (older rows stay for history).
+            var row = rows.Where(r => $"{r.Provider}/{r.Model}" == key).MaxBy(r => r.EffectiveFromUtc);
+            Assert.NotNull(row);
             Assert.StartsWith(row.Provider == "simulated" ? "Keystone" : "https://", row.Source, StringComparison.Ordinal);
+        }
+
+        // Each simulated model costs what the real model it mirrors costs, and says which one (issue 21).
+        foreach (var (sim, real) in new[] { ("sim-fast", "gpt-5-mini"), ("sim-smart", "claude-sonnet-4-5"), ("sim-reasoning", "gpt-5"), ("sim-embed", "text-embedding-3-small") })
+        {
+            var simRow = rows.Where(r => r.Model == sim).MaxBy(r => r.EffectiveFromUtc)!;
+            var realRow = rows.Where(r => r.Model == real).MaxBy(r => r.EffectiveFromUtc)!;
+            Assert.Equal(realRow.InputMicrosPerMillion, simRow.InputMicrosPerMillion);
+            Assert.Equal(realRow.OutputMicrosPerMillion, simRow.OutputMicrosPerMillion);
+            Assert.Equal(realRow.CachedInputMicrosPerMillion, simRow.CachedInputMicrosPerMillion);
+            Assert.EndsWith($"priced as {realRow.Provider}/{real}", simRow.Source, StringComparison.Ordinal);
         }
 
         var sonnet = rows.Single(r => r.Model == "claude-sonnet-4-5");

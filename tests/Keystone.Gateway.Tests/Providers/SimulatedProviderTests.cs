@@ -293,6 +293,33 @@ public sealed class SimulatedProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_InsideTheOutageWindow_Answers503WhateverTheMessageSays_AndAnswersAgainAfterIt()
+    {
+        var now = DateTime.UtcNow;
+        var inside = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(now));
+        var settings = new Dictionary<string, string?>
+        {
+            ["Gateway:Providers:sim:Kind"] = "Simulated",
+            ["Gateway:Providers:sim:Simulated:TimeToFirstTokenMs"] = "0",
+            ["Gateway:Providers:sim:Simulated:TokensPerSecond"] = "0",
+            ["Gateway:Providers:sim:Simulated:OutageFromUtc"] = now.AddMinutes(-5).ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["Gateway:Providers:sim:Simulated:OutageUntilUtc"] = now.AddMinutes(5).ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+        };
+        await using var host = new ProviderTestHost(settings, inside);
+
+        // Down for everyone: even a request that asks for no fault gets the outage (it is the provider's, not the caller's).
+        var ex = await Assert.ThrowsAsync<ProviderException>(() =>
+            host.Provider("sim").CompleteAsync(ProviderTestHost.For("sim-smart", Ask("Hi [sim:fail=none]")), CancellationToken.None));
+        Assert.Equal(503, ex.StatusCode);
+        Assert.True(ex.IsRetryable);
+        Assert.Contains("outage", ex.Message, StringComparison.Ordinal);
+
+        inside.Advance(TimeSpan.FromMinutes(6));
+        var response = await host.Provider("sim").CompleteAsync(ProviderTestHost.For("sim-smart", Ask("Hi")), CancellationToken.None);
+        Assert.NotEmpty(response.Text);
+    }
+
+    [Fact]
     public async Task Complete_FailNoneMarker_OverridesConfiguredFault()
     {
         await using var failing = Host(("Fault", "ServerError"));

@@ -30,11 +30,13 @@ public sealed class DemoHistorySeedTests : IAsyncLifetime
         db.Plans.AddRange(
             new Plan { Id = DemoData.FreePlanId, Name = "Free", MonthlyPriceMicros = 0, IncludedUsageMicros = 1_000_000 },
             new Plan { Id = DemoData.ProPlanId, Name = "Pro", MonthlyPriceMicros = 99_000_000, IncludedUsageMicros = 30_000_000, OverageMarkupBasisPoints = 2_000 },
-            new Plan { Id = DemoData.EnterprisePlanId, Name = "Enterprise", MonthlyPriceMicros = 1_500_000_000, IncludedUsageMicros = 800_000_000, OverageMarkupBasisPoints = 1_000 });
+            new Plan { Id = DemoData.EnterprisePlanId, Name = "Enterprise", MonthlyPriceMicros = 1_500_000_000, IncludedUsageMicros = 800_000_000, OverageMarkupBasisPoints = 1_000 },
+            new Plan { Id = DemoData.TeamPlanId, Name = "Team (flat)", MonthlyPriceMicros = 15_000_000 });
         db.Tenants.AddRange(
             new Tenant { Id = DemoData.AcmeId, Name = "Acme", Slug = "acme", PlanId = DemoData.ProPlanId, IsDemo = true },
             new Tenant { Id = DemoData.GlobexId, Name = "Globex", Slug = "globex", PlanId = DemoData.FreePlanId, IsDemo = true },
-            new Tenant { Id = DemoData.InitechId, Name = "Initech", Slug = "initech", PlanId = DemoData.EnterprisePlanId, IsDemo = true });
+            new Tenant { Id = DemoData.InitechId, Name = "Initech", Slug = "initech", PlanId = DemoData.EnterprisePlanId, IsDemo = true },
+            new Tenant { Id = DemoData.UmbrellaId, Name = "Umbrella", Slug = "umbrella", PlanId = DemoData.TeamPlanId, IsDemo = true });
         db.Users.Add(new Keystone.Data.Identity.KeystoneUser { Id = MemberId, Email = "member@acme.demo", UserName = "member@acme.demo" });
         await db.SaveChangesAsync();
     }
@@ -55,10 +57,10 @@ public sealed class DemoHistorySeedTests : IAsyncLifetime
         var calls = await db.Calls.AsNoTracking().ToListAsync();
         Assert.InRange(calls.Count, 240, 800);
         Assert.All(calls, c => Assert.InRange(c.CreatedUtc, today.AddDays(-14), today));
-        Assert.Equal(3, calls.Select(c => c.TenantId).Distinct().Count());
-        Assert.Equal(["classify", "playground", "search", "summarize", "support-bot"], calls.Select(c => c.Feature).Distinct().Order(StringComparer.Ordinal));
+        Assert.Equal(4, calls.Select(c => c.TenantId).Distinct().Count());
+        Assert.Equal(["classify", "playground", "research-agent", "search", "summarize", "support-bot"], calls.Select(c => c.Feature).Distinct().Order(StringComparer.Ordinal));
         Assert.Contains(calls, c => c.CacheStatus == CacheStatus.Exact && c.SavedCostMicros > 0);
-        Assert.Contains(calls, c => c.FellBack && c.Status == CallStatus.Ok && c.Provider == "sim");
+        Assert.Contains(calls, c => c.FellBack && c.Status == CallStatus.Ok && c.Provider == "sim-us");
         Assert.Contains(calls, c => c.Status == CallStatus.Error);
         Assert.All(calls.Where(c => c.Status == CallStatus.Ok && c.CacheStatus == CacheStatus.None), c => Assert.True(c.CostMicros > 0));
         Assert.DoesNotContain(calls, c => c.CostStatus == CostStatus.Unknown);

@@ -18,13 +18,15 @@ public sealed class MarginExportTests(AppFixture fixture) : IClassFixture<AppFix
         Assert.StartsWith("tenant_id,tenant,plan,from,to,revenue_usd,cost_usd", lines[0], StringComparison.Ordinal);
         // Acme's cost is whatever the demo traffic rolled up so far (the rollup job may or may not have run): the
         // revenue is its plan's, and the margin columns must agree with revenue and cost.
-        var acme = Assert.Single(lines, l => l.Contains(",Acme,Pro,2026-11-01,2026-11-30,99.00,", StringComparison.Ordinal)).Split(',');
+        var price = Keystone.Web.Features.Tenants.DemoTenantsSeed.ProPriceMicros / 1_000_000m;
+        var acme = Assert.Single(lines, l => l.Contains($",Acme,Pro,2026-11-01,2026-11-30,{price:0.00},", StringComparison.Ordinal)).Split(',');
         var cost = decimal.Parse(acme[6], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(cost, 0m, 99m);
-        Assert.Equal(99m - cost, decimal.Parse(acme[7], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.InRange(cost, 0m, price);
+        Assert.Equal(price - cost, decimal.Parse(acme[7], System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal("no", acme[10]);
         Assert.Contains(lines, l => l.Contains(",Globex,Free,", StringComparison.Ordinal));
-        Assert.Equal(4, lines.Length);
+        Assert.Contains(lines, l => l.Contains(",Umbrella,Team (flat),", StringComparison.Ordinal));
+        Assert.Equal(5, lines.Length);
     }
 
     [Fact]

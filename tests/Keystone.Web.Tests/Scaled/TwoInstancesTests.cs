@@ -76,7 +76,7 @@ public sealed class TwoInstancesTests
         Assert.Equal(planned, await check.Calls.CountAsync(c => c.EndUser == null || !DemoTraceUsers.Contains(c.EndUser)));
         Assert.Equal(TracesDemoSeed.Conversations.Count, await check.Calls.CountAsync(c => c.EndUser != null && DemoTraceUsers.Contains(c.EndUser)));
         Assert.Equal(DemoData.Users.Count, await check.Users.CountAsync());
-        Assert.Equal(3, await check.Tenants.CountAsync(t => t.IsDemo));
+        Assert.Equal(4, await check.Tenants.CountAsync(t => t.IsDemo));
     }
 
     [Fact]

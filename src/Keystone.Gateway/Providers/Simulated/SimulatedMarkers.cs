@@ -32,6 +32,9 @@ internal static partial class SimulatedMarkers
             RetryAfterSeconds = configured.RetryAfterSeconds,
             Drift = configured.Drift,
             PromptCacheMinTokens = configured.PromptCacheMinTokens,
+            OutageFromUtc = configured.OutageFromUtc,
+            OutageUntilUtc = configured.OutageUntilUtc,
+            OutageStatus = configured.OutageStatus,
         };
         foreach (Match m in Marker().Matches(last))
         {

@@ -35,6 +35,20 @@ public sealed class SimulatedOptions
     [Range(0, 1_000_000)]
     public int Drift { get; set; }
 
+    /// <summary>
+    /// Start of an outage (UTC, by the gateway's clock): from here until <see cref="OutageUntilUtc"/> every chat and
+    /// embedding request fails with <see cref="OutageStatus"/>, whatever it says. The demo history uses it so its
+    /// failures come from the provider side, as real ones do, and replay later on a healthy model. Default none.
+    /// </summary>
+    public DateTime? OutageFromUtc { get; set; }
+
+    /// <summary>End of the outage (UTC, exclusive). Default none.</summary>
+    public DateTime? OutageUntilUtc { get; set; }
+
+    /// <summary>HTTP status the provider answers during the outage: 503 (unavailable), 500, 429 or 408 (timeout). Default 503.</summary>
+    [AllowedValues(408, 429, 500, 502, 503, 504)]
+    public int OutageStatus { get; set; } = 503;
+
     /// <summary>Prefix length (tokens) from which a repeated prefix is reported as cached input, like OpenAI. Default 1024.</summary>
     [Range(1, 1_000_000)]
     public int PromptCacheMinTokens { get; set; } = 1024;

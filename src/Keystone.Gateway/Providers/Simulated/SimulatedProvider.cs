@@ -28,6 +28,7 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
 
     public async Task<ProviderChatResponse> CompleteAsync(ProviderChatRequest request, CancellationToken ct)
     {
+        ThrowIfOutage(options.Simulated);
         var plan = Plan(request);
         await FailBeforeAnswerAsync(plan, ct);
         var duration = TimeSpan.FromMilliseconds(plan.Knobs.TimeToFirstTokenMs)
@@ -44,6 +45,7 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
 
     public async IAsyncEnumerable<ProviderStreamEvent> StreamAsync(ProviderChatRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
+        ThrowIfOutage(options.Simulated);
         var plan = Plan(request);
         await FailBeforeAnswerAsync(plan, ct);
         await DelayAsync(TimeSpan.FromMilliseconds(plan.Knobs.TimeToFirstTokenMs), ct);
@@ -97,6 +99,7 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
         }
 
         var knobs = options.Simulated;
+        ThrowIfOutage(knobs);
         if (Faulted(knobs, Seed(string.Join('\n', inputs), knobs.Drift)) is { } fault and not SimulatedFault.Cut)
         {
             await ThrowFaultAsync(fault, knobs, ct);
@@ -307,6 +310,36 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
 
     private static SimulatedFault? Faulted(SimulatedOptions knobs, ulong seed)
         => knobs.Fault != SimulatedFault.None && (int)(seed % 100) < knobs.FaultPercent ? knobs.Fault : null;
+
+    /// <summary>
+    /// The configured outage window: the provider is down for everyone, whatever the request says (a marker cannot
+    /// lift it), and says so with the status a real provider answers with. Instant, so a seeded history stays fast.
+    /// </summary>
+    private void ThrowIfOutage(SimulatedOptions knobs)
+    {
+        if (knobs.OutageFromUtc is not { } from || knobs.OutageUntilUtc is not { } until)
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow().UtcDateTime;
+        if (now < DateTime.SpecifyKind(from, DateTimeKind.Utc) || now >= DateTime.SpecifyKind(until, DateTimeKind.Utc))
+        {
+            return;
+        }
+
+        var words = knobs.OutageStatus switch
+        {
+            408 => "no response before the timeout",
+            429 => "rate limit reached",
+            500 => "internal error",
+            502 => "bad gateway",
+            504 => "gateway timeout",
+            _ => "service unavailable",
+        };
+        throw new ProviderException($"{name} returned {knobs.OutageStatus}: {words} (simulated outage until {until:yyyy-MM-dd HH:mm} UTC).",
+            knobs.OutageStatus, isRetryable: true);
+    }
 
     private async Task FailBeforeAnswerAsync(AnswerPlan plan, CancellationToken ct)
     {

@@ -15,8 +15,9 @@ internal sealed record DayTotals(DateTime Day, long RevenueMicros, long CostMicr
 }
 
 /// <summary>One row of the margin table.</summary>
+/// <remarks><c>TopFeatureAlias</c>: the model alias that carries most of the top feature's cost (the "why" of a thin margin).</remarks>
 internal sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long RevenueMicros, long CostMicros,
-    IReadOnlyList<long> DailyCostMicros, string? TopFeature, long TopFeatureCostMicros)
+    IReadOnlyList<long> DailyCostMicros, string? TopFeature, long TopFeatureCostMicros, string? TopFeatureAlias = null)
 {
     /// <summary>Cost-to-revenue above this is flagged.</summary>
     public const double CostRatioFlag = 0.30;
@@ -29,6 +30,17 @@ internal sealed record MarginRow(Guid TenantId, string Tenant, string Plan, long
     public double? CostRatio => RevenueMicros == 0 ? (CostMicros == 0 ? null : double.PositiveInfinity) : (double)CostMicros / RevenueMicros;
 
     public bool Flagged => CostRatio is { } r && r > CostRatioFlag;
+
+    /// <summary>The top feature's share of the tenant's cost, 0–1.</summary>
+    public double? TopFeatureShare => CostMicros == 0 ? null : (double)TopFeatureCostMicros / CostMicros;
+
+    /// <summary>
+    /// The paying customer with the lowest margin (revenue above zero; free tenants have no margin to be thin), ties
+    /// broken by the larger loss; null when no tenant pays anything in the range.
+    /// </summary>
+    public static MarginRow? Thinnest(IEnumerable<MarginRow> rows) => rows
+        .Where(r => r.RevenueMicros > 0 && r.CostMicros > 0)
+        .OrderBy(r => r.MarginRatio).ThenBy(r => r.MarginMicros).FirstOrDefault();
 }
 
 /// <summary>A tenant's drill-down.</summary>
@@ -55,8 +67,8 @@ internal sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFacto
         await using var db = await dbFactory.CreateDbContextAsync(ct);
         // One pass over the day rows: cost per tenant, day and feature gives both the ledger's daily cost and the top feature.
         var cells = await PlatformDays(db, range)
-            .GroupBy(r => new { r.TenantId, r.BucketStartUtc, r.Feature })
-            .Select(g => new { g.Key.TenantId, Day = g.Key.BucketStartUtc, g.Key.Feature, Cost = g.Sum(r => r.CostMicros) })
+            .GroupBy(r => new { r.TenantId, r.BucketStartUtc, r.Feature, r.Alias })
+            .Select(g => new { g.Key.TenantId, Day = g.Key.BucketStartUtc, g.Key.Feature, g.Key.Alias, Cost = g.Sum(r => r.CostMicros) })
             .ToListAsync(ct);
         var costByDay = cells.GroupBy(c => (c.TenantId, RevenueQueries.Utc(c.Day))).ToDictionary(g => g.Key, g => g.Sum(c => c.Cost));
         var ledger = await RevenueQueries.LedgerAsync(db, range, costByDay, ct);
@@ -64,6 +76,10 @@ internal sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFacto
             .Select(g => (Tenant: g.Key.TenantId, g.Key.Feature, Cost: g.Sum(c => c.Cost)))
             .GroupBy(f => f.Tenant)
             .ToDictionary(g => g.Key, g => g.OrderByDescending(f => f.Cost).ThenBy(f => f.Feature, StringComparer.Ordinal).First());
+        var topAlias = cells.GroupBy(c => (c.TenantId, c.Feature, c.Alias))
+            .Select(g => (g.Key.TenantId, g.Key.Feature, g.Key.Alias, Cost: g.Sum(c => c.Cost)))
+            .GroupBy(a => (a.TenantId, a.Feature))
+            .ToDictionary(g => g.Key, g => g.OrderByDescending(a => a.Cost).ThenBy(a => a.Alias, StringComparer.Ordinal).First().Alias);
         var revenue = ledger.RevenueByDay.GroupBy(kv => kv.Key.TenantId).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
         var cost = costByDay.GroupBy(kv => kv.Key.TenantId).ToDictionary(g => g.Key, g => g.Sum(kv => kv.Value));
         return ledger.Tenants.Select(t =>
@@ -71,7 +87,8 @@ internal sealed class MarginQueries(IDbContextFactory<KeystoneDbContext> dbFacto
             var found = top.TryGetValue(t.Id, out var topFeature);
             return new MarginRow(t.Id, t.Name, t.Plan, revenue.GetValueOrDefault(t.Id), cost.GetValueOrDefault(t.Id),
                 range.EachDay().Select(d => costByDay.GetValueOrDefault((t.Id, d))).ToList(),
-                found && topFeature.Cost > 0 ? topFeature.Feature : null, found ? topFeature.Cost : 0);
+                found && topFeature.Cost > 0 ? topFeature.Feature : null, found ? topFeature.Cost : 0,
+                found && topFeature.Cost > 0 && topAlias.TryGetValue((t.Id, topFeature.Feature), out var alias) && alias != "" ? alias : null);
         }).ToList();
     }
 

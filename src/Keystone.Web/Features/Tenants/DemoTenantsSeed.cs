@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Tenants;
 
-/// <summary>Seeds plans, the three demo tenants, the demo users and (when configured) Acme's API key.</summary>
+/// <summary>Seeds plans, the four demo tenants, the demo users and (when configured) Acme's API key.</summary>
 internal sealed class DemoTenantsSeed(
     KeystoneDbFactory dbFactory,
     UserManager<KeystoneUser> users,
@@ -20,6 +20,21 @@ internal sealed class DemoTenantsSeed(
     ILogger<DemoTenantsSeed> log) : IDemoSeedStep
 {
     public int Order => 0;
+
+    /// <summary>Pro's monthly price (micro-USD), sized to the demo history's volume like the other plans.</summary>
+    internal const long ProPriceMicros = 6_000_000;
+
+    /// <summary>Inference cost included in Pro each month; above it, cost + 20 % is billed.</summary>
+    internal const long ProIncludedMicros = 3_000_000;
+
+    /// <summary>Enterprise's monthly price.</summary>
+    internal const long EnterprisePriceMicros = 49_000_000;
+
+    /// <summary>Inference cost included in Enterprise each month; above it, cost + 10 % is billed.</summary>
+    internal const long EnterpriseIncludedMicros = 20_000_000;
+
+    /// <summary>The flat Team plan: one price, usage not metered (the risk the margin page is there to show).</summary>
+    internal const long TeamPriceMicros = 3_000_000;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -34,21 +49,29 @@ internal sealed class DemoTenantsSeed(
 
         await using (var db = dbFactory.ForSystem())
         {
-            if (!await db.Plans.AnyAsync(ct))
-            {
-                db.Plans.AddRange(
-                    new Plan { Id = DemoData.FreePlanId, Name = "Free", MonthlyPriceMicros = 0, IncludedUsageMicros = 1_000_000, DefaultTenantDayCapMicros = 500_000, DefaultTenantMonthCapMicros = 5_000_000, DefaultUserDayCapMicros = 200_000, DefaultRequestsPerMinute = 60 },
-                    new Plan { Id = DemoData.ProPlanId, Name = "Pro", MonthlyPriceMicros = 99_000_000, IncludedUsageMicros = 30_000_000, OverageMarkupBasisPoints = 2_000, DefaultTenantDayCapMicros = 20_000_000, DefaultTenantMonthCapMicros = 200_000_000, DefaultUserDayCapMicros = 2_000_000, DefaultRequestsPerMinute = 600 },
-                    new Plan { Id = DemoData.EnterprisePlanId, Name = "Enterprise", MonthlyPriceMicros = 1_500_000_000, IncludedUsageMicros = 800_000_000, OverageMarkupBasisPoints = 1_000, DefaultRequestsPerMinute = 6_000 });
-            }
+            // Prices fit the demo's small customers (a few dozen calls a day each), so the margins come out in three
+            // bands: Initech healthy, Acme thin (its support bot on the expensive alias), Umbrella under water (a flat
+            // price with unmetered usage). Each row is added when missing, so an older demo database gets the new ones.
+            var plans = await db.Plans.Select(p => p.Id).ToListAsync(ct);
+            Plan[] demoPlans =
+            [
+                new Plan { Id = DemoData.FreePlanId, Name = "Free", MonthlyPriceMicros = 0, IncludedUsageMicros = 1_000_000, DefaultTenantDayCapMicros = 500_000, DefaultTenantMonthCapMicros = 5_000_000, DefaultUserDayCapMicros = 200_000, DefaultRequestsPerMinute = 60 },
+                new Plan { Id = DemoData.ProPlanId, Name = "Pro", MonthlyPriceMicros = ProPriceMicros, IncludedUsageMicros = ProIncludedMicros, OverageMarkupBasisPoints = 2_000, DefaultTenantDayCapMicros = 20_000_000, DefaultTenantMonthCapMicros = 200_000_000, DefaultUserDayCapMicros = 2_000_000, DefaultRequestsPerMinute = 600 },
+                new Plan { Id = DemoData.EnterprisePlanId, Name = "Enterprise", MonthlyPriceMicros = EnterprisePriceMicros, IncludedUsageMicros = EnterpriseIncludedMicros, OverageMarkupBasisPoints = 1_000, DefaultRequestsPerMinute = 6_000 },
+                new Plan { Id = DemoData.TeamPlanId, Name = "Team (flat)", MonthlyPriceMicros = TeamPriceMicros, IncludedUsageMicros = 0, OverageMarkupBasisPoints = 0, DefaultTenantDayCapMicros = 20_000_000, DefaultRequestsPerMinute = 600 },
+            ];
+            db.Plans.AddRange(demoPlans.Where(p => !plans.Contains(p.Id)));
+            await db.SaveChangesAsync(ct);
 
-            if (!await db.Tenants.AnyAsync(t => t.IsDemo, ct))
-            {
-                db.Tenants.AddRange(
-                    new Tenant { Id = DemoData.AcmeId, Name = "Acme", Slug = "acme", PlanId = DemoData.ProPlanId, IsDemo = true, CreatedUtc = now },
-                    new Tenant { Id = DemoData.GlobexId, Name = "Globex", Slug = "globex", PlanId = DemoData.FreePlanId, IsDemo = true, CreatedUtc = now },
-                    new Tenant { Id = DemoData.InitechId, Name = "Initech", Slug = "initech", PlanId = DemoData.EnterprisePlanId, IsDemo = true, CreatedUtc = now });
-            }
+            var tenants = await db.Tenants.Select(t => t.Id).ToListAsync(ct);
+            Tenant[] demoTenants =
+            [
+                new Tenant { Id = DemoData.AcmeId, Name = "Acme", Slug = "acme", PlanId = DemoData.ProPlanId, IsDemo = true, CreatedUtc = now },
+                new Tenant { Id = DemoData.GlobexId, Name = "Globex", Slug = "globex", PlanId = DemoData.FreePlanId, IsDemo = true, CreatedUtc = now },
+                new Tenant { Id = DemoData.InitechId, Name = "Initech", Slug = "initech", PlanId = DemoData.EnterprisePlanId, IsDemo = true, CreatedUtc = now },
+                new Tenant { Id = DemoData.UmbrellaId, Name = "Umbrella", Slug = "umbrella", PlanId = DemoData.TeamPlanId, IsDemo = true, CreatedUtc = now },
+            ];
+            db.Tenants.AddRange(demoTenants.Where(t => !tenants.Contains(t.Id)));
 
             await db.SaveChangesAsync(ct);
         }

@@ -19,8 +19,8 @@ namespace Keystone.Web.Features.Usage.DemoHistory;
 /// </summary>
 /// <remarks>
 /// The pipeline is a private instance built from <c>AddKeystoneGateway</c> with its own fixed configuration,
-/// so a configured real provider is never called by the seed. Its <c>smart</c> alias has a second simulated
-/// region in front that fails a few percent of requests, which is where the demo's fallbacks come from.
+/// so a configured real provider is never called by the seed (see <see cref="GatewaySettings"/> for where the
+/// demo's fallbacks and provider-side failures come from).
 /// </remarks>
 internal sealed class DemoHistorySeed(
     KeystoneDbFactory dbFactory,
@@ -33,26 +33,65 @@ internal sealed class DemoHistorySeed(
     /// <summary>After tenants, users and anything else that sets tenants up.</summary>
     public int Order => 100;
 
-    /// <summary>The gateway configuration of the history (instant simulated providers; fallbacks on <c>smart</c>).</summary>
-    internal static readonly IReadOnlyDictionary<string, string?> GatewaySettings = new Dictionary<string, string?>
+    /// <summary>Hours (UTC) of the demo's provider outage: an afternoon in which <c>smart</c>'s providers answer 503.</summary>
+    internal const int OutageFromHour = 11;
+
+    /// <summary>End hour (UTC, exclusive) of the outage.</summary>
+    internal const int OutageUntilHour = 16;
+
+    /// <summary>
+    /// The afternoon of the history's provider outage: nine days back (or the history's first day when it is shorter), moved
+    /// to the Friday before when it falls on a weekend, so business-hours traffic meets it.
+    /// </summary>
+    internal static (DateTime From, DateTime Until) OutageWindow(int days, DateTime todayUtc)
     {
-        ["Gateway:Providers:sim:Kind"] = "Simulated",
-        ["Gateway:Providers:sim:Simulated:TimeToFirstTokenMs"] = "0",
-        ["Gateway:Providers:sim:Simulated:TokensPerSecond"] = "0",
-        ["Gateway:Providers:sim-eu:Kind"] = "Simulated",
-        ["Gateway:Providers:sim-eu:PriceKey"] = "simulated",
-        ["Gateway:Providers:sim-eu:Models:0"] = "sim-smart",
-        ["Gateway:Providers:sim-eu:Simulated:TimeToFirstTokenMs"] = "0",
-        ["Gateway:Providers:sim-eu:Simulated:TokensPerSecond"] = "0",
-        ["Gateway:Providers:sim-eu:Simulated:Fault"] = "ServerError",
-        ["Gateway:Providers:sim-eu:Simulated:FaultPercent"] = "6",
-        ["Gateway:Aliases:smart:0"] = "sim-eu/sim-smart",
-        ["Gateway:Aliases:smart:1"] = "sim/sim-smart",
-        // Frequent questions stay cached for a week (the default hour is too short for sparse demo traffic).
-        ["Gateway:CacheTtl"] = "7.00:00:00",
-        ["Gateway:UserRequestsPerMinute"] = "100000",
-        ["Gateway:CircuitFailureThreshold"] = "1000",
-    };
+        var day = todayUtc.Date.AddDays(-Math.Min(9, days));
+        while (day.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday && day > todayUtc.Date.AddDays(-days))
+        {
+            day = day.AddDays(-1);
+        }
+
+        day = DateTime.SpecifyKind(day, DateTimeKind.Utc);
+        return (day.AddHours(OutageFromHour), day.AddHours(OutageUntilHour));
+    }
+
+    /// <summary>
+    /// The gateway configuration of the history: instant simulated providers; <c>smart</c> runs on a flaky region
+    /// (<c>sim-eu</c>, 6 % server errors) with <c>sim-us</c> behind it, which is where the fallbacks come from; both
+    /// are down for the outage window, which is where the failed calls come from. Nothing fails because of what a
+    /// customer wrote, so support can replay any failed call on another model, as after a real outage.
+    /// </summary>
+    internal static IReadOnlyDictionary<string, string?> GatewaySettings(int days, DateTime todayUtc)
+    {
+        var (from, until) = OutageWindow(days, todayUtc);
+        var settings = new Dictionary<string, string?>
+        {
+            ["Gateway:Providers:sim:Kind"] = "Simulated",
+            ["Gateway:Providers:sim:Simulated:TimeToFirstTokenMs"] = "0",
+            ["Gateway:Providers:sim:Simulated:TokensPerSecond"] = "0",
+            ["Gateway:Providers:sim-eu:Simulated:Fault"] = "ServerError",
+            ["Gateway:Providers:sim-eu:Simulated:FaultPercent"] = "6",
+            ["Gateway:Aliases:smart:0"] = "sim-eu/sim-smart",
+            ["Gateway:Aliases:smart:1"] = "sim-us/sim-smart",
+            // Frequent questions stay cached for a week (the default hour is too short for sparse demo traffic).
+            ["Gateway:CacheTtl"] = "7.00:00:00",
+            ["Gateway:UserRequestsPerMinute"] = "100000",
+            ["Gateway:CircuitFailureThreshold"] = "1000",
+        };
+        foreach (var region in new[] { "sim-eu", "sim-us" })
+        {
+            settings[$"Gateway:Providers:{region}:Kind"] = "Simulated";
+            settings[$"Gateway:Providers:{region}:PriceKey"] = "simulated";
+            settings[$"Gateway:Providers:{region}:Models:0"] = "sim-smart";
+            settings[$"Gateway:Providers:{region}:Simulated:TimeToFirstTokenMs"] = "0";
+            settings[$"Gateway:Providers:{region}:Simulated:TokensPerSecond"] = "0";
+            settings[$"Gateway:Providers:{region}:Simulated:OutageFromUtc"] = from.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            settings[$"Gateway:Providers:{region}:Simulated:OutageUntilUtc"] = until.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            settings[$"Gateway:Providers:{region}:Simulated:OutageStatus"] = "503";
+        }
+
+        return settings;
+    }
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -77,7 +116,7 @@ internal sealed class DemoHistorySeed(
         var started = Stopwatch.GetTimestamp();
         var history = new HistoryClock(clock);
         var plan = DemoTraffic.Plan(days, clock.GetUtcNow().UtcDateTime, memberId);
-        await using (var gateway = await BuildGatewayAsync(history, ct))
+        await using (var gateway = await BuildGatewayAsync(history, GatewaySettings(days, clock.GetUtcNow().UtcDateTime), ct))
         {
             var llm = gateway.GetRequiredService<ILlmGateway>();
             var failed = 0;
@@ -110,9 +149,9 @@ internal sealed class DemoHistorySeed(
         await rollup.RunAsync(ct);
     }
 
-    private async Task<ServiceProvider> BuildGatewayAsync(HistoryClock history, CancellationToken ct)
+    private async Task<ServiceProvider> BuildGatewayAsync(HistoryClock history, IReadOnlyDictionary<string, string?> settings, CancellationToken ct)
     {
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(GatewaySettings).Build();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
         var services = new ServiceCollection();
         services.AddSingleton(loggers);
         services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));

@@ -7,20 +7,32 @@ internal sealed record DemoCall(Guid TenantId, DateTime AtUtc, string Feature, s
     string System, string Prompt, double Temperature, int MaxTokens);
 
 /// <summary>
-/// The demo's traffic plan: three tenants with their own feature mix, a long tail of end users (a few heavy
-/// ones, many occasional), slow growth, quieter weekends, repeated temperature-0 questions that the exact
-/// cache answers, and a small share of calls that fail upstream. Deterministic (fixed seed).
+/// The demo's traffic plan: four tenants with their own feature mix, a long tail of end users (a few heavy
+/// ones, many occasional), slow growth, quieter weekends and repeated temperature-0 questions that the exact
+/// cache answers. Each tenant's story shows on the margin page: Initech (mostly the cheap alias) is healthy;
+/// Acme is thin because its support bot runs on the expensive <c>smart</c> alias and, from
+/// <see cref="AcmeHistoryFromShare"/> of the range on, sends each ticket's history with every question (the cost
+/// trend steps up); Umbrella's research agent sends whole documents to <c>smart</c> on a flat price and is under
+/// water; Globex is free. No call carries a failure marker: failures come from the provider side (the seed's
+/// outage window and flaky region), so a replay on another model succeeds. Deterministic (fixed seed).
 /// </summary>
 internal static class DemoTraffic
 {
     private sealed record Profile(Guid TenantId, string Slug, double CallsPerDay, int EndUsers, (string Feature, double Weight)[] Mix);
 
+    /// <summary>From this share of the range on, Acme's support bot sends the ticket history with each question.</summary>
+    internal const double AcmeHistoryFromShare = 0.6;
+
+    /// <summary>Umbrella's heavy feature: whole documents on the expensive alias.</summary>
+    internal const string ResearchFeature = "research-agent";
+
     private static readonly Profile[] Profiles =
     [
-        new(DemoData.AcmeId, "acme", 16, 40, [("support-bot", 0.45), ("summarize", 0.25), ("classify", 0.2), ("search", 0.1)]),
-        // Globex is on the Free plan and leans on the expensive support bot: the demo's negative margin.
-        new(DemoData.GlobexId, "globex", 7, 15, [("support-bot", 0.7), ("search", 0.3)]),
-        new(DemoData.InitechId, "initech", 10, 60, [("summarize", 0.4), ("classify", 0.3), ("search", 0.2), ("support-bot", 0.1)]),
+        new(DemoData.AcmeId, "acme", 18, 40, [("support-bot", 0.55), ("summarize", 0.2), ("classify", 0.15), ("search", 0.1)]),
+        // Globex is on the Free plan: any cost is a loss, kept small by its day cap.
+        new(DemoData.GlobexId, "globex", 5, 15, [("support-bot", 0.7), ("search", 0.3)]),
+        new(DemoData.InitechId, "initech", 14, 60, [("summarize", 0.35), ("classify", 0.25), ("search", 0.2), ("support-bot", 0.2)]),
+        new(DemoData.UmbrellaId, "umbrella", 9, 12, [(ResearchFeature, 0.7), ("search", 0.3)]),
     ];
 
     private static readonly string[] Sentences =
@@ -76,9 +88,10 @@ internal static class DemoTraffic
             foreach (var p in Profiles)
             {
                 var count = (int)Math.Round(p.CallsPerDay * growth * (weekend ? 0.55 : 1) * (0.85 + random.NextDouble() * 0.3));
+                var share = (double)d / Math.Max(1, days - 1);
                 for (var i = 0; i < count; i++)
                 {
-                    calls.Add(Call(p, Time(day, random), random));
+                    calls.Add(Call(p, Time(day, random), share, random));
                 }
 
                 if (p.TenantId == DemoData.AcmeId && acmeMemberUserId is not null && !weekend)
@@ -103,29 +116,36 @@ internal static class DemoTraffic
         return day.AddHours(hour).AddSeconds(random.Next(3600)).AddMilliseconds(random.Next(1000));
     }
 
-    private static DemoCall Call(Profile p, DateTime at, Random random)
+    private static DemoCall Call(Profile p, DateTime at, double share, Random random)
     {
         var feature = Feature(p, random);
         // Long tail: a cubic skew makes the first few users heavy and most users occasional.
         var user = $"{p.Slug}-user-{(int)(p.EndUsers * Math.Pow(random.NextDouble(), 3)) + 1:000}";
-        var fail = random.NextDouble() < 0.015 ? " [sim:fail=500]" : "";
         return feature switch
         {
-            "support-bot" => random.NextDouble() < 0.3
+            "support-bot" when random.NextDouble() < 0.25
                 // Frequently asked questions at temperature 0: the exact cache answers the repeats.
-                ? new DemoCall(p.TenantId, at, feature, "smart", user, null, SupportSystem, Questions[random.Next(4)] + fail, 0, 250)
-                : new DemoCall(p.TenantId, at, feature, "smart", user, null, SupportSystem,
-                    $"{Pick(Questions, random)} Context: {Pick(Sentences, random)} {Pick(Sentences, random)}{fail}", 0.4, 350),
+                => new DemoCall(p.TenantId, at, feature, "smart", user, null, SupportSystem, Questions[random.Next(4)], 0, 250),
+            "support-bot" => new DemoCall(p.TenantId, at, feature, "smart", user, null, SupportSystem,
+                $"{Pick(Questions, random)} Help-centre article: {Paragraph(random, 8, 14)}"
+                    + (p.TenantId == DemoData.AcmeId && share >= AcmeHistoryFromShare ? $" Ticket history: {Paragraph(random, 300, 420)}" : ""),
+                0.4, 350),
+            ResearchFeature => new DemoCall(p.TenantId, at, feature, "smart", user, null,
+                "You are a research assistant. Read the documents and write a sourced brief with the key findings and open questions.",
+                $"Documents: {Paragraph(random, 380, 520)} Question: what should the board know?", 0.3, 600),
             "summarize" => new DemoCall(p.TenantId, at, feature, "fast", user, null, "Summarize the document in three bullet points.",
-                string.Join(' ', Enumerable.Range(0, random.Next(10, 28)).Select(_ => Pick(Sentences, random))) + fail, 0.2, 200),
+                Paragraph(random, 10, 28), 0.2, 200),
             "classify" => new DemoCall(p.TenantId, at, feature, "fast", user, null,
                 "Classify the review as positive, negative or neutral. Answer with one word.",
-                $"Review of {Pick(Products, random)}: {Pick(Reviews, random)}{fail}", 0, 5),
+                $"Review of {Pick(Products, random)}: {Pick(Reviews, random)}", 0, 5),
             _ => new DemoCall(p.TenantId, at, feature, random.NextDouble() < 0.2 ? "smart" : "fast", user, null,
                 "Answer the question using only the search results.",
-                $"Question: {Pick(Questions, random)} Results: {Pick(Sentences, random)} {Pick(Sentences, random)} {Pick(Sentences, random)}{fail}", 0.3, 180),
+                $"Question: {Pick(Questions, random)} Results: {Paragraph(random, 3, 6)}", 0.3, 180),
         };
     }
+
+    private static string Paragraph(Random random, int min, int max) =>
+        string.Join(' ', Enumerable.Range(0, random.Next(min, max + 1)).Select(_ => Pick(Sentences, random)));
 
     private static string Feature(Profile p, Random random)
     {
