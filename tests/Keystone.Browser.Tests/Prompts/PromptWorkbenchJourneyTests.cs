@@ -63,6 +63,9 @@ public sealed partial class PromptWorkbenchJourneyTests(BrowserFixture fixture)
 
         // Roll back in one click: the next call answers with Acme's previous version (prose, no schema).
         await page.ClickAsync($"[data-test=rollback-{AcmeId}]");
+        // Rolling back changes production: the dialog says what changes before anything does (issue 21).
+        await Assertions.Expect(page.Locator(".mud-dialog")).ToContainTextAsync("goes back to the version that was active before");
+        await page.Locator(".mud-dialog button", new PageLocatorOptions { HasText = "Roll back" }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-test=prompt-message]")).ToContainTextAsync("Rolled back");
         await Assertions.Expect(page.Locator($"[data-test=override-{AcmeId}]")).Not.ToContainTextAsync($"v{saved}");
         var afterRollback = await CallPromptAsync();

@@ -42,6 +42,9 @@ public sealed class BudgetJourneyTests(BrowserFixture fixture)
         Assert.Equal(("budget_exceeded", false), (refused.Code, refused.Status == HttpStatusCode.OK));
 
         await page.ClickAsync($"[data-test=remove-{id}]");
+        // Removing a cap asks first, saying what changes (issue 21); cancelling would leave it in place.
+        await Assertions.Expect(page.Locator(".mud-dialog")).ToContainTextAsync("no longer stopped at $0.000001");
+        await page.Locator(".mud-dialog button", new PageLocatorOptions { HasText = "Remove cap" }).ClickAsync();
         await Assertions.Expect(page.Locator($"[data-test=remove-{id}]")).ToHaveCountAsync(0);
         Assert.Equal(HttpStatusCode.OK, (await AskAsync(api, feature)).Status);
         await page.Context.CloseAsync();

@@ -8,6 +8,7 @@ using Keystone.Web.Features.Usage;
 using Keystone.Web.Tests.Api;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using MudBlazor;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
@@ -65,6 +66,7 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
     [Fact]
     public async Task SetFeatureCap_ShowsItWithItsLimitSavesAndAuditsThenRemoveDropsIt()
     {
+        var dialogs = Render<MudDialogProvider>(); // Removing a cap asks first (issue 21).
         var page = RenderPage();
 
         page.Find("[data-test=cap-scope-feature]").Click();
@@ -83,6 +85,8 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         }
 
         page.Find("[data-test=remove-feature-bp-search-day]").Click();
+        dialogs.WaitForAssertion(() => Assert.Contains("no longer stopped", dialogs.Markup, StringComparison.Ordinal), Wait);
+        dialogs.FindAll(".mud-dialog button").Single(b => b.TextContent.Contains("Remove cap", StringComparison.Ordinal)).Click();
 
         page.WaitForAssertion(() => Assert.Empty(page.FindAll("[data-test=remove-feature-bp-search-day]")), Wait);
         Assert.DoesNotContain((await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).Caps, c => c.Key == "bp-search");

@@ -93,12 +93,15 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
     public async Task ActivateThenRollback_Global_SwitchesToV2AndBackToV1WithHistory()
     {
         var (name, _, _) = await CreateTwoVersionPromptAsync(_fixture.App);
+        var dialogs = Render<MudDialogProvider>(); // Both actions change production: each asks first (issue 21).
         var page = RenderPrompt(name, version: 2);
 
         page.Find("[data-test=activate-global]").Click();
+        Confirm(dialogs, "gets version 2 from its next call", "Activate globally");
         page.WaitForAssertion(() => Assert.Contains("active globally: v2", page.Find("[data-test=active-global]").TextContent, StringComparison.Ordinal), Wait);
         var afterActivate = await ActiveForAcmeAsync(name);
         page.Find("[data-test=rollback-global]").Click();
+        Confirm(dialogs, "goes back to the version that was active before", "Roll back");
 
         page.WaitForAssertion(() => Assert.Contains("active globally: v1", page.Find("[data-test=active-global]").TextContent, StringComparison.Ordinal), Wait);
         Assert.Equal(2, afterActivate);
@@ -141,4 +144,11 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
 
     private async Task<int> ActiveForAcmeAsync(string name)
         => (await _fixture.App.Services.GetRequiredService<PromptRenderer>().ResolveAsync(name, DemoData.AcmeId, null, CancellationToken.None)).Version.Number;
+
+    /// <summary>Checks the confirmation says what will change, then confirms.</summary>
+    private static void Confirm(IRenderedComponent<MudDialogProvider> dialogs, string says, string button)
+    {
+        dialogs.WaitForAssertion(() => Assert.Contains(says, dialogs.Markup, StringComparison.Ordinal), Wait);
+        dialogs.FindAll(".mud-dialog button").Single(b => b.TextContent.Trim().Equals(button, StringComparison.OrdinalIgnoreCase)).Click();
+    }
 }

@@ -35,13 +35,45 @@ function build(json) {
     options.labels = o.categories;
   } else {
     options.series = o.series.map(s => ({ name: s.name, data: s.data.map(Number) }));
-    options.xaxis = { categories: o.categories, labels: { rotate: -45, hideOverlappingLabels: true } };
-    options.yaxis = { labels: { formatter: format } };
+    // At most about ten x labels, level: sixty "MMM d" labels at -45 degrees overlapped. The tooltip still names every point.
+    const step = Math.max(1, Math.ceil(o.categories.length / 10));
+    options.xaxis = {
+      categories: o.categories.map((c, i) => (i % step === 0 ? c : "")),
+      labels: { rotate: 0, hideOverlappingLabels: true },
+      tooltip: { enabled: false },
+    };
+    options.tooltip.x = { formatter: (v, opts) => (opts && opts.dataPointIndex >= 0 ? o.categories[opts.dataPointIndex] : v) };
+    options.yaxis = yAxes(o, format);
     if (o.type === "area") {
       options.fill = { type: "solid", opacity: o.stacked ? 0.6 : 0.25 };
     }
   }
   return options;
+}
+
+// The y scale each chart gets: from zero when every value is non-negative (an axis starting near the data turns noise
+// into swings), the caller's bounds when given (0..100 % for a margin), and a series of a different size (cost beside
+// revenue, 1,000 times smaller) on its own right-hand axis instead of a flat line at zero.
+function yAxes(o, format) {
+  const all = o.series.flatMap(s => s.data.map(Number));
+  const min = o.yMin !== null && o.yMin !== undefined ? Number(o.yMin) : all.every(v => v >= 0) ? 0 : undefined;
+  const max = o.yMax !== null && o.yMax !== undefined ? Number(o.yMax) : undefined;
+  const own = o.ownAxisSeries;
+  if (!own || !o.series.some(s => s.name === own) || o.series.length < 2) {
+    return { min, max, forceNiceScale: true, labels: { formatter: format } };
+  }
+  const shared = o.series.find(s => s.name !== own).name;
+  const ownData = o.series.find(s => s.name === own).data.map(Number);
+  let firstShared = true;
+  return o.series.map(s => {
+    if (s.name === own) {
+      return { seriesName: own, opposite: true, min: ownData.every(v => v >= 0) ? 0 : undefined, forceNiceScale: true,
+        title: { text: own + " (right axis)" }, labels: { formatter: format } };
+    }
+    const axis = { seriesName: shared, show: firstShared, min, max, forceNiceScale: true, labels: { formatter: format } };
+    firstShared = false;
+    return axis;
+  });
 }
 
 export function render(element, json) {
