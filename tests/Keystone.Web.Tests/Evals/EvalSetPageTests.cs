@@ -81,6 +81,15 @@ public sealed class EvalSetPageTests : KeystoneComponentTest, IClassFixture<AppF
     }
 
     [Fact]
+    public async Task DemoFile_PromptsSupportReplyEvalJsonl_SeedsTheGlobalSetAtStart()
+    {
+        var sets = await _scope.ServiceProvider.GetRequiredService<EvalSetEditor>().ListSetsAsync("support-reply", CancellationToken.None);
+
+        var global = Assert.Single(sets, s => s.TenantId is null);
+        Assert.Equal(3, global.Examples);
+    }
+
+    [Fact]
     public async Task Support_SeesTheSetButNoEditForms_AndTheEditorRefusesItsChanges()
     {
         var set = await NewSetAsync();

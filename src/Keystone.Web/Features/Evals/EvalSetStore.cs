@@ -295,12 +295,15 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
 
     private static EvalExampleRow ToRow(EvalExample e) => new(e.Id, e.Version, InputOf(e), e.SourceCallId, e.CreatedByUserId, e.CreatedUtc);
 
-    private EvalExample NewExample(EvalSet set, EvalExampleInput input, string userId)
+    private EvalExample NewExample(EvalSet set, EvalExampleInput input, string userId) => NewExample(set, input, userId, clock.GetUtcNow().UtcDateTime);
+
+    /// <summary>A new example row of <paramref name="set"/> (not yet added to a context).</summary>
+    public static EvalExample NewExample(EvalSet set, EvalExampleInput input, string userId, DateTime createdUtc)
     {
         var example = new EvalExample
         {
             Id = Guid.NewGuid(), Version = Guid.NewGuid(), TenantId = set.TenantId, EvalSet = set.Name, PromptName = set.PromptName,
-            CreatedByUserId = userId.Length > 64 ? userId[..64] : userId, CreatedUtc = clock.GetUtcNow().UtcDateTime,
+            CreatedByUserId = userId.Length > 64 ? userId[..64] : userId, CreatedUtc = createdUtc,
         };
         Apply(example, input);
         return example;
