@@ -95,6 +95,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public DbSet<Calls.TraceRetentionPolicy> TraceRetentionPolicies => Set<Calls.TraceRetentionPolicy>();
     public DbSet<Evals.EvalExample> EvalExamples => Set<Evals.EvalExample>();
 
+    /// <summary>Eval sets: a prompt's global set or a tenant's set for its override.</summary>
+    public DbSet<Evals.EvalSet> EvalSets => Set<Evals.EvalSet>();
+
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();
 

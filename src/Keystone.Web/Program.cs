@@ -5,6 +5,7 @@ using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
+using Keystone.Web.Features.Evals;
 using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
@@ -54,6 +55,7 @@ builder.Services.AddUsageFeature();
 builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
+builder.Services.AddEvalsFeature();
 
 var app = builder.Build();
 

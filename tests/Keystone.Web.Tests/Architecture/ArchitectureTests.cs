@@ -34,6 +34,8 @@ public sealed class ArchitectureTests
         ["Caching"] = ["Usage"],
         // The founder's home: usage from Usage, revenue and margin from Margin.
         ["Dashboard"] = ["Margin", "Usage"],
+        // Eval sets belong to managed prompts; runs render their versions through the gateway.
+        ["Evals"] = ["Prompts"],
         ["Keys"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],
@@ -41,7 +43,8 @@ public sealed class ArchitectureTests
         ["Prompts"] = [],
         ["Tenants"] = [],
         // A trace's prompt version links to its prompt; replay renders prompt versions.
-        ["Traces"] = ["Prompts"],
+        // "Save as eval example" lands in the prompt's eval set (Evals).
+        ["Traces"] = ["Evals", "Prompts"],
         ["Usage"] = [],
     };
 

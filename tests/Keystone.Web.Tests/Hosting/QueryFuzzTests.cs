@@ -259,11 +259,14 @@ public sealed partial class QueryFuzzTests(ITestOutputHelper output)
             """{"model":"fast","messages":[{"role":"user","content":"hello [sim:slow=0][sim:tps=0]"}]}""", System.Text.Encoding.UTF8, "application/json"));
         var traceId = call.Headers.GetValues("X-Keystone-Trace-Id").Single();
         await app.Services.GetRequiredService<Keystone.Gateway.Recording.CallRecorder>().FlushAsync(CancellationToken.None);
+        // The demo's global eval set of support-reply (seeded from prompts/support-reply/eval.jsonl).
+        var evalSet = (await app.Services.CreateScope().ServiceProvider.GetRequiredService<Keystone.Web.Features.Evals.EvalSetStore>()
+            .ListSetsAsync("support-reply", CancellationToken.None)).First(s => s.TenantId is null).Id;
         return new Samples(new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
         {
             ["Code"] = "404", ["TenantId"] = DemoData.AcmeId.ToString(), ["Id"] = traceId, ["Name"] = "support-reply", ["traceId"] = traceId,
             ["name"] = "support-reply", ["model"] = "fast", ["feature"] = "fuzz-feature", ["provider"] = "fuzz-provider", ["id"] = Guid.Empty.ToString(),
-            ["documentName"] = "v1",
+            ["documentName"] = "v1", ["SetId"] = evalSet.ToString(), ["PromptName"] = "support-reply",
         }, null);
     }
 

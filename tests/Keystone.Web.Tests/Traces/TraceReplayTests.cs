@@ -120,6 +120,11 @@ public sealed class TraceReplayTests(AppFixture fixture) : IClassFixture<AppFixt
         Assert.Equal("support-user-id", example.CreatedByUserId);
         await using var globex = factory.ForTenant(DemoData.GlobexId);
         Assert.False(await globex.EvalExamples.AnyAsync(e => e.Id == id));
+        // It is a member of Acme's support set, which the evals page lists and runs.
+        var set = await acme.EvalSets.AsNoTracking().SingleAsync(s => s.Name == EvalExampleWriter.DefaultEvalSet);
+        Assert.Equal(DemoData.AcmeId, set.TenantId);
+        Assert.Contains(await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Evals.EvalSetStore>().ListExamplesAsync(set.Id, CancellationToken.None),
+            e => e.Id == id);
     }
 
     [Fact]

@@ -891,6 +891,11 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("character varying(128)")
                         .HasColumnName("eval_set");
 
+                    b.Property<string>("ExpectationsJson")
+                        .HasMaxLength(32000)
+                        .HasColumnType("character varying(32000)")
+                        .HasColumnName("expectations_json");
+
                     b.Property<string>("ExpectedOutput")
                         .IsRequired()
                         .HasMaxLength(64000)
@@ -920,9 +925,14 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("uuid")
                         .HasColumnName("source_call_id");
 
-                    b.Property<Guid>("TenantId")
+                    b.Property<Guid?>("TenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("uuid")
+                        .HasColumnName("version");
 
                     b.HasKey("Id")
                         .HasName("pk_eval_examples");
@@ -934,6 +944,59 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_eval_examples_tenant_id_eval_set_created_utc");
 
                     b.ToTable("eval_examples", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Description")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("description");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("name");
+
+                    b.Property<string>("OwnerKey")
+                        .IsRequired()
+                        .HasMaxLength(40)
+                        .HasColumnType("character varying(40)")
+                        .HasColumnName("owner_key");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_sets");
+
+                    b.HasIndex("PromptName")
+                        .HasDatabaseName("ix_eval_sets_prompt_name");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_sets_tenant_id");
+
+                    b.HasIndex("OwnerKey", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_sets_owner_key_name");
+
+                    b.ToTable("eval_sets", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
@@ -2465,8 +2528,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .WithMany()
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired()
                         .HasConstraintName("fk_eval_examples_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_sets_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>

@@ -2,6 +2,7 @@ using Keystone.Web.Platform;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Evals;
+using Keystone.Web.Features.Evals;
 
 namespace Keystone.Web.Features.Traces;
 
@@ -9,7 +10,7 @@ namespace Keystone.Web.Features.Traces;
 internal sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantContext tenant, AuditLog audit, TimeProvider clock)
 {
     /// <summary>The eval set of calls made without a named prompt.</summary>
-    public const string DefaultEvalSet = "support";
+    public const string DefaultEvalSet = EvalSetStore.SupportSet;
 
     public const int MaxExpectedLength = 64_000;
 
@@ -33,11 +34,16 @@ internal sealed class EvalExampleWriter(KeystoneDbFactory dbFactory, TenantConte
             return (null, "This trace has no recorded messages (its payload was deleted by retention).");
         }
 
+        // The example lands in the trace's tenant's set for the prompt (created on first use), where the evals page
+        // lists, edits and runs it; a prompt editor can copy it to the global set from there.
+        var evalSet = trace.Call.PromptName ?? DefaultEvalSet;
+        await EvalSetStore.EnsureSetAsync(dbFactory, evalSet, trace.Call.TenantId, clock, null, ct);
         var example = new EvalExample
         {
             Id = Guid.NewGuid(),
+            Version = Guid.NewGuid(),
             TenantId = trace.Call.TenantId,
-            EvalSet = trace.Call.PromptName ?? DefaultEvalSet,
+            EvalSet = evalSet,
             PromptName = trace.Call.PromptName,
             PromptVersionId = trace.Call.PromptVersionId,
             // A managed prompt's call keeps its (redacted) variables too: an eval can then run them on any version.
