@@ -40,6 +40,7 @@ public sealed class BudgetRefusalTests
         await gateway.Budgets.SetAsync(tenant, [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Day, cap)], null, null, CancellationToken.None);
         var context = new CallContext { TenantId = tenant };
 
+        var before = DateTime.UtcNow;
         var first = await Assert.ThrowsAsync<GatewayException>(() => gateway.Gateway.CompleteAsync(big, context, CancellationToken.None));
         await Assert.ThrowsAsync<GatewayException>(() => gateway.Gateway.CompleteAsync(big, context, CancellationToken.None));
 
@@ -49,7 +50,8 @@ public sealed class BudgetRefusalTests
         Assert.Equal(100, refusal.FitsOutputTokens);
         var reset = DateTime.UtcNow.Date.AddDays(1);
         Assert.Equal(reset, refusal.ResetsAtUtc);
-        Assert.InRange(first.Error.RetryAfter!.Value, reset - DateTime.UtcNow - TimeSpan.FromMinutes(1), reset - DateTime.UtcNow);
+        // Retry-After is the wait from the refusal to the reset.
+        Assert.InRange(first.Error.RetryAfter!.Value, reset - DateTime.UtcNow, reset - before);
         var message = first.Error.Message;
         Assert.DoesNotContain("micro-USD", message, StringComparison.Ordinal);
         Assert.Contains($"worst case ({BudgetCapRefusal.Money(refusal.WorstCaseMicros)}: the prompt plus max tokens at the model's price)", message, StringComparison.Ordinal);
