@@ -24,6 +24,7 @@ internal sealed class BudgetCounterConfiguration : IEntityTypeConfiguration<Budg
         b.HasKey(x => new { x.BudgetId, x.PeriodStartUtc });
         b.HasOne<Budget>().WithMany().HasForeignKey(x => x.BudgetId).OnDelete(DeleteBehavior.Cascade);
         b.HasIndex(x => new { x.TenantId, x.PeriodStartUtc });
+        b.Property(x => x.LastRefusalReason).HasMaxLength(400);
     }
 }
 

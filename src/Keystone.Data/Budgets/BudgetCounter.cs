@@ -19,4 +19,13 @@ public sealed class BudgetCounter : ITenantOwned
 
     /// <summary>The highest soft threshold (percent) already announced this period, so each fires once.</summary>
     public int FiredThresholdPercent { get; set; }
+
+    /// <summary>Calls this cap refused this period (their worst case did not fit), so the budgets page can say so.</summary>
+    public int RefusedCount { get; set; }
+
+    /// <summary>Why the latest refusal happened, in plain words (the worst case and what was left).</summary>
+    public string? LastRefusalReason { get; set; }
+
+    /// <summary>When the latest refusal happened.</summary>
+    public DateTime? LastRefusedUtc { get; set; }
 }

@@ -41,6 +41,38 @@ public sealed record GatewayError(string Code, string Message, int HttpStatus, T
 {
     /// <summary>The API key's request window when the refusal came after it was counted (rate limit, budget, upstream).</summary>
     public RequestRateLimit? RateLimit { get; init; }
+
+    /// <summary>For <c>budget_exceeded</c>: the cap that refused, as numbers (the API's <c>cap</c> object, the console's local-time message).</summary>
+    public BudgetCapRefusal? Cap { get; init; }
+}
+
+/// <summary>The cap that refused a call, and why: the call's worst case did not fit what was left.</summary>
+/// <param name="Scope">What the cap applies to.</param>
+/// <param name="Key">The user id, feature or API key id; null for the tenant cap.</param>
+/// <param name="Period">Day or month (periods start at 00:00 UTC).</param>
+/// <param name="LimitMicros">The cap.</param>
+/// <param name="SpentMicros">Spent this period.</param>
+/// <param name="ReservedMicros">Held by calls in flight.</param>
+/// <param name="WorstCaseMicros">The refused call's worst case: its prompt plus max tokens at the model's price.</param>
+/// <param name="ResetsAtUtc">When the period ends and the counter starts again at zero.</param>
+/// <param name="FitsOutputTokens">The largest max tokens with which this call would have fitted; null when even none would.</param>
+public sealed record BudgetCapRefusal(BudgetScope Scope, string? Key, BudgetPeriod Period, long LimitMicros, long SpentMicros, long ReservedMicros,
+    long WorstCaseMicros, DateTime ResetsAtUtc, int? FitsOutputTokens)
+{
+    /// <summary>What is left for new calls: the limit less spend and reservations (never negative).</summary>
+    public long LeftMicros => Math.Max(0, LimitMicros - SpentMicros - ReservedMicros);
+
+    /// <summary>Why it was refused, in the words of the reservation rule, money as money (no time in it).</summary>
+    public string Reason() => Budgets.BudgetText.Reason(this);
+
+    /// <summary>What the caller can do about it.</summary>
+    public string Advice() => Budgets.BudgetText.Advice(this);
+
+    /// <summary>Micro-USD as money (<c>$0.002</c>, <c>$12.50</c>), the console's rule.</summary>
+    public static string Money(long micros) => Budgets.BudgetText.Money(micros);
+
+    /// <summary>A wait in words (<c>23 h 5 min</c>).</summary>
+    public static string Wait(TimeSpan wait) => Budgets.BudgetText.Wait(wait);
 }
 
 /// <summary>

@@ -42,17 +42,30 @@ public sealed record BudgetCapStatus(
     long SpentMicros,
     long ReservedMicros,
     DateTime PeriodStartUtc,
-    DateTime ResetsAtUtc)
+    DateTime ResetsAtUtc,
+    int RefusedCount = 0,
+    string? LastRefusalReason = null,
+    DateTime? LastRefusedUtc = null,
+    int? FitsOutputTokens = null)
 {
+    /// <summary>What is left for new calls: the limit less spend and reservations (never negative).</summary>
+    public long LeftMicros => Math.Max(0, LimitMicros - SpentMicros - ReservedMicros);
+
     /// <summary>Spent and reserved as a share of the limit (0..n).</summary>
     public double UsedFraction => LimitMicros <= 0 ? 0 : (double)(SpentMicros + ReservedMicros) / LimitMicros;
 }
 
 /// <summary>A tenant's budget settings and live counters.</summary>
+/// <param name="Caps">The caps with this period's counters, refusals and what still fits.</param>
+/// <param name="SoftThresholdsPercent">Where alerts fire.</param>
+/// <param name="ActionAtLimit">Block or degrade.</param>
+/// <param name="FitModel">The model the caps' "what still fits" is priced on (the tenant's latest answered call, else the
+/// dearest chat model in the price table); null when nothing is priced.</param>
 public sealed record TenantBudget(
     IReadOnlyList<BudgetCapStatus> Caps,
     IReadOnlyList<int> SoftThresholdsPercent,
-    BudgetAction ActionAtLimit);
+    BudgetAction ActionAtLimit,
+    string? FitModel = null);
 
 /// <summary>
 /// Reads and sets a tenant's caps (the settings pages and <c>/api/v1/budgets</c> use it). Reservation and

@@ -293,6 +293,29 @@ internal abstract partial class BudgetLedger(
         // The token source is not disposed: the container disposes this object twice (as itself and as a hosted service).
     }
 
+    /// <summary>
+    /// Counts a refusal on the cap that refused and keeps its reason, for the budgets page (issue 21). The same statement
+    /// in both modes: the SQLite ledger's flush writes only spend, reservations and thresholds, so it never overwrites
+    /// these columns. Best effort: a database that refuses this write does not change the answer (the call is refused
+    /// either way, and llm_calls records it with <c>budget_exceeded</c>).
+    /// </summary>
+    public async Task RecordRefusalAsync(Guid tenantId, Guid budgetId, DateTime periodStartUtc, string reason, DateTime nowUtc, CancellationToken ct)
+    {
+        var text = reason.Length > 400 ? reason[..400] : reason;
+        try
+        {
+            await using var db = dbFactory.ForTenant(tenantId);
+            await db.Database.ExecuteSqlAsync($"""
+                UPDATE budget_counters SET refused_count = refused_count + 1, last_refusal_reason = {text}, last_refused_utc = {nowUtc}
+                WHERE budget_id = {budgetId} AND period_start_utc = {periodStartUtc}
+                """, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRefusalNotCounted(log, ex, tenantId);
+        }
+    }
+
     /// <summary>Creates the counter rows of <paramref name="held"/> once per process (the same statement in both modes).</summary>
     protected async Task EnsureCountersAsync(KeystoneDbContext db, Guid tenantId, IReadOnlyList<ReservedCap> held, CancellationToken ct)
     {
@@ -355,6 +378,9 @@ internal abstract partial class BudgetLedger(
 
     [LoggerMessage(EventId = 3106, Level = LogLevel.Error, Message = "The deferred settlement of call {CallId} (tenant {TenantId}) is stale; the reconciler corrects its counters from the recorded calls")]
     private static partial void LogSettleGivenUp(ILogger log, Guid tenantId, Guid callId);
+
+    [LoggerMessage(EventId = 3120, Level = LogLevel.Warning, Message = "Counting a budget refusal of tenant {TenantId} failed; the call was refused all the same")]
+    private static partial void LogRefusalNotCounted(ILogger log, Exception ex, Guid tenantId);
 
     [LoggerMessage(EventId = 3107, Level = LogLevel.Error, Message = "Announcing a crossed soft threshold of tenant {TenantId} failed")]
     private static partial void LogThresholdFailed(ILogger log, Exception ex, Guid tenantId);

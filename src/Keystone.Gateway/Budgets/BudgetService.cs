@@ -12,6 +12,7 @@ internal sealed class BudgetService(
     TenantSettings settings,
     BudgetLedger ledger,
     IOptionsMonitor<GatewayOptions> options,
+    IGatewayPricing pricing,
     TimeProvider clock) : IBudgetService
 {
     public async Task<TenantBudget> GetAsync(Guid tenantId, CancellationToken ct)
@@ -28,18 +29,62 @@ internal sealed class BudgetService(
             .ToListAsync(ct);
         var s = await db.BudgetSettings.AsNoTracking().FirstOrDefaultAsync(x => x.TenantId == tenantId, ct);
 
+        var (fitModel, fitPrice) = caps.Count == 0 ? (null, null) : await FitPriceAsync(db, tenantId, now, ct);
+
         var statuses = caps.Select(c =>
         {
             var period = BudgetText.ParsePeriod(c.Period);
             var start = period == BudgetPeriod.Day ? dayStart : monthStart;
             var counter = counters.FirstOrDefault(x => x.BudgetId == c.Id && x.PeriodStartUtc == start);
+            var left = Math.Max(0, c.LimitMicros - (counter?.SpentMicros ?? 0) - (counter?.ReservedMicros ?? 0));
             return new BudgetCapStatus(BudgetText.ParseScope(c.Scope), c.Key.Length == 0 ? null : c.Key, period, c.LimitMicros,
-                counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0, start, BudgetText.PeriodEnd(period, start));
+                counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0, start, BudgetText.PeriodEnd(period, start),
+                counter?.RefusedCount ?? 0, counter?.LastRefusalReason,
+                counter?.LastRefusedUtc is { } at ? DateTime.SpecifyKind(at, DateTimeKind.Utc) : null,
+                fitPrice is null ? null : OutputTokensFitting(fitPrice, left));
         }).OrderBy(c => c.Scope).ThenBy(c => c.Key).ThenBy(c => c.Period).ToList();
 
         return new TenantBudget(statuses,
             s is null ? options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(s.SoftThresholdsPercent),
-            s is null ? BudgetAction.Block : BudgetText.ParseAction(s.ActionAtLimit));
+            s is null ? BudgetAction.Block : BudgetText.ParseAction(s.ActionAtLimit), fitModel);
+    }
+
+    /// <summary>
+    /// The price "what still fits" is figured on: the model of the tenant's latest answered call (what its members use),
+    /// else the dearest chat price in the table (a floor: any model fits at least that many tokens).
+    /// </summary>
+    private async Task<(string? Model, GatewayPrice? Price)> FitPriceAsync(KeystoneDbContext db, Guid tenantId, DateTime now, CancellationToken ct)
+    {
+        var latest = await db.Calls.AsNoTracking()
+            .Where(c => c.TenantId == tenantId && c.Status == Keystone.Data.Calls.CallStatus.Ok && c.Provider != null && c.Model != null)
+            .OrderByDescending(c => c.CreatedUtc).Select(c => new { c.Provider, c.Model }).FirstOrDefaultAsync(ct);
+        if (latest is not null && await pricing.FindAsync(latest.Provider!, latest.Model!, now, ct) is { } price)
+        {
+            return ($"{latest.Provider}/{latest.Model}", price);
+        }
+
+        var dearest = await pricing.HighestAsync(embedding: false, ct);
+        return dearest is null ? (null, null) : ("the dearest priced chat model", dearest);
+    }
+
+    /// <summary>Output tokens whose cost fits <paramref name="leftMicros"/> (a prompt of zero tokens: "about").</summary>
+    private static int OutputTokensFitting(GatewayPrice price, long leftMicros)
+    {
+        int lo = 0, hi = 1_000_000;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo + 1) / 2);
+            if (price.WorstCaseMicros(0, mid) <= leftMicros)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return lo;
     }
 
     public async Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,

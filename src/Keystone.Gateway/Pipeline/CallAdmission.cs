@@ -118,13 +118,7 @@ internal sealed partial class CallAdmission(
 
         if (reservation is null)
         {
-            var r = rejection!;
-            var key = r.Cap.Key.Length == 0 ? "" : $" '{r.Cap.Key}'";
-            throw new GatewayException(new GatewayError(GatewayErrorCodes.BudgetExceeded,
-                $"Budget exceeded: the {BudgetText.Of(r.Cap.Scope)}{key} {BudgetText.Of(r.Cap.Period)} cap of {BudgetText.Usd(r.Cap.LimitMicros)} " +
-                $"({r.Cap.LimitMicros} micro-USD) would be passed; spent so far {BudgetText.Usd(r.SpentMicros)} ({r.SpentMicros} micro-USD)" +
-                $"{(r.ReservedMicros > 0 ? $", {r.ReservedMicros} micro-USD reserved by calls in flight" : "")}; it resets at {r.ResetsAtUtc:yyyy-MM-ddTHH:mm:ssZ}.",
-                429, r.ResetsAtUtc - clock.GetUtcNow().UtcDateTime));
+            throw await RefusedAsync(s, rejection!, ct);
         }
 
         s.Reservation = reservation;
@@ -163,22 +157,72 @@ internal sealed partial class CallAdmission(
     }
 
     /// <summary>
+    /// The refusal: its message (money as money, the reset in UTC, what to do), the cap as numbers for the API's
+    /// <c>cap</c> object and the console, and the count and reason kept on the cap's counter for the budgets page.
+    /// </summary>
+    private async Task<GatewayException> RefusedAsync(CallState s, BudgetRejection r, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var prices = await PricesAsync(s, ct);
+        var worst = WorstCase(s, prices, s.MaxTokens);
+        var left = Math.Max(0, r.Cap.LimitMicros - r.SpentMicros - r.ReservedMicros);
+        var refusal = new BudgetCapRefusal(r.Cap.Scope, r.Cap.Key.Length == 0 ? null : r.Cap.Key, r.Cap.Period, r.Cap.LimitMicros, r.SpentMicros,
+            r.ReservedMicros, worst, r.ResetsAtUtc, FittingMaxTokens(s, prices, left));
+        var periodStart = r.Cap.Period == BudgetPeriod.Day ? r.ResetsAtUtc.AddDays(-1) : r.ResetsAtUtc.AddMonths(-1);
+        await ledger.RecordRefusalAsync(s.Context.TenantId, r.Cap.BudgetId, periodStart, BudgetText.Reason(refusal), now, ct);
+        return new GatewayException(new GatewayError(GatewayErrorCodes.BudgetExceeded, BudgetText.RefusalMessage(refusal, now), 429,
+            r.ResetsAtUtc - now) { Cap = refusal });
+    }
+
+    /// <summary>
     /// Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may
     /// answer). A target without a price counts at the fallback price for unpriced models: unknown is never unlimited.
     /// </summary>
-    private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct)
+    private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct) => WorstCase(s, await PricesAsync(s, ct), s.MaxTokens);
+
+    private async Task<List<GatewayPrice>> PricesAsync(CallState s, CancellationToken ct)
     {
         s.PromptTokens ??= tokens.CountPrompt(s.Request);
-        long worst = 0;
-        foreach (var t in s.Resolved!.Targets)
+        var list = new List<GatewayPrice>(s.Resolved!.Targets.Count);
+        foreach (var t in s.Resolved.Targets)
         {
-            var price = await prices.FindAsync(s.Context.TenantId, t, s.StartUtc, ct)
+            list.Add(await prices.FindAsync(s.Context.TenantId, t, s.StartUtc, ct)
                 ?? await prices.FallbackAsync(s.IsEmbedding, ct)
-                ?? throw CallPricing.NotPriced(t, "the price table is empty and Gateway:UnpricedModels names no fallback price, so a cap cannot limit it.");
-            worst = Math.Max(worst, price.WorstCaseMicros(s.PromptTokens.Value, s.MaxTokens));
+                ?? throw CallPricing.NotPriced(t, "the price table is empty and Gateway:UnpricedModels names no fallback price, so a cap cannot limit it."));
         }
 
-        return worst;
+        return list;
+    }
+
+    private static long WorstCase(CallState s, List<GatewayPrice> prices, int maxTokens)
+        => prices.Count == 0 ? 0 : prices.Max(p => p.WorstCaseMicros(s.PromptTokens ?? 0, maxTokens));
+
+    /// <summary>
+    /// The largest max tokens (below the one asked) whose worst case fits <paramref name="leftMicros"/>, by bisection (the
+    /// worst case grows with max tokens); null when the prompt alone does not fit or the call asked for no output.
+    /// </summary>
+    private static int? FittingMaxTokens(CallState s, List<GatewayPrice> prices, long leftMicros)
+    {
+        if (s.MaxTokens <= 1 || WorstCase(s, prices, 1) > leftMicros)
+        {
+            return null;
+        }
+
+        int lo = 1, hi = s.MaxTokens - 1;
+        while (lo < hi)
+        {
+            var mid = lo + ((hi - lo + 1) / 2);
+            if (WorstCase(s, prices, mid) <= leftMicros)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return lo;
     }
 
     [LoggerMessage(EventId = 3003, Level = LogLevel.Error, Message = "Reserving on the budget caps of tenant {TenantId} failed")]

@@ -42,9 +42,10 @@ public sealed class BudgetPipelineTests : IAsyncLifetime
         Assert.Equal(GatewayErrorCodes.BudgetExceeded, ex.Error.Code);
         Assert.Equal(429, ex.Error.HttpStatus);
         Assert.Contains("tenant day cap", ex.Error.Message, StringComparison.Ordinal);
-        Assert.Contains("(1 micro-USD)", ex.Error.Message, StringComparison.Ordinal);
-        Assert.Contains("spent so far $0.000000 (0 micro-USD)", ex.Error.Message, StringComparison.Ordinal);
-        Assert.Contains($"resets at {DateTime.UtcNow.Date.AddDays(1):yyyy-MM-dd}T00:00:00Z", ex.Error.Message, StringComparison.Ordinal);
+        Assert.Contains("left of the tenant day cap ($0.000001; $0.00 spent)", ex.Error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("micro-USD", ex.Error.Message, StringComparison.Ordinal);
+        Assert.Contains($"resets at {DateTime.UtcNow.Date.AddDays(1):yyyy-MM-dd} 00:00 UTC", ex.Error.Message, StringComparison.Ordinal);
+        Assert.Equal((BudgetScope.Tenant, 1L, 0L), (ex.Error.Cap!.Scope, ex.Error.Cap.LimitMicros, ex.Error.Cap.SpentMicros));
         Assert.NotNull(ex.Error.RetryAfter);
         Assert.Empty(ex.Outcome!.Attempts);
         await using var read = _db.CreateFactory().ForTenant(_tenant);

@@ -95,7 +95,8 @@ public sealed class SettingsAcrossInstancesTests : IAsyncLifetime
         using var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
         var error = body.RootElement.GetProperty("error");
         Assert.Equal("budget_exceeded", error.GetProperty("code").GetString());
-        Assert.Contains("(1 micro-USD)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(1, error.GetProperty("cap").GetProperty("limit_micros").GetInt64());
+        Assert.Contains("feature 'cross-cap' day cap ($0.000001;", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain("50000000", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         await EventuallyAsync(async () => (await _b.Services.GetRequiredService<TenantSettings>().GetAsync(DemoData.AcmeId, CancellationToken.None))
             .Caps.Any(c => c.Key == "cross-cap" && c.LimitMicros == 1));

@@ -160,6 +160,19 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("fired_threshold_percent");
 
+                    b.Property<string>("LastRefusalReason")
+                        .HasMaxLength(400)
+                        .HasColumnType("character varying(400)")
+                        .HasColumnName("last_refusal_reason");
+
+                    b.Property<DateTime?>("LastRefusedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_refused_utc");
+
+                    b.Property<int>("RefusedCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("refused_count");
+
                     b.Property<long>("ReservedMicros")
                         .HasColumnType("bigint")
                         .HasColumnName("reserved_micros");

@@ -150,6 +150,19 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("fired_threshold_percent");
 
+                    b.Property<string>("LastRefusalReason")
+                        .HasMaxLength(400)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_refusal_reason");
+
+                    b.Property<DateTime?>("LastRefusedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_refused_utc");
+
+                    b.Property<int>("RefusedCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("refused_count");
+
                     b.Property<long>("ReservedMicros")
                         .HasColumnType("INTEGER")
                         .HasColumnName("reserved_micros");

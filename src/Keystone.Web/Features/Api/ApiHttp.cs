@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Keystone.Gateway;
 using Keystone.Web.Platform.Http;
@@ -139,8 +140,65 @@ internal static class ApiHttp
     public static Task WriteErrorAsync(HttpContext http, GatewayError error)
     {
         SetRateLimitHeaders(http.Response, error.RateLimit);
-        return ApiErrors.WriteAsync(http, error.HttpStatus, error.Code, error.Message, error.Param, error.RetryAfter);
+        return error.Cap is { } cap
+            ? WriteBudgetErrorAsync(http, error, cap)
+            : ApiErrors.WriteAsync(http, error.HttpStatus, error.Code, error.Message, error.Param, error.RetryAfter);
     }
+
+    /// <summary>
+    /// <c>budget_exceeded</c>: OpenAI's error fields (so SDKs read it as a 429 like any other) plus a <c>cap</c> object beside
+    /// them, for clients that act on the numbers (docs/api.md). <c>Retry-After</c> is the wait until the cap resets.
+    /// </summary>
+    private static async Task WriteBudgetErrorAsync(HttpContext http, GatewayError error, BudgetCapRefusal cap)
+    {
+        if (http.Response.HasStarted)
+        {
+            return;
+        }
+
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        http.Response.StatusCode = error.HttpStatus;
+        if (error.RetryAfter is { } wait)
+        {
+            http.Response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds)).ToString(inv);
+        }
+
+        var body = new BudgetErrorBody(new BudgetErrorDetail(error.Message, ApiErrors.TypeFor(error.HttpStatus), error.Code, error.Param,
+            new BudgetCapJson(cap.Scope switch
+            {
+                BudgetScope.Tenant => "tenant",
+                BudgetScope.User => "user",
+                BudgetScope.Feature => "feature",
+                _ => "api_key",
+            }, cap.Key, cap.Period == BudgetPeriod.Day ? "day" : "month", cap.LimitMicros, cap.SpentMicros, cap.ReservedMicros,
+                cap.WorstCaseMicros, cap.LeftMicros, cap.ResetsAtUtc.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", inv), cap.FitsOutputTokens)));
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(body);
+        http.Response.ContentType = "application/json; charset=utf-8";
+        http.Response.ContentLength = bytes.Length;
+        await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
+    }
+
+    private sealed record BudgetErrorBody([property: JsonPropertyName("error")] BudgetErrorDetail Error);
+
+    private sealed record BudgetErrorDetail(
+        [property: JsonPropertyName("message")] string Message,
+        [property: JsonPropertyName("type")] string Type,
+        [property: JsonPropertyName("code")] string Code,
+        [property: JsonPropertyName("param")] string? Param,
+        [property: JsonPropertyName("cap")] BudgetCapJson Cap);
+
+    /// <summary>The refusing cap on the wire: snake_case like the OpenAI fields around it, money in micro-USD, times UTC.</summary>
+    private sealed record BudgetCapJson(
+        [property: JsonPropertyName("scope")] string Scope,
+        [property: JsonPropertyName("key")] string? Key,
+        [property: JsonPropertyName("period")] string Period,
+        [property: JsonPropertyName("limit_micros")] long Limit,
+        [property: JsonPropertyName("spent_micros")] long Spent,
+        [property: JsonPropertyName("reserved_micros")] long Reserved,
+        [property: JsonPropertyName("worst_case_micros")] long WorstCase,
+        [property: JsonPropertyName("left_micros")] long Left,
+        [property: JsonPropertyName("resets_at")] string ResetsAt,
+        [property: JsonPropertyName("fits_max_tokens")] int? FitsMaxTokens);
 
     /// <summary>
     /// OpenAI's request rate-limit headers for the calling key's window, so clients and SDK middleware that pace

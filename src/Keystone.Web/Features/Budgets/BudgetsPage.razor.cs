@@ -184,4 +184,11 @@ public sealed partial class BudgetsPage
         _timer?.Dispose();
         _cts.Dispose();
     }
+
+    /// <summary>How long ago, in words ("just now", "12 min ago", "3 h ago"), so the time needs no zone.</summary>
+    private string Ago(DateTime utc)
+    {
+        var ago = Clock.GetUtcNow().UtcDateTime - utc;
+        return ago.TotalMinutes < 1 ? "just now" : ago.TotalHours < 1 ? $"{(int)ago.TotalMinutes} min ago" : ago.TotalDays < 1 ? $"{(int)ago.TotalHours} h ago" : $"{(int)ago.TotalDays} days ago";
+    }
 }

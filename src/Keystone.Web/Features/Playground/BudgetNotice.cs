@@ -15,7 +15,12 @@ internal sealed record BudgetNotice(string Text, bool AtCap)
     /// The notice for a user of the playground: the tenant's caps, the user's own caps and the <c>playground</c>
     /// feature caps. Null when every cap is below the soft threshold.
     /// </summary>
-    public static BudgetNotice? From(TenantBudget budget, string? userId, string feature)
+    /// <param name="budget">The tenant's caps.</param>
+    /// <param name="userId">The reader.</param>
+    /// <param name="feature">The playground's feature label.</param>
+    /// <param name="zone">The reader's time zone (null: UTC, said so).</param>
+    /// <param name="nowUtc">Now, for "today" and "tomorrow".</param>
+    public static BudgetNotice? From(TenantBudget budget, string? userId, string feature, TimeZoneInfo? zone = null, DateTime? nowUtc = null)
     {
         var caps = budget.Caps.Where(c => c.Scope switch
         {
@@ -29,6 +34,8 @@ internal sealed record BudgetNotice(string Text, bool AtCap)
             return null;
         }
 
+        var now = nowUtc ?? DateTime.UtcNow;
+
         // Spent only: reservations are in-flight calls (perhaps this page's own) and settle within seconds.
         var reached = caps.Where(c => c.LimitMicros > 0 && c.SpentMicros >= c.LimitMicros)
             .OrderBy(c => c.ResetsAtUtc).LastOrDefault();
@@ -36,9 +43,9 @@ internal sealed record BudgetNotice(string Text, bool AtCap)
         {
             return budget.ActionAtLimit == BudgetAction.Block
                 ? new BudgetNotice($"{Describe(reached)} of {MoneyText.Format(reached.LimitMicros)} is reached ({MoneyText.Format(reached.SpentMicros)} spent). "
-                    + $"Sending is paused until it resets at {reached.ResetsAtUtc:yyyy-MM-dd HH:mm} UTC.", true)
+                    + $"Sending is paused until it resets {PlainWords.When(reached.ResetsAtUtc, zone, now)}.", true)
                 : new BudgetNotice($"{Describe(reached)} of {MoneyText.Format(reached.LimitMicros)} is reached: answers now come from a cheaper model "
-                    + $"until it resets at {reached.ResetsAtUtc:yyyy-MM-dd HH:mm} UTC.", false);
+                    + $"until it resets {PlainWords.When(reached.ResetsAtUtc, zone, now)}.", false);
         }
 
         var threshold = budget.SoftThresholdsPercent.Where(p => p is > 0 and < 100).DefaultIfEmpty(DefaultSoftThresholdPercent).Max();
@@ -50,7 +57,7 @@ internal sealed record BudgetNotice(string Text, bool AtCap)
 
         var percent = (int)(worst.SpentMicros * 100 / worst.LimitMicros);
         return new BudgetNotice($"{Describe(worst)} is at {percent} % ({MoneyText.Format(worst.SpentMicros)} of {MoneyText.Format(worst.LimitMicros)}); "
-            + $"it resets at {worst.ResetsAtUtc:yyyy-MM-dd HH:mm} UTC.", false);
+            + $"it resets {PlainWords.When(worst.ResetsAtUtc, zone, now)}.", false);
     }
 
     private static string Describe(BudgetCapStatus cap)

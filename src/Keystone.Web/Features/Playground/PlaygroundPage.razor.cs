@@ -35,6 +35,9 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     private string? _error;
     private string? _blocked;
     private bool _blockedByRefusal;
+    private bool _blockedByBudget;
+    private bool _canManageBudgets;
+    private TimeZoneInfo? _zone;
     private BudgetNotice? _budgetNotice;
     private CancellationTokenSource? _streamCts;
     private RenderBatcher? _batcher;
@@ -64,6 +67,8 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     [Inject] private ILogger<PlaygroundPage> Log { get; set; } = default!;
 
+    [Inject] private Microsoft.AspNetCore.Authorization.IAuthorizationService Authorization { get; set; } = default!;
+
     /// <summary>Render batches sent while streaming since the page opened (benchmarks read it).</summary>
     internal long RenderBatches { get; private set; }
 
@@ -86,6 +91,8 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         }
 
         _model = _models.Count > 0 ? _models[0].Id : null;
+        // Tenant admins get a link to the budgets page under a refusal; members are told to ask one.
+        _canManageBudgets = (await Authorization.AuthorizeAsync(Tenant.User, null, Keystone.Web.Hosting.Policies.TenantAdmin)).Succeeded;
         _conversations = await Conversations.ListAsync(_life.Token);
         await RefreshBudgetAsync();
     }
@@ -99,6 +106,13 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
             {
                 _module = await JS.InvokeAsync<IJSObjectReference>("import", _life.Token, "./Features/Playground/PlaygroundPage.razor.js");
                 await _module.InvokeVoidAsync("attach", _life.Token, _composer, _self);
+                _zone = ZoneOf(await _module.InvokeAsync<string?>("timeZone", _life.Token));
+                if (_zone is not null && _budgetNotice is not null)
+                {
+                    // The notice was written in UTC before the browser's zone was known.
+                    await RefreshBudgetAsync();
+                    StateHasChanged();
+                }
             }
             catch (JSDisconnectedException)
             {
@@ -314,6 +328,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     private async Task CheckAgainAsync()
     {
         _blockedByRefusal = false;
+        _blockedByBudget = false;
         _blocked = null;
         await RefreshBudgetAsync();
         StateHasChanged();
@@ -437,13 +452,32 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         return history;
     }
 
+    /// <summary>The browser's IANA zone (this runtime reads IANA ids on every OS), or null to keep UTC.</summary>
+    private static TimeZoneInfo? ZoneOf(string? id)
+    {
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            return null;
+        }
+
+        try
+        {
+            return TimeZoneInfo.FindSystemTimeZoneById(id);
+        }
+        catch (Exception ex) when (ex is TimeZoneNotFoundException or InvalidTimeZoneException)
+        {
+            return null;
+        }
+    }
+
     private void ShowRefusal(GatewayError error)
     {
         if (error.Code is GatewayErrorCodes.BudgetExceeded or GatewayErrorCodes.RateLimitExceeded)
         {
-            // The gateway's sentence names the cap (or limit), the spend and the reset; sending waits for it.
-            _blocked = PlainWords.For(error);
+            // The sentence names the cap (or limit), the spend and the reset in the reader's time; sending waits for it.
+            _blocked = PlainWords.For(error, _zone, Time.GetUtcNow().UtcDateTime);
             _blockedByRefusal = true;
+            _blockedByBudget = error.Code == GatewayErrorCodes.BudgetExceeded;
             _ = UnblockAfterAsync(error.RetryAfter ?? TimeSpan.FromSeconds(10));
         }
         else
@@ -473,7 +507,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         }
 
         var budget = await Budgets.GetAsync(tenantId, _life.Token);
-        _budgetNotice = BudgetNotice.From(budget, Tenant.UserId, Feature);
+        _budgetNotice = BudgetNotice.From(budget, Tenant.UserId, Feature, _zone, Time.GetUtcNow().UtcDateTime);
         if (_budgetNotice is { AtCap: true } atCap)
         {
             _blocked = atCap.Text;

@@ -34,3 +34,12 @@ export async function copyText(text) {
         return false;
     }
 }
+
+// The reader's IANA time zone, so refusals and resets read in local time.
+export function timeZone() {
+    try {
+        return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch {
+        return null;
+    }
+}
