@@ -49,29 +49,7 @@ internal static class BudgetText
     /// Micro-USD as money a person reads: cents for $1 and more (<c>$12.50</c>), else the digits the amount needs
     /// (<c>$0.002</c>, <c>$0.0011</c>, <c>$0.000042</c>), never micro-USD.
     /// </summary>
-    public static string Money(long micros)
-    {
-        // The same rule as the console's Money.Format (which this assembly cannot reference): exact, never "$0.00".
-        var sign = micros < 0 ? "-" : "";
-        var abs = micros == long.MinValue ? long.MaxValue : Math.Abs(micros);
-        var dollars = abs / 1_000_000;
-        var fraction = abs % 1_000_000;
-        var inv = CultureInfo.InvariantCulture;
-        if (abs >= 1_000_000)
-        {
-            var cents = (fraction + 5_000) / 10_000;
-            if (cents == 100)
-            {
-                dollars++;
-                cents = 0;
-            }
-
-            return $"{sign}${dollars.ToString("N0", inv)}.{cents.ToString("00", inv)}";
-        }
-
-        var digits = fraction.ToString("000000", inv).TrimEnd('0');
-        return $"{sign}$0.{(digits.Length < 2 ? digits.PadRight(2, '0') : digits)}";
-    }
+    public static string Money(long micros) => MicroUsd.Format(micros);
 
     /// <summary>A wait in words: <c>23 h 5 min</c>, <c>12 min</c>, <c>40 s</c>; days for a month cap.</summary>
     public static string Wait(TimeSpan wait)

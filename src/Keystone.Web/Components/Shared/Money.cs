@@ -1,4 +1,5 @@
 using System.Globalization;
+using Keystone.Gateway;
 
 namespace Keystone.Web.Components.Shared;
 
@@ -10,40 +11,14 @@ namespace Keystone.Web.Components.Shared;
 internal static class Money
 {
     /// <summary>Micro-USD per dollar.</summary>
-    public const long MicrosPerDollar = 1_000_000;
+    public const long MicrosPerDollar = MicroUsd.PerDollar;
 
     /// <summary>
     /// Formats micro-USD as dollars: <c>$1,234.56</c> from one dollar up; below that as many decimals as the
     /// amount needs, up to the micro-dollar (<c>$0.50</c>, <c>$0.0042</c>, <c>$0.000123</c>), exactly — a cheap
     /// call never shows as <c>$0.00</c> and $0.999999 never rounds up to a dollar.
     /// </summary>
-    public static string Format(long micros)
-    {
-        var sign = micros < 0 ? "-" : "";
-        var abs = micros == long.MinValue ? long.MaxValue : Math.Abs(micros);
-        var dollars = abs / MicrosPerDollar;
-        var fraction = abs % MicrosPerDollar;
-        var inv = CultureInfo.InvariantCulture;
-        if (abs >= MicrosPerDollar)
-        {
-            var cents = (fraction + 5_000) / 10_000;
-            if (cents == 100)
-            {
-                dollars++;
-                cents = 0;
-            }
-
-            return $"{sign}${dollars.ToString("N0", inv)}.{cents.ToString("00", inv)}";
-        }
-
-        var digits = fraction.ToString("000000", inv).TrimEnd('0');
-        if (digits.Length < 2)
-        {
-            digits = digits.PadRight(2, '0');
-        }
-
-        return $"{sign}$0.{digits}";
-    }
+    public static string Format(long micros) => MicroUsd.Format(micros);
 
     /// <summary>Micro-USD as a decimal number of dollars (exact), for charts and CSV.</summary>
     public static decimal Dollars(long micros) => micros / (decimal)MicrosPerDollar;
