@@ -42,9 +42,6 @@ internal static class BudgetText
 
     public static DateTime PeriodEnd(BudgetPeriod period, DateTime start) => period == BudgetPeriod.Day ? start.AddDays(1) : start.AddMonths(1);
 
-    /// <summary>Micro-USD as dollars for messages (<c>$0.050000</c>).</summary>
-    public static string Usd(long micros) => (micros / 1_000_000m).ToString("$0.000000", CultureInfo.InvariantCulture);
-
     /// <summary>
     /// Micro-USD as money a person reads: cents for $1 and more (<c>$12.50</c>), else the digits the amount needs
     /// (<c>$0.002</c>, <c>$0.0011</c>, <c>$0.000042</c>), never micro-USD.
