@@ -27,6 +27,8 @@ public sealed class ArchitectureTests
     {
         // The OpenAI-compatible protocol authenticates keys (Keys) and renders managed prompts (Prompts).
         ["Api"] = ["Keys", "Prompts"],
+        // Approvals stores and decides pending actions; requesters reach it only through ApprovalContracts.
+        ["Approvals"] = [],
         ["Audit"] = [],
         // The budgets page refreshes its spend on the usage pages' interval (Dashboards:UsageRefreshSeconds).
         ["Budgets"] = ["Usage"],
