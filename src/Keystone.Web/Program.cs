@@ -3,6 +3,7 @@ using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Features.Approvals;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Evals;
@@ -56,6 +57,7 @@ builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
+builder.Services.AddApprovalsFeature();
 
 var app = builder.Build();
 
@@ -98,6 +100,7 @@ app.MapKeysEndpoints();
 app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
+app.MapApprovalsEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
