@@ -99,6 +99,8 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
         ["DELETE /api/v1/provider-keys/{provider}"] = t => t.DeleteProviderKeyAsync(),
         ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
+        ["POST /api/v1/approvals/{id:guid}/approve"] = t => t.DecideApprovalAsync("approve"),
+        ["POST /api/v1/approvals/{id:guid}/reject"] = t => t.DecideApprovalAsync("reject"),
     };
 
     public static TheoryData<string> Endpoints() => [.. Cases.Keys.Order(StringComparer.Ordinal)];
@@ -303,6 +305,22 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var rows = await db.Feedback.AsNoTracking().Where(f => f.TraceId == trace).ToListAsync();
         Assert.Equal(Writers, rows.Count);
         Assert.Equal(answers.Select(a => a.Body.GetProperty("id").GetGuid()).Order(), rows.Select(r => r.Id).Order());
+    }
+
+    private async Task DecideApprovalAsync(string verdict)
+    {
+        var id = await fixture.App.Services.GetRequiredService<Keystone.Web.Features.Approvals.IApprovalService>().RequestAsync(new(
+            DemoData.AcmeId, "concurrency_test", Guid.NewGuid(), "step-1", "send_email", """{"to":"customer@example.com"}""", null, "member-1",
+            Roles.TenantAdmin, true, null, DateTimeOffset.UtcNow.AddHours(1), "Send an email"), CancellationToken.None);
+        var admin = fixture.Client();
+
+        var answers = await AllAtOnceAsync(i => admin.PostAsync($"/api/v1/approvals/{id}/{verdict}", Json($$"""{"comment":"writer {{i}}"}""")));
+
+        var won = Assert.Single(answers, a => a.Status == HttpStatusCode.OK);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => AssertError(a, HttpStatusCode.Conflict, "already_decided"));
+        var stored = await GetJsonAsync(admin, $"/api/v1/approvals/{id}");
+        Assert.Equal(verdict == "approve" ? "approved" : "rejected", stored.GetProperty("status").GetString());
+        Assert.Equal(won.Body.GetProperty("comment").GetString(), stored.GetProperty("comment").GetString());
     }
 
     [Fact]

@@ -66,7 +66,7 @@ internal sealed class ApprovalException(int status, string code, string message,
     public const string AlreadyDecidedCode = "already_decided";
     public const string ExpiredCode = "approval_expired";
     public const string NotApproverCode = "not_approver";
-    public const string InvalidCode = "invalid_request";
+    public const string InvalidCode = Keystone.Gateway.GatewayErrorCodes.InvalidRequest;
 
     public int Status { get; } = status;
 

@@ -17,6 +17,7 @@ public sealed partial class ApprovalsPage
     private bool _mayApprove;
     private int _tab;
     private TimeZoneInfo _zone = TimeZoneInfo.Utc;
+    private string? _notice;
 
     protected override async Task OnInitializedAsync()
     {
@@ -115,6 +116,7 @@ public sealed partial class ApprovalsPage
     /// <summary>Decides through the service; answers the refusal in words (the card shows it), or null.</summary>
     private async Task<string?> DecideAsync(PendingActionView action, ApprovalVerdict verdict, string? edited, string? comment)
     {
+        _notice = null;
         try
         {
             var decided = await Inbox.DecideAsync(action.Id, verdict, edited, comment, _cts.Token);
@@ -130,13 +132,18 @@ public sealed partial class ApprovalsPage
                 Snackbar.Add("The decision is saved, but handing it back to the agent failed; it will be retried (see History).", Severity.Warning);
             }
 
+            // The card called back through a plain delegate: this page re-renders only when told.
             await LoadAsync();
+            StateHasChanged();
             return null;
         }
         catch (ApprovalException ex)
         {
             // Someone else decided first, it expired, or the edit is not JSON: say so, and show the lists as they are now.
+            // The card leaves the list when someone else decided first: the page keeps the answer in view.
+            _notice = ex.Message;
             await LoadAsync();
+            StateHasChanged();
             return ex.Message;
         }
     }
