@@ -14,6 +14,7 @@ internal static class ApprovalsFeature
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<IApprovalService>(sp => sp.GetRequiredService<ApprovalService>());
         services.AddScoped<ApprovalInbox>();
+        services.AddScoped<Keystone.Web.Platform.IDemoSeedStep, ApprovalsDemoSeed>();
         // The count of actions waiting for the signed-in person, beside the navigation's Approvals entry.
         services.AddSingleton(new NavBadge("/approvals", typeof(ApprovalsBadge)));
         return services.AddRecurringJob<ApprovalExpiryJob>(ApprovalExpiryJob.RecurringId, ApprovalExpiryJob.Cron, j => j.RunAsync(CancellationToken.None));
