@@ -30,6 +30,11 @@ public sealed partial class ApprovalsPage
         // A request, decision or expiry anywhere in this tenant re-reads the lists: arrivals show without a reload.
         Notices.Changed += OnChanged;
         await LoadAsync();
+        // A member with nothing to decide but a request of their own opens on that request.
+        if (_mayApprove && _content!.Waiting.Count == 0 && _content.Mine.Count > 0)
+        {
+            _tab = 1;
+        }
     }
 
     protected override async Task OnAfterRenderAsync(bool firstRender)
