@@ -36,7 +36,7 @@ public abstract class ApprovalServiceTests : IAsyncLifetime
         services.AddSingleton<IApprovalDecisionHandler>(_handler);
         services.AddSingleton<IApprovalDecisionHandler>(_other);
         _services = services.BuildServiceProvider();
-        var notices = new SqliteApprovalNotices(NullLogger<ApprovalNotices>.Instance);
+        var notices = new InProcessApprovalNotices(NullLogger<ApprovalNotices>.Instance);
         notices.Changed += t => { lock (_notices) { _notices.Add(t); } };
         Service = new ApprovalService(Factory, _clock, notices, _services.GetRequiredService<IServiceScopeFactory>(), NullLogger<ApprovalService>.Instance);
     }

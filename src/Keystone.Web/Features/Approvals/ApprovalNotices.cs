@@ -2,9 +2,10 @@ namespace Keystone.Web.Features.Approvals;
 
 /// <summary>
 /// "A tenant's pending actions changed" (requested, decided, expired), for the open inboxes and navigation badges, so
-/// they update without a reload. Raised here at once for this instance's pages; one implementation per database mode
-/// tells the other instances: <see cref="PostgresApprovalNotices"/> (PostgreSQL <c>NOTIFY</c> / <c>LISTEN</c>, like the
-/// settings change feed of decision 27) and <see cref="SqliteApprovalNotices"/> (one instance: nobody else to tell).
+/// they update without a reload. Raised here at once for this instance's pages (<see cref="InProcessApprovalNotices"/>,
+/// the default in both modes); with <c>Approvals:ListenAcrossInstances</c> on, <see cref="PostgresApprovalNotices"/> also
+/// tells the other PostgreSQL instances (<c>NOTIFY</c> / <c>LISTEN</c>, like the settings change feed of decision 27), at
+/// the cost of one more long-lived connection per instance (decision 35e).
 /// A notice carries only the tenant: a page re-reads what it shows, so a lost notice is never a wrong answer, only a
 /// late one (the page's own refresh catches up).
 /// </summary>
@@ -44,8 +45,11 @@ internal abstract class ApprovalNotices : BackgroundService
     }
 }
 
-/// <summary>SQLite mode runs one instance: raising the notice here reaches every open page.</summary>
-internal sealed class SqliteApprovalNotices(ILogger<ApprovalNotices> log) : ApprovalNotices(log)
+/// <summary>
+/// This instance's pages only: the whole story in SQLite mode (one instance); in PostgreSQL mode other instances' pages
+/// see the change on their 30-second refresh (<see cref="ApprovalsPage.RefreshInterval"/>).
+/// </summary>
+internal sealed class InProcessApprovalNotices(ILogger<ApprovalNotices> log) : ApprovalNotices(log)
 {
     protected override void Send(Guid tenantId)
     {

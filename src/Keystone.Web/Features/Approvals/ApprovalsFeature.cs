@@ -9,7 +9,14 @@ internal static class ApprovalsFeature
 {
     public static IServiceCollection AddApprovalsFeature(this IServiceCollection services)
     {
-        services.AddPerDatabase<ApprovalNotices, SqliteApprovalNotices, PostgresApprovalNotices>();
+        services.AddOptionsWithValidateOnStart<ApprovalsOptions>().BindConfiguration(ApprovalsOptions.SectionName);
+        // In process by default: a LISTEN connection of its own would be one more per instance than the connection
+        // budget (decision 29) counts, so listening across instances is a switch (decision 35e).
+        services.AddSingleton<ApprovalNotices>(sp =>
+            sp.GetRequiredService<KeystoneDbFactory>().Provider == DatabaseProvider.Postgres
+                && sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApprovalsOptions>>().Value.ListenAcrossInstances
+                ? ActivatorUtilities.CreateInstance<PostgresApprovalNotices>(sp)
+                : ActivatorUtilities.CreateInstance<InProcessApprovalNotices>(sp));
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotices>());
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<IApprovalService>(sp => sp.GetRequiredService<ApprovalService>());
