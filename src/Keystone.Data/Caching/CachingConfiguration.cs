@@ -29,7 +29,8 @@ internal sealed class SemanticCacheEntryConfiguration : IEntityTypeConfiguration
         b.Property(x => x.Alias).HasMaxLength(128);
         b.Property(x => x.Provider).HasMaxLength(64);
         b.Property(x => x.Model).HasMaxLength(128);
-        // A lookup reads one tenant's entries of one context, newest first.
+        b.Property(x => x.EmbeddingModel).HasMaxLength(SemanticCacheEntry.EmbeddingModelMaxLength).HasDefaultValue("");
+        // A lookup reads one tenant's entries of one context (PostgreSQL: or walks the HNSW index, PostgresModel).
         b.HasIndex(x => new { x.TenantId, x.ContextKey, x.CreatedUtc });
         b.HasIndex(x => x.ExpiresUtc);
     }

@@ -447,6 +447,14 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("vector")
                         .HasColumnName("embedding");
 
+                    b.Property<string>("EmbeddingModel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(192)
+                        .HasColumnType("character varying(192)")
+                        .HasDefaultValue("")
+                        .HasColumnName("embedding_model");
+
                     b.Property<DateTime>("ExpiresUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("expires_utc");

@@ -435,6 +435,14 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("BLOB")
                         .HasColumnName("embedding");
 
+                    b.Property<string>("EmbeddingModel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(192)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("")
+                        .HasColumnName("embedding_model");
+
                     b.Property<DateTime>("ExpiresUtc")
                         .HasColumnType("TEXT")
                         .HasColumnName("expires_utc");

@@ -1,0 +1,46 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Keystone.Data.Migrations.Postgres
+{
+    /// <inheritdoc />
+    public partial class LocalEmbeddingsPg : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "embedding_model",
+                table: "semantic_cache_entries",
+                type: "character varying(192)",
+                maxLength: 192,
+                nullable: false,
+                defaultValue: "");
+
+            // One HNSW index per common embedding length (HNSW needs a fixed dimension; the column holds every model's
+            // vectors): the column cast to vector(n), for the rows of that length only. PostgresSemanticCache repeats both
+            // expressions so the planner can use it. Decision 0035b; the model cannot describe expression indexes.
+            foreach (var n in Caching.SemanticCacheEntry.IndexedDimensions)
+            {
+                migrationBuilder.Sql($"""
+                    CREATE INDEX {Caching.SemanticCacheEntry.HnswIndexName(n)} ON semantic_cache_entries
+                    USING hnsw ((embedding::vector({n})) vector_cosine_ops) WHERE vector_dims(embedding) = {n};
+                    """);
+            }
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            foreach (var n in Caching.SemanticCacheEntry.IndexedDimensions)
+            {
+                migrationBuilder.Sql($"DROP INDEX IF EXISTS {Caching.SemanticCacheEntry.HnswIndexName(n)};");
+            }
+
+            migrationBuilder.DropColumn(
+                name: "embedding_model",
+                table: "semantic_cache_entries");
+        }
+    }
+}
