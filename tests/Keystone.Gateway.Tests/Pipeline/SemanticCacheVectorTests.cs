@@ -128,6 +128,41 @@ public sealed class SemanticCacheVectorTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Find_RowsAddedDeletedOrExpiredSinceTheLastLookup_AreSeenAtTheNextOne(string database)
+    {
+        var (db, factory) = await LocalEmbeddingsTests.DatabaseAsync(database);
+        await using var _ = db;
+        var acme = await GatewayHarness.CreateTenantAsync(factory, "acme");
+        await using var gateway = await GatewayHarness.CreateAsync(factory, LocalSettings());
+        var cache = gateway.Services.GetRequiredService<SemanticCache>();
+        var random = new Random(3);
+        var (a, b) = (Unit(random), Unit(random));
+        var now = DateTime.UtcNow;
+        await SeedAsync(factory, acme, "ctx", "m", [a], now);
+        var first = await cache.FindAsync(acme, "ctx", "m", a, 0.9, CancellationToken.None);
+
+        // Written behind this instance's back (another process), then the first entry removed (the expiry job).
+        await SeedAsync(factory, acme, "ctx", "m", [b], now);
+        var added = await cache.FindAsync(acme, "ctx", "m", b, 0.9, CancellationToken.None);
+        await using (var write = factory.ForTenant(acme))
+        {
+            var firstId = await write.SemanticCache.OrderBy(e => e.Id).Select(e => e.Id).FirstAsync();
+            await write.SemanticCache.Where(e => e.Id == firstId).ExecuteDeleteAsync();
+        }
+
+        var deleted = await cache.FindAsync(acme, "ctx", "m", a, 0.9, CancellationToken.None);
+        await SeedAsync(factory, acme, "ctx", "m", [a], now.AddHours(-2));
+        var expired = await cache.FindAsync(acme, "ctx", "m", a, 0.9, CancellationToken.None);
+
+        Assert.NotNull(first);
+        Assert.Equal(1, added!.Similarity!.Value, tolerance: 1e-5);
+        Assert.Null(deleted);
+        Assert.Null(expired);
+    }
+
     [Fact]
     public async Task Lookup_OnPostgres_CanWalkTheHnswIndexOfItsDimension()
     {

@@ -494,8 +494,8 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("ExpiresUtc")
                         .HasDatabaseName("ix_semantic_cache_entries_expires_utc");
 
-                    b.HasIndex("TenantId", "ContextKey", "CreatedUtc")
-                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_created_utc");
+                    b.HasIndex("TenantId", "ContextKey", "Id")
+                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_id");
 
                     b.ToTable("semantic_cache_entries", (string)null);
                 });

@@ -10,6 +10,10 @@ namespace Keystone.Data.Migrations.Postgres
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
+            migrationBuilder.DropIndex(
+                name: "ix_semantic_cache_entries_tenant_id_context_key_created_utc",
+                table: "semantic_cache_entries");
+
             migrationBuilder.AddColumn<string>(
                 name: "embedding_model",
                 table: "semantic_cache_entries",
@@ -17,6 +21,11 @@ namespace Keystone.Data.Migrations.Postgres
                 maxLength: 192,
                 nullable: false,
                 defaultValue: "");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_semantic_cache_entries_tenant_id_context_key_id",
+                table: "semantic_cache_entries",
+                columns: new[] { "tenant_id", "context_key", "id" });
 
             // One HNSW index per common embedding length (HNSW needs a fixed dimension; the column holds every model's
             // vectors): the column cast to vector(n), for the rows of that length only. PostgresSemanticCache repeats both
@@ -38,9 +47,18 @@ namespace Keystone.Data.Migrations.Postgres
                 migrationBuilder.Sql($"DROP INDEX IF EXISTS {Caching.SemanticCacheEntry.HnswIndexName(n)};");
             }
 
+            migrationBuilder.DropIndex(
+                name: "ix_semantic_cache_entries_tenant_id_context_key_id",
+                table: "semantic_cache_entries");
+
             migrationBuilder.DropColumn(
                 name: "embedding_model",
                 table: "semantic_cache_entries");
+
+            migrationBuilder.CreateIndex(
+                name: "ix_semantic_cache_entries_tenant_id_context_key_created_utc",
+                table: "semantic_cache_entries",
+                columns: new[] { "tenant_id", "context_key", "created_utc" });
         }
     }
 }
