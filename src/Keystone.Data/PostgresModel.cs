@@ -23,7 +23,9 @@ internal static class PostgresModel
         // clock_timestamp(), not now(): within one long transaction now() is frozen at its start.
         builder.Entity<Calls.LlmCall>().Property(c => c.IngestedUtc).HasDefaultValueSql("clock_timestamp()");
         // pgvector: the lookup orders one context's entries by cosine distance in the database. No dimension in the
-        // column type: the embedding model is part of the context key, so compared vectors always match in length.
+        // column type (each embedding model has its own length); the migration LocalEmbeddingsPg adds one partial HNSW
+        // index per common length over the column cast to vector(n) (SemanticCacheEntry.IndexedDimensions), which
+        // migrations cannot describe in the model.
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding).HasColumnType("vector")
             .HasConversion(v => new Pgvector.Vector(v), v => v.ToArray(), Caching.EmbeddingBytes.Comparer);
     }

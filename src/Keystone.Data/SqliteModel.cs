@@ -11,8 +11,8 @@ internal static class SqliteModel
         // text shape as EF's DateTime values (millisecond precision), so it compares correctly with them.
         builder.Entity<Calls.LlmCall>().Property(c => c.IngestedUtc)
             .HasDefaultValueSql("strftime('%Y-%m-%d %H:%M:%f', 'now')");
-        // SQLite has no vector type: the embedding is float32 bytes, compared in the gateway (a lookup reads one
-        // tenant's entries of one context, a few hundred at most).
+        // SQLite has no vector type: the embedding is float32 bytes, compared in the gateway (a lookup scans one
+        // tenant's live entries of one context with SIMD).
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding)
             .HasConversion(v => Caching.EmbeddingBytes.ToBytes(v), b => Caching.EmbeddingBytes.FromBytes(b), Caching.EmbeddingBytes.Comparer);
     }

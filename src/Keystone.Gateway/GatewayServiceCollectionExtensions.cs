@@ -30,6 +30,7 @@ public static class GatewayServiceCollectionExtensions
             .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IPostConfigureOptions<GatewayOptions>, GatewayOptionsDefaults>();
         services.AddSingleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>();
+        services.AddSingleton<IValidateOptions<GatewayOptions>, LocalTargetsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddMetrics();
 

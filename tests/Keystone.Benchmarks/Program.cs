@@ -69,6 +69,18 @@ if (args.Contains("--api"))
     return;
 }
 
+// The local embedding model and the semantic cache's lookup (docs/benchmarks.md, "Local embeddings and the semantic cache").
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --embeddings [entries] [--sqlite-only]
+var embeddings = Array.IndexOf(args, "--embeddings");
+if (embeddings >= 0)
+{
+    var entries = embeddings + 1 < args.Length && int.TryParse(args[embeddings + 1], out var e) ? e : 10_000;
+    Console.WriteLine("## Local embeddings and the semantic cache");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Embeddings.EmbeddingReport.RunAsync(entries, postgres: !args.Contains("--sqlite-only")));
+    return;
+}
+
 // The recorder's cost per call by stage (diagnostic for the throughput rows of the gateway and API reports).
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls] [batch size]
 var recorder = Array.IndexOf(args, "--recorder");

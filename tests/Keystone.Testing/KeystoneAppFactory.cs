@@ -35,7 +35,29 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
             ["Seed:DemoApiKey"] = DemoApiKey,
             // Tests that need recorded traffic make it themselves (or set this); 60 days would slow every app test.
             ["Seed:DemoHistoryDays"] = "0",
+            // The product's embed alias is the in-process local model (decision 0035b). Tests that do not need meaning
+            // embed with the simulated provider's hashed bag of words: no model in memory, no inference per call.
+            // WithLocalEmbeddings() opts a test into the real model (loaded once per test process).
+            [SimulatedEmbeddingsKey] = SimulatedEmbeddings,
         };
+    }
+
+    private const string SimulatedEmbeddingsKey = "Gateway:Aliases:embed:0";
+    private const string SimulatedEmbeddings = "sim/sim-embed";
+
+    /// <summary>
+    /// Uses the product's default <c>embed</c> alias, the local all-MiniLM-L6-v2 model, instead of the simulated
+    /// embeddings: for tests that need real meaning (semantic cache, retrieval quality). The model is loaded once per
+    /// process, on the first embedding.
+    /// </summary>
+    public KeystoneAppFactory WithLocalEmbeddings()
+    {
+        if (_settings.TryGetValue(SimulatedEmbeddingsKey, out var value) && value == SimulatedEmbeddings)
+        {
+            _settings.Remove(SimulatedEmbeddingsKey);
+        }
+
+        return this;
     }
 
     /// <summary>Temporary folder of this instance's database (deleted on dispose).</summary>

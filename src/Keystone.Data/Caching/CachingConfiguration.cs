@@ -29,8 +29,10 @@ internal sealed class SemanticCacheEntryConfiguration : IEntityTypeConfiguration
         b.Property(x => x.Alias).HasMaxLength(128);
         b.Property(x => x.Provider).HasMaxLength(64);
         b.Property(x => x.Model).HasMaxLength(128);
-        // A lookup reads one tenant's entries of one context, newest first.
-        b.HasIndex(x => new { x.TenantId, x.ContextKey, x.CreatedUtc });
+        b.Property(x => x.EmbeddingModel).HasMaxLength(SemanticCacheEntry.EmbeddingModelMaxLength).HasDefaultValue("");
+        // A lookup reads one tenant's entries of one context (PostgreSQL: or walks the HNSW index, PostgresModel);
+        // SQLite's in-memory copy asks for the rows added since the last id it saw.
+        b.HasIndex(x => new { x.TenantId, x.ContextKey, x.Id });
         b.HasIndex(x => x.ExpiresUtc);
     }
 }

@@ -24,6 +24,13 @@ public sealed class SemanticCacheEntry : ITenantOwned
     /// <summary>The last user message's embedding (vector on PostgreSQL, float32 bytes on SQLite).</summary>
     public float[] Embedding { get; set; } = [];
 
+    /// <summary>
+    /// The model that made <see cref="Embedding"/>, as <c>provider/model</c> (<c>local/all-MiniLM-L6-v2</c>): vectors of
+    /// different models are never compared (it is in the context key too, and PostgreSQL's lookup filters on it).
+    /// Empty for entries stored before it was kept.
+    /// </summary>
+    public string EmbeddingModel { get; set; } = "";
+
     public string Alias { get; set; } = "";
 
     public string? Provider { get; set; }
@@ -44,4 +51,18 @@ public sealed class SemanticCacheEntry : ITenantOwned
     public DateTime ExpiresUtc { get; set; }
 
     public const int QuestionMaxLength = 2000;
+
+    public const int EmbeddingModelMaxLength = 192;
+
+    /// <summary>
+    /// The embedding lengths PostgreSQL keeps an HNSW index for (one partial index per length, over the column cast to
+    /// <c>vector(n)</c>: HNSW needs a fixed dimension): all-MiniLM-L6-v2 and bge-small (384), nomic-embed-text and
+    /// bge-base (768), bge-large and mxbai-embed-large (1024), text-embedding-3-small and ada-002 (1536). Other lengths
+    /// are compared exactly (decision 0035b).
+    /// </summary>
+    public static readonly IReadOnlyList<int> IndexedDimensions = [384, 768, 1024, 1536];
+
+    /// <summary>The name of the HNSW index for vectors of <paramref name="dimensions"/> (PostgreSQL).</summary>
+    public static string HnswIndexName(int dimensions) => $"ix_semantic_cache_entries_embedding_hnsw_{dimensions}";
+
 }

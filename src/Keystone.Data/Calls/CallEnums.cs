@@ -52,6 +52,12 @@ public enum BilledTo
 
     /// <summary>Support replays: platform cost, not counted against the tenant's caps.</summary>
     Support,
+
+    /// <summary>
+    /// A model run in Keystone's own process (the Local provider): no provider bills it, so it is priced at zero, yet
+    /// recorded, metered and reserved against the caps like every call.
+    /// </summary>
+    Local,
 }
 
 /// <summary>Whether a cache answered.</summary>

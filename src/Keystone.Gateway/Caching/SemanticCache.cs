@@ -54,10 +54,14 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
         return Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(canonical, ExactCache.JsonOptions)));
     }
 
-    /// <summary>The closest cached answer of this context at or above <paramref name="threshold"/>, if any.</summary>
-    public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, float[] vector, double threshold, CancellationToken ct)
+    /// <summary>
+    /// The closest cached answer of this context at or above <paramref name="threshold"/>, if any; only entries embedded
+    /// by <paramref name="embeddingModel"/> (<c>provider/model</c>) are compared.
+    /// </summary>
+    public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, string embeddingModel, float[] vector, double threshold,
+        CancellationToken ct)
     {
-        var best = await FindClosestAsync(tenantId, contextKey, vector, clock.GetUtcNow().UtcDateTime, ct);
+        var best = await FindClosestAsync(tenantId, contextKey, embeddingModel, vector, clock.GetUtcNow().UtcDateTime, ct);
         if (best is null || best.Similarity < threshold)
         {
             return null;
@@ -68,10 +72,11 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
     }
 
     /// <summary>The live entry of the context closest in meaning to <paramref name="vector"/>, with its similarity.</summary>
-    protected abstract Task<Candidate?> FindClosestAsync(Guid tenantId, string contextKey, float[] vector, DateTime now, CancellationToken ct);
+    protected abstract Task<Candidate?> FindClosestAsync(Guid tenantId, string contextKey, string embeddingModel, float[] vector, DateTime now,
+        CancellationToken ct);
 
-    public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string alias, string? provider, string? model,
-        CachedAnswer answer, long costMicros, Guid sourceCallId, CancellationToken ct)
+    public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string embeddingModel, string alias,
+        string? provider, string? model, CachedAnswer answer, long costMicros, Guid sourceCallId, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
@@ -81,6 +86,8 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
             ContextKey = contextKey,
             Question = question.Length > SemanticCacheEntry.QuestionMaxLength ? question[..SemanticCacheEntry.QuestionMaxLength] : question,
             Embedding = vector,
+            EmbeddingModel = embeddingModel.Length > SemanticCacheEntry.EmbeddingModelMaxLength
+                ? embeddingModel[..SemanticCacheEntry.EmbeddingModelMaxLength] : embeddingModel,
             Alias = alias,
             Provider = provider,
             Model = model,
@@ -94,11 +101,11 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
     }
 
     /// <summary>
-    /// Cosine similarity, vectorized (SIMD through <see cref="TensorPrimitives"/>, as the SQLite mode compares up to
-    /// <see cref="SqliteSemanticCache.Candidates"/> stored vectors per lookup in process); 0 for vectors of different or zero length
-    /// and for a zero vector (never a match).
+    /// Cosine similarity, vectorized (SIMD through <see cref="TensorPrimitives"/>, as the SQLite mode compares every live
+    /// stored vector of the context per lookup in process); 0 for vectors of different or zero length and for a zero
+    /// vector (never a match).
     /// </summary>
-    internal static double Cosine(float[] a, float[] b)
+    internal static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length || a.Length == 0)
         {

@@ -98,12 +98,12 @@ internal sealed partial class AnswerReuse(
         }
 
         var vector = embedded.Vectors[0];
-        var key = SemanticCache.ContextKey(s.Context.TenantId, s.Resolved!.Alias, s.Request, s.Context.PromptVersionId,
-            $"{embedded.Outcome.Provider}/{embedded.Outcome.Model}");
-        var hit = await semanticCache.FindAsync(s.Context.TenantId, key, vector, threshold, ct);
+        var model = $"{embedded.Outcome.Provider}/{embedded.Outcome.Model}";
+        var key = SemanticCache.ContextKey(s.Context.TenantId, s.Resolved!.Alias, s.Request, s.Context.PromptVersionId, model);
+        var hit = await semanticCache.FindAsync(s.Context.TenantId, key, model, vector, threshold, ct);
         if (hit is null)
         {
-            s.Semantic = (key, question, vector);
+            s.Semantic = (key, question, vector, model);
         }
 
         return hit;
@@ -120,7 +120,8 @@ internal sealed partial class AnswerReuse(
         // A cut-off answer or one that calls tools is not served to a paraphrase.
         if (s.Semantic is { } semantic && answer.FinishReason != "length" && answer.ToolCalls.Count == 0)
         {
-            await semanticCache.PutAsync(s.Context.TenantId, semantic.Key, semantic.Question, semantic.Vector, s.Resolved!.Alias, outcome.Provider,
+            await semanticCache.PutAsync(s.Context.TenantId, semantic.Key, semantic.Question, semantic.Vector, semantic.EmbeddingModel,
+                s.Resolved!.Alias, outcome.Provider,
                 outcome.Model, answer, outcome.CostMicros, s.CallId, ct);
         }
 

@@ -46,8 +46,11 @@ internal sealed class CallState(ChatRequest request, CallContext context, bool s
 
     public string? CacheKey { get; set; }
 
-    /// <summary>Semantic cache, set by a lookup that missed so the answer can be stored: context key, question, its embedding.</summary>
-    public (string Key, string Question, float[] Vector)? Semantic { get; set; }
+    /// <summary>
+    /// Semantic cache, set by a lookup that missed so the answer can be stored: context key, question, its embedding and
+    /// the model that made it (<c>provider/model</c>).
+    /// </summary>
+    public (string Key, string Question, float[] Vector, string EmbeddingModel)? Semantic { get; set; }
 
     /// <summary>The cache entry this call is answered from, if any (its source call, model and similarity).</summary>
     public Caching.CacheHit? CacheHit { get; set; }

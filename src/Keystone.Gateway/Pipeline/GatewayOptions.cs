@@ -7,13 +7,17 @@ public sealed class GatewayOptions
 {
     public const string SectionName = "Gateway";
 
-    /// <summary>The aliases every install has, on the simulated provider, unless configuration names them.</summary>
+    /// <summary>
+    /// The aliases every install has unless configuration names them: chat on the simulated provider, and <c>embed</c> on
+    /// the local model (real meaning, offline, free; decision 0035b). <c>Gateway:Aliases:embed:0=openai/text-embedding-3-small</c>
+    /// replaces it.
+    /// </summary>
     public static readonly IReadOnlyDictionary<string, string[]> DefaultAliases = new Dictionary<string, string[]>
     {
         ["fast"] = ["sim/sim-fast"],
         ["smart"] = ["sim/sim-smart"],
         ["reasoning"] = ["sim/sim-reasoning"],
-        ["embed"] = ["sim/sim-embed"],
+        ["embed"] = [$"{Providers.GatewayProvidersOptions.DefaultLocalName}/{Providers.Local.LocalEmbeddingModel.Name}"],
     };
 
     /// <summary>Alias → ordered <c>provider/model</c> targets (<c>Gateway:Aliases:smart:0</c>). Defaults: <see cref="DefaultAliases"/>.</summary>

@@ -1,3 +1,5 @@
+using Keystone.Gateway.Providers;
+using Keystone.Gateway.Providers.Local;
 using Keystone.Gateway.Routing;
 using Microsoft.Extensions.Options;
 
@@ -104,6 +106,37 @@ internal sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (!Enum.IsDefined(unpriced.Action))
         {
             errors.Add($"Gateway:UnpricedModels:Action: {unpriced.Action} is not Fallback or Refuse.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+/// <summary>
+/// Aliases on a <see cref="ProviderKind.Local"/> provider: its model must be one that ships, and an alias is either all
+/// local embeddings or none (a chain that falls back from the local model to a chat model, or back, is a mistake that
+/// would only show on the first failure). Fails start naming the alias.
+/// </summary>
+internal sealed class LocalTargetsValidator(IOptions<GatewayProvidersOptions> providers) : IValidateOptions<GatewayOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        var effective = providers.Value.Effective();
+        var errors = new List<string>();
+        foreach (var (alias, targets) in options.Aliases)
+        {
+            var parsed = targets.Select(t => ModelTarget.TryParse(t, out var m) ? m : null).OfType<ModelTarget>().ToList();
+            var local = parsed.Where(t => effective.TryGetValue(t.Provider, out var p)
+                && GatewayProvidersOptionsValidator.TryParseKind(p.Kind, out var kind) && kind == ProviderKind.Local).ToList();
+            foreach (var t in local.Where(t => !LocalEmbeddingModel.IsKnown(t.Model)))
+            {
+                errors.Add($"Gateway:Aliases:{alias}: '{t}' is not a local model; the Local provider runs {LocalEmbeddingModel.Name}.");
+            }
+
+            if (local.Count > 0 && local.Count < parsed.Count)
+            {
+                errors.Add($"Gateway:Aliases:{alias}: mixes the Local provider (embeddings only) with other providers; give it its own alias.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

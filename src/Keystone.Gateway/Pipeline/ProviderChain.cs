@@ -224,6 +224,13 @@ internal sealed class ProviderChain(
             return null;
         }
 
+        if (providers.Find(target.Provider) is Providers.Local.LocalProvider)
+        {
+            // In process: nobody's key, nobody's bill.
+            s.BilledTo = BilledTo.Local;
+            return null;
+        }
+
         try
         {
             var creds = await credentials.GetForCallAsync(s.Context.TenantId, target.Provider, ct);

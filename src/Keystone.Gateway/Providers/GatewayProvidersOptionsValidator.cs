@@ -20,8 +20,22 @@ internal sealed class GatewayProvidersOptionsValidator : IValidateOptions<Gatewa
             if (!TryParseKind(p.Kind, out _))
             {
                 errors.Add(p.Kind is null
-                    ? $"{prefix}:Kind is required: one of OpenAI, Anthropic, Simulated."
-                    : $"{prefix}:Kind '{p.Kind}' is not a provider kind: use OpenAI, Anthropic or Simulated.");
+                    ? $"{prefix}:Kind is required: one of OpenAI, Anthropic, Simulated, Local."
+                    : $"{prefix}:Kind '{p.Kind}' is not a provider kind: use OpenAI, Anthropic, Simulated or Local.");
+            }
+            else if (TryParseKind(p.Kind, out var kind) && kind == ProviderKind.Local)
+            {
+                // A Local provider runs in this process: an address or a key means an OpenAI-compatible server was meant.
+                if (p.BaseUrl is not null || p.ApiKey is not null)
+                {
+                    errors.Add($"{prefix}: a Local provider runs its model in this process and takes no BaseUrl or ApiKey; " +
+                        "for a model server (Ollama, vLLM) use Kind OpenAI with its BaseUrl.");
+                }
+
+                foreach (var model in p.Models.Where(m => !Local.LocalEmbeddingModel.IsKnown(m)))
+                {
+                    errors.Add($"{prefix}:Models: '{model}' is not a local model; the Local provider runs {Local.LocalEmbeddingModel.Name}.");
+                }
             }
 
             if (p.BaseUrl is not null && (!Uri.TryCreate(p.BaseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https")))

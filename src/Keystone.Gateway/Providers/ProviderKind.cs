@@ -11,4 +11,10 @@ public enum ProviderKind
 
     /// <summary>The built-in offline provider (deterministic answers, real token counts, configurable faults).</summary>
     Simulated,
+
+    /// <summary>
+    /// An embedding model run in this process (<see cref="Local.LocalEmbeddingModel"/>, ONNX on the CPU): offline, free,
+    /// embeddings only.
+    /// </summary>
+    Local,
 }

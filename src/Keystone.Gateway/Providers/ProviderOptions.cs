@@ -9,7 +9,10 @@ namespace Keystone.Gateway.Providers;
 /// </summary>
 public sealed class ProviderOptions
 {
-    /// <summary><c>OpenAI</c>, <c>Anthropic</c> or <c>Simulated</c> (case-insensitive). Required; a typo fails start-up.</summary>
+    /// <summary>
+    /// <c>OpenAI</c>, <c>Anthropic</c>, <c>Simulated</c> or <c>Local</c> (an in-process embedding model; embeddings only, no
+    /// <c>BaseUrl</c> or <c>ApiKey</c>) (case-insensitive). Required; a typo fails start-up.
+    /// </summary>
     public string? Kind { get; set; }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using Keystone.Gateway.Providers.Anthropic;
+using Keystone.Gateway.Providers.Local;
 using Keystone.Gateway.Providers.OpenAi;
 using Keystone.Gateway.Providers.Simulated;
 using Keystone.Gateway.Tokenization;
@@ -23,13 +24,14 @@ public sealed class ProviderRegistry
             if (!GatewayProvidersOptionsValidator.TryParseKind(o.Kind, out var kind))
             {
                 throw new OptionsValidationException(GatewayProvidersOptions.SectionName, typeof(GatewayProvidersOptions),
-                    [$"Gateway:Providers:{name}:Kind '{o.Kind}' is not a provider kind: use OpenAI, Anthropic or Simulated."]);
+                    [$"Gateway:Providers:{name}:Kind '{o.Kind}' is not a provider kind: use OpenAI, Anthropic, Simulated or Local."]);
             }
 
             IModelProvider provider = kind switch
             {
                 ProviderKind.OpenAI => new OpenAiProvider(name, o, httpClients, time),
                 ProviderKind.Anthropic => new AnthropicProvider(name, o, httpClients, tokens, time),
+                ProviderKind.Local => new LocalProvider(name),
                 _ => new SimulatedProvider(name, o, tokens, time),
             };
             built[name] = new RegisteredProvider(name, kind, o.PriceKey ?? kind.ToString().ToLowerInvariant(), provider, o);

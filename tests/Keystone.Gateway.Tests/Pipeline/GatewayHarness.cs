@@ -33,13 +33,20 @@ internal sealed class GatewayHarness : IAsyncDisposable
 
     internal CallRecorder Recorder => Services.GetRequiredService<CallRecorder>();
 
-    /// <summary>Settings that make the simulated provider answer instantly.</summary>
+    /// <summary>
+    /// Settings that make the simulated provider answer instantly, and embed with it (the hashed bag of words) rather than
+    /// with the product's default local model: tests that need real meaning remove <see cref="SimulatedEmbedKey"/>.
+    /// </summary>
     public static readonly IReadOnlyDictionary<string, string?> InstantSim = new Dictionary<string, string?>
     {
         ["Gateway:Providers:sim:Kind"] = "Simulated",
         ["Gateway:Providers:sim:Simulated:TimeToFirstTokenMs"] = "0",
         ["Gateway:Providers:sim:Simulated:TokensPerSecond"] = "0",
+        [SimulatedEmbedKey] = "sim/sim-embed",
     };
+
+    /// <summary>The setting that points the <c>embed</c> alias at the simulated provider in <see cref="InstantSim"/>.</summary>
+    public const string SimulatedEmbedKey = "Gateway:Aliases:embed:0";
 
     public static async Task<GatewayHarness> CreateAsync(KeystoneDbFactory factory, IReadOnlyDictionary<string, string?>? settings = null,
         TimeProvider? clock = null, Action<IServiceCollection>? configure = null)

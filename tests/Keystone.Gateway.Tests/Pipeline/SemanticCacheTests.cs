@@ -216,7 +216,7 @@ public sealed class SemanticCacheTests() : UpstreamGatewayTest(Settings)
         Assert.Equal(dot / Math.Sqrt(na * nb), Caching.SemanticCache.Cosine(a, b), tolerance: 1e-5);
         Assert.Equal(1, Caching.SemanticCache.Cosine(a, a), tolerance: 1e-6);
         Assert.Equal(-1, Caching.SemanticCache.Cosine(a, [.. a.Select(x => -x)]), tolerance: 1e-6);
-        Assert.Equal(0, Caching.SemanticCache.Cosine(a, b[..299]));
+        Assert.Equal(0, Caching.SemanticCache.Cosine(a, b.AsSpan(0, 299)));
         Assert.Equal(0, Caching.SemanticCache.Cosine([], []));
         Assert.Equal(0, Caching.SemanticCache.Cosine(a, new float[300]));
     }

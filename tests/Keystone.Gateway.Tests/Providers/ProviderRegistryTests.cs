@@ -6,12 +6,17 @@ namespace Keystone.Gateway.Tests.Providers;
 public sealed class ProviderRegistryTests
 {
     [Fact]
-    public async Task Build_NothingConfigured_HasOnlyTheSimulatedProviderWithItsFourModels()
+    public async Task Build_NothingConfigured_HasTheSimulatedProviderWithItsFourModelsAndTheLocalEmbeddingModel()
     {
         await using var host = new ProviderTestHost(new Dictionary<string, string?>());
 
-        var registered = Assert.Single(host.Registry.All);
+        Assert.Equal(["local", "sim"], host.Registry.All.Select(p => p.Name).Order());
+        var registered = host.Registry.Find("sim")!;
+        var local = host.Registry.Find("local")!;
 
+        Assert.Equal(ProviderKind.Local, local.Kind);
+        Assert.Equal("local", host.Registry.PriceKeyOf("local"));
+        Assert.Equal(["all-MiniLM-L6-v2"], local.Options.Models);
         Assert.Equal("sim", registered.Name);
         Assert.Equal(ProviderKind.Simulated, registered.Kind);
         Assert.Equal("simulated", host.Registry.PriceKeyOf("sim"));
@@ -33,7 +38,7 @@ public sealed class ProviderRegistryTests
             ["Gateway:Providers:ollama:PriceKey"] = "ollama",
         });
 
-        Assert.Equal(["claude", "ollama", "openai", "sim"], host.Registry.All.Select(p => p.Name).Order());
+        Assert.Equal(["claude", "local", "ollama", "openai", "sim"], host.Registry.All.Select(p => p.Name).Order());
         Assert.Equal("openai", host.Registry.PriceKeyOf("openai"));
         Assert.Equal("anthropic", host.Registry.PriceKeyOf("claude"));
         Assert.Equal("ollama", host.Registry.PriceKeyOf("ollama"));

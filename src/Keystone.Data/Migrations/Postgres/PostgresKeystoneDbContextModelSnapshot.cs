@@ -594,6 +594,14 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("vector")
                         .HasColumnName("embedding");
 
+                    b.Property<string>("EmbeddingModel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(192)
+                        .HasColumnType("character varying(192)")
+                        .HasDefaultValue("")
+                        .HasColumnName("embedding_model");
+
                     b.Property<DateTime>("ExpiresUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("expires_utc");
@@ -633,8 +641,8 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("ExpiresUtc")
                         .HasDatabaseName("ix_semantic_cache_entries_expires_utc");
 
-                    b.HasIndex("TenantId", "ContextKey", "CreatedUtc")
-                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_created_utc");
+                    b.HasIndex("TenantId", "ContextKey", "Id")
+                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_id");
 
                     b.ToTable("semantic_cache_entries", (string)null);
                 });

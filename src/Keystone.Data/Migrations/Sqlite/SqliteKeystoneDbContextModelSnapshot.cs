@@ -582,6 +582,14 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("BLOB")
                         .HasColumnName("embedding");
 
+                    b.Property<string>("EmbeddingModel")
+                        .IsRequired()
+                        .ValueGeneratedOnAdd()
+                        .HasMaxLength(192)
+                        .HasColumnType("TEXT")
+                        .HasDefaultValue("")
+                        .HasColumnName("embedding_model");
+
                     b.Property<DateTime>("ExpiresUtc")
                         .HasColumnType("TEXT")
                         .HasColumnName("expires_utc");
@@ -621,8 +629,8 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasIndex("ExpiresUtc")
                         .HasDatabaseName("ix_semantic_cache_entries_expires_utc");
 
-                    b.HasIndex("TenantId", "ContextKey", "CreatedUtc")
-                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_created_utc");
+                    b.HasIndex("TenantId", "ContextKey", "Id")
+                        .HasDatabaseName("ix_semantic_cache_entries_tenant_id_context_key_id");
 
                     b.ToTable("semantic_cache_entries", (string)null);
                 });

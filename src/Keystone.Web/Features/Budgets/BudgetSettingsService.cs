@@ -167,8 +167,9 @@ internal sealed class BudgetSettingsService(
     public string DegradeRoutes() => string.Join(", ", gateway.CurrentValue.DegradeTo.OrderBy(d => d.Key, StringComparer.OrdinalIgnoreCase)
         .Select(d => $"{d.Key} → {d.Value}"));
 
-    /// <summary>The providers of this platform, by name.</summary>
+    /// <summary>The providers of this platform a tenant can bring a key for, by name (a Local provider runs in process: no key).</summary>
     public IReadOnlyList<ProviderChoice> Providers() => providers.CurrentValue.Effective()
+        .Where(p => !string.Equals(p.Value.Kind?.Trim(), nameof(ProviderKind.Local), StringComparison.OrdinalIgnoreCase))
         .Select(p => new ProviderChoice(p.Key, p.Value.Kind ?? "OpenAI"))
         .OrderBy(p => p.Name, StringComparer.OrdinalIgnoreCase).ToList();
 
