@@ -6,6 +6,7 @@ using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Evals;
+using Keystone.Web.Features.Home;
 using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
@@ -56,6 +57,7 @@ builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
+builder.Services.AddHomeFeature();
 
 var app = builder.Build();
 
