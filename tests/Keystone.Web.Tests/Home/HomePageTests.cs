@@ -116,8 +116,21 @@ public sealed class HomePageTests(AppFixture fixture) : IClassFixture<AppFixture
             c.CostMicros = 0;
         });
         await AddCallAsync(DemoData.GlobexId, c => { c.Status = CallStatus.Rejected; c.ErrorCode = "budget_exceeded"; c.CostMicros = 0; });
+        string memberId;
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            memberId = await db.Users.Where(u => u.Email == "member@acme.demo").Select(u => u.Id).SingleAsync();
+        }
+
+        await fixture.App.Services.GetRequiredService<Keystone.Gateway.IBudgetService>().SetAsync(DemoData.AcmeId,
+            [new Keystone.Gateway.BudgetCapInput(Keystone.Gateway.BudgetScope.User, memberId, Keystone.Gateway.BudgetPeriod.Day, 2_000_000)],
+            null, null, CancellationToken.None);
 
         var html = await HomeOfAsync("admin@acme.demo");
+
+        // A per-user cap names the member, never the console user id it is keyed by.
+        Assert.Contains("Max Acme, per day|$0.00 (0.0 %)|$2.00|none", RowsOf(html, "home-caps"));
+        Assert.DoesNotContain(memberId, html, StringComparison.Ordinal);
 
         Assert.Contains("data-test=\"home-TenantAdmin\"", html, StringComparison.Ordinal);
         Assert.Equal("Calls refused by a cap today (UTC) 1", TextOf(html, "home-refused"));

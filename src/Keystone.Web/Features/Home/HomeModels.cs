@@ -20,8 +20,12 @@ internal sealed record SupportHome(DateTime TodayUtc, int FailedToday, IReadOnly
 /// <summary>One API key on the tenant admin's home.</summary>
 internal sealed record HomeKey(string Name, string Prefix, DateTime? LastUsedUtc, DateTime? ExpiresUtc);
 
-/// <summary>The tenant admin's view: spend this month, every cap against its limit, refusals today, the live keys.</summary>
-internal sealed record AdminHome(long SpentThisMonthMicros, IReadOnlyList<BudgetCapStatus> Caps, int RefusedToday, IReadOnlyList<HomeKey> Keys);
+/// <summary>
+/// The tenant admin's view: spend this month, every cap against its limit, refusals today, the live keys
+/// (<c>MemberNames</c>: the name of each member a per-user cap names, by console user id).
+/// </summary>
+internal sealed record AdminHome(long SpentThisMonthMicros, IReadOnlyList<BudgetCapStatus> Caps, int RefusedToday, IReadOnlyList<HomeKey> Keys,
+    IReadOnlyDictionary<string, string> MemberNames);
 
 /// <summary>A member's own month: calls, cost and the features they used.</summary>
 internal sealed record MemberHome(long Calls, long CostMicros, IReadOnlyList<(string Feature, long Calls, long CostMicros)> ByFeature);

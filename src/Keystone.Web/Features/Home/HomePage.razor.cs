@@ -82,14 +82,15 @@ public sealed partial class HomePage : IDisposable
     private static string ThinnestHref(MarginRow thin, FounderHome f)
         => $"/margin/{thin.TenantId}?from={f.FromUtc:yyyy-MM-dd}&to={f.FromUtc.AddMonths(1).AddDays(-1):yyyy-MM-dd}";
 
-    private static string CapName(BudgetCapStatus c)
+    private static string CapName(BudgetCapStatus c, IReadOnlyDictionary<string, string> memberNames)
     {
         var period = c.Period == BudgetPeriod.Day ? "day" : "month";
         return c.Scope switch
         {
             BudgetScope.Tenant => $"Whole tenant, per {period}",
             BudgetScope.Feature => $"Feature {c.Key}, per {period}",
-            BudgetScope.User => $"User {c.Key}, per {period}",
+            BudgetScope.User => $"{(c.Key is { } id && memberNames.TryGetValue(id, out var name) ? name : "A removed member")}, per {period}",
+            BudgetScope.ApiKey => $"{(c.Key is { } id && memberNames.TryGetValue(id, out var name) ? name : "A removed API key")}, per {period}",
             _ => $"{c.Scope} {c.Key}, per {period}",
         };
     }

@@ -70,8 +70,19 @@ internal sealed class HomeQueries(
             .OrderByDescending(k => k.LastUsedUtc).ThenBy(k => k.Name)
             .Select(k => new HomeKey(k.Name, k.Prefix, k.LastUsedUtc, k.ExpiresUtc))
             .ToListAsync(ct);
+        // A per-user cap is keyed by the console user id: the admin reads the member's name.
+        var userIds = budget.Caps.Where(c => c.Scope == BudgetScope.User && c.Key is not null).Select(c => c.Key!).Distinct().ToList();
+        var names = await db.Users.AsNoTracking().Where(u => userIds.Contains(u.Id))
+            .ToDictionaryAsync(u => u.Id, u => u.DisplayName != "" ? u.DisplayName : u.Email ?? u.Id, ct);
+        // A key's cap is keyed by the key id: named by the key's name.
+        var keyIds = budget.Caps.Where(c => c.Scope == BudgetScope.ApiKey && Guid.TryParse(c.Key, out _)).Select(c => Guid.Parse(c.Key!)).ToList();
+        foreach (var key in await db.ApiKeys.AsNoTracking().Where(k => keyIds.Contains(k.Id)).Select(k => new { k.Id, k.Name }).ToListAsync(ct))
+        {
+            names[key.Id.ToString()] = $"API key “{key.Name}”";
+        }
+
         return new AdminHome(month?.Days.Sum(d => d.CostMicros) ?? 0,
-            budget.Caps.OrderByDescending(c => c.LimitMicros == 0 ? 0 : (double)c.SpentMicros / c.LimitMicros).ToList(), refused, keys);
+            budget.Caps.OrderByDescending(c => c.LimitMicros == 0 ? 0 : (double)c.SpentMicros / c.LimitMicros).ToList(), refused, keys, names);
     }
 
     /// <summary>The signed-in member's own calls this month; null without a tenant.</summary>

@@ -209,5 +209,4 @@ public sealed partial class KeysPage
         await Keys.RevokeAsync(id, CancellationToken.None);
         await LoadAsync();
     }
-
 }
