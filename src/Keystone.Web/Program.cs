@@ -7,6 +7,7 @@ using Keystone.Web.Features.Approvals;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Evals;
+using Keystone.Web.Features.Home;
 using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
 using Keystone.Web.Features.Playground;
@@ -58,6 +59,7 @@ builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
 builder.Services.AddApprovalsFeature();
+builder.Services.AddHomeFeature();
 
 var app = builder.Build();
 

@@ -38,6 +38,8 @@ public sealed class ArchitectureTests
         ["Dashboard"] = ["Margin", "Usage"],
         // Eval sets belong to managed prompts; runs render their versions through the gateway.
         ["Evals"] = ["Prompts"],
+        // Each role's home page reads the numbers of that role's own pages: margin, usage and the prompt list.
+        ["Home"] = ["Margin", "Prompts", "Usage"],
         ["Keys"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],

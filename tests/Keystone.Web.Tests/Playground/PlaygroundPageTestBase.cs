@@ -54,6 +54,7 @@ public abstract class PlaygroundPageTestBase : KeystoneComponentTest, IAsyncLife
         Services.AddScoped<TenantContext>();
         Services.AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>());
         Services.AddPlaygroundFeature();
+        Services.AddScoped<TenantDirectory>();
 
         var auth = AddAuthorization();
         auth.SetAuthorized("ada@acme.test");

@@ -79,11 +79,16 @@ public sealed class PlaygroundPageWithoutTenantTests : PlaygroundPageTestBase
     protected override string Role => Roles.Support;
 
     [Fact]
-    public void Render_PlatformUserWithoutTenant_AsksToSwitchTenant()
+    public void Render_PlatformUserWithoutTenant_OffersTheTenantPickOnThePage()
     {
         var page = Render<PlaygroundPage>();
 
-        Assert.Contains("Switch to a tenant", page.Find("[data-test=needs-tenant]").TextContent);
+        var pick = page.WaitForElement("[data-test=tenant-pick]");
+        Assert.Contains("The playground runs inside one tenant", pick.TextContent, StringComparison.Ordinal);
+        Assert.DoesNotContain("witch", pick.TextContent, StringComparison.Ordinal);
+        var options = page.FindAll("[data-test=tenant-pick-select] option");
+        Assert.Contains(options, o => o.GetAttribute("value") == DemoData.AcmeId.ToString());
+        Assert.Equal("/Account/SwitchTenant", page.Find("[data-test=tenant-pick] form").GetAttribute("action"));
         Assert.Empty(page.FindAll("[data-test=composer]"));
     }
 }

@@ -158,7 +158,7 @@ public sealed class TracePagesTests(AppFixture fixture) : IClassFixture<AppFixtu
         Assert.Contains("data-score=\"up\"", box, StringComparison.Ordinal);
         Assert.Contains("Wrong city, it goes to Shelbyville", box, StringComparison.Ordinal);
         Assert.Contains("end user cust-42", box, StringComparison.Ordinal);
-        Assert.Contains("admin@acme.demo", box, StringComparison.Ordinal);
+        Assert.Contains("Ada Acme", box, StringComparison.Ordinal);
         Assert.DoesNotContain("data-test=\"no-feedback\"", html, StringComparison.Ordinal);
     }
 

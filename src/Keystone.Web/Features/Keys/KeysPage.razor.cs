@@ -209,7 +209,4 @@ public sealed partial class KeysPage
         await Keys.RevokeAsync(id, CancellationToken.None);
         await LoadAsync();
     }
-
-    // Console display only; storage and arithmetic stay in integer micro-USD.
-    private static string Usd(long micros) => (micros / 1_000_000m).ToString("$0.00####", System.Globalization.CultureInfo.InvariantCulture);
 }

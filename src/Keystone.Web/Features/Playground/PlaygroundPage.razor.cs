@@ -44,6 +44,15 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     private ElementReference _composer;
     private IJSObjectReference? _module;
     private DotNetObjectReference<PlaygroundPage>? _self;
+    private string? _addressNotice;
+
+    /// <summary>
+    /// The open conversation, from the address (<c>/playground/{id}</c>), so a reload or a shared link reopens it.
+    /// Any text is accepted here and answered in words when it names none of the caller's conversations.
+    /// </summary>
+    [Parameter] public string? ConversationId { get; set; }
+
+    [Inject] private NavigationManager Nav { get; set; } = default!;
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
 
@@ -95,6 +104,53 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         _canManageBudgets = (await Authorization.AuthorizeAsync(Tenant.User, null, Keystone.Web.Hosting.Policies.TenantAdmin)).Succeeded;
         _conversations = await Conversations.ListAsync(_life.Token);
         await RefreshBudgetAsync();
+    }
+
+    /// <summary>
+    /// Opens the conversation the address names (first render, reload, back and forward). Only the caller's own
+    /// conversations in the tenant in scope open (ConversationService filters by user, the context by tenant); any
+    /// other id, and text that is no id, get the same plain notice and an empty playground, never another's messages.
+    /// </summary>
+    protected override async Task OnParametersSetAsync()
+    {
+        if (Tenant.TenantId is null || IsStreaming)
+        {
+            return;
+        }
+
+        _addressNotice = null;
+        if (ConversationId is null)
+        {
+            if (_conversation is not null)
+            {
+                NewConversation();
+            }
+
+            return;
+        }
+
+        if (!Guid.TryParse(ConversationId, out var id))
+        {
+            _addressNotice = "This address does not name a conversation. Pick one of yours on the left, or start a new one.";
+            NewConversation();
+            return;
+        }
+
+        if (_conversation?.Id != id && !await OpenAsync(id))
+        {
+            _addressNotice = "No conversation of yours has this address: it was deleted, or it belongs to someone else. Pick one of yours on the left, or start a new one.";
+            NewConversation();
+        }
+    }
+
+    /// <summary>Puts the open conversation in the address (or takes it out), so a reload keeps it.</summary>
+    private void ShowInAddress(Guid? id)
+    {
+        var path = id is { } open ? $"playground/{open}" : "playground";
+        if (!string.Equals(Nav.ToBaseRelativePath(Nav.Uri).Split('?')[0], path, StringComparison.OrdinalIgnoreCase))
+        {
+            Nav.NavigateTo(path);
+        }
     }
 
     protected override async Task OnAfterRenderAsync(bool firstRender)
@@ -176,6 +232,13 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     private ConversationSettings Settings() => new(_model ?? "", _systemPrompt, _temperature, _maxTokens);
 
+    private void StartNewConversation()
+    {
+        NewConversation();
+        _addressNotice = null;
+        ShowInAddress(null);
+    }
+
     private void NewConversation()
     {
         _conversation = null;
@@ -211,13 +274,24 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         }
     }
 
-    private async Task OpenAsync(Guid id)
+    /// <summary>A conversation picked in the list: opened, and put in the address.</summary>
+    private async Task PickAsync(Guid id)
+    {
+        if (await OpenAsync(id))
+        {
+            _addressNotice = null;
+            ShowInAddress(id);
+        }
+    }
+
+    /// <summary>Opens one of the caller's conversations; false when it is not theirs or no longer exists.</summary>
+    private async Task<bool> OpenAsync(Guid id)
     {
         var conversation = await Conversations.GetAsync(id, _life.Token);
         if (conversation is null)
         {
             _conversations = await Conversations.ListAsync(_life.Token);
-            return;
+            return false;
         }
 
         _conversation = conversation;
@@ -234,6 +308,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         _temperature = conversation.Temperature;
         _maxTokens = conversation.MaxTokens;
         _error = null;
+        return true;
     }
 
     private async Task RenameAsync((Guid Id, string Title) rename)
@@ -247,7 +322,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         await Conversations.DeleteAsync(id, _life.Token);
         if (_conversation?.Id == id)
         {
-            NewConversation();
+            StartNewConversation();
         }
 
         _conversations = await Conversations.ListAsync(_life.Token);
@@ -265,6 +340,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         if (_conversation is null)
         {
             _conversation = await Conversations.CreateAsync(text, Settings(), _life.Token);
+            ShowInAddress(_conversation.Id);
         }
         else
         {

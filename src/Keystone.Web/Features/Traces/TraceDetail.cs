@@ -6,7 +6,8 @@ namespace Keystone.Web.Features.Traces;
 /// <summary>
 /// Everything the detail page shows about one call (<c>PromptVersionNumber</c>: the number of the call's prompt
 /// version, if any; <c>CacheSourceQuestion</c>: for a semantic-cache hit, the last user message of the call whose
-/// answer was served, as its redacted trace holds it).
+/// answer was served, as its redacted trace holds it; <c>UserName</c>: the console member's display name when a member
+/// made the call).
 /// </summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "The type of a [Parameter] (TraceReplayPanel.Detail): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record TraceDetail(
@@ -21,7 +22,8 @@ public sealed record TraceDetail(
     IReadOnlyList<TraceRow> Replays,
     IReadOnlyList<TraceFeedbackEntry> Feedback,
     int? PromptVersionNumber = null,
-    string? CacheSourceQuestion = null);
+    string? CacheSourceQuestion = null,
+    string? UserName = null);
 
 /// <summary>
 /// One thumbs up / down on the trace: from the tenant's product (<c>POST /api/v1/feedback</c>, maybe naming its end

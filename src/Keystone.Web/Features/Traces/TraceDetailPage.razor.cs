@@ -65,7 +65,7 @@ public sealed partial class TraceDetailPage
         var c = _detail.Call;
         _row = new TraceRow(c.Id, c.TraceId, c.TenantId, _detail.TenantName, c.CreatedUtc, c.UserId, c.EndUser, c.Feature, c.Alias,
             c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode, c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens,
-            c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs, c.ReplayOfCallId);
+            c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs, c.ReplayOfCallId, _detail.UserName);
     }
 
     /// <summary>The prompt page, opened on the call's version.</summary>

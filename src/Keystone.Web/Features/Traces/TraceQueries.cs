@@ -234,7 +234,7 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
         c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),
         c.CreatedUtc, c.UserId, c.EndUser, c.Feature, c.Alias, c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode,
         c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens, c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs,
-        c.ReplayOfCallId));
+        c.ReplayOfCallId, db.Users.Where(u => u.Id == c.UserId).Select(u => u.DisplayName != "" ? u.DisplayName : u.Email).FirstOrDefault()));
 }
 
 /// <summary>Where the previous page ended: the sort value and the call id (the tie-breaker).</summary>

@@ -44,6 +44,10 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
             })
             .FirstOrDefaultAsync(ct);
         var tenantName = await db.Tenants.Where(t => t.Id == call.TenantId).Select(t => t.Name).FirstOrDefaultAsync(ct);
+        // People read a member's name, not the console user id the call carries (issue 21).
+        var userName = call.UserId is { } userId
+            ? await db.Users.Where(u => u.Id == userId).Select(u => u.DisplayName != "" ? u.DisplayName : u.Email).FirstOrDefaultAsync(ct)
+            : null;
         var neighbours = await NeighboursAsync(db, call, ct);
         var replays = await TraceQueries.ToRows(db, db.Calls.AsNoTracking().Where(c => c.ReplayOfCallId == call.Id)
             .OrderByDescending(c => c.CreatedUtc).Take(20)).ToListAsync(ct);
@@ -53,7 +57,7 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
             .Where(f => f.TenantId == call.TenantId && f.TraceId == call.TraceId)
             .OrderBy(f => f.CreatedUtc).Take(MaxFeedback)
             .Select(f => new TraceFeedbackEntry(f.Score, f.Comment, f.EndUser,
-                f.UserId == null ? null : db.Users.Where(u => u.Id == f.UserId).Select(u => u.Email).FirstOrDefault() ?? f.UserId,
+                f.UserId == null ? null : db.Users.Where(u => u.Id == f.UserId).Select(u => u.DisplayName != "" ? u.DisplayName : u.Email).FirstOrDefault() ?? f.UserId,
                 f.ApiKeyId != null, f.CreatedUtc))
             .ToListAsync(ct);
 
@@ -77,7 +81,7 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
 
         return new TraceDetail(call, tenantName,
             TracePayload.Parse(trace?.RequestJson, trace?.ResponseJson, trace?.AttemptsJson),
-            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback, promptVersion, sourceQuestion);
+            trace is not null, trace?.HasRaw == true, trace?.RedactionCount ?? 0, trace?.RawPurgedUtc, neighbours, replays, feedback, promptVersion, sourceQuestion, userName);
     }
 
     /// <summary>

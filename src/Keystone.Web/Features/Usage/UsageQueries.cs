@@ -71,9 +71,10 @@ internal sealed class UsageQueries(IDbContextFactory<KeystoneDbContext> dbFactor
         // The tenant-wide day sums carry the cache numbers; the per-user rollup a member's view reads does not keep them.
         var cache = ownOnly ? null : new CacheSavings(read[UsageGrouping.Day].Sum(d => d.CacheHits), read[UsageGrouping.Day].Sum(d => d.SavedCostMicros));
 
+        // A member reads by name, not by console user id (issue 21); the e-mail when no name was given.
         var ids = byUser.Where(u => u.UserId != "").Select(u => u.UserId).Distinct().ToList();
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var names = await db.Users.AsNoTracking().Where(u => ids.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.Email ?? u.Id, ct);
+        var names = await db.Users.AsNoTracking().Where(u => ids.Contains(u.Id)).ToDictionaryAsync(u => u.Id, u => u.DisplayName != "" ? u.DisplayName : u.Email ?? u.Id, ct);
 
         return new TenantUsage(ownOnly, days,
             read[UsageGrouping.Feature].OrderByDescending(f => f.CostMicros).Select(f => new UsageSlice(f.Key, f.Key, f.Calls, f.Errors, f.CostMicros, 0)).ToList(),
