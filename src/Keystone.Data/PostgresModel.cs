@@ -26,5 +26,6 @@ internal static class PostgresModel
         // column type: the embedding model is part of the context key, so compared vectors always match in length.
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding).HasColumnType("vector")
             .HasConversion(v => new Pgvector.Vector(v), v => v.ToArray(), Caching.EmbeddingBytes.Comparer);
+        Knowledge.KnowledgeModel.ApplyPostgres(builder);
     }
 }
