@@ -8,6 +8,7 @@ using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Evals;
 using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Features.Knowledge;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Prompts;
 using Keystone.Web.Features.Tenants;
@@ -56,6 +57,7 @@ builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
+builder.Services.AddKnowledgeFeature();
 
 var app = builder.Build();
 
@@ -98,6 +100,7 @@ app.MapKeysEndpoints();
 app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
+app.MapKnowledgeEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -12,7 +12,8 @@ internal sealed class KnowledgeDocumentConfiguration : IEntityTypeConfiguration<
         b.Property(e => e.Title).HasMaxLength(KnowledgeDocument.NameMaxLength);
         b.Property(e => e.Kind).HasMaxLength(16);
         b.Property(e => e.Tags).HasMaxLength(KnowledgeDocument.TagsMaxLength);
-        b.Property(e => e.ContentHash).HasMaxLength(64);
+        // Two changes of one document at once: the second's update finds the hash changed and starts again.
+        b.Property(e => e.ContentHash).HasMaxLength(64).IsConcurrencyToken();
         // Two uploads of the same name at once: the second insert fails here instead of making a twin.
         b.HasIndex(e => new { e.TenantId, e.Name }).IsUnique();
         b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(e => e.TenantId).OnDelete(DeleteBehavior.Cascade);

@@ -39,6 +39,7 @@ public sealed class ArchitectureTests
         // Eval sets belong to managed prompts; runs render their versions through the gateway.
         ["Evals"] = ["Prompts"],
         ["Keys"] = [],
+        ["Knowledge"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],
         ["Playground"] = [],
