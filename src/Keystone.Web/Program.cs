@@ -75,6 +75,7 @@ if (args.Contains("--migrate"))
 }
 
 if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
+if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval [DIR] (docs/decisions/0035c-knowledge-retrieval.md)
 
 
 if (!app.Environment.IsDevelopment())

@@ -45,7 +45,12 @@ internal sealed class KnowledgeEmbeddingJob(
 
     private readonly KnowledgeOptions _options = options.Value;
 
+    /// <summary>The scheduled and enqueued entry point: one run unless <see cref="KnowledgeOptions.PauseEmbedding"/>.</summary>
     public async Task<KnowledgeEmbeddingRun> RunAsync(CancellationToken ct)
+        => _options.PauseEmbedding ? new KnowledgeEmbeddingRun(0, 0, 0, 0) : await RunOnceAsync(ct);
+
+    /// <summary>Queues what the live model lacks, then embeds due rows batch by batch (at most <see cref="KnowledgeOptions.MaxBatchesPerRun"/>).</summary>
+    internal async Task<KnowledgeEmbeddingRun> RunOnceAsync(CancellationToken ct)
     {
         var queued = await QueueMissingAsync(ct);
         int embedded = 0, failed = 0, batches = 0;

@@ -67,7 +67,7 @@ internal static class KnowledgeEndpoints
             if (file.Length > options.Value.MaxFileBytes)
             {
                 // Not read into memory: the ingestion refuses it by size alone.
-                files.Add(new KnowledgeUpload(file.FileName, new byte[options.Value.MaxFileBytes + 1]));
+                files.Add(new KnowledgeUpload(file.FileName, [], file.Length));
                 continue;
             }
 
@@ -81,7 +81,7 @@ internal static class KnowledgeEndpoints
         if (results.All(r => r.Failed))
         {
             var first = results[0];
-            throw new ApiException(400, first.Code ?? GatewayErrorCodes.InvalidRequest,
+            throw new ApiException(results.All(r => r.Code == KnowledgeErrors.Conflict) ? 409 : 400, first.Code ?? GatewayErrorCodes.InvalidRequest,
                 string.Join(" ", results.Select(r => r.Error)), "files");
         }
 

@@ -14,6 +14,7 @@ internal static class KnowledgeFeature
         .AddScoped<KnowledgeIngestion>()
         .AddScoped<KnowledgeQueries>()
         .AddScoped<KnowledgeRetriever>()
+        .AddScoped<KnowledgeEval>()
         .AddPerDatabase<IKnowledgeSearch, SqliteKnowledgeSearch, PostgresKnowledgeSearch>()
         .AddRecurringJob<KnowledgeEmbeddingJob>(KnowledgeEmbeddingJob.RecurringId, KnowledgeEmbeddingJob.Cron, j => j.RunAsync(CancellationToken.None));
 
@@ -27,7 +28,7 @@ internal static class KnowledgeFeature
             .WithDescription("Markdown, plain text, HTML (main content) or PDF. Each file succeeds or fails on its own: the answer lists each with its status (created, updated, unchanged, failed) and, when it failed, a code and the reason. A name uploaded again changes that document; only changed chunks are embedded again. 400 when every file failed.")
             .Accepts<IFormFileCollection>("multipart/form-data")
             .Produces<DocumentUploadListDto>()
-            .WithErrors(400, 413, 415)
+            .WithErrors(400, 409, 413, 415)
             .DisableAntiforgery();
         admin.MapDelete("/documents/{id:guid}", KnowledgeEndpoints.DeleteAsync)
             .WithName("DeleteDocument")
@@ -51,7 +52,7 @@ internal static class KnowledgeFeature
             .WithDescription("Fields: query (required), k (1–20, default 5), documentIds (only these documents), tag (only documents with this tag). The question is embedded through the gateway's embedding alias as the tenant (feature 'embeddings'): a priced, budgeted call.")
             .Accepts<RetrieveInputDoc>("application/json")
             .Produces<RetrieveResultDto>()
-            .WithErrors(400, 402, 413, 415, 429);
+            .WithErrors(400, 413, 415, 429, 502, 503);
         return app;
     }
 }

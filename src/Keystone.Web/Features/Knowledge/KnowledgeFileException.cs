@@ -11,6 +11,7 @@ internal static class KnowledgeErrors
     public const string NoText = "no_text";
     public const string InvalidName = "invalid_name";
     public const string TooManyDocuments = "too_many_documents";
+    public const string Conflict = Keystone.Gateway.GatewayErrorCodes.Conflict;
 }
 
 /// <summary>One file could not be ingested: the reason in plain words, and a code.</summary>

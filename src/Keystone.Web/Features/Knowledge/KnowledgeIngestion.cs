@@ -71,26 +71,36 @@ internal sealed class KnowledgeIngestion(
         }
 
         DocumentParser.KindOf(name);
-        if (file.Bytes.LongLength > _options.MaxFileBytes)
+        if (file.Size > _options.MaxFileBytes)
         {
             throw new KnowledgeFileException(KnowledgeErrors.TooLarge,
-                $"'{name}' is {file.Bytes.LongLength / 1024.0 / 1024.0:0.#} MB; the largest file accepted is {_options.MaxFileBytes / 1024.0 / 1024.0:0.#} MB.");
+                $"'{name}' is {file.Size / 1024.0 / 1024.0:0.#} MB; the largest file accepted is {_options.MaxFileBytes / 1024.0 / 1024.0:0.#} MB.");
         }
 
         var parsed = DocumentParser.Parse(name, file.Bytes);
         var drafts = chunker.Chunk(parsed);
         var hash = Convert.ToHexStringLower(SHA256.HashData(file.Bytes));
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            return await StoreAsync(tenantId, name, parsed, hash, file.Bytes.LongLength, tags, drafts, liveModel, ct);
-        }
-        catch (DbUpdateException) when (!ct.IsCancellationRequested)
-        {
-            // Two uploads of the same new name raced and this insert lost to the unique index: the other created the
-            // document, so this one is now a change to it.
-            return await StoreAsync(tenantId, name, parsed, hash, file.Bytes.LongLength, tags, drafts, liveModel, ct);
+            try
+            {
+                return await StoreAsync(tenantId, name, parsed, hash, file.Bytes.LongLength, tags, drafts, liveModel, ct);
+            }
+            catch (DbUpdateException) when (!ct.IsCancellationRequested && attempt < MaxStoreAttempts)
+            {
+                // Another upload of the same name won a race (the unique name, the document's hash as concurrency
+                // token, or SQLite's one writer): nothing of this one was written; read the document again and redo.
+            }
+            catch (DbUpdateException) when (!ct.IsCancellationRequested)
+            {
+                throw new KnowledgeFileException(KnowledgeErrors.Conflict,
+                    $"'{name}' was being changed by other uploads at the same moment and was not saved; upload it again.");
+            }
         }
     }
+
+    /// <summary>Tries of one file's transaction against concurrent uploads of the same name.</summary>
+    private const int MaxStoreAttempts = 8;
 
     private async Task<KnowledgeUploadResult> StoreAsync(Guid tenantId, string name, ParsedDocument parsed, string hash, long size,
         IReadOnlyList<string> tags, IReadOnlyList<ChunkDraft> drafts, string liveModel, CancellationToken ct)

@@ -1,7 +1,11 @@
 namespace Keystone.Web.Features.Knowledge;
 
 /// <summary>One file of an upload.</summary>
-internal sealed record KnowledgeUpload(string Name, byte[] Bytes);
+/// <param name="DeclaredSize">The size the client declared, when the bytes were not read because it is over the limit.</param>
+internal sealed record KnowledgeUpload(string Name, byte[] Bytes, long? DeclaredSize = null)
+{
+    public long Size => DeclaredSize ?? Bytes.LongLength;
+}
 
 /// <summary>What became of one uploaded file: <c>created</c>, <c>updated</c>, <c>unchanged</c> or <c>failed</c> (with its reason).</summary>
 internal sealed record KnowledgeUploadResult(string Name, string Status, Guid? DocumentId, int Chunks, int ChunksToEmbed, string? Code, string? Error)

@@ -51,6 +51,12 @@ internal sealed class KnowledgeOptions
     [Range(10, 86_400)]
     public int LeaseSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// True pauses the background embedding runs (scheduled and after uploads): uploads are still stored and queued,
+    /// nothing is embedded or charged until it is false again. Default false.
+    /// </summary>
+    public bool PauseEmbedding { get; set; }
+
     /// <summary>Most chunks a retrieval returns. Default 20.</summary>
     [Range(1, 100)]
     public int MaxTopK { get; set; } = 20;
