@@ -9,7 +9,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Tests.Knowledge;
 
 /// <summary>The /knowledge page over the real app (SQLite, background embedding paused so the test runs the job).</summary>
-public sealed class KnowledgePageTests : KeystoneComponentTest, IClassFixture<SqliteKnowledgeFixture>
+public sealed class KnowledgePageTests : KeystoneComponentTest, IClassFixture<SqliteKnowledgeFixture>, IAsyncLifetime
 {
     // A bound for the page's database round trips and its two-second refresh on a busy machine, not a speed assertion.
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
@@ -17,6 +17,11 @@ public sealed class KnowledgePageTests : KeystoneComponentTest, IClassFixture<Sq
     private readonly SqliteKnowledgeFixture _fixture;
 
     public KnowledgePageTests(SqliteKnowledgeFixture fixture) => _fixture = fixture;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // MudBlazor's services dispose only asynchronously.
+    public new async Task DisposeAsync() => await base.DisposeAsync();
 
     private void SignIn(string role, Guid tenantId)
     {
