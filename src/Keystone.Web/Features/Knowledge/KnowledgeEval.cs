@@ -132,8 +132,19 @@ internal sealed class KnowledgeEval(KnowledgeIngestion ingestion, KnowledgeRetri
         var eval = ActivatorUtilities.CreateInstance<KnowledgeEval>(scope.ServiceProvider);
         var report = await eval.RunAsync(tenantId, corpus, CancellationToken.None);
         Console.WriteLine(Format(report));
+        var scratch = app.Services.GetRequiredService<KeystoneConnectionStrings>()
+            .SqliteFile(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DatabaseOptions>>().Value);
+        if (scratch.Contains(ScratchFolder, StringComparison.Ordinal))
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(Path.GetDirectoryName(scratch)!, recursive: true);
+        }
+
         return true;
     }
 
     public const string CommandName = "--knowledge-eval";
+
+    /// <summary>The temporary folder the command's scratch databases live in (<see cref="Hosting.CommandLine"/>).</summary>
+    public const string ScratchFolder = "keystone-knowledge-eval";
 }
