@@ -42,7 +42,8 @@ public sealed class ArchitectureTests
         ["Knowledge"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],
-        ["Playground"] = [],
+        // "Use knowledge" sends the tenant's cited passages with the question.
+        ["Playground"] = ["Knowledge"],
         ["Prompts"] = [],
         ["Tenants"] = [],
         // A trace's prompt version links to its prompt; replay renders prompt versions.

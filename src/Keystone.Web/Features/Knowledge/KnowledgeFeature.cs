@@ -15,6 +15,7 @@ internal static class KnowledgeFeature
         .AddScoped<KnowledgeQueries>()
         .AddScoped<KnowledgeRetriever>()
         .AddScoped<KnowledgeEval>()
+        .AddScoped<KnowledgeGrounding>()
         .AddPerDatabase<IKnowledgeSearch, SqliteKnowledgeSearch, PostgresKnowledgeSearch>()
         .AddRecurringJob<KnowledgeEmbeddingJob>(KnowledgeEmbeddingJob.RecurringId, KnowledgeEmbeddingJob.Cron, j => j.RunAsync(CancellationToken.None));
 
