@@ -12,6 +12,8 @@ public sealed class PlaygroundKnowledgeTests : PlaygroundPageTestBase
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
+    private const string Toggle = "input[data-test=knowledge-toggle], [data-test=knowledge-toggle] input";
+
     private async Task<string> SeedDocumentAsync(Guid tenantId, string marker)
     {
         // Written as the ingestion writes them; the full-text index picks the chunk up by trigger (no embedding needed).
@@ -38,7 +40,9 @@ public sealed class PlaygroundKnowledgeTests : PlaygroundPageTestBase
         var name = await SeedDocumentAsync(DemoData.AcmeId, marker);
         var page = Render<PlaygroundPage>();
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-test=send]")), Wait);
-        page.Find("input[data-test=knowledge-toggle], [data-test=knowledge-toggle] input").Change(true);
+        page.Find(Toggle).Change(true);
+        // The switch's re-render has landed before typing, so the send button found next is the current one.
+        page.WaitForAssertion(() => Assert.Equal("true", page.Find(Toggle).GetAttribute("aria-checked")), Wait);
         Type(page, $"How fast are {marker} refunds paid?");
 
         await page.Find("[data-test=send]").ClickAsync(new MouseEventArgs());
@@ -59,7 +63,9 @@ public sealed class PlaygroundKnowledgeTests : PlaygroundPageTestBase
         await SeedDocumentAsync(DemoData.GlobexId, marker);
         var page = Render<PlaygroundPage>();
         page.WaitForAssertion(() => Assert.NotNull(page.Find("[data-test=send]")), Wait);
-        page.Find("input[data-test=knowledge-toggle], [data-test=knowledge-toggle] input").Change(true);
+        page.Find(Toggle).Change(true);
+        // The switch's re-render has landed before typing, so the send button found next is the current one.
+        page.WaitForAssertion(() => Assert.Equal("true", page.Find(Toggle).GetAttribute("aria-checked")), Wait);
         Type(page, $"How fast are {marker} refunds paid?");
 
         await page.Find("[data-test=send]").ClickAsync(new MouseEventArgs());
