@@ -26,6 +26,7 @@ public sealed class DatabaseMigrator(
             // WAL lets the console read while the gateway's recorder writes.
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", ct);
             await SqliteModel.EnsureFullTextAsync(db, ct);
+            await Knowledge.KnowledgeModel.EnsureSqliteAsync(db, ct);
             log.LogInformation("SQLite database ready at {Path}", file);
             return;
         }
@@ -35,6 +36,7 @@ public sealed class DatabaseMigrator(
         KeystoneDbFactory.ConfigurePostgres(builder, ownerConnection);
         await using var owner = new PostgresKeystoneDbContext(builder.Options, TenantScope.All);
         await owner.Database.MigrateAsync(ct);
+        await Knowledge.KnowledgeModel.EnsurePostgresAsync(owner, ct);
         var appRole = PostgresRowLevelSecurity.RoleOf(connections.Postgres!);
         var ownerRole = PostgresRowLevelSecurity.RoleOf(ownerConnection);
         await PostgresRowLevelSecurity.ApplyAsync(owner, appRole == ownerRole ? null : appRole, ct);

@@ -28,5 +28,6 @@ internal static class PostgresModel
         // migrations cannot describe in the model.
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding).HasColumnType("vector")
             .HasConversion(v => new Pgvector.Vector(v), v => v.ToArray(), Caching.EmbeddingBytes.Comparer);
+        Knowledge.KnowledgeModel.ApplyPostgres(builder);
     }
 }

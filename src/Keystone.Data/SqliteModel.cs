@@ -15,6 +15,7 @@ internal static class SqliteModel
         // tenant's live entries of one context with SIMD).
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding)
             .HasConversion(v => Caching.EmbeddingBytes.ToBytes(v), b => Caching.EmbeddingBytes.FromBytes(b), Caching.EmbeddingBytes.Comparer);
+        Knowledge.KnowledgeModel.ApplySqlite(builder);
     }
 
     /// <summary>

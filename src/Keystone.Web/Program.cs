@@ -10,6 +10,7 @@ using Keystone.Web.Features.Evals;
 using Keystone.Web.Features.Home;
 using Keystone.Web.Features.Caching;
 using Keystone.Web.Features.Keys;
+using Keystone.Web.Features.Knowledge;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Features.Prompts;
 using Keystone.Web.Features.Tenants;
@@ -60,6 +61,7 @@ builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
 builder.Services.AddApprovalsFeature();
 builder.Services.AddHomeFeature();
+builder.Services.AddKnowledgeFeature();
 
 var app = builder.Build();
 
@@ -77,6 +79,7 @@ if (args.Contains("--migrate"))
 }
 
 if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
+if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval [DIR] (docs/decisions/0035c-knowledge-retrieval.md)
 
 
 if (!app.Environment.IsDevelopment())
@@ -103,6 +106,7 @@ app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
 app.MapApprovalsEndpoints();
+app.MapKnowledgeEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -13,7 +13,7 @@ internal static class CommandLine
     private static readonly string[] Flags = ["--migrate"];
 
     /// <summary>Commands followed by one value of their own.</summary>
-    private static readonly string[] WithValue = ["--export-prompts"];
+    private static readonly string[] WithValue = ["--export-prompts", "--knowledge-eval"];
 
     /// <summary><paramref name="args"/> without the app's commands (and their values): what configuration reads.</summary>
     public static string[] ConfigurationArguments(string[] args)
@@ -38,6 +38,13 @@ internal static class CommandLine
             }
 
             kept.Add(args[i]);
+        }
+
+        // --knowledge-eval measures in a scratch database, never the configured one (docs/decisions/0035c-knowledge-retrieval.md).
+        if (args.Contains("--knowledge-eval", StringComparer.Ordinal))
+        {
+            var scratch = Path.Combine(Path.GetTempPath(), "keystone-knowledge-eval", Guid.NewGuid().ToString("N"), "eval.db");
+            kept.AddRange(["--Database:Provider=Sqlite", "--Database:SqlitePath=" + scratch, "--Seed:Demo=false", "--Knowledge:PauseEmbedding=true"]);
         }
 
         return [.. kept];

@@ -101,7 +101,68 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
         ["POST /api/v1/approvals/{id:guid}/approve"] = t => t.DecideApprovalAsync("approve"),
         ["POST /api/v1/approvals/{id:guid}/reject"] = t => t.DecideApprovalAsync("reject"),
+        ["POST /api/v1/documents"] = t => t.UploadSameDocumentAsync(),
+        ["DELETE /api/v1/documents/{id:guid}"] = t => t.DeleteDocumentAsync(),
+        ["POST /api/v1/retrieve"] = t => t.RetrieveAsync(),
     };
+
+    private static MultipartFormDataContent DocumentForm(string name, string text)
+        => new() { { new ByteArrayContent(Encoding.UTF8.GetBytes(text)), "files", name } };
+
+    /// <summary>Thirty uploads of one name with different text: one document, whose chunks are all of the version stored.</summary>
+    private async Task UploadSameDocumentAsync()
+    {
+        var admin = fixture.Client();
+        var name = $"conc-{Guid.NewGuid():N}.md";
+        string Text(int i) => $"# Writer {i}\n\nWriter {i} wrote this first paragraph.\n\n## Second\n\nWriter {i} wrote this too.\n";
+
+        var answers = await AllAtOnceAsync(i => admin.PostAsync("/api/v1/documents", DocumentForm(name, Text(i))));
+
+        Assert.All(answers, a => Assert.True(a.Status == HttpStatusCode.OK || IsConflict(a), a.Text));
+        await using var db = fixture.App.CreateSystemDb();
+        var document = await db.Set<Keystone.Data.Knowledge.KnowledgeDocument>().AsNoTracking().SingleAsync(d => d.Name == name);
+        var stored = Enumerable.Range(0, Writers).Single(i => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(Text(i)))) == document.ContentHash);
+        var chunks = await db.Set<Keystone.Data.Knowledge.KnowledgeChunk>().AsNoTracking().Where(c => c.DocumentId == document.Id).ToListAsync();
+        Assert.Equal(document.ChunkCount, chunks.Count);
+        Assert.All(chunks, c => Assert.Contains($"Writer {stored} ", c.Header + " " + c.Text, StringComparison.Ordinal));
+        Assert.Equal(chunks.Count, chunks.Select(c => c.Position).Distinct().Count());
+        Assert.Contains(answers, a => a.Status == HttpStatusCode.OK);
+    }
+
+    /// <summary>Thirty deletes of one document: exactly one 204, the rest 404, and it is gone.</summary>
+    private async Task DeleteDocumentAsync()
+    {
+        var admin = fixture.Client();
+        var created = await admin.PostAsync("/api/v1/documents", DocumentForm($"conc-{Guid.NewGuid():N}.md", "# Gone\n\nSoon deleted."));
+        var id = (await GetBodyAsync(created)).GetProperty("documents")[0].GetProperty("documentId").GetGuid();
+
+        var answers = await AllAtOnceAsync(_ => admin.DeleteAsync($"/api/v1/documents/{id}"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.Set<Keystone.Data.Knowledge.KnowledgeChunk>().AnyAsync(c => c.DocumentId == id));
+    }
+
+    /// <summary>Retrieval writes nothing of its own but is a POST: thirty at once all answer, with the same citations.</summary>
+    private async Task RetrieveAsync()
+    {
+        var admin = fixture.Client();
+        var marker = "conc" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.OK, (await admin.PostAsync("/api/v1/documents", DocumentForm($"{marker}.md", $"# {marker}\n\nThe {marker} answer lives here."))).StatusCode);
+
+        var answers = await AllAtOnceAsync(_ => admin.PostAsync("/api/v1/retrieve", Json($$"""{"query":"{{marker}}","k":3}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        Assert.Single(answers.Select(a => a.Body.GetProperty("results")[0].GetProperty("chunkId").GetGuid()).Distinct());
+    }
+
+    private static async Task<JsonElement> GetBodyAsync(HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.Clone();
+    }
 
     public static TheoryData<string> Endpoints() => [.. Cases.Keys.Order(StringComparer.Ordinal)];
 

@@ -41,9 +41,11 @@ public sealed class ArchitectureTests
         // Each role's home page reads the numbers of that role's own pages: margin, usage and the prompt list.
         ["Home"] = ["Margin", "Prompts", "Usage"],
         ["Keys"] = [],
+        ["Knowledge"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],
-        ["Playground"] = [],
+        // "Use knowledge" sends the tenant's cited passages with the question.
+        ["Playground"] = ["Knowledge"],
         ["Prompts"] = [],
         ["Tenants"] = [],
         // A trace's prompt version links to its prompt; replay renders prompt versions.

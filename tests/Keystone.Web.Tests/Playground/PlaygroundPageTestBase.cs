@@ -4,6 +4,7 @@ using Keystone.Data;
 using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Testing;
+using Keystone.Web.Features.Knowledge;
 using Keystone.Web.Features.Playground;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Configuration;
@@ -55,6 +56,7 @@ public abstract class PlaygroundPageTestBase : KeystoneComponentTest, IAsyncLife
         Services.AddScoped<ITenantContext>(sp => sp.GetRequiredService<TenantContext>());
         Services.AddPlaygroundFeature();
         Services.AddScoped<TenantDirectory>();
+        Services.AddKnowledgeFeature();
 
         var auth = AddAuthorization();
         auth.SetAuthorized("ada@acme.test");

@@ -419,6 +419,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         var tenantId = Tenant.TenantId!.Value;
         var history = History(sequence);
         var context = new CallContext { TenantId = tenantId, UserId = Tenant.UserId, Feature = Feature };
+        history = await WithKnowledgeAsync(history, sequence, context);
         var answers = models.Select((model, i) => new ConversationMessage
         {
             Id = Guid.CreateVersion7(),

@@ -1,0 +1,104 @@
+using Keystone.Data;
+using Keystone.Data.Knowledge;
+using Keystone.Gateway;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+
+namespace Keystone.Web.Features.Knowledge;
+
+/// <summary>
+/// Hybrid retrieval for one tenant: the question is embedded through the gateway (as the tenant, feature
+/// <c>embeddings</c>), the text index and the vector index each rank candidates, and reciprocal rank fusion
+/// (score = Σ 1 / (60 + rank)) merges them, so a chunk high in either list rises and one high in both rises most,
+/// without comparing BM25 numbers to cosine numbers. The vector side reads only vectors of the model that embedded
+/// the question: models never mix in one ranking.
+/// </summary>
+internal sealed class KnowledgeRetriever(
+    KeystoneDbFactory dbFactory,
+    ILlmGateway gateway,
+    IKnowledgeSearch search,
+    IOptions<KnowledgeOptions> options)
+{
+    /// <summary>The RRF constant from Cormack et al. (2009): damps the weight of the very first ranks.</summary>
+    public const int RrfK = 60;
+
+    public const int MaxQueryLength = 2_000;
+
+    public async Task<RetrievalResult> RetrieveAsync(Guid tenantId, RetrievalQuery query, CallContext? caller, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(query.Query))
+        {
+            throw new KnowledgeRequestException("query", "Write a question to search for.");
+        }
+
+        if (query.Query.Length > MaxQueryLength)
+        {
+            throw new KnowledgeRequestException("query", $"The question is {query.Query.Length:N0} characters; at most {MaxQueryLength:N0} are searched.");
+        }
+
+        var max = options.Value.MaxTopK;
+        if (query.K < 1 || query.K > max)
+        {
+            throw new KnowledgeRequestException("k", $"k must be between 1 and {max}.");
+        }
+
+        if (query.Tag is { } tag && !KnowledgeTags.IsValid(tag))
+        {
+            throw new KnowledgeRequestException("tag", $"'{tag}' is not a valid tag: use {KnowledgeTags.Rule}.");
+        }
+
+        var filter = new RetrievalFilter(query.DocumentIds, query.Tag);
+        var candidates = Math.Max(50, query.K * 5);
+        var embedding = await gateway.EmbedAsync(
+            new EmbeddingRequest { Model = options.Value.EmbeddingAlias, Inputs = [query.Query] },
+            (caller ?? new CallContext { TenantId = tenantId }) with { TenantId = tenantId, Feature = KnowledgeEmbeddingJob.Feature },
+            ct);
+        var model = embedding.Outcome.Provider is { } p && embedding.Outcome.Model is { } m ? $"{p}/{m}" : null;
+        var vector = embedding.Vectors.Count == 1 ? embedding.Vectors[0] : null;
+
+        var text = await search.TextAsync(tenantId, SearchWords.Of(query.Query), filter, candidates, ct);
+        var similar = model is not null && vector is { Length: > 0 }
+            ? await search.VectorAsync(tenantId, model, vector, filter, candidates, ct)
+            : [];
+
+        var fused = Fuse(text, similar).Take(query.K).ToList();
+        if (fused.Count == 0)
+        {
+            return new RetrievalResult([], model);
+        }
+
+        var ids = fused.Select(f => f.ChunkId).ToList();
+        await using var db = dbFactory.ForTenant(tenantId);
+        var rows = await db.Set<KnowledgeChunk>().AsNoTracking()
+            .Where(c => c.TenantId == tenantId && ids.Contains(c.Id))
+            .Join(db.Set<KnowledgeDocument>(), c => c.DocumentId, d => d.Id, (c, d) => new { c.Id, c.DocumentId, d.Name, d.Title, c.Section, c.Position, c.Header, c.Text })
+            .ToDictionaryAsync(r => r.Id, ct);
+        var hits = fused.Where(f => rows.ContainsKey(f.ChunkId)).Select(f =>
+        {
+            var r = rows[f.ChunkId];
+            return new RetrievalHit(r.DocumentId, r.Name, r.Title, r.Section, r.Id, r.Position, r.Header, r.Text, f.Score, f.TextRank, f.VectorRank);
+        }).ToList();
+        return new RetrievalResult(hits, model);
+    }
+
+    /// <summary>Reciprocal rank fusion of the two rankings (1-based ranks), best first; ties keep the text ranking's order.</summary>
+    internal static IEnumerable<(Guid ChunkId, double Score, int? TextRank, int? VectorRank)> Fuse(IReadOnlyList<Guid> text, IReadOnlyList<Guid> vector)
+    {
+        var scores = new Dictionary<Guid, (double Score, int? TextRank, int? VectorRank, int Order)>();
+        for (var i = 0; i < text.Count; i++)
+        {
+            scores[text[i]] = (1.0 / (RrfK + i + 1), i + 1, null, i);
+        }
+
+        for (var i = 0; i < vector.Count; i++)
+        {
+            var add = 1.0 / (RrfK + i + 1);
+            scores[vector[i]] = scores.TryGetValue(vector[i], out var s)
+                ? (s.Score + add, s.TextRank, i + 1, s.Order)
+                : (add, null, i + 1, text.Count + i);
+        }
+
+        return scores.OrderByDescending(s => s.Value.Score).ThenBy(s => s.Value.Order)
+            .Select(s => (s.Key, s.Value.Score, s.Value.TextRank, s.Value.VectorRank));
+    }
+}
