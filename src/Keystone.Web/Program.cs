@@ -2,6 +2,7 @@ using Keystone.Data;
 using Keystone.Gateway;
 using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
+using Keystone.Web.Features.Agents;
 using Keystone.Web.Features.Api;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
@@ -56,6 +57,7 @@ builder.Services.AddCachingFeature();
 builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
+builder.Services.AddAgentsFeature();
 
 var app = builder.Build();
 
@@ -98,6 +100,7 @@ app.MapKeysEndpoints();
 app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
+app.MapAgentsEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
