@@ -99,6 +99,8 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
         ["DELETE /api/v1/provider-keys/{provider}"] = t => t.DeleteProviderKeyAsync(),
         ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
+        ["POST /api/v1/agents/{id}/runs"] = t => t.StartRunsAsync(),
+        ["POST /api/v1/runs/{id}/cancel"] = t => t.CancelRunAsync(),
     };
 
     public static TheoryData<string> Endpoints() => [.. Cases.Keys.Order(StringComparer.Ordinal)];
@@ -303,6 +305,47 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var rows = await db.Feedback.AsNoTracking().Where(f => f.TraceId == trace).ToListAsync();
         Assert.Equal(Writers, rows.Count);
         Assert.Equal(answers.Select(a => a.Body.GetProperty("id").GetGuid()).Order(), rows.Select(r => r.Id).Order());
+    }
+
+    private async Task<Keystone.Web.Features.Agents.AgentView> NewAgentAsync()
+    {
+        using var scope = fixture.App.Services.CreateScope();
+        return await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentCatalog>().SaveAsync(DemoData.AcmeId, null,
+            new Keystone.Web.Features.Agents.AgentInput($"conc-{Guid.NewGuid():N}"[..20], "fast", null, null, ["get_usage_summary"], 100_000, 1_000_000, 4),
+            "test", CancellationToken.None);
+    }
+
+    private async Task StartRunsAsync()
+    {
+        var agent = await NewAgentAsync();
+
+        var answers = await AllAtOnceAsync(i => fixture.Client().PostAsync($"/api/v1/agents/{agent.Id}/runs", Json($$"""{"input":"writer {{i}} [sim:tool=get_usage_summary]"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        var ids = answers.Select(a => a.Body.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(Writers, ids.Distinct().Count());
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.AgentRuns.AsNoTracking().Where(r => r.AgentId == agent.Id).Select(r => r.Id).ToListAsync();
+        Assert.Equal(ids.Order(), stored.Order());
+    }
+
+    private async Task CancelRunAsync()
+    {
+        var agent = await NewAgentAsync();
+        Keystone.Data.Agents.AgentRun run;
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            run = await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentRunService>().CreateAsync(DemoData.AcmeId, agent.Id, "Usage?",
+                new Keystone.Web.Features.Agents.RunActor("test", null, "test", []), CancellationToken.None);
+        }
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync($"/api/v1/runs/{run.Id}/cancel", Json("{}")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        Assert.All(answers, a => Assert.Equal("cancelled", a.Body.GetProperty("state").GetString()));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.Equal(Keystone.Data.Agents.AgentRunState.Cancelled, (await db.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id)).State);
+        Assert.Equal(1, await db.AgentRunEvents.CountAsync(e => e.RunId == run.Id && e.Type == "done"));
     }
 
     [Fact]

@@ -4,7 +4,7 @@ using Keystone.Data;
 using Keystone.Data.Agents;
 using Keystone.Data.Audit;
 using Keystone.Gateway;
-using Keystone.Gateway.Pricing;
+using Keystone.Gateway.Pipeline;
 using Keystone.Web.Features.Agents.Tools;
 using Keystone.Web.Features.Approvals;
 using Microsoft.EntityFrameworkCore;
@@ -22,7 +22,7 @@ namespace Keystone.Web.Features.Agents;
 internal sealed class AgentRunner(
     KeystoneDbFactory dbFactory,
     ILlmGateway gateway,
-    PriceBook prices,
+    IGatewayPricing pricing,
     ToolRegistry tools,
     IServiceProvider services,
     AgentRunProbe probe,
@@ -559,17 +559,16 @@ internal sealed class AgentRunner(
             + (m.ToolCalls ?? []).Sum(c => Encoding.UTF8.GetByteCount(c.Name) + Encoding.UTF8.GetByteCount(c.ArgumentsJson) + 16) + 16)
             + (request.Tools ?? []).Sum(t => Encoding.UTF8.GetByteCount(t.Name) + Encoding.UTF8.GetByteCount(t.Description ?? "")
                 + Encoding.UTF8.GetByteCount(t.Parameters?.GetRawText() ?? "") + 16);
-        await prices.EnsureLoadedAsync(ct);
         long worst = 0;
         foreach (var target in targets)
         {
-            if (target.Split('/', 2) is not [var provider, var model] || prices.Find(provider, model, Now) is not { } price)
+            if (target.Split('/', 2) is not [var provider, var model] || await pricing.FindAsync(provider, model, Now, ct) is not { } price)
             {
                 return null;
             }
 
-            var plain = PriceBook.Calculate(price, new Keystone.Gateway.Usage(bytes, request.MaxTokens ?? 0)).CostMicros;
-            var written = PriceBook.Calculate(price, new Keystone.Gateway.Usage(bytes, request.MaxTokens ?? 0, CacheWrite1hTokens: bytes)).CostMicros;
+            var plain = price.CostMicros(new Keystone.Gateway.Usage(bytes, request.MaxTokens ?? 0));
+            var written = price.CostMicros(new Keystone.Gateway.Usage(bytes, request.MaxTokens ?? 0, CacheWrite1hTokens: bytes));
             worst = Math.Max(worst, Math.Max(plain, written));
         }
 

@@ -90,8 +90,9 @@ internal sealed class ToolException(string code, string message) : Exception(mes
 /// <summary>The schema of a descriptor, built once (JsonSchema.Net, as the eval scorers use it).</summary>
 internal static class ToolSchemas
 {
+    // A base address per build: the registry is global, and each registry (tests build several) registers its own.
     public static JsonSchema Build(ToolDescriptor d)
-        => JsonSchema.FromText(d.InputSchemaJson, new BuildOptions(), new Uri($"https://keystone.invalid/tools/{d.Name}"));
+        => JsonSchema.FromText(d.InputSchemaJson, new BuildOptions(), new Uri($"https://keystone.invalid/tools/{d.Name}/{Guid.NewGuid():N}"));
 
     /// <summary>Null when <paramref name="input"/> is valid, else where and why not, in words the model can act on.</summary>
     public static string? Check(JsonSchema schema, JsonElement input)
