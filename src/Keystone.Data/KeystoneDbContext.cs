@@ -123,6 +123,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>Activation history: the latest row per (prompt, tenant or global) is the active version.</summary>
     public DbSet<Prompts.PromptActivation> PromptActivations => Set<Prompts.PromptActivation>();
 
+    /// <summary>Actions waiting for (or given) a person's approval.</summary>
+    public DbSet<Approvals.PendingAction> PendingActions => Set<Approvals.PendingAction>();
+
     /// <summary>
     /// Ids of the calls whose redacted trace text contains every one of <paramref name="words"/> (from
     /// <see cref="Calls.FullTextQuery.Words"/>), as a subquery to compose with LINQ. SQLite answers from its

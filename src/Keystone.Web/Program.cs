@@ -4,6 +4,7 @@ using Keystone.Web.Components;
 using Keystone.Web.Components.Account;
 using Keystone.Web.Features.Agents;
 using Keystone.Web.Features.Api;
+using Keystone.Web.Features.Approvals;
 using Keystone.Web.Features.Audit;
 using Keystone.Web.Features.Budgets;
 using Keystone.Web.Features.Evals;
@@ -58,6 +59,7 @@ builder.Services.AddTracesFeature();
 builder.Services.AddPromptsFeature();
 builder.Services.AddEvalsFeature();
 builder.Services.AddAgentsFeature();
+builder.Services.AddApprovalsFeature();
 
 var app = builder.Build();
 
@@ -101,6 +103,7 @@ app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
 app.MapAgentsEndpoints();
+app.MapApprovalsEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

@@ -644,6 +644,153 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("agent_support_tickets", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Approvals.PendingAction", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long?>("AmountMicros")
+                        .HasColumnType("bigint")
+                        .HasColumnName("amount_micros");
+
+                    b.Property<string>("ApproverRole")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("approver_role");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("character varying(2000)")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("DecidedById")
+                        .HasMaxLength(450)
+                        .HasColumnType("character varying(450)")
+                        .HasColumnName("decided_by_id");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<DateTime?>("DecidedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("decided_utc");
+
+                    b.Property<string>("EditedInputJson")
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)")
+                        .HasColumnName("edited_input_json");
+
+                    b.Property<DateTime>("ExpiresUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_utc");
+
+                    b.Property<DateTime?>("HandledUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("handled_utc");
+
+                    b.Property<int>("HandlerAttempts")
+                        .HasColumnType("integer")
+                        .HasColumnName("handler_attempts");
+
+                    b.Property<string>("HandlerError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)")
+                        .HasColumnName("handler_error");
+
+                    b.Property<DateTime?>("HandlerLeaseUntilUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("handler_lease_until_utc");
+
+                    b.Property<bool>("InputEditable")
+                        .HasColumnType("boolean")
+                        .HasColumnName("input_editable");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("character varying(65536)")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("OnBehalfOfUserId")
+                        .IsRequired()
+                        .HasMaxLength(450)
+                        .HasColumnType("character varying(450)")
+                        .HasColumnName("on_behalf_of_user_id");
+
+                    b.Property<string>("Rationale")
+                        .HasMaxLength(8000)
+                        .HasColumnType("character varying(8000)")
+                        .HasColumnName("rationale");
+
+                    b.Property<Guid>("SourceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("source_id");
+
+                    b.Property<string>("SourceKind")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("source_kind");
+
+                    b.Property<string>("SourceStepKey")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("character varying(200)")
+                        .HasColumnName("source_step_key");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("Summary")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("character varying(500)")
+                        .HasColumnName("summary");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Tool")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("tool");
+
+                    b.HasKey("Id")
+                        .HasName("pk_pending_actions");
+
+                    b.HasIndex("HandledUtc")
+                        .HasDatabaseName("ix_pending_actions_handled_utc");
+
+                    b.HasIndex("Status", "ExpiresUtc")
+                        .HasDatabaseName("ix_pending_actions_status_expires_utc");
+
+                    b.HasIndex("TenantId", "DecidedUtc")
+                        .HasDatabaseName("ix_pending_actions_tenant_id_decided_utc");
+
+                    b.HasIndex("TenantId", "Status", "CreatedUtc")
+                        .HasDatabaseName("ix_pending_actions_tenant_id_status_created_utc");
+
+                    b.HasIndex("TenantId", "SourceKind", "SourceId", "SourceStepKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_pending_actions_tenant_id_source_kind_source_id_source_step");
+
+                    b.ToTable("pending_actions", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Audit.AuditEntry", b =>
                 {
                     b.Property<long>("Id")
@@ -3152,6 +3299,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_agent_support_tickets_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Approvals.PendingAction", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_pending_actions_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Budgets.Budget", b =>

@@ -634,6 +634,153 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("agent_support_tickets", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Approvals.PendingAction", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long?>("AmountMicros")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("amount_micros");
+
+                    b.Property<string>("ApproverRole")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("approver_role");
+
+                    b.Property<string>("Comment")
+                        .HasMaxLength(2000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("comment");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("DecidedById")
+                        .HasMaxLength(450)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by_id");
+
+                    b.Property<string>("DecidedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_by_name");
+
+                    b.Property<DateTime?>("DecidedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("decided_utc");
+
+                    b.Property<string>("EditedInputJson")
+                        .HasMaxLength(65536)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("edited_input_json");
+
+                    b.Property<DateTime>("ExpiresUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_utc");
+
+                    b.Property<DateTime?>("HandledUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handled_utc");
+
+                    b.Property<int>("HandlerAttempts")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("handler_attempts");
+
+                    b.Property<string>("HandlerError")
+                        .HasMaxLength(1000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handler_error");
+
+                    b.Property<DateTime?>("HandlerLeaseUntilUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handler_lease_until_utc");
+
+                    b.Property<bool>("InputEditable")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("input_editable");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasMaxLength(65536)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("OnBehalfOfUserId")
+                        .IsRequired()
+                        .HasMaxLength(450)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("on_behalf_of_user_id");
+
+                    b.Property<string>("Rationale")
+                        .HasMaxLength(8000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rationale");
+
+                    b.Property<Guid>("SourceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_id");
+
+                    b.Property<string>("SourceKind")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_kind");
+
+                    b.Property<string>("SourceStepKey")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source_step_key");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("Summary")
+                        .IsRequired()
+                        .HasMaxLength(500)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("summary");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Tool")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tool");
+
+                    b.HasKey("Id")
+                        .HasName("pk_pending_actions");
+
+                    b.HasIndex("HandledUtc")
+                        .HasDatabaseName("ix_pending_actions_handled_utc");
+
+                    b.HasIndex("Status", "ExpiresUtc")
+                        .HasDatabaseName("ix_pending_actions_status_expires_utc");
+
+                    b.HasIndex("TenantId", "DecidedUtc")
+                        .HasDatabaseName("ix_pending_actions_tenant_id_decided_utc");
+
+                    b.HasIndex("TenantId", "Status", "CreatedUtc")
+                        .HasDatabaseName("ix_pending_actions_tenant_id_status_created_utc");
+
+                    b.HasIndex("TenantId", "SourceKind", "SourceId", "SourceStepKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_pending_actions_tenant_id_source_kind_source_id_source_step_key");
+
+                    b.ToTable("pending_actions", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Audit.AuditEntry", b =>
                 {
                     b.Property<long>("Id")
@@ -3113,6 +3260,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_agent_support_tickets_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Approvals.PendingAction", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_pending_actions_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Budgets.Budget", b =>

@@ -27,6 +27,7 @@ internal static class Navigation
         new("Caching", "/caching", MudBlazor.Icons.Material.Filled.Cached, Policies.TenantAdmin, "Settings"),
         new("API keys", "/keys", MudBlazor.Icons.Material.Filled.VpnKey, Policies.TenantAdmin, "Settings"),
         new("API reference", "/api-docs", MudBlazor.Icons.Material.Filled.Api, Policies.TenantAdmin, "Settings"),
+        new("Approvals", "/approvals", MudBlazor.Icons.Material.Filled.Approval, Policies.TenantMember, "Governance"),
         new("Members", "/members", MudBlazor.Icons.Material.Filled.Group, Policies.TenantAdmin, "Governance"),
         new("Audit log", "/audit", MudBlazor.Icons.Material.Filled.Policy, Policies.AuditReader, "Governance"),
         new("Jobs", "/admin/jobs", MudBlazor.Icons.Material.Filled.WorkHistory, Policies.PlatformAdmin, "Platform"),

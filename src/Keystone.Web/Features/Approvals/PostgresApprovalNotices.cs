@@ -1,0 +1,139 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Keystone.Data;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+
+namespace Keystone.Web.Features.Approvals;
+
+/// <summary>
+/// Approval notices between instances in PostgreSQL mode: a change here is sent as
+/// <c>NOTIFY keystone_approvals, '&lt;instance&gt;:&lt;tenant&gt;'</c> and every instance holds one unpooled connection
+/// that <c>LISTEN</c>s on that channel, so an inbox open on another instance updates within milliseconds. NOTIFY is
+/// not stored: after the listening connection drops, every page is told "anything may have changed" on reconnecting.
+/// </summary>
+internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<ApprovalNotices> log)
+    : ApprovalNotices(log)
+{
+    /// <summary>The notification channel (one per database).</summary>
+    public const string Channel = "keystone_approvals";
+
+    private readonly string _instance = Guid.NewGuid().ToString("N");
+    private readonly Channel<Guid> _outbox = System.Threading.Channels.Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
+
+    protected override void Send(Guid tenantId) => _outbox.Writer.TryWrite(tenantId);
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+        => Task.WhenAll(ListenAsync(stoppingToken), SendAsync(stoppingToken));
+
+    private async Task ListenAsync(CancellationToken ct)
+    {
+        var failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                // Its own connection outside the pools, held for the life of the process (as the settings feed's).
+                await using var conn = dbFactory.CreateListenerConnection();
+                await conn.OpenAsync(ct);
+                conn.Notification += (_, e) => Receive(e.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", conn))
+                {
+                    await listen.ExecuteNonQueryAsync(ct);
+                }
+
+                // Whatever changed while nobody listened.
+                Raise(Guid.Empty);
+                failures = 0;
+                while (true)
+                {
+                    await conn.WaitAsync(ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (!ct.IsCancellationRequested)
+            {
+                // Pages still update on this instance's own changes and on their periodic refresh.
+                if (failures++ % 60 == 0)
+                {
+                    ListenFailed(ex);
+                }
+
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), clock, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task SendAsync(CancellationToken ct)
+    {
+        var batch = new HashSet<Guid>();
+        try
+        {
+            while (await _outbox.Reader.WaitToReadAsync(ct))
+            {
+                while (_outbox.Reader.TryRead(out var tenantId))
+                {
+                    batch.Add(tenantId);
+                }
+
+                for (var attempt = 1; batch.Count > 0; attempt++)
+                {
+                    try
+                    {
+                        await using var db = dbFactory.ForSystem();
+                        foreach (var tenantId in batch.ToList())
+                        {
+                            var payload = _instance + ":" + tenantId.ToString("D", CultureInfo.InvariantCulture);
+                            await db.Database.ExecuteSqlAsync($"SELECT pg_notify({Channel}, {payload})", ct);
+                            batch.Remove(tenantId);
+                        }
+                    }
+                    catch (Exception ex) when (!ct.IsCancellationRequested)
+                    {
+                        // Three tries, then other instances' pages see the change on their periodic refresh.
+                        if (attempt >= 3)
+                        {
+                            SendFailed(ex);
+                            batch.Clear();
+                        }
+                        else
+                        {
+                            await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), clock, ct);
+                        }
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private void Receive(string payload)
+    {
+        var colon = payload.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0 || payload.AsSpan(0, colon).SequenceEqual(_instance) || !Guid.TryParse(payload.AsSpan(colon + 1), out var tenantId))
+        {
+            return; // This instance's own notice (raised when it was published), or not ours.
+        }
+
+        Raise(tenantId);
+    }
+
+    [LoggerMessage(EventId = 2501, Level = LogLevel.Warning, Message = "Listening for other instances' approval notices failed; open inboxes here see their changes on their periodic refresh until it works again")]
+    private partial void ListenFailed(Exception ex);
+
+    [LoggerMessage(EventId = 2502, Level = LogLevel.Warning, Message = "Telling the other instances about an approvals change failed; their open inboxes see it on their periodic refresh")]
+    private partial void SendFailed(Exception ex);
+}
