@@ -40,6 +40,7 @@ public sealed class AgentApiTests(SqliteAgentAppFixture fixture) : IClassFixture
         Assert.Equal($"/api/v1/runs/{id}", started.Headers.Location!.OriginalString);
         Assert.Equal("queued", body.RootElement.GetProperty("state").GetString());
 
+        await fixture.FinishAsync(id, AgentRunState.Succeeded, AgentRunState.Failed);
         var events = await ReadEventsAsync(client, id, lastEventId: null);
         Assert.Equal(["status", "status", "tool_use", "tool_result", "token", "status", "done"], events.Select(e => e.Type));
         Assert.Equal("succeeded", JsonDocument.Parse(events[^1].Data).RootElement.GetProperty("state").GetString());

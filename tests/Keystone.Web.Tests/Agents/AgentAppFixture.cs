@@ -91,6 +91,20 @@ public abstract class AgentAppFixture : IAsyncLifetime
         return (run, steps);
     }
 
+    /// <summary>
+    /// Finishes a run that was handed to a worker: runs a worker here too (it claims the run only if no live worker holds
+    /// it), then waits for one of <paramref name="states"/>.
+    /// </summary>
+    /// <remarks>
+    /// Several test hosts in one process share Hangfire's global <c>JobStorage.Current</c>, so a job one host enqueues may
+    /// be fetched by another host's server, which does not know the run. Production runs one host per process.
+    /// </remarks>
+    internal async Task<AgentRun> FinishAsync(Guid runId, params AgentRunState[] states)
+    {
+        await WorkAsync(runId);
+        return await WaitForAsync(runId, states);
+    }
+
     /// <summary>Waits (up to 60 s) for a run that a Hangfire worker executes to reach <paramref name="state"/>.</summary>
     internal async Task<AgentRun> WaitForAsync(Guid runId, params AgentRunState[] states)
     {
@@ -116,9 +130,12 @@ public sealed class SqliteAgentAppFixture : AgentAppFixture
 
 public sealed class PostgresAgentAppFixture : AgentAppFixture
 {
-    private PostgresTestDatabase _db = default!;
+    private PostgresTestDatabase? _db;
 
-    protected override async Task<KeystoneAppFactory> CreateAppAsync()
+    protected override Task<KeystoneAppFactory> CreateAppAsync() => CreatePostgresAppAsync();
+
+    /// <summary>A new database and the app on it (the approvals end-to-end fixture uses it too).</summary>
+    internal async Task<KeystoneAppFactory> CreatePostgresAppAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
         Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
@@ -132,7 +149,15 @@ public sealed class PostgresAgentAppFixture : AgentAppFixture
     public override async Task DisposeAsync()
     {
         await base.DisposeAsync();
-        await _db.DisposeAsync();
+        await DisposeDatabaseAsync();
+    }
+
+    internal async Task DisposeDatabaseAsync()
+    {
+        if (_db is not null)
+        {
+            await _db.DisposeAsync();
+        }
     }
 }
 

@@ -108,7 +108,7 @@ public abstract class AgentRunTests(AgentAppFixture fixture)
         await MakeHeartbeatStaleAsync(run.Id);
         Assert.Equal(1, await JanitorAsync());
 
-        var done = await fixture.WaitForAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
+        var done = await fixture.FinishAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
         Assert.Equal(AgentRunState.Succeeded, done.State);
         Assert.Equal(1, done.Resumes);
         var (_, steps) = await fixture.ReadAsync(run.Id);
@@ -262,7 +262,7 @@ public abstract class AgentRunTests(AgentAppFixture fixture)
         await DecideAsync(approvalId, request, ApprovalOutcome.Approved, edited);
         await DecideAsync(approvalId, request, ApprovalOutcome.Approved, edited); // A repeated decision changes nothing.
 
-        var done = await fixture.WaitForAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
+        var done = await fixture.FinishAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
         Assert.Equal(AgentRunState.Succeeded, done.State);
         await using var after = fixture.Db();
         var mail = await after.MailSink.AsNoTracking().SingleAsync(m => m.RunId == run.Id);
@@ -285,7 +285,7 @@ public abstract class AgentRunTests(AgentAppFixture fixture)
 
         await DecideAsync(approvalId, request, ApprovalOutcome.Rejected, request.InputJson, "Not for this customer.");
 
-        var done = await fixture.WaitForAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
+        var done = await fixture.FinishAsync(run.Id, AgentRunState.Succeeded, AgentRunState.Failed);
         Assert.Equal(AgentRunState.Succeeded, done.State);
         var (_, steps) = await fixture.ReadAsync(run.Id);
         var tool = Assert.Single(steps, s => s.Kind == AgentStepKind.Tool);

@@ -10,11 +10,11 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-playground", "nav-prompts", "nav-agents", "nav-evals", "nav-traces", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-admin-jobs"] },
-        { Roles.Support, ["nav-home", "nav-playground", "nav-prompts", "nav-evals", "nav-traces", "nav-usage"] },
-        { Roles.PromptEditor, ["nav-home", "nav-playground", "nav-prompts", "nav-evals", "nav-usage"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-playground", "nav-agents", "nav-traces", "nav-usage", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-members", "nav-audit"] },
-        { Roles.TenantMember, ["nav-home", "nav-playground", "nav-usage"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-playground", "nav-prompts", "nav-agents", "nav-evals", "nav-traces", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-admin-jobs", "nav-approvals"] },
+        { Roles.Support, ["nav-home", "nav-playground", "nav-prompts", "nav-evals", "nav-traces", "nav-usage", "nav-approvals"] },
+        { Roles.PromptEditor, ["nav-home", "nav-playground", "nav-prompts", "nav-evals", "nav-usage", "nav-approvals"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-playground", "nav-agents", "nav-traces", "nav-usage", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-members", "nav-audit", "nav-approvals"] },
+        { Roles.TenantMember, ["nav-home", "nav-playground", "nav-usage", "nav-approvals"] },
     };
 
     [Theory]
