@@ -308,6 +308,45 @@ public abstract class AgentRunTests(AgentAppFixture fixture)
         Assert.Equal(agent.DayBudgetMicros, cap.LimitMicros);
     }
 
+    [Fact]
+    public async Task Replay_FailedRunFromAStepOnAnotherModel_IsANewRunAndTheOriginalIsUntouched()
+    {
+        var agent = await fixture.CreateAgentAsync(["create_support_ticket"], maxSteps: 3);
+        var run = await fixture.CreateRunAsync(agent, "Open tickets. [sim:toolloop=create_support_ticket]");
+        await fixture.WorkAsync(run.Id);
+        var (failed, originalSteps) = await fixture.ReadAsync(run.Id);
+        Assert.Equal(AgentRunState.Failed, failed.State);
+        int ticketsBefore;
+        await using (var before = fixture.Db())
+        {
+            // The cap stops the run before its fourth model call; the third's tool call was made.
+            ticketsBefore = await before.SupportTickets.CountAsync(t => t.RunId == run.Id);
+            Assert.Equal(originalSteps.Count(s => s.Kind == AgentStepKind.Tool), ticketsBefore);
+        }
+
+        AgentRun replay;
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            replay = await scope.ServiceProvider.GetRequiredService<AgentRunService>().ReplayAsync(DemoData.AcmeId, run.Id, 2, "smart",
+                new RunActor("support-user", null, "support-user", []), ["fast", "smart"], CancellationToken.None);
+        }
+
+        await fixture.FinishAsync(replay.Id, AgentRunState.Succeeded, AgentRunState.Failed);
+        var (again, steps) = await fixture.ReadAsync(replay.Id);
+        Assert.Equal(run.Id, again.ReplayOfRunId);
+        Assert.Equal("smart", again.Model);
+        Assert.Equal(run.OnBehalfOf, again.OnBehalfOf);
+        Assert.Equal(originalSteps.Take(2).Select(s => (s.Kind, s.State, s.OutputJson)), steps.Take(2).Select(s => (s.Kind, s.State, s.OutputJson)));
+        Assert.Contains(steps.Skip(2), s => s.Kind == AgentStepKind.Model && s.Model == "sim-smart");
+        var (untouched, stepsAfter) = await fixture.ReadAsync(run.Id);
+        Assert.Equal(failed.UpdatedUtc, untouched.UpdatedUtc);
+        Assert.Equal(originalSteps.Count, stepsAfter.Count);
+        await using var db = fixture.Db();
+        // The copied step's ticket is not opened again; only the replay's own later calls open new ones, under the replay.
+        Assert.Equal(ticketsBefore, await db.SupportTickets.CountAsync(t => t.RunId == run.Id));
+        Assert.Equal(steps.Count(s => s.Kind == AgentStepKind.Tool && s.Sequence >= 2), await db.SupportTickets.CountAsync(t => t.RunId == replay.Id));
+    }
+
     private async Task<int> JanitorAsync()
     {
         using var scope = fixture.App.Services.CreateScope();

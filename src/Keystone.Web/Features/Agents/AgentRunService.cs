@@ -98,6 +98,62 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
         return run;
     }
 
+    /// <summary>
+    /// A new run that starts as a copy of a finished run's steps before <paramref name="fromStep"/> and continues from
+    /// there on <paramref name="model"/> (null: the original's). The original is untouched; copied tool steps keep their
+    /// results (they are not run again), steps from <paramref name="fromStep"/> on are made anew. The replay's cost counts
+    /// its own calls only.
+    /// </summary>
+    public async Task<AgentRun> ReplayAsync(Guid tenantId, Guid runId, int fromStep, string? model, RunActor actor, IReadOnlyList<string> allowedModels,
+        CancellationToken ct)
+    {
+        var view = await GetAsync(tenantId, runId, ct) ?? throw AgentException.Missing("There is no such run.");
+        var original = view.Run;
+        if (!AgentRunEvents.IsFinished(original.State))
+        {
+            throw new AgentException(409, AgentException.Conflict, "Only a finished run can be replayed; this one is still going.", "run");
+        }
+
+        if (fromStep < 0 || fromStep > view.Steps.Count)
+        {
+            throw AgentException.Bad("fromStep", $"Choose a step from 0 to {view.Steps.Count}.");
+        }
+
+        var target = string.IsNullOrWhiteSpace(model) ? original.Model : model.Trim();
+        if (!allowedModels.Contains(target, StringComparer.OrdinalIgnoreCase))
+        {
+            throw AgentException.Bad("model", $"'{target}' is not a chat model this tenant may use.");
+        }
+
+        var copied = view.Steps.Where(s => s.Sequence < fromStep).ToList();
+        if (copied.Any(s => s.State is AgentStepState.Started or AgentStepState.AwaitingApproval))
+        {
+            throw AgentException.Bad("fromStep", "A step before the chosen one never finished; replay from that step or an earlier one.");
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var steps = copied.Select(s => new AgentRunStep
+        {
+            Id = Guid.CreateVersion7(), TenantId = s.TenantId, Sequence = s.Sequence, Kind = s.Kind, State = s.State, CallId = s.CallId,
+            Provider = s.Provider, Model = s.Model, CostMicros = s.CostMicros, InputTokens = s.InputTokens, OutputTokens = s.OutputTokens, Text = s.Text,
+            ToolCallsJson = s.ToolCallsJson, Tool = s.Tool, ToolCallId = s.ToolCallId, InputJson = s.InputJson, OutputJson = s.OutputJson,
+            IdempotencyKey = s.IdempotencyKey, AutonomyLevel = s.AutonomyLevel, Truncated = s.Truncated, ApprovalId = s.ApprovalId,
+            ErrorCode = s.ErrorCode, Error = s.Error, CreatedUtc = now, CompletedUtc = now,
+        }).ToList();
+        var replay = await InsertAsync(new AgentRun
+        {
+            TenantId = tenantId, AgentId = original.AgentId, AgentName = original.AgentName, Model = target, SystemPrompt = original.SystemPrompt,
+            PromptName = original.PromptName, PromptVersionId = original.PromptVersionId, Tools = original.Tools, Input = original.Input,
+            RunBudgetMicros = original.RunBudgetMicros, MaxSteps = original.MaxSteps,
+            ModelCalls = copied.Count(s => s.Kind == AgentStepKind.Model), ReplayOfRunId = original.Id, ReplayFromStep = fromStep,
+        }, actor with { OnBehalfOf = original.OnBehalfOf, Permissions = AgentPermissionsOf(original) }, ct, steps);
+        Enqueue(replay.Id);
+        return replay;
+    }
+
+    /// <summary>A replay acts for whom the original acted for, with the same permissions.</summary>
+    private static IReadOnlyList<string> AgentPermissionsOf(AgentRun run) => ToolRegistry.Split(run.Permissions);
+
     public async Task<RunView?> GetAsync(Guid tenantId, Guid runId, CancellationToken ct)
     {
         await using var db = dbFactory.ForTenant(tenantId);

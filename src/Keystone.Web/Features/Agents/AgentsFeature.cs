@@ -20,6 +20,7 @@ internal static class AgentsFeature
         .AddScoped<AgentCatalog>()
         .AddScoped<AgentRunService>()
         .AddScoped<AgentRunner>()
+        .AddScoped<AgentRunViewer>()
         .AddScoped<IApprovalDecisionHandler, AgentApprovalHandler>()
         .AddTransient<AgentRunJob>()
         .AddRecurringJob<AgentRunJanitorJob>(AgentRunJanitorJob.RecurringId, sp => sp.GetRequiredService<IOptions<AgentsOptions>>().Value.JanitorCron,
