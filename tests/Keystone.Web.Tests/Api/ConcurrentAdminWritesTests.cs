@@ -99,8 +99,8 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
         ["DELETE /api/v1/provider-keys/{provider}"] = t => t.DeleteProviderKeyAsync(),
         ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
-        ["POST /api/v1/agents/{id}/runs"] = t => t.StartRunsAsync(),
-        ["POST /api/v1/runs/{id}/cancel"] = t => t.CancelRunAsync(),
+        ["POST /api/v1/agents/{id:guid}/runs"] = t => t.StartRunsAsync(),
+        ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
     };
 
     public static TheoryData<string> Endpoints() => [.. Cases.Keys.Order(StringComparer.Ordinal)];

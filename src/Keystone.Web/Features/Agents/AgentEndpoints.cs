@@ -24,11 +24,11 @@ internal static class AgentEndpoints
             a.RunBudgetMicros, a.DayBudgetMicros, a.MaxSteps)) });
     }
 
-    public static async Task<IResult> StartAsync(HttpContext http, string id, ApiRequestBody body, AgentRunService runs)
+    public static async Task<IResult> StartAsync(HttpContext http, Guid id, ApiRequestBody body, AgentRunService runs)
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
-        var agentId = ParseId(id, "id");
+        var agentId = id;
         var input = await body.ReadAsync(http.Request, root =>
         {
             if (root.ValueKind != JsonValueKind.Object)
@@ -43,29 +43,29 @@ internal static class AgentEndpoints
         return TypedResults.Accepted($"/api/v1/runs/{run.Id}", new RunStartedDto(run.Id, "queued", $"/api/v1/runs/{run.Id}", $"/api/v1/runs/{run.Id}/events"));
     }
 
-    public static async Task<IResult> GetAsync(HttpContext http, string id, AgentRunService runs)
+    public static async Task<IResult> GetAsync(HttpContext http, Guid id, AgentRunService runs)
     {
         var key = ApiKeyContext.KeyOf(http)!;
-        var view = await runs.GetAsync(key.TenantId, ParseId(id, "id"), http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
+        var view = await runs.GetAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
         return TypedResults.Ok(RunDto.From(view));
     }
 
-    public static async Task<IResult> CancelAsync(HttpContext http, string id, AgentRunService runs)
+    public static async Task<IResult> CancelAsync(HttpContext http, Guid id, AgentRunService runs)
     {
         var key = ApiKeyContext.KeyOf(http)!;
-        var state = await runs.CancelAsync(key.TenantId, ParseId(id, "id"), http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
-        return TypedResults.Accepted($"/api/v1/runs/{id}", new { id = ParseId(id, "id"), state = AgentRunEvents.StateName(state) });
+        var state = await runs.CancelAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
+        return TypedResults.Accepted($"/api/v1/runs/{id}", new { id, state = AgentRunEvents.StateName(state) });
     }
 
     /// <summary>
     /// <c>GET /api/v1/runs/{id}/events</c>: every event of the run from the start (or after <c>Last-Event-ID</c>), then new
     /// ones as they are written, until <c>done</c>. The client's disconnect ends the stream.
     /// </summary>
-    public static async Task EventsAsync(HttpContext http, string id, KeystoneDbFactory dbFactory, TimeProvider clock)
+    public static async Task EventsAsync(HttpContext http, Guid id, KeystoneDbFactory dbFactory, TimeProvider clock)
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
-        var runId = ParseId(id, "id");
+        var runId = id;
         long after = 0;
         if (http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } last && !long.TryParse(last, System.Globalization.NumberStyles.None,
                 System.Globalization.CultureInfo.InvariantCulture, out after))
@@ -112,9 +112,6 @@ internal static class AgentEndpoints
             }
         }
     }
-
-    private static Guid ParseId(string id, string param)
-        => Guid.TryParse(id, out var g) ? g : throw ApiException.Invalid(param, $"'{id}' is not an id (a GUID).");
 
     private static async Task<T> Map<T>(Func<Task<T>> action)
     {

@@ -37,24 +37,24 @@ internal static class AgentsFeature
             .WithName("ListAgents")
             .WithSummary("This tenant's agents")
             .Produces<AgentDto[]>();
-        chat.MapPost("/agents/{id}/runs", AgentEndpoints.StartAsync)
+        chat.MapPost("/agents/{id:guid}/runs", AgentEndpoints.StartAsync)
             .WithName("StartAgentRun")
             .WithSummary("Starts a durable run of an agent")
             .WithDescription("Body: { \"input\": \"…\" }. Answers 202 with the run id; follow it at /api/v1/runs/{id} and /api/v1/runs/{id}/events.")
             .Accepts<StartRunRequestDoc>("application/json")
             .Produces<RunStartedDto>(202)
             .WithErrors(400, 404, 409, 413, 415);
-        chat.MapGet("/runs/{id}", AgentEndpoints.GetAsync)
+        chat.MapGet("/runs/{id:guid}", AgentEndpoints.GetAsync)
             .WithName("GetAgentRun")
             .WithSummary("A run's state and every step (model calls with cost, tool calls with input and output)")
             .Produces<RunDto>()
             .WithErrors(400, 404);
-        chat.MapGet("/runs/{id}/events", AgentEndpoints.EventsAsync)
+        chat.MapGet("/runs/{id:guid}/events", AgentEndpoints.EventsAsync)
             .WithName("AgentRunEvents")
             .WithSummary("A run's events as server-sent events: token, tool_use, tool_result, status, approval_required, error, done")
             .Produces(200, contentType: "text/event-stream")
             .WithErrors(400, 404);
-        chat.MapPost("/runs/{id}/cancel", AgentEndpoints.CancelAsync)
+        chat.MapPost("/runs/{id:guid}/cancel", AgentEndpoints.CancelAsync)
             .WithName("CancelAgentRun")
             .WithSummary("Cancels a run: at once when no worker holds it, else at the next step boundary")
             .Produces(202)
