@@ -98,6 +98,22 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>Eval sets: a prompt's global set or a tenant's set for its override.</summary>
     public DbSet<Evals.EvalSet> EvalSets => Set<Evals.EvalSet>();
 
+    public DbSet<Agents.Agent> Agents => Set<Agents.Agent>();
+
+    public DbSet<Agents.AgentToolSetting> AgentToolSettings => Set<Agents.AgentToolSetting>();
+
+    public DbSet<Agents.AgentRun> AgentRuns => Set<Agents.AgentRun>();
+
+    public DbSet<Agents.AgentRunStep> AgentRunSteps => Set<Agents.AgentRunStep>();
+
+    public DbSet<Agents.AgentRunEvent> AgentRunEvents => Set<Agents.AgentRunEvent>();
+
+    public DbSet<Agents.MailSinkMessage> MailSink => Set<Agents.MailSinkMessage>();
+
+    public DbSet<Agents.SupportTicket> SupportTickets => Set<Agents.SupportTicket>();
+
+    public DbSet<Agents.CustomerCredit> CustomerCredits => Set<Agents.CustomerCredit>();
+
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();
 

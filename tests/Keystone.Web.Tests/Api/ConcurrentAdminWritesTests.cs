@@ -104,6 +104,8 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/documents"] = t => t.UploadSameDocumentAsync(),
         ["DELETE /api/v1/documents/{id:guid}"] = t => t.DeleteDocumentAsync(),
         ["POST /api/v1/retrieve"] = t => t.RetrieveAsync(),
+        ["POST /api/v1/agents/{id:guid}/runs"] = t => t.StartRunsAsync(),
+        ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
     };
 
     private static MultipartFormDataContent DocumentForm(string name, string text)
@@ -382,6 +384,45 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var stored = await GetJsonAsync(admin, $"/api/v1/approvals/{id}");
         Assert.Equal(verdict == "approve" ? "approved" : "rejected", stored.GetProperty("status").GetString());
         Assert.Equal(won.Body.GetProperty("comment").GetString(), stored.GetProperty("comment").GetString());
+    private async Task<Keystone.Web.Features.Agents.AgentView> NewAgentAsync()
+    {
+        using var scope = fixture.App.Services.CreateScope();
+        return await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentCatalog>().SaveAsync(DemoData.AcmeId, null,
+            new Keystone.Web.Features.Agents.AgentInput($"conc-{Guid.NewGuid():N}"[..20], "fast", null, null, ["get_usage_summary"], 100_000, 1_000_000, 4),
+            "test", CancellationToken.None);
+    }
+
+    private async Task StartRunsAsync()
+    {
+        var agent = await NewAgentAsync();
+
+        var answers = await AllAtOnceAsync(i => fixture.Client().PostAsync($"/api/v1/agents/{agent.Id}/runs", Json($$"""{"input":"writer {{i}} [sim:tool=get_usage_summary]"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        var ids = answers.Select(a => a.Body.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(Writers, ids.Distinct().Count());
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.AgentRuns.AsNoTracking().Where(r => r.AgentId == agent.Id).Select(r => r.Id).ToListAsync();
+        Assert.Equal(ids.Order(), stored.Order());
+    }
+
+    private async Task CancelRunAsync()
+    {
+        var agent = await NewAgentAsync();
+        Keystone.Data.Agents.AgentRun run;
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            run = await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentRunService>().CreateAsync(DemoData.AcmeId, agent.Id, "Usage?",
+                new Keystone.Web.Features.Agents.RunActor("test", null, "test", []), CancellationToken.None);
+        }
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync($"/api/v1/runs/{run.Id}/cancel", Json("{}")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        Assert.All(answers, a => Assert.Equal("cancelled", a.Body.GetProperty("state").GetString()));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.Equal(Keystone.Data.Agents.AgentRunState.Cancelled, (await db.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id)).State);
+        Assert.Equal(1, await db.AgentRunEvents.CountAsync(e => e.RunId == run.Id && e.Type == "done"));
     }
 
     [Fact]

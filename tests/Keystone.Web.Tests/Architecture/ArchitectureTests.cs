@@ -25,6 +25,8 @@ public sealed class ArchitectureTests
     /// </summary>
     private static readonly Dictionary<string, string[]> AllowedFeatureDependencies = new(StringComparer.Ordinal)
     {
+        // Agents ask for approval through ApprovalContracts, and an agent's system prompt is a managed prompt version.
+        ["Agents"] = ["Approvals", "Prompts"],
         // The OpenAI-compatible protocol authenticates keys (Keys) and renders managed prompts (Prompts).
         ["Api"] = ["Keys", "Prompts"],
         // Approvals stores and decides pending actions; requesters reach it only through ApprovalContracts.

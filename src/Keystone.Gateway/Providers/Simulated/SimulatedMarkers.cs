@@ -13,6 +13,29 @@ internal static partial class SimulatedMarkers
     [GeneratedRegex(@"\[sim:(?<key>[a-z]+)(?:=(?<value>[A-Za-z0-9_.]+))?\]", RegexOptions.CultureInvariant)]
     private static partial Regex Marker();
 
+    /// <summary>A tool call the last user message asks for (<c>[sim:tool=NAME]</c>, <c>[sim:toolloop=NAME]</c>, <c>[sim:badargs]</c>); null when none.</summary>
+    public static (string Name, bool EveryTurn, bool BadArguments)? ForcedTool(IReadOnlyList<ChatMessage> messages)
+    {
+        var last = messages.LastOrDefault(m => m.Role == "user")?.Content;
+        if (last is null || !last.Contains("[sim:tool", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        (string Name, bool EveryTurn, bool BadArguments)? forced = null;
+        var bad = last.Contains("[sim:badargs]", StringComparison.Ordinal);
+        foreach (Match m in Marker().Matches(last))
+        {
+            var key = m.Groups["key"].Value;
+            if (key is "tool" or "toolloop" && m.Groups["value"].Value is { Length: > 0 } name)
+            {
+                forced = (name, key == "toolloop", bad);
+            }
+        }
+
+        return forced;
+    }
+
     /// <summary>The effective knobs: configuration, then each marker of the last user message in order.</summary>
     public static SimulatedOptions Apply(SimulatedOptions configured, IReadOnlyList<ChatMessage> messages)
     {

@@ -200,9 +200,21 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
             new Usage(inputTokens, ids.Count + reasoning, CachedInputTokens: cached, ReasoningTokens: reasoning));
     }
 
-    /// <summary>Calls a tool when tools are offered and tool_choice allows it: always when required or named, else for two requests in three.</summary>
+    /// <summary>
+    /// Calls a tool when tools are offered and tool_choice allows it: always when required or named, else for two requests in three.
+    /// A <c>[sim:tool=NAME]</c> marker makes the answer to the user message call NAME (offered or not, as a real model
+    /// may invent one); <c>[sim:toolloop=NAME]</c> calls it after every tool result too; <c>[sim:badargs]</c> sends <c>{}</c>.
+    /// </summary>
     private static List<ToolCall> ChooseToolCalls(ChatRequest r, Random rng)
     {
+        if (r.Tools is { Count: > 0 } && SimulatedMarkers.ForcedTool(r.Messages) is { } forced
+            && (forced.EveryTurn || (r.Messages.Count > 0 && r.Messages[^1].Role != "tool")))
+        {
+            var offered = r.Tools.FirstOrDefault(t => t.Name == forced.Name);
+            var forcedArgs = forced.BadArguments || offered is null ? "{}" : SimulatedAnswerWriter.JsonFor(offered.Parameters, SimulatedAnswerWriter.Topic(r.Messages), rng);
+            return [new ToolCall("call_" + rng.Next(100_000_000, 999_999_999).ToString(System.Globalization.CultureInfo.InvariantCulture), forced.Name, forcedArgs)];
+        }
+
         if (r.Tools is not { Count: > 0 } tools || r.Messages.Count == 0 || r.Messages[^1].Role == "tool")
         {
             return [];

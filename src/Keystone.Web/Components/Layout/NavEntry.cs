@@ -17,6 +17,7 @@ internal static class Navigation
         new("Playground", "/playground", MudBlazor.Icons.Material.Filled.Chat, Policies.TenantMember, "Build"),
         new("Prompts", "/prompts", MudBlazor.Icons.Material.Filled.EditNote, Policies.PromptReader, "Build"),
         new("Knowledge", "/knowledge", MudBlazor.Icons.Material.Filled.LibraryBooks, Policies.TenantMember, "Build"),
+        new("Agents", "/agents", MudBlazor.Icons.Material.Filled.SmartToy, Policies.TenantAdmin, "Build"),
         new("Evals", "/evals", MudBlazor.Icons.Material.Filled.FactCheck, Policies.PromptReader, "Build"),
         new("Traces", "/traces", MudBlazor.Icons.Material.Filled.ManageSearch, Policies.TraceReader, "Operations"),
         new("Overview", "/dashboard", MudBlazor.Icons.Material.Filled.Insights, Policies.PlatformAdmin, "Business"),

@@ -1,0 +1,127 @@
+using System.Text;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Data.Agents;
+using Keystone.Web.Platform.Http;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Agents;
+
+/// <summary>
+/// <c>/api/v1/agents</c> and <c>/api/v1/runs</c>: start a run (202 with its id), read its state and steps, follow its
+/// events over SSE, cancel it. The key's tenant scopes everything; another tenant's ids answer 404.
+/// </summary>
+internal static class AgentEndpoints
+{
+    /// <summary>How often the event stream looks for new events (the run may execute on another instance).</summary>
+    private static readonly TimeSpan EventPoll = TimeSpan.FromMilliseconds(200);
+
+    public static async Task<IResult> ListAgentsAsync(HttpContext http, AgentCatalog catalog)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var agents = await catalog.ListAsync(key.TenantId, http.RequestAborted);
+        return TypedResults.Ok(new { agents = agents.Select(a => new AgentDto(a.Id, a.Name, a.ModelAlias, a.PromptName, a.PromptVersionNumber, a.Tools,
+            a.RunBudgetMicros, a.DayBudgetMicros, a.MaxSteps)) });
+    }
+
+    public static async Task<IResult> StartAsync(HttpContext http, Guid id, ApiRequestBody body, AgentRunService runs)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var agentId = id;
+        var input = await body.ReadAsync(http.Request, root =>
+        {
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiException.Invalid("body", "The request body must be a JSON object.");
+            }
+
+            return JsonFields.RequiredString(root, "input", AgentRunService.MaxInputLength);
+        }, ct);
+        var actor = new RunActor(null, key.KeyId, $"api-key:{key.KeyId}", AgentPermissions.ForApiKey(key.Scopes.Contains(ApiKeyScopes.Admin)));
+        var run = await Map(() => runs.StartAsync(key.TenantId, agentId, input, actor, ct));
+        return TypedResults.Accepted($"/api/v1/runs/{run.Id}", new RunStartedDto(run.Id, "queued", $"/api/v1/runs/{run.Id}", $"/api/v1/runs/{run.Id}/events"));
+    }
+
+    public static async Task<IResult> GetAsync(HttpContext http, Guid id, AgentRunService runs)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var view = await runs.GetAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
+        return TypedResults.Ok(RunDto.From(view));
+    }
+
+    public static async Task<IResult> CancelAsync(HttpContext http, Guid id, AgentRunService runs)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var state = await runs.CancelAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
+        return TypedResults.Accepted($"/api/v1/runs/{id}", new { id, state = AgentRunEvents.StateName(state) });
+    }
+
+    /// <summary>
+    /// <c>GET /api/v1/runs/{id}/events</c>: every event of the run from the start (or after <c>Last-Event-ID</c>), then new
+    /// ones as they are written, until <c>done</c>. The client's disconnect ends the stream.
+    /// </summary>
+    public static async Task EventsAsync(HttpContext http, Guid id, KeystoneDbFactory dbFactory, TimeProvider clock)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var runId = id;
+        long after = 0;
+        if (http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } last && !long.TryParse(last, System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out after))
+        {
+            throw ApiException.Invalid("Last-Event-ID", "Last-Event-ID must be the id of an event of this stream.");
+        }
+
+        await using (var db = dbFactory.ForTenant(key.TenantId))
+        {
+            if (!await db.AgentRuns.AnyAsync(r => r.Id == runId && r.TenantId == key.TenantId, ct))
+            {
+                throw ApiException.NotFound("No run with that id in this tenant.");
+            }
+        }
+
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        http.Response.Headers["X-Accel-Buffering"] = "no";
+        await http.Response.Body.FlushAsync(ct);
+        while (!ct.IsCancellationRequested)
+        {
+            List<AgentRunEvent> events;
+            await using (var db = dbFactory.ForTenant(key.TenantId))
+            {
+                events = await db.AgentRunEvents.AsNoTracking().Where(e => e.RunId == runId && e.Id > after).OrderBy(e => e.Id).Take(200).ToListAsync(ct);
+            }
+
+            foreach (var e in events)
+            {
+                var frame = $"id: {e.Id}\nevent: {e.Type}\ndata: {e.DataJson}\n\n";
+                await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes(frame), ct);
+                after = e.Id;
+                if (e.Type == AgentRunEvents.Done)
+                {
+                    await http.Response.Body.FlushAsync(ct);
+                    return;
+                }
+            }
+
+            await http.Response.Body.FlushAsync(ct);
+            if (events.Count == 0)
+            {
+                await Task.Delay(EventPoll, clock, ct);
+            }
+        }
+    }
+
+    private static async Task<T> Map<T>(Func<Task<T>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (AgentException ex)
+        {
+            throw new ApiException(ex.Status, ex.Code, ex.Message, ex.Param);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using Keystone.Data.Identity;
+
+namespace Keystone.Web.Features.Agents;
+
+/// <summary>
+/// What a run may do with tools, from the role (or API key) of whom it acts for. Fixed on the run when it starts, so a
+/// resumed run on another worker decides the same way.
+/// </summary>
+internal static class AgentPermissions
+{
+    public const string UsageRead = "usage:read";
+    public const string TicketsCreate = "tickets:create";
+    public const string EmailSend = "email:send";
+    public const string CreditsIssue = "credits:issue";
+
+    public static readonly IReadOnlyList<string> All = [UsageRead, TicketsCreate, EmailSend, CreditsIssue];
+
+    /// <summary>Members may read, open tickets and (with approval) email; issuing credits is for admins.</summary>
+    public static IReadOnlyList<string> ForRoles(Func<string, bool> isInRole)
+        => isInRole(Roles.TenantAdmin) || isInRole(Roles.PlatformAdmin) ? All
+            : isInRole(Roles.TenantMember) ? [UsageRead, TicketsCreate, EmailSend]
+            : [];
+
+    /// <summary>An admin key acts as an admin; any other key that may start runs, as a member.</summary>
+    public static IReadOnlyList<string> ForApiKey(bool isAdminKey) => isAdminKey ? All : [UsageRead, TicketsCreate, EmailSend];
+
+    public static string Format(IEnumerable<string> permissions) => string.Join(' ', permissions);
+
+    public static bool Has(string stored, string permission)
+        => stored.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(permission, StringComparer.Ordinal);
+}

@@ -1,0 +1,213 @@
+using Hangfire;
+using Keystone.Data;
+using Keystone.Data.Agents;
+using Keystone.Gateway;
+using Keystone.Web.Features.Agents.Tools;
+using Keystone.Web.Features.Prompts;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Agents;
+
+/// <summary>Whom a run acts for and what they may do.</summary>
+/// <param name="UserId">The console user who started it, if any.</param>
+/// <param name="ApiKeyId">The API key that started it, if any.</param>
+/// <param name="OnBehalfOf">The user id, or <c>api-key:&lt;id&gt;</c>.</param>
+/// <param name="Permissions">From <see cref="AgentPermissions"/>.</param>
+internal sealed record RunActor(string? UserId, Guid? ApiKeyId, string OnBehalfOf, IReadOnlyList<string> Permissions);
+
+/// <summary>A run with its steps, as the API and the console show it.</summary>
+internal sealed record RunView(AgentRun Run, IReadOnlyList<AgentRunStep> Steps);
+
+/// <summary>Starts, reads and cancels runs. The loop itself is <see cref="AgentRunner"/>, run by <see cref="AgentRunJob"/>.</summary>
+internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRenderer prompts, IBackgroundJobClient jobs, TimeProvider clock)
+{
+    public const int MaxInputLength = 32_000;
+
+    /// <summary>Stores a queued run and hands it to a worker.</summary>
+    public async Task<AgentRun> StartAsync(Guid tenantId, Guid agentId, string input, RunActor actor, CancellationToken ct)
+    {
+        var run = await CreateAsync(tenantId, agentId, input, actor, ct);
+        Enqueue(run.Id);
+        return run;
+    }
+
+    /// <summary>Hands a run to a worker (Hangfire); a worker that finds it held or finished does nothing.</summary>
+    public void Enqueue(Guid runId) => jobs.Enqueue<AgentRunJob>(j => j.RunAsync(runId, CancellationToken.None));
+
+    /// <summary>Stores a queued run: the agent's model, system prompt (its managed version, resolved now), allowlist and caps.</summary>
+    public async Task<AgentRun> CreateAsync(Guid tenantId, Guid agentId, string input, RunActor actor, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(input) || input.Length > MaxInputLength)
+        {
+            throw AgentException.Bad("input", $"Give the run an input of 1 to {MaxInputLength} characters.");
+        }
+
+        Agent agent;
+        await using (var db = dbFactory.ForTenant(tenantId))
+        {
+            agent = await db.Agents.AsNoTracking().SingleOrDefaultAsync(a => a.Id == agentId && a.TenantId == tenantId, ct)
+                ?? throw AgentException.Missing("There is no such agent in this tenant.");
+        }
+
+        string? system = null;
+        Guid? versionId = null;
+        if (agent.PromptName is { } promptName)
+        {
+            try
+            {
+                var (_, version) = await prompts.ResolveAsync(promptName, tenantId, agent.PromptVersionNumber, ct);
+                system = version.SystemTemplate;
+                versionId = version.Id;
+            }
+            catch (PromptException ex)
+            {
+                throw new AgentException(409, ex.Code, $"The agent's system prompt cannot be used: {ex.Message}", "prompt");
+            }
+        }
+
+        return await InsertAsync(new AgentRun
+        {
+            TenantId = tenantId, AgentId = agent.Id, AgentName = agent.Name, Model = agent.ModelAlias, SystemPrompt = system,
+            PromptName = agent.PromptName, PromptVersionId = versionId, Tools = agent.Tools, Input = input,
+            RunBudgetMicros = agent.RunBudgetMicros, MaxSteps = agent.MaxSteps,
+        }, actor, ct);
+    }
+
+    /// <summary>Stores <paramref name="run"/> as a new queued run (ids, actor, times) with its first status event.</summary>
+    internal async Task<AgentRun> InsertAsync(AgentRun run, RunActor actor, CancellationToken ct, IEnumerable<AgentRunStep>? copiedSteps = null)
+    {
+        var now = clock.GetUtcNow();
+        run.Id = Guid.CreateVersion7(now);
+        run.TraceId = CallIds.NewVersion7(now);
+        run.State = AgentRunState.Queued;
+        run.OnBehalfOf = actor.OnBehalfOf;
+        run.StartedByUserId = actor.UserId;
+        run.ApiKeyId = actor.ApiKeyId;
+        run.Permissions = AgentPermissions.Format(actor.Permissions);
+        run.CreatedUtc = run.UpdatedUtc = now.UtcDateTime;
+        await using var db = dbFactory.ForTenant(run.TenantId);
+        db.AgentRuns.Add(run);
+        foreach (var step in copiedSteps ?? [])
+        {
+            step.RunId = run.Id;
+            db.AgentRunSteps.Add(step);
+        }
+
+        AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Status, new { state = "queued" }, now.UtcDateTime);
+        await db.SaveChangesAsync(ct);
+        return run;
+    }
+
+    /// <summary>
+    /// A new run that starts as a copy of a finished run's steps before <paramref name="fromStep"/> and continues from
+    /// there on <paramref name="model"/> (null: the original's). The original is untouched; copied tool steps keep their
+    /// results (they are not run again), steps from <paramref name="fromStep"/> on are made anew. The replay's cost counts
+    /// its own calls only.
+    /// </summary>
+    public async Task<AgentRun> ReplayAsync(Guid tenantId, Guid runId, int fromStep, string? model, RunActor actor, IReadOnlyList<string> allowedModels,
+        CancellationToken ct)
+    {
+        var view = await GetAsync(tenantId, runId, ct) ?? throw AgentException.Missing("There is no such run.");
+        var original = view.Run;
+        if (!AgentRunEvents.IsFinished(original.State))
+        {
+            throw new AgentException(409, AgentException.Conflict, "Only a finished run can be replayed; this one is still going.", "run");
+        }
+
+        if (fromStep < 0 || fromStep > view.Steps.Count)
+        {
+            throw AgentException.Bad("fromStep", $"Choose a step from 0 to {view.Steps.Count}.");
+        }
+
+        var target = string.IsNullOrWhiteSpace(model) ? original.Model : model.Trim();
+        if (!allowedModels.Contains(target, StringComparer.OrdinalIgnoreCase))
+        {
+            throw AgentException.Bad("model", $"'{target}' is not a chat model this tenant may use.");
+        }
+
+        var copied = view.Steps.Where(s => s.Sequence < fromStep).ToList();
+        if (copied.Any(s => s.State is AgentStepState.Started or AgentStepState.AwaitingApproval))
+        {
+            throw AgentException.Bad("fromStep", "A step before the chosen one never finished; replay from that step or an earlier one.");
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var steps = copied.Select(s => new AgentRunStep
+        {
+            Id = Guid.CreateVersion7(), TenantId = s.TenantId, Sequence = s.Sequence, Kind = s.Kind, State = s.State, CallId = s.CallId,
+            Provider = s.Provider, Model = s.Model, CostMicros = s.CostMicros, InputTokens = s.InputTokens, OutputTokens = s.OutputTokens, Text = s.Text,
+            ToolCallsJson = s.ToolCallsJson, Tool = s.Tool, ToolCallId = s.ToolCallId, InputJson = s.InputJson, OutputJson = s.OutputJson,
+            IdempotencyKey = s.IdempotencyKey, AutonomyLevel = s.AutonomyLevel, Truncated = s.Truncated, ApprovalId = s.ApprovalId,
+            ErrorCode = s.ErrorCode, Error = s.Error, CreatedUtc = now, CompletedUtc = now,
+        }).ToList();
+        var replay = await InsertAsync(new AgentRun
+        {
+            TenantId = tenantId, AgentId = original.AgentId, AgentName = original.AgentName, Model = target, SystemPrompt = original.SystemPrompt,
+            PromptName = original.PromptName, PromptVersionId = original.PromptVersionId, Tools = original.Tools, Input = original.Input,
+            RunBudgetMicros = original.RunBudgetMicros, MaxSteps = original.MaxSteps,
+            ModelCalls = copied.Count(s => s.Kind == AgentStepKind.Model), ReplayOfRunId = original.Id, ReplayFromStep = fromStep,
+        }, actor with { OnBehalfOf = original.OnBehalfOf, Permissions = AgentPermissionsOf(original) }, ct, steps);
+        Enqueue(replay.Id);
+        return replay;
+    }
+
+    /// <summary>A replay acts for whom the original acted for, with the same permissions.</summary>
+    private static IReadOnlyList<string> AgentPermissionsOf(AgentRun run) => ToolRegistry.Split(run.Permissions);
+
+    public async Task<RunView?> GetAsync(Guid tenantId, Guid runId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var run = await db.AgentRuns.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId && r.TenantId == tenantId, ct);
+        if (run is null)
+        {
+            return null;
+        }
+
+        var steps = await db.AgentRunSteps.AsNoTracking().Where(s => s.RunId == runId).OrderBy(s => s.Sequence).ToListAsync(ct);
+        return new RunView(run, steps);
+    }
+
+    /// <summary>A tenant's latest runs (of one agent, when given), newest first.</summary>
+    public async Task<IReadOnlyList<AgentRun>> ListAsync(Guid tenantId, Guid? agentId, int take, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var q = db.AgentRuns.AsNoTracking().Where(r => r.TenantId == tenantId);
+        if (agentId is { } a)
+        {
+            q = q.Where(r => r.AgentId == a);
+        }
+
+        return await q.OrderByDescending(r => r.CreatedUtc).Take(take).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// Cancels a run: one that no worker holds (queued, waiting for approval) ends now; a running one is flagged and its
+    /// worker stops at the next step boundary. Returns the run's state after the request; null when there is no such run.
+    /// </summary>
+    public async Task<AgentRunState?> CancelAsync(Guid tenantId, Guid runId, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var db = dbFactory.ForTenant(tenantId);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var ended = await db.AgentRuns
+            .Where(r => r.Id == runId && r.TenantId == tenantId && r.LeaseId == null
+                && (r.State == AgentRunState.Queued || r.State == AgentRunState.WaitingApproval))
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, AgentRunState.Cancelled).SetProperty(r => r.CancelRequested, true)
+                .SetProperty(r => r.ErrorCode, AgentRunner.Cancelled).SetProperty(r => r.Error, "The run was cancelled.")
+                .SetProperty(r => r.FinishedUtc, now).SetProperty(r => r.UpdatedUtc, now), ct);
+        if (ended > 0)
+        {
+            var cost = await db.AgentRuns.Where(r => r.Id == runId).Select(r => r.CostMicros).SingleAsync(ct);
+            AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Status, new { state = "cancelled" }, now);
+            AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Done, new { state = "cancelled", output = (string?)null, costMicros = cost, code = AgentRunner.Cancelled }, now);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            return AgentRunState.Cancelled;
+        }
+
+        await db.AgentRuns.Where(r => r.Id == runId && r.TenantId == tenantId && r.State == AgentRunState.Running)
+            .ExecuteUpdateAsync(s => s.SetProperty(r => r.CancelRequested, true).SetProperty(r => r.UpdatedUtc, now), ct);
+        await tx.CommitAsync(ct);
+        return await db.AgentRuns.AsNoTracking().Where(r => r.Id == runId && r.TenantId == tenantId).Select(r => (AgentRunState?)r.State).SingleOrDefaultAsync(ct);
+    }
+}
