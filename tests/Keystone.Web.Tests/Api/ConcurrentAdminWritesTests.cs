@@ -384,6 +384,8 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var stored = await GetJsonAsync(admin, $"/api/v1/approvals/{id}");
         Assert.Equal(verdict == "approve" ? "approved" : "rejected", stored.GetProperty("status").GetString());
         Assert.Equal(won.Body.GetProperty("comment").GetString(), stored.GetProperty("comment").GetString());
+    }
+
     private async Task<Keystone.Web.Features.Agents.AgentView> NewAgentAsync()
     {
         using var scope = fixture.App.Services.CreateScope();
