@@ -98,6 +98,12 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>Eval sets: a prompt's global set or a tenant's set for its override.</summary>
     public DbSet<Evals.EvalSet> EvalSets => Set<Evals.EvalSet>();
 
+    /// <summary>Eval runs (a set against a prompt version and alias) and their per-example results.</summary>
+    public DbSet<Evals.EvalRun> EvalRuns => Set<Evals.EvalRun>();
+
+    /// <summary>One row per example of a run, written with the run's totals.</summary>
+    public DbSet<Evals.EvalResult> EvalResults => Set<Evals.EvalResult>();
+
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();
 
