@@ -40,3 +40,6 @@ internal sealed record EvalRunView(
 /// <summary>One example's result as shown.</summary>
 internal sealed record EvalResultView(Guid Id, Guid ExampleId, int Attempt, string Answer, double Score, bool Passed, string Reasons, string? Error,
     int InputTokens, int OutputTokens, long CostMicros, int LatencyMs, Guid? TraceId, DateTime CreatedUtc);
+
+/// <summary>The start form's choices for a set: version numbers (newest first), the active one, its alias, and the tenant whose aliases apply.</summary>
+internal sealed record EvalRunChoices(IReadOnlyList<int> Versions, int? ActiveVersion, string? DefaultAlias, Guid BillingTenantId);

@@ -97,6 +97,42 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
             ?? throw new EvalException(EvalException.Invalid, "There is no tenant to attribute a global prompt's eval calls to.");
     }
 
+    /// <summary>
+    /// What the start form offers for a set: its prompt's version numbers (newest first), the one active for the set's
+    /// owner, its alias, and the tenant whose aliases apply (the set's, or the platform tenant for a global set).
+    /// </summary>
+    public async Task<EvalRunChoices?> ChoicesAsync(Guid setId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForSystem();
+        var set = await db.EvalSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct);
+        if (set is null)
+        {
+            return null;
+        }
+
+        Guid billing;
+        try
+        {
+            billing = set.TenantId ?? await PlatformTenantAsync(db, ct);
+        }
+        catch (EvalException)
+        {
+            billing = Guid.Empty;
+        }
+
+        var prompt = set.PromptName is null ? null : await db.Prompts.AsNoTracking().SingleOrDefaultAsync(p => p.Name == set.PromptName, ct);
+        if (prompt is null)
+        {
+            return new EvalRunChoices([], null, null, billing);
+        }
+
+        var versions = await db.PromptVersions.AsNoTracking().Where(v => v.PromptId == prompt.Id).OrderByDescending(v => v.Number)
+            .Select(v => new { v.Id, v.Number, v.ModelAlias }).ToListAsync(ct);
+        var active = await PromptRenderer.ActiveVersionIdAsync(db, prompt.Id, set.TenantId, ct);
+        var activeRow = versions.FirstOrDefault(v => v.Id == active);
+        return new EvalRunChoices(versions.Select(v => v.Number).ToList(), activeRow?.Number, activeRow?.ModelAlias ?? versions.FirstOrDefault()?.ModelAlias, billing);
+    }
+
     private static async Task<PromptVersion> VersionOfAsync(KeystoneDbContext db, string promptName, Guid? tenantId, int? number, CancellationToken ct)
     {
         var prompt = await db.Prompts.AsNoTracking().SingleOrDefaultAsync(p => p.Name == promptName, ct)

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Keystone.Gateway;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 
@@ -9,13 +10,27 @@ namespace Keystone.Web.Features.Evals;
 /// role (checked here as well as on the page) or an <c>admin</c> API key (authorized by the endpoint's policy, limited to
 /// its own tenant's sets by the endpoint). Every start, cancel and retry is audited and a queued run is handed to the job queue.
 /// </summary>
-internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, TenantContext tenant, AuditLog audit)
+internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGateway gateway, TenantContext tenant, AuditLog audit)
 {
     /// <summary>True when the caller may start, cancel and retry runs.</summary>
     public bool CanRun => Policies.RolesFor[Policies.PromptEditor].Any(tenant.User.IsInRole)
                           || tenant.User.FindFirstValue(KeystoneClaims.ApiKeyId) is not null;
 
     public EvalRunStore Store => store;
+
+    /// <summary>The start form's choices for a set, with the chat aliases its runs may use; null for an unknown set.</summary>
+    public async Task<(EvalRunChoices Choices, IReadOnlyList<string> Aliases)?> ChoicesAsync(Guid setId, CancellationToken ct)
+    {
+        if (await store.ChoicesAsync(setId, ct) is not { } choices)
+        {
+            return null;
+        }
+
+        var aliases = choices.BillingTenantId == Guid.Empty
+            ? []
+            : (await gateway.ModelsAsync(choices.BillingTenantId, ct)).Where(m => !m.IsEmbedding && m.Kind == "alias").Select(m => m.Id).ToList();
+        return (choices, aliases);
+    }
 
     /// <summary>Creates the run (queued), audits it and hands it to a worker.</summary>
     public async Task<EvalRunView> StartAsync(EvalRunRequest request, CancellationToken ct)
