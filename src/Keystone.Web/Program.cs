@@ -98,6 +98,7 @@ app.MapKeysEndpoints();
 app.MapCachingEndpoints();
 app.MapUsageEndpoints();
 app.MapMarginEndpoints();
+app.MapEvalsEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
