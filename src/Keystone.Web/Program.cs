@@ -73,6 +73,7 @@ if (args.Contains("--migrate"))
 }
 
 if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
+if (await app.RunEvalCommandAsync(args)) return; // eval PROMPT [--version N] [--alias A] [--min-score S] (docs/api.md)
 
 
 if (!app.Environment.IsDevelopment())
