@@ -16,6 +16,7 @@ internal static class EvalsFeature
         .AddScoped<EvalSetEditor>()
         .AddScoped<EvalRunStore>()
         .AddScoped<EvalRunner>()
+        .AddScoped<EvalCompare>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
         .AddTransient<EvalRunJob>()
         .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)
