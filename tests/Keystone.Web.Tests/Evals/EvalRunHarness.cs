@@ -96,6 +96,7 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         services.AddScoped<EvalRunner>();
         services.AddSingleton<IEvalRunQueue, RecordingEvalRunQueue>();
         services.AddTransient<EvalRunJob>();
+        services.AddTransient<EvalNightlyJob>();
         services.AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped);
         var harness = new EvalRunHarness(database, services.BuildServiceProvider(), factory);
         foreach (var hosted in harness._services.GetServices<IHostedService>())

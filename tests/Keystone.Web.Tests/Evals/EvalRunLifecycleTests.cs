@@ -254,6 +254,24 @@ public abstract class EvalRunLifecycleTests : IAsyncLifetime
         await AssertTotalsEqualRowsAsync(left.Id);
     }
 
+    [Fact]
+    public async Task Nightly_QueuesOneRunPerSetOnItsActiveVersion_SkipsAnEmptySet_AndASecondPassQueuesNothing()
+    {
+        var global = await _h.SetAsync(null, "One", "Two");
+        var acme = await _h.SetAsync(DemoData.AcmeId, "Three");
+        await _h.SetAsync(DemoData.GlobexId);
+        var nightly = _h.Services.GetRequiredService<EvalNightlyJob>();
+
+        var first = await nightly.RunAsync(CancellationToken.None);
+        var second = await nightly.RunAsync(CancellationToken.None);
+
+        Assert.Equal((2, 0), (first, second));
+        var runs = await _h.Store.ListAsync(null, null, 10, CancellationToken.None);
+        Assert.Equal(new[] { acme.Id, global.Id }.Order(), runs.Select(r => r.SetId).Order());
+        Assert.All(runs, r => Assert.Equal((EvalRunTrigger.Schedule, (int?)1, "fast", EvalRunStatus.Queued), (r.Trigger, r.Version, r.Alias, r.Status)));
+        Assert.Equal(runs.Select(r => r.Id).Order(), _h.Queue.Enqueued.Order());
+    }
+
     /// <summary>What the restart did with the run the previous process left running.</summary>
     private protected abstract Task AssertRestartedAsync(Guid runId, Guid keptResultId);
 

@@ -21,7 +21,8 @@ internal static class EvalsFeature
         .AddTransient<EvalRunJob>()
         .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)
         .AddHostedService<EvalRunRecoveryStartup>()
-        .AddRecurringJob<EvalRunWatchdogJob>(EvalRunWatchdogJob.RecurringId, EvalRunWatchdogJob.Cron, j => j.RunAsync(CancellationToken.None));
+        .AddRecurringJob<EvalRunWatchdogJob>(EvalRunWatchdogJob.RecurringId, EvalRunWatchdogJob.Cron, j => j.RunAsync(CancellationToken.None))
+        .AddRecurringJob<EvalNightlyJob>(EvalNightlyJob.RecurringId, EvalNightlyJob.Cron, j => j.RunAsync(CancellationToken.None));
 
     /// <summary><c>/api/v1/evals/runs</c> through an <c>admin</c> key (the key's tenant's sets only).</summary>
     public static IEndpointRouteBuilder MapEvalsEndpoints(this IEndpointRouteBuilder app)
