@@ -14,10 +14,14 @@ internal interface IEvalRunQueue
     void Enqueue(Guid runId);
 }
 
-/// <summary>Enqueues <see cref="EvalRunJob"/> on Hangfire (in-memory in the embedded mode, PostgreSQL in the scaled one).</summary>
-internal sealed class HangfireEvalRunQueue(IBackgroundJobClient jobs) : IEvalRunQueue
+/// <summary>
+/// Enqueues <see cref="EvalRunJob"/> on Hangfire (in-memory in the embedded mode, PostgreSQL in the scaled one). The
+/// client is resolved on the first enqueue, not at start: the start-up recovery usually has nothing to queue, and
+/// Hangfire's client takes its logger from a process-wide provider at construction.
+/// </summary>
+internal sealed class HangfireEvalRunQueue(IServiceProvider services) : IEvalRunQueue
 {
-    public void Enqueue(Guid runId) => jobs.Enqueue<EvalRunJob>(j => j.RunAsync(runId, CancellationToken.None));
+    public void Enqueue(Guid runId) => services.GetRequiredService<IBackgroundJobClient>().Enqueue<EvalRunJob>(j => j.RunAsync(runId, CancellationToken.None));
 }
 
 /// <summary>
