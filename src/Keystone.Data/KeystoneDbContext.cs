@@ -113,6 +113,11 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public DbSet<Agents.SupportTicket> SupportTickets => Set<Agents.SupportTicket>();
 
     public DbSet<Agents.CustomerCredit> CustomerCredits => Set<Agents.CustomerCredit>();
+    /// <summary>Eval runs (a set against a prompt version and alias) and their per-example results.</summary>
+    public DbSet<Evals.EvalRun> EvalRuns => Set<Evals.EvalRun>();
+
+    /// <summary>One row per example of a run, written with the run's totals.</summary>
+    public DbSet<Evals.EvalResult> EvalResults => Set<Evals.EvalResult>();
 
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();

@@ -82,6 +82,7 @@ if (args.Contains("--migrate"))
 
 if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
 if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval [DIR] (docs/decisions/0035c-knowledge-retrieval.md)
+if (await app.RunEvalCommandAsync(args)) return; // eval PROMPT [--version N] [--alias A] [--min-score S] (docs/api.md)
 
 
 if (!app.Environment.IsDevelopment())
@@ -110,6 +111,7 @@ app.MapMarginEndpoints();
 app.MapAgentsEndpoints();
 app.MapApprovalsEndpoints();
 app.MapKnowledgeEndpoints();
+app.MapEvalsEndpoints();
 app.MapAccountEndpoints();
 app.MapKeystoneHangfireDashboard();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();

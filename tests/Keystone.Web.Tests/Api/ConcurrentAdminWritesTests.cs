@@ -106,6 +106,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/retrieve"] = t => t.RetrieveAsync(),
         ["POST /api/v1/agents/{id:guid}/runs"] = t => t.StartRunsAsync(),
         ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
+        ["POST /api/v1/evals/runs"] = t => t.StartEvalRunsAsync(),
     };
 
     private static MultipartFormDataContent DocumentForm(string name, string text)
@@ -351,6 +352,31 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
         await using var db = fixture.App.CreateSystemDb();
         Assert.False(await db.ProviderCredentials.AnyAsync(c => c.TenantId == DemoData.AcmeId && c.Provider == "sim"));
+    }
+
+    /// <summary>Thirty runs of one set started at once: thirty 202s, thirty distinct queued runs, each answer's id stored.</summary>
+    private async Task StartEvalRunsAsync()
+    {
+        Guid setId;
+        await using (var scope = fixture.App.Services.CreateAsyncScope())
+        {
+            var sets = scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Evals.EvalSetStore>();
+            setId = (await sets.CreateSetAsync("support-reply", DemoData.AcmeId, null, CancellationToken.None)).Id;
+            await sets.AddExampleAsync(setId, new Keystone.Web.Features.Evals.EvalExampleInput(null,
+                [new Keystone.Web.Features.Evals.EvalMessage("user", "Concurrent eval")], "Hello", null, null), "conc", CancellationToken.None);
+        }
+
+        var admin = fixture.Client();
+
+        var answers = await AllAtOnceAsync(_ => admin.PostAsync("/api/v1/evals/runs", Json($$"""{"setId":"{{setId}}","alias":"fast"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        var ids = answers.Select(a => a.Body.GetProperty("id").GetGuid()).ToList();
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.EvalRuns.AsNoTracking().Where(r => ids.Contains(r.Id)).Select(r => new { r.Id, r.SetId }).ToListAsync();
+        Assert.Equal(ids.Order(), stored.Select(r => r.Id).Order());
+        Assert.All(stored, r => Assert.Equal(setId, r.SetId));
+        Assert.Equal(Writers, ids.Distinct().Count());
     }
 
     private async Task PostFeedbackAsync()

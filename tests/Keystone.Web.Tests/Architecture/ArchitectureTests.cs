@@ -38,8 +38,9 @@ public sealed class ArchitectureTests
         ["Caching"] = ["Usage"],
         // The founder's home: usage from Usage, revenue and margin from Margin.
         ["Dashboard"] = ["Margin", "Usage"],
-        // Eval sets belong to managed prompts; runs render their versions through the gateway.
-        ["Evals"] = ["Prompts"],
+        // Eval sets belong to managed prompts; runs render their versions through the gateway; comparing two runs
+        // projects the saving at a feature's real traffic from the usage reads.
+        ["Evals"] = ["Prompts", "Usage"],
         // Each role's home page reads the numbers of that role's own pages: margin, usage and the prompt list.
         ["Home"] = ["Margin", "Prompts", "Usage"],
         ["Keys"] = [],

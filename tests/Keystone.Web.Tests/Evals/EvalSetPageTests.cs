@@ -24,6 +24,8 @@ public sealed class EvalSetPageTests : KeystoneComponentTest, IClassFixture<AppF
         _scope = ScopeAs(fixture.App, Roles.PromptEditor, "product@keystone.demo");
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalSetEditor>());
+        // The set page shows the set's runs (EvalRunsPanel).
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalRunner>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -1,11 +1,46 @@
+using Keystone.Data;
+using Keystone.Web.Hosting;
+using Keystone.Web.Platform.Http;
+
 namespace Keystone.Web.Features.Evals;
 
 internal static class EvalsFeature
 {
     public static IServiceCollection AddEvalsFeature(this IServiceCollection services) => services
+        .AddOptionsWithValidateOnStart<EvalsOptions>().BindConfiguration(EvalsOptions.SectionName)
+        .ValidateDataAnnotations().Services
         .AddScoped<EvalSetStore>()
         .AddSingleton<EvalFileImporter>()
         // Registered after the prompts feature (Program.cs order): its prompts exist when the eval files are read.
         .AddHostedService<EvalFilesStartup>()
-        .AddScoped<EvalSetEditor>();
+        .AddScoped<EvalSetEditor>()
+        .AddScoped<EvalRunStore>()
+        .AddScoped<EvalRunner>()
+        .AddScoped<EvalCompare>()
+        .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
+        .AddTransient<EvalRunJob>()
+        .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)
+        .AddHostedService<EvalRunRecoveryStartup>()
+        .AddRecurringJob<EvalRunWatchdogJob>(EvalRunWatchdogJob.RecurringId, EvalRunWatchdogJob.Cron, j => j.RunAsync(CancellationToken.None))
+        .AddRecurringJob<EvalNightlyJob>(EvalNightlyJob.RecurringId, EvalNightlyJob.Cron, j => j.RunAsync(CancellationToken.None));
+
+    /// <summary><c>/api/v1/evals/runs</c> through an <c>admin</c> key (the key's tenant's sets only).</summary>
+    public static IEndpointRouteBuilder MapEvalsEndpoints(this IEndpointRouteBuilder app)
+    {
+        var admin = app.MapKeystoneApiGroup(ApiPolicies.Admin);
+        admin.MapPost("/evals/runs", EvalRunEndpoints.StartAsync)
+            .WithName("StartEvalRun")
+            .WithSummary("Queue a run of this tenant's eval set (by setId, or by prompt name) on a prompt version and alias; answers 202 with the run id")
+            .WithDescription("Body: { \"setId\": \"…\" } or { \"prompt\": \"support-reply\" }, optional \"version\" (default: the version active for the tenant) and \"alias\" (default: the version's). "
+                + "The run's calls go through the gateway under feature eval, attributed to this tenant and reserved against its caps.")
+            .Accepts<EvalRunRequestDoc>("application/json")
+            .Produces<EvalRunAcceptedDto>(202)
+            .WithErrors(400, 404, 413, 415);
+        admin.MapGet("/evals/runs/{id}", EvalRunEndpoints.GetAsync)
+            .WithName("GetEvalRun")
+            .WithSummary("An eval run of this tenant: status, progress, score (points 0-100), pass rate and cost so far")
+            .Produces<EvalRunDto>()
+            .WithErrors(400, 404);
+        return app;
+    }
 }

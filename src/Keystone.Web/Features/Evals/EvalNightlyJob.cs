@@ -1,0 +1,53 @@
+using Keystone.Data;
+using Keystone.Data.Evals;
+using Microsoft.EntityFrameworkCore;
+
+namespace Keystone.Web.Features.Evals;
+
+/// <summary>
+/// The nightly schedule: every prompt's eval set (the global one and each tenant override's) is run on the version
+/// active for its owner and that version's alias. Re-entrant: a set that already has a scheduled run from the last
+/// <see cref="Window"/> is left alone, so a retried or doubled job queues nothing twice. A set without examples or a
+/// prompt without an active version is skipped (and logged).
+/// </summary>
+internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore runs, IEvalRunQueue queue, TimeProvider clock, ILogger<EvalNightlyJob> log)
+{
+    public const string RecurringId = "evals:nightly";
+
+    /// <summary>02:00 UTC.</summary>
+    public const string Cron = "0 2 * * *";
+
+    /// <summary>A scheduled run younger than this counts as tonight's.</summary>
+    public static readonly TimeSpan Window = TimeSpan.FromHours(20);
+
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        var since = clock.GetUtcNow().UtcDateTime - Window;
+        List<Guid> sets;
+        HashSet<Guid> done;
+        await using (var db = dbFactory.ForSystem())
+        {
+            sets = await db.EvalSets.AsNoTracking().Where(s => s.PromptName != null).OrderBy(s => s.Name).ThenBy(s => s.OwnerKey).Select(s => s.Id).ToListAsync(ct);
+            done = (await db.EvalRuns.AsNoTracking().Where(r => r.Trigger == EvalRunTrigger.Schedule && r.CreatedUtc >= since).Select(r => r.SetId).ToListAsync(ct)).ToHashSet();
+        }
+
+        var queued = 0;
+        foreach (var setId in sets.Where(id => !done.Contains(id)))
+        {
+            try
+            {
+                var run = await runs.CreateAsync(new EvalRunRequest(setId, null, null, EvalRunTrigger.Schedule), new EvalRunStarter("schedule", "nightly schedule"), ct);
+                queue.Enqueue(run.Id);
+                queued++;
+            }
+            catch (EvalException ex)
+            {
+                // No examples, no active version, no tenant to attribute to: nothing to measure tonight.
+                log.LogInformation("Nightly eval of set {SetId} skipped: {Reason}", setId, ex.Message);
+            }
+        }
+
+        log.LogInformation("Nightly evals queued {Count} run(s)", queued);
+        return queued;
+    }
+}

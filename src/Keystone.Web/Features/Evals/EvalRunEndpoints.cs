@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Text.Json;
+using Keystone.Data.Evals;
+using Keystone.Web.Platform.Http;
+
+namespace Keystone.Web.Features.Evals;
+
+// /api/v1/evals/runs shapes: camelCase, money in micro-USD, score in points (0-100), times in UTC.
+
+/// <summary>The answer of <c>POST /api/v1/evals/runs</c> (202): the queued run and where to follow it.</summary>
+internal sealed record EvalRunAcceptedDto(Guid Id, string Status, int Total, string Url);
+
+/// <summary><c>GET /api/v1/evals/runs/{id}</c>: status, progress and totals so far.</summary>
+internal sealed record EvalRunDto(
+    Guid Id, Guid SetId, string Set, string? Prompt, int? Version, string Alias, string Status, string Trigger,
+    int Total, int Completed, int Passed, int Errored, double Progress, double? Score, double? PassRate,
+    long CostMicros, long? CostPerExampleMicros, long InputTokens, long OutputTokens, int Attempt, string? FailureReason,
+    DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc);
+
+/// <summary>The body of <c>POST /api/v1/evals/runs</c> (for the API description): a set id, or a prompt name; optional version and alias.</summary>
+internal sealed record EvalRunRequestDoc(Guid? SetId, string? Prompt, int? Version, string? Alias);
+
+/// <summary>
+/// <c>/api/v1/evals/runs</c> through an <c>admin</c> key: start a run of the key's tenant's eval set (its prompt override's
+/// set) and read its progress. API keys belong to a tenant, so a key reaches only its tenant's sets and runs; a global
+/// prompt's set (platform data, attributed to the platform) is run from the console or the <c>eval</c> command. Another
+/// tenant's set or run answers 404 like every foreign id.
+/// </summary>
+internal static class EvalRunEndpoints
+{
+    public static async Task<IResult> StartAsync(HttpContext http, ApiRequestBody body, EvalRunner runner, EvalSetStore sets)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var (setId, prompt, version, alias) = await body.ReadAsync(http.Request, Parse, ct);
+        EvalSetRow? set;
+        if (setId is { } id)
+        {
+            set = await sets.GetSetAsync(id, ct);
+        }
+        else
+        {
+            set = (await sets.ListSetsAsync(prompt!.Trim().ToLowerInvariant(), ct)).FirstOrDefault(s => s.TenantId == key.TenantId);
+        }
+
+        if (set is null || set.TenantId != key.TenantId)
+        {
+            throw ApiException.NotFound(setId is not null
+                ? $"No eval set {setId} in this tenant."
+                : $"This tenant has no eval set for the prompt '{prompt}' (a tenant's set belongs to its prompt override).");
+        }
+
+        try
+        {
+            var run = await runner.StartAsync(new EvalRunRequest(set.Id, version, alias, EvalRunTrigger.Api), ct);
+            var url = $"/api/v1/evals/runs/{run.Id}";
+            return TypedResults.Accepted(url, new EvalRunAcceptedDto(run.Id, StatusText(run.Status), run.Total, url));
+        }
+        catch (EvalException ex)
+        {
+            throw ToApi(ex);
+        }
+    }
+
+    public static async Task<IResult> GetAsync(HttpContext http, string id, EvalRunStore runs)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        if (!Guid.TryParse(id, out var runId))
+        {
+            throw ApiException.Invalid("id", "id must be an eval run id (a GUID).");
+        }
+
+        var run = await runs.GetAsync(runId, http.RequestAborted);
+        if (run is null || run.TenantId != key.TenantId)
+        {
+            throw ApiException.NotFound($"No eval run {runId} in this tenant.");
+        }
+
+        return TypedResults.Ok(ToDto(run));
+    }
+
+    internal static EvalRunDto ToDto(EvalRunView r) => new(r.Id, r.SetId, r.SetName, r.PromptName, r.Version, r.Alias, StatusText(r.Status),
+        r.Trigger.ToString().ToLowerInvariant(), r.Total, r.Completed, r.Passed, r.Errored, Math.Round(r.Progress, 4), r.ScorePoints,
+        r.PassRate is { } p ? Math.Round(p, 4) : null, r.CostMicros, r.CostPerExampleMicros, r.InputTokens, r.OutputTokens, r.Attempt, r.FailureReason,
+        r.CreatedUtc, r.StartedUtc, r.FinishedUtc);
+
+    private static string StatusText(EvalRunStatus status) => status.ToString().ToLowerInvariant();
+
+    private static ApiException ToApi(EvalException ex) => ex.Code switch
+    {
+        EvalException.NotFound => ApiException.NotFound(ex.Message),
+        EvalException.Forbidden => new ApiException(403, ex.Code, ex.Message),
+        EvalException.Conflict => new ApiException(409, ex.Code, ex.Message),
+        _ => new ApiException(400, ex.Code, ex.Message),
+    };
+
+    internal static (Guid? SetId, string? Prompt, int? Version, string? Alias) Parse(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw ApiException.Invalid("body", "The request body must be a JSON object.");
+        }
+
+        var setText = JsonFields.OptionalString(root, "setId", 64);
+        var prompt = JsonFields.OptionalString(root, "prompt", 128);
+        if ((setText is null) == (prompt is null))
+        {
+            throw ApiException.Invalid(setText is null ? "setId" : "prompt", "Name either setId (an eval set's id) or prompt (a prompt's name), not both.");
+        }
+
+        Guid? setId = null;
+        if (setText is not null)
+        {
+            setId = Guid.TryParse(setText, CultureInfo.InvariantCulture, out var g) ? g : throw ApiException.Invalid("setId", "setId must be an eval set id (a GUID).");
+        }
+
+        if (prompt is not null && string.IsNullOrWhiteSpace(prompt))
+        {
+            throw ApiException.Invalid("prompt", "prompt must not be empty.");
+        }
+
+        var version = JsonFields.OptionalInt(root, "version", 1, 1_000_000);
+        var alias = JsonFields.OptionalString(root, "alias", 128);
+        if (alias is not null && string.IsNullOrWhiteSpace(alias))
+        {
+            throw ApiException.Invalid("alias", "alias must not be empty.");
+        }
+
+        return (setId, prompt, version, alias);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Security.Claims;
+using Keystone.Gateway;
+using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
+
+namespace Keystone.Web.Features.Evals;
+
+/// <summary>
+/// Starting, cancelling and retrying runs for the console and the API: runs spend money, so they need the prompt editor
+/// role (checked here as well as on the page) or an <c>admin</c> API key (authorized by the endpoint's policy, limited to
+/// its own tenant's sets by the endpoint). Every start, cancel and retry is audited and a queued run is handed to the job queue.
+/// </summary>
+internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGateway gateway, TenantContext tenant, AuditLog audit)
+{
+    /// <summary>True when the caller may start, cancel and retry runs.</summary>
+    public bool CanRun => Policies.RolesFor[Policies.PromptEditor].Any(tenant.User.IsInRole)
+                          || tenant.User.FindFirstValue(KeystoneClaims.ApiKeyId) is not null;
+
+    public EvalRunStore Store => store;
+
+    /// <summary>The start form's choices for a set, with the chat aliases its runs may use; null for an unknown set.</summary>
+    public async Task<(EvalRunChoices Choices, IReadOnlyList<string> Aliases)?> ChoicesAsync(Guid setId, CancellationToken ct)
+    {
+        if (await store.ChoicesAsync(setId, ct) is not { } choices)
+        {
+            return null;
+        }
+
+        var aliases = choices.BillingTenantId == Guid.Empty
+            ? []
+            : (await gateway.ModelsAsync(choices.BillingTenantId, ct)).Where(m => !m.IsEmbedding && m.Kind == "alias").Select(m => m.Id).ToList();
+        return (choices, aliases);
+    }
+
+    /// <summary>Creates the run (queued), audits it and hands it to a worker.</summary>
+    public async Task<EvalRunView> StartAsync(EvalRunRequest request, CancellationToken ct)
+    {
+        Demand();
+        var user = tenant.User;
+        var starter = new EvalRunStarter(
+            user.FindFirstValue(KeystoneClaims.ApiKeyId) is { } key ? $"api_key:{key}" : tenant.UserId ?? "unknown",
+            user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name);
+        var run = await store.CreateAsync(request, starter, ct);
+        await audit.WriteAsync("eval_run.start", $"eval_run:{run.Id}", run.TenantId,
+            new { set = run.SetName, prompt = run.PromptName, version = run.Version, alias = run.Alias, trigger = run.Trigger.ToString().ToLowerInvariant(), examples = run.Total }, ct);
+        queue.Enqueue(run.Id);
+        return run;
+    }
+
+    /// <summary>Asks the run to stop at the next example boundary (a queued run is cancelled at once); false when it is already over.</summary>
+    public async Task<bool> CancelAsync(Guid runId, CancellationToken ct)
+    {
+        Demand();
+        var run = await store.GetAsync(runId, ct) ?? throw new EvalException(EvalException.NotFound, "There is no such eval run.");
+        var cancelled = await store.CancelAsync(runId, ct);
+        if (cancelled)
+        {
+            await audit.WriteAsync("eval_run.cancel", $"eval_run:{runId}", run.TenantId, null, ct);
+        }
+
+        return cancelled;
+    }
+
+    /// <summary>Queues a finished run again for its failed (and unanswered) examples only; false when there is nothing to retry.</summary>
+    public async Task<bool> RetryAsync(Guid runId, CancellationToken ct)
+    {
+        Demand();
+        var run = await store.GetAsync(runId, ct) ?? throw new EvalException(EvalException.NotFound, "There is no such eval run.");
+        if (!await store.RetryAsync(runId, ct))
+        {
+            return false;
+        }
+
+        await audit.WriteAsync("eval_run.retry", $"eval_run:{runId}", run.TenantId, new { errored = run.Errored, unanswered = run.Total - run.Completed }, ct);
+        queue.Enqueue(runId);
+        return true;
+    }
+
+    private void Demand()
+    {
+        if (!CanRun)
+        {
+            throw new EvalException(EvalException.Forbidden, "Running evals needs the prompt editor role.");
+        }
+    }
+}

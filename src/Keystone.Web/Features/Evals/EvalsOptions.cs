@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Keystone.Web.Features.Evals;
+
+/// <summary>Eval runs (section <c>Evals</c>).</summary>
+internal sealed class EvalsOptions
+{
+    public const string SectionName = "Evals";
+
+    /// <summary>Examples of one run answered and scored at the same time (each is one or more gateway calls). Default 4.</summary>
+    [Range(1, 32)]
+    public int RunConcurrency { get; set; } = 4;
+
+    /// <summary>
+    /// A running run that writes no result for this long is failed by the watchdog, with that reason; a queued run no
+    /// worker picks up for this long likewise. Longer than the slowest example (answer plus judge calls). Default 10.
+    /// </summary>
+    [Range(1, 1440)]
+    public int StallMinutes { get; set; } = 10;
+
+    /// <summary>
+    /// Slug of the tenant a global prompt's eval runs are attributed to (its caps, usage and margin): the platform's own
+    /// tenant. Empty: the first tenant by name, as prompt test runs do (docs/decisions/0035a-eval-runs.md). Default empty.
+    /// </summary>
+    [MaxLength(64)]
+    public string? PlatformTenant { get; set; }
+
+    /// <summary>How often the run page reads a running run's progress, in seconds. Default 1.</summary>
+    [Range(1, 60)]
+    public int PageRefreshSeconds { get; set; } = 1;
+
+    /// <summary>Largest set one run takes (examples). Default 5,000 (the largest JSONL import).</summary>
+    [Range(1, 50_000)]
+    public int MaxExamplesPerRun { get; set; } = EvalSetStore.MaxImportLines;
+
+    /// <summary>The watchdog's period.</summary>
+    public TimeSpan StallTimeout => TimeSpan.FromMinutes(StallMinutes);
+}
