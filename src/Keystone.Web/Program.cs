@@ -81,7 +81,7 @@ if (args.Contains("--migrate"))
 }
 
 if (await app.RunPromptsCommandAsync(args)) return; // --export-prompts DIR (docs/prompts-as-files.md)
-if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval [DIR] (docs/decisions/0035c-knowledge-retrieval.md)
+if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval [DIR] (docs/decisions/0038-knowledge-retrieval.md)
 if (await app.RunEvalCommandAsync(args)) return; // eval PROMPT [--version N] [--alias A] [--min-score S] (docs/api.md)
 
 

@@ -35,7 +35,7 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
             ["Seed:DemoApiKey"] = DemoApiKey,
             // Tests that need recorded traffic make it themselves (or set this); 60 days would slow every app test.
             ["Seed:DemoHistoryDays"] = "0",
-            // The product's embed alias is the in-process local model (decision 0035b). Tests that do not need meaning
+            // The product's embed alias is the in-process local model (decision 0036). Tests that do not need meaning
             // embed with the simulated provider's hashed bag of words: no model in memory, no inference per call.
             // WithLocalEmbeddings() opts a test into the real model (loaded once per test process).
             [SimulatedEmbeddingsKey] = SimulatedEmbeddings,

@@ -58,7 +58,7 @@ public sealed class SemanticCacheEntry : ITenantOwned
     /// The embedding lengths PostgreSQL keeps an HNSW index for (one partial index per length, over the column cast to
     /// <c>vector(n)</c>: HNSW needs a fixed dimension): all-MiniLM-L6-v2 and bge-small (384), nomic-embed-text and
     /// bge-base (768), bge-large and mxbai-embed-large (1024), text-embedding-3-small and ada-002 (1536). Other lengths
-    /// are compared exactly (decision 0035b).
+    /// are compared exactly (decision 0036).
     /// </summary>
     public static readonly IReadOnlyList<int> IndexedDimensions = [384, 768, 1024, 1536];
 

@@ -4,7 +4,7 @@ using NpgsqlTypes;
 namespace Keystone.Data.Knowledge;
 
 /// <summary>
-/// The knowledge tables' provider details (docs/decisions/0035c-knowledge-retrieval.md): the text index and the vector
+/// The knowledge tables' provider details (docs/decisions/0038-knowledge-retrieval.md): the text index and the vector
 /// column differ per database. Called from <see cref="PostgresModel"/> and <see cref="SqliteModel"/>; the indexes EF Core
 /// cannot describe are applied idempotently by <see cref="DatabaseMigrator"/> after the migrations.
 /// </summary>

@@ -9,7 +9,7 @@ public sealed class GatewayOptions
 
     /// <summary>
     /// The aliases every install has unless configuration names them: chat on the simulated provider, and <c>embed</c> on
-    /// the local model (real meaning, offline, free; decision 0035b). <c>Gateway:Aliases:embed:0=openai/text-embedding-3-small</c>
+    /// the local model (real meaning, offline, free; decision 0036). <c>Gateway:Aliases:embed:0=openai/text-embedding-3-small</c>
     /// replaces it.
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string[]> DefaultAliases = new Dictionary<string, string[]>

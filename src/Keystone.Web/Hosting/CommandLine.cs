@@ -62,7 +62,7 @@ internal static class CommandLine
             kept.Add(args[i]);
         }
 
-        // --knowledge-eval measures in a scratch database, never the configured one (docs/decisions/0035c-knowledge-retrieval.md).
+        // --knowledge-eval measures in a scratch database, never the configured one (docs/decisions/0038-knowledge-retrieval.md).
         if (args.Contains("--knowledge-eval", StringComparer.Ordinal))
         {
             var scratch = Path.Combine(Path.GetTempPath(), "keystone-knowledge-eval", Guid.NewGuid().ToString("N"), "eval.db");

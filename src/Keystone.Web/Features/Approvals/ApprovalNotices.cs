@@ -5,7 +5,7 @@ namespace Keystone.Web.Features.Approvals;
 /// they update without a reload. Raised here at once for this instance's pages (<see cref="InProcessApprovalNotices"/>,
 /// the default in both modes); with <c>Approvals:ListenAcrossInstances</c> on, <see cref="PostgresApprovalNotices"/> also
 /// tells the other PostgreSQL instances (<c>NOTIFY</c> / <c>LISTEN</c>, like the settings change feed of decision 27), at
-/// the cost of one more long-lived connection per instance (decision 35e).
+/// the cost of one more long-lived connection per instance (decision 35).
 /// A notice carries only the tenant: a page re-reads what it shows, so a lost notice is never a wrong answer, only a
 /// late one (the page's own refresh catches up).
 /// </summary>

@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Approvals;
 
 /// <summary>
 /// Stores pending actions (<see cref="IApprovalService"/>), decides them and hands each decision to the requester's
-/// <see cref="IApprovalDecisionHandler"/>s (docs/decisions/0035e-approvals.md):
+/// <see cref="IApprovalDecisionHandler"/>s (docs/decisions/0035-approvals.md):
 /// <list type="bullet">
 /// <item>A decision is one conditional update (<c>WHERE status = 'pending' AND expires_utc &gt; now</c>) in a
 /// transaction with its audit entry, so of two people deciding at once exactly one changes the row; the other is told

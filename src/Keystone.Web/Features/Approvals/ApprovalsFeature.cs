@@ -11,7 +11,7 @@ internal static class ApprovalsFeature
     {
         services.AddOptionsWithValidateOnStart<ApprovalsOptions>().BindConfiguration(ApprovalsOptions.SectionName);
         // In process by default: a LISTEN connection of its own would be one more per instance than the connection
-        // budget (decision 29) counts, so listening across instances is a switch (decision 35e).
+        // budget (decision 29) counts, so listening across instances is a switch (decision 35).
         services.AddSingleton<ApprovalNotices>(sp =>
             sp.GetRequiredService<KeystoneDbFactory>().Provider == DatabaseProvider.Postgres
                 && sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApprovalsOptions>>().Value.ListenAcrossInstances

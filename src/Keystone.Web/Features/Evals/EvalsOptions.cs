@@ -20,7 +20,7 @@ internal sealed class EvalsOptions
 
     /// <summary>
     /// Slug of the tenant a global prompt's eval runs are attributed to (its caps, usage and margin): the platform's own
-    /// tenant. Empty: the first tenant by name, as prompt test runs do (docs/decisions/0035a-eval-runs.md). Default empty.
+    /// tenant. Empty: the first tenant by name, as prompt test runs do (docs/decisions/0040-eval-runs.md). Default empty.
     /// </summary>
     [MaxLength(64)]
     public string? PlatformTenant { get; set; }

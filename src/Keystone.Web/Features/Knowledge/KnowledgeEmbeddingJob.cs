@@ -16,7 +16,7 @@ internal sealed record ClaimedRow(Guid Id, Guid TenantId, Guid ChunkId, Guid Doc
 internal sealed record EmbeddedBatch(Guid TenantId, string Model, IReadOnlyList<ClaimedRow> Rows, IReadOnlyList<(Guid ChunkId, Guid DocumentId, float[] Vector)> Vectors);
 
 /// <summary>
-/// Embeds chunks from the outbox (decision 0035c). Each batch: lease due rows (a lease that ran out, from a run that was
+/// Embeds chunks from the outbox (decision 0038). Each batch: lease due rows (a lease that ran out, from a run that was
 /// killed, is taken again), embed them through the gateway's embedding alias as the tenant (feature <c>embeddings</c>:
 /// budget-reserved, priced, recorded like every call), then store the vectors and mark the rows done in one
 /// transaction. A vector is keyed by (chunk, model) and written only where none exists, so however runs overlap or die
