@@ -108,7 +108,8 @@ public sealed class SqliteDefaultsKnowledgeFixture : KnowledgeFixture
 
     protected override bool SmallChunks => false;
 
-    protected override Task<KeystoneAppFactory> CreateAppAsync() => Task.FromResult(new KeystoneAppFactory());
+    // The product's defaults, the local embedding model included: retrieval quality is measured with real meaning.
+    protected override Task<KeystoneAppFactory> CreateAppAsync() => Task.FromResult(new KeystoneAppFactory().WithLocalEmbeddings());
 }
 
 public sealed class PostgresKnowledgeFixture : KnowledgeFixture

@@ -118,6 +118,10 @@ internal sealed class KnowledgeEval(KnowledgeIngestion ingestion, KnowledgeRetri
         }
 
         await app.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(CancellationToken.None);
+        // The command runs without the hosted services, so the price table is seeded here: without it the local
+        // model's calls would be costed at the fallback price for unpriced models instead of its $0.
+        await app.Services.GetRequiredService<Keystone.Gateway.Pricing.PriceSeeder>().SeedAsync(CancellationToken.None);
+        await app.Services.GetRequiredService<Keystone.Gateway.Pricing.PriceBook>().ReloadAsync(CancellationToken.None);
         var factory = app.Services.GetRequiredService<KeystoneDbFactory>();
         var tenantId = Guid.NewGuid();
         await using (var db = factory.ForSystem())
