@@ -23,6 +23,7 @@ public sealed class PromptEditorTests : KeystoneComponentTest, IClassFixture<App
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<IPromptActivationGate>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 
@@ -211,6 +212,7 @@ public sealed class PromptReadOnlyTests : KeystoneComponentTest, IClassFixture<A
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<IPromptActivationGate>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 

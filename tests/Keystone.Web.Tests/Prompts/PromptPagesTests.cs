@@ -23,6 +23,7 @@ public sealed class PromptPagesTests : KeystoneComponentTest, IClassFixture<AppF
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<IPromptActivationGate>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 

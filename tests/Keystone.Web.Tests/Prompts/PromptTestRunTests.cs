@@ -26,6 +26,7 @@ public sealed class PromptTestRunTests : KeystoneComponentTest, IClassFixture<Ap
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptCatalog>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<PromptWorkbench>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<IPromptActivationGate>());
         Services.AddSingleton(fixture.App.Services.GetRequiredService<TimeProvider>());
     }
 

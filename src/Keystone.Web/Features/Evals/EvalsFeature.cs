@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Keystone.Web.Features.Prompts;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform.Http;
 
@@ -17,6 +18,8 @@ internal static class EvalsFeature
         .AddScoped<EvalRunStore>()
         .AddScoped<EvalRunner>()
         .AddScoped<EvalCompare>()
+        // The prompt page's activation gate: declared in Prompts, implemented here (Prompts must not depend on Evals).
+        .AddScoped<IPromptActivationGate, EvalActivationGate>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
         .AddTransient<EvalRunJob>()
         .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)

@@ -33,6 +33,17 @@ internal sealed class EvalsOptions
     [Range(1, 50_000)]
     public int MaxExamplesPerRun { get; set; } = EvalSetStore.MaxImportLines;
 
+    /// <summary>
+    /// The activation gate blocks a version whose score is more than this many points (0-100 scale) below the active
+    /// version's on the same set (docs/decisions/0041-eval-activation-gate.md). Default 5.
+    /// </summary>
+    [Range(0.0, 100.0)]
+    public double GateTolerancePoints { get; set; } = 5;
+
+    /// <summary>A done run of the same set, version and alias that finished within this many hours is reused by the gate instead of a new run. Default 24.</summary>
+    [Range(1, 720)]
+    public int GateFreshHours { get; set; } = 24;
+
     /// <summary>The watchdog's period.</summary>
     public TimeSpan StallTimeout => TimeSpan.FromMinutes(StallMinutes);
 }

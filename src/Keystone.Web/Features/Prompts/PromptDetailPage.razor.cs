@@ -249,10 +249,11 @@ public sealed partial class PromptDetailPage
     private Task ActivateAsync(Guid? tenantId) => RunAsync(async () =>
     {
         var number = _selected!.Number;
-        await Catalog.ActivateAsync(Name, number, tenantId, _cts.Token);
+        // Through the gate, which refuses a set-gated activation that did not pass its dialog (no silent bypass).
+        var check = await Gate.ActivateAsync(Name, number, tenantId, null, _cts.Token);
         await ReloadAsync();
         await LoadTrafficAsync();
-        return tenantId is null ? $"Version {number} is now active globally." : $"Version {number} is now active for {TenantName(tenantId.Value)}.";
+        return (tenantId is null ? $"Version {number} is now active globally." : $"Version {number} is now active for {TenantName(tenantId.Value)}.") + $" {check.Message}";
     });
 
     private Task RollbackAsync(Guid? tenantId) => RunAsync(async () =>
