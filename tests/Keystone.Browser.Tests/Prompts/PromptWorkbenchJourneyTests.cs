@@ -55,9 +55,11 @@ public sealed partial class PromptWorkbenchJourneyTests(BrowserFixture fixture)
         await page.Locator("[data-test=activate-tenant-select]").ClickAsync();
         await page.Locator(".mud-popover-open .mud-list-item", new() { HasTextString = "Acme" }).First.ClickAsync();
         await page.ClickAsync("[data-test=activate-tenant]");
-        // support-reply has an eval set, so the activation gate's dialog asks first (issue 23): its runs take a while, so
-        // the journey activates with a written reason (the override path; the gate's decisions are tested in Keystone.Web.Tests).
-        await Assertions.Expect(page.Locator("[data-test=gate-verdict]")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        // support-reply has an eval set, so the activation gate's dialog asks first (issue 23). The journey waits for the
+        // gate's final word (anything but pending: the runs are finished), so the buttons no longer change under
+        // it, then activates, or overrides with a written reason (the gate's decisions are tested in Keystone.Web.Tests).
+        await Assertions.Expect(page.Locator("[data-test=gate-verdict]")).ToHaveAttributeAsync("data-verdict",
+            new Regex("^(?!pending$).+$"), new() { Timeout = 90_000 });
         if (await page.Locator("[data-test=gate-activate]").CountAsync() > 0)
         {
             await page.ClickAsync("[data-test=gate-activate]");
