@@ -16,6 +16,15 @@ internal static class SqliteModel
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding)
             .HasConversion(v => Caching.EmbeddingBytes.ToBytes(v), b => Caching.EmbeddingBytes.FromBytes(b), Caching.EmbeddingBytes.Comparer);
         Knowledge.KnowledgeModel.ApplySqlite(builder);
+        // Trace payloads compressed (Calls.TraceCompression): BLOB columns that still read the plain text stored before.
+        builder.Entity<Calls.LlmTrace>(b =>
+        {
+            foreach (var payload in new[] { nameof(Calls.LlmTrace.RequestJson), nameof(Calls.LlmTrace.ResponseJson), nameof(Calls.LlmTrace.RawRequestJson),
+                         nameof(Calls.LlmTrace.RawResponseJson), nameof(Calls.LlmTrace.AttemptsJson) })
+            {
+                b.Property<string?>(payload).HasConversion(v => Calls.TraceCompression.Compress(v!), v => Calls.TraceCompression.Decompress(v));
+            }
+        });
     }
 
     /// <summary>
@@ -40,24 +49,29 @@ internal static class SqliteModel
     /// (the recorder writes both from the call). The <c>scope</c> column holds a tenant token and a feature token
     /// (<see cref="TenantToken"/>, <see cref="FeatureToken"/>; the feature read from the call, which the recorder
     /// inserts before its trace), so a tenant's or a feature's matches are intersected inside FTS5.
+    /// The index keeps which column a word is in, not its positions (<c>detail = column</c>): search asks for words
+    /// (AND), never phrases, and positions were most of the index's bytes and insert work (issue 26). Changing the
+    /// layout (a new trigger version) rebuilds the index from <c>search_text</c>: the layout changed in the same
+    /// release that stopped the recorder storing that column, so every trace there was to rebuild had it. A later
+    /// layout change must also re-index the traces whose text is only in the index (decompress and re-derive it).
     /// REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c>
     /// rowids; search stays correct (it reads the call id) and the retention job drops index rows whose
     /// trace is gone.
     /// </remarks>
     public const string FullTextSql = """
-        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1);
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
+        CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1, detail = column);
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v5_insert AFTER INSERT ON llm_traces WHEN new.search_text IS NOT NULL BEGIN
           INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) VALUES (
             (CAST(strftime('%s', substr(new.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(new.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + new.rowid % 1000000,
             new.search_text,
             't' || lower(replace(new.tenant_id, '-', '')) || ' f' || lower(hex(coalesce((SELECT feature FROM llm_calls WHERE id = new.call_id), ''))),
             new.call_id);
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_delete AFTER DELETE ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v5_delete AFTER DELETE ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
         END;
-        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v4_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
+        CREATE TRIGGER IF NOT EXISTS llm_traces_fts_v5_update AFTER UPDATE OF search_text, created_utc ON llm_traces BEGIN
           DELETE FROM llm_traces_fts WHERE rowid =
             (CAST(strftime('%s', substr(old.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(old.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + old.rowid % 1000000;
           INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) SELECT
@@ -69,7 +83,7 @@ internal static class SqliteModel
         """;
 
     /// <summary>The triggers <see cref="FullTextSql"/> installs; any other <c>llm_traces_fts%</c> trigger is from an older index layout.</summary>
-    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v4_delete", "llm_traces_fts_v4_insert", "llm_traces_fts_v4_update"];
+    private static readonly string[] FullTextTriggers = ["llm_traces_fts_v5_delete", "llm_traces_fts_v5_insert", "llm_traces_fts_v5_update"];
 
     /// <summary>
     /// Rebuilds the index from the table (first install, an older index layout, or after a migration rebuilt
@@ -77,7 +91,7 @@ internal static class SqliteModel
     /// </summary>
     public const string RebuildFullTextSql = """
         DROP TABLE IF EXISTS llm_traces_fts;
-        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1);
+        CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1, detail = column);
         INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
           SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
             t.search_text,
@@ -115,9 +129,13 @@ internal static class SqliteModel
         return scope.Count == 0 ? match : match + " AND {scope} : (" + string.Join(' ', scope) + ")";
     }
 
-    /// <summary>Drops index rows whose trace no longer exists or no longer has text (retention's safety net).</summary>
+    /// <summary>
+    /// Drops index rows whose trace no longer exists (retention's safety net). Not "no longer has text": the call
+    /// recorder indexes a trace's text without storing it in <c>search_text</c> (<see cref="SqliteFullTextIndex.InsertSql"/>),
+    /// and clearing <c>search_text</c> on a row that has it removes its index row through the update trigger.
+    /// </summary>
     public const string PurgeOrphanedFullTextSql = """
-        DELETE FROM llm_traces_fts WHERE call_id NOT IN (SELECT call_id FROM llm_traces WHERE search_text IS NOT NULL);
+        DELETE FROM llm_traces_fts WHERE call_id NOT IN (SELECT call_id FROM llm_traces);
         """;
 
     /// <summary>FTS rowids per millisecond of creation time (see <see cref="FullTextSql"/>).</summary>

@@ -236,6 +236,14 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         var text = new StringBuilder();
         foreach (var m in r.Request?.Messages ?? [])
         {
+            // The system prompt is not searched: it is the same text on every call of a prompt or feature (find those
+            // calls by their prompt or feature), and indexed again on every call it was most of the full-text index's
+            // bytes and of the recorder's CPU (issue 26). The stored request keeps it.
+            if (m.Role is "system" or "developer")
+            {
+                continue;
+            }
+
             text.Append(m.Role).Append(": ").AppendLine(m.Content);
         }
 

@@ -130,7 +130,10 @@ public sealed class PipelineBehaviourTests : IAsyncLifetime
         Assert.Contains(Redactor.EmailToken, trace.RequestJson, StringComparison.Ordinal);
         Assert.Contains(Redactor.CardToken, trace.RequestJson, StringComparison.Ordinal);
         Assert.DoesNotContain("jane@example.com", trace.RequestJson, StringComparison.Ordinal);
-        Assert.DoesNotContain("jane@example.com", trace.SearchText, StringComparison.Ordinal);
+        // The search index holds the redacted text: the call is found by its words and by the redaction, never by the address.
+        Assert.Equal(new[] { result.Outcome.CallId }, await read.TraceIdsMatching(["email", "card"]).ToListAsync());
+        Assert.Equal(new[] { result.Outcome.CallId }, await read.TraceIdsMatching(["redacted", "email"]).ToListAsync());
+        Assert.Empty(await read.TraceIdsMatching(["jane"]).ToListAsync());
         Assert.Contains("jane@example.com", trace.RawRequestJson, StringComparison.Ordinal);
         Assert.Equal(2, trace.RedactionCount);
         Assert.Contains("Hello from the mock.", trace.ResponseJson, StringComparison.Ordinal);

@@ -1466,8 +1466,8 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("call_id");
 
-                    b.Property<string>("AttemptsJson")
-                        .HasColumnType("TEXT")
+                    b.Property<byte[]>("AttemptsJson")
+                        .HasColumnType("BLOB")
                         .HasColumnName("attempts_json");
 
                     b.Property<DateTime>("CreatedUtc")
@@ -1478,24 +1478,24 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("raw_purged_utc");
 
-                    b.Property<string>("RawRequestJson")
-                        .HasColumnType("TEXT")
+                    b.Property<byte[]>("RawRequestJson")
+                        .HasColumnType("BLOB")
                         .HasColumnName("raw_request_json");
 
-                    b.Property<string>("RawResponseJson")
-                        .HasColumnType("TEXT")
+                    b.Property<byte[]>("RawResponseJson")
+                        .HasColumnType("BLOB")
                         .HasColumnName("raw_response_json");
 
                     b.Property<int>("RedactionCount")
                         .HasColumnType("INTEGER")
                         .HasColumnName("redaction_count");
 
-                    b.Property<string>("RequestJson")
-                        .HasColumnType("TEXT")
+                    b.Property<byte[]>("RequestJson")
+                        .HasColumnType("BLOB")
                         .HasColumnName("request_json");
 
-                    b.Property<string>("ResponseJson")
-                        .HasColumnType("TEXT")
+                    b.Property<byte[]>("ResponseJson")
+                        .HasColumnType("BLOB")
                         .HasColumnName("response_json");
 
                     b.Property<string>("SearchText")
@@ -2357,6 +2357,7 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnName("chunk_count");
 
                     b.Property<string>("ContentHash")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("TEXT")
