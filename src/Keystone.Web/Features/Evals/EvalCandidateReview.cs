@@ -102,17 +102,23 @@ internal sealed class EvalCandidateReview(KeystoneDbFactory dbFactory, TenantCon
         var example = EvalSetStore.NewExample(set, input, tenant.UserId ?? "unknown", now);
         example.SourceCallId = candidate.CallId;
         example.PromptVersionId = set.PromptName == candidate.PromptName ? candidate.PromptVersionId : null;
+        bool claimed;
         await using (var db = Db())
         {
             await using var tx = await db.Database.BeginTransactionAsync(ct);
-            if (!await ClaimAsync(db, candidateId, EvalCandidateStatus.Accepted, set.Id, example.Id, now, ct))
+            claimed = await ClaimAsync(db, candidateId, EvalCandidateStatus.Accepted, set.Id, example.Id, now, ct);
+            if (claimed)
             {
-                throw await AlreadyReviewedAsync(candidateId, ct);
+                db.EvalExamples.Add(example);
+                await db.SaveChangesAsync(ct);
+                await tx.CommitAsync(ct);
             }
+        }
 
-            db.EvalExamples.Add(example);
-            await db.SaveChangesAsync(ct);
-            await tx.CommitAsync(ct);
+        if (!claimed)
+        {
+            // The transaction is rolled back (nothing was written) before the winner's verdict is read.
+            throw await AlreadyReviewedAsync(candidateId, ct);
         }
 
         await audit.WriteAsync("eval_candidate.accept", $"eval_candidate:{candidateId}", candidate.TenantId,
@@ -125,12 +131,15 @@ internal sealed class EvalCandidateReview(KeystoneDbFactory dbFactory, TenantCon
     {
         Demand();
         var candidate = await FindAsync(candidateId, ct);
+        bool claimed;
         await using (var db = Db())
         {
-            if (!await ClaimAsync(db, candidateId, EvalCandidateStatus.Discarded, null, null, clock.GetUtcNow().UtcDateTime, ct))
-            {
-                throw await AlreadyReviewedAsync(candidateId, ct);
-            }
+            claimed = await ClaimAsync(db, candidateId, EvalCandidateStatus.Discarded, null, null, clock.GetUtcNow().UtcDateTime, ct);
+        }
+
+        if (!claimed)
+        {
+            throw await AlreadyReviewedAsync(candidateId, ct);
         }
 
         await audit.WriteAsync("eval_candidate.discard", $"eval_candidate:{candidateId}", candidate.TenantId, new { call = candidate.CallId }, ct);

@@ -118,7 +118,8 @@ internal static class EvalRunEndpoints
         var named = (setText is null ? 0 : 1) + (prompt is null ? 0 : 1) + (feature is null ? 0 : 1);
         if (named != 1)
         {
-            throw ApiException.Invalid(setText is null ? (prompt is null ? "setId" : "prompt") : "setId",
+            // None named: setId is what is missing; two named: the second one is the one too many.
+            throw ApiException.Invalid(named == 0 ? "setId" : feature is not null ? "feature" : "prompt",
                 "Name exactly one of setId (an eval set's id), prompt (a prompt's name) or feature (a feature label).");
         }
 
