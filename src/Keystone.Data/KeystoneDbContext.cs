@@ -119,6 +119,15 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>One row per example of a run, written with the run's totals.</summary>
     public DbSet<Evals.EvalResult> EvalResults => Set<Evals.EvalResult>();
 
+    /// <summary>Sampled production calls waiting for review (accept into a set, or discard).</summary>
+    public DbSet<Evals.EvalCandidate> EvalCandidates => Set<Evals.EvalCandidate>();
+
+    /// <summary>Per tenant and feature: the share of recorded calls the sampler queues for review.</summary>
+    public DbSet<Evals.EvalSamplingRate> EvalSamplingRates => Set<Evals.EvalSamplingRate>();
+
+    /// <summary>The sampler's watermark (not tenant-owned).</summary>
+    public DbSet<Evals.EvalSamplerState> EvalSamplerStates => Set<Evals.EvalSamplerState>();
+
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();
 

@@ -95,6 +95,18 @@ if (recorder >= 0)
     return;
 }
 
+// An eval run through the real job (docs/benchmarks.md, "Eval runs"): wall time, examples/s, the run page's times meanwhile.
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --evals 500
+var evals = Array.IndexOf(args, "--evals");
+if (evals >= 0)
+{
+    var examples = evals + 1 < args.Length && int.TryParse(args[evals + 1], out var x) ? x : 500;
+    Console.WriteLine("## Eval runs");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Evals.EvalRunReport.RunAsync(examples, Console.Error));
+    return;
+}
+
 // Dashboards (docs/benchmarks.md, "Dashboards"): rollup throughput and page query times on SQLite at N calls.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --dashboards 1000000
 var dashboards = Array.IndexOf(args, "--dashboards");

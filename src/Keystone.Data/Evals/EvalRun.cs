@@ -155,5 +155,11 @@ public sealed class EvalResult : ITenantFiltered
     /// <summary>The answer's call (trace), when it reached the gateway.</summary>
     public Guid? TraceId { get; set; }
 
+    /// <summary>The <c>eval-judge</c> prompt version whose instructions the LLM-as-judge scorer used (null: no judge, or the built-in instructions).</summary>
+    public Guid? JudgePromptVersionId { get; set; }
+
+    /// <summary>That version's number, kept with the result so it reads without a join and survives the version's deletion.</summary>
+    public int? JudgePromptVersion { get; set; }
+
     public DateTime CreatedUtc { get; set; }
 }

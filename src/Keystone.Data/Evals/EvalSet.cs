@@ -22,12 +22,24 @@ public sealed class EvalSet : ITenantFiltered
     /// <summary>The set's name: the prompt's name, or <c>support</c> for calls made without a named prompt.</summary>
     public string Name { get; set; } = "";
 
-    /// <summary>The prompt the set evaluates (null for the <c>support</c> set of calls made without one).</summary>
+    /// <summary>The prompt the set evaluates (null for the <c>support</c> set of calls made without one, and for a feature's set).</summary>
     public string? PromptName { get; set; }
+
+    /// <summary>
+    /// The feature label a feature's set evaluates (the <c>X-Keystone-Feature</c> its calls carry); null for a prompt's set.
+    /// A feature's set is named <c>feature:&lt;label&gt;</c> and runs its examples' messages on an alias, with no prompt version.
+    /// </summary>
+    public string? Feature { get; set; }
 
     public string? Description { get; set; }
 
     public DateTime CreatedUtc { get; set; }
+
+    /// <summary>The set name of a feature's set.</summary>
+    public static string FeatureSetName(string feature) => FeaturePrefix + feature;
+
+    /// <summary>What a feature's set name starts with (prompt names cannot contain a colon).</summary>
+    public const string FeaturePrefix = "feature:";
 
     /// <summary>The owner key of a tenant (or of the global set when null).</summary>
     public static string OwnerKeyOf(Guid? tenantId) => tenantId?.ToString("D") ?? "global";

@@ -78,6 +78,8 @@ internal sealed class EvalRunHarness : IAsyncDisposable
             ["Gateway:Aliases:fast:0"] = "sim/sim-fast",
             ["Gateway:Aliases:smart:0"] = "sim/sim-smart",
             ["Evals:RunConcurrency"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // The sampler tests count what each run reads: no overlap re-read.
+            ["Evals:SamplerOverlapSeconds"] = "0",
         }).Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
@@ -98,6 +100,9 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         services.AddTransient<EvalRunJob>();
         services.AddTransient<EvalNightlyJob>();
         services.AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped);
+        services.AddScoped<IRecordedCallPayloads, Keystone.Web.Features.Traces.TraceCandidatePayloads>();
+        services.AddTransient<EvalSamplerJob>();
+        services.AddScoped<EvalCandidateReview>();
         var harness = new EvalRunHarness(database, services.BuildServiceProvider(), factory);
         foreach (var hosted in harness._services.GetServices<IHostedService>())
         {

@@ -10,10 +10,10 @@ public sealed class NavMenuTests : KeystoneComponentTest
     // role's menu must show up here as a deliberate edit.
     public static TheoryData<string, string[]> Expected => new()
     {
-        { Roles.PlatformAdmin, ["nav-home", "nav-playground", "nav-knowledge", "nav-agents", "nav-prompts", "nav-evals", "nav-traces", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-approvals", "nav-members", "nav-audit", "nav-admin-jobs"] },
+        { Roles.PlatformAdmin, ["nav-home", "nav-playground", "nav-knowledge", "nav-agents", "nav-prompts", "nav-evals", "nav-evals-review", "nav-traces", "nav-dashboard", "nav-margin", "nav-usage", "nav-tenants", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-approvals", "nav-members", "nav-audit", "nav-admin-jobs"] },
         { Roles.Support, ["nav-home", "nav-playground", "nav-knowledge", "nav-prompts", "nav-evals", "nav-traces", "nav-usage", "nav-approvals"] },
-        { Roles.PromptEditor, ["nav-home", "nav-playground", "nav-knowledge", "nav-prompts", "nav-evals", "nav-usage", "nav-approvals"] },
-        { Roles.TenantAdmin, ["nav-home", "nav-playground", "nav-knowledge", "nav-agents", "nav-traces", "nav-usage", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-approvals", "nav-members", "nav-audit"] },
+        { Roles.PromptEditor, ["nav-home", "nav-playground", "nav-knowledge", "nav-prompts", "nav-evals", "nav-evals-review", "nav-usage", "nav-approvals"] },
+        { Roles.TenantAdmin, ["nav-home", "nav-playground", "nav-knowledge", "nav-agents", "nav-evals-review", "nav-traces", "nav-usage", "nav-budgets", "nav-caching", "nav-keys", "nav-api-docs", "nav-approvals", "nav-members", "nav-audit"] },
         { Roles.TenantMember, ["nav-home", "nav-playground", "nav-knowledge", "nav-usage", "nav-approvals"] },
     };
 

@@ -1655,6 +1655,106 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("provider_credentials", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<Guid?>("AcceptedExampleId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("accepted_example_id");
+
+                    b.Property<Guid?>("AcceptedSetId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("accepted_set_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("alias");
+
+                    b.Property<string>("Answer")
+                        .IsRequired()
+                        .HasMaxLength(64000)
+                        .HasColumnType("character varying(64000)")
+                        .HasColumnName("answer");
+
+                    b.Property<DateTime>("CallCreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("call_created_utc");
+
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("call_id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<string>("ReviewedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("reviewed_by_name");
+
+                    b.Property<string>("ReviewedByUserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("reviewed_by_user_id");
+
+                    b.Property<DateTime?>("ReviewedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("reviewed_utc");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("trace_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_candidates");
+
+                    b.HasIndex("TenantId", "CallId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_candidates_tenant_id_call_id");
+
+                    b.HasIndex("Status", "TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_candidates_status_tenant_id_created_utc");
+
+                    b.ToTable("eval_candidates", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1770,6 +1870,14 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<int>("InputTokens")
                         .HasColumnType("integer")
                         .HasColumnName("input_tokens");
+
+                    b.Property<int?>("JudgePromptVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("judge_prompt_version");
+
+                    b.Property<Guid?>("JudgePromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("judge_prompt_version_id");
 
                     b.Property<int>("LatencyMs")
                         .HasColumnType("integer")
@@ -1978,6 +2086,66 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("eval_runs", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplerState", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("name");
+
+                    b.Property<int>("LastRunCalls")
+                        .HasColumnType("integer")
+                        .HasColumnName("last_run_calls");
+
+                    b.Property<int>("LastRunQueued")
+                        .HasColumnType("integer")
+                        .HasColumnName("last_run_queued");
+
+                    b.Property<DateTime?>("LastRunUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_run_utc");
+
+                    b.Property<DateTime?>("WatermarkUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("watermark_utc");
+
+                    b.HasKey("Name")
+                        .HasName("pk_eval_sampler_state");
+
+                    b.ToTable("eval_sampler_state", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplingRate", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
+
+                    b.Property<int>("RatePpm")
+                        .HasColumnType("integer")
+                        .HasColumnName("rate_ppm");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId", "Feature")
+                        .HasName("pk_eval_sampling_rates");
+
+                    b.ToTable("eval_sampling_rates", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1993,6 +2161,11 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasMaxLength(2000)
                         .HasColumnType("character varying(2000)")
                         .HasColumnName("description");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("feature");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -2017,6 +2190,9 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_eval_sets");
+
+                    b.HasIndex("Feature")
+                        .HasDatabaseName("ix_eval_sets_feature");
 
                     b.HasIndex("PromptName")
                         .HasDatabaseName("ix_eval_sets_prompt_name");
@@ -2395,6 +2571,7 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnName("chunk_count");
 
                     b.Property<string>("ContentHash")
+                        .IsConcurrencyToken()
                         .IsRequired()
                         .HasMaxLength(64)
                         .HasColumnType("character varying(64)")
@@ -3901,6 +4078,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_candidates_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -3933,6 +4120,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .HasConstraintName("fk_eval_runs_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplingRate", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_sampling_rates_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>

@@ -1630,6 +1630,106 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("provider_credentials", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<Guid?>("AcceptedExampleId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("accepted_example_id");
+
+                    b.Property<Guid?>("AcceptedSetId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("accepted_set_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<string>("Answer")
+                        .IsRequired()
+                        .HasMaxLength(64000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("answer");
+
+                    b.Property<DateTime>("CallCreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("call_created_utc");
+
+                    b.Property<Guid>("CallId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("call_id");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("Feature")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<string>("InputJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("input_json");
+
+                    b.Property<string>("PromptName")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("PromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<string>("ReviewedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reviewed_by_name");
+
+                    b.Property<string>("ReviewedByUserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reviewed_by_user_id");
+
+                    b.Property<DateTime?>("ReviewedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reviewed_utc");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<Guid>("TraceId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trace_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_candidates");
+
+                    b.HasIndex("TenantId", "CallId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_candidates_tenant_id_call_id");
+
+                    b.HasIndex("Status", "TenantId", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_candidates_status_tenant_id_created_utc");
+
+                    b.ToTable("eval_candidates", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1745,6 +1845,14 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<int>("InputTokens")
                         .HasColumnType("INTEGER")
                         .HasColumnName("input_tokens");
+
+                    b.Property<int?>("JudgePromptVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("judge_prompt_version");
+
+                    b.Property<Guid?>("JudgePromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("judge_prompt_version_id");
 
                     b.Property<int>("LatencyMs")
                         .HasColumnType("INTEGER")
@@ -1953,6 +2061,66 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("eval_runs", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplerState", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<int>("LastRunCalls")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_run_calls");
+
+                    b.Property<int>("LastRunQueued")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_run_queued");
+
+                    b.Property<DateTime?>("LastRunUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_run_utc");
+
+                    b.Property<DateTime?>("WatermarkUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("watermark_utc");
+
+                    b.HasKey("Name")
+                        .HasName("pk_eval_sampler_state");
+
+                    b.ToTable("eval_sampler_state", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplingRate", b =>
+                {
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
+
+                    b.Property<int>("RatePpm")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("rate_ppm");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("TenantId", "Feature")
+                        .HasName("pk_eval_sampling_rates");
+
+                    b.ToTable("eval_sampling_rates", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1968,6 +2136,11 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasMaxLength(2000)
                         .HasColumnType("TEXT")
                         .HasColumnName("description");
+
+                    b.Property<string>("Feature")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -1992,6 +2165,9 @@ namespace Keystone.Data.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_eval_sets");
+
+                    b.HasIndex("Feature")
+                        .HasDatabaseName("ix_eval_sets_feature");
 
                     b.HasIndex("PromptName")
                         .HasDatabaseName("ix_eval_sets_prompt_name");
@@ -3852,6 +4028,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_candidates_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -3884,6 +4070,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .HasConstraintName("fk_eval_runs_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalSamplingRate", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_eval_sampling_rates_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalSet", b =>

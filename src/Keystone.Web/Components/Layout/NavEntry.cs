@@ -19,6 +19,7 @@ internal static class Navigation
         new("Knowledge", "/knowledge", MudBlazor.Icons.Material.Filled.LibraryBooks, Policies.TenantMember, "Build"),
         new("Agents", "/agents", MudBlazor.Icons.Material.Filled.SmartToy, Policies.TenantAdmin, "Build"),
         new("Evals", "/evals", MudBlazor.Icons.Material.Filled.FactCheck, Policies.PromptReader, "Build"),
+        new("Eval review", "/evals/review", MudBlazor.Icons.Material.Filled.RateReview, Policies.EvalReviewer, "Build"),
         new("Traces", "/traces", MudBlazor.Icons.Material.Filled.ManageSearch, Policies.TraceReader, "Operations"),
         new("Overview", "/dashboard", MudBlazor.Icons.Material.Filled.Insights, Policies.PlatformAdmin, "Business"),
         new("Margin", "/margin", MudBlazor.Icons.Material.Filled.AttachMoney, Policies.PlatformAdmin, "Business"),

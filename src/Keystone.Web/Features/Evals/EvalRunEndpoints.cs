@@ -18,7 +18,7 @@ internal sealed record EvalRunDto(
     DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc);
 
 /// <summary>The body of <c>POST /api/v1/evals/runs</c> (for the API description): a set id, or a prompt name; optional version and alias.</summary>
-internal sealed record EvalRunRequestDoc(Guid? SetId, string? Prompt, int? Version, string? Alias);
+internal sealed record EvalRunRequestDoc(Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias);
 
 /// <summary>
 /// <c>/api/v1/evals/runs</c> through an <c>admin</c> key: start a run of the key's tenant's eval set (its prompt override's
@@ -32,11 +32,15 @@ internal static class EvalRunEndpoints
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
-        var (setId, prompt, version, alias) = await body.ReadAsync(http.Request, Parse, ct);
+        var (setId, prompt, feature, version, alias) = await body.ReadAsync(http.Request, Parse, ct);
         EvalSetRow? set;
         if (setId is { } id)
         {
             set = await sets.GetSetAsync(id, ct);
+        }
+        else if (feature is not null)
+        {
+            set = (await sets.ListSetsAsync(null, ct)).FirstOrDefault(s => s.TenantId == key.TenantId && s.Feature == feature);
         }
         else
         {
@@ -47,7 +51,14 @@ internal static class EvalRunEndpoints
         {
             throw ApiException.NotFound(setId is not null
                 ? $"No eval set {setId} in this tenant."
-                : $"This tenant has no eval set for the prompt '{prompt}' (a tenant's set belongs to its prompt override).");
+                : feature is not null
+                    ? $"This tenant has no eval set for the feature '{feature}'."
+                    : $"This tenant has no eval set for the prompt '{prompt}' (a tenant's set belongs to its prompt override).");
+        }
+
+        if (set.Feature is not null && alias is null)
+        {
+            throw ApiException.Invalid("alias", "A feature's set runs on the alias (or provider/model) you name: give \"alias\".");
         }
 
         try
@@ -94,7 +105,7 @@ internal static class EvalRunEndpoints
         _ => new ApiException(400, ex.Code, ex.Message),
     };
 
-    internal static (Guid? SetId, string? Prompt, int? Version, string? Alias) Parse(JsonElement root)
+    internal static (Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias) Parse(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -103,9 +114,18 @@ internal static class EvalRunEndpoints
 
         var setText = JsonFields.OptionalString(root, "setId", 64);
         var prompt = JsonFields.OptionalString(root, "prompt", 128);
-        if ((setText is null) == (prompt is null))
+        var feature = JsonFields.OptionalString(root, "feature", 128);
+        var named = (setText is null ? 0 : 1) + (prompt is null ? 0 : 1) + (feature is null ? 0 : 1);
+        if (named != 1)
         {
-            throw ApiException.Invalid(setText is null ? "setId" : "prompt", "Name either setId (an eval set's id) or prompt (a prompt's name), not both.");
+            // None named: setId is what is missing; two named: the second one is the one too many.
+            throw ApiException.Invalid(named == 0 ? "setId" : feature is not null ? "feature" : "prompt",
+                "Name exactly one of setId (an eval set's id), prompt (a prompt's name) or feature (a feature label).");
+        }
+
+        if (feature is not null && !Keystone.Gateway.FeatureLabel.IsValid(feature))
+        {
+            throw ApiException.Invalid("feature", $"feature must be a feature label: {Keystone.Gateway.FeatureLabel.Rule}.");
         }
 
         Guid? setId = null;
@@ -126,6 +146,11 @@ internal static class EvalRunEndpoints
             throw ApiException.Invalid("alias", "alias must not be empty.");
         }
 
-        return (setId, prompt, version, alias);
+        if (feature is not null && version is not null)
+        {
+            throw ApiException.Invalid("version", "A feature's set has no prompt versions: leave version out.");
+        }
+
+        return (setId, prompt, feature, version, alias);
     }
 }

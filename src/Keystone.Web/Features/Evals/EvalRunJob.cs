@@ -78,6 +78,9 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptio
             return "The prompt version this run was created for no longer exists.";
         }
 
+        // One judge version for the whole run, so every result of it was graded by the same instructions.
+        var judge = await store.JudgePromptAsync(ct);
+
         var stop = 0;
         var failures = new ConcurrentQueue<string>();
         await Parallel.ForEachAsync(pending, new ParallelOptions { MaxDegreeOfParallelism = options.Value.RunConcurrency, CancellationToken = ct },
@@ -90,7 +93,7 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptio
                     return;
                 }
 
-                var (result, fatal) = await AnswerAsync(run, version, example, token);
+                var (result, fatal) = await AnswerAsync(run, version, judge, example, token);
                 if (fatal is not null)
                 {
                     failures.Enqueue(fatal);
@@ -107,7 +110,7 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptio
     }
 
     /// <summary>One example: the answer and its score, or the example's error; or a reason that fails the whole run.</summary>
-    private async Task<(EvalResult? Result, string? Fatal)> AnswerAsync(EvalRun run, PromptVersion? version, EvalExample example, CancellationToken ct)
+    private async Task<(EvalResult? Result, string? Fatal)> AnswerAsync(EvalRun run, PromptVersion? version, PromptVersion? judge, EvalExample example, CancellationToken ct)
     {
         if (example.InputJson.Length == 0)
         {
@@ -135,12 +138,15 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptio
         try
         {
             var answer = await gateway.CompleteAsync(request, context, ct);
-            var score = await EvalScorers.ScoreExampleAsync(input, answer, new EvalScoringCalls(gateway, context), ct);
+            var score = await EvalScorers.ScoreExampleAsync(input, answer, new EvalScoringCalls(gateway, context, JudgePrompt: judge), ct);
+            var judged = score.Scores.FirstOrDefault(s => s.Kind == EvalExpectation.Judge);
             return (new EvalResult
             {
                 Id = Guid.NewGuid(), ExampleId = example.Id, Answer = score.Answer, Score = score.Score, Passed = score.Passed, Reasons = score.Reason,
                 InputTokens = score.InputTokens, OutputTokens = score.OutputTokens, CostMicros = score.CostMicros, LatencyMs = score.LatencyMs,
                 TraceId = answer.Outcome.TraceId,
+                JudgePromptVersionId = judged?.JudgeVersionId,
+                JudgePromptVersion = judged?.JudgeVersion,
             }, null);
         }
         catch (GatewayException ex) when (ex.Error.Code is GatewayErrorCodes.BudgetExceeded or GatewayErrorCodes.BudgetUnavailable)

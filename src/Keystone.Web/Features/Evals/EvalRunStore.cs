@@ -213,6 +213,25 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
         return (run, version, pending, wanted.Count - examples.Count);
     }
 
+    /// <summary>
+    /// The judge's instructions: the global active version of the <c>eval-judge</c> prompt (a rollback is an activation
+    /// of an older one), else its newest version (the file shipped in <c>prompts/eval-judge/</c> before anyone activated
+    /// it); null when there is no such prompt, and the judge uses its built-in instructions.
+    /// </summary>
+    public async Task<PromptVersion?> JudgePromptAsync(CancellationToken ct)
+    {
+        await using var db = dbFactory.ForSystem();
+        var prompt = await db.Prompts.AsNoTracking().SingleOrDefaultAsync(p => p.Name == EvalScorers.JudgePromptName, ct);
+        if (prompt is null)
+        {
+            return null;
+        }
+
+        var active = await PromptRenderer.ActiveVersionIdAsync(db, prompt.Id, null, ct);
+        return await db.PromptVersions.AsNoTracking().Where(v => v.PromptId == prompt.Id && (active == null || v.Id == active))
+            .OrderByDescending(v => v.Number).FirstOrDefaultAsync(ct);
+    }
+
     /// <summary>True when the worker should take no further example: a cancel was asked, or the run is no longer its own.</summary>
     public async Task<bool> ShouldStopAsync(Guid runId, string workerId, CancellationToken ct)
     {

@@ -30,6 +30,14 @@ internal sealed class EvalSetEditor(EvalSetStore store, TenantContext tenant, Au
         return set;
     }
 
+    public async Task<EvalSetRow> CreateFeatureSetAsync(string feature, Guid? tenantId, string? description, CancellationToken ct)
+    {
+        Demand();
+        var set = await store.CreateFeatureSetAsync(feature, tenantId, description, ct);
+        await audit.WriteAsync("eval_set.create", $"eval_set:{set.Id}", set.TenantId, new { set.Name, set.Feature }, ct);
+        return set;
+    }
+
     public async Task<EvalExampleRow> AddExampleAsync(EvalSetRow set, EvalExampleInput input, CancellationToken ct)
     {
         Demand();

@@ -32,7 +32,7 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
             .Select(g => new { g.Key.TenantId, g.Key.EvalSet, Count = g.Count() }).ToListAsync(ct);
         return sets.Select(s => new EvalSetRow(s.Id, s.Name, s.PromptName, s.TenantId,
                 s.TenantId is { } t ? tenants.GetValueOrDefault(t, t.ToString()) : "Global",
-                counts.FirstOrDefault(c => c.TenantId == s.TenantId && c.EvalSet == s.Name)?.Count ?? 0, s.Description))
+                counts.FirstOrDefault(c => c.TenantId == s.TenantId && c.EvalSet == s.Name)?.Count ?? 0, s.Description, s.Feature))
             .OrderBy(r => r.Name, StringComparer.Ordinal).ThenBy(r => r.TenantId is null ? 0 : 1).ThenBy(r => r.Owner, StringComparer.Ordinal)
             .ToList();
     }
@@ -89,6 +89,46 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
         return (await GetSetAsync(id, ct))!;
     }
 
+    /// <summary>
+    /// The set of a feature (the label its calls carry) for the tenant (or the global one), created when missing: its
+    /// examples are messages with expectations, run on an alias with no prompt version. Same race rule as prompt sets.
+    /// </summary>
+    public async Task<EvalSetRow> CreateFeatureSetAsync(string feature, Guid? tenantId, string? description, CancellationToken ct)
+    {
+        var label = (feature ?? "").Trim();
+        if (!Keystone.Gateway.FeatureLabel.IsValid(label))
+        {
+            throw new EvalException(EvalException.Invalid, $"A feature label is {Keystone.Gateway.FeatureLabel.Rule}.");
+        }
+
+        if (label is EvalRunJob.Feature)
+        {
+            throw new EvalException(EvalException.Invalid, $"\"{label}\" is the label of the evals' own calls; choose a product feature.");
+        }
+
+        if (description is { Length: > 2000 })
+        {
+            throw new EvalException(EvalException.Invalid, "The description may have at most 2,000 characters.");
+        }
+
+        await using (var db = dbFactory.ForSystem())
+        {
+            if (tenantId is { } t && !await db.Tenants.AnyAsync(x => x.Id == t, ct))
+            {
+                throw new EvalException(EvalException.NotFound, "There is no such tenant.");
+            }
+        }
+
+        var id = await EnsureSetAsync(dbFactory, EvalSet.FeatureSetName(label), tenantId, clock, description, ct);
+        return (await GetSetAsync(id, ct))!;
+    }
+
+    /// <summary>Null when <paramref name="input"/> fits the set; a feature's set runs messages only (it has no prompt to render variables with).</summary>
+    public static string? FitsSet(string setName, EvalExampleInput input) =>
+        setName.StartsWith(EvalSet.FeaturePrefix, StringComparison.Ordinal) && input.Messages is not { Count: > 0 }
+            ? "A feature's set runs the recorded conversation on an alias: give the example \"messages\" (it has no prompt to fill variables into)."
+            : null;
+
     /// <summary>The id of the (owner, name) set, inserting it when missing; safe against a concurrent insert of the same set.</summary>
     public static async Task<Guid> EnsureSetAsync(KeystoneDbFactory dbFactory, string name, Guid? tenantId, TimeProvider clock, string? description, CancellationToken ct)
     {
@@ -104,7 +144,9 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
         var set = new EvalSet
         {
             Id = Guid.NewGuid(), TenantId = tenantId, OwnerKey = owner, Name = name,
-            PromptName = name == SupportSet ? null : name, Description = description, CreatedUtc = clock.GetUtcNow().UtcDateTime,
+            PromptName = name == SupportSet || name.StartsWith(EvalSet.FeaturePrefix, StringComparison.Ordinal) ? null : name,
+            Feature = name.StartsWith(EvalSet.FeaturePrefix, StringComparison.Ordinal) ? name[EvalSet.FeaturePrefix.Length..] : null,
+            Description = description, CreatedUtc = clock.GetUtcNow().UtcDateTime,
         };
         try
         {
@@ -140,6 +182,11 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
 
         await using var db = dbFactory.ForSystem();
         var set = await FindSetAsync(db, setId, ct);
+        if (FitsSet(set.Name, input) is { } misfit)
+        {
+            throw new EvalException(EvalException.Invalid, misfit);
+        }
+
         var example = NewExample(set, input, userId);
         db.EvalExamples.Add(example);
         await db.SaveChangesAsync(ct);
@@ -160,6 +207,11 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
         if (example.Version != version)
         {
             throw new EvalException(EvalException.Conflict, "Someone else changed this example meanwhile; reload it and edit again.");
+        }
+
+        if (FitsSet(example.EvalSet, input) is { } misfit)
+        {
+            throw new EvalException(EvalException.Invalid, misfit);
         }
 
         Apply(example, input);
@@ -191,6 +243,12 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
     public async Task<EvalImportResult> ImportJsonlAsync(Guid setId, string text, string userId, CancellationToken ct)
     {
         var lines = (text ?? "").Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+        string? setName;
+        await using (var read = dbFactory.ForSystem())
+        {
+            setName = (await FindSetAsync(read, setId, ct)).Name;
+        }
+
         if (lines.Length > MaxImportLines)
         {
             return new EvalImportResult(0, [new EvalImportError(MaxImportLines + 1, $"A file may have at most {MaxImportLines:N0} lines; split it.")]);
@@ -209,6 +267,11 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
             if (error is null && EvalExampleValidation.Validate(input!) is { } invalid)
             {
                 error = invalid;
+            }
+
+            if (error is null && setName is not null && FitsSet(setName, input!) is { } misfit)
+            {
+                error = misfit;
             }
 
             if (error is not null)

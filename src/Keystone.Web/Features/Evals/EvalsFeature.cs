@@ -25,7 +25,10 @@ internal static class EvalsFeature
         .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)
         .AddHostedService<EvalRunRecoveryStartup>()
         .AddRecurringJob<EvalRunWatchdogJob>(EvalRunWatchdogJob.RecurringId, EvalRunWatchdogJob.Cron, j => j.RunAsync(CancellationToken.None))
-        .AddRecurringJob<EvalNightlyJob>(EvalNightlyJob.RecurringId, EvalNightlyJob.Cron, j => j.RunAsync(CancellationToken.None));
+        .AddRecurringJob<EvalNightlyJob>(EvalNightlyJob.RecurringId, EvalNightlyJob.Cron, j => j.RunAsync(CancellationToken.None))
+        // Production calls sampled into the review queue (IRecordedCallPayloads is the traces feature's read of the trace store).
+        .AddScoped<EvalCandidateReview>()
+        .AddRecurringJob<EvalSamplerJob>(EvalSamplerJob.RecurringId, EvalSamplerJob.Cron, j => j.RunAsync(CancellationToken.None));
 
     /// <summary><c>/api/v1/evals/runs</c> through an <c>admin</c> key (the key's tenant's sets only).</summary>
     public static IEndpointRouteBuilder MapEvalsEndpoints(this IEndpointRouteBuilder app)
@@ -34,7 +37,7 @@ internal static class EvalsFeature
         admin.MapPost("/evals/runs", EvalRunEndpoints.StartAsync)
             .WithName("StartEvalRun")
             .WithSummary("Queue a run of this tenant's eval set (by setId, or by prompt name) on a prompt version and alias; answers 202 with the run id")
-            .WithDescription("Body: { \"setId\": \"…\" } or { \"prompt\": \"support-reply\" }, optional \"version\" (default: the version active for the tenant) and \"alias\" (default: the version's). "
+            .WithDescription("Body: { \"setId\": \"…\" }, { \"prompt\": \"support-reply\" } or { \"feature\": \"checkout\", \"alias\": \"fast\" }, optional \"version\" (default: the version active for the tenant) and \"alias\" (default: the version's; required for a feature's set). "
                 + "The run's calls go through the gateway under feature eval, attributed to this tenant and reserved against its caps.")
             .Accepts<EvalRunRequestDoc>("application/json")
             .Produces<EvalRunAcceptedDto>(202)
@@ -44,6 +47,17 @@ internal static class EvalsFeature
             .WithSummary("An eval run of this tenant: status, progress, score (points 0-100), pass rate and cost so far")
             .Produces<EvalRunDto>()
             .WithErrors(400, 404);
+        admin.MapGet("/evals/sampling", EvalSamplingEndpoints.ListAsync)
+            .WithName("ListEvalSamplingRates")
+            .WithSummary("This tenant's sampling rates: per feature, the percent of recorded calls queued for eval review")
+            .WithErrors(401);
+        admin.MapPut("/evals/sampling", EvalSamplingEndpoints.PutAsync)
+            .WithName("SetEvalSamplingRate")
+            .WithSummary("Set one feature's sampling rate (0-100 %, 0 stops sampling it); audited")
+            .WithDescription("Body: { \"feature\": \"checkout\", \"ratePercent\": 1 }. The sampler job picks calls by a hash of their id below the rate, off the request path.")
+            .Accepts<EvalSamplingRateRequestDoc>("application/json")
+            .Produces<EvalSamplingRateDto>()
+            .WithErrors(400, 409, 413, 415);
         return app;
     }
 }

@@ -44,6 +44,17 @@ internal sealed class EvalsOptions
     [Range(1, 720)]
     public int GateFreshHours { get; set; } = 24;
 
+    /// <summary>
+    /// The eval sampler re-reads calls ingested this many seconds before its watermark, so a recorder batch that committed
+    /// after a later one is still sampled (a call is queued once whatever it reads twice). Default 120.
+    /// </summary>
+    [Range(0, 3600)]
+    public int SamplerOverlapSeconds { get; set; } = 120;
+
+    /// <summary>How often the review queue page re-reads its count and list, in seconds. Default 5.</summary>
+    [Range(1, 300)]
+    public int ReviewRefreshSeconds { get; set; } = 5;
+
     /// <summary>The watchdog's period.</summary>
     public TimeSpan StallTimeout => TimeSpan.FromMinutes(StallMinutes);
 }

@@ -13,6 +13,8 @@ internal static class TracesFeature
         .AddScoped<TraceViewer>()
         .AddScoped<TraceReplayer>()
         .AddScoped<EvalExampleWriter>()
+        // The eval sampler's read of recorded calls (declared in Evals, which may not depend on Traces).
+        .AddScoped<Evals.IRecordedCallPayloads, TraceCandidatePayloads>()
         .AddScoped<SavedTraceSearches>()
         .AddHostedService<TracesDemoSeed>()
         .AddPerDatabase<ITraceIndexCleanup, SqliteTraceIndexCleanup, PostgresTraceIndexCleanup>()
