@@ -144,10 +144,11 @@ public sealed class GatewayOptions
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Skips recording (not bindable from configuration: every product call is recorded). Only the benchmarks set it,
-    /// to measure what recording costs on the request path.
+    /// <c>Gateway:RecordingDisabledForBenchmarks</c>: skips recording calls (no call row, no trace). A benchmark setting
+    /// only, for measuring what recording costs (docs/benchmarks.md, issue 26): a deployment must leave it false (the
+    /// default), since unrecorded calls are missing from usage, traces, dashboards and the budget reconciliation.
     /// </summary>
-    internal bool RecordingDisabledForBenchmarks { get; set; }
+    public bool RecordingDisabledForBenchmarks { get; set; }
 }
 
 /// <summary>Settings for one feature label.</summary>
