@@ -31,6 +31,8 @@ public sealed class BenchmarkSmokeTests
         var streams = Cells(table.Single(l => l.StartsWith("| Resident memory, 20 concurrent streams", StringComparison.Ordinal)));
         Assert.All(streams[2..6], c => Assert.EndsWith("(20)", c, StringComparison.Ordinal));
         Assert.Contains("Portkey PR #1551 applied", output, StringComparison.Ordinal);
+        // Keystone ran with the product's embed alias (the local model) and no call embedded: the model stayed out of memory.
+        Assert.Contains("as no call embedded, never loaded", output, StringComparison.Ordinal);
         Assert.Contains(table, l => l.StartsWith("| `llm_calls` |", StringComparison.Ordinal));
     }
 

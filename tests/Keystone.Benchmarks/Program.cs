@@ -35,11 +35,12 @@ if (args.Contains("--api"))
     {
         // Issue 26 (docs/benchmarks.md, "Performance against the physical limit and a peer"): direct, bare proxy, Keystone,
         // Keystone with recording off and Portkey's gateway (installed with npm), each gateway a process of its own,
-        // interleaved; about 10 minutes. --smoke runs every path very briefly (the CI test does).
-        //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers [--smoke]
+        // interleaved; about 10 minutes. --smoke runs every path very briefly (the CI test does); --quick one round and a
+        // short ladder (about 3 minutes, to compare settings).
+        //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers [--smoke | --quick]
         Console.WriteLine("## Performance against the physical limit and a peer");
         Console.WriteLine();
-        Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error));
+        Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error, quick: args.Contains("--quick")));
         return;
     }
 

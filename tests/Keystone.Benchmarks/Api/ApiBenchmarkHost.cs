@@ -59,10 +59,17 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
     /// The app against an upstream at <paramref name="upstreamBaseUrl"/> (another process's mock: the peer report runs the
     /// app as a process of its own), with extra <paramref name="settings"/>.
     /// </summary>
-    public static async Task<ApiBenchmarkHost> StartAsync(Uri upstreamBaseUrl, IReadOnlyDictionary<string, string?> settings)
+    /// <param name="productEmbeddings">The product's <c>embed</c> alias (the local model, loaded on first use) instead of the
+    /// test factory's simulated embeddings: the peer report measures the app's memory as deployed.</param>
+    public static async Task<ApiBenchmarkHost> StartAsync(Uri upstreamBaseUrl, IReadOnlyDictionary<string, string?> settings, bool productEmbeddings = false)
     {
         var host = new ApiBenchmarkHost();
         host._app = new KestrelAppFactory();
+        if (productEmbeddings)
+        {
+            host._app.WithLocalEmbeddings();
+        }
+
         host._app
             .WithSetting("Seed:Demo", "false")
             .WithSetting("Seed:DemoApiKey", null)

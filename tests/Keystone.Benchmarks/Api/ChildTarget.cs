@@ -102,9 +102,13 @@ internal sealed class ChildTarget : IAsyncDisposable
     {
         await _process.StandardInput.WriteLineAsync("flush".AsMemory(), ct);
         await _process.StandardInput.FlushAsync(ct);
-        var reply = await NextReplyAsync("FLUSHED", ct);
-        return long.Parse(reply.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        var reply = (await NextReplyAsync("FLUSHED", ct)).Split(' ');
+        EmbeddingModelLoaded = reply.Length > 2 && reply[2] == "model-loaded";
+        return long.Parse(reply[1], System.Globalization.CultureInfo.InvariantCulture);
     }
+
+    /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
+    public bool EmbeddingModelLoaded { get; private set; }
 
     private async Task<string> NextReplyAsync(string prefix, CancellationToken ct)
     {

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using Keystone.Testing.Upstreams;
 using Microsoft.Data.Sqlite;
 
 namespace Keystone.Benchmarks.Api;
@@ -21,14 +20,18 @@ namespace Keystone.Benchmarks.Api;
 internal static class PeerReport
 {
     private sealed record Settings(int Rounds, TimeSpan Window, TimeSpan WarmUp, int LatencySamples, int FirstTokenSamples,
-        int[] Rates, TimeSpan Step, int[] StreamLevels, TimeSpan Hold)
+        int[] Rates, TimeSpan Step, int[] StreamLevels, TimeSpan StreamsOpenWithin)
     {
         public static readonly Settings Full = new(3, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(4), 2000, 300,
-            [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000], TimeSpan.FromSeconds(5), [100, 250, 500, 1000], TimeSpan.FromSeconds(6));
+            [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000], TimeSpan.FromSeconds(5), [100, 250, 500, 1000], TimeSpan.FromSeconds(30));
+
+        /// <summary>One round and a shorter ladder (about 3 minutes): to compare settings (GC modes) without a full run.</summary>
+        public static readonly Settings Quick = new(1, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), 300, 30,
+            [500, 1000, 2000, 4000], TimeSpan.FromSeconds(3), [100, 250, 500, 1000], TimeSpan.FromSeconds(30));
 
         /// <summary>Every path once, as briefly as it still means something: the CI smoke test (under a minute).</summary>
         public static readonly Settings Smoke = new(1, TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500), 20, 5,
-            [50], TimeSpan.FromSeconds(1), [20], TimeSpan.FromSeconds(1.5));
+            [50], TimeSpan.FromSeconds(1), [20], TimeSpan.FromSeconds(30));
     }
 
     private const int Callers = 16;
@@ -66,17 +69,15 @@ internal static class PeerReport
         public long Errors;
     }
 
-    public static async Task<string> RunAsync(bool smoke, TextWriter progress)
+    public static async Task<string> RunAsync(bool smoke, TextWriter progress, bool quick = false)
     {
-        var settings = smoke ? Settings.Smoke : Settings.Full;
+        var settings = smoke ? Settings.Smoke : quick ? Settings.Quick : Settings.Full;
         var loadBefore = LoadAverage();
         var stealBefore = CpuTimes();
         var started = Stopwatch.StartNew();
         using var cts = new CancellationTokenSource();
 
-        await using var mock = await MockOpenAiServer.StartAsync();
-        mock.KeepRequests = false;
-        mock.DefaultReply = Reply;
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
         progress.WriteLine($"mock at {mock.BaseUrl}");
 
         // Start every gateway at once (each takes seconds on two loaded cores).
@@ -213,12 +214,12 @@ internal static class PeerReport
 
         mock.AnswerDelay = TimeSpan.Zero;
 
-        // Resident memory with N streams open at once (each held open by the mock for a few seconds).
+        // Resident memory with N streams open at once (the mock holds each after its first words until the sample is taken).
         foreach (var t in targets.Where(t => t.ProcessId is not null))
         {
             foreach (var level in settings.StreamLevels)
             {
-                var (rss, open, failed) = await StreamsAsync(client, t, level, settings.Hold);
+                var (rss, open, failed) = await StreamsAsync(client, mock, t, level, settings.StreamsOpenWithin);
                 t.Streams[level] = (rss, open);
                 Interlocked.Add(ref t.Errors, failed);
                 progress.WriteLine($"{t.Name}: {open}/{level} streams open, {rss / 1024.0:0} MB resident{(failed > 0 ? $", {failed} failed" : "")}");
@@ -231,13 +232,17 @@ internal static class PeerReport
             t.PeakKb = Memory(t.ProcessId!.Value).PeakKb;
         }
 
+        await keystone.FlushAsync(cts.Token);
+        var modelLoaded = keystone.EmbeddingModelLoaded;
         var stealAfter = CpuTimes();
         if (smoke && targets.FirstOrDefault(t => t.Errors > 0) is { } failing)
         {
             throw new InvalidOperationException($"{failing.Name} failed {failing.Errors} requests during the smoke run.");
         }
 
-        return Markdown(targets, settings, smoke, portkey.Notes, keystone.RuntimeNote, startupMemory,
+        return Markdown(targets, settings, smoke, portkey.Notes, keystone.RuntimeNote + (modelLoaded
+                ? "; **the local embedding model was loaded although no call embedded**"
+                : "; the product's `embed` alias (the local model) configured and, as no call embedded, never loaded"), startupMemory,
             (writtenAfter - writtenBefore, Diff(storedBefore, storedAfter)), loadBefore, LoadAverage(), Steal(stealBefore, stealAfter), started.Elapsed);
     }
 
@@ -257,7 +262,7 @@ internal static class PeerReport
         var recorderCpu = Median(ks.CpuPerRequest) - Median(quiet.CpuPerRequest);
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{(smoke ? "**Smoke run (very short series; figures mean nothing)**. " : "")}Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers{(smoke ? " --smoke" : "")}`; "
+        md.AppendLine(CultureInfo.InvariantCulture, $"{(smoke ? "**Smoke run (very short series; figures mean nothing)**. " : settings == Settings.Quick ? "**Quick run (one round, short ladder)**. " : "")}Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers{(smoke ? " --smoke" : settings == Settings.Quick ? " --quick" : "")}`; "
             + $"{elapsed.TotalMinutes:0.0} min; {Environment.ProcessorCount} cores, .NET {Environment.Version}; load average before {loadBefore}, after {loadAfter}; CPU steal during the run {steal}.");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Payload: a {Encoding.UTF8.GetByteCount(SystemPrompt):N0}-byte system prompt, a unique user line per request (cache miss), a {Answer.Length:N0}-character answer from the mock. "
@@ -320,26 +325,6 @@ internal static class PeerReport
 
         return md.ToString();
     }
-
-    /// <summary>The mock's answers: the 1,000-character answer, as JSON or as a stream (held open a while for the memory curve).</summary>
-    private static MockReply Reply(RecordedRequest request)
-    {
-        var json = request.Json;
-        var model = json.TryGetProperty("model", out var m) ? m.GetString() ?? "gpt-4o-mini" : "gpt-4o-mini";
-        var stream = json.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-        if (!stream)
-        {
-            return MockReply.Json(200, MockOpenAiServer.ChatCompletion(model, Answer, promptTokens: 540, completionTokens: 230));
-        }
-
-        var hold = request.Body.Contains(Hold, StringComparison.Ordinal);
-        var pieces = Enumerable.Range(0, 20).Select(i => Answer.Substring(i * 50, 50)).ToList();
-        return MockReply.Sse(MockOpenAiServer.StreamEvents(model, pieces, promptTokens: 540, completionTokens: 230),
-            hold ? HoldSpacing : null);
-    }
-
-    /// <summary>Spacing of a held stream's events (set per run from the hold length).</summary>
-    private static TimeSpan HoldSpacing = TimeSpan.FromMilliseconds(300);
 
     private static HttpRequestMessage Request(Target t, bool stream, bool hold = false)
     {
@@ -463,10 +448,13 @@ internal static class PeerReport
         return new Step(ok.Length / elapsed, p.P50, p.P99, errors);
     }
 
-    /// <summary>Opens <paramref name="count"/> streams the mock holds open; samples the target's resident memory once all are streaming.</summary>
-    private static async Task<(long RssKb, int Open, int Failed)> StreamsAsync(HttpClient client, Target t, int count, TimeSpan hold)
+    /// <summary>
+    /// Opens <paramref name="count"/> streams that the mock holds open after their first words; samples the target's
+    /// resident memory once every one is streaming (or after <paramref name="wait"/>), then lets them finish.
+    /// </summary>
+    private static async Task<(long RssKb, int Open, int Failed)> StreamsAsync(HttpClient client, PeerMock mock, Target t, int count, TimeSpan wait)
     {
-        HoldSpacing = hold / 20;
+        var release = mock.HoldStreams();
         var opened = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
         var failed = 0;
         var streams = opened.Select(o => Task.Run(async () =>
@@ -481,13 +469,13 @@ internal static class PeerReport
                 o.TrySetResult();
             }
         })).ToList();
-        // Sample when every stream is open (or half the hold has passed), while they are all still streaming.
-        await Task.WhenAny(Task.WhenAll(opened.Select(o => o.Task)), Task.Delay(hold / 2));
-        await Task.Delay(hold / 10);
-        var open = opened.Count(o => o.Task.IsCompleted);
+        await Task.WhenAny(Task.WhenAll(opened.Select(o => o.Task)), Task.Delay(wait));
+        await Task.Delay(200);
+        var open = opened.Count(o => o.Task.IsCompleted) - Volatile.Read(ref failed);
         var rss = Memory(t.ProcessId!.Value).RssKb;
+        release();
         await Task.WhenAll(streams);
-        return (rss, open - failed, failed);
+        return (rss, open, failed);
     }
 
     /// <summary>User + system CPU time of a process (/proc/pid/stat, clock ticks of 1/100 s).</summary>

@@ -1,4 +1,5 @@
 using Keystone.Gateway;
+using Keystone.Gateway.Providers.Local;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Benchmarks.Api;
@@ -8,7 +9,8 @@ namespace Keystone.Benchmarks.Api;
 /// each gateway runs in a process of its own, so its CPU time and resident memory are its own (read from /proc by the
 /// parent), not mixed with the load client's and the mock's. Talks to the parent in lines: it prints
 /// <c>READY &lt;url&gt; &lt;api key&gt; &lt;data folder&gt;</c> once serving, answers <c>flush</c> with <c>FLUSHED &lt;calls written&gt;</c>
-/// once the recorder has written every call so far, and stops on <c>quit</c> or when its input closes.
+/// <c>model-loaded|model-not-loaded</c> (whether the local embedding model is in memory) once the recorder has written
+/// every call so far, and stops on <c>quit</c> or when its input closes.
 /// </summary>
 internal static class ServeMode
 {
@@ -21,7 +23,7 @@ internal static class ServeMode
         {
             await using var bare = await BareProxy.StartAsync(new Uri(upstream, "chat/completions"));
             Console.WriteLine($"READY {bare.Url} - -");
-            await ServeCommandsAsync(() => Task.FromResult(0L));
+            await ServeCommandsAsync(() => Task.FromResult((0L, false)));
             return;
         }
 
@@ -36,7 +38,7 @@ internal static class ServeMode
             settings["Gateway:RecordingDisabledForBenchmarks"] = "true";
         }
 
-        await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings);
+        await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true);
         // A tenant with a cap, as a paying tenant has: every call reserves on it (far from its limit: $1,000,000 a month).
         await host.Services.GetRequiredService<IBudgetService>().SetAsync(host.TenantId,
             [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Month, 1_000_000_000_000)], null, null, CancellationToken.None);
@@ -44,17 +46,18 @@ internal static class ServeMode
         await ServeCommandsAsync(async () =>
         {
             await host.Recorder.FlushAsync(CancellationToken.None);
-            return host.Recorder.Written;
+            return (host.Recorder.Written, LocalEmbeddingModel.IsLoaded);
         });
     }
 
-    private static async Task ServeCommandsAsync(Func<Task<long>> flush)
+    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush)
     {
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
         {
             if (line == "flush")
             {
-                Console.WriteLine($"FLUSHED {await flush()}");
+                var (written, loaded) = await flush();
+                Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
             }
         }
     }
