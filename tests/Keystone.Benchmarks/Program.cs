@@ -4,6 +4,13 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Keystone.Benchmarks;
 
+// A gateway of the peer report as a process of its own (started by the report itself, not by hand).
+if (args.Contains("--serve"))
+{
+    await Keystone.Benchmarks.Api.ServeMode.RunAsync(args);
+    return;
+}
+
 // One run, a few minutes on 2 cores: BenchmarkDotNet's short run (in process) for the per-call mean and allocations,
 // then the per-call percentiles, throughput, time to first token and memory report. Not part of CI.
 //   dotnet run -c Release --project tests/Keystone.Benchmarks
@@ -24,6 +31,19 @@ if (args.Contains("--traces"))
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api
 if (args.Contains("--api"))
 {
+    if (args.Contains("--peers"))
+    {
+        // Issue 26 (docs/benchmarks.md, "Performance against the physical limit and a peer"): direct, bare proxy, Keystone,
+        // Keystone with recording off and Portkey's gateway (installed with npm), each gateway a process of its own,
+        // interleaved; about 10 minutes. --smoke runs every path very briefly (the CI test does); --quick one round and a
+        // short ladder (about 3 minutes, to compare settings).
+        //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers [--smoke | --quick]
+        Console.WriteLine("## Performance against the physical limit and a peer");
+        Console.WriteLine();
+        Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error, quick: args.Contains("--quick")));
+        return;
+    }
+
     if (args.Contains("--profile"))
     {
         // Only traffic through Keystone after the warm-up, to attach a profiler (perf with DOTNET_PerfMapEnabled=1, or

@@ -75,9 +75,18 @@ internal abstract partial class BudgetLedger(
     }
 
     /// <summary>Reserves <paramref name="amountMicros"/> on every cap, or on none and returns the first cap that refused.</summary>
+    public Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveAsync(Guid tenantId, Guid callId, IReadOnlyList<CapRow> caps,
+        long amountMicros, CancellationToken ct) => ReserveAsync(tenantId, callId, caps, amountMicros, 0, ct);
+
+    /// <summary>
+    /// Reserves <paramref name="amountMicros"/> on every cap only if each still has <paramref name="roomMicros"/> left over
+    /// after it (nothing of the room is held). The pipeline reserves a rough upper bound this way only while the cap is far
+    /// (decision 0042g); a refusal with room asked is never shown to a caller, who is then counted exactly.
+    /// </summary>
     public async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveAsync(Guid tenantId, Guid callId, IReadOnlyList<CapRow> caps,
-        long amountMicros, CancellationToken ct)
+        long amountMicros, long roomMicros, CancellationToken ct)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(roomMicros);
         if (caps.Count == 0)
         {
             return (BudgetReservation.None(tenantId), null);
@@ -85,7 +94,7 @@ internal abstract partial class BudgetLedger(
 
         var now = clock.GetUtcNow().UtcDateTime;
         var held = caps.OrderBy(c => c.BudgetId).Select(c => new ReservedCap(c, BudgetText.PeriodStart(c.Period, now))).ToList();
-        return await ReserveHeldAsync(tenantId, callId, now, held, amountMicros, ct);
+        return await ReserveHeldAsync(tenantId, callId, now, held, amountMicros, roomMicros, ct);
     }
 
     /// <summary>
@@ -125,9 +134,12 @@ internal abstract partial class BudgetLedger(
         return true;
     }
 
-    /// <summary>Reserves on every cap of <paramref name="held"/> (ordered by budget id), or on none.</summary>
+    /// <summary>
+    /// Reserves on every cap of <paramref name="held"/> (ordered by budget id) when spent + reserved + amount + room stays
+    /// within each limit, or on none.
+    /// </summary>
     protected abstract Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId, DateTime nowUtc,
-        List<ReservedCap> held, long amountMicros, CancellationToken ct);
+        List<ReservedCap> held, long amountMicros, long roomMicros, CancellationToken ct);
 
     /// <summary>
     /// Settles an open reservation (closed once by <see cref="SettleAsync"/>). Must be safe to repeat after a failure

@@ -29,7 +29,7 @@ internal sealed class PostgresBudgetLedger(
     private static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}";
 
     protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId,
-        DateTime nowUtc, List<ReservedCap> held, long amountMicros, CancellationToken ct)
+        DateTime nowUtc, List<ReservedCap> held, long amountMicros, long roomMicros, CancellationToken ct)
     {
         await using var db = DbFactory.ForTenant(tenantId);
         await EnsureCountersAsync(db, tenantId, held, ct);
@@ -43,7 +43,7 @@ internal sealed class PostgresBudgetLedger(
                 var rows = await db.Database.ExecuteSqlAsync($"""
                     UPDATE budget_counters SET reserved_micros = reserved_micros + {amountMicros}
                     WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
-                      AND spent_micros + reserved_micros + {amountMicros} <= (SELECT limit_micros FROM budgets WHERE id = {h.Cap.BudgetId})
+                      AND spent_micros + reserved_micros + {amountMicros} + {roomMicros} <= (SELECT limit_micros FROM budgets WHERE id = {h.Cap.BudgetId})
                     """, ct);
                 if (rows == 0)
                 {
@@ -69,6 +69,12 @@ internal sealed class PostgresBudgetLedger(
             }
 
             await tx.RollbackAsync(ct);
+        }
+
+        if (roomMicros > 0)
+        {
+            // A rough attempt (room asked): its refusal is never shown, the caller counts exactly and asks again.
+            return (null, new BudgetRejection(refused, 0, 0, BudgetText.PeriodEnd(refused.Period, held.First(h => h.Cap == refused).PeriodStartUtc)));
         }
 
         var period = held.First(h => h.Cap == refused).PeriodStartUtc;

@@ -45,7 +45,7 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
     }
 
     protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId,
-        DateTime nowUtc, List<ReservedCap> held, long amountMicros, CancellationToken ct)
+        DateTime nowUtc, List<ReservedCap> held, long amountMicros, long roomMicros, CancellationToken ct)
     {
         await LoadCountersAsync(tenantId, held, ct);
         lock (_memLock)
@@ -53,7 +53,7 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
             foreach (var h in held)
             {
                 var c = _mem[(h.Cap.BudgetId, h.PeriodStartUtc)];
-                if (c.Spent + c.Reserved + amountMicros > h.Cap.LimitMicros)
+                if (c.Spent + c.Reserved + amountMicros + roomMicros > h.Cap.LimitMicros)
                 {
                     return (null, new BudgetRejection(h.Cap, c.Spent, c.Reserved, BudgetText.PeriodEnd(h.Cap.Period, h.PeriodStartUtc)));
                 }

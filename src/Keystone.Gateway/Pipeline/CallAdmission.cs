@@ -80,7 +80,7 @@ internal sealed partial class CallAdmission(
             return;
         }
 
-        var (reservation, rejection) = await ReserveOnLedgerAsync(s, caps, await WorstCaseAsync(s, ct), ct);
+        var (reservation, rejection) = await ReserveWorstCaseAsync(s, caps, ct);
         if (reservation is null && s.Snapshot!.ActionAtLimit == BudgetAction.Degrade
             && options.CurrentValue.DegradeTo.TryGetValue(s.Resolved!.Alias, out var cheaper))
         {
@@ -103,7 +103,7 @@ internal sealed partial class CallAdmission(
                     await RefuseUnpricedAsync(s, degraded, ct);
                 }
 
-                (reservation, rejection) = await ReserveOnLedgerAsync(s, caps, await WorstCaseAsync(s, ct), ct);
+                (reservation, rejection) = await ReserveWorstCaseAsync(s, caps, ct);
                 if (reservation is null)
                 {
                     s.Resolved = original;
@@ -125,15 +125,50 @@ internal sealed partial class CallAdmission(
     }
 
     /// <summary>
+    /// How far a cap must be from its limit for the rough bound to be reserved: after the bound's worst case it must still
+    /// have room for this many more of it. Near the limit every call is counted exactly, so a refusal always comes from the
+    /// exact count, and what rough holds add while other calls are in flight is a small share of the room (decision 0042g).
+    /// </summary>
+    internal const int FarFactor = 64;
+
+    /// <summary>
+    /// The worst case reserved on <paramref name="caps"/>: first from the prompt's upper bound (its UTF-8 length, no
+    /// tokenizing) while every cap is far from its limit; else, or when that does not fit, from the exact token count.
+    /// Only the exact attempt's refusal is returned. The bound never becomes <see cref="CallState.PromptTokens"/>: usage the
+    /// provider does not report is still estimated from the exact count.
+    /// </summary>
+    private async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveWorstCaseAsync(CallState s, IReadOnlyList<CapRow> caps,
+        CancellationToken ct)
+    {
+        var prices = await PricesAsync(s, ct);
+        if (s.PromptTokens is null)
+        {
+            var rough = WorstCase(prices, tokens.PromptUpperBound(s.Request), s.MaxTokens);
+            if (rough <= long.MaxValue / (FarFactor + 1))
+            {
+                var (held, _) = await ReserveOnLedgerAsync(s, caps, rough, rough * FarFactor, ct);
+                if (held is not null)
+                {
+                    return (held, null);
+                }
+            }
+
+            s.PromptTokens = tokens.CountPrompt(s.Request);
+        }
+
+        return await ReserveOnLedgerAsync(s, caps, WorstCase(s, prices, s.MaxTokens), 0, ct);
+    }
+
+    /// <summary>
     /// The ledger's answer; a database that refuses (down, out of connections) is an honest 503 before any provider is
     /// called, not an unexplained 500.
     /// </summary>
     private async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveOnLedgerAsync(CallState s, IReadOnlyList<CapRow> caps,
-        long amountMicros, CancellationToken ct)
+        long amountMicros, long roomMicros, CancellationToken ct)
     {
         try
         {
-            return await ledger.ReserveAsync(s.Context.TenantId, s.CallId, caps, amountMicros, ct);
+            return await ledger.ReserveAsync(s.Context.TenantId, s.CallId, caps, amountMicros, roomMicros, ct);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -163,6 +198,7 @@ internal sealed partial class CallAdmission(
     private async Task<GatewayException> RefusedAsync(CallState s, BudgetRejection r, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
+        s.PromptTokens ??= tokens.CountPrompt(s.Request);
         var prices = await PricesAsync(s, ct);
         var worst = WorstCase(s, prices, s.MaxTokens);
         var left = Math.Max(0, r.Cap.LimitMicros - r.SpentMicros - r.ReservedMicros);
@@ -175,14 +211,12 @@ internal sealed partial class CallAdmission(
     }
 
     /// <summary>
-    /// Prompt tokens × input price + max tokens × output price, for the dearest target of the chain (a fallback may
-    /// answer). A target without a price counts at the fallback price for unpriced models: unknown is never unlimited.
+    /// The price of every target of the chain; the worst case is prompt tokens × input price + max tokens × output price
+    /// for the dearest (a fallback may answer). A target without a price counts at the fallback price for unpriced models:
+    /// unknown is never unlimited.
     /// </summary>
-    private async Task<long> WorstCaseAsync(CallState s, CancellationToken ct) => WorstCase(s, await PricesAsync(s, ct), s.MaxTokens);
-
     private async Task<List<GatewayPrice>> PricesAsync(CallState s, CancellationToken ct)
     {
-        s.PromptTokens ??= tokens.CountPrompt(s.Request);
         var list = new List<GatewayPrice>(s.Resolved!.Targets.Count);
         foreach (var t in s.Resolved.Targets)
         {
@@ -194,8 +228,10 @@ internal sealed partial class CallAdmission(
         return list;
     }
 
-    private static long WorstCase(CallState s, List<GatewayPrice> prices, int maxTokens)
-        => prices.Count == 0 ? 0 : prices.Max(p => p.WorstCaseMicros(s.PromptTokens ?? 0, maxTokens));
+    private static long WorstCase(CallState s, List<GatewayPrice> prices, int maxTokens) => WorstCase(prices, s.PromptTokens ?? 0, maxTokens);
+
+    private static long WorstCase(List<GatewayPrice> prices, int promptTokens, int maxTokens)
+        => prices.Count == 0 ? 0 : prices.Max(p => p.WorstCaseMicros(promptTokens, maxTokens));
 
     /// <summary>
     /// The largest max tokens (below the one asked) whose worst case fits <paramref name="leftMicros"/>, by bisection (the

@@ -110,9 +110,13 @@ public sealed class GatewayOptions
     /// <summary>Per-feature settings (<c>Gateway:Features:support-bot:Cache=true</c>).</summary>
     public Dictionary<string, FeatureOptions> Features { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>Capacity of the recorder's queue: callers wait (never drop) when it is full. Default 20,000.</summary>
+    /// <summary>
+    /// Capacity of the recorder's queue: callers wait (never drop) when it is full. Default 5,000: a queued call holds its
+    /// request and answer (about 7 KB with a 2 KB prompt), so the queue stays near 35 MB on the 2-core box the product is
+    /// sized for, and still holds more than two of the writer's largest batches (decision 0042g).
+    /// </summary>
     [Range(100, 10_000_000)]
-    public int RecorderCapacity { get; set; } = 20_000;
+    public int RecorderCapacity { get; set; } = 5_000;
 
     /// <summary>
     /// Most calls written per recorder batch (one transaction). Default 2,000: batches only fill when the writer is
@@ -144,10 +148,11 @@ public sealed class GatewayOptions
     public TimeSpan SettingsCacheTtl { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Skips recording (not bindable from configuration: every product call is recorded). Only the benchmarks set it,
-    /// to measure what recording costs on the request path.
+    /// <c>Gateway:RecordingDisabledForBenchmarks</c>: skips recording calls (no call row, no trace). A benchmark setting
+    /// only, for measuring what recording costs (docs/benchmarks.md, issue 26): a deployment must leave it false (the
+    /// default), since unrecorded calls are missing from usage, traces, dashboards and the budget reconciliation.
     /// </summary>
-    internal bool RecordingDisabledForBenchmarks { get; set; }
+    public bool RecordingDisabledForBenchmarks { get; set; }
 }
 
 /// <summary>Settings for one feature label.</summary>

@@ -6,6 +6,12 @@ public interface IPromptTokenCounter
     /// <summary>Tokens of the prompt: every message's text, tool calls and tool definitions, plus per-message framing.</summary>
     int CountPrompt(ChatRequest request);
 
+    /// <summary>
+    /// A number never below <see cref="CountPrompt"/> for the same request, from the texts' lengths alone (no tokenizing):
+    /// the budget reservation uses it while a cap is far from its limit (decision 0042g).
+    /// </summary>
+    int PromptUpperBound(ChatRequest request);
+
     /// <summary>Tokens of a text.</summary>
     int CountText(string text);
 }

@@ -7,5 +7,7 @@ internal sealed class TokenCounterAdapter(TokenCounter counter) : IPromptTokenCo
 {
     public int CountPrompt(ChatRequest request) => counter.CountChat(request.Messages, request.Tools);
 
+    public int PromptUpperBound(ChatRequest request) => TokenCounter.UpperBoundChat(request.Messages, request.Tools);
+
     public int CountText(string text) => counter.Count(text);
 }

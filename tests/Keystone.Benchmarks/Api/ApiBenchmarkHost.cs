@@ -48,16 +48,40 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
 
     public static async Task<ApiBenchmarkHost> StartAsync()
     {
-        var host = new ApiBenchmarkHost { Upstream = await MockOpenAiServer.StartAsync() };
-        host.Upstream.KeepRequests = false;
+        var upstream = await MockOpenAiServer.StartAsync();
+        upstream.KeepRequests = false;
+        var host = await StartAsync(upstream.BaseUrl, new Dictionary<string, string?>());
+        host.Upstream = upstream;
+        return host;
+    }
+
+    /// <summary>
+    /// The app against an upstream at <paramref name="upstreamBaseUrl"/> (another process's mock: the peer report runs the
+    /// app as a process of its own), with extra <paramref name="settings"/>.
+    /// </summary>
+    /// <param name="productEmbeddings">The product's <c>embed</c> alias (the local model, loaded on first use) instead of the
+    /// test factory's simulated embeddings: the peer report measures the app's memory as deployed.</param>
+    public static async Task<ApiBenchmarkHost> StartAsync(Uri upstreamBaseUrl, IReadOnlyDictionary<string, string?> settings, bool productEmbeddings = false)
+    {
+        var host = new ApiBenchmarkHost();
         host._app = new KestrelAppFactory();
+        if (productEmbeddings)
+        {
+            host._app.WithLocalEmbeddings();
+        }
+
         host._app
             .WithSetting("Seed:Demo", "false")
             .WithSetting("Seed:DemoApiKey", null)
             .WithSetting("Seed:DemoPassword", null)
             .WithSetting("Gateway:Providers:bench:Kind", "OpenAI")
-            .WithSetting("Gateway:Providers:bench:BaseUrl", host.Upstream.BaseUrl.ToString())
+            .WithSetting("Gateway:Providers:bench:BaseUrl", upstreamBaseUrl.ToString())
             .WithSetting("Gateway:Aliases:bench:0", "bench/gpt-4o-mini");
+        foreach (var (key, value) in settings)
+        {
+            host._app.WithSetting(key, value);
+        }
+
         host._app.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         host._app.StartServer();
         var address = host._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -68,6 +92,7 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
         await using (var db = host._app.Services.GetRequiredService<KeystoneDbFactory>().ForSystem())
         {
             db.Plans.Add(new Plan { Id = planId, Name = "Bench", DefaultRequestsPerMinute = int.MaxValue });
+            host.TenantId = tenantId;
             db.Tenants.Add(new Tenant { Id = tenantId, Name = "Bench", Slug = "bench", PlanId = planId, CreatedUtc = DateTime.UtcNow });
             await db.SaveChangesAsync();
         }
@@ -115,10 +140,19 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
         return request;
     }
 
+    /// <summary>The temporary folder of the app's SQLite database (the peer report measures what it stores).</summary>
+    public string DataDirectory => _app.DataDirectory;
+
+    /// <summary>The tenant the key belongs to.</summary>
+    public Guid TenantId { get; private set; }
+
     public async ValueTask DisposeAsync()
     {
         await _app.DisposeAsync();
-        await Upstream.DisposeAsync();
+        if (Upstream is not null)
+        {
+            await Upstream.DisposeAsync();
+        }
     }
 
     /// <summary>The test factory's settings, in the Production environment (as deployed), on Kestrel.</summary>

@@ -33,12 +33,19 @@ internal sealed class BareProxy : IAsyncDisposable
             await http.Request.Body.CopyToAsync(body, http.RequestAborted);
             using var forward = new HttpRequestMessage(HttpMethod.Post, upstreamChat) { Content = new ByteArrayContent(body.ToArray()), Version = HttpVersion.Version11 };
             forward.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var answer = await upstream.SendAsync(forward, HttpCompletionOption.ResponseContentRead, http.RequestAborted);
-            var bytes = await answer.Content.ReadAsByteArrayAsync(http.RequestAborted);
+            // Headers first, then the body copied as it comes (flushed per read), so a stream passes through as a stream.
+            using var answer = await upstream.SendAsync(forward, HttpCompletionOption.ResponseHeadersRead, http.RequestAborted);
             http.Response.StatusCode = (int)answer.StatusCode;
-            http.Response.ContentType = "application/json";
-            http.Response.ContentLength = bytes.Length;
-            await http.Response.Body.WriteAsync(bytes, http.RequestAborted);
+            http.Response.ContentType = answer.Content.Headers.ContentType?.ToString() ?? "application/json";
+            http.Response.ContentLength = answer.Content.Headers.ContentLength;
+            await using var from = await answer.Content.ReadAsStreamAsync(http.RequestAborted);
+            var buffer = new byte[16 * 1024];
+            int read;
+            while ((read = await from.ReadAsync(buffer, http.RequestAborted)) > 0)
+            {
+                await http.Response.Body.WriteAsync(buffer.AsMemory(0, read), http.RequestAborted);
+                await http.Response.Body.FlushAsync(http.RequestAborted);
+            }
         });
         return new BareProxy(app, upstream) { Url = new Uri(MockUpstreamServer.OriginOf(app), "/v1/chat/completions") };
     }

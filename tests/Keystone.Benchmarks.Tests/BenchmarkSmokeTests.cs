@@ -1,0 +1,72 @@
+using System.Diagnostics;
+
+namespace Keystone.Benchmarks.Tests;
+
+/// <summary>
+/// Keeps every path of the issue-26 benchmark runnable (benchmarks themselves never run in CI): the benchmark is started as
+/// a person would start it, with <c>--api --peers --smoke</c>, which runs direct, the bare proxy, Keystone, Keystone with
+/// recording off and Portkey's gateway (installed with npm on first use) for a fraction of a second each and fails on any
+/// failed request. A failed npm install fails this test with npm's reason; it is never skipped.
+/// </summary>
+public sealed class BenchmarkSmokeTests
+{
+    [Fact]
+    public async Task PeersSmoke_EveryPathAnswersAndTheTableHasEachFigure()
+    {
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--smoke");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(table, l => l.StartsWith("| Measure | Direct (mock) | Bare proxy | Keystone | Keystone, recording off | Portkey |", StringComparison.Ordinal));
+        foreach (var measure in new[] { "Throughput, 16 callers", "Process CPU per request", "Added latency p50", "Added latency p99", "Added time to first token",
+                     "Goodput", "Resident memory after the throughput series", "Resident memory, 20 concurrent streams", "Stored bytes per call" })
+        {
+            var row = Assert.Single(table, l => l.StartsWith("| " + measure, StringComparison.Ordinal));
+            Assert.DoesNotContain("NaN", row, StringComparison.Ordinal);
+        }
+
+        // Every gateway process answered and was measured: a throughput and a CPU time for each, memory for each process.
+        var throughput = Cells(table.Single(l => l.StartsWith("| Throughput", StringComparison.Ordinal)));
+        Assert.All(throughput[1..6], c => Assert.True(double.Parse(c.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) > 0, $"throughput cell '{c}'"));
+        var streams = Cells(table.Single(l => l.StartsWith("| Resident memory, 20 concurrent streams", StringComparison.Ordinal)));
+        Assert.All(streams[2..6], c => Assert.EndsWith("(20)", c, StringComparison.Ordinal));
+        Assert.Contains("Portkey PR #1551 applied", output, StringComparison.Ordinal);
+        // Keystone ran with the product's embed alias (the local model) and no call embedded: the model stayed out of memory.
+        Assert.Contains("as no call embedded, never loaded", output, StringComparison.Ordinal);
+        Assert.Contains(table, l => l.StartsWith("| `llm_calls` |", StringComparison.Ordinal));
+    }
+
+    private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
+
+    private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)
+    {
+        // …/tests/Keystone.Benchmarks.Tests/bin/<Configuration>/<tfm>/ → …/tests/Keystone.Benchmarks/bin/<Configuration>/<tfm>/
+        var tfm = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var tests = tfm.Parent!.Parent!.Parent!.Parent!;
+        var dll = Path.Combine(tests.FullName, "Keystone.Benchmarks", "bin", tfm.Parent.Name, tfm.Name, "Keystone.Benchmarks.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: build the solution first");
+
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"The benchmark smoke run took over 5 minutes:\n{await errors}");
+        }
+
+        return (process.ExitCode, await output, await errors);
+    }
+}

@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+
+namespace Keystone.Benchmarks.Api;
+
+/// <summary>
+/// A gateway of the peer report running as a process of its own: this benchmark started with <c>--serve</c>
+/// (<see cref="ServeMode"/>). Keystone runs with Keystone.Web's own runtime settings (its <c>runtimeconfig.json</c>: GC
+/// mode, conserve-memory, tiered PGO, as deployed), not the benchmark's server GC.
+/// </summary>
+internal sealed class ChildTarget : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Channel<string> _replies = Channel.CreateUnbounded<string>();
+    private readonly System.Text.StringBuilder _log = new();
+
+    private ChildTarget(Process process)
+    {
+        _process = process;
+    }
+
+    public int ProcessId => _process.Id;
+
+    public Uri Url { get; private set; } = null!;
+
+    /// <summary>The tenant API key (Keystone), or null.</summary>
+    public string? ApiKey { get; private set; }
+
+    /// <summary>The app's SQLite folder (Keystone), or null.</summary>
+    public string? DataDirectory { get; private set; }
+
+    /// <summary>Which runtime settings the process runs with, for the report.</summary>
+    public string RuntimeNote { get; private set; } = "";
+
+    public static async Task<ChildTarget> StartAsync(string kind, Uri upstreamBaseUrl, bool recording, CancellationToken ct)
+    {
+        var self = typeof(ChildTarget).Assembly.Location;
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = PortkeyGateway.RepositoryRoot(),
+        };
+        info.ArgumentList.Add("exec");
+        var note = "the benchmark's runtime settings";
+        if (kind == "keystone" && WebRuntimeConfig() is { } config)
+        {
+            info.ArgumentList.Add("--runtimeconfig");
+            info.ArgumentList.Add(config);
+            note = "Keystone.Web's runtimeconfig.json (" + DescribeRuntimeConfig(config) + ")";
+        }
+        else if (kind == "bare")
+        {
+            // The physical limit runs as lean as it can on two cores: workstation GC like the app.
+            info.Environment["DOTNET_gcServer"] = "0";
+            note = "workstation concurrent GC";
+        }
+
+        foreach (var a in new[] { self, "--serve", kind, upstreamBaseUrl.ToString() })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        if (!recording)
+        {
+            info.ArgumentList.Add("--no-recording");
+        }
+
+        info.Environment["Logging__LogLevel__Default"] = "Warning";
+        info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning";
+        var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet could not be started");
+        var child = new ChildTarget(process) { RuntimeNote = note };
+        _ = Task.Run(() => child.ReadOutputAsync(process.StandardOutput), CancellationToken.None);
+        _ = Task.Run(() => child.ReadLogAsync(process.StandardError), CancellationToken.None);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(120));
+        string ready;
+        try
+        {
+            ready = await child.NextReplyAsync("READY", timeout.Token);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
+        {
+            var log = child.Log();
+            await child.DisposeAsync();
+            throw new InvalidOperationException($"The {kind} target did not start: {log}", ex);
+        }
+
+        var parts = ready.Split(' ');
+        child.Url = new Uri(parts[1]);
+        child.ApiKey = parts[2] == "-" ? null : parts[2];
+        child.DataDirectory = parts[3] == "-" ? null : parts[3];
+        return child;
+    }
+
+    /// <summary>Waits until the target's recorder has written every call so far; returns how many it has written.</summary>
+    public async Task<long> FlushAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("flush".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        var reply = (await NextReplyAsync("FLUSHED", ct)).Split(' ');
+        EmbeddingModelLoaded = reply.Length > 2 && reply[2] == "model-loaded";
+        return long.Parse(reply[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
+    public bool EmbeddingModelLoaded { get; private set; }
+
+    private async Task<string> NextReplyAsync(string prefix, CancellationToken ct)
+    {
+        while (true)
+        {
+            var line = await _replies.Reader.ReadAsync(ct);
+            if (line.StartsWith(prefix + " ", StringComparison.Ordinal))
+            {
+                return line;
+            }
+        }
+    }
+
+    private async Task ReadOutputAsync(StreamReader output)
+    {
+        while (await output.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal))
+            {
+                _replies.Writer.TryWrite(line);
+            }
+            else
+            {
+                Keep(line);
+            }
+        }
+
+        _replies.Writer.TryComplete();
+    }
+
+    private async Task ReadLogAsync(StreamReader error)
+    {
+        while (await error.ReadLineAsync() is { } line)
+        {
+            Keep(line);
+        }
+    }
+
+    private void Keep(string line)
+    {
+        lock (_log)
+        {
+            if (_log.Length < 16_000)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+
+    private string Log()
+    {
+        lock (_log)
+        {
+            return _log.ToString();
+        }
+    }
+
+    /// <summary>Keystone.Web's runtimeconfig.json in its build output of the same configuration, if built.</summary>
+    private static string? WebRuntimeConfig()
+    {
+        var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
+        if (!File.Exists(manifest))
+        {
+            return null;
+        }
+
+        var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
+        var web = roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value;
+        // …/tests/Keystone.Benchmarks/bin/<Configuration>/<tfm>/
+        var tfmDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var path = Path.Combine(web, "bin", tfmDir.Parent!.Name, tfmDir.Name, "Keystone.Web.runtimeconfig.json");
+        return File.Exists(path) ? path : null;
+    }
+
+    private static string DescribeRuntimeConfig(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        if (!doc.RootElement.GetProperty("runtimeOptions").TryGetProperty("configProperties", out var props))
+        {
+            return "runtime defaults";
+        }
+
+        return string.Join(", ", props.EnumerateObject()
+            .Where(p => p.Name.StartsWith("System.GC.", StringComparison.Ordinal) || p.Name.StartsWith("System.Runtime.Tiered", StringComparison.Ordinal))
+            .Select(p => $"{p.Name.Replace("System.", "", StringComparison.Ordinal)}={p.Value}"));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                await _process.StandardInput.WriteLineAsync("quit");
+                await _process.StandardInput.FlushAsync();
+                if (!_process.WaitForExit(15_000))
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            // The pipe or the process is already gone.
+        }
+
+        _process.Dispose();
+    }
+}

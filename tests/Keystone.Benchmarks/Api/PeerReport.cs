@@ -1,0 +1,631 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+
+namespace Keystone.Benchmarks.Api;
+
+/// <summary>
+/// Issue 26: Keystone against the physical limit and a real peer, in one run on one box (<c>--api --peers [--smoke]</c>).
+/// Five paths to the same loopback mock, each gateway a process of its own so its CPU time and memory are its own:
+/// direct (the mock), a bare pass-through proxy (one extra HTTP hop and nothing else), Keystone, Keystone with
+/// recording off (<c>Gateway:RecordingDisabledForBenchmarks</c>) and Portkey's gateway (<see cref="PortkeyGateway"/>).
+/// The payload is realistic: a 2 KB system prompt and a 1,000-character answer, every request unique (a cache miss).
+/// Series are interleaved (rounds in rotating order, latency call by call) so a hiccup of the shared machine lands on
+/// every path alike. The client and the mock share this process; the gateways' CPU is read from /proc.
+/// </summary>
+internal static class PeerReport
+{
+    private sealed record Settings(int Rounds, TimeSpan Window, TimeSpan WarmUp, int LatencySamples, int FirstTokenSamples,
+        int[] Rates, TimeSpan Step, int[] StreamLevels, TimeSpan StreamsOpenWithin)
+    {
+        public static readonly Settings Full = new(3, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(4), 2000, 300,
+            [500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000], TimeSpan.FromSeconds(5), [100, 250, 500, 1000], TimeSpan.FromSeconds(30));
+
+        /// <summary>One round and a shorter ladder (about 3 minutes): to compare settings (GC modes) without a full run.</summary>
+        public static readonly Settings Quick = new(1, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2), 300, 30,
+            [500, 1000, 2000, 4000], TimeSpan.FromSeconds(3), [100, 250, 500, 1000], TimeSpan.FromSeconds(30));
+
+        /// <summary>Every path once, as briefly as it still means something: the CI smoke test (under a minute).</summary>
+        public static readonly Settings Smoke = new(1, TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500), 20, 5,
+            [50], TimeSpan.FromSeconds(1), [20], TimeSpan.FromSeconds(30));
+    }
+
+    private const int Callers = 16;
+    private const double P99Limit = 50;
+    private static readonly TimeSpan SlowUpstream = TimeSpan.FromMilliseconds(20);
+    private const string Hold = "[hold]";
+
+    /// <summary>A system prompt of 2 KB: policy text as a support assistant would carry.</summary>
+    internal static readonly string SystemPrompt = BuildSystemPrompt();
+
+    /// <summary>The mock's answer: 1,000 characters.</summary>
+    internal static readonly string Answer = BuildAnswer();
+
+    private static long _nonce;
+
+    private sealed class Target
+    {
+        public required string Name { get; init; }
+        public required Uri Url { get; init; }
+        public required string Model { get; init; }
+        public Action<HttpRequestMessage> Address { get; init; } = _ => { };
+        public int? ProcessId { get; init; }
+        public ChildTarget? Child { get; init; }
+        public bool Keystone => Child?.ApiKey is not null;
+
+        public List<double> Rps { get; } = [];
+        public List<double> CpuPerRequest { get; } = [];
+        public Percentiles Latency { get; set; } = new(double.NaN, double.NaN);
+        public Percentiles FirstToken { get; set; } = new(double.NaN, double.NaN);
+        public int Goodput { get; set; }
+        public List<string> GoodputSteps { get; } = [];
+        public (long RssKb, long PeakKb) MemoryAfterSeries { get; set; }
+        public long PeakKb { get; set; }
+        public Dictionary<int, (long RssKb, int Open)> Streams { get; } = [];
+        public long Errors;
+    }
+
+    public static async Task<string> RunAsync(bool smoke, TextWriter progress, bool quick = false)
+    {
+        var settings = smoke ? Settings.Smoke : quick ? Settings.Quick : Settings.Full;
+        var loadBefore = LoadAverage();
+        var stealBefore = CpuTimes();
+        var started = Stopwatch.StartNew();
+        using var cts = new CancellationTokenSource();
+
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
+        progress.WriteLine($"mock at {mock.BaseUrl}");
+
+        // Start every gateway at once (each takes seconds on two loaded cores).
+        var bareTask = ChildTarget.StartAsync("bare", mock.BaseUrl, recording: true, cts.Token);
+        var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
+        var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token);
+        var portkeyTask = PortkeyGateway.StartAsync(progress, cts.Token);
+        await using var bare = await bareTask;
+        await using var keystone = await keystoneTask;
+        await using var quiet = await quietTask;
+        await using var portkey = await portkeyTask;
+        progress.WriteLine($"bare proxy {bare.Url} (pid {bare.ProcessId}); keystone {keystone.Url} (pid {keystone.ProcessId}); recording off (pid {quiet.ProcessId}); portkey {portkey.Url} (pid {portkey.ProcessId})");
+
+        var targets = new List<Target>
+        {
+            new() { Name = "direct", Url = new Uri(mock.BaseUrl, "chat/completions"), Model = "gpt-4o-mini" },
+            new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
+            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+            new() { Name = "Keystone, recording off", Url = quiet.Url, Model = "bench", ProcessId = quiet.ProcessId, Child = quiet,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", quiet.ApiKey) },
+            new() { Name = "Portkey " + PortkeyGateway.Version, Url = portkey.Url, Model = "gpt-4o-mini", ProcessId = portkey.ProcessId,
+                Address = r => PortkeyGateway.Address(r, mock.BaseUrl) },
+        };
+        var startupMemory = targets.Where(t => t.ProcessId is not null).ToDictionary(t => t.Name, t => Memory(t.ProcessId!.Value).RssKb);
+
+        using var client = ApiBenchmarkHost.CreateClient();
+
+        // Warm-up: every path, concurrent and sequential, plain and streamed, so the series start on jitted code and open connections.
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, settings.WarmUp, Callers);
+            for (var i = 0; i < (smoke ? 3 : 50); i++)
+            {
+                await FirstTokenAsync(client, t, hold: false);
+            }
+        }
+
+        var writtenBefore = await keystone.FlushAsync(cts.Token);
+        var storedBefore = Stored(keystone.DataDirectory!);
+        progress.WriteLine($"warmed up in {started.Elapsed.TotalSeconds:0} s; keystone has written {writtenBefore} calls");
+
+        // Throughput at 16 callers, in rounds, the order rotating.
+        for (var round = 0; round < settings.Rounds; round++)
+        {
+            foreach (var t in targets.Skip(round % targets.Count).Concat(targets.Take(round % targets.Count)))
+            {
+                var cpuBefore = t.ProcessId is { } pid ? Cpu(pid) : TimeSpan.Zero;
+                var count = await ClosedLoopAsync(client, t, settings.Window, Callers);
+                if (t.Child?.ApiKey is not null)
+                {
+                    // Keystone's CPU includes writing what the window recorded (the recorder's drain).
+                    await t.Child.FlushAsync(cts.Token);
+                }
+
+                t.Rps.Add(count / settings.Window.TotalSeconds);
+                if (t.ProcessId is { } p)
+                {
+                    t.CpuPerRequest.Add((Cpu(p) - cpuBefore).TotalMicroseconds / Math.Max(1, count));
+                }
+
+                progress.WriteLine(FormattableString.Invariant($"round {round + 1}: {t.Name} {t.Rps[^1]:0} req/s{(t.CpuPerRequest.Count > 0 ? $", {t.CpuPerRequest[^1]:0} µs CPU/request" : "")}"));
+            }
+        }
+
+        foreach (var t in targets.Where(t => t.ProcessId is not null))
+        {
+            t.MemoryAfterSeries = Memory(t.ProcessId!.Value);
+        }
+
+        var writtenAfter = await keystone.FlushAsync(cts.Token);
+        var storedAfter = Stored(keystone.DataDirectory!);
+
+        // Latency at one caller, interleaved call by call.
+        var latency = targets.Select(_ => new double[settings.LatencySamples]).ToArray();
+        for (var i = 0; i < settings.LatencySamples; i++)
+        {
+            for (var j = 0; j < targets.Count; j++)
+            {
+                var k = (i + j) % targets.Count;
+                var start = Stopwatch.GetTimestamp();
+                await CallAsync(client, targets[k], stream: false);
+                latency[k][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+        }
+
+        for (var k = 0; k < targets.Count; k++)
+        {
+            targets[k].Latency = Percentiles.Of(latency[k]);
+        }
+
+        // Time to first token, interleaved.
+        var ttft = targets.Select(_ => new double[settings.FirstTokenSamples]).ToArray();
+        for (var i = 0; i < settings.FirstTokenSamples; i++)
+        {
+            for (var j = 0; j < targets.Count; j++)
+            {
+                var k = (i + j) % targets.Count;
+                ttft[k][i] = await FirstTokenAsync(client, targets[k], hold: false);
+            }
+        }
+
+        for (var k = 0; k < targets.Count; k++)
+        {
+            targets[k].FirstToken = Percentiles.Of(ttft[k]);
+            progress.WriteLine(FormattableString.Invariant($"{targets[k].Name}: p50 {targets[k].Latency.P50:0.000} p99 {targets[k].Latency.P99:0.000} ms, first token p50 {targets[k].FirstToken.P50:0.000} ms"));
+        }
+
+        // Goodput: the highest offered rate each path keeps steady (p99 ≤ 50 ms, no errors, ≥ 95 % achieved) against a 20 ms mock.
+        mock.AnswerDelay = SlowUpstream;
+        foreach (var t in targets)
+        {
+            await OpenLoopAsync(client, t, settings.Rates[0] / 2, TimeSpan.FromSeconds(smoke ? 0.5 : 2)); // the pool at this shape
+            foreach (var rate in settings.Rates)
+            {
+                var step = await OpenLoopAsync(client, t, rate, settings.Step);
+                var steady = step.Errors == 0 && step.P99 <= P99Limit && step.Achieved >= rate * 0.95;
+                t.GoodputSteps.Add(FormattableString.Invariant($"{rate}/s: {step.Achieved:0}/s p99 {step.P99:0.0} ms{(step.Errors > 0 ? $", {step.Errors} errors" : "")}"));
+                progress.WriteLine($"goodput {t.Name} {t.GoodputSteps[^1]}");
+                Interlocked.Add(ref t.Errors, step.Errors);
+                if (t.Child?.ApiKey is not null)
+                {
+                    await t.Child.FlushAsync(cts.Token);
+                }
+
+                if (!steady)
+                {
+                    break;
+                }
+
+                t.Goodput = rate;
+            }
+        }
+
+        mock.AnswerDelay = TimeSpan.Zero;
+
+        // Resident memory with N streams open at once (the mock holds each after its first words until the sample is taken).
+        foreach (var t in targets.Where(t => t.ProcessId is not null))
+        {
+            foreach (var level in settings.StreamLevels)
+            {
+                var (rss, open, failed) = await StreamsAsync(client, mock, t, level, settings.StreamsOpenWithin);
+                t.Streams[level] = (rss, open);
+                Interlocked.Add(ref t.Errors, failed);
+                progress.WriteLine($"{t.Name}: {open}/{level} streams open, {rss / 1024.0:0} MB resident{(failed > 0 ? $", {failed} failed" : "")}");
+                if (t.Child?.ApiKey is not null)
+                {
+                    await t.Child.FlushAsync(cts.Token);
+                }
+            }
+
+            t.PeakKb = Memory(t.ProcessId!.Value).PeakKb;
+        }
+
+        await keystone.FlushAsync(cts.Token);
+        var modelLoaded = keystone.EmbeddingModelLoaded;
+        var stealAfter = CpuTimes();
+        if (smoke && targets.FirstOrDefault(t => t.Errors > 0) is { } failing)
+        {
+            throw new InvalidOperationException($"{failing.Name} failed {failing.Errors} requests during the smoke run.");
+        }
+
+        return Markdown(targets, settings, smoke, portkey.Notes, keystone.RuntimeNote + (modelLoaded
+                ? "; **the local embedding model was loaded although no call embedded**"
+                : "; the product's `embed` alias (the local model) configured and, as no call embedded, never loaded"), startupMemory,
+            (writtenAfter - writtenBefore, Diff(storedBefore, storedAfter)), loadBefore, LoadAverage(), Steal(stealBefore, stealAfter), started.Elapsed);
+    }
+
+    private static string Markdown(List<Target> targets, Settings settings, bool smoke, string portkeyNotes, string keystoneRuntime,
+        Dictionary<string, long> startupMemory, (long Calls, List<(string Table, long Bytes)> Tables) stored, string loadBefore, string loadAfter,
+        string steal, TimeSpan elapsed)
+    {
+        var direct = targets[0];
+        var bare = targets[1];
+        var ks = targets[2];
+        var quiet = targets[3];
+        var peer = targets[4];
+        static double Median(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count / 2);
+        string Mb(long kb) => kb <= 0 ? "—" : (kb / 1024.0).ToString("N0", CultureInfo.InvariantCulture) + " MB";
+        var storedTotal = stored.Tables.Where(t => t.Table.StartsWith('(')).Sum(t => t.Bytes);
+        var perCall = stored.Calls > 0 ? storedTotal / (double)stored.Calls : double.NaN;
+        var recorderCpu = Median(ks.CpuPerRequest) - Median(quiet.CpuPerRequest);
+
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"{(smoke ? "**Smoke run (very short series; figures mean nothing)**. " : settings == Settings.Quick ? "**Quick run (one round, short ladder)**. " : "")}Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers{(smoke ? " --smoke" : settings == Settings.Quick ? " --quick" : "")}`; "
+            + $"{elapsed.TotalMinutes:0.0} min; {Environment.ProcessorCount} cores, .NET {Environment.Version}; load average before {loadBefore}, after {loadAfter}; CPU steal during the run {steal}.");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Payload: a {Encoding.UTF8.GetByteCount(SystemPrompt):N0}-byte system prompt, a unique user line per request (cache miss), a {Answer.Length:N0}-character answer from the mock. "
+            + $"Throughput: {Callers} callers, {settings.Rounds} interleaved rounds of {settings.Window.TotalSeconds:0.#} s, medians. Latency: {settings.LatencySamples:N0} sequential calls per path, interleaved call by call; first token: {settings.FirstTokenSamples:N0} streams per path. "
+            + $"CPU per request: the gateway process's user + system time over the window (Keystone's including the recorder's drain after it), from /proc. "
+            + $"Keystone runs with {keystoneRuntime}; the peer is {portkeyNotes}.");
+        md.AppendLine();
+        md.AppendLine("| Measure | Direct (mock) | Bare proxy | Keystone | Keystone, recording off | Portkey | Keystone ÷ bare | Keystone ÷ Portkey | Target | Met |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        string F(double v, string format) => double.IsNaN(v) ? "—" : v.ToString(format, CultureInfo.InvariantCulture);
+        void Row(string measure, Func<Target, double> value, string format, string unit, string target, bool? met, bool ratios = true, bool directToo = true)
+        {
+            var cells = targets.Select((t, i) => i == 0 && !directToo ? "—" : F(value(t), format) + unit).ToList();
+            var toBare = ratios ? F(value(ks) / value(bare), "0.00") : "—";
+            var toPeer = ratios ? F(value(ks) / value(peer), "0.00") : "—";
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {measure} | {string.Join(" | ", cells)} | {toBare} | {toPeer} | {target} | {(met is null ? "—" : met.Value ? "yes" : "**no**")} |");
+        }
+
+        var ksRps = Median(ks.Rps);
+        Row($"Throughput, {Callers} callers (req/s)", t => Median(t.Rps), "N0", "", "≥ 0.6 of bare, ≥ 5× Portkey",
+            ksRps >= 0.6 * Median(bare.Rps) && ksRps >= 5 * Median(peer.Rps));
+        Row("Process CPU per request (µs)", t => Median(t.CpuPerRequest), "N0", "", "(recording ≤ 30 µs of it)", null, directToo: false);
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Recording's CPU per call (Keystone − recording off, µs) | | | {F(recorderCpu, "N0")} | | | | | ≤ 30 µs | {(double.IsNaN(recorderCpu) ? "—" : recorderCpu <= 30 ? "yes" : "**no**")} |");
+        Row("Added latency p50, 1 caller (ms)", t => t.Latency.P50 - direct.Latency.P50, "0.000", "", "≤ 0.3 ms", ks.Latency.P50 - direct.Latency.P50 <= 0.3);
+        Row("Added latency p99, 1 caller (ms)", t => t.Latency.P99 - direct.Latency.P99, "0.000", "", "≤ 1 ms", ks.Latency.P99 - direct.Latency.P99 <= 1);
+        Row("Added time to first token p50 (ms)", t => t.FirstToken.P50 - direct.FirstToken.P50, "0.000", "", "≤ 0.3 ms", ks.FirstToken.P50 - direct.FirstToken.P50 <= 0.3);
+        Row("Goodput: highest steady rate, 20 ms mock, p99 ≤ 50 ms (req/s)", t => t.Goodput, "N0", "", "≥ 5,000", ks.Goodput >= 5000);
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Resident memory after start | — | {string.Join(" | ", targets.Skip(1).Select(t => Mb(startupMemory.GetValueOrDefault(t.Name))))} | | | (report) | — |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Resident memory after the throughput series (peak so far) | — | {string.Join(" | ", targets.Skip(1).Select(t => $"{Mb(t.MemoryAfterSeries.RssKb)} ({Mb(t.MemoryAfterSeries.PeakKb)})"))} | {F(ks.MemoryAfterSeries.RssKb / (double)bare.MemoryAfterSeries.RssKb, "0.00")} | {F(ks.MemoryAfterSeries.RssKb / (double)peer.MemoryAfterSeries.RssKb, "0.00")} | ≤ 300 MB | {(ks.MemoryAfterSeries.RssKb <= 300 * 1024 ? "yes" : "**no**")} |");
+        foreach (var level in settings.StreamLevels)
+        {
+            var isTop = level == settings.StreamLevels[^1];
+            md.AppendLine(CultureInfo.InvariantCulture,
+                $"| Resident memory, {level:N0} concurrent streams (open) | — | {string.Join(" | ", targets.Skip(1).Select(t => t.Streams.TryGetValue(level, out var s) ? $"{Mb(s.RssKb)} ({s.Open:N0})" : "—"))} | | | {(isTop ? "≤ 400 MB" : "(curve)")} | {(isTop ? ks.Streams.GetValueOrDefault(level).RssKb <= 400 * 1024 ? "yes" : "**no**" : "—")} |");
+        }
+
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Peak resident memory over the run | — | {string.Join(" | ", targets.Skip(1).Select(t => Mb(t.PeakKb)))} | | | (report) | — |");
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"| Stored bytes per call (Keystone: the SQLite file's used pages and any other file of its data folder) | | | {F(perCall, "N0")} | 0 | | | | ≤ 1,536 | {(double.IsNaN(perCall) ? "—" : perCall <= 1536 ? "yes" : "**no**")} |");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"Stored per call by table ({stored.Calls:N0} calls recorded during the throughput series; per table: its values and its indexes' keys, before page overhead; the bundled SQLite has no `dbstat`):");
+        md.AppendLine();
+        md.AppendLine("| Table | Bytes per call |");
+        md.AppendLine("|---|---|");
+        foreach (var (table, bytes) in stored.Tables.Where(t => stored.Calls > 0 && Math.Abs(t.Bytes / (double)stored.Calls) >= 1).OrderByDescending(t => t.Bytes))
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| `{table}` | {(stored.Calls > 0 ? bytes / (double)stored.Calls : double.NaN):N0} |");
+        }
+
+        md.AppendLine();
+        md.AppendLine("Goodput steps (offered: achieved, p99):");
+        md.AppendLine();
+        foreach (var t in targets)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {t.Name}: {string.Join("; ", t.GoodputSteps)}");
+        }
+
+        return md.ToString();
+    }
+
+    private static HttpRequestMessage Request(Target t, bool stream, bool hold = false)
+    {
+        var nonce = Interlocked.Increment(ref _nonce);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            model = t.Model,
+            messages = new object[]
+            {
+                new { role = "system", content = SystemPrompt },
+                new { role = "user", content = $"{(hold ? Hold + " " : "")}Request {nonce}: summarise the customer's last three tickets and say what to do next." },
+            },
+            max_tokens = 400,
+            temperature = 0.7,
+            stream,
+        });
+        var request = new HttpRequestMessage(HttpMethod.Post, t.Url) { Content = new ByteArrayContent(body), Version = HttpVersion.Version11 };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        t.Address(request);
+        return request;
+    }
+
+    private static async Task CallAsync(HttpClient client, Target t, bool stream)
+    {
+        using var request = Request(t, stream);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseContentRead);
+        var body = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode || !body.Contains(Answer[..100], StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"{t.Name} answered {(int)response.StatusCode}: {body[..Math.Min(body.Length, 500)]}");
+        }
+    }
+
+    /// <summary>Time until the first chunk with content; reads the stream to <c>[DONE]</c>.</summary>
+    private static async Task<double> FirstTokenAsync(HttpClient client, Target t, bool hold, TaskCompletionSource? opened = null)
+    {
+        var start = Stopwatch.GetTimestamp();
+        using var request = Request(t, stream: true, hold);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{t.Name} answered {(int)response.StatusCode} to a stream: {await response.Content.ReadAsStringAsync()}");
+        }
+
+        await using var body = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(body, Encoding.UTF8);
+        double? first = null;
+        var done = false;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (first is null && line.StartsWith("data: {", StringComparison.Ordinal) && line.Contains("\"content\":\"", StringComparison.Ordinal)
+                && !line.Contains("\"content\":\"\"", StringComparison.Ordinal))
+            {
+                first = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                opened?.TrySetResult();
+            }
+
+            done |= line == "data: [DONE]";
+        }
+
+        return first is { } ms && done ? ms : throw new InvalidOperationException($"{t.Name}: the stream ended without a token or without [DONE].");
+    }
+
+    /// <summary><paramref name="callers"/> callers in a closed loop for <paramref name="length"/>; returns the answered calls.</summary>
+    private static async Task<long> ClosedLoopAsync(HttpClient client, Target t, TimeSpan length, int callers)
+    {
+        var count = 0L;
+        var end = Stopwatch.GetTimestamp() + (long)(length.TotalSeconds * Stopwatch.Frequency);
+        await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < end)
+            {
+                await CallAsync(client, t, stream: false);
+                Interlocked.Increment(ref count);
+            }
+        })));
+        return count;
+    }
+
+    private sealed record Step(double Achieved, double P50, double P99, int Errors);
+
+    /// <summary>Requests on a fixed schedule (request i due at i / rate), latency from each one's due time.</summary>
+    private static async Task<Step> OpenLoopAsync(HttpClient client, Target t, int rate, TimeSpan length)
+    {
+        var total = Math.Max(1, (int)(rate * length.TotalSeconds));
+        var latencies = new double[total];
+        var errors = 0;
+        var inflight = new List<Task>(total);
+        var origin = Stopwatch.GetTimestamp();
+        var ticksPerRequest = Stopwatch.Frequency / (double)rate;
+        var sent = 0;
+        while (sent < total)
+        {
+            var due = (int)Math.Min(total, (Stopwatch.GetTimestamp() - origin) / ticksPerRequest + 1);
+            for (; sent < due; sent++)
+            {
+                var index = sent;
+                var dueAt = origin + (long)(index * ticksPerRequest);
+                inflight.Add(Task.Run(async () =>
+                {
+                    try
+                    {
+                        await CallAsync(client, t, stream: false);
+                        latencies[index] = Stopwatch.GetElapsedTime(dueAt).TotalMilliseconds;
+                    }
+                    catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException)
+                    {
+                        Interlocked.Increment(ref errors);
+                        latencies[index] = double.NaN;
+                    }
+                }));
+            }
+
+            await Task.Delay(1);
+        }
+
+        await Task.WhenAll(inflight);
+        var elapsed = Stopwatch.GetElapsedTime(origin).TotalSeconds;
+        var ok = latencies.Where(l => !double.IsNaN(l)).ToArray();
+        var p = Percentiles.Of(ok);
+        return new Step(ok.Length / elapsed, p.P50, p.P99, errors);
+    }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> streams that the mock holds open after their first words; samples the target's
+    /// resident memory once every one is streaming (or after <paramref name="wait"/>), then lets them finish.
+    /// </summary>
+    private static async Task<(long RssKb, int Open, int Failed)> StreamsAsync(HttpClient client, PeerMock mock, Target t, int count, TimeSpan wait)
+    {
+        var release = mock.HoldStreams();
+        var opened = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
+        var failed = 0;
+        var streams = opened.Select(o => Task.Run(async () =>
+        {
+            try
+            {
+                await FirstTokenAsync(client, t, hold: true, o);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or InvalidOperationException or TaskCanceledException or IOException)
+            {
+                Interlocked.Increment(ref failed);
+                o.TrySetResult();
+            }
+        })).ToList();
+        await Task.WhenAny(Task.WhenAll(opened.Select(o => o.Task)), Task.Delay(wait));
+        await Task.Delay(200);
+        var open = opened.Count(o => o.Task.IsCompleted) - Volatile.Read(ref failed);
+        var rss = Memory(t.ProcessId!.Value).RssKb;
+        release();
+        await Task.WhenAll(streams);
+        return (rss, open, failed);
+    }
+
+    /// <summary>User + system CPU time of a process (/proc/pid/stat, clock ticks of 1/100 s).</summary>
+    private static TimeSpan Cpu(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / 100.0);
+    }
+
+    /// <summary>Resident set and its peak (VmRSS, VmHWM) in KB.</summary>
+    private static (long RssKb, long PeakKb) Memory(int pid)
+    {
+        long rss = 0, peak = 0;
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        {
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                rss = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            }
+            else if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                peak = long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return (rss, peak);
+    }
+
+    /// <summary>
+    /// What the app's SQLite file holds: the bytes of its used pages (page count less free pages, read through the WAL, so
+    /// what is committed counts before a checkpoint) as "(all pages)", and per table the bytes of its rows' values plus
+    /// those of its indexes' keys (each index entry: its columns and the 8-byte row id). The bundled SQLite has no
+    /// <c>dbstat</c>, so the split is payload before page overhead; the page total is what the disk holds. Every other file
+    /// of the data folder counts as "(other files)".
+    /// </summary>
+    private static Dictionary<string, long> Stored(string dataDirectory)
+    {
+        var result = new Dictionary<string, long>();
+        var db = Path.Combine(dataDirectory, "keystone.db");
+        using (var connection = new SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False"))
+        {
+            connection.Open();
+            long Scalar(string sql)
+            {
+                using var c = connection.CreateCommand();
+                c.CommandText = sql;
+                return Convert.ToInt64(c.ExecuteScalar(), CultureInfo.InvariantCulture);
+            }
+
+            List<string> Column(string sql)
+            {
+                using var c = connection.CreateCommand();
+                c.CommandText = sql;
+                using var r = c.ExecuteReader();
+                var list = new List<string>();
+                while (r.Read())
+                {
+                    list.Add(r.IsDBNull(0) ? "" : r.GetString(0));
+                }
+
+                return list;
+            }
+
+            static string Quote(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            static string Sum(IEnumerable<string> columns) => string.Join(" + ", columns.Select(c => $"coalesce(length(CAST({Quote(c)} AS BLOB)), 0)").DefaultIfEmpty("0"));
+
+            result["(all pages)"] = (Scalar("PRAGMA page_count") - Scalar("PRAGMA freelist_count")) * Scalar("PRAGMA page_size");
+            var tables = Column("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%'");
+            foreach (var table in tables)
+            {
+                var columns = Column($"SELECT name FROM pragma_table_info('{table.Replace("'", "''", StringComparison.Ordinal)}')");
+                var bytes = Scalar($"SELECT coalesce(sum({Sum(columns)}), 0) FROM {Quote(table)}");
+                foreach (var index in Column($"SELECT name FROM pragma_index_list('{table.Replace("'", "''", StringComparison.Ordinal)}')"))
+                {
+                    var keys = Column($"SELECT name FROM pragma_index_info('{index.Replace("'", "''", StringComparison.Ordinal)}') WHERE name IS NOT NULL");
+                    bytes += Scalar($"SELECT coalesce(sum({Sum(keys)} + 8), 0) FROM {Quote(table)}");
+                }
+
+                result[table] = bytes;
+            }
+        }
+
+        var others = Directory.EnumerateFiles(dataDirectory, "*", SearchOption.AllDirectories)
+            .Where(f => !Path.GetFileName(f).StartsWith("keystone.db", StringComparison.Ordinal))
+            .Sum(f => new FileInfo(f).Length);
+        result["(other files in the data folder)"] = others;
+        return result;
+    }
+
+    private static List<(string Table, long Bytes)> Diff(Dictionary<string, long> before, Dictionary<string, long> after)
+        => [.. after.Select(a => (a.Key, a.Value - before.GetValueOrDefault(a.Key)))];
+
+    private static string LoadAverage()
+        => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>The cpu line of /proc/stat: total and steal jiffies.</summary>
+    private static (long Total, long Steal) CpuTimes()
+    {
+        if (!File.Exists("/proc/stat"))
+        {
+            return (0, 0);
+        }
+
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+        return (fields.Sum(), fields.Length > 7 ? fields[7] : 0);
+    }
+
+    private static string Steal((long Total, long Steal) before, (long Total, long Steal) after)
+        => after.Total > before.Total ? ((after.Steal - before.Steal) / (double)(after.Total - before.Total)).ToString("P1", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string BuildSystemPrompt()
+    {
+        var sb = new StringBuilder("You are the support assistant of Northwind Outfitters. Follow these rules in every answer.\n");
+        string[] rules =
+        [
+            "Greet the customer by name when the ticket gives one, and never invent a name.",
+            "Answer in the customer's language; if unsure, answer in English and offer to switch.",
+            "Quote order numbers exactly as written and never guess a missing digit.",
+            "Refunds above 200 EUR need a human agent: say so and open a handover note.",
+            "Never promise delivery dates; give the carrier's estimate with its source.",
+            "Keep answers under 150 words unless the customer asks for detail.",
+            "Summarise what the customer already tried before suggesting a step.",
+            "Do not reveal internal notes, tags or the names of other customers.",
+            "If the ticket mentions a safety issue, stop and escalate at once.",
+            "End with one clear next step and who takes it.",
+        ];
+        var i = 0;
+        while (Encoding.UTF8.GetByteCount(sb.ToString()) < 2048)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"{i + 1}. {rules[i % rules.Length]}\n");
+            i++;
+        }
+
+        return sb.ToString();
+    }
+
+    private static string BuildAnswer()
+    {
+        const string text = "Thanks for your patience. I looked at your last three tickets: the parcel was split by the warehouse, the second half left "
+            + "on Tuesday, and the carrier lists it as in transit. The refund you asked for on the damaged lamp was approved and should reach "
+            + "your card within five working days. ";
+        var sb = new StringBuilder();
+        while (sb.Length < 1000)
+        {
+            sb.Append(text);
+        }
+
+        return sb.ToString(0, 1000);
+    }
+}

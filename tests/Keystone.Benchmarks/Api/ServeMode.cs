@@ -1,0 +1,64 @@
+using Keystone.Gateway;
+using Keystone.Gateway.Providers.Local;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Keystone.Benchmarks.Api;
+
+/// <summary>
+/// The benchmark as a target process of the peer report (<c>--serve keystone|bare &lt;upstream&gt; [--no-recording]</c>):
+/// each gateway runs in a process of its own, so its CPU time and resident memory are its own (read from /proc by the
+/// parent), not mixed with the load client's and the mock's. Talks to the parent in lines: it prints
+/// <c>READY &lt;url&gt; &lt;api key&gt; &lt;data folder&gt;</c> once serving, answers <c>flush</c> with <c>FLUSHED &lt;calls written&gt;</c>
+/// <c>model-loaded|model-not-loaded</c> (whether the local embedding model is in memory) once the recorder has written
+/// every call so far, and stops on <c>quit</c> or when its input closes.
+/// </summary>
+internal static class ServeMode
+{
+    public static async Task RunAsync(string[] args)
+    {
+        var at = Array.IndexOf(args, "--serve");
+        var kind = args[at + 1];
+        var upstream = new Uri(args[at + 2]);
+        if (kind == "bare")
+        {
+            await using var bare = await BareProxy.StartAsync(new Uri(upstream, "chat/completions"));
+            Console.WriteLine($"READY {bare.Url} - -");
+            await ServeCommandsAsync(() => Task.FromResult((0L, false)));
+            return;
+        }
+
+        var settings = new Dictionary<string, string?>
+        {
+            // 1,000 concurrent streams is a measured point; the default limit is exactly 1,000 in flight, and the
+            // report's own warm-up call may still be finishing.
+            ["Api:MaxConcurrentRequests"] = "1100",
+        };
+        if (args.Contains("--no-recording"))
+        {
+            settings["Gateway:RecordingDisabledForBenchmarks"] = "true";
+        }
+
+        await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true);
+        // A tenant with a cap, as a paying tenant has: every call reserves on it (far from its limit: $1,000,000 a month).
+        await host.Services.GetRequiredService<IBudgetService>().SetAsync(host.TenantId,
+            [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Month, 1_000_000_000_000)], null, null, CancellationToken.None);
+        Console.WriteLine($"READY {new Uri(host.AppOrigin, "/v1/chat/completions")} {host.ApiKey} {host.DataDirectory}");
+        await ServeCommandsAsync(async () =>
+        {
+            await host.Recorder.FlushAsync(CancellationToken.None);
+            return (host.Recorder.Written, LocalEmbeddingModel.IsLoaded);
+        });
+    }
+
+    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush)
+    {
+        while (await Console.In.ReadLineAsync() is { } line && line != "quit")
+        {
+            if (line == "flush")
+            {
+                var (written, loaded) = await flush();
+                Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
+            }
+        }
+    }
+}
