@@ -63,20 +63,32 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch ve
         CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        var found = await vectors.NearestAsync(
-            new VectorQuery(VectorTable.SemanticCache, tenantId, StoredModelName(embeddingModel), vector, 1) { ContextKey = contextKey, LiveAt = now }, ct);
-        if (found is not [var best] || best.Similarity < threshold)
+        var query = new VectorQuery(VectorTable.SemanticCache, tenantId, StoredModelName(embeddingModel), vector, 1) { ContextKey = contextKey, LiveAt = now };
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            return null;
+            var found = await vectors.NearestAsync(query, ct);
+            if (found is not [var best] || best.Similarity < threshold)
+            {
+                return null;
+            }
+
+            await using var db = dbFactory.ForTenant(tenantId);
+            var row = await db.SemanticCache.AsNoTracking()
+                .Where(e => e.Id == best.RowId && e.TenantId == tenantId)
+                .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
+                .FirstOrDefaultAsync(ct);
+            if (row is not null)
+            {
+                var answer = JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, ExactCache.JsonOptions);
+                return answer is null ? null : new CacheHit(answer, row.CostMicros, row.SourceCallId, row.Provider, row.Model, best.Similarity);
+            }
+
+            // The winner was deleted after the search's copy was loaded (the expiry job, a cleared cache): never a stale
+            // answer; the copy is reloaded from the table and searched once more, so a live entry it shadowed still hits.
+            vectors.Changed(VectorTable.SemanticCache, tenantId);
         }
 
-        await using var db = dbFactory.ForTenant(tenantId);
-        var row = await db.SemanticCache.AsNoTracking()
-            .Where(e => e.Id == best.RowId && e.TenantId == tenantId)
-            .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
-            .FirstOrDefaultAsync(ct);
-        var answer = row is null ? null : JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, ExactCache.JsonOptions);
-        return answer is null ? null : new CacheHit(answer, row!.CostMicros, row.SourceCallId, row.Provider, row.Model, best.Similarity);
+        return null;
     }
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string embeddingModel, string alias,
