@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Knowledge;
 using Keystone.Gateway.Providers.Local;
@@ -8,6 +9,7 @@ using Keystone.Testing;
 using Keystone.Web.Features.Knowledge;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
@@ -41,12 +43,12 @@ internal static class KnowledgeBenchReport
         report.AppendLine();
         report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | other tenant's chunks returned |");
         report.AppendLine("|---|---|---|---|---|---|---|");
-        report.AppendLine(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new KeystoneAppFactory(), chunks, null));
+        report.AppendLine(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null));
         if (postgres)
         {
             await using var pg = await PostgresTestDatabase.CreateAsync();
             HangfireSetup.InstallPostgresSchema(pg.Connections);
-            var app = new KeystoneAppFactory()
+            var app = new BenchAppFactory()
                 .WithSetting("Database:Provider", "Postgres")
                 .WithSetting("ConnectionStrings:Postgres", pg.AppConnectionString)
                 .WithSetting("ConnectionStrings:PostgresMigrator", pg.OwnerConnectionString);
@@ -61,9 +63,10 @@ internal static class KnowledgeBenchReport
     /// <summary>Uploads documents making about <paramref name="target"/> chunks, then runs the outbox job until it is empty.</summary>
     private static async Task<string> ThroughputAsync(int target)
     {
-        using var app = new KeystoneAppFactory().WithLocalEmbeddings()
+        using var app = new BenchAppFactory().WithLocalEmbeddings()
             .WithSetting("Knowledge:PauseEmbedding", "true")
-            .WithSetting("Knowledge:MaxDocumentsPerTenant", "100000");
+            .WithSetting("Knowledge:MaxDocumentsPerTenant", "100000")
+            .WithSetting("Logging:LogLevel:Default", "Warning");
         _ = app.Server;
         LocalEmbeddingModel.Embed(["load the model before the clock starts"], CancellationToken.None);
         var random = new Random(17);
@@ -114,7 +117,7 @@ internal static class KnowledgeBenchReport
 
     private static async Task<string> RetrievalAsync(string name, KeystoneAppFactory app, int chunks, PostgresTestDatabase? pg)
     {
-        using var host = app.WithLocalEmbeddings().WithSetting("Knowledge:PauseEmbedding", "true");
+        using var host = app.WithLocalEmbeddings().WithSetting("Knowledge:PauseEmbedding", "true").WithSetting("Logging:LogLevel:Default", "Warning");
         _ = host.Server;
         var factory = app.Services.GetRequiredService<KeystoneDbFactory>();
         if (pg is not null)
@@ -140,7 +143,8 @@ internal static class KnowledgeBenchReport
         Console.Error.WriteLine($"{name}: seeded {acmeChunks.Count + globexChunks.Count:N0} chunks in {clock.Elapsed.TotalSeconds:0.0} s");
         var globex = globexChunks.ToHashSet();
         var questions = Enumerable.Range(0, Queries + 20).Select(_ => Question(random)).ToList();
-        var retriever = app.Services.GetRequiredService<KnowledgeRetriever>();
+        using var scope = app.Services.CreateScope();
+        var retriever = scope.ServiceProvider.GetRequiredService<KnowledgeRetriever>();
         var search = app.Services.GetRequiredService<IKnowledgeSearch>();
         var vectors = Enumerable.Range(0, Queries + 20).Select(_ => Unit(random)).ToList();
         var filter = new RetrievalFilter(null, null);
@@ -284,6 +288,21 @@ internal static class KnowledgeBenchReport
         await conn.OpenAsync();
         await using var command = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
         await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// The test factory with Keystone.Web's folder as content root: under <c>dotnet run</c> the working directory is the
+    /// repository root, where WebApplicationFactory would look for its manifest (as <c>ApiBenchmarkHost</c> does).
+    /// </summary>
+    private sealed class BenchAppFactory : KeystoneAppFactory
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
+            var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
+            builder.UseContentRoot(roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value);
+        }
     }
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";

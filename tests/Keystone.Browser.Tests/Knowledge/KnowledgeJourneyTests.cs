@@ -33,7 +33,7 @@ public sealed class KnowledgeJourneyTests(BrowserFixture fixture)
         await admin.GotoAsync("/knowledge");
         await BrowserFixture.WaitForCircuitAsync(admin);
         await Assertions.Expect(admin.Locator("[data-test=drop-zone]")).ToBeVisibleAsync();
-        await admin.Locator("[data-test=upload] input[type=file]").SetInputFilesAsync(new[]
+        await admin.Locator("input[type=file]").First.SetInputFilesAsync(new[]
         {
             File(espresso, $"""
                 # Brio espresso machine {marker}
@@ -77,7 +77,8 @@ public sealed class KnowledgeJourneyTests(BrowserFixture fixture)
         // document first.
         const string Question = "How often should the Brio espresso machine be descaled?";
         var member = await OpenPlaygroundAsync("member@acme.demo");
-        await member.Locator("[data-test=knowledge-toggle] input").CheckAsync();
+        await Toggle(member).CheckAsync();
+        await Assertions.Expect(Toggle(member)).ToBeCheckedAsync();
         await member.FillAsync("[data-test=composer]", Question);
         await member.ClickAsync("[data-test=send]");
         await Assertions.Expect(member.Locator("[data-test=answer]").Last).ToHaveAttributeAsync("data-state", "complete", new() { Timeout = 60_000 });
@@ -89,7 +90,8 @@ public sealed class KnowledgeJourneyTests(BrowserFixture fixture)
 
         // 3. Another tenant's member asks the same: its own (empty) knowledge holds nothing, and nothing of Acme's shows.
         var other = await OpenPlaygroundAsync("admin@globex.demo");
-        await other.Locator("[data-test=knowledge-toggle] input").CheckAsync();
+        await Toggle(other).CheckAsync();
+        await Assertions.Expect(Toggle(other)).ToBeCheckedAsync();
         await other.FillAsync("[data-test=composer]", Question);
         await other.ClickAsync("[data-test=send]");
         await Assertions.Expect(other.Locator("[data-test=answer]").Last).ToHaveAttributeAsync("data-state", "complete", new() { Timeout = 60_000 });
@@ -99,6 +101,9 @@ public sealed class KnowledgeJourneyTests(BrowserFixture fixture)
         await BrowserFixture.ScreenshotAsync(other, "knowledge-other-tenant");
         await other.Context.CloseAsync();
     }
+
+    /// <summary>The "use knowledge" switch's checkbox (MudSwitch puts the data-test on the input).</summary>
+    private static ILocator Toggle(IPage page) => page.Locator("input[data-test=knowledge-toggle], [data-test=knowledge-toggle] input").First;
 
     private static FilePayload File(string name, string markdown) => new() { Name = name, MimeType = "text/markdown", Buffer = Encoding.UTF8.GetBytes(markdown) };
 
