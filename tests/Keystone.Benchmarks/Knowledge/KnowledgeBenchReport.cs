@@ -36,23 +36,25 @@ internal static class KnowledgeBenchReport
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} cores; load average at start {LoadAverage()}.");
         report.AppendLine();
-        report.AppendLine(await ThroughputAsync(ingestChunks));
+        report.AppendLine(Progress(await ThroughputAsync(ingestChunks)));
         report.AppendLine();
         report.AppendLine(CultureInfo.InvariantCulture,
             $"Retrieval at {chunks:N0} chunks of one tenant (+ {chunks:N0} of another tenant), {LocalEmbeddingModel.Dimensions} dimensions, {Queries} questions, k = 5:");
         report.AppendLine();
         report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | other tenant's chunks returned |");
         report.AppendLine("|---|---|---|---|---|---|---|");
-        report.AppendLine(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null));
+        report.AppendLine(Progress(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null)));
         if (postgres)
         {
             await using var pg = await PostgresTestDatabase.CreateAsync();
+            // Hangfire's schema installer logs through the provider of the last host, disposed by now: a silent one.
+            Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentHangfireLog());
             HangfireSetup.InstallPostgresSchema(pg.Connections);
             var app = new BenchAppFactory()
                 .WithSetting("Database:Provider", "Postgres")
                 .WithSetting("ConnectionStrings:Postgres", pg.AppConnectionString)
                 .WithSetting("ConnectionStrings:PostgresMigrator", pg.OwnerConnectionString);
-            report.AppendLine(await RetrievalAsync("PostgreSQL (pgvector HNSW + GIN tsvector)", app, chunks, pg));
+            report.AppendLine(Progress(await RetrievalAsync("PostgreSQL (pgvector HNSW + GIN tsvector)", app, chunks, pg)));
         }
 
         report.AppendLine();
@@ -302,6 +304,23 @@ internal static class KnowledgeBenchReport
             var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
             var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
             builder.UseContentRoot(roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value);
+        }
+    }
+
+    /// <summary>Each part also goes to stderr as soon as it is measured (a later part's failure keeps the earlier ones).</summary>
+    private static string Progress(string part)
+    {
+        Console.Error.WriteLine(part);
+        return part;
+    }
+
+    private sealed class SilentHangfireLog : Hangfire.Logging.ILogProvider
+    {
+        public Hangfire.Logging.ILog GetLogger(string name) => new Silent();
+
+        private sealed class Silent : Hangfire.Logging.ILog
+        {
+            public bool Log(Hangfire.Logging.LogLevel logLevel, Func<string>? messageFunc, Exception? exception = null) => false;
         }
     }
 
