@@ -1,4 +1,5 @@
 using Keystone.Data;
+using Keystone.Data.Vectors;
 using Keystone.Gateway.Budgets;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Credentials;
@@ -59,7 +60,14 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<IUnpricedCalls, UnpricedCalls>();
         services.AddSingleton<IBudgetService, BudgetService>();
         services.AddSingleton<ExactCache>();
-        services.AddPerDatabase<SemanticCache, SqliteSemanticCache, PostgresSemanticCache>();
+        // The product's one vector search (Keystone.Data), shared with knowledge retrieval: registered here because the
+        // gateway's own hosts (tests, benchmarks) build without the web app. TryAdd: the web app may have added it.
+        if (!services.Any(d => d.ServiceType == typeof(VectorSearch)))
+        {
+            services.AddPerDatabase<VectorSearch, SqliteVectorSearch, PostgresVectorSearch>();
+        }
+
+        services.AddSingleton<SemanticCache>();
         services.AddSingleton<ICacheSettingsService, CacheSettingsService>();
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ProviderCredentialStore>();

@@ -101,6 +101,21 @@ if (embeddings >= 0)
     return;
 }
 
+// Knowledge at scale (docs/benchmarks.md, "Knowledge ingestion and retrieval at scale"): ingestion + embedding
+// throughput with the local model, retrieval p95 at N chunks per tenant on SQLite and PostgreSQL (HNSW).
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --knowledge-bench [chunks] [--ingest chunks] [--sqlite-only]
+var knowledgeBench = Array.IndexOf(args, "--knowledge-bench");
+if (knowledgeBench >= 0)
+{
+    var chunks = knowledgeBench + 1 < args.Length && int.TryParse(args[knowledgeBench + 1], out var kc) ? kc : 100_000;
+    var ingestAt = Array.IndexOf(args, "--ingest");
+    var ingest = ingestAt >= 0 && ingestAt + 1 < args.Length && int.TryParse(args[ingestAt + 1], out var ic) ? ic : 1_000;
+    Console.WriteLine("## Knowledge ingestion and retrieval at scale");
+    Console.WriteLine();
+    Console.WriteLine(await Keystone.Benchmarks.Knowledge.KnowledgeBenchReport.RunAsync(chunks, ingest, postgres: !args.Contains("--sqlite-only")));
+    return;
+}
+
 // The recorder's cost per call by stage (diagnostic for the throughput rows of the gateway and API reports).
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls] [batch size] [--realistic]
 // --realistic: a 2 KB system prompt and a 1,000-character answer per call (issue 26), instead of one-line messages.

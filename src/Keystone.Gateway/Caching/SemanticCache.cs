@@ -1,9 +1,10 @@
-using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Caching;
+using Keystone.Data.Vectors;
 using Keystone.Gateway.Pipeline;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Keystone.Gateway.Caching;
@@ -20,14 +21,12 @@ internal sealed record CacheHit(CachedAnswer Answer, long CostMicros, Guid? Sour
 /// user message is close in meaning (cosine similarity of their embeddings at or above the feature's threshold) is
 /// answered with the cached answer. Only the last user message is compared, so a paraphrased question in the same
 /// conversation hits and the same question after a different conversation does not. The tenant is in the key and
-/// in the row (RLS on PostgreSQL): entries are never compared across tenants. The lookup differs by database mode
-/// (<see cref="PostgresSemanticCache"/>, <see cref="SqliteSemanticCache"/>, chosen when the gateway is registered);
-/// storing an entry and everything that decides whether a request uses the cache does not.
+/// in the row (RLS on PostgreSQL): entries are never compared across tenants. The vector search is the one knowledge
+/// retrieval uses too (<see cref="VectorSearch"/>: pgvector HNSW on PostgreSQL, an in-memory SIMD scan on SQLite,
+/// decision 0042c); storing an entry and everything that decides whether a request uses the cache is the same in both modes.
 /// </summary>
-internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
+internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch vectors, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
 {
-    protected KeystoneDbFactory DbFactory => dbFactory;
-
     /// <summary>The feature's similarity threshold when this request uses the semantic cache; null when it does not.</summary>
     public static double? ThresholdFor(ChatRequest request, FeatureOptions? feature)
     {
@@ -56,24 +55,41 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
 
     /// <summary>
     /// The closest cached answer of this context at or above <paramref name="threshold"/>, if any; only entries embedded
-    /// by <paramref name="embeddingModel"/> (<c>provider/model</c>) are compared.
+    /// by <paramref name="embeddingModel"/> (<c>provider/model</c>) are compared. The vector search is the product's one
+    /// (<see cref="VectorSearch"/>, per database mode); the winner's answer is then read from the table by id and
+    /// tenant, so an entry deleted since the search (the expiry job) is a miss, never a stale answer.
     /// </summary>
     public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, string embeddingModel, float[] vector, double threshold,
         CancellationToken ct)
     {
-        var best = await FindClosestAsync(tenantId, contextKey, embeddingModel, vector, clock.GetUtcNow().UtcDateTime, ct);
-        if (best is null || best.Similarity < threshold)
+        var now = clock.GetUtcNow().UtcDateTime;
+        var query = new VectorQuery(VectorTable.SemanticCache, tenantId, StoredModelName(embeddingModel), vector, 1) { ContextKey = contextKey, LiveAt = now };
+        for (var attempt = 0; attempt < 2; attempt++)
         {
-            return null;
+            var found = await vectors.NearestAsync(query, ct);
+            if (found is not [var best] || best.Similarity < threshold)
+            {
+                return null;
+            }
+
+            await using var db = dbFactory.ForTenant(tenantId);
+            var row = await db.SemanticCache.AsNoTracking()
+                .Where(e => e.Id == best.RowId && e.TenantId == tenantId)
+                .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
+                .FirstOrDefaultAsync(ct);
+            if (row is not null)
+            {
+                var answer = JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, ExactCache.JsonOptions);
+                return answer is null ? null : new CacheHit(answer, row.CostMicros, row.SourceCallId, row.Provider, row.Model, best.Similarity);
+            }
+
+            // The winner was deleted after the search's copy was loaded (the expiry job, a cleared cache): never a stale
+            // answer; the copy is reloaded from the table and searched once more, so a live entry it shadowed still hits.
+            vectors.Changed(VectorTable.SemanticCache, tenantId);
         }
 
-        var answer = JsonSerializer.Deserialize<CachedAnswer>(best.ResponseJson, ExactCache.JsonOptions);
-        return answer is null ? null : new CacheHit(answer, best.CostMicros, best.SourceCallId, best.Provider, best.Model, best.Similarity);
+        return null;
     }
-
-    /// <summary>The live entry of the context closest in meaning to <paramref name="vector"/>, with its similarity.</summary>
-    protected abstract Task<Candidate?> FindClosestAsync(Guid tenantId, string contextKey, string embeddingModel, float[] vector, DateTime now,
-        CancellationToken ct);
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string embeddingModel, string alias,
         string? provider, string? model, CachedAnswer answer, long costMicros, Guid sourceCallId, CancellationToken ct)
@@ -86,8 +102,7 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
             ContextKey = contextKey,
             Question = question.Length > SemanticCacheEntry.QuestionMaxLength ? question[..SemanticCacheEntry.QuestionMaxLength] : question,
             Embedding = vector,
-            EmbeddingModel = embeddingModel.Length > SemanticCacheEntry.EmbeddingModelMaxLength
-                ? embeddingModel[..SemanticCacheEntry.EmbeddingModelMaxLength] : embeddingModel,
+            EmbeddingModel = StoredModelName(embeddingModel),
             Alias = alias,
             Provider = provider,
             Model = model,
@@ -100,21 +115,10 @@ internal abstract class SemanticCache(KeystoneDbFactory dbFactory, IOptionsMonit
         await db.SaveChangesAsync(ct);
     }
 
-    /// <summary>
-    /// Cosine similarity, vectorized (SIMD through <see cref="TensorPrimitives"/>, as the SQLite mode compares every live
-    /// stored vector of the context per lookup in process); 0 for vectors of different or zero length and for a zero
-    /// vector (never a match).
-    /// </summary>
-    internal static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        if (a.Length != b.Length || a.Length == 0)
-        {
-            return 0;
-        }
+    /// <summary>The embedding model's name as the column holds it (cut to its length).</summary>
+    private static string StoredModelName(string embeddingModel) => embeddingModel.Length > SemanticCacheEntry.EmbeddingModelMaxLength
+        ? embeddingModel[..SemanticCacheEntry.EmbeddingModelMaxLength] : embeddingModel;
 
-        var similarity = TensorPrimitives.CosineSimilarity(a, b);
-        return float.IsNaN(similarity) ? 0 : similarity;
-    }
-
-    protected sealed record Candidate(string ResponseJson, long CostMicros, Guid? SourceCallId, string? Provider, string? Model, double Similarity);
+    /// <summary>Cosine similarity (<see cref="VectorSearch.Cosine"/>).</summary>
+    internal static double Cosine(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => VectorSearch.Cosine(a, b);
 }

@@ -121,11 +121,8 @@ public sealed class SemanticCacheVectorTests : IAsyncLifetime
         Assert.InRange(hit.Similarity!.Value, 0.9, 0.9999);
         Assert.Equal("answer 0", globexHit!.Answer.Text);
         Assert.Equal(1, globexHit.Similarity!.Value, tolerance: 1e-5);
-        if (database == "postgres")
-        {
-            // PostgreSQL filters on the model name as well (SQLite relies on the context key, which names the model).
-            Assert.Null(otherModel);
-        }
+        // Both modes filter on the model name as well as the context key (which names the model).
+        Assert.Null(otherModel);
     }
 
     [Theory]
@@ -175,7 +172,7 @@ public sealed class SemanticCacheVectorTests : IAsyncLifetime
             await off.ExecuteNonQueryAsync();
         }
 
-        var sql = PostgresSemanticCache.IndexedLookupSql(LocalEmbeddingModel.Dimensions)
+        var sql = Keystone.Data.Vectors.PostgresVectorSearch.CacheSql(LocalEmbeddingModel.Dimensions).Replace("@limit", "1", StringComparison.Ordinal)
             .Replace("@q", "'[" + string.Join(',', Enumerable.Repeat("0.05", LocalEmbeddingModel.Dimensions)) + "]'", StringComparison.Ordinal)
             .Replace("@tenant", "'" + Guid.NewGuid() + "'", StringComparison.Ordinal).Replace("@context", "'c'", StringComparison.Ordinal)
             .Replace("@model", "'m'", StringComparison.Ordinal).Replace("@now", "now()", StringComparison.Ordinal);

@@ -49,6 +49,36 @@ public sealed class LocalProviderTests
     }
 
     [Fact]
+    public async Task Embed_TextLongerThanTheModelReadsAtOnce_IsEmbeddedWholeSoItsTailAloneCarriesTheMeaning()
+    {
+        // About 800 word pieces about a river first (more than the 512 the model reads in one pass), then a paragraph
+        // about the vault code: before windowing, the model never saw the tail and the text's vector was the river's.
+        var river = string.Join(' ', Enumerable.Repeat("The river flows slowly past the old mill while ducks swim among the green reeds near the bank.", 45));
+        var vault = "The vault access code is changed every Tuesday morning by the security team. Staff receive the new vault code "
+            + "by encrypted message before nine, and the old vault code stops working at noon. Anyone who loses the vault code "
+            + "asks the security desk, never a colleague, for the current vault access code.";
+        var text = river + " " + vault;
+        var windows = LocalEmbeddingModel.Windows(text).ToList();
+
+        var v = await EmbedAsync(text, river, "How often is the vault access code changed?");
+        var usage = (await Local.EmbedAsync(LocalEmbeddingModel.Name, [text], null, null, CancellationToken.None)).Usage;
+
+        // The text is past what one pass reads (the tokenizer stops at the limit) and was split into parts that each fit.
+        Assert.Equal(LocalEmbeddingModel.MaxInputTokens, LocalEmbeddingModel.WordPieces(text));
+        Assert.InRange(windows.Count, 2, 4);
+        Assert.All(windows, w => Assert.True(LocalEmbeddingModel.WordPieces(w) < LocalEmbeddingModel.MaxInputTokens));
+        Assert.Contains(windows, w => w.EndsWith("vault access code.", StringComparison.Ordinal));
+        Assert.Equal(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length, windows.Sum(w => w.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length));
+        // Every part was read: the usage counts more word pieces than one pass holds.
+        Assert.True(usage.InputTokens > LocalEmbeddingModel.MaxInputTokens, $"tokens {usage.InputTokens}");
+        Assert.Equal(1, TensorPrimitives.Norm(v[0]), tolerance: 1e-4);
+        // The question about the tail is closer to the whole text than to the river alone (what a cut text looked like).
+        var whole = TensorPrimitives.Dot(v[0], v[2]);
+        var riverOnly = TensorPrimitives.Dot(v[1], v[2]);
+        Assert.True(whole > riverOnly + 0.1, $"whole text {whole:0.000}, river alone {riverOnly:0.000}");
+    }
+
+    [Fact]
     public async Task Embed_ConcurrentCallers_GetTheSameVectorsAsOneAtATimeFromOneLoadedModel()
     {
         var texts = Enumerable.Range(0, 16).Select(i => $"Question {i}: can I change my plan in month {i}?").ToArray();

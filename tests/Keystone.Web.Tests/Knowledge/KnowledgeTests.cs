@@ -357,11 +357,13 @@ public sealed class PostgresKnowledgeTests(PostgresKnowledgeFixture fixture) : K
             await set.ExecuteNonQueryAsync();
         }
 
-        await using var explain = new NpgsqlCommand("EXPLAIN " + PostgresKnowledgeSearch.VectorSqlFor(dims), connection, tx);
+        // The shared vector search's query (Keystone.Data.Vectors), as knowledge retrieval runs it.
+        await using var explain = new NpgsqlCommand("EXPLAIN " + Keystone.Data.Vectors.PostgresVectorSearch.KnowledgeSql(dims, documents: false), connection, tx);
         explain.Parameters.AddWithValue("tenant", DemoData.AcmeId);
         explain.Parameters.AddWithValue("model", live);
+        explain.Parameters.AddWithValue("limit", 10);
         // As text: this raw connection has no pgvector type mapping; the query casts it.
-        explain.Parameters.AddWithValue("vector", "[" + string.Join(",", Enumerable.Repeat("0.5", dims)) + "]");
+        explain.Parameters.AddWithValue("q", "[" + string.Join(",", Enumerable.Repeat("0.5", dims)) + "]");
         var plan = new List<string>();
         await using (var reader = await explain.ExecuteReaderAsync())
         {

@@ -16,8 +16,8 @@ public static class LocalEmbeddingModel
     public const int Dimensions = 384;
 
     /// <summary>
-    /// Word pieces the model reads of one input; the rest is not seen (the package's tokenizer stops there; the model
-    /// was trained on 256).
+    /// Word pieces the model reads in one pass (the package's tokenizer stops there); a longer input is embedded in
+    /// windows and mean-pooled (<see cref="Embed"/>), never cut.
     /// </summary>
     public const int MaxInputTokens = 512;
 
@@ -48,26 +48,39 @@ public static class LocalEmbeddingModel
 
     /// <summary>
     /// Embeds <paramref name="inputs"/> in order, <see cref="RunSize"/> at a time; returns unit-length vectors and the
-    /// word pieces the model read (its own tokenizer, capped at <see cref="MaxInputTokens"/> per input).
+    /// word pieces the model read (its own tokenizer). An input longer than the model reads at once
+    /// (<see cref="MaxInputTokens"/> word pieces) is never cut: it is split into windows that each fit (halving at word
+    /// boundaries until every part does, so the windows are of about equal length), every window is embedded, and the
+    /// input's vector is the mean of its windows' vectors, normalized again (decision 0042c). Every part of a long text
+    /// therefore counts, its tail included.
     /// </summary>
     /// <remarks>ONNX Runtime's session runs concurrent calls safely; the tokenizer keeps no state between calls.</remarks>
     internal static (float[][] Vectors, int Tokens) Embed(IReadOnlyList<string> inputs, CancellationToken ct)
     {
         var encoder = Encoder.Value;
-        var vectors = new float[inputs.Count][];
-        var tokens = 0;
-        for (var start = 0; start < inputs.Count; start += RunSize)
+        // Each input becomes one or more windows; owner[i] is the input window i belongs to.
+        var windows = new List<string>(inputs.Count);
+        var owner = new List<int>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++)
         {
             ct.ThrowIfCancellationRequested();
-            var run = new string[Math.Min(RunSize, inputs.Count - start)];
-            for (var i = 0; i < run.Length; i++)
+            // The tokenizer fails on an empty input; a blank text is embedded as a single space (its [CLS] [SEP] vector).
+            var text = string.IsNullOrEmpty(inputs[i]) ? " " : inputs[i];
+            foreach (var window in Windows(text))
             {
-                // The tokenizer fails on an empty input; a blank text is embedded as a single space (its [CLS] [SEP] vector).
-                run[i] = string.IsNullOrEmpty(inputs[start + i]) ? " " : inputs[start + i];
+                windows.Add(window);
+                owner.Add(i);
             }
+        }
 
+        var windowVectors = new float[windows.Count][];
+        var tokens = 0;
+        for (var start = 0; start < windows.Count; start += RunSize)
+        {
+            ct.ThrowIfCancellationRequested();
+            var run = windows.GetRange(start, Math.Min(RunSize, windows.Count - start)).ToArray();
             var encoded = encoder.Encode(run, ct);
-            encoded.CopyTo(vectors, start);
+            encoded.CopyTo(windowVectors, start);
             foreach (var (_, _, mask) in Tokenizer.Value.Encode(run))
             {
                 // Every real word piece, [CLS] and [SEP] included, has mask 1; padding has 0.
@@ -75,6 +88,81 @@ public static class LocalEmbeddingModel
             }
         }
 
+        if (windows.Count == inputs.Count)
+        {
+            return (windowVectors, tokens);
+        }
+
+        // Mean of each input's windows, then back to unit length (windows are of about equal length: a plain mean).
+        var vectors = new float[inputs.Count][];
+        var counts = new int[inputs.Count];
+        for (var w = 0; w < windows.Count; w++)
+        {
+            var sum = vectors[owner[w]] ??= new float[windowVectors[w].Length];
+            System.Numerics.Tensors.TensorPrimitives.Add(sum, windowVectors[w], sum);
+            counts[owner[w]]++;
+        }
+
+        for (var i = 0; i < vectors.Length; i++)
+        {
+            if (counts[i] > 1)
+            {
+                var norm = System.Numerics.Tensors.TensorPrimitives.Norm(vectors[i]);
+                if (norm > 0)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Divide(vectors[i], norm, vectors[i]);
+                }
+            }
+        }
+
         return (vectors, tokens);
+    }
+
+    /// <summary>The number of word pieces the model reads of <paramref name="text"/>, [CLS] and [SEP] included (at most <see cref="MaxInputTokens"/>).</summary>
+    internal static int WordPieces(string text)
+    {
+        var (_, _, mask) = Tokenizer.Value.Encode(text)[0];
+        return (int)mask.Sum();
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> itself when the model reads all of it, else parts that each fit: halved at the middle word
+    /// boundary (or, for one endless word, the middle character) until every part has fewer than
+    /// <see cref="MaxInputTokens"/> word pieces (a count at the limit may be a cut one).
+    /// </summary>
+    internal static IEnumerable<string> Windows(string text)
+    {
+        if (text.Length < MaxInputTokens - 2 || WordPieces(text) < MaxInputTokens)
+        {
+            // A text makes at most one word piece per character, plus [CLS] and [SEP]: a short one need not be tokenized.
+            yield return text;
+            yield break;
+        }
+
+        var middle = text.Length / 2;
+        var cut = text.LastIndexOf(' ', middle);
+        if (cut <= 0)
+        {
+            cut = text.IndexOf(' ', middle);
+        }
+
+        if (cut <= 0 || cut >= text.Length - 1)
+        {
+            cut = middle;
+        }
+
+        foreach (var half in new[] { text[..cut].Trim(), text[cut..].Trim() })
+        {
+            // A half of only spaces carries nothing (and the tokenizer refuses an empty text).
+            if (half.Length == 0)
+            {
+                continue;
+            }
+
+            foreach (var part in Windows(half))
+            {
+                yield return part;
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using Keystone.Data;
 using Keystone.Data.Knowledge;
+using Keystone.Data.Vectors;
 using Keystone.Gateway.Tokenization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -19,6 +20,7 @@ internal sealed class KnowledgeIngestion(
     IOptions<KnowledgeOptions> options,
     TimeProvider clock,
     KnowledgeJobQueue jobs,
+    VectorSearch vectors,
     ILogger<KnowledgeIngestion> log)
 {
     private readonly KnowledgeOptions _options = options.Value;
@@ -163,9 +165,16 @@ internal sealed class KnowledgeIngestion(
         }
 
         // Chunks no longer in the document go, and their embeddings and outbox rows with them (foreign-key cascade).
+        var removed = reusable.Values.Sum(q => q.Count);
         db.RemoveRange(reusable.Values.SelectMany(q => q));
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        if (removed > 0)
+        {
+            // Their vectors went with them: the in-memory vector sets (SQLite) must not keep them.
+            vectors.Changed(VectorTable.Knowledge, tenantId);
+        }
+
         log.LogInformation("Knowledge document {DocumentId} {Status} for tenant {TenantId}: {Chunks} chunks, {ToEmbed} to embed",
             document.Id, status, tenantId, drafts.Count, toEmbed);
         return new KnowledgeUploadResult(name, status, document.Id, drafts.Count, toEmbed, null, null);
@@ -178,6 +187,7 @@ internal sealed class KnowledgeIngestion(
         var deleted = await db.Set<KnowledgeDocument>().Where(d => d.TenantId == tenantId && d.Id == documentId).ExecuteDeleteAsync(ct);
         if (deleted > 0)
         {
+            vectors.Changed(VectorTable.Knowledge, tenantId);
             log.LogInformation("Knowledge document {DocumentId} of tenant {TenantId} deleted", documentId, tenantId);
         }
 

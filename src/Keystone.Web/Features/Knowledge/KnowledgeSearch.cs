@@ -1,4 +1,8 @@
 using System.Text.RegularExpressions;
+using Keystone.Data;
+using Keystone.Data.Knowledge;
+using Keystone.Data.Vectors;
+using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Knowledge;
 
@@ -12,6 +16,35 @@ internal interface IKnowledgeSearch
     Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct);
 
     Task<IReadOnlyList<Guid>> VectorAsync(Guid tenantId, string model, float[] vector, RetrievalFilter filter, int limit, CancellationToken ct);
+}
+
+/// <summary>
+/// The vector half, the same on both databases: the product's one vector search (<see cref="VectorSearch"/>, shared with
+/// the semantic cache; pgvector HNSW on PostgreSQL, an in-memory SIMD scan on SQLite). A tag filter is resolved to the
+/// tenant's documents carrying the tag first, so the search itself filters by document only.
+/// </summary>
+internal abstract class KnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearch vectors) : IKnowledgeSearch
+{
+    protected KeystoneDbFactory DbFactory => dbFactory;
+
+    public abstract Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct);
+
+    public async Task<IReadOnlyList<Guid>> VectorAsync(Guid tenantId, string model, float[] vector, RetrievalFilter filter, int limit, CancellationToken ct)
+    {
+        IReadOnlyCollection<Guid>? documents = filter.DocumentIds is { Count: > 0 } ids ? ids : null;
+        if (filter.Tag is { } tag)
+        {
+            await using var db = dbFactory.ForTenant(tenantId);
+            var pattern = KnowledgeTags.LikePattern(tag);
+            var tagged = await db.Set<KnowledgeDocument>().AsNoTracking()
+                .Where(d => d.TenantId == tenantId && EF.Functions.Like(d.Tags, pattern))
+                .Select(d => d.Id).ToListAsync(ct);
+            documents = documents is null ? tagged : [.. tagged.Intersect(documents)];
+        }
+
+        var found = await vectors.NearestAsync(new VectorQuery(VectorTable.Knowledge, tenantId, model, vector, limit) { Documents = documents }, ct);
+        return [.. found.Select(m => m.ChunkId)];
+    }
 }
 
 /// <summary>The words of a question that the text index searches for (letters and digits only: safe in both query languages).</summary>

@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Keystone.Data;
+using Keystone.Data.Knowledge;
+using Keystone.Gateway.Providers.Local;
+using Keystone.Testing;
+using Keystone.Web.Features.Knowledge;
+using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Keystone.Benchmarks.Knowledge;
+
+/// <summary>
+/// Knowledge at scale (docs/benchmarks.md, "Knowledge ingestion and retrieval at scale"): ingestion and embedding
+/// throughput with the local model through the real write path (<see cref="KnowledgeIngestion"/>, then the outbox
+/// job, <see cref="KnowledgeEmbeddingJob"/>), and retrieval latency at N chunks of one tenant with N more of another
+/// tenant beside them, on SQLite and on PostgreSQL (HNSW, built after the rows are in, as a restore would).
+/// Targets (issue 24): retrieval p95 under 50 ms on SQLite and under 20 ms with HNSW at 100,000 chunks.
+/// </summary>
+internal static class KnowledgeBenchReport
+{
+    private const int Queries = 200;
+    private const int ChunksPerDocument = 20;
+    private const string Model = "local/" + LocalEmbeddingModel.Name;
+
+    /// <summary>Words the generated chunks and questions are made of (a few hundred, so full-text matches are many).</summary>
+    private static readonly string[] Vocabulary = BuildVocabulary();
+
+    public static async Task<string> RunAsync(int chunks, int ingestChunks, bool postgres)
+    {
+        var report = new StringBuilder();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} cores; load average at start {LoadAverage()}.");
+        report.AppendLine();
+        report.AppendLine(Progress(await ThroughputAsync(ingestChunks)));
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture,
+            $"Retrieval at {chunks:N0} chunks of one tenant (+ {chunks:N0} of another tenant), {LocalEmbeddingModel.Dimensions} dimensions, {Queries} questions, k = 5:");
+        report.AppendLine();
+        report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | other tenant's chunks returned |");
+        report.AppendLine("|---|---|---|---|---|---|---|");
+        report.AppendLine(Progress(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null)));
+        if (postgres)
+        {
+            await using var pg = await PostgresTestDatabase.CreateAsync();
+            // Hangfire's schema installer logs through the provider of the last host, disposed by now: a silent one.
+            Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentHangfireLog());
+            HangfireSetup.InstallPostgresSchema(pg.Connections);
+            var app = new BenchAppFactory()
+                .WithSetting("Database:Provider", "Postgres")
+                .WithSetting("ConnectionStrings:Postgres", pg.AppConnectionString)
+                .WithSetting("ConnectionStrings:PostgresMigrator", pg.OwnerConnectionString);
+            report.AppendLine(Progress(await RetrievalAsync("PostgreSQL (pgvector HNSW + GIN tsvector)", app, chunks, pg)));
+        }
+
+        report.AppendLine();
+        report.AppendLine(CultureInfo.InvariantCulture, $"Load average at the end: {LoadAverage()}.");
+        return report.ToString();
+    }
+
+    /// <summary>Uploads documents making about <paramref name="target"/> chunks, then runs the outbox job until it is empty.</summary>
+    private static async Task<string> ThroughputAsync(int target)
+    {
+        using var app = new BenchAppFactory().WithLocalEmbeddings()
+            .WithSetting("Knowledge:PauseEmbedding", "true")
+            .WithSetting("Knowledge:MaxDocumentsPerTenant", "100000")
+            .WithSetting("Logging:LogLevel:Default", "Warning");
+        _ = app.Server;
+        LocalEmbeddingModel.Embed(["load the model before the clock starts"], CancellationToken.None);
+        var random = new Random(17);
+        var documents = (target + ChunksPerDocument - 1) / ChunksPerDocument;
+        var files = Enumerable.Range(0, documents).Select(d => new KnowledgeUpload($"bench-{d:D5}.md", Encoding.UTF8.GetBytes(Document(d, random)))).ToList();
+
+        var clock = Stopwatch.StartNew();
+        var stored = 0;
+        foreach (var upload in files.Chunk(10))
+        {
+            using var scope = app.Services.CreateScope();
+            var results = await scope.ServiceProvider.GetRequiredService<KnowledgeIngestion>().IngestAsync(DemoData.AcmeId, upload, [], CancellationToken.None);
+            stored += results.Sum(r => r.Chunks);
+        }
+
+        var ingest = clock.Elapsed;
+        clock.Restart();
+        var job = ActivatorUtilities.CreateInstance<KnowledgeEmbeddingJob>(app.Services, TimeProvider.System);
+        var embedded = 0;
+        for (var i = 0; i < 10_000; i++)
+        {
+            var run = await job.RunOnceAsync(CancellationToken.None);
+            embedded += run.Embedded;
+            if (run is { Batches: 0, Queued: 0 })
+            {
+                break;
+            }
+        }
+
+        var embed = clock.Elapsed;
+        var sb = new StringBuilder();
+        sb.AppendLine(CultureInfo.InvariantCulture,
+            $"Ingestion and embedding through the write path and the outbox job (SQLite, local model, {documents:N0} markdown documents, product chunking defaults):");
+        sb.AppendLine();
+        sb.AppendLine("| Step | Chunks | Time | Chunks per second |");
+        sb.AppendLine("|---|---|---|---|");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Ingestion (parse, chunk, store chunks + outbox) | {stored:N0} | {ingest.TotalSeconds:0.0} s | {stored / ingest.TotalSeconds:0} |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| Embedding job (batches of 32 through the gateway's `embed` alias) | {embedded:N0} | {embed.TotalSeconds:0.0} s | {embedded / embed.TotalSeconds:0.0} |");
+        sb.Append(CultureInfo.InvariantCulture, $"| Both | {embedded:N0} | {(ingest + embed).TotalSeconds:0.0} s | {embedded / (ingest + embed).TotalSeconds:0.0} |");
+        if (embedded != stored)
+        {
+            sb.AppendLine();
+            sb.Append(CultureInfo.InvariantCulture, $"WARNING: {stored:N0} chunks stored but {embedded:N0} embedded.");
+        }
+
+        return sb.ToString();
+    }
+
+    private static async Task<string> RetrievalAsync(string name, KeystoneAppFactory app, int chunks, PostgresTestDatabase? pg)
+    {
+        using var host = app.WithLocalEmbeddings().WithSetting("Knowledge:PauseEmbedding", "true").WithSetting("Logging:LogLevel:Default", "Warning");
+        _ = host.Server;
+        var factory = app.Services.GetRequiredService<KeystoneDbFactory>();
+        if (pg is not null)
+        {
+            // Rows go in before the HNSW index is built (one bulk build instead of 2N index inserts).
+            await OwnerAsync(pg, $"DROP INDEX IF EXISTS {KnowledgeModel.HnswIndexName(LocalEmbeddingModel.Dimensions)}");
+        }
+
+        var clock = Stopwatch.StartNew();
+        var random = new Random(23);
+        var acmeChunks = await SeedAsync(factory, DemoData.AcmeId, chunks, random);
+        var globexChunks = await SeedAsync(factory, DemoData.GlobexId, chunks, random);
+        if (pg is not null)
+        {
+            var dims = LocalEmbeddingModel.Dimensions;
+            await OwnerAsync(pg, $"""
+                SET maintenance_work_mem = '512MB';
+                CREATE INDEX {KnowledgeModel.HnswIndexName(dims)} ON knowledge_embeddings USING hnsw ((vector::vector({dims})) vector_cosine_ops) WHERE dimensions = {dims};
+                ANALYZE knowledge_embeddings; ANALYZE knowledge_chunks; ANALYZE knowledge_documents;
+                """);
+        }
+
+        Console.Error.WriteLine($"{name}: seeded {acmeChunks.Count + globexChunks.Count:N0} chunks in {clock.Elapsed.TotalSeconds:0.0} s");
+        var globex = globexChunks.ToHashSet();
+        var questions = Enumerable.Range(0, Queries + 20).Select(_ => Question(random)).ToList();
+        using var scope = app.Services.CreateScope();
+        var retriever = scope.ServiceProvider.GetRequiredService<KnowledgeRetriever>();
+        var search = app.Services.GetRequiredService<IKnowledgeSearch>();
+        var vectors = Enumerable.Range(0, Queries + 20).Select(_ => Unit(random)).ToList();
+        var filter = new RetrievalFilter(null, null);
+        var (total, vector, text, embed) = (new double[Queries], new double[Queries], new double[Queries], new double[Queries]);
+        var leaked = 0;
+        for (var i = -20; i < Queries; i++)
+        {
+            var q = questions[i + 20];
+            var start = Stopwatch.GetTimestamp();
+            var result = await retriever.RetrieveAsync(DemoData.AcmeId, new RetrievalQuery(q, 5), null, CancellationToken.None);
+            var t1 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            start = Stopwatch.GetTimestamp();
+            await search.VectorAsync(DemoData.AcmeId, Model, vectors[i + 20], filter, 50, CancellationToken.None);
+            var t2 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            start = Stopwatch.GetTimestamp();
+            await search.TextAsync(DemoData.AcmeId, SearchWords.Of(q), filter, 50, CancellationToken.None);
+            var t3 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            start = Stopwatch.GetTimestamp();
+            LocalEmbeddingModel.Embed([q], CancellationToken.None);
+            var t4 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            if (i >= 0)
+            {
+                (total[i], vector[i], text[i], embed[i]) = (t1, t2, t3, t4);
+                leaked += result.Hits.Count(h => globex.Contains(h.ChunkId));
+            }
+        }
+
+        return string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {At(total, 0.5):0.0} ms | {At(total, 0.95):0.0} ms | {At(vector, 0.5):0.0} / {At(vector, 0.95):0.0} ms | {At(text, 0.5):0.0} / {At(text, 0.95):0.0} ms | {At(embed, 0.5):0.0} ms | {leaked} |");
+    }
+
+    /// <summary>
+    /// <paramref name="chunks"/> chunks of the tenant in documents of <see cref="ChunksPerDocument"/>, each with a random
+    /// unit vector of the local model (the scan's cost does not depend on what the vectors mean) and text from the
+    /// vocabulary; written with EF Core in batches (the SQLite FTS5 triggers and PostgreSQL's generated tsvector run as
+    /// for any chunk). Returns the chunk ids.
+    /// </summary>
+    private static async Task<List<Guid>> SeedAsync(KeystoneDbFactory factory, Guid tenant, int chunks, Random random)
+    {
+        var ids = new List<Guid>(chunks);
+        var now = DateTime.UtcNow;
+        var prefix = Guid.NewGuid().ToString("N")[..6];
+        for (var done = 0; done < chunks;)
+        {
+            await using var db = factory.ForTenant(tenant);
+            db.ChangeTracker.AutoDetectChangesEnabled = false;
+            for (var d = 0; d < 50 && done < chunks; d++)
+            {
+                var document = new KnowledgeDocument
+                {
+                    Id = Guid.CreateVersion7(), TenantId = tenant, Name = $"seed-{prefix}-{done / ChunksPerDocument:D6}.md", Title = "Seed", Kind = "markdown",
+                    ContentHash = Guid.NewGuid().ToString("N"), CreatedUtc = now, UpdatedUtc = now,
+                };
+                db.Add(document);
+                var inDocument = Math.Min(ChunksPerDocument, chunks - done);
+                document.ChunkCount = inDocument;
+                for (var c = 0; c < inDocument; c++, done++)
+                {
+                    var chunk = new KnowledgeChunk
+                    {
+                        Id = Guid.CreateVersion7(), TenantId = tenant, DocumentId = document.Id, Position = c, Section = $"Section {c}",
+                        Header = $"Seed › Section {c}", Text = Sentence(random, 120), ContentHash = Guid.NewGuid().ToString("N"), TokenCount = 160,
+                    };
+                    db.Add(chunk);
+                    db.Add(new KnowledgeEmbedding
+                    {
+                        ChunkId = chunk.Id, Model = Model, TenantId = tenant, DocumentId = document.Id, Dimensions = LocalEmbeddingModel.Dimensions,
+                        Vector = Unit(random), CreatedUtc = now,
+                    });
+                    ids.Add(chunk.Id);
+                }
+            }
+
+            await db.SaveChangesAsync();
+        }
+
+        return ids;
+    }
+
+    /// <summary>The sample at quantile <paramref name="q"/> (nearest rank).</summary>
+    private static double At(double[] samples, double q)
+    {
+        var sorted = samples.Order().ToArray();
+        return sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+    }
+
+    private static string Document(int index, Random random)
+    {
+        var sb = new StringBuilder().Append(CultureInfo.InvariantCulture, $"# Handbook {index}\n\n");
+        for (var s = 0; s < ChunksPerDocument; s++)
+        {
+            // About 380 words: one product-sized chunk (500 tokens) per section.
+            sb.Append(CultureInfo.InvariantCulture, $"## Topic {s}\n\n");
+            for (var p = 0; p < 4; p++)
+            {
+                sb.Append(Sentence(random, 95)).Append("\n\n");
+            }
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Question(Random random) => "How do I " + Sentence(random, 6).TrimEnd('.') + "?";
+
+    private static string Sentence(Random random, int words)
+    {
+        var sb = new StringBuilder();
+        for (var w = 0; w < words; w++)
+        {
+            sb.Append(w == 0 ? "" : w % 12 == 0 ? ". " : " ").Append(Vocabulary[random.Next(Vocabulary.Length)]);
+        }
+
+        return sb.Append('.').ToString();
+    }
+
+    private static string[] BuildVocabulary()
+    {
+        string[] stems = ["account", "billing", "invoice", "refund", "order", "parcel", "delivery", "password", "login", "device", "router", "printer",
+            "network", "warranty", "repair", "battery", "charger", "screen", "update", "install", "backup", "restore", "export", "import", "report",
+            "team", "member", "admin", "role", "plan", "upgrade", "cancel", "renew", "address", "payment", "card", "bank", "tax", "receipt", "support"];
+        string[] verbs = ["change", "reset", "check", "open", "close", "send", "find", "remove", "add", "move", "copy", "pair", "sync", "connect", "clean"];
+        string[] small = ["the", "a", "my", "your", "with", "for", "after", "before", "when", "if", "and", "or", "to", "from", "on", "in"];
+        return [.. stems, .. verbs, .. small, .. stems.Select(s => s + "s"), .. verbs.Select(v => v + "ing")];
+    }
+
+    private static float[] Unit(Random random)
+    {
+        var v = new float[LocalEmbeddingModel.Dimensions];
+        for (var i = 0; i < v.Length; i++)
+        {
+            v[i] = (float)(random.NextDouble() - 0.5);
+        }
+
+        var norm = MathF.Sqrt(v.Sum(x => x * x));
+        return [.. v.Select(x => x / norm)];
+    }
+
+    private static async Task OwnerAsync(PostgresTestDatabase pg, string sql)
+    {
+        await using var conn = new NpgsqlConnection(pg.OwnerConnectionString);
+        await conn.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, conn) { CommandTimeout = 0 };
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// The test factory with Keystone.Web's folder as content root: under <c>dotnet run</c> the working directory is the
+    /// repository root, where WebApplicationFactory would look for its manifest (as <c>ApiBenchmarkHost</c> does).
+    /// </summary>
+    private sealed class BenchAppFactory : KeystoneAppFactory
+    {
+        protected override void ConfigureWebHost(IWebHostBuilder builder)
+        {
+            base.ConfigureWebHost(builder);
+            var manifest = Path.Combine(AppContext.BaseDirectory, "MvcTestingAppManifest.json");
+            var roots = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(manifest))!;
+            builder.UseContentRoot(roots.First(r => r.Key.StartsWith("Keystone.Web,", StringComparison.Ordinal)).Value);
+        }
+    }
+
+    /// <summary>Each part also goes to stderr as soon as it is measured (a later part's failure keeps the earlier ones).</summary>
+    private static string Progress(string part)
+    {
+        Console.Error.WriteLine(part);
+        return part;
+    }
+
+    private sealed class SilentHangfireLog : Hangfire.Logging.ILogProvider
+    {
+        public Hangfire.Logging.ILog GetLogger(string name) => new Silent();
+
+        private sealed class Silent : Hangfire.Logging.ILog
+        {
+            public bool Log(Hangfire.Logging.LogLevel logLevel, Func<string>? messageFunc, Exception? exception = null) => false;
+        }
+    }
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+}
