@@ -15,9 +15,12 @@ public sealed partial class PlaygroundPage
 {
     private const int RecentRunsShown = 8;
 
-    [Inject] private AgentCatalog Agents { get; set; } = default!;
+    // Resolved on first use of agent mode, not injected: chat mode (and its tests) must not need the agents feature.
+    [Inject] private IServiceProvider PageServices { get; set; } = default!;
 
-    [Inject] private AgentRunService AgentRuns { get; set; } = default!;
+    private AgentCatalog Agents => PageServices.GetRequiredService<AgentCatalog>();
+
+    private AgentRunService AgentRuns => PageServices.GetRequiredService<AgentRunService>();
 
     /// <summary>The run to show (agent mode), from the address.</summary>
     [SupplyParameterFromQuery(Name = "run")] public Guid? Run { get; set; }
