@@ -48,6 +48,8 @@ public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixt
         Services.AddSingleton(tenant);
         // The app's own policies decide (bUnit's placeholder would refuse to answer).
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<AgentCatalog>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<AgentRunService>());
         Services.AddFallbackServiceProvider(_scope.ServiceProvider);
     }
 
@@ -199,5 +201,12 @@ public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixt
         var foreign = Render<PlaygroundPage>();
         foreign.WaitForElement("[data-test=agent-run-missing]", Wait);
         Assert.DoesNotContain("Somebody else's question", foreign.Markup, StringComparison.Ordinal);
+
+        // An address that names no run is answered in words.
+        foreign.Dispose();
+        navigation.NavigateTo("playground?run=not-a-run");
+        var malformed = Render<PlaygroundPage>();
+        malformed.WaitForElement("[data-test=conversation-not-found]", Wait);
+        Assert.Empty(malformed.FindAll("[data-test=agent-run]"));
     }
 }

@@ -22,8 +22,11 @@ public sealed partial class PlaygroundPage
 
     private AgentRunService AgentRuns => PageServices.GetRequiredService<AgentRunService>();
 
-    /// <summary>The run to show (agent mode), from the address.</summary>
-    [SupplyParameterFromQuery(Name = "run")] public Guid? Run { get; set; }
+    /// <summary>
+    /// The run to show (agent mode), from the address. Any text is accepted (a typed Guid would answer a malformed
+    /// address with an error page) and answered in words when it names no run.
+    /// </summary>
+    [SupplyParameterFromQuery(Name = "run")] public string? Run { get; set; }
 
     private bool _agentMode;
     private IReadOnlyList<AgentView>? _agents;
@@ -38,7 +41,7 @@ public sealed partial class PlaygroundPage
     /// <summary>The address names a run: agent mode, showing it. True when it did (the conversation part is skipped).</summary>
     private async Task<bool> OpenRunFromAddressAsync()
     {
-        if (Run is not { } runId)
+        if (Run is null)
         {
             if (ConversationId is not null)
             {
@@ -49,6 +52,14 @@ public sealed partial class PlaygroundPage
         }
 
         await SetAgentModeAsync(true);
+        if (!Guid.TryParse(Run, out var runId))
+        {
+            _runId = null;
+            _addressNotice = "This address does not name a run. Pick one of your recent runs, or ask the agent something.";
+            return true;
+        }
+
+        _addressNotice = null;
         if (_runId != runId)
         {
             _runId = runId;
