@@ -231,6 +231,23 @@ public sealed class SimulatedProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Complete_AfterARefusedToolCall_SaysItWasNotDoneWithTheRefusal()
+    {
+        var request = ProviderTestHost.Chat(
+            new ChatMessage("user", "Email the customer."),
+            new ChatMessage("assistant", null, [new ToolCall("call_1", "send_email", "{}")]),
+            new ChatMessage("tool", """{"error":"approval_rejected","message":"A person rejected 'send_email'; it was not executed."}""", ToolCallId: "call_1")) with
+        {
+            Tools = [new ToolDefinition("send_email", null, null)],
+        };
+
+        var response = await Sim.CompleteAsync(ProviderTestHost.For("sim-fast", request), CancellationToken.None);
+
+        Assert.Empty(response.ToolCalls);
+        Assert.Equal("I could not do that: A person rejected 'send_email'; it was not executed.", response.Text);
+    }
+
+    [Fact]
     public async Task Stream_NamedToolChoice_StreamsTheCallAsFragments()
     {
         var request = Ask("Find the refund policy.") with

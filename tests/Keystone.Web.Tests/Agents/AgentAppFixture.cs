@@ -46,6 +46,9 @@ public abstract class AgentAppFixture : IAsyncLifetime
             }
         }));
         _ = App.Server;
+        // Hangfire's log provider is process-global and each host sets its own: once that host is disposed (test classes
+        // run side by side), enqueuing a job here would log through a disposed factory. A silent one belongs to no host.
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
     }
 
     public virtual Task DisposeAsync()

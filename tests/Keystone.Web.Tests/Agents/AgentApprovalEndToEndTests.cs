@@ -33,6 +33,7 @@ public abstract class AgentApprovalEndToEndTests(AgentAppFixture fixture)
         var tool = Assert.Single(steps, s => s.Kind == AgentStepKind.Tool);
         Assert.Equal(AgentStepState.Completed, tool.State);
         Assert.Equal(action.Id, tool.ApprovalId);
+        Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "agent.approval.request" && a.Target == $"pending_action:{action.Id}" && a.OnBehalfOf == run.OnBehalfOf));
         Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "approval.approve" && a.Target == $"pending_action:{action.Id}" && a.OnBehalfOf == run.OnBehalfOf));
         Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "agent.tool.send_email" && a.Target == $"agent_run:{run.Id}" && a.OnBehalfOf == run.OnBehalfOf));
     }
@@ -51,7 +52,9 @@ public abstract class AgentApprovalEndToEndTests(AgentAppFixture fixture)
         Assert.Equal(AgentStepState.Rejected, tool.State);
         Assert.Contains("Do not email this customer.", tool.OutputJson, StringComparison.Ordinal);
         Assert.Equal(AgentStepKind.Model, steps[^1].Kind);
-        Assert.False(string.IsNullOrWhiteSpace(done.Output));
+        // The (simulated) model tells the person the email was not sent, with the approver's comment.
+        Assert.Contains("was not executed", done.Output, StringComparison.Ordinal);
+        Assert.Contains("Do not email this customer.", done.Output, StringComparison.Ordinal);
         await using var db = fixture.Db();
         Assert.False(await db.MailSink.AnyAsync(m => m.RunId == run.Id));
     }

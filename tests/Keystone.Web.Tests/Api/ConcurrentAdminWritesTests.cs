@@ -106,6 +106,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/retrieve"] = t => t.RetrieveAsync(),
         ["POST /api/v1/agents/{id:guid}/runs"] = t => t.StartRunsAsync(),
         ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
+        ["POST /api/v1/runs/{id:guid}/replay"] = t => t.ReplayRunAsync(),
         ["POST /api/v1/evals/runs"] = t => t.StartEvalRunsAsync(),
     };
 
@@ -451,6 +452,33 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         await using var db = fixture.App.CreateSystemDb();
         Assert.Equal(Keystone.Data.Agents.AgentRunState.Cancelled, (await db.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id)).State);
         Assert.Equal(1, await db.AgentRunEvents.CountAsync(e => e.RunId == run.Id && e.Type == "done"));
+    }
+
+    /// <summary>Thirty replays of one finished run at once: thirty new runs, each a replay of it, and the original untouched.</summary>
+    private async Task ReplayRunAsync()
+    {
+        var agent = await NewAgentAsync();
+        Keystone.Data.Agents.AgentRun run;
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            var runs = scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentRunService>();
+            run = await runs.CreateAsync(DemoData.AcmeId, agent.Id, "Usage?", new Keystone.Web.Features.Agents.RunActor("test", null, "test", []), CancellationToken.None);
+            await runs.CancelAsync(DemoData.AcmeId, run.Id, CancellationToken.None);
+        }
+
+        await using var before = fixture.App.CreateSystemDb();
+        var original = await before.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id);
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync($"/api/v1/runs/{run.Id}/replay", Json("""{"fromStep":0}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.Accepted, a.Status));
+        var ids = answers.Select(a => a.Body.GetProperty("id").GetGuid()).ToList();
+        Assert.Equal(Writers, ids.Distinct().Count());
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.AgentRuns.AsNoTracking().Where(r => r.ReplayOfRunId == run.Id).Select(r => r.Id).ToListAsync();
+        Assert.Equal(ids.Order(), stored.Order());
+        var after = await db.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id);
+        Assert.Equal((original.State, original.UpdatedUtc), (after.State, after.UpdatedUtc));
     }
 
     [Fact]

@@ -47,8 +47,8 @@ public sealed class ArchitectureTests
         ["Knowledge"] = [],
         // Revenue is computed from the usage rollups.
         ["Margin"] = ["Usage"],
-        // "Use knowledge" sends the tenant's cited passages with the question.
-        ["Playground"] = ["Knowledge"],
+        // "Use knowledge" sends the tenant's cited passages with the question; agent mode starts and follows agent runs.
+        ["Playground"] = ["Agents", "Knowledge"],
         ["Prompts"] = [],
         ["Tenants"] = [],
         // A trace's prompt version links to its prompt; replay renders prompt versions.

@@ -1,4 +1,6 @@
 using Keystone.Data;
+using Keystone.Data.Agents;
+using Keystone.Data.Approvals;
 using Keystone.Data.Audit;
 using Keystone.Data.Identity;
 using Keystone.Data.Keys;
@@ -14,6 +16,8 @@ public sealed class AuditReadabilityTests : IAsyncLifetime
 {
     private static readonly Guid Acme = Guid.NewGuid();
     private static readonly Guid KeyId = Guid.NewGuid();
+    private static readonly Guid RunId = Guid.NewGuid();
+    private static readonly Guid ActionId = Guid.NewGuid();
     private SqliteTestDatabase _db = default!;
 
     public async Task InitializeAsync()
@@ -36,6 +40,35 @@ public sealed class AuditReadabilityTests : IAsyncLifetime
             {
                 TenantId = Acme, Action = "apikey.revoke", ActorType = "user", ActorId = "u-gone", ActorName = "gone@acme.test", CreatedUtc = at.AddMinutes(1),
                 Target = $"apikey:{KeyId}",
+            });
+        system.Users.Add(new KeystoneUser { Id = "u-mia", UserName = "mia@acme.test", Email = "mia@acme.test", DisplayName = "Mia Member", CreatedUtc = at });
+        var agentId = Guid.NewGuid();
+        system.Agents.Add(new Agent { Id = agentId, TenantId = Acme, Name = "Customer helper", ModelAlias = "fast", CreatedByUserId = "u-ada", CreatedUtc = at, UpdatedUtc = at });
+        system.AgentRuns.Add(new AgentRun
+        {
+            Id = RunId, TenantId = Acme, AgentId = agentId, AgentName = "Customer helper", Model = "fast", Input = "Email the customer", OnBehalfOf = "u-mia",
+            State = AgentRunState.Succeeded, CreatedUtc = at, UpdatedUtc = at,
+        });
+        system.PendingActions.Add(new PendingAction
+        {
+            Id = ActionId, TenantId = Acme, Tool = "send_email", InputJson = "{}", Summary = "Send an email to jo@example.com", OnBehalfOfUserId = "u-mia",
+            ApproverRole = Roles.TenantAdmin, SourceKind = "agent_run", SourceId = RunId, SourceStepKey = "1", Status = "approved", CreatedUtc = at, ExpiresUtc = at.AddHours(1),
+        });
+        system.AuditLog.AddRange(
+            new AuditEntry
+            {
+                TenantId = Acme, Action = "approval.approve", ActorType = "user", ActorId = "u-ada", ActorName = "ada@acme.test", OnBehalfOf = "u-mia",
+                CreatedUtc = at.AddMinutes(2), Target = $"pending_action:{ActionId}",
+            },
+            new AuditEntry
+            {
+                TenantId = Acme, Action = "agent.tool.send_email", ActorType = "agent", ActorId = agentId.ToString(), ActorName = "Customer helper",
+                OnBehalfOf = $"api-key:{KeyId}", CreatedUtc = at.AddMinutes(3), Target = $"agent_run:{RunId}",
+            },
+            new AuditEntry
+            {
+                TenantId = Acme, Action = "approval.expire", ActorType = "system", ActorId = "approvals", OnBehalfOf = "u-gone",
+                CreatedUtc = at.AddMinutes(4), Target = $"pending_action:{Guid.NewGuid()}",
             });
         await system.SaveChangesAsync();
     }
@@ -60,5 +93,30 @@ public sealed class AuditReadabilityTests : IAsyncLifetime
         Assert.Equal(
             [new("period", "day"), new("limit micros", "2,000"), new("cap › scope", "tenant"), new("cap › hard", "yes"), new("models", "sim-fast, sim-smart")],
             set.Details);
+    }
+
+    [Fact]
+    public async Task Search_ApprovalsAndAgentRuns_AreNamedAndLinkedAndOnBehalfOfIsAName()
+    {
+        var queries = new AuditQueries(new ScopedKeystoneDbContextFactory(_db.CreateFactory(), new FixedTenantContext(TenantScope.All)));
+
+        var (rows, _) = await queries.SearchAsync(new AuditFilter(null, null, null, null), CancellationToken.None);
+
+        var approve = rows.Single(r => r.Action == "approval.approve");
+        Assert.Equal("Approval of send_email: Send an email to jo@example.com (asked by a run of Customer helper)", approve.TargetLabel);
+        Assert.Equal($"/agents/runs/{RunId}", approve.TargetHref);
+        Assert.Equal("Mia Member (mia@acme.test)", approve.OnBehalfOfLabel);
+
+        var send = rows.Single(r => r.Action == "agent.tool.send_email");
+        Assert.Equal("Run of agent Customer helper", send.TargetLabel);
+        Assert.Equal($"/agents/runs/{RunId}", send.TargetHref);
+        Assert.Equal("API key “billing-service”", send.OnBehalfOfLabel);
+
+        // Gone from the store: said in words, the inbox as the place to look, the id as recorded.
+        var expired = rows.Single(r => r.Action == "approval.expire");
+        Assert.Equal("Approval (no longer stored)", expired.TargetLabel);
+        Assert.Equal("/approvals", expired.TargetHref);
+        Assert.Equal("u-gone", expired.OnBehalfOfLabel);
+        Assert.Null(rows.Single(r => r.Action == "apikey.revoke").OnBehalfOfLabel);
     }
 }

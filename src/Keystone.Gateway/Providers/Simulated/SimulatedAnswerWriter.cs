@@ -86,11 +86,40 @@ internal static class SimulatedAnswerWriter
             .Select(w => w switch { "my" or "our" => "your", "i" or "me" or "we" or "us" => "you", _ => w }));
     }
 
+    /// <summary>The <c>message</c> of a tool result shaped <c>{"error": …, "message": …}</c>; null for any other result.</summary>
+    private static string? ToolRefusal(string? content)
+    {
+        if (string.IsNullOrWhiteSpace(content) || !content.TrimStart().StartsWith('{'))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(content);
+            return doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object
+                && doc.RootElement.TryGetProperty("error", out _)
+                && doc.RootElement.TryGetProperty("message", out var message) && message.ValueKind == System.Text.Json.JsonValueKind.String
+                ? message.GetString()
+                : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
     public static string Prose(string model, IReadOnlyList<ChatMessage> messages, Random rng)
     {
         var topic = Topic(messages);
         var last = messages.LastOrDefault(m => m.Role == "user")?.Content ?? "";
         var sb = new StringBuilder();
+        if (messages.Count > 0 && messages[^1].Role == "tool" && ToolRefusal(messages[^1].Content) is { } refusal)
+        {
+            // A tool result that is an error (a refusal, a rejected approval): a model tells the person it did not happen.
+            return $"I could not do that: {refusal}";
+        }
+
         if (messages.Count > 0 && messages[^1].Role == "tool")
         {
             sb.Append(CultureInfo.InvariantCulture, $"Thanks, I checked that with the tool. Based on the result, {Middles[rng.Next(Middles.Length)].ToLowerInvariant()}");

@@ -16,14 +16,15 @@ internal sealed record RunToolCallDto(string Id, string Name, string Arguments);
 /// <summary>A run's state and steps.</summary>
 internal sealed record RunDto(Guid Id, Guid AgentId, string AgentName, string State, string Model, string Input, string? Output, RunErrorDto? Error,
     long CostMicros, long RunBudgetMicros, int ModelCalls, int MaxSteps, int ToolErrors, int TruncatedOutputs, int Resumes, bool CancelRequested,
-    Guid TraceId, Guid? ReplayOfRunId, DateTime CreatedUtc, DateTime? FinishedUtc, IReadOnlyList<RunStepDto> Steps)
+    Guid TraceId, Guid? ReplayOfRunId, int? ReplayFromStep, string BilledTo, DateTime CreatedUtc, DateTime? FinishedUtc, IReadOnlyList<RunStepDto> Steps)
 {
     public static RunDto From(RunView view)
     {
         var r = view.Run;
         return new RunDto(r.Id, r.AgentId, r.AgentName, AgentRunEvents.StateName(r.State), r.Model, r.Input, r.Output,
             r.ErrorCode is null ? null : new RunErrorDto(r.ErrorCode, r.Error), r.CostMicros, r.RunBudgetMicros, r.ModelCalls, r.MaxSteps, r.ToolErrors,
-            r.TruncatedOutputs, r.Resumes, r.CancelRequested, r.TraceId, r.ReplayOfRunId, r.CreatedUtc, r.FinishedUtc,
+            r.TruncatedOutputs, r.Resumes, r.CancelRequested, r.TraceId, r.ReplayOfRunId, r.ReplayFromStep,
+            AgentRunService.PlatformPaysFor(r) ? "platform" : "tenant", r.CreatedUtc, r.FinishedUtc,
             [.. view.Steps.Select(StepOf)]);
     }
 
@@ -35,6 +36,12 @@ internal sealed record RunDto(Guid Id, Guid AgentId, string AgentName, string St
 
 /// <summary>The 202 answer to a started run.</summary>
 internal sealed record RunStartedDto(Guid Id, string State, string Status, string Events);
+
+/// <summary>The 202 answer to a replay: the new run, what it replays and who pays for it.</summary>
+internal sealed record RunReplayedDto(Guid Id, string State, Guid ReplayOf, int FromStep, string Model, string BilledTo, string Status, string Events);
+
+/// <summary>The body of <c>POST /api/v1/runs/{id}/replay</c> (documentation).</summary>
+internal sealed record ReplayRunRequestDoc(int FromStep, string? Alias);
 
 /// <summary>The body of <c>POST /api/v1/agents/{id}/runs</c> (documentation).</summary>
 internal sealed record StartRunRequestDoc(string Input);

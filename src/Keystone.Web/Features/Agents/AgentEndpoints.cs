@@ -2,6 +2,8 @@ using System.Text;
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Agents;
+using Keystone.Gateway;
+using Keystone.Web.Platform;
 using Keystone.Web.Platform.Http;
 using Microsoft.EntityFrameworkCore;
 
@@ -55,6 +57,51 @@ internal static class AgentEndpoints
         var key = ApiKeyContext.KeyOf(http)!;
         var state = await runs.CancelAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
         return TypedResults.Accepted($"/api/v1/runs/{id}", new { id, state = AgentRunEvents.StateName(state) });
+    }
+
+    /// <summary>
+    /// <c>POST /api/v1/runs/{id}/replay</c> (admin key): a new run from a finished run's step <c>fromStep</c>, on the same
+    /// model or <c>alias</c>; 202 with the new run's id. The original is untouched. A tenant's own replay is billed to the
+    /// tenant (support's replays from the console are the platform's). Audited as the key.
+    /// </summary>
+    public static async Task<IResult> ReplayAsync(HttpContext http, Guid id, ApiRequestBody body, AgentRunService runs, AgentCatalog catalog, AuditLog audit)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var runId = id;
+        var (fromStep, alias) = await body.ReadAsync(http.Request, root =>
+        {
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw ApiException.Invalid("body", "The request body must be a JSON object.");
+            }
+
+            var step = JsonFields.OptionalInt(root, "fromStep", 0, AgentCatalog.MaxStepsLimit * 2)
+                ?? throw ApiException.Invalid("fromStep", "fromStep is required: the step to replay from (0 replays the whole run).");
+            return (step, JsonFields.OptionalString(root, "alias", 200));
+        }, ct);
+        if (alias is not null && !key.MayUse(alias))
+        {
+            throw new ApiException(403, GatewayErrorCodes.ModelNotAllowed, $"This key may not use '{alias}'.", "alias");
+        }
+
+        var models = await catalog.ModelsAsync(key.TenantId, ct);
+        var actor = new RunActor(null, key.KeyId, $"api-key:{key.KeyId}", []);
+        AgentRun replay;
+        try
+        {
+            replay = await runs.ReplayAsync(key.TenantId, runId, fromStep, alias, actor, models, ct);
+        }
+        catch (AgentException ex)
+        {
+            // The service names the model "model"; this endpoint's field is "alias".
+            throw new ApiException(ex.Status, ex.Code, ex.Message, ex.Param == "model" ? "alias" : ex.Param);
+        }
+
+        await audit.WriteAsync("agent_run.replay", $"agent_run:{runId}", key.TenantId,
+            new { replay = replay.Id, fromStep, model = replay.Model, billedTo = "tenant" }, ct);
+        return TypedResults.Accepted($"/api/v1/runs/{replay.Id}",
+            new RunReplayedDto(replay.Id, "queued", runId, fromStep, replay.Model, "tenant", $"/api/v1/runs/{replay.Id}", $"/api/v1/runs/{replay.Id}/events"));
     }
 
     /// <summary>

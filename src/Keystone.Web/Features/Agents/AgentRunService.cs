@@ -102,10 +102,11 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
     /// A new run that starts as a copy of a finished run's steps before <paramref name="fromStep"/> and continues from
     /// there on <paramref name="model"/> (null: the original's). The original is untouched; copied tool steps keep their
     /// results (they are not run again), steps from <paramref name="fromStep"/> on are made anew. The replay's cost counts
-    /// its own calls only.
+    /// its own calls only. With <paramref name="platformPays"/> (support or platform staff replaying) its model calls are
+    /// billed to the platform, not the tenant; a tenant's own replay is billed to the tenant like any run.
     /// </summary>
     public async Task<AgentRun> ReplayAsync(Guid tenantId, Guid runId, int fromStep, string? model, RunActor actor, IReadOnlyList<string> allowedModels,
-        CancellationToken ct)
+        CancellationToken ct, bool platformPays = false)
     {
         var view = await GetAsync(tenantId, runId, ct) ?? throw AgentException.Missing("There is no such run.");
         var original = view.Run;
@@ -146,13 +147,20 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
             PromptName = original.PromptName, PromptVersionId = original.PromptVersionId, Tools = original.Tools, Input = original.Input,
             RunBudgetMicros = original.RunBudgetMicros, MaxSteps = original.MaxSteps,
             ModelCalls = copied.Count(s => s.Kind == AgentStepKind.Model), ReplayOfRunId = original.Id, ReplayFromStep = fromStep,
-        }, actor with { OnBehalfOf = original.OnBehalfOf, Permissions = AgentPermissionsOf(original) }, ct, steps);
+        }, actor with { OnBehalfOf = original.OnBehalfOf, Permissions = PermissionsOf(original, platformPays) }, ct, steps);
         Enqueue(replay.Id);
         return replay;
     }
 
-    /// <summary>A replay acts for whom the original acted for, with the same permissions.</summary>
-    private static IReadOnlyList<string> AgentPermissionsOf(AgentRun run) => ToolRegistry.Split(run.Permissions);
+    /// <summary>
+    /// A replay acts for whom the original acted for, with the same tool permissions; who pays is decided anew by who
+    /// replays it (a tenant replaying a support replay pays for its own).
+    /// </summary>
+    private static IReadOnlyList<string> PermissionsOf(AgentRun run, bool platformPays)
+        => [.. ToolRegistry.Split(run.Permissions).Where(p => p != AgentPermissions.PlatformPays), .. platformPays ? [AgentPermissions.PlatformPays] : Array.Empty<string>()];
+
+    /// <summary>Whether the platform pays for this run's model calls (a support replay).</summary>
+    public static bool PlatformPaysFor(AgentRun run) => AgentPermissions.Has(run.Permissions, AgentPermissions.PlatformPays);
 
     public async Task<RunView?> GetAsync(Guid tenantId, Guid runId, CancellationToken ct)
     {
@@ -165,6 +173,25 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
 
         var steps = await db.AgentRunSteps.AsNoTracking().Where(s => s.RunId == runId).OrderBy(s => s.Sequence).ToListAsync(ct);
         return new RunView(run, steps);
+    }
+
+    /// <summary>
+    /// The run's events after <paramref name="afterEventId"/>, in order (at most <paramref name="take"/>): the same rows the
+    /// SSE stream sends, so the playground and the API show one taxonomy.
+    /// </summary>
+    public async Task<IReadOnlyList<AgentRunEvent>> EventsAsync(Guid tenantId, Guid runId, long afterEventId, int take, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.AgentRunEvents.AsNoTracking().Where(e => e.TenantId == tenantId && e.RunId == runId && e.Id > afterEventId)
+            .OrderBy(e => e.Id).Take(take).ToListAsync(ct);
+    }
+
+    /// <summary>The runs <paramref name="userId"/> started in the tenant, newest first (the playground's "your runs").</summary>
+    public async Task<IReadOnlyList<AgentRun>> ListStartedByAsync(Guid tenantId, string userId, int take, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.AgentRuns.AsNoTracking().Where(r => r.TenantId == tenantId && r.StartedByUserId == userId)
+            .OrderByDescending(r => r.CreatedUtc).Take(take).ToListAsync(ct);
     }
 
     /// <summary>A tenant's latest runs (of one agent, when given), newest first.</summary>

@@ -46,9 +46,12 @@ internal sealed class AgentRunViewer(IDbContextFactory<KeystoneDbContext> dbFact
         var detail = await OpenAsync(runId, writeAudit: false, ct) ?? throw AgentException.Missing("There is no such run.");
         var run = detail.View.Run;
         var models = await ModelsAsync(run.TenantId, ct);
+        // Support and platform staff replay at the platform's cost; a tenant admin's own replay is the tenant's.
+        var platformPays = tenant.IsPlatformUser;
         var replay = await runs.ReplayAsync(run.TenantId, runId, fromStep, model,
-            new RunActor(tenant.UserId, null, run.OnBehalfOf, []), models, ct);
-        await audit.WriteAsync("agent_run.replay", $"agent_run:{run.Id}", run.TenantId, new { replay = replay.Id, fromStep, model = replay.Model }, ct);
+            new RunActor(tenant.UserId, null, run.OnBehalfOf, []), models, ct, platformPays);
+        await audit.WriteAsync("agent_run.replay", $"agent_run:{run.Id}", run.TenantId,
+            new { replay = replay.Id, fromStep, model = replay.Model, billedTo = platformPays ? "platform" : "tenant" }, ct);
         return replay.Id;
     }
 }

@@ -229,6 +229,8 @@ internal sealed class AgentRunner(
                 TraceId = run.TraceId,
                 PromptName = run.PromptName,
                 PromptVersionId = run.PromptVersionId,
+                // A support replay is the platform's cost: off the tenant's bill and caps, on the platform's keys.
+                BilledToOverride = AgentRunService.PlatformPaysFor(run) ? Keystone.Data.Calls.BilledTo.Support : null,
                 // A worker that dies after the call but before the step is stored repeats it under this key: the
                 // gateway answers the first result again without a second provider call or charge.
                 IdempotencyKey = $"agent-run:{run.Id:N}:{sequence}",
@@ -454,10 +456,22 @@ internal sealed class AgentRunner(
         AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.ApprovalRequired, new
         {
             step = step.Sequence, tool = tool.Descriptor.Name, approvalId, summary, amountMicros = amount, input = step.InputJson,
+            approverRole = Keystone.Data.Identity.Roles.TenantAdmin,
         }, now);
         AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Status, new { state = "waiting_approval" }, now);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+
+        // The first link of the audit chain (request → decision → execution): the agent asked, for whom, for which action.
+        await using var audit = dbFactory.ForSystem();
+        audit.AuditLog.Add(new AuditEntry
+        {
+            ActorType = "agent", ActorId = run.AgentId.ToString(), ActorName = run.AgentName, OnBehalfOf = run.OnBehalfOf, TenantId = run.TenantId,
+            Action = "agent.approval.request", Target = $"pending_action:{approvalId}",
+            MetadataJson = JsonSerializer.Serialize(new { run = run.Id, step = step.Sequence, tool = tool.Descriptor.Name, level = step.AutonomyLevel }),
+            CreatedUtc = now,
+        });
+        await audit.SaveChangesAsync(ct);
         return false;
     }
 

@@ -23,6 +23,7 @@ internal static class AgentsFeature
         .AddScoped<AgentRunViewer>()
         .AddScoped<IApprovalDecisionHandler, AgentApprovalHandler>()
         .AddTransient<AgentRunJob>()
+        .AddScoped<Keystone.Web.Platform.IDemoSeedStep, AgentsDemoSeed>()
         .AddRecurringJob<AgentRunJanitorJob>(AgentRunJanitorJob.RecurringId, sp => sp.GetRequiredService<IOptions<AgentsOptions>>().Value.JanitorCron,
             j => j.RunAsync(CancellationToken.None));
 
@@ -59,6 +60,14 @@ internal static class AgentsFeature
             .WithSummary("Cancels a run: at once when no worker holds it, else at the next step boundary")
             .Produces(202)
             .WithErrors(400, 404);
+        // Replays start a new run from a stored step: the tenant's admin decides that, so an admin key.
+        app.MapKeystoneApiGroup(ApiPolicies.Admin).MapPost("/runs/{id:guid}/replay", AgentEndpoints.ReplayAsync)
+            .WithName("ReplayAgentRun")
+            .WithSummary("Replays a finished run from a step, on the same or another model, as a new run (the original is untouched)")
+            .WithDescription("Body: { \"fromStep\": 2, \"alias\": \"smart\" }. Answers 202 with the new run's id; billed to the tenant.")
+            .Accepts<ReplayRunRequestDoc>("application/json")
+            .Produces<RunReplayedDto>(202)
+            .WithErrors(400, 403, 404, 409, 413, 415);
         return app;
     }
 }

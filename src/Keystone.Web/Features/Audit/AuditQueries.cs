@@ -19,6 +19,12 @@ internal sealed record AuditRow(long Id, DateTime CreatedUtc, string ActorType, 
     /// <summary>What was acted on, by name where the id is a tenant, user or API key ("Tenant Acme"), else as recorded.</summary>
     public string? TargetLabel { get; init; } = Target;
 
+    /// <summary>Where the target can be looked at (an agent run, the run an approval was asked for); null when nowhere.</summary>
+    public string? TargetHref { get; init; }
+
+    /// <summary>For whom the actor acted (an agent for a member, an approval for its requester), by name; null when for nobody.</summary>
+    public string? OnBehalfOfLabel { get; init; } = OnBehalfOf;
+
     /// <summary>The metadata as readable fields (nested objects flattened as <c>a › b</c>), in their recorded order.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Details { get; init; } = [];
 }
@@ -69,8 +75,23 @@ internal sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactor
         var userIds = new HashSet<string>(StringComparer.Ordinal);
         var tenantIds = new HashSet<Guid>();
         var keyIds = new HashSet<Guid>();
+        var actionIds = new HashSet<Guid>();
+        var runIds = new HashSet<Guid>();
         foreach (var r in rows)
         {
+            // Agents act for a member (a user id) or for an API key (api-key:<id>); approvals record the requester.
+            if (r.OnBehalfOf is { Length: > 0 } behalf)
+            {
+                if (Guid.TryParse(Strip(behalf, "api-key:"), out var behalfKey) && behalf.StartsWith("api-key:", StringComparison.Ordinal))
+                {
+                    keyIds.Add(behalfKey);
+                }
+                else
+                {
+                    userIds.Add(behalf);
+                }
+            }
+
             if (r.ActorType == "user")
             {
                 userIds.Add(r.ActorId);
@@ -85,8 +106,21 @@ internal sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactor
                 case ("user", var id) when !id.Contains('@', StringComparison.Ordinal): userIds.Add(id); break;
                 case ("tenant", var id) when Guid.TryParse(id, out var t): tenantIds.Add(t); break;
                 case ("apikey", var id) when Guid.TryParse(id, out var k): keyIds.Add(k); break;
+                case ("pending_action", var id) when Guid.TryParse(id, out var a): actionIds.Add(a); break;
+                case ("agent_run", var id) when Guid.TryParse(id, out var run): runIds.Add(run); break;
             }
         }
+
+        // Approvals name what was asked and the run that asked; runs name their agent. Read in the reader's tenant scope.
+        var actions = actionIds.Count == 0 ? [] : await db.PendingActions.AsNoTracking().Where(a => actionIds.Contains(a.Id))
+            .Select(a => new { a.Id, a.Tool, a.Summary, a.SourceKind, a.SourceId }).ToDictionaryAsync(a => a.Id, ct);
+        foreach (var a in actions.Values.Where(a => a.SourceKind == AgentRunSource))
+        {
+            runIds.Add(a.SourceId);
+        }
+
+        var runs = runIds.Count == 0 ? [] : await db.AgentRuns.AsNoTracking().Where(r => runIds.Contains(r.Id))
+            .ToDictionaryAsync(r => r.Id, r => r.AgentName, ct);
 
         var users = userIds.Count == 0 ? [] : await db.Users.AsNoTracking().Where(u => userIds.Contains(u.Id))
             .ToDictionaryAsync(u => u.Id, u => string.IsNullOrEmpty(u.DisplayName) ? u.Email ?? u.Id : $"{u.DisplayName} ({u.Email})", ct);
@@ -112,7 +146,29 @@ internal sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactor
                 ("feature", var id) => "Feature " + id,
                 ("provider", var id) => "Provider " + id,
                 ("trace", var id) => "Trace " + id,
+                ("pending_action", var id) when Guid.TryParse(id, out var a) && actions.TryGetValue(a, out var action)
+                    => $"Approval of {action.Tool}: {action.Summary}"
+                        + (action.SourceKind == AgentRunSource && runs.TryGetValue(action.SourceId, out var asker) ? $" (asked by a run of {asker})" : ""),
+                ("pending_action", _) => "Approval (no longer stored)",
+                ("agent_run", var id) when Guid.TryParse(id, out var run) && runs.TryGetValue(run, out var agent) => $"Run of agent {agent}",
+                ("agent_run", _) => "Agent run (no longer stored)",
                 _ => r.Target,
+            },
+            TargetHref = Split(r.Target) switch
+            {
+                ("agent_run", var id) when Guid.TryParse(id, out var run) && runs.ContainsKey(run) => $"/agents/runs/{run}",
+                ("pending_action", var id) when Guid.TryParse(id, out var a) && actions.TryGetValue(a, out var action) && action.SourceKind == AgentRunSource
+                    && runs.ContainsKey(action.SourceId) => $"/agents/runs/{action.SourceId}",
+                ("pending_action", _) => "/approvals",
+                _ => null,
+            },
+            OnBehalfOfLabel = r.OnBehalfOf switch
+            {
+                null or "" => null,
+                var b when b.StartsWith("api-key:", StringComparison.Ordinal) && Guid.TryParse(Strip(b, "api-key:"), out var k) && keys.TryGetValue(k, out var key)
+                    => $"API key “{key}”",
+                var b when users.TryGetValue(b, out var name) => name,
+                var b => b,
             },
             Details = Fields(r.MetadataJson),
         }).ToList();
@@ -192,6 +248,9 @@ internal sealed class AuditQueries(IDbContextFactory<KeystoneDbContext> dbFactor
 
         return sb.ToString();
     }
+
+    /// <summary>The source kind agent runs ask for approval under (Approvals records it; Audit reads the tables, not the features).</summary>
+    private const string AgentRunSource = "agent_run";
 
     private static (string Kind, string Id) Split(string? target)
     {

@@ -118,6 +118,12 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
             return;
         }
 
+        if (await OpenRunFromAddressAsync())
+        {
+            return;
+        }
+
+        _runId = null;
         _addressNotice = null;
         if (ConversationId is null)
         {
@@ -182,7 +188,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
     [JSInvokable]
     public Task SendFromKeyboard(string text) => InvokeAsync(async () =>
     {
-        if (IsStreaming || _blocked is not null)
+        if (IsStreaming || AgentRunning || _blocked is not null)
         {
             return;
         }
@@ -330,6 +336,12 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     private async Task SendAsync()
     {
+        if (_agentMode)
+        {
+            await StartAgentRunAsync();
+            return;
+        }
+
         var text = _draft.Trim();
         if (text.Length == 0 || _model is null || IsStreaming || _blocked is not null)
         {
@@ -398,7 +410,16 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         await StreamTurnAsync(sequence + 1, ModelsForTurn());
     }
 
-    private void Stop() => _streamCts?.Cancel();
+    private async Task Stop()
+    {
+        if (AgentRunning)
+        {
+            await CancelAgentRunAsync();
+            return;
+        }
+
+        _streamCts?.Cancel();
+    }
 
     /// <summary>After a refusal's wait, or when someone raised the cap: look at the budget again.</summary>
     private async Task CheckAgainAsync()
