@@ -126,7 +126,7 @@ internal sealed class McpConnector : IDisposable
     /// <summary>Turns whatever the transport threw into a plain sentence and a state (never a secret: headers are not in messages).</summary>
     private static McpServerException Classify(Exception ex)
     {
-        var http = ex as HttpRequestException ?? ex.InnerException as HttpRequestException;
+        var http = Find<HttpRequestException>(ex);
         if (http?.StatusCode is { } status)
         {
             return (int)status is 401 or 403
@@ -136,27 +136,30 @@ internal sealed class McpConnector : IDisposable
                     : new McpServerException(McpServerException.Invalid, $"The server answered HTTP {(int)status}; is the URL its MCP endpoint?", ex);
         }
 
-        if (FindRefusal(ex) is { } refused)
+        if (Find<AddressRefusedException>(ex) is { } refused)
         {
             return new McpServerException(McpServerException.Down, refused.Message, ex);
         }
 
-        return ex switch
+        if (Find<McpProtocolException>(ex) is { } protocol)
         {
-            HttpRequestException or SocketException or TimeoutException or TaskCanceledException or IOException
-                => new McpServerException(McpServerException.Down, "The server did not answer (connection failed or timed out).", ex),
-            McpProtocolException p => new McpServerException(McpServerException.Invalid, $"The server refused the request: {Cut(p.Message)}", ex),
-            _ => new McpServerException(McpServerException.Invalid, "The server's answer is not valid MCP (Streamable HTTP).", ex),
-        };
+            return new McpServerException(McpServerException.Invalid, $"The server refused the request: {Cut(protocol.Message)}", ex);
+        }
+
+        // A connection that failed or timed out, anywhere in the chain the client wrapped it in.
+        return Find<SocketException>(ex) is not null || Find<TimeoutException>(ex) is not null || Find<TaskCanceledException>(ex) is not null
+            || (Find<HttpRequestException>(ex) is { } h && h.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+            ? new McpServerException(McpServerException.Down, "The server did not answer (connection failed or timed out).", ex)
+            : new McpServerException(McpServerException.Invalid, "The server's answer is not valid MCP (Streamable HTTP).", ex);
     }
 
-    private static AddressRefusedException? FindRefusal(Exception? ex)
+    private static T? Find<T>(Exception? ex) where T : Exception
     {
         for (; ex is not null; ex = ex.InnerException)
         {
-            if (ex is AddressRefusedException r)
+            if (ex is T found)
             {
-                return r;
+                return found;
             }
         }
 
