@@ -5,6 +5,7 @@ using Keystone.Testing.Upstreams;
 using Keystone.Web.Features.Agents.Mcp;
 using Keystone.Web.Features.Agents.Tools;
 using Keystone.Web.Platform;
+using Keystone.Web.Tests.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,7 +19,14 @@ public sealed class AgentToolPanelsTests : KeystoneComponentTest, IClassFixture<
 
     private readonly SqliteMcpAppFixture _fixture;
 
-    public AgentToolPanelsTests(SqliteMcpAppFixture fixture) => _fixture = fixture;
+    public AgentToolPanelsTests(SqliteMcpAppFixture fixture)
+    {
+        _fixture = fixture;
+        // Hangfire's log provider is process-global: another test host that set it and was disposed would make the first
+        // resolution of this host's job client (through AgentRunService) fail. Resolve it now with a silent provider.
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
+        _ = fixture.App.Services.GetRequiredService<Hangfire.IBackgroundJobClient>();
+    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 

@@ -16,7 +16,12 @@ namespace Keystone.Web.Tests.Agents;
 public sealed class SqliteMcpAppFixture : AgentAppFixture
 {
     protected override Task<KeystoneAppFactory> CreateAppAsync()
-        => Task.FromResult(new KeystoneAppFactory().WithSetting("Agents:Mcp:AllowPrivateAddresses", "true"));
+    {
+        // Hangfire's log provider is process-global; a disposed host's logger factory must not be the one this host's
+        // job client picks up (the PostgreSQL fixtures do the same).
+        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
+        return Task.FromResult(new KeystoneAppFactory().WithSetting("Agents:Mcp:AllowPrivateAddresses", "true"));
+    }
 }
 
 public sealed class PostgresMcpAppFixture : AgentAppFixture
