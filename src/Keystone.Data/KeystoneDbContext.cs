@@ -113,6 +113,9 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public DbSet<Agents.SupportTicket> SupportTickets => Set<Agents.SupportTicket>();
 
     public DbSet<Agents.CustomerCredit> CustomerCredits => Set<Agents.CustomerCredit>();
+
+    /// <summary>MCP servers tenant admins registered; their tools join the agents' tool registry.</summary>
+    public DbSet<Agents.McpServer> McpServers => Set<Agents.McpServer>();
     /// <summary>Eval runs (a set against a prompt version and alias) and their per-example results.</summary>
     public DbSet<Evals.EvalRun> EvalRuns => Set<Evals.EvalRun>();
 

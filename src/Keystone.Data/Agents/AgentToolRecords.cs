@@ -41,6 +41,12 @@ public sealed class SupportTicket : ITenantOwned
     public string Priority { get; set; } = "";
 
     public DateTime CreatedUtc { get; set; }
+
+    /// <summary>When a person undid the ticket (L2 "act with undo"); null while it stands.</summary>
+    public DateTime? UndoneUtc { get; set; }
+
+    /// <summary>Who undid it (a user id, or <c>api_key:&lt;id&gt;</c>).</summary>
+    public string? UndoneBy { get; set; }
 }
 
 /// <summary>A credit an agent issued to a customer (<c>issue_credit</c>), micro-USD.</summary>

@@ -118,6 +118,7 @@ internal sealed class SupportTicketConfiguration : IEntityTypeConfiguration<Supp
         b.Property(t => t.Subject).HasMaxLength(300);
         b.Property(t => t.Body).HasMaxLength(20_000);
         b.Property(t => t.Priority).HasMaxLength(16);
+        b.Property(t => t.UndoneBy).HasMaxLength(128);
         b.HasIndex(t => new { t.TenantId, t.IdempotencyKey }).IsUnique();
         b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(t => t.TenantId).OnDelete(DeleteBehavior.Cascade);
     }

@@ -28,7 +28,8 @@ public abstract class WritesAppFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        App = await CreateAppAsync();
+        // The MCP cases register a server on loopback, which the product refuses by default.
+        App = (await CreateAppAsync()).WithSetting("Agents:Mcp:AllowPrivateAddresses", "true");
         _ = App.Server;
     }
 
@@ -108,6 +109,10 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
         ["POST /api/v1/runs/{id:guid}/replay"] = t => t.ReplayRunAsync(),
         ["POST /api/v1/evals/runs"] = t => t.StartEvalRunsAsync(),
+        ["POST /api/v1/mcp-servers"] = t => t.RegisterMcpServersAsync(),
+        ["POST /api/v1/mcp-servers/{id:guid}/refresh"] = t => t.RefreshMcpServerAsync(),
+        ["DELETE /api/v1/mcp-servers/{id:guid}"] = t => t.RemoveMcpServerAsync(),
+        ["POST /api/v1/runs/{id:guid}/steps/{step:int}/undo"] = t => t.UndoStepAsync(),
     };
 
     private static MultipartFormDataContent DocumentForm(string name, string text)
@@ -479,6 +484,90 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.Equal(ids.Order(), stored.Order());
         var after = await db.AgentRuns.AsNoTracking().SingleAsync(r => r.Id == run.Id);
         Assert.Equal((original.State, original.UpdatedUtc), (after.State, after.UpdatedUtc));
+    }
+
+    /// <summary>Thirty registrations of one name: one server (201), the rest 409.</summary>
+    private async Task RegisterMcpServersAsync()
+    {
+        await using var mcp = await Keystone.Testing.Upstreams.LoopbackMcpServer.StartAsync();
+        var name = "c" + Guid.NewGuid().ToString("N")[..10];
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync("/api/v1/mcp-servers", Json($$"""{"name":"{{name}}","url":"{{mcp.Endpoint.AbsoluteUri}}"}""")));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.Created);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.Created), a => Assert.True(IsConflict(a), a.Text));
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.McpServers.AsNoTracking().SingleAsync(s => s.Name == name);
+        Assert.Equal(answers.Single(a => a.Status == HttpStatusCode.Created).Body.GetProperty("id").GetGuid(), stored.Id);
+        await db.McpServers.Where(s => s.Id == stored.Id).ExecuteDeleteAsync(); // stay under the per-tenant limit
+    }
+
+    /// <summary>Thirty refreshes at once: all answer 200, and the stored listing is whole.</summary>
+    private async Task RefreshMcpServerAsync()
+    {
+        await using var mcp = await Keystone.Testing.Upstreams.LoopbackMcpServer.StartAsync();
+        var id = await RegisterMcpAsync(mcp);
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync($"/api/v1/mcp-servers/{id}/refresh", Json("{}")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        Assert.All(answers, a => Assert.Equal(3, a.Body.GetProperty("tools").GetArrayLength()));
+        await using var db = fixture.App.CreateSystemDb();
+        var stored = await db.McpServers.AsNoTracking().SingleAsync(s => s.Id == id);
+        Assert.Equal("ok", stored.State);
+        Assert.Equal(3, JsonDocument.Parse(stored.ToolsJson).RootElement.GetArrayLength());
+        await db.McpServers.Where(s => s.Id == id).ExecuteDeleteAsync();
+    }
+
+    /// <summary>Thirty removals at once: exactly one 204, the rest 404.</summary>
+    private async Task RemoveMcpServerAsync()
+    {
+        await using var mcp = await Keystone.Testing.Upstreams.LoopbackMcpServer.StartAsync();
+        var id = await RegisterMcpAsync(mcp);
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().DeleteAsync($"/api/v1/mcp-servers/{id}"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.McpServers.AnyAsync(s => s.Id == id));
+    }
+
+    private async Task<Guid> RegisterMcpAsync(Keystone.Testing.Upstreams.LoopbackMcpServer mcp)
+    {
+        var answer = await fixture.Client().PostAsync("/api/v1/mcp-servers", Json($$"""{"name":"c{{Guid.NewGuid().ToString("N")[..10]}}","url":"{{mcp.Endpoint.AbsoluteUri}}"}"""));
+        Assert.Equal(HttpStatusCode.Created, answer.StatusCode);
+        return JsonDocument.Parse(await answer.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetGuid();
+    }
+
+    /// <summary>Thirty undos of one L2 step: all 200, exactly one did it, one audit entry, the ticket undone once.</summary>
+    private async Task UndoStepAsync()
+    {
+        Keystone.Data.Agents.AgentRun run;
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            var agent = await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentCatalog>().SaveAsync(DemoData.AcmeId, null,
+                new Keystone.Web.Features.Agents.AgentInput($"conc-{Guid.NewGuid():N}"[..20], "fast", null, null, ["create_support_ticket"], 100_000, 1_000_000, 4),
+                "test", CancellationToken.None);
+            run = await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentRunService>().CreateAsync(DemoData.AcmeId, agent.Id,
+                "Open a ticket. [sim:tool=create_support_ticket]",
+                new Keystone.Web.Features.Agents.RunActor("test", null, "test", Keystone.Web.Features.Agents.AgentPermissions.All), CancellationToken.None);
+            await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Agents.AgentRunner>().RunAsync(run.Id, CancellationToken.None);
+        }
+
+        int sequence;
+        await using (var db0 = fixture.App.CreateSystemDb())
+        {
+            sequence = await db0.AgentRunSteps.Where(s => s.RunId == run.Id && s.Tool == "create_support_ticket").Select(s => s.Sequence).SingleAsync();
+        }
+
+        var answers = await AllAtOnceAsync(_ => fixture.Client().PostAsync($"/api/v1/runs/{run.Id}/steps/{sequence}/undo", Json("{}")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        Assert.Single(answers, a => !a.Body.GetProperty("alreadyUndone").GetBoolean());
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.NotNull((await db.SupportTickets.AsNoTracking().SingleAsync(t => t.RunId == run.Id)).UndoneUtc);
+        Assert.Equal(1, await db.AuditLog.CountAsync(e => e.Action == "agent.tool.undo" && e.Target == $"agent_run:{run.Id}"));
     }
 
     [Fact]

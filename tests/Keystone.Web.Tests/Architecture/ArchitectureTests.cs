@@ -26,7 +26,7 @@ public sealed class ArchitectureTests
     private static readonly Dictionary<string, string[]> AllowedFeatureDependencies = new(StringComparer.Ordinal)
     {
         // Agents ask for approval through ApprovalContracts, and an agent's system prompt is a managed prompt version.
-        ["Agents"] = ["Approvals", "Prompts"],
+        ["Agents"] = ["Approvals", "Knowledge", "Prompts"],
         // The OpenAI-compatible protocol authenticates keys (Keys) and renders managed prompts (Prompts).
         ["Api"] = ["Keys", "Prompts"],
         // Approvals stores and decides pending actions; requesters reach it only through ApprovalContracts.

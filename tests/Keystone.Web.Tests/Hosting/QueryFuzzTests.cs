@@ -267,6 +267,8 @@ public sealed partial class QueryFuzzTests(ITestOutputHelper output)
             ["Code"] = "404", ["TenantId"] = DemoData.AcmeId.ToString(), ["Id"] = traceId, ["Name"] = "support-reply", ["traceId"] = traceId,
             ["name"] = "support-reply", ["model"] = "fast", ["feature"] = "fuzz-feature", ["provider"] = "fuzz-provider", ["id"] = Guid.Empty.ToString(),
             ["documentName"] = "v1", ["SetId"] = evalSet.ToString(), ["PromptName"] = "support-reply",
+            // An agent run's step (the L2 undo route).
+            ["step"] = "0",
             // The playground's open conversation in the address: any text is a valid address (issue 21).
             ["ConversationId"] = Guid.Empty.ToString(),
         }, null);

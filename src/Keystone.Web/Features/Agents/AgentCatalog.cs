@@ -16,13 +16,13 @@ internal sealed record AgentView(Guid Id, string Name, string ModelAlias, string
     long RunBudgetMicros, long DayBudgetMicros, int MaxSteps, DateTime UpdatedUtc);
 
 /// <summary>A tool with the level in force for a tenant.</summary>
-internal sealed record ToolLevelView(ToolDescriptor Tool, AutonomyLevel Level, AutonomyLevel MaxLevel, bool IsTenantSetting);
+internal sealed record ToolLevelView(ToolDescriptor Tool, AutonomyLevel Level, AutonomyLevel MaxLevel, bool IsTenantSetting, bool Undoable = false);
 
 /// <summary>
 /// A tenant's agents and tool autonomy levels. Every method takes the tenant from its caller's context (the console's
 /// tenant, the API key's tenant), never from input.
 /// </summary>
-internal sealed class AgentCatalog(KeystoneDbFactory dbFactory, ILlmGateway gateway, IBudgetService budgets, PromptRenderer prompts, ToolRegistry tools,
+internal sealed class AgentCatalog(KeystoneDbFactory dbFactory, ILlmGateway gateway, IBudgetService budgets, PromptRenderer prompts, ToolRegistry registry,
     TimeProvider clock)
 {
     public const int MaxStepsLimit = 100;
@@ -70,6 +70,7 @@ internal sealed class AgentCatalog(KeystoneDbFactory dbFactory, ILlmGateway gate
             throw AgentException.Bad("model", $"'{input.ModelAlias}' is not a chat model this tenant may use.");
         }
 
+        var tools = await registry.ForTenantAsync(tenantId, ct);
         if (input.Tools.FirstOrDefault(t => tools.Find(t) is null) is { } unknown)
         {
             throw AgentException.Bad("tools", $"There is no tool named '{unknown}'.");
@@ -141,19 +142,27 @@ internal sealed class AgentCatalog(KeystoneDbFactory dbFactory, ILlmGateway gate
     /// <summary>Every tool with the level in force for the tenant.</summary>
     public async Task<IReadOnlyList<ToolLevelView>> ToolLevelsAsync(Guid tenantId, CancellationToken ct)
     {
+        var tools = await registry.ForTenantAsync(tenantId, ct);
         await using var db = dbFactory.ForTenant(tenantId);
         var settings = await db.AgentToolSettings.AsNoTracking().Where(s => s.TenantId == tenantId).ToDictionaryAsync(s => s.Tool, s => s.Level, ct);
         return [.. tools.All.Select(d => new ToolLevelView(d, tools.EffectiveLevel(d, settings.TryGetValue(d.Name, out var l) ? l : null), tools.MaxLevel(d),
-            settings.ContainsKey(d.Name)))];
+            settings.ContainsKey(d.Name), tools.Find(d.Name) is IUndoableTool))];
     }
 
     /// <summary>Sets the tenant's level for a tool; refused above what the platform allows.</summary>
     public async Task SetToolLevelAsync(Guid tenantId, string tool, AutonomyLevel level, string userId, CancellationToken ct)
     {
-        var descriptor = tools.Find(tool)?.Descriptor ?? throw AgentException.Bad("tool", $"There is no tool named '{tool}'.");
+        var tools = await registry.ForTenantAsync(tenantId, ct);
+        var found = tools.Find(tool);
+        var descriptor = found?.Descriptor ?? throw AgentException.Bad("tool", $"There is no tool named '{tool}'.");
         if (level < AutonomyLevel.SuggestOnly || level > tools.MaxLevel(descriptor))
         {
             throw AgentException.Bad("level", $"'{tool}' may be set from L1 to L{(int)tools.MaxLevel(descriptor)} on this platform.");
+        }
+
+        if (level == AutonomyLevel.ActWithUndo && found is not IUndoableTool)
+        {
+            throw AgentException.Bad("level", $"'{tool}' cannot be undone, so it cannot be set to L2 (act with undo).");
         }
 
         await WriteConflicts.RetryAsync(async () =>

@@ -21,16 +21,24 @@ internal static class AgentPermissions
     /// </summary>
     public const string PlatformPays = "billing:platform";
 
-    public static readonly IReadOnlyList<string> All = [UsageRead, TicketsCreate, EmailSend, CreditsIssue];
+    /// <summary>Search the tenant's knowledge documents (<c>search_docs</c>).</summary>
+    public const string DocsRead = "docs:read";
+
+    /// <summary>Call tools of the tenant's MCP servers (each call still under its autonomy level, L3 by default).</summary>
+    public const string McpUse = "mcp:use";
+
+    public static readonly IReadOnlyList<string> All = [UsageRead, TicketsCreate, EmailSend, CreditsIssue, DocsRead, McpUse];
+
+    private static readonly IReadOnlyList<string> Member = [UsageRead, TicketsCreate, EmailSend, DocsRead, McpUse];
 
     /// <summary>Members may read, open tickets and (with approval) email; issuing credits is for admins.</summary>
     public static IReadOnlyList<string> ForRoles(Func<string, bool> isInRole)
         => isInRole(Roles.TenantAdmin) || isInRole(Roles.PlatformAdmin) ? All
-            : isInRole(Roles.TenantMember) ? [UsageRead, TicketsCreate, EmailSend]
+            : isInRole(Roles.TenantMember) ? Member
             : [];
 
     /// <summary>An admin key acts as an admin; any other key that may start runs, as a member.</summary>
-    public static IReadOnlyList<string> ForApiKey(bool isAdminKey) => isAdminKey ? All : [UsageRead, TicketsCreate, EmailSend];
+    public static IReadOnlyList<string> ForApiKey(bool isAdminKey) => isAdminKey ? All : Member;
 
     public static string Format(IEnumerable<string> permissions) => string.Join(' ', permissions);
 

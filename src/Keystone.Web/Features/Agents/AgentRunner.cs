@@ -23,7 +23,7 @@ internal sealed class AgentRunner(
     KeystoneDbFactory dbFactory,
     ILlmGateway gateway,
     IGatewayPricing pricing,
-    ToolRegistry tools,
+    ToolRegistry registry,
     IServiceProvider services,
     AgentRunProbe probe,
     IOptions<AgentsOptions> options,
@@ -41,6 +41,9 @@ internal sealed class AgentRunner(
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
+    /// <summary>The run's tenant's tools (built-ins and its MCP servers' tools), set when the run is claimed.</summary>
+    private ToolRegistry tools = null!;
+
     /// <summary>
     /// Runs <paramref name="runId"/> until it finishes, pauses for approval, or <paramref name="ct"/> stops the worker.
     /// Returns false when another worker holds the run (or it is not runnable). Cancelling <paramref name="ct"/> leaves
@@ -55,6 +58,7 @@ internal sealed class AgentRunner(
             return false;
         }
 
+        tools = await registry.ForTenantAsync(tenantId.Value, ct);
         using var beat = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var heartbeat = HeartbeatAsync(runId, tenantId.Value, lease, beat.Token);
         try

@@ -15,6 +15,8 @@ internal static class AgentsFeature
         .AddSingleton<IAgentTool, CreateSupportTicketTool>()
         .AddSingleton<IAgentTool, SendEmailTool>()
         .AddSingleton<IAgentTool, IssueCreditTool>()
+        .AddSingleton<IAgentTool, SearchDocsTool>()
+        .AddAgentToolsAndMcp()
         .AddSingleton<ToolRegistry>()
         .AddSingleton<AgentRunProbe>()
         .AddScoped<AgentCatalog>()
@@ -33,6 +35,7 @@ internal static class AgentsFeature
     /// </summary>
     public static IEndpointRouteBuilder MapAgentsEndpoints(this IEndpointRouteBuilder app)
     {
+        app.MapAgentToolEndpoints();
         var chat = app.MapKeystoneApiGroup(ApiPolicies.Chat);
         chat.MapGet("/agents", AgentEndpoints.ListAgentsAsync)
             .WithName("ListAgents")

@@ -109,3 +109,35 @@ internal static class ToolSchemas
         return $"the input is not valid at {(string.IsNullOrEmpty(at) ? "its root" : at)}: {why}";
     }
 }
+
+/// <summary>How an undo ended.</summary>
+internal enum UndoOutcome
+{
+    /// <summary>This request undid it.</summary>
+    Undone,
+
+    /// <summary>It had been undone before (by this or another request); nothing changed now.</summary>
+    AlreadyUndone,
+
+    /// <summary>The undo window had closed; nothing changed.</summary>
+    WindowClosed,
+
+    /// <summary>The tool made no record under the key (it failed, or never ran).</summary>
+    NothingToUndo,
+}
+
+/// <summary>What an undo found: the outcome, and when and by whom the record was undone (this time or before).</summary>
+internal sealed record UndoResult(UndoOutcome Outcome, DateTime? UndoneUtc, string? UndoneBy);
+
+/// <summary>
+/// A tool whose action a person can undo within a window (L2 "act with undo"). The undo is one conditional update, so
+/// two people undoing at once change the record once and the second is told it was already undone.
+/// </summary>
+internal interface IUndoableTool : IAgentTool
+{
+    Task<UndoResult> UndoAsync(Guid tenantId, string idempotencyKey, string actor, DateTime madeAfterUtc, KeystoneDbFactory db, TimeProvider clock,
+        CancellationToken ct);
+
+    /// <summary>When (and by whom) the record under the key was undone; null when there is no record, an empty result while it stands.</summary>
+    Task<UndoResult?> UndoStateAsync(Guid tenantId, string idempotencyKey, KeystoneDbFactory db, CancellationToken ct);
+}

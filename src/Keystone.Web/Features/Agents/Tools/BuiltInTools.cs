@@ -3,6 +3,8 @@ using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Agents;
 using Keystone.Data.Calls;
+using Keystone.Gateway;
+using Keystone.Web.Features.Knowledge;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Agents.Tools;
@@ -77,8 +79,8 @@ internal sealed class GetUsageSummaryTool : IAgentTool
     }
 }
 
-/// <summary><c>create_support_ticket</c>: an internal ticket record.</summary>
-internal sealed class CreateSupportTicketTool : IAgentTool
+/// <summary><c>create_support_ticket</c>: an internal ticket record; L2 by default, so it is opened at once and can be undone.</summary>
+internal sealed class CreateSupportTicketTool : IUndoableTool
 {
     public ToolDescriptor Descriptor { get; } = new(
         "create_support_ticket",
@@ -99,6 +101,32 @@ internal sealed class CreateSupportTicketTool : IAgentTool
                 Priority = input.GetProperty("priority").GetString()!, CreatedUtc = clock.GetUtcNow().UtcDateTime,
             }, ct);
         return JsonSerializer.Serialize(new { ticket_id = ticket.Id, status = "open" });
+    }
+
+    /// <summary>Withdraws the ticket: one conditional update (not undone yet, made within the window).</summary>
+    public async Task<UndoResult> UndoAsync(Guid tenantId, string idempotencyKey, string actor, DateTime madeAfterUtc, KeystoneDbFactory dbFactory,
+        TimeProvider clock, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        await using var db = dbFactory.ForTenant(tenantId);
+        var changed = await db.SupportTickets
+            .Where(t => t.TenantId == tenantId && t.IdempotencyKey == idempotencyKey && t.UndoneUtc == null && t.CreatedUtc >= madeAfterUtc)
+            .ExecuteUpdateAsync(u => u.SetProperty(t => t.UndoneUtc, now).SetProperty(t => t.UndoneBy, actor), ct);
+        var row = await db.SupportTickets.AsNoTracking().Where(t => t.TenantId == tenantId && t.IdempotencyKey == idempotencyKey)
+            .Select(t => new { t.UndoneUtc, t.UndoneBy }).FirstOrDefaultAsync(ct);
+        return row is null ? new UndoResult(UndoOutcome.NothingToUndo, null, null)
+            : changed == 1 ? new UndoResult(UndoOutcome.Undone, row.UndoneUtc, row.UndoneBy)
+            : row.UndoneUtc is not null ? new UndoResult(UndoOutcome.AlreadyUndone, row.UndoneUtc, row.UndoneBy)
+            : new UndoResult(UndoOutcome.WindowClosed, null, null);
+    }
+
+    public async Task<UndoResult?> UndoStateAsync(Guid tenantId, string idempotencyKey, KeystoneDbFactory dbFactory, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var row = await db.SupportTickets.AsNoTracking().Where(t => t.TenantId == tenantId && t.IdempotencyKey == idempotencyKey)
+            .Select(t => new { t.UndoneUtc, t.UndoneBy }).FirstOrDefaultAsync(ct);
+        return row is null ? null
+            : new UndoResult(row.UndoneUtc is null ? UndoOutcome.NothingToUndo : UndoOutcome.AlreadyUndone, row.UndoneUtc, row.UndoneBy);
     }
 }
 
@@ -158,5 +186,60 @@ internal sealed class IssueCreditTool : IAgentTool
                 Reason = input.GetProperty("reason").GetString()!, CreatedUtc = clock.GetUtcNow().UtcDateTime,
             }, ct);
         return JsonSerializer.Serialize(new { credit_id = credit.Id, customer = credit.Customer, amount_cents = credit.AmountMicros / 10_000 });
+    }
+}
+
+/// <summary>
+/// <c>search_docs</c>: the top passages of the run's tenant's knowledge documents for a question, with citations. Read-only,
+/// so L5 (runs at once, each call audited). The retriever is asked for the run's tenant only — never one the model names —
+/// and the passages come back between delimiters marked as data, never instructions (as "use knowledge" sends them).
+/// </summary>
+internal sealed class SearchDocsTool(IServiceScopeFactory scopes) : IAgentTool
+{
+    public const int MaxK = 8;
+
+    public ToolDescriptor Descriptor { get; } = new(
+        "search_docs",
+        "Searches this workspace's knowledge documents and returns the best-matching passages with their sources. Cite passages by number, like [1].",
+        $$$"""{"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":{{{KnowledgeRetriever.MaxQueryLength}}}},"k":{"type":"integer","minimum":1,"maximum":{{{MaxK}}}}},"required":["query"],"additionalProperties":false}""",
+        AgentPermissions.DocsRead, AutonomyLevel.Autonomous, ToolRisk.Read, Audited: false, OutputCapChars: 16_000, InputEditable: false);
+
+    public string Summarize(JsonElement input) => $"Search the documents for \"{input.GetProperty("query").GetString()}\".";
+
+    public async Task<string> ExecuteAsync(ToolInvocation invocation, KeystoneDbFactory dbFactory, TimeProvider clock, CancellationToken ct)
+    {
+        var query = invocation.Input.GetProperty("query").GetString()!;
+        var k = invocation.Input.TryGetProperty("k", out var kValue) ? kValue.GetInt32() : 4;
+        using var scope = scopes.CreateScope();
+        var retriever = scope.ServiceProvider.GetRequiredService<KnowledgeRetriever>();
+        RetrievalResult result;
+        try
+        {
+            result = await retriever.RetrieveAsync(invocation.TenantId, new RetrievalQuery(query, k),
+                new CallContext { TenantId = invocation.TenantId }, ct);
+        }
+        catch (KnowledgeRequestException ex)
+        {
+            throw new ToolException(ToolGate.InvalidInput, ex.Message);
+        }
+        catch (GatewayException ex)
+        {
+            throw new ToolException("search_unavailable", $"The document search could not run: {ex.Error.Message}");
+        }
+
+        if (result.Hits.Count == 0)
+        {
+            return JsonSerializer.Serialize(new { passages = "", citations = Array.Empty<object>(), note = "No passage of this workspace's documents matches. Say so rather than guessing." });
+        }
+
+        return JsonSerializer.Serialize(new
+        {
+            // Delimited and marked as data by the same writer "use knowledge" uses: a document cannot close its passage early.
+            passages = KnowledgeGrounding.ContextMessage(result.Hits),
+            citations = result.Hits.Select((h, i) => new
+            {
+                n = i + 1, document = h.DocumentName, title = h.DocumentTitle, section = h.Section, document_id = h.DocumentId, chunk_id = h.ChunkId,
+            }),
+        });
     }
 }
