@@ -30,6 +30,9 @@ internal static class Policies
     /// <summary>Readers of traces: support and platform admins (every tenant, audited) and tenant admins (own tenant).</summary>
     public const string TraceReader = nameof(TraceReader);
 
+    /// <summary>Readers of eval drift alerts, the people who own a prompt: prompt editors and platform admins (all), tenant admins (their override's).</summary>
+    public const string DriftReader = nameof(DriftReader);
+
     /// <summary>Any signed-in console user.</summary>
     public const string AnyUser = nameof(AnyUser);
 
@@ -44,6 +47,7 @@ internal static class Policies
         [TenantMember] = [.. Roles.All],
         [AuditReader] = [Roles.PlatformAdmin, Roles.TenantAdmin],
         [TraceReader] = [Roles.Support, Roles.PlatformAdmin, Roles.TenantAdmin],
+        [DriftReader] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.TenantAdmin],
         [AnyUser] = [.. Roles.All],
     };
 

@@ -96,6 +96,10 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         services.AddScoped<EvalRunner>();
         services.AddSingleton<IEvalRunQueue, RecordingEvalRunQueue>();
         services.AddTransient<EvalRunJob>();
+        services.AddSingleton<ConsoleNotificationSignal>();
+        services.AddScoped<EvalDriftMonitor>();
+        services.AddScoped<EvalTolerances>();
+        services.AddScoped<EvalTrendQuery>();
         services.AddTransient<EvalNightlyJob>();
         services.AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped);
         var harness = new EvalRunHarness(database, services.BuildServiceProvider(), factory);
