@@ -27,6 +27,7 @@ internal static class EvalsFeature
         .AddScoped<IConsoleNotificationSource>(sp => sp.GetRequiredService<EvalDriftAlerts>())
         .AddScoped<EvalTrendQuery>()
         .AddSingleton(new PromptPagePanel(typeof(EvalPromptPanel)))
+        .AddScoped<IDemoSeedStep, EvalsDemoSeed>()
         // The prompt page's activation gate: declared in Prompts, implemented here (Prompts must not depend on Evals).
         .AddScoped<IPromptActivationGate, EvalActivationGate>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
