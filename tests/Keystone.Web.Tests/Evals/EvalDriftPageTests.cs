@@ -138,10 +138,10 @@ public sealed class EvalDriftPageTests : KeystoneComponentTest, IClassFixture<Ap
         var panel = Render<EvalPromptPanel>(p => p.Add(x => x.PromptName, name));
         panel.WaitForAssertion(() => Assert.Contains("5 points (default)", panel.Find("[data-test=tolerance-value]").TextContent, StringComparison.Ordinal), Wait);
 
-        panel.Find("[data-test=tolerance-input] input").Change("150");
+        panel.Find("input[data-test=tolerance-input], [data-test=tolerance-input] input").Change("150");
         panel.Find("[data-test=tolerance-save]").Click();
         panel.WaitForAssertion(() => Assert.Contains("between 0 and 100", panel.Find("[data-test=tolerance-error]").TextContent, StringComparison.Ordinal), Wait);
-        panel.Find("[data-test=tolerance-input] input").Change("7.5");
+        panel.Find("input[data-test=tolerance-input], [data-test=tolerance-input] input").Change("7.5");
         panel.Find("[data-test=tolerance-save]").Click();
 
         panel.WaitForAssertion(() => Assert.Contains("7.5 points (the prompt's)", panel.Find("[data-test=tolerance-value]").TextContent, StringComparison.Ordinal), Wait);
