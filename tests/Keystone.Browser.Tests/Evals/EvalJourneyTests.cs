@@ -64,10 +64,12 @@ public sealed partial class EvalJourneyTests(BrowserFixture fixture)
         await page.WaitForURLAsync(RunPage());
         await Assertions.Expect(page.Locator("[data-test=run-status]")).ToHaveTextAsync(new Regex("done", RegexOptions.IgnoreCase), new() { Timeout = 90_000 });
         await page.GoBackAsync();
-        var picks = page.Locator("[data-test=runs-table] [data-test=run-pick] input");
-        await Assertions.Expect(picks.Nth(1)).ToBeVisibleAsync();
-        await picks.Nth(0).CheckAsync();
-        await picks.Nth(1).CheckAsync();
+        // The two newest runs (the list is newest first): fast, then smart. MudBlazor draws its own box over the native input.
+        var picks = page.Locator("[data-test=runs-table] input[type=checkbox]");
+        await Assertions.Expect(picks.Nth(1)).ToBeAttachedAsync();
+        await picks.Nth(0).SetCheckedAsync(true, new() { Force = true });
+        await picks.Nth(1).SetCheckedAsync(true, new() { Force = true });
+        await Assertions.Expect(page.Locator("[data-test=runs-compare]")).ToBeEnabledAsync();
         await page.ClickAsync("[data-test=runs-compare]");
         await page.WaitForURLAsync(new Regex("/evals/compare\\?a=.+&b=.+"));
         var summary = page.Locator("[data-test=compare-summary]");
