@@ -130,6 +130,14 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
 
     /// <summary>The sampler's watermark (not tenant-owned).</summary>
     public DbSet<Evals.EvalSamplerState> EvalSamplerStates => Set<Evals.EvalSamplerState>();
+    /// <summary>Per-prompt gate and drift tolerances (global and per tenant override).</summary>
+    public DbSet<Evals.EvalTolerance> EvalTolerances => Set<Evals.EvalTolerance>();
+
+    /// <summary>The score each activation of a version was accepted with (drift compares later runs with it).</summary>
+    public DbSet<Evals.EvalBaseline> EvalBaselines => Set<Evals.EvalBaseline>();
+
+    /// <summary>Drift alerts: an active version scoring below its baseline by more than its tolerance.</summary>
+    public DbSet<Evals.EvalDriftAlert> EvalDriftAlerts => Set<Evals.EvalDriftAlert>();
 
     /// <summary>Managed prompts (platform-owned, not tenant-filtered).</summary>
     public DbSet<Prompts.Prompt> Prompts => Set<Prompts.Prompt>();

@@ -32,6 +32,8 @@ internal static class Policies
 
     /// <summary>Reviewers of sampled production calls (the eval review queue): prompt editors, platform admins and tenant admins (own tenant).</summary>
     public const string EvalReviewer = nameof(EvalReviewer);
+    /// <summary>Readers of eval drift alerts, the people who own a prompt: prompt editors and platform admins (all), tenant admins (their override's).</summary>
+    public const string DriftReader = nameof(DriftReader);
 
     /// <summary>Any signed-in console user.</summary>
     public const string AnyUser = nameof(AnyUser);
@@ -48,6 +50,7 @@ internal static class Policies
         [AuditReader] = [Roles.PlatformAdmin, Roles.TenantAdmin],
         [TraceReader] = [Roles.Support, Roles.PlatformAdmin, Roles.TenantAdmin],
         [EvalReviewer] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.TenantAdmin],
+        [DriftReader] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.TenantAdmin],
         [AnyUser] = [.. Roles.All],
     };
 

@@ -17,5 +17,6 @@ internal static class PlatformServices
         .AddScoped<CircuitHandler, TenantCircuitHandler>()
         .AddScoped<TenantDirectory>()
         .AddScoped<AuditLog>()
+        .AddSingleton<ConsoleNotificationSignal>()
         .AddKeystoneHttpApi();
 }

@@ -58,8 +58,7 @@ public sealed partial class PromptWorkbenchJourneyTests(BrowserFixture fixture)
         // support-reply has an eval set, so the activation gate's dialog asks first (issue 23). The journey waits for the
         // gate's final word (anything but pending: the runs are finished), so the buttons no longer change under
         // it, then activates, or overrides with a written reason (the gate's decisions are tested in Keystone.Web.Tests).
-        await Assertions.Expect(page.Locator("[data-test=gate-verdict]")).ToHaveAttributeAsync("data-verdict",
-            new Regex("^(?!pending$).+$"), new() { Timeout = 90_000 });
+        await ActivationGateSteps.FinalVerdictAsync(page);
         if (await page.Locator("[data-test=gate-activate]").CountAsync() > 0)
         {
             await page.ClickAsync("[data-test=gate-activate]");

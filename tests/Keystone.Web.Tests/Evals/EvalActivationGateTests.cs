@@ -59,7 +59,8 @@ public abstract class EvalActivationGateTests : IAsyncLifetime
         var sp = _scope.ServiceProvider;
         var options = Options.Create(new EvalsOptions { GateTolerancePoints = 5, GateFreshHours = 24 });
         var catalog = new PromptCatalog(_h.Factory, sp.GetRequiredService<TenantContext>(), sp.GetRequiredService<AuditLog>(), TimeProvider.System);
-        return new EvalActivationGate(_h.Factory, sp.GetRequiredService<EvalRunner>(), catalog, sp.GetRequiredService<AuditLog>(), options, clock ?? TimeProvider.System);
+        return new EvalActivationGate(_h.Factory, sp.GetRequiredService<EvalRunner>(), catalog, sp.GetRequiredService<EvalDriftMonitor>(), sp.GetRequiredService<AuditLog>(), options,
+            clock ?? TimeProvider.System);
     }
 
     /// <summary>Runs every queued run to its end, as Hangfire would.</summary>

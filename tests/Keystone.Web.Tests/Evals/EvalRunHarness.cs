@@ -98,6 +98,10 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         services.AddScoped<EvalRunner>();
         services.AddSingleton<IEvalRunQueue, RecordingEvalRunQueue>();
         services.AddTransient<EvalRunJob>();
+        services.AddSingleton<ConsoleNotificationSignal>();
+        services.AddScoped<EvalDriftMonitor>();
+        services.AddScoped<EvalTolerances>();
+        services.AddScoped<EvalTrendQuery>();
         services.AddTransient<EvalNightlyJob>();
         services.AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped);
         services.AddScoped<IRecordedCallPayloads, Keystone.Web.Features.Traces.TraceCandidatePayloads>();

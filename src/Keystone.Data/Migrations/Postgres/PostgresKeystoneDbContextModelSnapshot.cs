@@ -1741,6 +1741,76 @@ namespace Keystone.Data.Migrations.Postgres
                     b.ToTable("provider_credentials", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalBaseline", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long>("ActivationId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("activation_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("alias");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid>("PromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<double>("ScorePoints")
+                        .HasColumnType("double precision")
+                        .HasColumnName("score_points");
+
+                    b.Property<Guid>("SetId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("set_id");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("source");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("VersionNumber")
+                        .HasColumnType("integer")
+                        .HasColumnName("version_number");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_baselines");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_baselines_tenant_id");
+
+                    b.HasIndex("ActivationId", "SetId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_baselines_activation_id_set_id");
+
+                    b.ToTable("eval_baselines", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1839,6 +1909,134 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_eval_candidates_status_tenant_id_created_utc");
 
                     b.ToTable("eval_candidates", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalDriftAlert", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<long>("ActivationId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("activation_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("alias");
+
+                    b.Property<Guid>("BaselineRunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("baseline_run_id");
+
+                    b.Property<double>("BaselineScorePoints")
+                        .HasColumnType("double precision")
+                        .HasColumnName("baseline_score_points");
+
+                    b.Property<string>("ChangedExamplesJson")
+                        .IsRequired()
+                        .HasMaxLength(32000)
+                        .HasColumnType("character varying(32000)")
+                        .HasColumnName("changed_examples_json");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("HandledByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("handled_by_name");
+
+                    b.Property<string>("HandledByUserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("handled_by_user_id");
+
+                    b.Property<DateTime?>("HandledUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("handled_utc");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OpenKey")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("open_key");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid>("PromptVersionId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<int?>("RolledBackToVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("rolled_back_to_version");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("run_id");
+
+                    b.Property<double>("ScorePoints")
+                        .HasColumnType("double precision")
+                        .HasColumnName("score_points");
+
+                    b.Property<Guid>("SetId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("set_id");
+
+                    b.Property<string>("SetName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("set_name");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<double>("TolerancePoints")
+                        .HasColumnType("double precision")
+                        .HasColumnName("tolerance_points");
+
+                    b.Property<int>("VersionNumber")
+                        .HasColumnType("integer")
+                        .HasColumnName("version_number");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_drift_alerts");
+
+                    b.HasIndex("OpenKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_drift_alerts_open_key");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_drift_alerts_tenant_id");
+
+                    b.HasIndex("PromptName", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_drift_alerts_prompt_name_created_utc");
+
+                    b.HasIndex("Status", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_drift_alerts_status_created_utc");
+
+                    b.ToTable("eval_drift_alerts", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
@@ -2291,6 +2489,61 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_eval_sets_owner_key_name");
 
                     b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalTolerance", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("uuid")
+                        .HasColumnName("id");
+
+                    b.Property<string>("OwnerKey")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("owner_key");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<double>("TolerancePoints")
+                        .HasColumnType("double precision")
+                        .HasColumnName("tolerance_points");
+
+                    b.Property<string>("UpdatedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("updated_by_name");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_tolerances");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_tolerances_tenant_id");
+
+                    b.HasIndex("PromptName", "OwnerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_tolerances_prompt_name_owner_key");
+
+                    b.ToTable("eval_tolerances", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
@@ -4174,6 +4427,15 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalBaseline", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_baselines_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -4182,6 +4444,15 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_eval_candidates_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalDriftAlert", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_drift_alerts_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
@@ -4235,6 +4506,15 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .HasConstraintName("fk_eval_sets_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalTolerance", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_tolerances_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>

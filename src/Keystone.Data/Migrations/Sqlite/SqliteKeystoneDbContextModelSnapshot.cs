@@ -1716,6 +1716,76 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.ToTable("provider_credentials", (string)null);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalBaseline", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("ActivationId")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("activation_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid>("PromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<double>("ScorePoints")
+                        .HasColumnType("REAL")
+                        .HasColumnName("score_points");
+
+                    b.Property<Guid>("SetId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("set_id");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("VersionNumber")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version_number");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_baselines");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_baselines_tenant_id");
+
+                    b.HasIndex("ActivationId", "SetId")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_baselines_activation_id_set_id");
+
+                    b.ToTable("eval_baselines", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
                 {
                     b.Property<Guid>("Id")
@@ -1814,6 +1884,134 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_eval_candidates_status_tenant_id_created_utc");
 
                     b.ToTable("eval_candidates", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalDriftAlert", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<long>("ActivationId")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("activation_id");
+
+                    b.Property<string>("Alias")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("alias");
+
+                    b.Property<Guid>("BaselineRunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("baseline_run_id");
+
+                    b.Property<double>("BaselineScorePoints")
+                        .HasColumnType("REAL")
+                        .HasColumnName("baseline_score_points");
+
+                    b.Property<string>("ChangedExamplesJson")
+                        .IsRequired()
+                        .HasMaxLength(32000)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("changed_examples_json");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_utc");
+
+                    b.Property<string>("HandledByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handled_by_name");
+
+                    b.Property<string>("HandledByUserId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handled_by_user_id");
+
+                    b.Property<DateTime?>("HandledUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("handled_utc");
+
+                    b.Property<string>("Model")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("model");
+
+                    b.Property<string>("OpenKey")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("open_key");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid>("PromptVersionId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_version_id");
+
+                    b.Property<int?>("RolledBackToVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("rolled_back_to_version");
+
+                    b.Property<Guid>("RunId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("run_id");
+
+                    b.Property<double>("ScorePoints")
+                        .HasColumnType("REAL")
+                        .HasColumnName("score_points");
+
+                    b.Property<Guid>("SetId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("set_id");
+
+                    b.Property<string>("SetName")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("set_name");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<double>("TolerancePoints")
+                        .HasColumnType("REAL")
+                        .HasColumnName("tolerance_points");
+
+                    b.Property<int>("VersionNumber")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version_number");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_drift_alerts");
+
+                    b.HasIndex("OpenKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_drift_alerts_open_key");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_drift_alerts_tenant_id");
+
+                    b.HasIndex("PromptName", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_drift_alerts_prompt_name_created_utc");
+
+                    b.HasIndex("Status", "CreatedUtc")
+                        .HasDatabaseName("ix_eval_drift_alerts_status_created_utc");
+
+                    b.ToTable("eval_drift_alerts", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
@@ -2266,6 +2464,61 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_eval_sets_owner_key_name");
 
                     b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalTolerance", b =>
+                {
+                    b.Property<Guid>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("OwnerKey")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("owner_key");
+
+                    b.Property<string>("PromptName")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prompt_name");
+
+                    b.Property<Guid?>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<double>("TolerancePoints")
+                        .HasColumnType("REAL")
+                        .HasColumnName("tolerance_points");
+
+                    b.Property<string>("UpdatedByName")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by_name");
+
+                    b.Property<string>("UpdatedByUserId")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by_user_id");
+
+                    b.Property<DateTime>("UpdatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_utc");
+
+                    b.HasKey("Id")
+                        .HasName("pk_eval_tolerances");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_eval_tolerances_tenant_id");
+
+                    b.HasIndex("PromptName", "OwnerKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_eval_tolerances_prompt_name_owner_key");
+
+                    b.ToTable("eval_tolerances", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>
@@ -4124,6 +4377,15 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasConstraintName("fk_provider_credentials_tenants_tenant_id");
                 });
 
+            modelBuilder.Entity("Keystone.Data.Evals.EvalBaseline", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_baselines_tenants_tenant_id");
+                });
+
             modelBuilder.Entity("Keystone.Data.Evals.EvalCandidate", b =>
                 {
                     b.HasOne("Keystone.Data.Tenancy.Tenant", null)
@@ -4132,6 +4394,15 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_eval_candidates_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalDriftAlert", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_drift_alerts_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Evals.EvalExample", b =>
@@ -4185,6 +4456,15 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasForeignKey("TenantId")
                         .OnDelete(DeleteBehavior.Cascade)
                         .HasConstraintName("fk_eval_sets_tenants_tenant_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Evals.EvalTolerance", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_eval_tolerances_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Feedback.CallFeedback", b =>

@@ -12,18 +12,18 @@ namespace Keystone.Web.Features.Evals;
 /// <summary>
 /// The activation gate (issue 23; docs/decisions/0041-eval-activation-gate.md): before a prompt version becomes active in
 /// a scope, its eval set is run on it (or a fresh done run is reused) and on the version active there (its latest done
-/// run, else a new one), and activation is refused when the new score is more than <c>Evals:GateTolerancePoints</c>
-/// below the active one's, unless a prompt editor writes a reason (audited with both scores). Implements the seam the
-/// prompt page calls, so Prompts does not depend on Evals.
+/// run, else a new one), and activation is refused when the new score is more than the prompt's tolerance for the scope
+/// (<see cref="EvalTolerances"/>, default <c>Evals:GateTolerancePoints</c>) below the active one's, unless a prompt editor
+/// writes a reason (audited with both scores). The new version's done run becomes the baseline drift is measured
+/// against. Implements the seam the prompt page calls, so Prompts does not depend on Evals.
 /// </summary>
 internal sealed class EvalActivationGate(
-    KeystoneDbFactory dbFactory, EvalRunner runner, PromptCatalog catalog, AuditLog audit, IOptions<EvalsOptions> options, TimeProvider clock)
+    KeystoneDbFactory dbFactory, EvalRunner runner, PromptCatalog catalog, EvalDriftMonitor drift, AuditLog audit, IOptions<EvalsOptions> options,
+    TimeProvider clock)
     : IPromptActivationGate
 {
     /// <summary>Longest override reason kept (characters).</summary>
     public const int MaxReasonLength = 1000;
-
-    private double Tolerance => options.Value.GateTolerancePoints;
 
     public async Task<ActivationGateCheck> CheckAsync(string promptName, int version, Guid? tenantId, bool startRuns, CancellationToken ct)
     {
@@ -36,11 +36,12 @@ internal sealed class EvalActivationGate(
 
         // The scope's own set (a tenant override's set); a tenant without one is gated on the global set.
         var set = await SetWithExamplesAsync(db, prompt.Name, tenantId, ct) ?? (tenantId is null ? null : await SetWithExamplesAsync(db, prompt.Name, null, ct));
+        var tolerance = (await EvalTolerances.EffectiveAsync(db, prompt.Name, tenantId, options.Value.GateTolerancePoints, ct)).Points;
         if (set is null)
         {
             return new ActivationGateCheck(ActivationGateVerdict.NoSet,
                 $"“{prompt.Name}” has no eval set with examples{(tenantId is null ? "" : " for this tenant or globally")}, so there is nothing to gate on: activation is not checked.",
-                null, Tolerance, null, null);
+                null, tolerance, null, null);
         }
 
         var activeId = await PromptRenderer.ActiveVersionIdAsync(db, prompt.Id, tenantId, ct);
@@ -49,13 +50,13 @@ internal sealed class EvalActivationGate(
         {
             var why = active is null ? "Nothing is active here yet" : $"Version {version} is already active here";
             return new ActivationGateCheck(ActivationGateVerdict.NothingToCompare, $"{why}, so there is no score it could fall below: activation is allowed.",
-                set.Name, Tolerance, null, null);
+                set.Name, tolerance, null, null);
         }
 
         var fresh = clock.GetUtcNow().UtcDateTime.AddHours(-options.Value.GateFreshHours);
         var candidateSide = await SideAsync(db, set, candidate, fresh, startRuns, ct);
         var activeSide = await SideAsync(db, set, active, null, startRuns, ct);
-        return Verdict(set.Name, candidateSide, activeSide);
+        return Verdict(set.Name, tolerance, candidateSide, activeSide);
     }
 
     public async Task<ActivationGateCheck> ActivateAsync(string promptName, int version, Guid? tenantId, string? overrideReason, CancellationToken ct)
@@ -78,6 +79,12 @@ internal sealed class EvalActivationGate(
         }
 
         await catalog.ActivateAsync(promptName, version, tenantId, ct);
+        if (check.Candidate is { Done: true, RunId: { } measured })
+        {
+            // The score the version was accepted with: later runs of it are compared with this one (drift).
+            await drift.RecordGateBaselineAsync(PromptCatalog.Slug(promptName), tenantId, measured, ct);
+        }
+
         if (check.Verdict != ActivationGateVerdict.NoSet)
         {
             var overridden = !check.Passes;
@@ -102,31 +109,31 @@ internal sealed class EvalActivationGate(
         costPerExampleMicros = side.CostPerExampleMicros,
     };
 
-    private ActivationGateCheck Verdict(string setName, ActivationGateSide candidate, ActivationGateSide active)
+    private static ActivationGateCheck Verdict(string setName, double tolerance, ActivationGateSide candidate, ActivationGateSide active)
     {
         if (candidate.Problem is not null || active.Problem is not null)
         {
             var problem = string.Join(" ", new[] { candidate, active }.Where(s => s.Problem is not null).Select(s => $"Version {s.Version}: {s.Problem}"));
-            return new ActivationGateCheck(ActivationGateVerdict.Unavailable, $"There is no score to compare. {problem} Check again to start a new run.", setName, Tolerance, candidate, active);
+            return new ActivationGateCheck(ActivationGateVerdict.Unavailable, $"There is no score to compare. {problem} Check again to start a new run.", setName, tolerance, candidate, active);
         }
 
         if (!candidate.Done || !active.Done)
         {
             var waiting = string.Join(" and ", new[] { candidate, active }.Where(s => !s.Done).Select(s => $"version {s.Version} ({s.Completed} of {s.Total} examples)"));
-            return new ActivationGateCheck(ActivationGateVerdict.Pending, $"The eval runs are not finished: {waiting}. Activation waits for both scores.", setName, Tolerance, candidate, active);
+            return new ActivationGateCheck(ActivationGateVerdict.Pending, $"The eval runs are not finished: {waiting}. Activation waits for both scores.", setName, tolerance, candidate, active);
         }
 
         var newScore = candidate.ScorePoints ?? 0;
         var oldScore = active.ScorePoints ?? 0;
         var drop = oldScore - newScore;
         var f = CultureInfo.InvariantCulture;
-        return drop > Tolerance
+        return drop > tolerance
             ? new ActivationGateCheck(ActivationGateVerdict.Blocked,
-                string.Create(f, $"Blocked: version {candidate.Version} scores {newScore:0.0}, {drop:0.0} points below version {active.Version} ({oldScore:0.0}); the tolerance is {Tolerance:0.#} points."),
-                setName, Tolerance, candidate, active)
+                string.Create(f, $"Blocked: version {candidate.Version} scores {newScore:0.0}, {drop:0.0} points below version {active.Version} ({oldScore:0.0}); the tolerance is {tolerance:0.#} points."),
+                setName, tolerance, candidate, active)
             : new ActivationGateCheck(ActivationGateVerdict.Allowed,
-                string.Create(f, $"Version {candidate.Version} scores {newScore:0.0} against {oldScore:0.0} for version {active.Version}: within the tolerance of {Tolerance:0.#} points."),
-                setName, Tolerance, candidate, active);
+                string.Create(f, $"Version {candidate.Version} scores {newScore:0.0} against {oldScore:0.0} for version {active.Version}: within the tolerance of {tolerance:0.#} points."),
+                setName, tolerance, candidate, active);
     }
 
     private static async Task<EvalSet?> SetWithExamplesAsync(KeystoneDbContext db, string promptName, Guid? tenantId, CancellationToken ct)

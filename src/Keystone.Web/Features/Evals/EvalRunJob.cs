@@ -32,7 +32,7 @@ internal sealed class HangfireEvalRunQueue(IServiceProvider services) : IEvalRun
 /// cancel stops it at the next example boundary (answers in flight are finished and kept). A budget refusal fails the
 /// run (every further call would be refused too); any other gateway error is that example's error, which a retry runs again.
 /// </summary>
-internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptions<EvalsOptions> options, ILogger<EvalRunJob> log)
+internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, EvalDriftMonitor drift, IOptions<EvalsOptions> options, ILogger<EvalRunJob> log)
 {
     /// <summary>The feature label eval calls are recorded and capped under.</summary>
     public const string Feature = "eval";
@@ -67,7 +67,28 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, IOptio
 
         var status = await store.FinishAsync(runId, worker, failure, ct.IsCancellationRequested, CancellationToken.None);
         log.LogInformation("Eval run {RunId} ended {Status}", runId, status?.ToString() ?? "elsewhere");
+        if (status == EvalRunStatus.Done)
+        {
+            await CheckDriftAsync(runId);
+        }
+
         return status;
+    }
+
+    /// <summary>
+    /// Every done run (nightly, manual, the gate's) goes past the drift check, which acts only on a run of the version
+    /// active in its scope. A failed check is logged and leaves the run as it is: the run's result stands either way.
+    /// </summary>
+    private async Task CheckDriftAsync(Guid runId)
+    {
+        try
+        {
+            await drift.CheckRunAsync(runId, CancellationToken.None);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            log.LogError(ex, "The drift check of eval run {RunId} failed", runId);
+        }
     }
 
     private async Task<string?> ExecuteAsync(Guid runId, string worker, CancellationToken ct)

@@ -22,6 +22,9 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
 
     private DateTime Now => clock.GetUtcNow().UtcDateTime;
 
+    /// <summary>How often the console's live views of runs read again (<c>Evals:PageRefreshSeconds</c>).</summary>
+    public TimeSpan PageRefresh => TimeSpan.FromSeconds(options.Value.PageRefreshSeconds);
+
     /// <summary>
     /// Creates a queued run of the set: the version (given, else the one active for the set's owner) and the alias (given,
     /// else the version's) are resolved now and the examples are fixed now, so the run measures what was asked even if

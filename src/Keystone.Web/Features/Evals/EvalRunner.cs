@@ -18,7 +18,7 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
 
     public EvalRunStore Store => store;
 
-    /// <summary>The start form's choices for a set, with the chat aliases its runs may use; null for an unknown set.</summary>
+    /// <summary>The start form's choices for a set, with the chat aliases and raw <c>provider/model</c> ids its runs may use; null for an unknown set.</summary>
     public async Task<(EvalRunChoices Choices, IReadOnlyList<string> Aliases)?> ChoicesAsync(Guid setId, CancellationToken ct)
     {
         if (await store.ChoicesAsync(setId, ct) is not { } choices)
@@ -28,7 +28,10 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
 
         var aliases = choices.BillingTenantId == Guid.Empty
             ? []
-            : (await gateway.ModelsAsync(choices.BillingTenantId, ct)).Where(m => !m.IsEmbedding && m.Kind == "alias").Select(m => m.Id).ToList();
+            // Aliases first, then the raw provider/model ids the tenant may use (issue 23, item 6): comparing one exact model
+            // against an alias is what a routing decision needs.
+            : (await gateway.ModelsAsync(choices.BillingTenantId, ct)).Where(m => !m.IsEmbedding)
+                .OrderBy(m => m.Kind == "alias" ? 0 : 1).ThenBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Id).Distinct().ToList();
         return (choices, aliases);
     }
 

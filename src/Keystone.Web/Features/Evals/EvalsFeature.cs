@@ -1,6 +1,7 @@
 using Keystone.Data;
 using Keystone.Web.Features.Prompts;
 using Keystone.Web.Hosting;
+using Keystone.Web.Platform;
 using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Evals;
@@ -18,6 +19,15 @@ internal static class EvalsFeature
         .AddScoped<EvalRunStore>()
         .AddScoped<EvalRunner>()
         .AddScoped<EvalCompare>()
+        // Drift (docs/decisions/0042a-eval-drift.md): per-prompt tolerance, the check after every done run, the alerts
+        // (also the bell's entries in the app bar) and the trend chart's query.
+        .AddScoped<EvalTolerances>()
+        .AddScoped<EvalDriftMonitor>()
+        .AddScoped<EvalDriftAlerts>()
+        .AddScoped<IConsoleNotificationSource>(sp => sp.GetRequiredService<EvalDriftAlerts>())
+        .AddScoped<EvalTrendQuery>()
+        .AddSingleton(new PromptPagePanel(typeof(EvalPromptPanel)))
+        .AddScoped<IDemoSeedStep, EvalsDemoSeed>()
         // The prompt page's activation gate: declared in Prompts, implemented here (Prompts must not depend on Evals).
         .AddScoped<IPromptActivationGate, EvalActivationGate>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()

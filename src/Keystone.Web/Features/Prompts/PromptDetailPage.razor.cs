@@ -50,6 +50,9 @@ public sealed partial class PromptDetailPage
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
 
+    /// <summary>Panels other features add to the page (the evals feature's tolerance, drift and trend).</summary>
+    [Inject] private IEnumerable<PromptPagePanel> Panels { get; set; } = default!;
+
     /// <summary>Days of real traffic the cost panel shows for the active version.</summary>
     public const int TrafficDays = 7;
 
