@@ -36,7 +36,7 @@ public readonly record struct VectorMatch(long RowId, Guid ChunkId, double Simil
 
 /// <summary>
 /// The one vector search of the product, shared by the semantic cache (gateway) and knowledge retrieval (web), one
-/// implementation per database mode (decision 0042c): PostgreSQL orders by pgvector's cosine distance through the HNSW
+/// implementation per database mode (decision 0044): PostgreSQL orders by pgvector's cosine distance through the HNSW
 /// index of the vector's dimension, under forced row-level security; SQLite keeps each tenant's vectors of a context
 /// or model in memory as one contiguous, normalized float array, kept in step with the table, and scans it with SIMD
 /// (<see cref="TensorPrimitives.Dot(ReadOnlySpan{float}, ReadOnlySpan{float})"/>). Every search is of one tenant: the

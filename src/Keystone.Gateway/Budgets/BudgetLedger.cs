@@ -81,7 +81,7 @@ internal abstract partial class BudgetLedger(
     /// <summary>
     /// Reserves <paramref name="amountMicros"/> on every cap only if each still has <paramref name="roomMicros"/> left over
     /// after it (nothing of the room is held). The pipeline reserves a rough upper bound this way only while the cap is far
-    /// (decision 0042g); a refusal with room asked is never shown to a caller, who is then counted exactly.
+    /// (decision 0048); a refusal with room asked is never shown to a caller, who is then counted exactly.
     /// </summary>
     public async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveAsync(Guid tenantId, Guid callId, IReadOnlyList<CapRow> caps,
         long amountMicros, long roomMicros, CancellationToken ct)

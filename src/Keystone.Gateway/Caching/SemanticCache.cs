@@ -23,7 +23,7 @@ internal sealed record CacheHit(CachedAnswer Answer, long CostMicros, Guid? Sour
 /// conversation hits and the same question after a different conversation does not. The tenant is in the key and
 /// in the row (RLS on PostgreSQL): entries are never compared across tenants. The vector search is the one knowledge
 /// retrieval uses too (<see cref="VectorSearch"/>: pgvector HNSW on PostgreSQL, an in-memory SIMD scan on SQLite,
-/// decision 0042c); storing an entry and everything that decides whether a request uses the cache is the same in both modes.
+/// decision 0044); storing an entry and everything that decides whether a request uses the cache is the same in both modes.
 /// </summary>
 internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch vectors, IOptionsMonitor<GatewayOptions> options, TimeProvider clock)
 {

@@ -127,7 +127,7 @@ internal sealed partial class CallAdmission(
     /// <summary>
     /// How far a cap must be from its limit for the rough bound to be reserved: after the bound's worst case it must still
     /// have room for this many more of it. Near the limit every call is counted exactly, so a refusal always comes from the
-    /// exact count, and what rough holds add while other calls are in flight is a small share of the room (decision 0042g).
+    /// exact count, and what rough holds add while other calls are in flight is a small share of the room (decision 0048).
     /// </summary>
     internal const int FarFactor = 64;
 

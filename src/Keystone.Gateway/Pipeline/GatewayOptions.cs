@@ -113,7 +113,7 @@ public sealed class GatewayOptions
     /// <summary>
     /// Capacity of the recorder's queue: callers wait (never drop) when it is full. Default 5,000: a queued call holds its
     /// request and answer (about 7 KB with a 2 KB prompt), so the queue stays near 35 MB on the 2-core box the product is
-    /// sized for, and still holds more than two of the writer's largest batches (decision 0042g).
+    /// sized for, and still holds more than two of the writer's largest batches (decision 0048).
     /// </summary>
     [Range(100, 10_000_000)]
     public int RecorderCapacity { get; set; } = 5_000;

@@ -8,7 +8,7 @@ public interface IPromptTokenCounter
 
     /// <summary>
     /// A number never below <see cref="CountPrompt"/> for the same request, from the texts' lengths alone (no tokenizing):
-    /// the budget reservation uses it while a cap is far from its limit (decision 0042g).
+    /// the budget reservation uses it while a cap is far from its limit (decision 0048).
     /// </summary>
     int PromptUpperBound(ChatRequest request);
 

@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 namespace Keystone.Gateway.Tests.Budgets;
 
 /// <summary>
-/// The reservation without a full tokenize (issue 26, decision 0042g), on both databases: while a cap is far from its
+/// The reservation without a full tokenize (issue 26, decision 0048), on both databases: while a cap is far from its
 /// limit the prompt's upper bound (its UTF-8 length) is reserved and the prompt is never tokenized; near the limit the
 /// exact count decides, so a call whose exact worst case fits goes through and a refusal only ever comes from the exact
 /// count. And the bound is never below the exact count, on a varied corpus.

@@ -51,7 +51,7 @@ public static class LocalEmbeddingModel
     /// word pieces the model read (its own tokenizer). An input longer than the model reads at once
     /// (<see cref="MaxInputTokens"/> word pieces) is never cut: it is split into windows that each fit (halving at word
     /// boundaries until every part does, so the windows are of about equal length), every window is embedded, and the
-    /// input's vector is the mean of its windows' vectors, normalized again (decision 0042c). Every part of a long text
+    /// input's vector is the mean of its windows' vectors, normalized again (decision 0044). Every part of a long text
     /// therefore counts, its tail included.
     /// </summary>
     /// <remarks>ONNX Runtime's session runs concurrent calls safely; the tokenizer keeps no state between calls.</remarks>

@@ -17,7 +17,7 @@ internal static class AgentPermissions
     /// Not a tool permission: marks a run whose model calls the platform pays (a replay started by support or platform
     /// staff), so they go through the gateway as <c>BilledTo.Support</c> — not on the tenant's bill, not against its caps.
     /// Kept with the permissions because it is fixed when the run starts, like them, and every resumed worker must read it
-    /// the same way (decision 0042e: no new column).
+    /// the same way (decision 0046: no new column).
     /// </summary>
     public const string PlatformPays = "billing:platform";
 

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Web.Features.Evals;
 
 /// <summary>
-/// Drift (issue 23, item 2; docs/decisions/0042a-eval-drift.md): after a run finishes done, when it measured the version
+/// Drift (issue 23, item 2; docs/decisions/0042-eval-drift.md): after a run finishes done, when it measured the version
 /// active in its set's scope on that version's own alias, it is compared with the baseline of that activation: the
 /// activation gate's run of the version, else the first done run after the activation (which this check records as the
 /// baseline). A score more than the scope's tolerance below the baseline raises a drift alert (stored, audited, pushed to

@@ -19,7 +19,7 @@ internal static class EvalsFeature
         .AddScoped<EvalRunStore>()
         .AddScoped<EvalRunner>()
         .AddScoped<EvalCompare>()
-        // Drift (docs/decisions/0042a-eval-drift.md): per-prompt tolerance, the check after every done run, the alerts
+        // Drift (docs/decisions/0042-eval-drift.md): per-prompt tolerance, the check after every done run, the alerts
         // (also the bell's entries in the app bar) and the trend chart's query.
         .AddScoped<EvalTolerances>()
         .AddScoped<EvalDriftMonitor>()

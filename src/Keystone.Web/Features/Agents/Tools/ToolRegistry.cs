@@ -16,7 +16,7 @@ internal sealed record RegisteredTool(IAgentTool Tool, JsonSchema Schema, JsonEl
 /// <summary>
 /// The tools agents may be given: the built-in ones in code, each with its schema (built once), permission, levels,
 /// audit flag and output cap (the singleton); and, through <see cref="ForTenantAsync"/>, the same plus the tools of the
-/// tenant's MCP servers (decision 0042d), under the same rules.
+/// tenant's MCP servers (decision 0045), under the same rules.
 /// </summary>
 internal sealed class ToolRegistry
 {

@@ -16,7 +16,7 @@ internal sealed record UndoableStep(int Step, string Tool, DateTime? UndoneUtc, 
 /// L2 "act with undo": a person undoes what a tool did at L2, within <see cref="ToolOptions.UndoWindowMinutes"/>, from the
 /// run page or the API. The undo is idempotent (a second one changes nothing and says it was already undone) and the
 /// undo that changed the record is audited. The model is not told: the run's conversation is history and stays as it was
-/// (decision 0042d).
+/// (decision 0045).
 /// </summary>
 internal sealed class ToolUndoService(KeystoneDbFactory dbFactory, ToolRegistry registry, AuditLog audit, IOptions<ToolOptions> options, TimeProvider clock)
 {
