@@ -1,6 +1,5 @@
 // The one place apexcharts is touched: Chart.razor renders, updates and destroys through these.
 // window.ApexCharts comes from lib/apexcharts/apexcharts.min.js (apexcharts 4.7.0, MIT), loaded by App.razor.
-const charts = new WeakMap();
 
 // Display formatting only: amounts arrive in dollars, already converted from micro-USD by Money.Dollars.
 const formatters = {
@@ -76,29 +75,39 @@ function yAxes(o, format) {
   });
 }
 
-export function render(element, json) {
-  if (!window.ApexCharts || !element) {
-    return;
+// What every chart module shares: one ApexCharts instance per element, drawn from the module's own build(json),
+// updated in place and destroyed with its component. The eval trend chart imports it with its own build.
+export function chartLifecycle(build) {
+  const charts = new WeakMap();
+
+  function render(element, json) {
+    if (!window.ApexCharts || !element) {
+      return;
+    }
+    destroy(element);
+    const chart = new window.ApexCharts(element, build(json));
+    charts.set(element, chart);
+    chart.render();
   }
-  destroy(element);
-  const chart = new window.ApexCharts(element, build(json));
-  charts.set(element, chart);
-  chart.render();
+
+  function update(element, json) {
+    const chart = charts.get(element);
+    if (!chart) {
+      render(element, json);
+      return;
+    }
+    chart.updateOptions(build(json), true, false);
+  }
+
+  function destroy(element) {
+    const chart = element && charts.get(element);
+    if (chart) {
+      chart.destroy();
+      charts.delete(element);
+    }
+  }
+
+  return { render, update, destroy };
 }
 
-export function update(element, json) {
-  const chart = charts.get(element);
-  if (!chart) {
-    render(element, json);
-    return;
-  }
-  chart.updateOptions(build(json), true, false);
-}
-
-export function destroy(element) {
-  const chart = element && charts.get(element);
-  if (chart) {
-    chart.destroy();
-    charts.delete(element);
-  }
-}
+export const { render, update, destroy } = chartLifecycle(build);

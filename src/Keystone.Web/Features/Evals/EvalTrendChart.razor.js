@@ -2,7 +2,7 @@
 // the activations as dashed vertical lines and drift alerts as red points. Its own module rather than the shared
 // Chart.razor.js: that one draws one value per category, while runs fall at irregular times and each version has its
 // own points (gaps between them are real, not zeros). window.ApexCharts comes from lib/apexcharts (4.7.0, MIT).
-const charts = new WeakMap();
+import { chartLifecycle } from "../../Components/Shared/Chart.razor.js";
 
 function build(json) {
   const o = JSON.parse(json);
@@ -35,29 +35,4 @@ function build(json) {
   };
 }
 
-export function render(element, json) {
-  if (!window.ApexCharts || !element) {
-    return;
-  }
-  destroy(element);
-  const chart = new window.ApexCharts(element, build(json));
-  charts.set(element, chart);
-  chart.render();
-}
-
-export function update(element, json) {
-  const chart = charts.get(element);
-  if (!chart) {
-    render(element, json);
-    return;
-  }
-  chart.updateOptions(build(json), true, false);
-}
-
-export function destroy(element) {
-  const chart = element && charts.get(element);
-  if (chart) {
-    chart.destroy();
-    charts.delete(element);
-  }
-}
+export const { render, update, destroy } = chartLifecycle(build);
