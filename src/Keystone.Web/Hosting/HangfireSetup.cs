@@ -27,8 +27,9 @@ internal static class HangfireSetup
     public static IServiceCollection AddKeystoneHangfire(this IServiceCollection services, DatabaseOptions database,
         KeystoneConnectionStrings connections)
     {
-        services.AddHangfire(config =>
+        services.AddHangfire((provider, config) =>
         {
+            config.UseLogProvider(new HangfireLogProvider(provider.GetRequiredService<ILoggerFactory>()));
             config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();

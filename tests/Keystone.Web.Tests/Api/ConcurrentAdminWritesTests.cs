@@ -109,6 +109,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/runs/{id:guid}/cancel"] = t => t.CancelRunAsync(),
         ["POST /api/v1/runs/{id:guid}/replay"] = t => t.ReplayRunAsync(),
         ["POST /api/v1/evals/runs"] = t => t.StartEvalRunsAsync(),
+        ["PUT /api/v1/evals/sampling"] = t => t.PutSamplingRatesAsync(),
         ["POST /api/v1/mcp-servers"] = t => t.RegisterMcpServersAsync(),
         ["POST /api/v1/mcp-servers/{id:guid}/refresh"] = t => t.RefreshMcpServerAsync(),
         ["DELETE /api/v1/mcp-servers/{id:guid}"] = t => t.RemoveMcpServerAsync(),
@@ -313,6 +314,24 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var winner = (int)Math.Round((row.SemanticThreshold - 0.6) * 100);
         Assert.Contains(winner, ok);
         Assert.Equal(winner % 2 == 0, row.Cache);
+    }
+
+    /// <summary>Thirty rates for one feature at once: each answer is 200 or a conflict, one row is stored, and it is an
+    /// answered writer's rate (never a mix, never a rate nobody was told was saved).</summary>
+    private async Task PutSamplingRatesAsync()
+    {
+        var admin = fixture.Client();
+        var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];
+
+        var answers = await AllAtOnceAsync(i => admin.PutAsync("/api/v1/evals/sampling",
+            Json($$"""{"feature":"{{feature}}","ratePercent":{{i + 1}}}""")));
+
+        Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.OK || IsConflict(a), $"{(int)a.Status}: {a.Text}"));
+        var ok = answers.Select((a, i) => (a, i)).Where(x => x.a.Status == HttpStatusCode.OK).Select(x => x.i + 1).ToList();
+        Assert.NotEmpty(ok);
+        await using var db = fixture.App.CreateSystemDb();
+        var row = await db.EvalSamplingRates.AsNoTracking().SingleAsync(r => r.TenantId == DemoData.AcmeId && r.Feature == feature);
+        Assert.Contains(row.RatePpm / 10_000, ok);
     }
 
     private async Task DeleteCacheSettingsAsync()

@@ -34,7 +34,8 @@ internal static class EvalSamplingEndpoints
         }
         catch (EvalException ex) when (ex.Code == EvalException.Conflict)
         {
-            throw new ApiException(409, ex.Code, ex.Message);
+            // The API's one code for a lost race between writers (docs/api.md), as every other write endpoint answers.
+            throw ApiException.Conflict(ex.Message);
         }
         catch (EvalException ex)
         {
