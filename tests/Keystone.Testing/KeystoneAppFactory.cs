@@ -4,6 +4,7 @@ using Keystone.Data;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace Keystone.Testing;
 
@@ -102,7 +103,14 @@ public partial class KeystoneAppFactory : WebApplicationFactory<Program>
         }
 
         builder.UseEnvironment(EnvironmentName);
+        builder.ConfigureLogging(logging => logging.AddProvider(ErrorLog));
     }
+
+    /// <summary>
+    /// The app's error-level log lines (exception included), so a test that sees a 500 can say why: the server's log is
+    /// otherwise not part of a test's output.
+    /// </summary>
+    public CapturedErrorLog ErrorLog { get; } = new();
 
     /// <summary>A client that keeps cookies and does not follow redirects (so tests see 302s).</summary>
     public HttpClient CreateBrowserLikeClient() => CreateClient(new WebApplicationFactoryClientOptions

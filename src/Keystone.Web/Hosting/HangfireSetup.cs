@@ -1,6 +1,9 @@
 using System.Linq.Expressions;
 using Hangfire;
+using Hangfire.AspNetCore;
+using Hangfire.InMemory;
 using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
 using Keystone.Data;
 using Npgsql;
 
@@ -27,22 +30,28 @@ internal static class HangfireSetup
     public static IServiceCollection AddKeystoneHangfire(this IServiceCollection services, DatabaseOptions database,
         KeystoneConnectionStrings connections)
     {
+        // Each host builds its own storage and job activator, registered before AddHangfire so its TryAdd keeps them.
+        // Hangfire's defaults read the process-wide JobStorage.Current lazily, on the first resolve: in a process with
+        // several hosts (the test suites) a host could pick up the storage another host configured after it, and its
+        // jobs ran in the wrong host, or in none. Production runs one host per process; this makes that not matter.
+        services.AddSingleton<JobStorage>(_ =>
+        {
+            if (database.Provider != DatabaseProvider.Postgres)
+            {
+                return new InMemoryStorage();
+            }
+
+            var options = new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.EffectiveMigrateOnStart };
+            // Its own pool (Database:JobWorkerCount + 3 connections), apart from the one requests use.
+            return new PostgreSqlStorage(new NpgsqlConnectionFactory(connections.PostgresJobs ?? connections.Postgres!, options), options);
+        });
+        services.AddSingleton<JobActivator>(sp => new AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
         services.AddHangfire((provider, config) =>
         {
             config.UseLogProvider(new HangfireLogProvider(provider.GetRequiredService<ILoggerFactory>()));
             config.SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
                 .UseSimpleAssemblyNameTypeSerializer()
                 .UseRecommendedSerializerSettings();
-            if (database.Provider == DatabaseProvider.Postgres)
-            {
-                // Its own pool (Database:JobWorkerCount + 3 connections), apart from the one requests use.
-                config.UsePostgreSqlStorage(o => o.UseNpgsqlConnection(connections.PostgresJobs ?? connections.Postgres),
-                    new PostgreSqlStorageOptions { SchemaName = PostgresSchema, PrepareSchemaIfNecessary = database.EffectiveMigrateOnStart });
-            }
-            else
-            {
-                config.UseInMemoryStorage();
-            }
         });
         services.AddHangfireServer(o =>
         {

@@ -24,7 +24,6 @@ public sealed class AgentToolPanelsTests : KeystoneComponentTest, IClassFixture<
         _fixture = fixture;
         // Hangfire's log provider is process-global: another test host that set it and was disposed would make the first
         // resolution of this host's job client (through AgentRunService) fail. Resolve it now with a silent provider.
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         _ = fixture.App.Services.GetRequiredService<Hangfire.IBackgroundJobClient>();
     }
 

@@ -19,7 +19,6 @@ public sealed class SqliteMcpAppFixture : AgentAppFixture
     {
         // Hangfire's log provider is process-global; a disposed host's logger factory must not be the one this host's
         // job client picks up (the PostgreSQL fixtures do the same).
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         return Task.FromResult(new KeystoneAppFactory().WithSetting("Agents:Mcp:AllowPrivateAddresses", "true"));
     }
 }
@@ -31,7 +30,6 @@ public sealed class PostgresMcpAppFixture : AgentAppFixture
     protected override async Task<KeystoneAppFactory> CreateAppAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         return new KeystoneAppFactory()
             .WithSetting("Database:Provider", "Postgres")

@@ -62,7 +62,6 @@ public sealed class PostgresWritesFixture : WritesAppFixture
     protected override async Task<KeystoneAppFactory> CreateAppAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         return new KeystoneAppFactory()
             .WithSetting("Database:Provider", "Postgres")
@@ -701,7 +700,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var answers = (await Task.WhenAll(writers)).ToList();
         // The figures docs/reliability.md quotes: how the writers were answered.
         output.WriteLine(string.Join(", ", answers.GroupBy(a => (int)a.Status).OrderBy(g => g.Key).Select(g => $"{g.Count()} × {g.Key}")));
-        Assert.All(answers, a => Assert.True((int)a.Status < 500, $"A writer got {(int)a.Status}: {a.Text}"));
+        Assert.All(answers, a => Assert.True((int)a.Status < 500, $"A writer got {(int)a.Status}: {a.Text}\nServer errors:\n{fixture.App.ErrorLog}"));
         return answers;
     }
 

@@ -20,7 +20,6 @@ public sealed class PostgresModeTests : IAsyncLifetime
         _db = await PostgresTestDatabase.CreateAsync();
         // Hangfire keeps one global log provider; an earlier test host may have left it pointing at a disposed
         // logger factory, which breaks the installer's static logger for the whole process. Give it a live one.
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         // What `--migrate` does besides migrations: Hangfire's schema, owned by the owner, granted to the app role.
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         _app = Instance();
@@ -126,16 +125,5 @@ public sealed class PostgresModeTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("Keystone jobs", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-    }
-}
-
-/// <summary>A Hangfire log provider that drops everything (tests only).</summary>
-internal sealed class SilentLogProvider : Hangfire.Logging.ILogProvider
-{
-    public Hangfire.Logging.ILog GetLogger(string name) => new Silent();
-
-    private sealed class Silent : Hangfire.Logging.ILog
-    {
-        public bool Log(Hangfire.Logging.LogLevel logLevel, Func<string>? messageFunc, Exception? exception = null) => false;
     }
 }

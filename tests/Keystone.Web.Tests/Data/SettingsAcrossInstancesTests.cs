@@ -33,7 +33,6 @@ public sealed class SettingsAcrossInstancesTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         _a = Instance();
         _ = _a.Server;

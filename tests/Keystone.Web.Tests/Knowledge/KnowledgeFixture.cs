@@ -123,7 +123,6 @@ public sealed class PostgresKnowledgeFixture : KnowledgeFixture
     protected override async Task<KeystoneAppFactory> CreateAppAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         return new KeystoneAppFactory()
             .WithSetting("Database:Provider", "Postgres")

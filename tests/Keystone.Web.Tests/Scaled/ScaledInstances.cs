@@ -23,7 +23,6 @@ internal static class ScaledInstances
     {
         var db = await PostgresTestDatabase.CreateAsync();
         // Hangfire keeps one global log provider; an earlier test host may have left it pointing at a disposed logger factory.
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new Data.SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(db.Connections);
         // The migrating connections would otherwise stay open in their pool and count against a connection limit.
         NpgsqlConnection.ClearAllPools();

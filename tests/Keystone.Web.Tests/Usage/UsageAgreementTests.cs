@@ -121,7 +121,6 @@ public sealed class PostgresUsageAgreementTests : UsageAgreementTests
     {
         _db = await PostgresTestDatabase.CreateAsync();
         // As PostgresModeTests: a live Hangfire log provider, and the schema --migrate would install.
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         return new KeystoneAppFactory()
             .WithSetting("Database:Provider", "Postgres")

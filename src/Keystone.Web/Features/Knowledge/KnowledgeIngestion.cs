@@ -88,18 +88,22 @@ internal sealed class KnowledgeIngestion(
             {
                 return await StoreAsync(tenantId, name, parsed, hash, file.Bytes.LongLength, tags, drafts, liveModel, ct);
             }
-            catch (DbUpdateException) when (!ct.IsCancellationRequested && attempt < MaxStoreAttempts)
+            catch (Exception ex) when (LostRace(ex) && !ct.IsCancellationRequested && attempt < MaxStoreAttempts)
             {
                 // Another upload of the same name won a race (the unique name, the document's hash as concurrency
-                // token, or SQLite's one writer): nothing of this one was written; read the document again and redo.
+                // token, SQLite's one writer, or a PostgreSQL deadlock with another upload or the embedding job that
+                // deletes or leases the same rows): nothing of this one was written; read the document again and redo.
             }
-            catch (DbUpdateException) when (!ct.IsCancellationRequested)
+            catch (Exception ex) when (LostRace(ex) && !ct.IsCancellationRequested)
             {
                 throw new KnowledgeFileException(KnowledgeErrors.Conflict,
                     $"'{name}' was being changed by other uploads at the same moment and was not saved; upload it again.");
             }
         }
     }
+
+    /// <summary>A refusal from the database that means another writer got there first (raised in or outside SaveChanges).</summary>
+    private static bool LostRace(Exception ex) => ex is DbUpdateException || WriteConflicts.IsConflict(ex);
 
     /// <summary>Tries of one file's transaction against concurrent uploads of the same name.</summary>
     private const int MaxStoreAttempts = 8;
