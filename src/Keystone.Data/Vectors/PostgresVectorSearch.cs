@@ -22,8 +22,19 @@ namespace Keystone.Data.Vectors;
 /// </remarks>
 internal sealed class PostgresVectorSearch(KeystoneDbFactory dbFactory) : VectorSearch
 {
-    /// <summary>Candidates each HNSW walk keeps (pgvector's default is 40; a filtered walk needs more to find a match).</summary>
+    /// <summary>
+    /// Candidates each knowledge walk keeps: it returns up to 50 candidates for fusion from a filtered walk (tenant,
+    /// model, documents), so more than pgvector's default of 40.
+    /// </summary>
     internal const int EfSearch = 100;
+
+    /// <summary>
+    /// Candidates the semantic cache's walk keeps: pgvector's default. The cache wants one row, and a hit is a near
+    /// repeat (similarity at or above the threshold), which a short walk finds; strict-order iterative scan keeps
+    /// walking when the filter (tenant, context, model, expiry) removes the rows it found. 40 instead of 100 halved the
+    /// index's work (1,950 instead of 3,350 buffer reads, 1.1 instead of 2.3 ms at 20,000 rows).
+    /// </summary>
+    internal const int CacheEfSearch = 40;
 
     public override async Task<IReadOnlyList<VectorMatch>> NearestAsync(VectorQuery query, CancellationToken ct)
     {
@@ -40,12 +51,14 @@ internal sealed class PostgresVectorSearch(KeystoneDbFactory dbFactory) : Vector
         };
         string sql;
         string order;
+        var ef = EfSearch;
         if (query.Table == VectorTable.SemanticCache)
         {
             parameters.Add(new NpgsqlParameter("context", query.ContextKey ?? throw new ArgumentException("A semantic-cache search needs its context key.", nameof(query))));
             parameters.Add(new NpgsqlParameter("now", query.LiveAt ?? DateTime.UtcNow));
             sql = CacheSql(n);
             order = "strict_order";
+            ef = CacheEfSearch;
         }
         else
         {
@@ -62,7 +75,7 @@ internal sealed class PostgresVectorSearch(KeystoneDbFactory dbFactory) : Vector
         // SET LOCAL needs a transaction; it keeps the search settings to this query on a pooled connection.
         await using var tx = await db.Database.BeginTransactionAsync(ct);
 #pragma warning disable EF1002 // n is a vector length (an integer), the order a constant; every value is a parameter
-        await db.Database.ExecuteSqlRawAsync($"SELECT set_config('hnsw.ef_search', '{EfSearch}', true), set_config('hnsw.iterative_scan', '{order}', true)", ct);
+        await db.Database.ExecuteSqlRawAsync($"SELECT set_config('hnsw.ef_search', '{ef}', true), set_config('hnsw.iterative_scan', '{order}', true)", ct);
         var rows = await db.Database.SqlQueryRaw<Row>(sql, [.. parameters]).ToListAsync(ct);
 #pragma warning restore EF1002
         await tx.CommitAsync(ct);

@@ -260,7 +260,7 @@ internal static class EmbeddingReport
         var tenant = (Guid)(await first.ExecuteScalarAsync())!;
         // As the lookup runs: one tenant set, the search settings of PostgresVectorSearch.
         await using (var set = new NpgsqlCommand(
-            $"SELECT set_config('app.all_tenants', 'off', true), set_config('app.tenant_id', '{tenant}', true), set_config('hnsw.ef_search', '{PostgresVectorSearch.EfSearch}', true), set_config('hnsw.iterative_scan', 'strict_order', true)",
+            $"SELECT set_config('app.all_tenants', 'off', true), set_config('app.tenant_id', '{tenant}', true), set_config('hnsw.ef_search', '{PostgresVectorSearch.CacheEfSearch}', true), set_config('hnsw.iterative_scan', 'strict_order', true)",
             conn, tx))
         {
             await set.ExecuteNonQueryAsync();

@@ -225,6 +225,48 @@ public abstract class KnowledgeTests(KnowledgeFixture fixture)
     }
 
     [Fact]
+    public async Task TextHalf_AtScale_LeavesOutAWordInHalfTheTenantsChunksAndRanksTheRest()
+    {
+        // Initech: no other test of this class writes its knowledge base, so its counts are this test's alone.
+        var tenant = DemoData.InitechId;
+        var common = Unique("brand").ToLowerInvariant();
+        var rare = Unique("refund").ToLowerInvariant();
+        var document = new KnowledgeDocument
+        {
+            Id = Guid.CreateVersion7(), TenantId = tenant, Name = $"{common}.md", Title = common, Kind = "markdown",
+            ContentHash = common, ChunkCount = KnowledgeTermStats.MinChunks, CreatedUtc = DateTime.UtcNow, UpdatedUtc = DateTime.UtcNow,
+        };
+        await using (var db = fixture.Db.ForTenant(tenant))
+        {
+            db.Add(document);
+            for (var i = 0; i < KnowledgeTermStats.MinChunks; i++)
+            {
+                var text = $"The {common} manual, page {i}." + (i < 7 ? $" Ask for a {rare} within thirty days." : " Keep the receipt.");
+                db.Add(new KnowledgeChunk
+                {
+                    Id = Guid.CreateVersion7(), TenantId = tenant, DocumentId = document.Id, Position = i, Section = "Manual", Header = "Manual",
+                    Text = text, ContentHash = $"{common}-{i}", TokenCount = 12,
+                });
+            }
+
+            await db.SaveChangesAsync();
+        }
+
+        var both = await fixture.Search.TextAsync(tenant, [common, rare], new RetrievalFilter(null, null), 50, CancellationToken.None);
+        var commonAlone = await fixture.Search.TextAsync(tenant, [common], new RetrievalFilter(null, null), 50, CancellationToken.None);
+        var receipt = await fixture.Search.TextAsync(tenant, ["receipt", rare], new RetrievalFilter(null, null), 50, CancellationToken.None);
+
+        // The word in every chunk is left out: the seven chunks with the rare word, not fifty arbitrary ones.
+        await using var read = fixture.Db.ForSystem();
+        var texts = await read.Set<KnowledgeChunk>().Where(c => both.Contains(c.Id)).Select(c => c.Text).ToListAsync();
+        Assert.Equal(7, both.Count);
+        Assert.All(texts, t => Assert.Contains(rare, t, StringComparison.Ordinal));
+        Assert.Empty(commonAlone);
+        // "receipt" is in 993 of 1,000 chunks: left out too.
+        Assert.Equal(7, receipt.Count);
+    }
+
+    [Fact]
     public async Task Retrieve_AsOneTenant_NeverReturnsAnotherTenantsChunks()
     {
         var marker = Unique("theta");

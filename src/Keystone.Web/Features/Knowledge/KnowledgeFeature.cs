@@ -11,6 +11,7 @@ internal static class KnowledgeFeature
         .Validate(o => o.OverlapTokens < o.ChunkTokens / 2, "Knowledge:OverlapTokens must be less than half of Knowledge:ChunkTokens.").Services
         .AddSingleton<KnowledgeModelResolver>()
         .AddSingleton<KnowledgeJobQueue>()
+        .AddSingleton<KnowledgeTermStats>()
         .AddScoped<KnowledgeIngestion>()
         .AddScoped<KnowledgeQueries>()
         .AddScoped<KnowledgeRetriever>()

@@ -27,6 +27,13 @@ internal abstract class KnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearc
 {
     protected KeystoneDbFactory DbFactory => dbFactory;
 
+    /// <summary>How many chunks the tenant holds (all models, embedded or not).</summary>
+    protected async Task<long> ChunkCountAsync(Guid tenantId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.Set<KnowledgeChunk>().LongCountAsync(c => c.TenantId == tenantId, ct);
+    }
+
     public abstract Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct);
 
     public async Task<IReadOnlyList<Guid>> VectorAsync(Guid tenantId, string model, float[] vector, RetrievalFilter filter, int limit, CancellationToken ct)

@@ -12,10 +12,11 @@ namespace Keystone.Web.Features.Knowledge;
 /// (pgvector's cosine distance through the HNSW index of the vector's dimension). Forced row-level security holds both
 /// to the tenant set on the connection; the queries name the tenant too.
 /// </summary>
-internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearch vectors) : KnowledgeSearch(dbFactory, vectors)
+internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearch vectors, KnowledgeTermStats terms) : KnowledgeSearch(dbFactory, vectors)
 {
     public override async Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct)
     {
+        words = await terms.SelectiveAsync(tenantId, words, c => ChunkCountAsync(tenantId, c), (w, c) => WordCountAsync(tenantId, w, c), ct);
         if (words.Count == 0)
         {
             return [];
@@ -40,6 +41,15 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
 #pragma warning restore EF1002
     }
 
+
+    /// <summary>The tenant's chunks whose text vector matches <paramref name="word"/> (stemmed, a stop word matches none).</summary>
+    private async Task<long> WordCountAsync(Guid tenantId, string word, CancellationToken ct)
+    {
+        await using var db = DbFactory.ForTenant(tenantId);
+        return await db.Database.SqlQueryRaw<long>("""
+            SELECT count(*) AS "Value" FROM knowledge_chunks WHERE tenant_id = @tenant AND search_vector @@ to_tsquery('english', @word)
+            """, new NpgsqlParameter("tenant", tenantId), new NpgsqlParameter("word", word)).SingleAsync(ct);
+    }
 
     private static void AppendFilter(StringBuilder sql, List<object> parameters, RetrievalFilter filter, string documentColumn)
     {

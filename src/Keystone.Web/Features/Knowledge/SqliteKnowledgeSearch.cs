@@ -12,17 +12,17 @@ namespace Keystone.Web.Features.Knowledge;
 /// candidates); the vector half is <see cref="KnowledgeSearch"/>'s (the tenant's vectors of the model in memory,
 /// scanned with SIMD).
 /// </summary>
-internal sealed class SqliteKnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearch vectors) : KnowledgeSearch(dbFactory, vectors)
+internal sealed class SqliteKnowledgeSearch(KeystoneDbFactory dbFactory, VectorSearch vectors, KnowledgeTermStats terms) : KnowledgeSearch(dbFactory, vectors)
 {
     public override async Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct)
     {
+        words = await terms.SelectiveAsync(tenantId, words, c => ChunkCountAsync(tenantId, c), (w, c) => MatchCountAsync(tenantId, [w], c), ct);
         if (words.Count == 0)
         {
             return [];
         }
 
-        // Words are letters and digits only, each quoted as an FTS5 string.
-        var match = "{header text} : (" + string.Join(" OR ", words.Select(w => "\"" + w + "\"")) + ") AND scope : " + KnowledgeModel.SqliteTenantToken(tenantId);
+        var match = Match(tenantId, words);
         var parameters = new List<object> { new SqliteParameter("@match", match), new SqliteParameter("@tenant", Text(tenantId)), new SqliteParameter("@limit", limit) };
         var sql = new StringBuilder("""
             SELECT c.id AS "Value" FROM knowledge_chunks_fts f
@@ -37,6 +37,18 @@ internal sealed class SqliteKnowledgeSearch(KeystoneDbFactory dbFactory, VectorS
 #pragma warning disable EF1002
         return await db.Database.SqlQueryRaw<Guid>(sql.ToString(), [.. parameters]).ToListAsync(ct);
 #pragma warning restore EF1002
+    }
+
+    /// <summary>Words are letters and digits only, each quoted as an FTS5 string; the tenant's scope token is part of the match.</summary>
+    private static string Match(Guid tenantId, IReadOnlyList<string> words)
+        => "{header text} : (" + string.Join(" OR ", words.Select(w => "\"" + w + "\"")) + ") AND scope : " + KnowledgeModel.SqliteTenantToken(tenantId);
+
+    /// <summary>The tenant's chunks that contain any of <paramref name="words"/> (FTS5 tokenizes them as it indexed: stemmed).</summary>
+    private async Task<long> MatchCountAsync(Guid tenantId, IReadOnlyList<string> words, CancellationToken ct)
+    {
+        await using var db = DbFactory.ForTenant(tenantId);
+        return await db.Database.SqlQueryRaw<long>("""SELECT count(*) AS "Value" FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH @match""",
+            new SqliteParameter("@match", Match(tenantId, words))).SingleAsync(ct);
     }
 
     /// <summary>EF Core stores a Guid on SQLite as upper-case text.</summary>
