@@ -38,7 +38,6 @@ builder.Services.AddKeystoneData(connections);
 builder.Services.AddKeystoneDatabaseStartup();
 builder.Services.AddKeystoneDataProtection(database, connections);
 builder.Services.AddKeystoneIdentity();
-builder.Services.AddKeystoneHangfire(database, connections);
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddMudServices();
 builder.Services.AddHttpContextAccessor();
@@ -64,6 +63,10 @@ builder.Services.AddAgentsFeature();
 builder.Services.AddApprovalsFeature();
 builder.Services.AddHomeFeature();
 builder.Services.AddKnowledgeFeature();
+// Last: hosted services start in this order and stop in the reverse, so the job server starts after the gateway and
+// stops before it; a job still finishing a model call at shutdown can then settle and record it (the call recorder
+// and the budget counters drain after the jobs, not before).
+builder.Services.AddKeystoneHangfire(database, connections);
 
 var app = builder.Build();
 
