@@ -49,7 +49,7 @@ public sealed class PendingAction : ITenantOwned
     /// <summary>One of <see cref="PendingActionStatus"/>.</summary>
     public string Status { get; set; } = PendingActionStatus.Pending;
 
-    /// <summary>The deciding user id, or <c>api_key:&lt;id&gt;</c>; null while pending and for expiry.</summary>
+    /// <summary>The deciding (or, for <see cref="PendingActionStatus.Cancelled"/>, cancelling) user id, or <c>api_key:&lt;id&gt;</c>; null while pending and for expiry.</summary>
     public string? DecidedById { get; set; }
 
     /// <summary>The decider as people read it (email, key name) at the time of the decision.</summary>
@@ -97,4 +97,8 @@ public static class PendingActionStatus
     public const string Approved = "approved";
     public const string Rejected = "rejected";
     public const string Expired = "expired";
+
+    /// <summary>Closed because its requester gave up (the run that asked was cancelled): nobody may decide it, nothing runs,
+    /// and it is not handed over (the requester closed it itself).</summary>
+    public const string Cancelled = "cancelled";
 }

@@ -34,6 +34,11 @@ public abstract class AgentAppFixture : IAsyncLifetime
 
     protected abstract Task<KeystoneAppFactory> CreateAppAsync();
 
+    /// <summary>A fixture's own test services, added after the app's.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         _base = await CreateAppAsync();
@@ -44,8 +49,11 @@ public abstract class AgentAppFixture : IAsyncLifetime
             {
                 s.AddSingleton<IApprovalService>(Approvals);
             }
+
+            ConfigureServices(s);
         }));
         _ = App.Server;
+        Approvals.DbFactory = App.Services.GetRequiredService<KeystoneDbFactory>();
         // Hangfire's log provider is process-global and each host sets its own: once that host is disposed (test classes
         // run side by side), enqueuing a job here would log through a disposed factory. A silent one belongs to no host.
     }
@@ -223,6 +231,25 @@ internal sealed class RecordingApprovals : IApprovalService
         {
             return [.. _requests.Where(r => r.Request.SourceId == runId)];
         }
+    }
+
+    /// <summary>The app's database, for the source's own write when a source is cancelled.</summary>
+    public KeystoneDbFactory? DbFactory { get; set; }
+
+    /// <summary>Ends the source in a transaction of its own; the recorded requests stay as they were (nothing is pending here).</summary>
+    public async Task<SourceCancellation> CancelWithSourceAsync(Guid tenantId, string sourceKind, Guid sourceId, SourceCanceller by,
+        Func<KeystoneDbContext, CancellationToken, Task<bool>> endSource, CancellationToken cancellationToken)
+    {
+        await using var db = DbFactory!.ForTenant(tenantId);
+        await using var tx = await db.Database.BeginTransactionAsync(cancellationToken);
+        if (!await endSource(db, cancellationToken))
+        {
+            return new SourceCancellation(SourceCancellationResult.SourceNotEnded, 0);
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        await tx.CommitAsync(cancellationToken);
+        return new SourceCancellation(SourceCancellationResult.Cancelled, 0);
     }
 
     public Task<Guid> RequestAsync(PendingActionRequest request, CancellationToken cancellationToken)

@@ -117,9 +117,14 @@ public abstract class AgentApprovalEndToEndTests(AgentAppFixture fixture)
 
 public sealed class SqliteApprovalsAppFixture : AgentAppFixture
 {
+    /// <summary>The open run views' safety poll here: far longer than any test waits, so a view that updates in a test was
+    /// told by a notice (the playground's agent mode tests prove push, not polling).</summary>
+    public const int SafetyPollSeconds = 600;
+
     protected override bool RecordApprovals => false;
 
-    protected override Task<KeystoneAppFactory> CreateAppAsync() => Task.FromResult(new KeystoneAppFactory());
+    protected override Task<KeystoneAppFactory> CreateAppAsync()
+        => Task.FromResult(new KeystoneAppFactory().WithSetting("Agents:LiveSafetyPollSeconds", SafetyPollSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)));
 }
 
 public sealed class PostgresApprovalsAppFixture : AgentAppFixture

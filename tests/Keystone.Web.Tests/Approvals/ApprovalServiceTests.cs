@@ -93,6 +93,134 @@ public abstract class ApprovalServiceTests : IAsyncLifetime
         Assert.False(await db.PendingActions.AnyAsync());
     }
 
+    private static readonly SourceCanceller Canceller = new("user", "member-1", "member-1@acme.test");
+
+    [Fact]
+    public async Task CancelWithSource_PendingAction_IsClosedAuditedAndNeverHandedOver_AndADecisionThenAnswersActionCancelled()
+    {
+        var request = Request(Acme, Now);
+        var id = await Service.RequestAsync(request, CancellationToken.None);
+        lock (_notices)
+        {
+            _notices.Clear();
+        }
+
+        var ended = 0;
+
+        var outcome = await Service.CancelWithSourceAsync(Acme, Kind, request.SourceId, Canceller,
+            (_, _) => Task.FromResult(++ended > 0), CancellationToken.None);
+
+        Assert.Equal((SourceCancellationResult.Cancelled, 1, 1), (outcome.Result, outcome.ActionsClosed, ended));
+        var row = await RowAsync(id);
+        Assert.Equal((PendingActionStatus.Cancelled, "member-1", "member-1@acme.test"), (row.Status, row.DecidedById, row.DecidedByName));
+        Assert.NotNull(row.HandledUtc);
+        Assert.Empty(await Service.PendingAsync(Acme, CancellationToken.None));
+        Assert.Equal(0, await Service.CountWaitingAsync(Acme, Admin(), CancellationToken.None));
+        Assert.Equal(PendingActionStatus.Cancelled, Assert.Single(await Service.HistoryAsync(Acme, null, CancellationToken.None)).Status);
+        lock (_notices)
+        {
+            Assert.Contains(Acme, _notices);
+        }
+
+        await using (var db = Factory.ForSystem())
+        {
+            var audit = await db.AuditLog.AsNoTracking().SingleAsync(a => a.Target == $"pending_action:{id}");
+            Assert.Equal(("approval.cancel", "user", "member-1", "member-1"), (audit.Action, audit.ActorType, audit.ActorId, audit.OnBehalfOf));
+        }
+
+        var approve = await Assert.ThrowsAsync<ApprovalException>(() => Service.DecideAsync(Acme, id, ApprovalVerdict.Approve, null, null, Admin(), CancellationToken.None));
+        var reject = await Assert.ThrowsAsync<ApprovalException>(() => Service.DecideAsync(Acme, id, ApprovalVerdict.Reject, null, null, Admin(), CancellationToken.None));
+        Assert.Equal((409, ApprovalException.CancelledCode), (approve.Status, approve.Code));
+        Assert.Equal(ApprovalException.CancelledCode, reject.Code);
+        Assert.Contains("cancelled by member-1@acme.test", approve.Message, StringComparison.Ordinal);
+        _clock.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(0, await Service.ExpireDueAsync(CancellationToken.None));
+        Assert.Equal(0, await Service.RetryHandoversAsync(CancellationToken.None));
+        Assert.Empty(_handler.Heard);
+        Assert.Equal(PendingActionStatus.Cancelled, (await RowAsync(id)).Status);
+    }
+
+    [Fact]
+    public async Task CancelWithSource_TheSourceMovedOn_NothingChangesAndTheActionStaysPending()
+    {
+        var request = Request(Acme, Now);
+        var id = await Service.RequestAsync(request, CancellationToken.None);
+
+        var outcome = await Service.CancelWithSourceAsync(Acme, Kind, request.SourceId, Canceller, (_, _) => Task.FromResult(false), CancellationToken.None);
+
+        Assert.Equal((SourceCancellationResult.SourceNotEnded, 0), (outcome.Result, outcome.ActionsClosed));
+        Assert.Equal(PendingActionStatus.Pending, (await RowAsync(id)).Status);
+        await using var db = Factory.ForSystem();
+        Assert.False(await db.AuditLog.AnyAsync(a => a.Target == $"pending_action:{id}"));
+    }
+
+    [Fact]
+    public async Task CancelWithSource_WhileAnApprovalIsBeingHandedOver_TheApprovalKeepsTheActionAndTheCancelChangesNothing()
+    {
+        var request = Request(Acme, Now);
+        var id = await Service.RequestAsync(request, CancellationToken.None);
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _handler.Before = async _ =>
+        {
+            entered.TrySetResult();
+            await release.Task;
+        };
+        var approving = Service.DecideAsync(Acme, id, ApprovalVerdict.Approve, null, null, Admin(), CancellationToken.None);
+        await entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var ended = 0;
+
+        var outcome = await Service.CancelWithSourceAsync(Acme, Kind, request.SourceId, Canceller, (_, _) => Task.FromResult(++ended > 0), CancellationToken.None);
+
+        release.SetResult();
+        var decided = await approving;
+        Assert.Equal((SourceCancellationResult.ApprovalWon, 0, 0), (outcome.Result, outcome.ActionsClosed, ended));
+        Assert.Contains("admin-1@acme.test approved 'send_email'", outcome.Message, StringComparison.Ordinal);
+        Assert.Equal(PendingActionStatus.Approved, decided.Status);
+        Assert.NotNull(decided.HandledUtc);
+        Assert.Single(_handler.Heard);
+    }
+
+    [Fact]
+    public async Task CancelAndApprove_AtTheSameMoment_ExactlyOneOfThemTakesTheAction()
+    {
+        for (var round = 0; round < 8; round++)
+        {
+            var request = Request(Acme, Now, step: $"race-{round}");
+            var id = await Service.RequestAsync(request, CancellationToken.None);
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            var cancel = Task.Run(async () =>
+            {
+                await start.Task;
+                return await Service.CancelWithSourceAsync(Acme, Kind, request.SourceId, Canceller, (_, _) => Task.FromResult(true), CancellationToken.None);
+            });
+            var approve = Task.Run(async () =>
+            {
+                await start.Task;
+                try
+                {
+                    await Service.DecideAsync(Acme, id, ApprovalVerdict.Approve, null, null, Admin(), CancellationToken.None);
+                    return (string?)null;
+                }
+                catch (ApprovalException ex)
+                {
+                    return ex.Code;
+                }
+            });
+            start.SetResult();
+            var (closed, refusal) = ((await cancel).ActionsClosed == 1, await approve);
+
+            // Never both, never neither: the cancel closed it and the approve was told so, or the approve took it.
+            Assert.True(closed != (refusal is null), $"round {round}: closed={closed}, approve refusal={refusal ?? "none"}");
+            Assert.Equal(closed ? PendingActionStatus.Cancelled : PendingActionStatus.Approved, (await RowAsync(id)).Status);
+            if (closed)
+            {
+                Assert.Equal(ApprovalException.CancelledCode, refusal);
+            }
+        }
+    }
+
     [Fact]
     public async Task Approve_ByAdmin_StoresAuditsWithActorOnBehalfOfAndSourceAndHandsOverOnce()
     {
@@ -348,6 +476,56 @@ public sealed class PostgresApprovalServiceTests : ApprovalServiceTests
     {
         var db = await PostgresTestDatabase.CreateAsync();
         return (db, db.CreateFactory());
+    }
+
+    [Fact]
+    public async Task SourceNotices_PublishedOnOneInstance_ReachTheOtherInstanceOnTheSameListener()
+    {
+        var clock = TimeProvider.System;
+        using var a = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
+        using var b = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
+        var heardByB = new TaskCompletionSource<(Guid, Guid)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var tenantNoticesOnB = 0;
+        b.Changed += t =>
+        {
+            if (t == Guid.Empty)
+            {
+                listening.TrySetResult();
+            }
+            else
+            {
+                Interlocked.Increment(ref tenantNoticesOnB);
+            }
+        };
+        b.SourceChanged += (t, s) =>
+        {
+            if (s != Guid.Empty)
+            {
+                heardByB.TrySetResult((t, s));
+            }
+        };
+        var heardByA = 0;
+        a.SourceChanged += (_, s) =>
+        {
+            if (s != Guid.Empty)
+            {
+                Interlocked.Increment(ref heardByA);
+            }
+        };
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        await listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var run = Guid.NewGuid();
+
+        a.PublishSource(Acme, run);
+
+        Assert.Equal((Acme, run), await heardByB.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(a.ReachesEveryInstance);
+        Assert.Equal(1, Volatile.Read(ref heardByA)); // At once on its own instance, not again from its own NOTIFY.
+        Assert.Equal(0, Volatile.Read(ref tenantNoticesOnB)); // A run's notice is not an inbox's.
+        await a.StopAsync(CancellationToken.None);
+        await b.StopAsync(CancellationToken.None);
     }
 
     [Fact]

@@ -32,16 +32,22 @@ internal sealed class RecordingHandler : IApprovalDecisionHandler
     /// <summary>How many of the next calls throw.</summary>
     public int FailNext { get; set; }
 
-    public Task OnDecidedAsync(ApprovalDecision decision, CancellationToken cancellationToken)
+    /// <summary>Awaited before each decision is taken (a hand-over still under way while it waits).</summary>
+    public Func<ApprovalDecision, Task>? Before { get; set; }
+
+    public async Task OnDecidedAsync(ApprovalDecision decision, CancellationToken cancellationToken)
     {
+        if (Before is { } before)
+        {
+            await before(decision);
+        }
+
         Heard.Enqueue(decision);
         if (FailNext > 0)
         {
             FailNext--;
             throw new InvalidOperationException("the run is not paused any more");
         }
-
-        return Task.CompletedTask;
     }
 }
 

@@ -169,6 +169,46 @@ public sealed class ApprovalsPageTests : KeystoneComponentTest, IClassFixture<Ap
     }
 
     [Fact]
+    public async Task Live_TheRunThatAskedIsCancelled_TheCardLeavesTheOpenPageAndHistorySaysCancelledWithItsRun()
+    {
+        await SignInAsAsync("admin@globex.demo", Roles.TenantAdmin, DemoData.GlobexId);
+        var request = ApprovalTestData.Request(DemoData.GlobexId, DateTime.UtcNow, step: Guid.NewGuid().ToString("N"), onBehalfOf: "someone")
+            with { Summary = "Email the Globex customer" };
+        var id = await Approvals.RequestAsync(request, CancellationToken.None);
+        var page = RenderPage();
+        page.WaitForElement($"[data-test=action-{id}]", Wait);
+
+        await Approvals.CancelWithSourceAsync(DemoData.GlobexId, request.SourceKind, request.SourceId, new SourceCanceller("user", "someone", "someone@globex.demo"),
+            (_, _) => Task.FromResult(true), CancellationToken.None);
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll($"[data-test=action-{id}]")), Wait);
+        page.FindAll("[role=tab]").Single(t => t.TextContent.Contains("History", StringComparison.Ordinal)).Click();
+        page.WaitForAssertion(() => Assert.Contains("cancelled with its run by someone@globex.demo", page.Find($"[data-test=history-{id}]").ParentElement!.TextContent,
+            StringComparison.Ordinal), Wait);
+    }
+
+    [Fact]
+    public async Task Decide_TheRunWasCancelledMeanwhile_TheCardSaysSoInPlainWordsAndNothingRuns()
+    {
+        await SignInAsAsync("admin@acme.demo", Roles.TenantAdmin, DemoData.AcmeId);
+        var id = await RequestAsync(DemoData.AcmeId, "someone");
+        var page = RenderPage();
+        // The cancel lands without a notice (another instance whose NOTIFY was lost): the open card is stale.
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            await db.PendingActions.Where(a => a.Id == id).ExecuteUpdateAsync(s => s
+                .SetProperty(a => a.Status, PendingActionStatus.Cancelled).SetProperty(a => a.DecidedByName, "member@acme.demo")
+                .SetProperty(a => a.DecidedUtc, DateTime.UtcNow).SetProperty(a => a.HandledUtc, DateTime.UtcNow));
+        }
+
+        page.Find($"[data-test=action-{id}] [data-test=action-approve]").Click();
+
+        page.WaitForAssertion(() => Assert.Empty(page.FindAll($"[data-test=action-{id}]")), Wait);
+        Assert.Contains("was cancelled by member@acme.demo", page.Find("[data-test=decision-notice]").TextContent, StringComparison.Ordinal);
+        Assert.Equal(PendingActionStatus.Cancelled, (await RowAsync(id)).Status);
+    }
+
+    [Fact]
     public async Task Decide_SomeoneElseDecidedFirst_TheCardSaysWhoAndNothingChanges()
     {
         await SignInAsAsync("admin@acme.demo", Roles.TenantAdmin, DemoData.AcmeId);

@@ -23,7 +23,8 @@ namespace Keystone.Web.Tests.Playground;
 /// </summary>
 public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixture<SqliteApprovalsAppFixture>, IAsyncLifetime
 {
-    // A bound for database round trips and the page's 300 ms polls on a busy machine, not a speed assertion.
+    // A bound for database round trips on a busy machine, not a speed assertion. The views' safety poll is ten minutes
+    // in this fixture, so everything a test sees change within this bound arrived by a notice, not by polling.
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
 
     private static readonly ApprovalActor Admin = new(ApprovalActor.UserType, "acme-admin-test", "admin@acme.demo", Roles.TenantAdmin, false);
@@ -34,9 +35,14 @@ public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixt
 
     public PlaygroundAgentModeTests(SqliteApprovalsAppFixture fixture) => _fixture = fixture;
 
+    private CountingChannel _channel = default!;
+
     public async Task InitializeAsync()
     {
         _scope = _fixture.App.Services.CreateAsyncScope();
+        // The app's run notices, counting the views that listen (so a closed page is seen to stop listening).
+        _channel = new CountingChannel(_scope.ServiceProvider.GetRequiredService<IApprovalSourceNotices>());
+        Services.AddSingleton(new AgentRunNotices(_channel, _scope.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<AgentsOptions>>()));
         var member = await _scope.ServiceProvider.GetRequiredService<UserManager<KeystoneUser>>().FindByEmailAsync("member@acme.demo");
         _memberId = member!.Id;
         var tenant = _scope.ServiceProvider.GetRequiredService<TenantContext>();
@@ -130,6 +136,25 @@ public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixt
     }
 
     [Fact]
+    public void Fixture_TheSafetyPollIsLongerThanAnyWait_SoTheseTestsProvePush()
+        => Assert.True(_scope.ServiceProvider.GetRequiredService<AgentRunNotices>().SafetyPoll > Wait * 10);
+
+    [Fact]
+    public async Task AgentMode_TheOpenRunListensForNotices_AndStopsListeningWhenThePageCloses()
+    {
+        var page = RenderInAgentMode();
+        var runId = await AskAsync(page, "Email jo@customer.example the summary. [sim:tool=send_email]");
+        await _fixture.WorkAsync(runId);
+        page.WaitForElement("[data-test=agent-approval]", Wait);
+
+        Assert.Equal(1, _channel.Subscribers);
+
+        await DisposeComponentsAsync();
+
+        Assert.Equal(0, _channel.Subscribers);
+    }
+
+    [Fact]
     public async Task AgentMode_Rejected_TheCardSaysItWasNotSentAndNothingIsSent()
     {
         var page = RenderInAgentMode();
@@ -209,4 +234,31 @@ public sealed class PlaygroundAgentModeTests : KeystoneComponentTest, IClassFixt
         malformed.WaitForElement("[data-test=conversation-not-found]", Wait);
         Assert.Empty(malformed.FindAll("[data-test=agent-run]"));
     }
+}
+
+/// <summary>The approvals' source notices, passed through, counting the handlers subscribed.</summary>
+internal sealed class CountingChannel(IApprovalSourceNotices inner) : IApprovalSourceNotices
+{
+    private int _subscribers;
+
+    public int Subscribers => Volatile.Read(ref _subscribers);
+
+    public bool ReachesEveryInstance => inner.ReachesEveryInstance;
+
+    public event Action<Guid, Guid>? SourceChanged
+    {
+        add
+        {
+            inner.SourceChanged += value;
+            Interlocked.Increment(ref _subscribers);
+        }
+
+        remove
+        {
+            inner.SourceChanged -= value;
+            Interlocked.Decrement(ref _subscribers);
+        }
+    }
+
+    public void PublishSource(Guid tenantId, Guid sourceId) => inner.PublishSource(tenantId, sourceId);
 }

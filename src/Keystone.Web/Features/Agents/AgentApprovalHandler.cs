@@ -11,7 +11,7 @@ namespace Keystone.Web.Features.Agents;
 /// rejection or expiry the refusal goes back to the model, which tells the person. Idempotent: a decision for a step
 /// that no longer waits changes nothing.
 /// </summary>
-internal sealed class AgentApprovalHandler(KeystoneDbFactory dbFactory, AgentRunService runs, TimeProvider clock) : IApprovalDecisionHandler
+internal sealed class AgentApprovalHandler(KeystoneDbFactory dbFactory, AgentRunService runs, AgentRunNotices notices, TimeProvider clock) : IApprovalDecisionHandler
 {
     public const string Kind = "agent_run";
 
@@ -41,6 +41,15 @@ internal sealed class AgentApprovalHandler(KeystoneDbFactory dbFactory, AgentRun
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, AgentRunState.Queued).SetProperty(r => r.UpdatedUtc, now), cancellationToken);
         if (resumed == 0)
         {
+            // The decision came between the worker's request and its pause (the action is in the inbox the moment it is
+            // stored): the worker still holds the run and will park it. Failing here keeps the decision to be handed over
+            // again (the approvals job retries after a minute), when the run waits for it; returning would leave the run
+            // parked on a decision that was already delivered, forever.
+            if (await db.AgentRuns.AnyAsync(r => r.Id == decision.SourceId && r.State == AgentRunState.Running && r.LeaseId != null, cancellationToken))
+            {
+                throw new InvalidOperationException("The run had not finished pausing for this approval; the decision is handed to it again shortly.");
+            }
+
             return;
         }
 
@@ -72,6 +81,7 @@ internal sealed class AgentApprovalHandler(KeystoneDbFactory dbFactory, AgentRun
         AgentRunEvents.Add(db, step.TenantId, step.RunId, AgentRunEvents.Status, new { state = "queued", approval = result }, now);
         await db.SaveChangesAsync(cancellationToken);
         await tx.CommitAsync(cancellationToken);
+        notices.Changed(step.TenantId, step.RunId);
         runs.Enqueue(step.RunId);
     }
 }

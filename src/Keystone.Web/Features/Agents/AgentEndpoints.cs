@@ -55,7 +55,9 @@ internal static class AgentEndpoints
     public static async Task<IResult> CancelAsync(HttpContext http, Guid id, AgentRunService runs)
     {
         var key = ApiKeyContext.KeyOf(http)!;
-        var state = await runs.CancelAsync(key.TenantId, id, http.RequestAborted) ?? throw ApiException.NotFound("No run with that id in this tenant.");
+        var by = new Keystone.Web.Features.Approvals.SourceCanceller("api_key", key.KeyId.ToString(), "API key " + key.Name);
+        var state = await Map(() => runs.CancelAsync(key.TenantId, id, http.RequestAborted, by))
+            ?? throw ApiException.NotFound("No run with that id in this tenant.");
         return TypedResults.Accepted($"/api/v1/runs/{id}", new { id, state = AgentRunEvents.StateName(state) });
     }
 

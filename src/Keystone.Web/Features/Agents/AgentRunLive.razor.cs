@@ -9,17 +9,17 @@ namespace Keystone.Web.Features.Agents;
 
 /// <summary>
 /// Follows one run of the signed-in user: reads the run's event rows (the ones <c>GET /api/v1/runs/{id}/events</c> sends)
-/// after the last one shown, renders them, and looks again every <see cref="Poll"/> until <c>done</c>. Reading rows, not
-/// an in-process feed, means a run executed by a worker on another instance shows the same, and opening the page again
-/// later replays the run from its first event.
+/// after the last one shown and renders them, again each time the run says it wrote more (<see cref="AgentRunNotices"/>,
+/// pushed by the worker, the approval hand-over and a cancel, from this instance or another) and on the notices' slow
+/// safety poll, until <c>done</c>. The rows stay the one source: a notice only says "read again", so opening the page
+/// later replays the run from its first event, and a lost notice is late, never wrong.
 /// </summary>
 public sealed partial class AgentRunLive : IAsyncDisposable
 {
-    /// <summary>How often an unfinished run's new events are read (the SSE stream polls at 200 ms).</summary>
-    internal static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(300);
-
     private readonly List<RunEvent> _events = [];
     private CancellationTokenSource? _follow;
+    private IDisposable? _subscription;
+    private LiveWakeup? _wakeup;
     private AgentRun? _run;
     private Guid _followed;
     private long _after;
@@ -35,6 +35,8 @@ public sealed partial class AgentRunLive : IAsyncDisposable
     [Parameter] public EventCallback<AgentRun> OnFinished { get; set; }
 
     [Inject] private AgentRunService Runs { get; set; } = default!;
+
+    [Inject] private AgentRunNotices Notices { get; set; } = default!;
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
 
@@ -52,12 +54,7 @@ public sealed partial class AgentRunLive : IAsyncDisposable
             return;
         }
 
-        if (_follow is not null)
-        {
-            await _follow.CancelAsync();
-            _follow.Dispose();
-        }
-
+        await StopFollowingAsync();
         _followed = RunId;
         _events.Clear();
         _after = 0;
@@ -82,22 +79,29 @@ public sealed partial class AgentRunLive : IAsyncDisposable
 
         _run = view.Run;
         _costMicros = view.Run.CostMicros;
+        // Subscribed before the first read: an event written between the read and the subscription still wakes the view.
+        var wakeup = _wakeup = new LiveWakeup();
+        _subscription = Notices.Subscribe(tenantId, RunId, _ => wakeup.Set());
         await ReadAsync(tenantId, CancellationToken.None);
         if (!_finished)
         {
             _follow = new CancellationTokenSource();
-            _ = FollowAsync(tenantId, _follow.Token);
+            _ = FollowAsync(tenantId, wakeup, _follow.Token);
+        }
+        else
+        {
+            await StopFollowingAsync();
         }
     }
 
-    /// <summary>Reads new events until <c>done</c>; each batch is one render.</summary>
-    private async Task FollowAsync(Guid tenantId, CancellationToken ct)
+    /// <summary>Reads new events at each notice (or safety poll) until <c>done</c>; each batch is one render.</summary>
+    private async Task FollowAsync(Guid tenantId, LiveWakeup wakeup, CancellationToken ct)
     {
         try
         {
             while (!_finished && !ct.IsCancellationRequested)
             {
-                await Task.Delay(Poll, Clock, ct);
+                await wakeup.WaitAsync(Notices.SafetyPoll, Clock, ct);
                 var before = _events.Count;
                 await InvokeAsync(async () =>
                 {
@@ -118,6 +122,30 @@ public sealed partial class AgentRunLive : IAsyncDisposable
             // A lost database connection ends the live view; opening the run again reads it from the start.
             Log.LogWarning(ex, "Following agent run {RunId} stopped", RunId);
         }
+        finally
+        {
+            if (_finished && !ct.IsCancellationRequested)
+            {
+                // Done: nothing more will come, so the view stops listening.
+                _subscription?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Ends the follow loop and the notice subscription (another run is shown, or the circuit ends).</summary>
+    private async Task StopFollowingAsync()
+    {
+        _subscription?.Dispose();
+        _subscription = null;
+        if (_follow is not null)
+        {
+            await _follow.CancelAsync();
+            _follow.Dispose();
+            _follow = null;
+        }
+
+        _wakeup?.Dispose();
+        _wakeup = null;
     }
 
     private async Task ReadAsync(Guid tenantId, CancellationToken ct)
@@ -243,14 +271,7 @@ public sealed partial class AgentRunLive : IAsyncDisposable
 
     private static string Short(string text) => text.Length <= 1500 ? text : text[..1500] + "…";
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_follow is not null)
-        {
-            await _follow.CancelAsync();
-            _follow.Dispose();
-        }
-    }
+    public async ValueTask DisposeAsync() => await StopFollowingAsync();
 
     /// <summary>One event row with its data parsed once.</summary>
     internal sealed record RunEvent(long Id, string Type, JsonElement Data)

@@ -15,6 +15,12 @@ public sealed partial class AgentRunPage
     /// <summary>The run's id (route).</summary>
     [Parameter] public Guid Id { get; set; }
 
+    /// <summary>
+    /// The run whose opening was already audited in this page's prerender: the interactive render that follows is the
+    /// same look and must not write a second <c>agent_run.view</c> entry (as the trace page does).
+    /// </summary>
+    [PersistentState] public Guid? AuditedId { get; set; }
+
     [Inject] private AgentRunViewer Viewer { get; set; } = default!;
 
     [Inject] private NavigationManager Navigation { get; set; } = default!;
@@ -26,10 +32,9 @@ public sealed partial class AgentRunPage
             return;
         }
 
-        // REVIEW: audited per render pass (the prerender and the interactive render may each write one entry); the trace
-        // page carries the audited id across the two, which this page could copy.
-        _detail = await Viewer.OpenAsync(Id, writeAudit: true, CancellationToken.None);
+        _detail = await Viewer.OpenAsync(Id, writeAudit: AuditedId != Id, CancellationToken.None);
         _loaded = true;
+        AuditedId = _detail is null ? null : Id;
         if (_detail is not null)
         {
             _models = await Viewer.ModelsAsync(_detail.View.Run.TenantId, CancellationToken.None);

@@ -3,6 +3,7 @@ using Keystone.Data;
 using Keystone.Data.Agents;
 using Keystone.Gateway;
 using Keystone.Web.Features.Agents.Tools;
+using Keystone.Web.Features.Approvals;
 using Keystone.Web.Features.Prompts;
 using Microsoft.EntityFrameworkCore;
 
@@ -19,8 +20,12 @@ internal sealed record RunActor(string? UserId, Guid? ApiKeyId, string OnBehalfO
 internal sealed record RunView(AgentRun Run, IReadOnlyList<AgentRunStep> Steps);
 
 /// <summary>Starts, reads and cancels runs. The loop itself is <see cref="AgentRunner"/>, run by <see cref="AgentRunJob"/>.</summary>
-internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRenderer prompts, IBackgroundJobClient jobs, TimeProvider clock)
+internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRenderer prompts, IBackgroundJobClient jobs, IApprovalService approvals,
+    AgentRunNotices notices, TimeProvider clock)
 {
+    /// <summary>The code of a cancel that lost to an approval being handed over (409).</summary>
+    public const string AlreadyApproved = "already_approved";
+
     public const int MaxInputLength = 32_000;
 
     /// <summary>Stores a queued run and hands it to a worker.</summary>
@@ -95,6 +100,7 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
 
         AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Status, new { state = "queued" }, now.UtcDateTime);
         await db.SaveChangesAsync(ct);
+        notices.Changed(run.TenantId, run.Id);
         return run;
     }
 
@@ -209,32 +215,128 @@ internal sealed class AgentRunService(KeystoneDbFactory dbFactory, PromptRendere
 
     /// <summary>
     /// Cancels a run: one that no worker holds (queued, waiting for approval) ends now; a running one is flagged and its
-    /// worker stops at the next step boundary. Returns the run's state after the request; null when there is no such run.
+    /// worker stops at the next step boundary. A run waiting for approval ends in one transaction with its pending action,
+    /// which is closed as cancelled (audited as <paramref name="by"/>, out of the inbox at once), so an approve racing the
+    /// cancel loses with 409 <c>action_cancelled</c>. If the approval came first, it keeps the action, never both: while
+    /// it is being handed over the cancel changes nothing and answers 409 <see cref="AlreadyApproved"/>; once handed over,
+    /// the approved call is carried out and the run stops right after it (the answer is its state then, not
+    /// <c>cancelled</c>). Returns the run's state after the request; null when there is no such run.
     /// </summary>
-    public async Task<AgentRunState?> CancelAsync(Guid tenantId, Guid runId, CancellationToken ct)
+    public async Task<AgentRunState?> CancelAsync(Guid tenantId, Guid runId, CancellationToken ct, SourceCanceller? by = null)
+    {
+        by ??= new SourceCanceller("system", "agents", "Agents");
+        AgentRunState? state = null;
+        // Each pass acts on the state it read with a statement conditional on that state; a run that moved on meanwhile
+        // (parked for approval, resumed, claimed) is read again, so a cancel never silently does nothing.
+        for (var pass = 0; pass < 4; pass++)
+        {
+            await using (var read = dbFactory.ForTenant(tenantId))
+            {
+                state = await read.AgentRuns.AsNoTracking().Where(r => r.Id == runId && r.TenantId == tenantId)
+                    .Select(r => (AgentRunState?)r.State).SingleOrDefaultAsync(ct);
+            }
+
+            var approvedCallWaits = state == AgentRunState.Queued && await HasApprovedCallToRunAsync(tenantId, runId, ct);
+            switch (state)
+            {
+                case null:
+                    return null;
+                case { } finished when AgentRunEvents.IsFinished(finished):
+                    return state;
+                case AgentRunState.WaitingApproval:
+                    var outcome = await approvals.CancelWithSourceAsync(tenantId, AgentApprovalHandler.Kind, runId, by,
+                        (db, c) => EndNowAsync(db, tenantId, runId, AgentRunState.WaitingApproval, c), ct);
+                    if (outcome.Result == SourceCancellationResult.ApprovalWon)
+                    {
+                        throw new AgentException(409, AlreadyApproved, outcome.Message ?? "An approval is being carried out; cancel again to stop the run at its next step.", "run");
+                    }
+
+                    if (outcome.Result == SourceCancellationResult.Cancelled)
+                    {
+                        notices.Changed(tenantId, runId);
+                        return AgentRunState.Cancelled;
+                    }
+
+                    break;
+                case AgentRunState.Queued when approvedCallWaits:
+                    // Its approval was handed over first and won the action: it is carried out, and the run stops right
+                    // after it (the worker reads the flag at that step boundary). The answer says "queued", not "cancelled".
+                    await using (var db = dbFactory.ForTenant(tenantId))
+                    {
+                        var now = clock.GetUtcNow().UtcDateTime;
+                        if (await db.AgentRuns.Where(r => r.Id == runId && r.TenantId == tenantId
+                                && (r.State == AgentRunState.Queued || r.State == AgentRunState.Running))
+                            .ExecuteUpdateAsync(s => s.SetProperty(r => r.CancelRequested, true).SetProperty(r => r.UpdatedUtc, now), ct) > 0)
+                        {
+                            return await db.AgentRuns.AsNoTracking().Where(r => r.Id == runId).Select(r => (AgentRunState?)r.State).SingleAsync(ct);
+                        }
+                    }
+
+                    break;
+                case AgentRunState.Queued:
+                    await using (var db = dbFactory.ForTenant(tenantId))
+                    {
+                        await using var tx = await db.Database.BeginTransactionAsync(ct);
+                        if (await EndNowAsync(db, tenantId, runId, AgentRunState.Queued, ct))
+                        {
+                            await db.SaveChangesAsync(ct);
+                            await tx.CommitAsync(ct);
+                            notices.Changed(tenantId, runId);
+                            return AgentRunState.Cancelled;
+                        }
+                    }
+
+                    break;
+                default:
+                    await using (var db = dbFactory.ForTenant(tenantId))
+                    {
+                        var now = clock.GetUtcNow().UtcDateTime;
+                        if (await db.AgentRuns.Where(r => r.Id == runId && r.TenantId == tenantId && r.State == AgentRunState.Running)
+                            .ExecuteUpdateAsync(s => s.SetProperty(r => r.CancelRequested, true).SetProperty(r => r.UpdatedUtc, now), ct) > 0)
+                        {
+                            return AgentRunState.Running;
+                        }
+                    }
+
+                    break;
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>Whether the run has an approved tool call that no worker has carried out yet (handed over, then queued).</summary>
+    private async Task<bool> HasApprovedCallToRunAsync(Guid tenantId, Guid runId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.AgentRunSteps.AnyAsync(s => s.RunId == runId && s.Kind == AgentStepKind.Tool && s.State == AgentStepState.Started
+            && s.ApprovalId != null, ct);
+    }
+
+    /// <summary>The signed-in console user as the one who cancels (named in the audit log and on a closed approval).</summary>
+    public static SourceCanceller CancellerOf(Keystone.Web.Platform.TenantContext tenant)
+        => new("user", tenant.UserId ?? "", tenant.User.FindFirst(System.Security.Claims.ClaimTypes.Email)?.Value ?? tenant.User.Identity?.Name);
+
+    /// <summary>
+    /// Ends a run that no worker holds and that is in <paramref name="from"/>, with its status and done events added to
+    /// <paramref name="db"/> (saved by the caller, in the caller's transaction). False when it moved on meanwhile.
+    /// </summary>
+    private async Task<bool> EndNowAsync(KeystoneDbContext db, Guid tenantId, Guid runId, AgentRunState from, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
-        await using var db = dbFactory.ForTenant(tenantId);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
         var ended = await db.AgentRuns
-            .Where(r => r.Id == runId && r.TenantId == tenantId && r.LeaseId == null
-                && (r.State == AgentRunState.Queued || r.State == AgentRunState.WaitingApproval))
+            .Where(r => r.Id == runId && r.TenantId == tenantId && r.LeaseId == null && r.State == from)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, AgentRunState.Cancelled).SetProperty(r => r.CancelRequested, true)
                 .SetProperty(r => r.ErrorCode, AgentRunner.Cancelled).SetProperty(r => r.Error, "The run was cancelled.")
                 .SetProperty(r => r.FinishedUtc, now).SetProperty(r => r.UpdatedUtc, now), ct);
-        if (ended > 0)
+        if (ended == 0)
         {
-            var cost = await db.AgentRuns.Where(r => r.Id == runId).Select(r => r.CostMicros).SingleAsync(ct);
-            AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Status, new { state = "cancelled" }, now);
-            AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Done, new { state = "cancelled", output = (string?)null, costMicros = cost, code = AgentRunner.Cancelled }, now);
-            await db.SaveChangesAsync(ct);
-            await tx.CommitAsync(ct);
-            return AgentRunState.Cancelled;
+            return false;
         }
 
-        await db.AgentRuns.Where(r => r.Id == runId && r.TenantId == tenantId && r.State == AgentRunState.Running)
-            .ExecuteUpdateAsync(s => s.SetProperty(r => r.CancelRequested, true).SetProperty(r => r.UpdatedUtc, now), ct);
-        await tx.CommitAsync(ct);
-        return await db.AgentRuns.AsNoTracking().Where(r => r.Id == runId && r.TenantId == tenantId).Select(r => (AgentRunState?)r.State).SingleOrDefaultAsync(ct);
+        var cost = await db.AgentRuns.Where(r => r.Id == runId).Select(r => r.CostMicros).SingleAsync(ct);
+        AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Status, new { state = "cancelled" }, now);
+        AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Done, new { state = "cancelled", output = (string?)null, costMicros = cost, code = AgentRunner.Cancelled }, now);
+        return true;
     }
 }

@@ -26,6 +26,7 @@ internal sealed class AgentRunner(
     ToolRegistry registry,
     IServiceProvider services,
     AgentRunProbe probe,
+    AgentRunNotices notices,
     IOptions<AgentsOptions> options,
     TimeProvider clock,
     ILogger<AgentRunner> log)
@@ -115,6 +116,7 @@ internal sealed class AgentRunner(
 
         AgentRunEvents.Add(tdb, tenantId.Value, runId, AgentRunEvents.Status, new { state = "running" }, now);
         await tdb.SaveChangesAsync(ct);
+        notices.Changed(tenantId.Value, runId);
         return tenantId;
     }
 
@@ -149,7 +151,9 @@ internal sealed class AgentRunner(
                 return; // Another worker took over, or the run was finished from outside.
             }
 
-            if (run.CancelRequested)
+            // Cancelled: stop at this step boundary, except for an approved call not yet carried out, whose approval was
+            // handed over before the cancel and won it; the run stops right after it.
+            if (run.CancelRequested && !steps.Any(s => s.Kind == AgentStepKind.Tool && s.State == AgentStepState.Started && s.ApprovalId != null))
             {
                 await FinishAsync(runId, tenantId, lease, AgentRunState.Cancelled, null, Cancelled, "The run was cancelled.", ct);
                 return;
@@ -448,11 +452,15 @@ internal sealed class AgentRunner(
         var now = Now;
         await using var db = dbFactory.ForTenant(run.TenantId);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var parked = await db.AgentRuns.Where(r => r.Id == run.Id && r.LeaseId == lease)
+        // Not when a cancel was asked for meanwhile: a parked run is one no worker holds, so its cancel flag would never be
+        // read again and the action would wait in the inbox for a run that is over.
+        var parked = await db.AgentRuns.Where(r => r.Id == run.Id && r.LeaseId == lease && !r.CancelRequested)
             .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, AgentRunState.WaitingApproval).SetProperty(r => r.LeaseId, (Guid?)null)
                 .SetProperty(r => r.UpdatedUtc, now), ct);
         if (parked == 0)
         {
+            await tx.RollbackAsync(ct);
+            await CancelInsteadOfParkingAsync(run, lease, approvals, ct);
             return false;
         }
 
@@ -465,6 +473,7 @@ internal sealed class AgentRunner(
         AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Status, new { state = "waiting_approval" }, now);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        notices.Changed(run.TenantId, run.Id);
 
         // The first link of the audit chain (request → decision → execution): the agent asked, for whom, for which action.
         await using var audit = dbFactory.ForSystem();
@@ -513,6 +522,7 @@ internal sealed class AgentRunner(
         events(db);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        notices.Changed(tenantId, runId);
         return true;
     }
 
@@ -543,6 +553,38 @@ internal sealed class AgentRunner(
         AgentRunEvents.Add(db, tenantId, runId, AgentRunEvents.Done, new { state = AgentRunEvents.StateName(state), output, costMicros = cost, code }, now);
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        notices.Changed(tenantId, runId);
+    }
+
+    /// <summary>
+    /// The run was cancelled while this worker asked for an approval: it ends here as cancelled, in one transaction with the
+    /// pending action it just asked for, which is closed (audited as the system) instead of waiting in an inbox. Only
+    /// while this worker still holds the run; another worker that took it over decides for itself.
+    /// </summary>
+    private async Task CancelInsteadOfParkingAsync(AgentRun run, Guid lease, IApprovalService approvals, CancellationToken ct)
+    {
+        var outcome = await approvals.CancelWithSourceAsync(run.TenantId, AgentApprovalHandler.Kind, run.Id,
+            new SourceCanceller("system", "agent_run.cancel", "the run's cancel request"), async (db, c) =>
+            {
+                var now = Now;
+                var ended = await db.AgentRuns.Where(r => r.Id == run.Id && r.LeaseId == lease && r.CancelRequested)
+                    .ExecuteUpdateAsync(s => s.SetProperty(r => r.State, AgentRunState.Cancelled).SetProperty(r => r.LeaseId, (Guid?)null)
+                        .SetProperty(r => r.ErrorCode, Cancelled).SetProperty(r => r.Error, "The run was cancelled.")
+                        .SetProperty(r => r.FinishedUtc, now).SetProperty(r => r.UpdatedUtc, now), c);
+                if (ended == 0)
+                {
+                    return false;
+                }
+
+                var cost = await db.AgentRuns.Where(r => r.Id == run.Id).Select(r => r.CostMicros).SingleAsync(c);
+                AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Status, new { state = "cancelled" }, now);
+                AgentRunEvents.Add(db, run.TenantId, run.Id, AgentRunEvents.Done, new { state = "cancelled", output = (string?)null, costMicros = cost, code = Cancelled }, now);
+                return true;
+            }, ct);
+        if (outcome.Result == SourceCancellationResult.Cancelled)
+        {
+            notices.Changed(run.TenantId, run.Id);
+        }
     }
 
     private async Task AuditAsync(AgentRun run, AgentRunStep step, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Keystone.Data;
 using Keystone.Web.Features.Agents.Mcp;
 using Keystone.Web.Features.Agents.Tools;
 using Keystone.Web.Platform.Http;
@@ -12,6 +13,7 @@ internal static class AgentToolsSetup
         .AddOptionsWithValidateOnStart<ToolOptions>().BindConfiguration(ToolOptions.SectionName).ValidateDataAnnotations().Services
         .AddSingleton<McpConnector>()
         .AddSingleton<McpToolSource>()
+        .AddPerDatabase<McpServerLimit, SqliteMcpServerLimit, PostgresMcpServerLimit>()
         .AddScoped<McpServerCatalog>()
         .AddScoped<ToolUndoService>();
 

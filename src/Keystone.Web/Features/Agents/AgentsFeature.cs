@@ -19,6 +19,7 @@ internal static class AgentsFeature
         .AddAgentToolsAndMcp()
         .AddSingleton<ToolRegistry>()
         .AddSingleton<AgentRunProbe>()
+        .AddSingleton<AgentRunNotices>()
         .AddScoped<AgentCatalog>()
         .AddScoped<AgentRunService>()
         .AddScoped<AgentRunner>()
@@ -61,8 +62,9 @@ internal static class AgentsFeature
         chat.MapPost("/runs/{id:guid}/cancel", AgentEndpoints.CancelAsync)
             .WithName("CancelAgentRun")
             .WithSummary("Cancels a run: at once when no worker holds it, else at the next step boundary")
+            .WithDescription("A run waiting for an approval ends at once and its pending action is closed as cancelled (approving it then answers 409 action_cancelled). If an approval of that action is already being handed over, the approval wins and this answers 409 already_approved: cancel again to stop the resumed run at its next step.")
             .Produces(202)
-            .WithErrors(400, 404);
+            .WithErrors(400, 404, 409);
         // Replays start a new run from a stored step: the tenant's admin decides that, so an admin key.
         app.MapKeystoneApiGroup(ApiPolicies.Admin).MapPost("/runs/{id:guid}/replay", AgentEndpoints.ReplayAsync)
             .WithName("ReplayAgentRun")

@@ -26,6 +26,14 @@ internal sealed class AgentsOptions : IValidatableObject
     [Range(1, 43_200)] public int ApprovalExpiryMinutes { get; set; } = 1440;
 
     /// <summary>
+    /// How often an open view of a run (the playground's agent mode, the agents page's runs) reads the run again when no
+    /// notice arrived, seconds: a safety net, since every change sends one (decision 49). In PostgreSQL mode without
+    /// <c>Approvals:ListenAcrossInstances</c> other instances' changes send none here, so views read at most every 2 s
+    /// there. Default 15.
+    /// </summary>
+    [Range(1, 3600)] public int LiveSafetyPollSeconds { get; set; } = 15;
+
+    /// <summary>
     /// The platform's most autonomous level per tool (1–5), where it differs from the built-in rule (L3 for destructive,
     /// external and spending tools, L5 for the others). Empty by default.
     /// </summary>

@@ -10,10 +10,9 @@ namespace Keystone.Web.Features.Agents;
 
 public sealed partial class AgentsPage
 {
-    /// <summary>How often the runs table refreshes while a run is unfinished.</summary>
-    private static readonly TimeSpan RunRefresh = TimeSpan.FromSeconds(2);
-
     private readonly CancellationTokenSource _cts = new();
+    private readonly LiveWakeup _wakeup = new();
+    private IDisposable? _subscription;
     private IReadOnlyList<AgentView> _agents = [];
     private IReadOnlyList<ToolLevelView> _levels = [];
     private IReadOnlyList<AgentRun> _runs = [];
@@ -37,6 +36,8 @@ public sealed partial class AgentsPage
 
     [Inject] private TimeProvider Clock { get; set; } = default!;
 
+    [Inject] private AgentRunNotices Notices { get; set; } = default!;
+
     protected override async Task OnInitializedAsync()
     {
         if (Tenant.TenantId is null)
@@ -47,8 +48,10 @@ public sealed partial class AgentsPage
         _models = await Catalog.ModelsAsync(Tenant.TenantId.Value, _cts.Token);
         _prompts = await Catalog.PromptNamesAsync(_cts.Token);
         NewForm();
+        // Any run of the tenant that writes events (a new run, a step, an approval, the end) wakes the runs panel.
+        _subscription = Notices.Subscribe(Tenant.TenantId.Value, null, _ => _wakeup.Set());
         await LoadAsync();
-        _ = RefreshWhileRunningAsync();
+        _ = FollowRunsAsync();
     }
 
     private async Task LoadAsync()
@@ -56,31 +59,43 @@ public sealed partial class AgentsPage
         var tenantId = Tenant.TenantId!.Value;
         _agents = await Catalog.ListAsync(tenantId, _cts.Token);
         _levels = await Catalog.ToolLevelsAsync(tenantId, _cts.Token);
-        _runs = await Runs.ListAsync(tenantId, null, 20, _cts.Token);
-        await using var db = DbFactory.ForTenant(tenantId);
-        _mail = await db.MailSink.AsNoTracking().Where(m => m.TenantId == tenantId).OrderByDescending(m => m.CreatedUtc).Take(20).ToListAsync(_cts.Token);
+        await LoadRunsAsync(tenantId);
         if (_runAgent == Guid.Empty && _agents.Count > 0)
         {
             _runAgent = _agents[0].Id;
         }
     }
 
-    /// <summary>Live state: while any listed run is unfinished, the runs and the mail sink are read again every two seconds.</summary>
-    private async Task RefreshWhileRunningAsync()
+    /// <summary>The runs and the mail sink (what a run's progress changes).</summary>
+    private async Task LoadRunsAsync(Guid tenantId)
+    {
+        _runs = await Runs.ListAsync(tenantId, null, 20, _cts.Token);
+        await using var db = DbFactory.ForTenant(tenantId);
+        _mail = await db.MailSink.AsNoTracking().Where(m => m.TenantId == tenantId).OrderByDescending(m => m.CreatedUtc).Take(20).ToListAsync(_cts.Token);
+    }
+
+    /// <summary>
+    /// Live state without polling: a run's notice re-reads the runs and the mail sink at once; without one, the safety poll
+    /// re-reads only while a listed run is unfinished (a notice from another instance may have been lost).
+    /// </summary>
+    private async Task FollowRunsAsync()
     {
         try
         {
             while (!_cts.IsCancellationRequested)
             {
-                await Task.Delay(RunRefresh, Clock, _cts.Token);
-                if (_runs.Any(r => !AgentRunEvents.IsFinished(r.State)))
+                var notified = await _wakeup.WaitAsync(Notices.SafetyPoll, Clock, _cts.Token);
+                if (notified || _runs.Any(r => !AgentRunEvents.IsFinished(r.State)))
                 {
-                    await LoadAsync();
-                    await InvokeAsync(StateHasChanged);
+                    await InvokeAsync(async () =>
+                    {
+                        await LoadRunsAsync(Tenant.TenantId!.Value);
+                        StateHasChanged();
+                    });
                 }
             }
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
         {
             // The page closed.
         }
@@ -137,7 +152,8 @@ public sealed partial class AgentsPage
         });
     }
 
-    private async Task CancelRunAsync(Guid runId) => await RunAsync(() => Runs.CancelAsync(Tenant.TenantId!.Value, runId, _cts.Token));
+    private async Task CancelRunAsync(Guid runId)
+        => await RunAsync(() => Runs.CancelAsync(Tenant.TenantId!.Value, runId, _cts.Token, AgentRunService.CancellerOf(Tenant)));
 
     /// <summary>Runs a change, shows a refusal in plain words, and reloads what the page shows.</summary>
     private async Task RunAsync(Func<Task> change)
@@ -190,8 +206,10 @@ public sealed partial class AgentsPage
 
     public async ValueTask DisposeAsync()
     {
+        _subscription?.Dispose();
         await _cts.CancelAsync();
         _cts.Dispose();
+        _wakeup.Dispose();
     }
 
     /// <summary>The agent form's fields.</summary>

@@ -49,7 +49,7 @@ internal sealed record RejectDoc(string? Comment);
 internal static class ApprovalEndpoints
 {
     private static readonly HashSet<string> DecidedStatuses =
-        [PendingActionStatus.Approved, PendingActionStatus.Rejected, PendingActionStatus.Expired];
+        [PendingActionStatus.Approved, PendingActionStatus.Rejected, PendingActionStatus.Expired, PendingActionStatus.Cancelled];
 
     public static async Task<IResult> ListAsync(HttpContext http, ApprovalInbox inbox, ApprovalService approvals)
     {
@@ -60,7 +60,7 @@ internal static class ApprovalEndpoints
             "" or PendingActionStatus.Pending => await approvals.PendingAsync(tenantId, http.RequestAborted),
             "decided" => await approvals.HistoryAsync(tenantId, null, http.RequestAborted),
             _ when DecidedStatuses.Contains(status) => [.. (await approvals.HistoryAsync(tenantId, null, http.RequestAborted)).Where(r => r.Status == status)],
-            _ => throw ApiException.Invalid("status", "status must be pending (the default), approved, rejected, expired or decided."),
+            _ => throw ApiException.Invalid("status", "status must be pending (the default), approved, rejected, expired, cancelled or decided."),
         };
         return TypedResults.Ok(new ApprovalListDto([.. rows.Select(ToDto)]));
     }
@@ -135,7 +135,8 @@ internal static class ApprovalEndpoints
     private static ApprovalDto ToDto(PendingActionView v) => new(
         v.Id, v.Tool, v.Summary, v.Rationale, Json(v.InputJson), v.EditedInputJson is null ? null : Json(v.EditedInputJson), v.InputEditable,
         v.AmountMicros, v.OnBehalfOfUserId, v.OnBehalfOfName, v.ApproverRole, v.SourceKind, v.SourceId, v.SourceStepKey, v.Status,
-        v.DecidedByName ?? v.DecidedById, v.Comment, v.CreatedUtc, v.ExpiresUtc, v.DecidedUtc, v.HandledUtc is not null, v.HandlerError);
+        v.DecidedByName ?? v.DecidedById, v.Comment, v.CreatedUtc, v.ExpiresUtc, v.DecidedUtc,
+        v.HandledUtc is not null && v.Status != PendingActionStatus.Cancelled, v.HandlerError);
 
     private static JsonElement Json(string text)
     {

@@ -65,6 +65,7 @@ internal sealed class ApprovalException(int status, string code, string message,
     public const string NotFoundCode = "not_found";
     public const string AlreadyDecidedCode = "already_decided";
     public const string ExpiredCode = "approval_expired";
+    public const string CancelledCode = "action_cancelled";
     public const string NotApproverCode = "not_approver";
     public const string InvalidCode = Keystone.Gateway.GatewayErrorCodes.InvalidRequest;
 

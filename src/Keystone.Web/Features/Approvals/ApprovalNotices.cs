@@ -9,7 +9,7 @@ namespace Keystone.Web.Features.Approvals;
 /// A notice carries only the tenant: a page re-reads what it shows, so a lost notice is never a wrong answer, only a
 /// late one (the page's own refresh catches up).
 /// </summary>
-internal abstract class ApprovalNotices : BackgroundService
+internal abstract class ApprovalNotices : BackgroundService, IApprovalSourceNotices
 {
     private readonly ILogger _log;
 
@@ -18,15 +18,28 @@ internal abstract class ApprovalNotices : BackgroundService
     /// <summary>Raised with the tenant whose actions changed (<see cref="Guid.Empty"/>: any may have), on the publisher's or the listener's thread: a subscriber must not block.</summary>
     public event Action<Guid>? Changed;
 
+    /// <inheritdoc />
+    public event Action<Guid, Guid>? SourceChanged;
+
+    /// <inheritdoc />
+    public abstract bool ReachesEveryInstance { get; }
+
     /// <summary>Tells this instance's pages now and the other instances soon; never blocks, never throws.</summary>
     public void Publish(Guid tenantId)
     {
         Raise(tenantId);
-        Send(tenantId);
+        Send(tenantId, null);
     }
 
-    /// <summary>Sends the notice to the other instances (nothing in the one-instance mode).</summary>
-    protected abstract void Send(Guid tenantId);
+    /// <inheritdoc />
+    public void PublishSource(Guid tenantId, Guid sourceId)
+    {
+        RaiseSource(tenantId, sourceId);
+        Send(tenantId, sourceId);
+    }
+
+    /// <summary>Sends the notice (a tenant's actions, or with <paramref name="sourceId"/> a requester's source) to the other instances (nothing in the one-instance mode).</summary>
+    protected abstract void Send(Guid tenantId, Guid? sourceId);
 
     /// <summary>Hands a notice to every subscriber; one page's failure never reaches the publisher or the others.</summary>
     protected void Raise(Guid tenantId)
@@ -43,15 +56,34 @@ internal abstract class ApprovalNotices : BackgroundService
             }
         }
     }
+
+    /// <summary>Hands a source notice to every subscriber, each failure kept to itself.</summary>
+    protected void RaiseSource(Guid tenantId, Guid sourceId)
+    {
+        foreach (var handler in SourceChanged?.GetInvocationList().Cast<Action<Guid, Guid>>() ?? [])
+        {
+            try
+            {
+                handler(tenantId, sourceId);
+            }
+            catch (Exception ex)
+            {
+                _log.LogWarning(ex, "A subscriber failed on a notice for source {SourceId} of tenant {TenantId}", sourceId, tenantId);
+            }
+        }
+    }
 }
 
 /// <summary>
 /// This instance's pages only: the whole story in SQLite mode (one instance); in PostgreSQL mode other instances' pages
-/// see the change on their 30-second refresh (<see cref="ApprovalsPage.RefreshInterval"/>).
+/// see the change on their periodic refresh (<see cref="ApprovalsPage.RefreshInterval"/>; a run view's safety poll).
 /// </summary>
-internal sealed class InProcessApprovalNotices(ILogger<ApprovalNotices> log) : ApprovalNotices(log)
+internal sealed class InProcessApprovalNotices(ILogger<ApprovalNotices> log, bool singleInstance = true) : ApprovalNotices(log)
 {
-    protected override void Send(Guid tenantId)
+    /// <summary>True in SQLite mode (one instance: nothing happens elsewhere); false in PostgreSQL mode without listening.</summary>
+    public override bool ReachesEveryInstance => singleInstance;
+
+    protected override void Send(Guid tenantId, Guid? sourceId)
     {
     }
 

@@ -182,6 +182,83 @@ internal sealed partial class ApprovalService(
             || actor.TenantRole == Roles.TenantAdmin
             || (actor.TenantRole == Roles.TenantMember && approverRole == Roles.TenantMember);
 
+    /// <inheritdoc />
+    public async Task<SourceCancellation> CancelWithSourceAsync(Guid tenantId, string sourceKind, Guid sourceId, SourceCanceller by,
+        Func<KeystoneDbContext, CancellationToken, Task<bool>> endSource, CancellationToken cancellationToken)
+    {
+        var ct = cancellationToken;
+        var decidedBy = by.Type == ApprovalActor.ApiKeyType ? "api_key:" + by.Id : by.Id;
+        var outcome = await WriteConflicts.RetryAsync(async () =>
+        {
+            var now = clock.GetUtcNow().UtcDateTime;
+            await using var db = dbFactory.ForTenant(tenantId);
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            // The statements that close, one per action: an approve racing one waits for its row and then matches nothing
+            // (it is told the run was cancelled); had the approve come first, this matches nothing and the check below sees it.
+            var pendingIds = await db.PendingActions.AsNoTracking()
+                .Where(a => a.SourceKind == sourceKind && a.SourceId == sourceId && a.Status == PendingActionStatus.Pending)
+                .Select(a => a.Id).ToListAsync(ct);
+            var closed = new List<PendingAction>();
+            foreach (var id in pendingIds)
+            {
+                var changed = await db.PendingActions
+                    .Where(a => a.Id == id && a.Status == PendingActionStatus.Pending)
+                    .ExecuteUpdateAsync(s => s
+                        .SetProperty(a => a.Status, PendingActionStatus.Cancelled)
+                        .SetProperty(a => a.DecidedById, decidedBy)
+                        .SetProperty(a => a.DecidedByName, by.Name)
+                        .SetProperty(a => a.DecidedUtc, now)
+                        // Nothing to hand over: the requester closed it itself (the retry job looks for HandledUtc == null).
+                        .SetProperty(a => a.HandledUtc, now), ct);
+                if (changed == 1)
+                {
+                    closed.Add(await db.PendingActions.AsNoTracking().FirstAsync(a => a.Id == id, ct));
+                }
+            }
+
+            // An approval whose hand-over is under way (decided, not yet handed over, no failure yet, its lease running)
+            // is about to resume the source: cancelling now would tell the approver "approved" and the canceller
+            // "cancelled" for one action that never runs. The approval keeps it; the canceller is told so and may cancel
+            // again, which then stops the resumed run at its next step. A hand-over that failed or whose process died
+            // no longer holds the source: the cancel goes ahead (the retry then finds nothing waiting).
+            var approval = await db.PendingActions.AsNoTracking()
+                .Where(a => a.SourceKind == sourceKind && a.SourceId == sourceId && a.Status == PendingActionStatus.Approved
+                    && a.HandledUtc == null && a.HandlerError == null && a.HandlerLeaseUntilUtc > now)
+                .OrderByDescending(a => a.DecidedUtc).FirstOrDefaultAsync(ct);
+            if (approval is not null)
+            {
+                await tx.RollbackAsync(ct);
+                return new SourceCancellation(SourceCancellationResult.ApprovalWon, 0,
+                    $"{approval.DecidedByName ?? approval.DecidedById ?? "Someone"} approved '{approval.Tool}' at {Utc(approval.DecidedUtc ?? now):yyyy-MM-dd HH:mm:ss} UTC, "
+                    + "a moment before this cancel, and the run is resuming to carry it out. Cancel again to stop the run right after it.");
+            }
+
+            if (!await endSource(db, ct))
+            {
+                await tx.RollbackAsync(ct);
+                return new SourceCancellation(SourceCancellationResult.SourceNotEnded, 0);
+            }
+
+            foreach (var row in closed)
+            {
+                db.AuditLog.Add(Audit(row, "approval.cancel", now, by.Type, by.Id, by.Name,
+                    new { tool = row.Tool, source = row.SourceKind, sourceId = row.SourceId, step = row.SourceStepKey, reason = "source_cancelled" }));
+            }
+
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+            return new SourceCancellation(SourceCancellationResult.Cancelled, closed.Count);
+        });
+
+        if (outcome.ActionsClosed > 0)
+        {
+            CancelledWithSource(outcome.ActionsClosed, sourceKind, sourceId, tenantId);
+            notices.Publish(tenantId);
+        }
+
+        return outcome;
+    }
+
     /// <summary>Rejects every pending action past its expiry (outcome <see cref="ApprovalOutcome.Expired"/>), audited, and
     /// hands each to its requester. Re-entrant: a row decided meanwhile is left as its decider left it.</summary>
     public async Task<int> ExpireDueAsync(CancellationToken ct)
@@ -422,7 +499,10 @@ internal sealed partial class ApprovalService(
         _ => ApprovalOutcome.Expired,
     };
 
-    private static ApprovalException AlreadyDecided(PendingAction row) => new(409, ApprovalException.AlreadyDecidedCode, row.Status switch
+    private static ApprovalException AlreadyDecided(PendingAction row) => row.Status == PendingActionStatus.Cancelled
+        ? new(409, ApprovalException.CancelledCode,
+            $"The run that asked for this was cancelled by {row.DecidedByName ?? row.DecidedById ?? "someone"} at {Utc(row.DecidedUtc ?? row.CreatedUtc):yyyy-MM-dd HH:mm:ss} UTC: nothing will run, and it can no longer be decided.")
+        : new(409, ApprovalException.AlreadyDecidedCode, row.Status switch
     {
         PendingActionStatus.Expired => $"Already decided: it expired at {Utc(row.ExpiresUtc):yyyy-MM-dd HH:mm} UTC before anyone decided.",
         _ => $"Already {row.Status} by {row.DecidedByName ?? row.DecidedById ?? "someone else"} at {Utc(row.DecidedUtc ?? row.CreatedUtc):yyyy-MM-dd HH:mm:ss} UTC.",
@@ -507,6 +587,9 @@ internal sealed partial class ApprovalService(
 
     [LoggerMessage(EventId = 2511, Level = LogLevel.Information, Message = "Pending action {ActionId} ({Tool}, tenant {TenantId}) {Status}")]
     private partial void Decided(string status, string tool, Guid tenantId, Guid actionId);
+
+    [LoggerMessage(EventId = 2515, Level = LogLevel.Information, Message = "{Count} pending action(s) of {SourceKind} {SourceId} (tenant {TenantId}) cancelled with their source")]
+    private partial void CancelledWithSource(int count, string sourceKind, Guid sourceId, Guid tenantId);
 
     [LoggerMessage(EventId = 2512, Level = LogLevel.Warning, Message = "No approval handler is registered for source kind {SourceKind}; the decision on action {ActionId} is stored and handed to nobody")]
     private partial void NoHandler(string sourceKind, Guid actionId);

@@ -13,11 +13,15 @@ internal static class ApprovalsFeature
         // In process by default: a LISTEN connection of its own would be one more per instance than the connection
         // budget (decision 29) counts, so listening across instances is a switch (decision 35).
         services.AddSingleton<ApprovalNotices>(sp =>
-            sp.GetRequiredService<KeystoneDbFactory>().Provider == DatabaseProvider.Postgres
-                && sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApprovalsOptions>>().Value.ListenAcrossInstances
+        {
+            var postgres = sp.GetRequiredService<KeystoneDbFactory>().Provider == DatabaseProvider.Postgres;
+            return postgres && sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApprovalsOptions>>().Value.ListenAcrossInstances
                 ? ActivatorUtilities.CreateInstance<PostgresApprovalNotices>(sp)
-                : ActivatorUtilities.CreateInstance<InProcessApprovalNotices>(sp));
+                : ActivatorUtilities.CreateInstance<InProcessApprovalNotices>(sp, !postgres);
+        });
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotices>());
+        // Requesters follow their own sources (agent runs) live on the same channel.
+        services.AddSingleton<IApprovalSourceNotices>(sp => sp.GetRequiredService<ApprovalNotices>());
         services.AddSingleton<ApprovalService>();
         services.AddSingleton<IApprovalService>(sp => sp.GetRequiredService<ApprovalService>());
         services.AddScoped<ApprovalInbox>();
@@ -33,7 +37,7 @@ internal static class ApprovalsFeature
         var admin = app.MapKeystoneApiGroup(ApiPolicies.Admin);
         admin.MapGet("/approvals", ApprovalEndpoints.ListAsync)
             .WithName("ListApprovals")
-            .WithSummary("This tenant's pending actions that can still be decided (status=approved|rejected|expired|decided lists decided ones instead)")
+            .WithSummary("This tenant's pending actions that can still be decided (status=approved|rejected|expired|cancelled|decided lists decided ones instead)")
             .Produces<ApprovalListDto>()
             .WithErrors(400);
         admin.MapGet("/approvals/{id:guid}", ApprovalEndpoints.GetAsync)
@@ -44,7 +48,7 @@ internal static class ApprovalsFeature
         admin.MapPost("/approvals/{id:guid}/approve", ApprovalEndpoints.ApproveAsync)
             .WithName("ApproveAction")
             .WithSummary("Approve a pending action, optionally with an edited input (where the action allows it) and a comment")
-            .WithDescription("Of concurrent decisions exactly one is applied; the others answer 409 already_decided naming who decided. An expired action answers 409 approval_expired. The body is optional.")
+            .WithDescription("Of concurrent decisions exactly one is applied; the others answer 409 already_decided naming who decided. An expired action answers 409 approval_expired; an action whose run was cancelled answers 409 action_cancelled. The body is optional.")
             .Accepts<ApproveDoc>("application/json")
             .Produces<ApprovalDto>()
             .WithErrors(400, 404, 409, 413, 415);

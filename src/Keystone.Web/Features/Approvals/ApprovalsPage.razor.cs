@@ -165,6 +165,7 @@ public sealed partial class ApprovalsPage
         PendingActionStatus.Approved => $"approved by {v.DecidedByName ?? v.DecidedById}",
         PendingActionStatus.Rejected when v.DecidedById == v.OnBehalfOfUserId => $"withdrawn by {v.DecidedByName ?? v.DecidedById}",
         PendingActionStatus.Rejected => $"rejected by {v.DecidedByName ?? v.DecidedById}",
+        PendingActionStatus.Cancelled => $"cancelled with its run by {v.DecidedByName ?? v.DecidedById}",
         _ => "expired",
     };
 

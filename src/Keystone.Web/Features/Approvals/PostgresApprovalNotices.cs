@@ -8,9 +8,10 @@ namespace Keystone.Web.Features.Approvals;
 
 /// <summary>
 /// Approval notices between instances in PostgreSQL mode: a change here is sent as
-/// <c>NOTIFY keystone_approvals, '&lt;instance&gt;:&lt;tenant&gt;'</c> and every instance holds one unpooled connection
-/// that <c>LISTEN</c>s on that channel, so an inbox open on another instance updates within milliseconds. NOTIFY is
-/// not stored: after the listening connection drops, every page is told "anything may have changed" on reconnecting.
+/// <c>NOTIFY keystone_approvals, '&lt;instance&gt;:&lt;tenant&gt;'</c> (a requester's source, such as an agent run that
+/// wrote events: <c>'&lt;instance&gt;:&lt;tenant&gt;:&lt;source&gt;'</c>) and every instance holds one unpooled connection
+/// that <c>LISTEN</c>s on that channel, so an inbox or a run open on another instance updates within milliseconds. NOTIFY
+/// is not stored: after the listening connection drops, every page is told "anything may have changed" on reconnecting.
 /// </summary>
 internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<ApprovalNotices> log)
     : ApprovalNotices(log)
@@ -19,9 +20,13 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
     public const string Channel = "keystone_approvals";
 
     private readonly string _instance = Guid.NewGuid().ToString("N");
-    private readonly Channel<Guid> _outbox = System.Threading.Channels.Channel.CreateUnbounded<Guid>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<(Guid Tenant, Guid? Source)> _outbox =
+        System.Threading.Channels.Channel.CreateUnbounded<(Guid Tenant, Guid? Source)>(new UnboundedChannelOptions { SingleReader = true });
 
-    protected override void Send(Guid tenantId) => _outbox.Writer.TryWrite(tenantId);
+    /// <inheritdoc />
+    public override bool ReachesEveryInstance => true;
+
+    protected override void Send(Guid tenantId, Guid? sourceId) => _outbox.Writer.TryWrite((tenantId, sourceId));
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
         => Task.WhenAll(ListenAsync(stoppingToken), SendAsync(stoppingToken));
@@ -44,6 +49,7 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
 
                 // Whatever changed while nobody listened.
                 Raise(Guid.Empty);
+                RaiseSource(Guid.Empty, Guid.Empty);
                 failures = 0;
                 while (true)
                 {
@@ -76,14 +82,14 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
 
     private async Task SendAsync(CancellationToken ct)
     {
-        var batch = new HashSet<Guid>();
+        var batch = new HashSet<(Guid Tenant, Guid? Source)>();
         try
         {
             while (await _outbox.Reader.WaitToReadAsync(ct))
             {
-                while (_outbox.Reader.TryRead(out var tenantId))
+                while (_outbox.Reader.TryRead(out var notice))
                 {
-                    batch.Add(tenantId);
+                    batch.Add(notice);
                 }
 
                 for (var attempt = 1; batch.Count > 0; attempt++)
@@ -91,11 +97,12 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
                     try
                     {
                         await using var db = dbFactory.ForSystem();
-                        foreach (var tenantId in batch.ToList())
+                        foreach (var notice in batch.ToList())
                         {
-                            var payload = _instance + ":" + tenantId.ToString("D", CultureInfo.InvariantCulture);
+                            var payload = _instance + ":" + notice.Tenant.ToString("D", CultureInfo.InvariantCulture)
+                                + (notice.Source is { } source ? ":" + source.ToString("D", CultureInfo.InvariantCulture) : "");
                             await db.Database.ExecuteSqlAsync($"SELECT pg_notify({Channel}, {payload})", ct);
-                            batch.Remove(tenantId);
+                            batch.Remove(notice);
                         }
                     }
                     catch (Exception ex) when (!ct.IsCancellationRequested)
@@ -122,13 +129,20 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
 
     private void Receive(string payload)
     {
-        var colon = payload.IndexOf(':', StringComparison.Ordinal);
-        if (colon <= 0 || payload.AsSpan(0, colon).SequenceEqual(_instance) || !Guid.TryParse(payload.AsSpan(colon + 1), out var tenantId))
+        var parts = payload.Split(':');
+        if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[0] == _instance || !Guid.TryParse(parts[1], out var tenantId))
         {
             return; // This instance's own notice (raised when it was published), or not ours.
         }
 
-        Raise(tenantId);
+        if (parts.Length == 2)
+        {
+            Raise(tenantId);
+        }
+        else if (Guid.TryParse(parts[2], out var sourceId))
+        {
+            RaiseSource(tenantId, sourceId);
+        }
     }
 
     [LoggerMessage(EventId = 2501, Level = LogLevel.Warning, Message = "Listening for other instances' approval notices failed; open inboxes here see their changes on their periodic refresh until it works again")]

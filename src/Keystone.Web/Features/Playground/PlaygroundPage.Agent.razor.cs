@@ -136,7 +136,16 @@ public sealed partial class PlaygroundPage
     {
         if (_runId is { } runId && Tenant.TenantId is { } tenantId)
         {
-            await AgentRuns.CancelAsync(tenantId, runId, _life.Token);
+            try
+            {
+                _error = null;
+                await AgentRuns.CancelAsync(tenantId, runId, _life.Token, AgentRunService.CancellerOf(Tenant));
+            }
+            catch (AgentException ex)
+            {
+                // An approval being carried out won the race: say so; cancelling again stops the run at its next step.
+                _error = ex.Message;
+            }
         }
     }
 

@@ -27,6 +27,7 @@ internal sealed partial class McpServerCatalog(
     KeystoneDbFactory dbFactory,
     McpConnector connector,
     McpToolSource source,
+    McpServerLimit limit,
     AuditLog audit,
     IOptions<McpOptions> options,
     TimeProvider clock)
@@ -78,22 +79,20 @@ internal sealed partial class McpServerCatalog(
             AuthHeaderHint = authorization is null ? null : "…" + authorization[^Math.Min(4, authorization.Length)..],
             CreatedByUserId = userId, CreatedUtc = now, UpdatedUtc = now,
         };
-        await using (var db = dbFactory.ForTenant(tenantId))
+        bool added;
+        try
         {
-            if (await db.McpServers.CountAsync(s => s.TenantId == tenantId, ct) >= options.Value.MaxServersPerTenant)
-            {
-                throw new AgentException(409, AgentException.Conflict, $"This tenant already has {options.Value.MaxServersPerTenant} MCP servers, the most allowed.", "name");
-            }
+            // The count and the insert in one registration that no other of the tenant's can interleave with.
+            added = await limit.TryAddAsync(row, options.Value.MaxServersPerTenant, ct);
+        }
+        catch (DbUpdateException ex) when (WriteConflicts.IsConflict(ex))
+        {
+            throw new AgentException(409, AgentException.Conflict, $"This tenant already has an MCP server named '{name}'.", "name");
+        }
 
-            db.McpServers.Add(row);
-            try
-            {
-                await db.SaveChangesAsync(ct);
-            }
-            catch (DbUpdateException ex) when (WriteConflicts.IsConflict(ex))
-            {
-                throw new AgentException(409, AgentException.Conflict, $"This tenant already has an MCP server named '{name}'.", "name");
-            }
+        if (!added)
+        {
+            throw new AgentException(409, AgentException.Conflict, $"This tenant already has {options.Value.MaxServersPerTenant} MCP servers, the most allowed.", "name");
         }
 
         await audit.WriteAsync("mcp_server.register", $"mcp_server:{row.Id}", tenantId, new { name, url = row.Url, authorization = authorization is not null }, ct);
