@@ -88,13 +88,17 @@ public sealed class EvalDriftAlert : ITenantFiltered
     /// <summary>The scope whose active version drifted: the override's tenant, null for the global version.</summary>
     public Guid? TenantId { get; set; }
 
+    /// <summary>The prompt whose version drifted, or a feature's set name (<c>feature:&lt;label&gt;</c>) for a feature's drift.</summary>
     public string PromptName { get; set; } = "";
 
-    public Guid PromptVersionId { get; set; }
+    /// <summary>The drifted version; null for a feature's set (it runs on its nightly alias, with no prompt version).</summary>
+    public Guid? PromptVersionId { get; set; }
 
-    public int VersionNumber { get; set; }
+    /// <summary>The drifted version's number; null for a feature's set.</summary>
+    public int? VersionNumber { get; set; }
 
-    public long ActivationId { get; set; }
+    /// <summary>The activation the baseline belongs to; null for a feature's set (its baseline follows the nightly alias).</summary>
+    public long? ActivationId { get; set; }
 
     public string Alias { get; set; } = "";
 
@@ -121,7 +125,7 @@ public sealed class EvalDriftAlert : ITenantFiltered
     public EvalDriftStatus Status { get; set; }
 
     /// <summary>
-    /// <c>prompt|owner|version</c> while open, null once handled: the unique index on it lets one open alert exist per
+    /// <c>prompt|owner|version</c> (a feature's set: <c>feature:label|owner|alias</c>) while open, null once handled: the unique index on it lets one open alert exist per
     /// scope and version, so two runs finishing at once raise one alert (both databases allow many nulls in a unique index).
     /// </summary>
     public string? OpenKey { get; set; }

@@ -36,7 +36,8 @@ internal sealed class EvalDriftAlertConfiguration : IEntityTypeConfiguration<Eva
     public void Configure(EntityTypeBuilder<EvalDriftAlert> b)
     {
         b.ToTable("eval_drift_alerts");
-        b.Property(a => a.PromptName).HasMaxLength(64);
+        // 128: a feature's alert names its set (feature:<label>, up to 72 characters), a prompt's alert the prompt.
+        b.Property(a => a.PromptName).HasMaxLength(128);
         b.Property(a => a.Alias).HasMaxLength(128);
         b.Property(a => a.Model).HasMaxLength(256);
         b.Property(a => a.SetName).HasMaxLength(128);

@@ -33,6 +33,15 @@ public sealed class EvalSet : ITenantFiltered
 
     public string? Description { get; set; }
 
+    /// <summary>
+    /// The alias (or <c>provider/model</c>) a feature's set is run on every night (a prompt's set runs on its active
+    /// version's alias instead); null: not run nightly. Changing it starts a new baseline for drift.
+    /// </summary>
+    public string? NightlyAlias { get; set; }
+
+    /// <summary>When <see cref="NightlyAlias"/> was last set: the first done run on it after this moment is the feature's drift baseline.</summary>
+    public DateTime? NightlyAliasSinceUtc { get; set; }
+
     public DateTime CreatedUtc { get; set; }
 
     /// <summary>The set name of a feature's set.</summary>

@@ -13,6 +13,7 @@ internal sealed class EvalSetConfiguration : IEntityTypeConfiguration<EvalSet>
         b.Property(e => e.PromptName).HasMaxLength(128);
         b.Property(e => e.Description).HasMaxLength(2000);
         b.Property(e => e.Feature).HasMaxLength(64);
+        b.Property(e => e.NightlyAlias).HasMaxLength(128);
         // Two editors creating the same set at once: the second insert fails here instead of making a twin.
         b.HasIndex(e => new { e.OwnerKey, e.Name }).IsUnique();
         b.HasIndex(e => e.PromptName);

@@ -35,6 +35,12 @@ internal static class Policies
     /// <summary>Readers of eval drift alerts, the people who own a prompt: prompt editors and platform admins (all), tenant admins (their override's).</summary>
     public const string DriftReader = nameof(DriftReader);
 
+    /// <summary>
+    /// Readers of eval runs and their compare pages: prompt readers (every run) and tenant admins (their tenant's override
+    /// runs only, which their drift alerts link to; the pages check the run's tenant).
+    /// </summary>
+    public const string EvalRunReader = nameof(EvalRunReader);
+
     /// <summary>Any signed-in console user.</summary>
     public const string AnyUser = nameof(AnyUser);
 
@@ -51,6 +57,7 @@ internal static class Policies
         [TraceReader] = [Roles.Support, Roles.PlatformAdmin, Roles.TenantAdmin],
         [EvalReviewer] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.TenantAdmin],
         [DriftReader] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.TenantAdmin],
+        [EvalRunReader] = [Roles.PlatformAdmin, Roles.PromptEditor, Roles.Support, Roles.TenantAdmin],
         [AnyUser] = [.. Roles.All],
     };
 

@@ -109,6 +109,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/runs/{id:guid}/replay"] = t => t.ReplayRunAsync(),
         ["POST /api/v1/evals/runs"] = t => t.StartEvalRunsAsync(),
         ["PUT /api/v1/evals/sampling"] = t => t.PutSamplingRatesAsync(),
+        ["PUT /api/v1/evals/nightly"] = t => t.PutNightlyAliasesAsync(),
         ["POST /api/v1/mcp-servers"] = t => t.RegisterMcpServersAsync(),
         ["POST /api/v1/mcp-servers/{id:guid}/refresh"] = t => t.RefreshMcpServerAsync(),
         ["DELETE /api/v1/mcp-servers/{id:guid}"] = t => t.RemoveMcpServerAsync(),
@@ -333,7 +334,30 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.Contains(row.RatePpm / 10_000, ok);
     }
 
-    private async Task DeleteCacheSettingsAsync()
+/// <summary>Thirty writers choosing a feature set's nightly alias at once (fast or smart): every answer is 200, the stored
+    /// alias is one of theirs, and exactly the answers that say they changed it have an audit entry (no change unreported,
+    /// none reported twice).</summary>
+    private async Task PutNightlyAliasesAsync()
+    {
+        var admin = fixture.Client();
+        var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];
+        using (var scope = fixture.App.Services.CreateScope())
+        {
+            await scope.ServiceProvider.GetRequiredService<Keystone.Web.Features.Evals.EvalSetStore>().CreateFeatureSetAsync(feature, DemoData.AcmeId, null, CancellationToken.None);
+        }
+
+        var answers = await AllAtOnceAsync(i => admin.PutAsync("/api/v1/evals/nightly", Json($$"""{"feature":"{{feature}}","alias":"{{(i % 2 == 0 ? "fast" : "smart")}}"}""")));
+
+        Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
+        await using var db = fixture.App.CreateSystemDb();
+        var set = await db.EvalSets.AsNoTracking().SingleAsync(s => s.TenantId == DemoData.AcmeId && s.Feature == feature);
+        Assert.True(set.NightlyAlias is "fast" or "smart", set.NightlyAlias);
+        var target = $"eval_set:{set.Id}";
+        Assert.Equal(answers.Count(a => a.Body.GetProperty("changed").GetBoolean()),
+            await db.AuditLog.CountAsync(a => a.Action == "eval_set.nightly_alias" && a.Target == target));
+    }
+
+        private async Task DeleteCacheSettingsAsync()
     {
         var admin = fixture.Client();
         var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];

@@ -27,6 +27,7 @@ public sealed class EvalComparePageTests : KeystoneComponentTest, IClassFixture<
         _fixture = fixture;
         _scope = ScopeAs(fixture.App, Roles.PromptEditor, "product@keystone.demo");
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalCompare>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalRunner>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

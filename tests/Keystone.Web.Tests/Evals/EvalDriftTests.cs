@@ -374,6 +374,72 @@ public abstract class EvalDriftTests : IAsyncLifetime
         Assert.Equal(drifted.Id, Assert.Single(trend.Drifts).RunId);
         Assert.Empty(acme.Points);
     }
+
+    private EvalActivationGate Gate()
+    {
+        var sp = _scope.ServiceProvider;
+        var catalog = new PromptCatalog(_h.Factory, sp.GetRequiredService<TenantContext>(), sp.GetRequiredService<AuditLog>(), TimeProvider.System);
+        return new EvalActivationGate(_h.Factory, sp.GetRequiredService<EvalRunner>(), catalog, sp.GetRequiredService<EvalDriftMonitor>(),
+            sp.GetRequiredService<AuditLog>(), Options.Create(new EvalsOptions { GateTolerancePoints = 5 }), TimeProvider.System);
+    }
+
+    private async Task DrainAsync()
+    {
+        while (_h.Queue.Enqueued.TryDequeue(out var id))
+        {
+            await _h.Job.RunAsync(id, CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task Gate_AfterADrift_ComparesWithTheBaseline_SoADriftedLatestRunDoesNotLowerTheBar()
+    {
+        var set = await ExactSetAsync();
+        var baseline = await RunAsync(set.Id);
+        SetDrift(7);
+        var drifted = await RunAsync(set.Id);
+        await AddVersionAsync(2, "{{question}}");
+        var gate = Gate();
+        await gate.CheckAsync("reply", 2, null, startRuns: true, CancellationToken.None);
+        await DrainAsync();
+
+        var check = await gate.CheckAsync("reply", 2, null, startRuns: false, CancellationToken.None);
+        var refused = await Assert.ThrowsAsync<PromptException>(() => gate.ActivateAsync("reply", 2, null, null, CancellationToken.None));
+
+        // v2 answers as drifted as v1 does now (0); against v1's latest run (0) it would pass, against the baseline (100) it may not.
+        Assert.Equal(0.0, drifted.ScorePoints);
+        Assert.Equal(ActivationGateVerdict.Blocked, check.Verdict);
+        Assert.Equal((0.0, 100.0), (check.Candidate!.ScorePoints, check.Active!.ScorePoints));
+        Assert.Equal((baseline.Id, "baseline"), (check.Active.RunId!.Value, check.Active.Status));
+        Assert.Contains("its baseline at activation", check.Message, StringComparison.Ordinal);
+        Assert.Contains("write why", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1, await ActiveGlobalAsync());
+    }
+
+    [Fact]
+    public async Task Gate_WithoutABaseline_KeepsComparingWithTheActiveVersionsLatestDoneRun()
+    {
+        var set = await ExactSetAsync();
+        await RunAsync(set.Id);
+        SetDrift(7);
+        var drifted = await RunAsync(set.Id);
+        await using (var db = _h.Factory.ForSystem())
+        {
+            // As for a set added after the activation was measured: no baseline for it.
+            await db.EvalBaselines.ExecuteDeleteAsync();
+        }
+
+        await AddVersionAsync(2, "{{question}}");
+        var gate = Gate();
+        await gate.CheckAsync("reply", 2, null, startRuns: true, CancellationToken.None);
+        await DrainAsync();
+
+        var check = await gate.CheckAsync("reply", 2, null, startRuns: false, CancellationToken.None);
+
+        Assert.Equal(ActivationGateVerdict.Allowed, check.Verdict);
+        Assert.Equal((drifted.Id, "done", 0.0), (check.Active!.RunId!.Value, check.Active.Status, check.Active.ScorePoints!.Value));
+        Assert.DoesNotContain("baseline", check.Message, StringComparison.Ordinal);
+    }
 }
 
 public sealed class SqliteEvalDriftTests : EvalDriftTests

@@ -26,6 +26,7 @@ public sealed class EvalSetPageTests : KeystoneComponentTest, IClassFixture<AppF
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalSetEditor>());
         // The set page shows the set's runs (EvalRunsPanel).
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalRunner>());
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalTrendQuery>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

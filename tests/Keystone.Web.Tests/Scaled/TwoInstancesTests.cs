@@ -3,6 +3,7 @@ using System.Text;
 using Keystone.Data;
 using Keystone.Gateway.Recording;
 using Keystone.Testing;
+using Keystone.Web.Features.Evals;
 using Keystone.Web.Features.Traces;
 using Keystone.Web.Features.Usage.DemoHistory;
 using Keystone.Web.Hosting;
@@ -73,7 +74,10 @@ public sealed class TwoInstancesTests
         await using var check = a.CreateSystemDb();
         var memberId = await check.Users.Where(u => u.Email == "member@acme.demo").Select(u => u.Id).SingleAsync();
         var planned = DemoTraffic.Plan(2, DateTime.UtcNow, memberId).Count;
-        Assert.Equal(planned, await check.Calls.CountAsync(c => c.EndUser == null || !DemoTraceUsers.Contains(c.EndUser)));
+        // The demo eval runs' recorded calls (feature eval) are seeded once too: two calls (answer, judge) per example and run.
+        var evalResults = await check.EvalResults.CountAsync();
+        Assert.Equal(planned, await check.Calls.CountAsync(c => c.Feature != EvalRunJob.Feature && (c.EndUser == null || !DemoTraceUsers.Contains(c.EndUser))));
+        Assert.Equal(2 * evalResults, await check.Calls.CountAsync(c => c.Feature == EvalRunJob.Feature));
         Assert.Equal(TracesDemoSeed.Conversations.Count, await check.Calls.CountAsync(c => c.EndUser != null && DemoTraceUsers.Contains(c.EndUser)));
         Assert.Equal(DemoData.Users.Count, await check.Users.CountAsync());
         Assert.Equal(4, await check.Tenants.CountAsync(t => t.IsDemo));

@@ -1918,7 +1918,7 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
-                    b.Property<long>("ActivationId")
+                    b.Property<long?>("ActivationId")
                         .HasColumnType("bigint")
                         .HasColumnName("activation_id");
 
@@ -1972,11 +1972,11 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.Property<string>("PromptName")
                         .IsRequired()
-                        .HasMaxLength(64)
-                        .HasColumnType("character varying(64)")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
                         .HasColumnName("prompt_name");
 
-                    b.Property<Guid>("PromptVersionId")
+                    b.Property<Guid?>("PromptVersionId")
                         .HasColumnType("uuid")
                         .HasColumnName("prompt_version_id");
 
@@ -2016,7 +2016,7 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("double precision")
                         .HasColumnName("tolerance_points");
 
-                    b.Property<int>("VersionNumber")
+                    b.Property<int?>("VersionNumber")
                         .HasColumnType("integer")
                         .HasColumnName("version_number");
 
@@ -2456,6 +2456,15 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasMaxLength(128)
                         .HasColumnType("character varying(128)")
                         .HasColumnName("name");
+
+                    b.Property<string>("NightlyAlias")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("nightly_alias");
+
+                    b.Property<DateTime?>("NightlyAliasSinceUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("nightly_alias_since_utc");
 
                     b.Property<string>("OwnerKey")
                         .IsRequired()

@@ -1893,7 +1893,7 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
-                    b.Property<long>("ActivationId")
+                    b.Property<long?>("ActivationId")
                         .HasColumnType("INTEGER")
                         .HasColumnName("activation_id");
 
@@ -1947,11 +1947,11 @@ namespace Keystone.Data.Migrations.Sqlite
 
                     b.Property<string>("PromptName")
                         .IsRequired()
-                        .HasMaxLength(64)
+                        .HasMaxLength(128)
                         .HasColumnType("TEXT")
                         .HasColumnName("prompt_name");
 
-                    b.Property<Guid>("PromptVersionId")
+                    b.Property<Guid?>("PromptVersionId")
                         .HasColumnType("TEXT")
                         .HasColumnName("prompt_version_id");
 
@@ -1991,7 +1991,7 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("REAL")
                         .HasColumnName("tolerance_points");
 
-                    b.Property<int>("VersionNumber")
+                    b.Property<int?>("VersionNumber")
                         .HasColumnType("INTEGER")
                         .HasColumnName("version_number");
 
@@ -2431,6 +2431,15 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasMaxLength(128)
                         .HasColumnType("TEXT")
                         .HasColumnName("name");
+
+                    b.Property<string>("NightlyAlias")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("nightly_alias");
+
+                    b.Property<DateTime?>("NightlyAliasSinceUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("nightly_alias_since_utc");
 
                     b.Property<string>("OwnerKey")
                         .IsRequired()

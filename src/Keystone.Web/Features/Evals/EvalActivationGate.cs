@@ -55,8 +55,34 @@ internal sealed class EvalActivationGate(
 
         var fresh = clock.GetUtcNow().UtcDateTime.AddHours(-options.Value.GateFreshHours);
         var candidateSide = await SideAsync(db, set, candidate, fresh, startRuns, ct);
-        var activeSide = await SideAsync(db, set, active, null, startRuns, ct);
+        // The bar is the score the active version was accepted with (its activation's baseline, decision 42), not its latest
+        // run: after a drift the latest run is worse, and comparing with it would let a worse version through.
+        var activeSide = await BaselineSideAsync(db, prompt.Id, tenantId, set, active, ct) ?? await SideAsync(db, set, active, null, startRuns, ct);
         return Verdict(set.Name, tolerance, candidateSide, activeSide);
+    }
+
+    /// <summary>
+    /// The active version's side from the baseline of the activation that made it active in the scope (the gate's run, or
+    /// the first done run after the activation) on this set; null when there is none (nothing measured it since, a set
+    /// added later), and the gate falls back to the version's latest done run.
+    /// </summary>
+    private async Task<ActivationGateSide?> BaselineSideAsync(KeystoneDbContext db, Guid promptId, Guid? tenantId, EvalSet set, PromptVersion active, CancellationToken ct)
+    {
+        var activation = await EvalDriftMonitor.ScopeActivationAsync(db, promptId, tenantId, ct);
+        if (activation?.VersionId != active.Id)
+        {
+            return null;
+        }
+
+        var runId = await db.EvalBaselines.AsNoTracking().Where(b => b.ActivationId == activation.Id && b.SetId == set.Id && b.PromptVersionId == active.Id)
+            .Select(b => (Guid?)b.RunId).SingleOrDefaultAsync(ct);
+        if (runId is null || await runner.Store.GetAsync(runId.Value, ct) is not { Status: EvalRunStatus.Done } run)
+        {
+            return null;
+        }
+
+        return new ActivationGateSide(active.Number, run.Alias, run.Id, "baseline", true, run.ScorePoints, run.PassRate, run.CostPerExampleMicros,
+            run.Completed, run.Total, run.FinishedUtc, null);
     }
 
     public async Task<ActivationGateCheck> ActivateAsync(string promptName, int version, Guid? tenantId, string? overrideReason, CancellationToken ct)
@@ -127,12 +153,14 @@ internal sealed class EvalActivationGate(
         var oldScore = active.ScorePoints ?? 0;
         var drop = oldScore - newScore;
         var f = CultureInfo.InvariantCulture;
+        // "baseline": the active side is the score its activation was accepted with (not its latest, possibly drifted, run).
+        var basis = active.Status == "baseline" ? ", its baseline at activation" : "";
         return drop > tolerance
             ? new ActivationGateCheck(ActivationGateVerdict.Blocked,
-                string.Create(f, $"Blocked: version {candidate.Version} scores {newScore:0.0}, {drop:0.0} points below version {active.Version} ({oldScore:0.0}); the tolerance is {tolerance:0.#} points."),
+                string.Create(f, $"Blocked: version {candidate.Version} scores {newScore:0.0}, {drop:0.0} points below version {active.Version} ({oldScore:0.0}{basis}); the tolerance is {tolerance:0.#} points."),
                 setName, tolerance, candidate, active)
             : new ActivationGateCheck(ActivationGateVerdict.Allowed,
-                string.Create(f, $"Version {candidate.Version} scores {newScore:0.0} against {oldScore:0.0} for version {active.Version}: within the tolerance of {tolerance:0.#} points."),
+                string.Create(f, $"Version {candidate.Version} scores {newScore:0.0} against {oldScore:0.0} for version {active.Version}{basis}: within the tolerance of {tolerance:0.#} points."),
                 setName, tolerance, candidate, active);
     }
 

@@ -17,13 +17,23 @@ internal sealed record EvalCompareRow(Guid ExampleId, string Input, EvalResultVi
 {
     /// <summary>B's score minus A's, in points; null unless both were scored.</summary>
     public double? DeltaPoints => A is { Error: null } a && B is { Error: null } b ? Math.Round((b.Score - a.Score) * 100, 1) : null;
+
+    /// <summary>
+    /// How much the example changed, for sorting (0-100): the size of the score change when both were scored; 100 when only
+    /// one side has a scored answer (an answer lost or gained is the largest change); 0 when neither has.
+    /// </summary>
+    public double ChangePoints => DeltaPoints is { } d ? Math.Abs(d) : (A is { Error: null }) != (B is { Error: null }) ? 100 : 0;
 }
 
 /// <summary>A feature's real traffic over the last 30 days (the usage rollups) and what switching from A to B would save at it per month.</summary>
 internal sealed record EvalCompareTraffic(string Feature, long Calls30d, long? MonthlySavingMicros);
 
-/// <summary>Two runs of one set side by side.</summary>
-internal sealed record EvalComparison(EvalCompareSide A, EvalCompareSide B, IReadOnlyList<EvalCompareRow> Rows, IReadOnlyList<EvalCompareTraffic> Traffic);
+/// <summary>Two runs of one set side by side; <see cref="Rows"/> in the set's order.</summary>
+internal sealed record EvalComparison(EvalCompareSide A, EvalCompareSide B, IReadOnlyList<EvalCompareRow> Rows, IReadOnlyList<EvalCompareTraffic> Traffic)
+{
+    /// <summary>The rows with the largest change first (ties keep the set's order): where two versions or models differ is what a reviewer reads first.</summary>
+    public IReadOnlyList<EvalCompareRow> RowsByChange => [.. Rows.OrderByDescending(r => r.ChangePoints)];
+}
 
 /// <summary>
 /// Compares two runs of the same set (two versions, or two aliases such as <c>smart</c> vs <c>fast</c>): score, pass

@@ -74,7 +74,7 @@ internal sealed class EvalDriftAlerts(KeystoneDbFactory dbFactory, TenantContext
             return false;
         }
 
-        await audit.WriteAsync("eval.drift.acknowledge", $"prompt:{alert.PromptName}", alert.TenantId,
+        await audit.WriteAsync("eval.drift.acknowledge", alert.Feature is null ? $"prompt:{alert.PromptName}" : $"eval_set:{alert.SetId}", alert.TenantId,
             new { alert = id, version = alert.VersionNumber, score = alert.ScorePoints, baseline = alert.BaselineScorePoints }, ct);
         signal.Raise();
         return true;
@@ -94,15 +94,21 @@ internal sealed class EvalDriftAlerts(KeystoneDbFactory dbFactory, TenantContext
         }
 
         var alert = await GetAsync(id, ct) ?? throw new EvalException(EvalException.NotFound, "There is no such drift alert.");
+        if (alert.Feature is not null)
+        {
+            throw new EvalException(EvalException.Invalid,
+                "A feature's set has no prompt version to roll back: route the feature to another model, or choose another nightly alias on the set's page.");
+        }
+
         EvalDriftStatus before;
-        Guid promptVersionId;
+        string? openKey;
         await using (var db = dbFactory.ForSystem())
         {
             var row = await db.EvalDriftAlerts.AsNoTracking().SingleAsync(a => a.Id == id, ct);
             var promptId = await db.Prompts.Where(p => p.Name == row.PromptName).Select(p => (Guid?)p.Id).SingleOrDefaultAsync(ct)
                 ?? throw new EvalException(EvalException.NotFound, $"The prompt \"{row.PromptName}\" no longer exists.");
             var activation = await EvalDriftMonitor.ScopeActivationAsync(db, promptId, row.TenantId, ct);
-            if (activation?.Id != row.ActivationId)
+            if (activation is null || activation.Id != row.ActivationId)
             {
                 throw new EvalException(EvalException.Conflict,
                     $"Version {row.VersionNumber} is no longer the version activated when the drift was seen: someone changed the activation since. Nothing was rolled back.");
@@ -115,7 +121,7 @@ internal sealed class EvalDriftAlerts(KeystoneDbFactory dbFactory, TenantContext
             }
 
             before = row.Status;
-            promptVersionId = row.PromptVersionId;
+            openKey = row.OpenKey;
             // Claim the alert first: of two people clicking at once one rolls back, the other is told (never two steps back).
             var claimed = await db.EvalDriftAlerts.Where(a => a.Id == id && a.Status != EvalDriftStatus.RolledBack)
                 .ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, EvalDriftStatus.RolledBack).SetProperty(a => a.OpenKey, (string?)null), ct);
@@ -134,7 +140,7 @@ internal sealed class EvalDriftAlerts(KeystoneDbFactory dbFactory, TenantContext
         {
             await using var db = dbFactory.ForSystem();
             await db.EvalDriftAlerts.Where(a => a.Id == id).ExecuteUpdateAsync(s => s.SetProperty(a => a.Status, before)
-                .SetProperty(a => a.OpenKey, before == EvalDriftStatus.Open ? EvalDriftMonitor.OpenKeyOf(alert.PromptName, alert.TenantId, promptVersionId) : null), CancellationToken.None);
+                .SetProperty(a => a.OpenKey, openKey), CancellationToken.None);
             throw new EvalException(EvalException.Invalid, ex.Message);
         }
 
@@ -157,7 +163,7 @@ internal sealed class EvalDriftAlerts(KeystoneDbFactory dbFactory, TenantContext
     {
         var f = CultureInfo.InvariantCulture;
         return (await ListAsync(null, openOnly: true, 20, ct)).Select(a => new ConsoleNotification($"drift-{a.Id}",
-            $"Drift: {a.PromptName} v{a.VersionNumber} ({a.Scope})",
+            $"Drift: {a.Subject} ({a.Scope})",
             string.Create(f, $"Scored {a.ScorePoints:0.0} against its baseline {a.BaselineScorePoints:0.0} on {a.Alias}{(a.Model is { } m ? $" ({m})" : "")}; tolerance {a.TolerancePoints:0.#} points."),
             a.Href, a.CreatedUtc)).ToList();
     }

@@ -10,11 +10,17 @@ public sealed record EvalDriftExample(Guid ExampleId, double Before, double Afte
 /// <summary>A drift alert as shown: the evidence, the scope's name and what was done about it.</summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Reached from a [Parameter] (EvalTrendChart.Trend): Razor components are public and Blazor parameters must be public properties.")]
 public sealed record EvalDriftAlertView(
-    Guid Id, Guid? TenantId, string Scope, string PromptName, int VersionNumber, string Alias, string? Model, Guid SetId, string SetName,
+    Guid Id, Guid? TenantId, string Scope, string PromptName, int? VersionNumber, string Alias, string? Model, Guid SetId, string SetName,
     Guid BaselineRunId, Guid RunId, double BaselineScorePoints, double ScorePoints, double TolerancePoints,
     IReadOnlyList<EvalDriftExample> ChangedExamples, EvalDriftStatus Status, string? HandledBy, DateTime? HandledUtc, int? RolledBackToVersion,
     DateTime CreatedUtc)
 {
+    /// <summary>The feature label of a feature's set's alert (its <see cref="PromptName"/> is the set's name); null for a prompt's alert.</summary>
+    public string? Feature => PromptName.StartsWith(EvalSet.FeaturePrefix, StringComparison.Ordinal) ? PromptName[EvalSet.FeaturePrefix.Length..] : null;
+
+    /// <summary>What drifted, in words: <c>support-reply v2</c>, or <c>feature checkout on fast</c>.</summary>
+    public string Subject => Feature is { } f ? $"feature {f} on {Alias}" : $"{PromptName} v{VersionNumber}";
+
     /// <summary>Points below the baseline.</summary>
     public double DropPoints => Math.Round(BaselineScorePoints - ScorePoints, 1);
 
@@ -27,11 +33,15 @@ public sealed record EvalDriftAlertView(
 
 /// <summary>One point of a prompt's score trend: a done run of a version on its own alias.</summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Reached from a [Parameter] (EvalTrendChart.Trend): Razor components are public and Blazor parameters must be public properties.")]
-public sealed record EvalTrendPoint(Guid RunId, int Version, double ScorePoints, DateTime FinishedUtc, EvalRunTrigger Trigger);
+public sealed record EvalTrendPoint(Guid RunId, int Version, double ScorePoints, DateTime FinishedUtc, EvalRunTrigger Trigger, string? Series = null)
+{
+    /// <summary>The chart series the point belongs to: <see cref="Series"/> when given (a feature's set: the alias), else <c>v{Version}</c>.</summary>
+    public string SeriesName => Series ?? $"v{Version}";
+}
 
-/// <summary>A moment a version became active in the scope (a rollback too).</summary>
+/// <summary>A moment a version became active in the scope (a rollback too); for a feature's set, the moment its nightly alias was chosen (<see cref="Label"/> says which).</summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Reached from a [Parameter] (EvalTrendChart.Trend): Razor components are public and Blazor parameters must be public properties.")]
-public sealed record EvalTrendActivation(int? Version, DateTime ActivatedUtc, bool IsRollback);
+public sealed record EvalTrendActivation(int? Version, DateTime ActivatedUtc, bool IsRollback, string? Label = null);
 
 /// <summary>A prompt's score per version over time in one scope, with its activations and drift alerts.</summary>
 [SuppressMessage("Maintainability", "CA1515:Consider making public types internal", Justification = "Reached from a [Parameter] (EvalTrendChart.Trend): Razor components are public and Blazor parameters must be public properties.")]

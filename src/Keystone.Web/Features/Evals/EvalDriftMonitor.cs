@@ -39,11 +39,22 @@ internal sealed class EvalDriftMonitor(
     {
         await using var db = dbFactory.ForSystem();
         var run = await db.EvalRuns.AsNoTracking().SingleOrDefaultAsync(r => r.Id == runId, ct);
-        if (run is not { Status: EvalRunStatus.Done, PromptName: { } promptName, PromptVersionId: { } versionId } || run.Completed == 0)
+        if (run is not { Status: EvalRunStatus.Done } || run.Completed == 0)
         {
             return null;
         }
 
+        if (run.PromptName is null)
+        {
+            return await CheckFeatureRunAsync(db, run, ct);
+        }
+
+        if (run.PromptVersionId is not { } versionId)
+        {
+            return null;
+        }
+
+        var promptName = run.PromptName;
         var prompt = await db.Prompts.AsNoTracking().SingleOrDefaultAsync(p => p.Name == promptName, ct);
         var version = await db.PromptVersions.AsNoTracking().SingleOrDefaultAsync(v => v.Id == versionId, ct);
         if (prompt is null || version is null || !string.Equals(run.Alias, version.ModelAlias, StringComparison.Ordinal))
@@ -78,21 +89,70 @@ internal sealed class EvalDriftMonitor(
         }
 
         var tolerance = await EvalTolerances.EffectiveAsync(db, promptName, scope, options.Value.GateTolerancePoints, ct);
-        var drop = baseline.ScorePoints - score;
-        if (drop <= tolerance.Points)
+        return await RaiseAsync(db, run, new EvalDriftAlert
+        {
+            PromptName = promptName, PromptVersionId = versionId, VersionNumber = version.Number, ActivationId = activation.Id,
+            BaselineRunId = baseline.RunId, BaselineScorePoints = baseline.ScorePoints, TolerancePoints = tolerance.Points,
+            OpenKey = OpenKeyOf(promptName, scope, versionId),
+        }, ct);
+    }
+
+    /// <summary>
+    /// Drift of a feature's set (docs/decisions/0049b-feature-sets-nightly-and-gate-baseline.md): the set has no prompt
+    /// version, so what it measures is the model its nightly alias routes to. The baseline is the first done run on the
+    /// nightly alias after the alias was chosen (read, not stored: two runs finishing at once agree on it); a later run on
+    /// that alias scoring more than <c>Evals:GateTolerancePoints</c> below it raises an alert. Runs on other aliases are
+    /// comparisons. One open alert per set and alias.
+    /// </summary>
+    private async Task<EvalDriftAlert?> CheckFeatureRunAsync(KeystoneDbContext db, EvalRun run, CancellationToken ct)
+    {
+        var set = await db.EvalSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == run.SetId, ct);
+        if (set is not { Feature: not null, NightlyAlias: { } alias, NightlyAliasSinceUtc: { } since }
+            || !string.Equals(run.Alias, alias, StringComparison.Ordinal) || run.FinishedUtc < since)
         {
             return null;
         }
 
-        var changed = await ChangedExamplesAsync(db, baseline.RunId, run.Id, ct);
-        var alert = new EvalDriftAlert
+        var baseline = await db.EvalRuns.AsNoTracking()
+            .Where(r => r.SetId == set.Id && r.Alias == alias && r.Status == EvalRunStatus.Done && r.Completed > 0 && r.FinishedUtc >= since)
+            .OrderBy(r => r.FinishedUtc).ThenBy(r => r.Id).FirstOrDefaultAsync(ct);
+        if (baseline is null || baseline.Id == run.Id)
         {
-            Id = Guid.NewGuid(), TenantId = scope, PromptName = promptName, PromptVersionId = versionId, VersionNumber = version.Number,
-            ActivationId = activation.Id, Alias = run.Alias, Model = await ModelOfAsync(db, run, ct), SetId = run.SetId, SetName = run.SetName,
-            BaselineRunId = baseline.RunId, RunId = run.Id, BaselineScorePoints = baseline.ScorePoints, ScorePoints = score,
-            TolerancePoints = tolerance.Points, ChangedExamplesJson = JsonSerializer.Serialize(changed, EvalDriftAlerts.Json),
-            Status = EvalDriftStatus.Open, OpenKey = OpenKeyOf(promptName, scope, versionId), CreatedUtc = clock.GetUtcNow().UtcDateTime,
-        };
+            return null;
+        }
+
+        return await RaiseAsync(db, run, new EvalDriftAlert
+        {
+            PromptName = set.Name, BaselineRunId = baseline.Id, BaselineScorePoints = Points(baseline), TolerancePoints = options.Value.GateTolerancePoints,
+            OpenKey = $"{set.Name}|{EvalSet.OwnerKeyOf(set.TenantId)}|{alias}",
+        }, ct);
+    }
+
+    /// <summary>
+    /// Stores <paramref name="alert"/> (its subject, baseline and tolerance filled by the caller) when <paramref name="run"/>
+    /// scored more than the tolerance below the baseline, audits it and tells the console; null when within tolerance or
+    /// an alert for the same subject is open already.
+    /// </summary>
+    private async Task<EvalDriftAlert?> RaiseAsync(KeystoneDbContext db, EvalRun run, EvalDriftAlert alert, CancellationToken ct)
+    {
+        var score = Points(run);
+        if (alert.BaselineScorePoints - score <= alert.TolerancePoints)
+        {
+            return null;
+        }
+
+        var changed = await ChangedExamplesAsync(db, alert.BaselineRunId, run.Id, ct);
+        alert.Id = Guid.NewGuid();
+        alert.TenantId = run.TenantId;
+        alert.Alias = run.Alias;
+        alert.Model = await ModelOfAsync(db, run, ct);
+        alert.SetId = run.SetId;
+        alert.SetName = run.SetName;
+        alert.RunId = run.Id;
+        alert.ScorePoints = score;
+        alert.ChangedExamplesJson = JsonSerializer.Serialize(changed, EvalDriftAlerts.Json);
+        alert.Status = EvalDriftStatus.Open;
+        alert.CreatedUtc = clock.GetUtcNow().UtcDateTime;
         db.EvalDriftAlerts.Add(alert);
         try
         {
@@ -100,23 +160,23 @@ internal sealed class EvalDriftMonitor(
         }
         catch (DbUpdateException ex) when (WriteConflicts.IsConflict(ex))
         {
-            // An open alert for this scope and version exists (or another run raised it a moment ago): it already says so.
+            // An open alert for this scope and version (or feature and alias) exists, or another run raised it a moment ago: it already says so.
             return null;
         }
 
         var f = CultureInfo.InvariantCulture;
         await audit.WriteAsync(new AuditEntry
         {
-            ActorType = "system", ActorId = "evals:drift", ActorName = "drift check", TenantId = scope, Action = "eval.drift",
-            Target = $"prompt:{promptName}",
+            ActorType = "system", ActorId = "evals:drift", ActorName = "drift check", TenantId = run.TenantId, Action = "eval.drift",
+            Target = alert.VersionNumber is null ? $"eval_set:{run.SetId}" : $"prompt:{alert.PromptName}",
             MetadataJson = JsonSerializer.Serialize(new
             {
-                alert = alert.Id, version = version.Number, alias = run.Alias, model = alert.Model, set = run.SetName, baselineRun = baseline.RunId,
-                run = run.Id, baseline = baseline.ScorePoints, score, tolerance = tolerance.Points, changedExamples = changed.Count,
+                alert = alert.Id, version = alert.VersionNumber, alias = run.Alias, model = alert.Model, set = run.SetName, baselineRun = alert.BaselineRunId,
+                run = run.Id, baseline = alert.BaselineScorePoints, score, tolerance = alert.TolerancePoints, changedExamples = changed.Count,
             }),
         }, ct);
-        log.LogWarning("Drift: prompt {Prompt} v{Version} scored {Score} against its baseline {Baseline} (tolerance {Tolerance})",
-            promptName, version.Number, score.ToString("0.0", f), baseline.ScorePoints.ToString("0.0", f), tolerance.Points.ToString("0.#", f));
+        log.LogWarning("Drift: {Subject} v{Version} on {Alias} scored {Score} against its baseline {Baseline} (tolerance {Tolerance})",
+            alert.PromptName, alert.VersionNumber, run.Alias, score.ToString("0.0", f), alert.BaselineScorePoints.ToString("0.0", f), alert.TolerancePoints.ToString("0.#", f));
         signal.Raise();
         return alert;
     }

@@ -2,8 +2,12 @@ using System.Text.Json.Serialization;
 
 namespace Keystone.Web.Features.Evals;
 
-/// <summary>An eval set as listed: its owner (global or a tenant), how many examples it holds, and what it evaluates (a prompt, or a feature's calls).</summary>
-internal sealed record EvalSetRow(Guid Id, string Name, string? PromptName, Guid? TenantId, string Owner, int Examples, string? Description, string? Feature = null);
+/// <summary>
+/// An eval set as listed: its owner (global or a tenant), how many examples it holds, and what it evaluates (a prompt, or a
+/// feature's calls); a feature's set also the alias it is run on nightly (null: not run nightly) and since when.
+/// </summary>
+internal sealed record EvalSetRow(Guid Id, string Name, string? PromptName, Guid? TenantId, string Owner, int Examples, string? Description, string? Feature = null,
+    string? NightlyAlias = null, DateTime? NightlyAliasSinceUtc = null);
 
 /// <summary>One chat message of an example's input.</summary>
 internal sealed record EvalMessage(string Role, string Content);

@@ -6,7 +6,8 @@ namespace Keystone.Web.Features.Evals;
 
 /// <summary>
 /// The nightly schedule: every prompt's eval set (the global one and each tenant override's) is run on the version
-/// active for its owner and that version's alias. Re-entrant: a set that already has a scheduled run from the last
+/// active for its owner and that version's alias, and every feature's set that has a nightly alias on that alias
+/// (docs/decisions/0049b-feature-sets-nightly-and-gate-baseline.md). Re-entrant: a set that already has a scheduled run from the last
 /// <see cref="Window"/> is left alone, so a retried or doubled job queues nothing twice. A set without examples or a
 /// prompt without an active version is skipped (and logged).
 /// </summary>
@@ -27,7 +28,7 @@ internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore r
         HashSet<Guid> done;
         await using (var db = dbFactory.ForSystem())
         {
-            sets = await db.EvalSets.AsNoTracking().Where(s => s.PromptName != null).OrderBy(s => s.Name).ThenBy(s => s.OwnerKey).Select(s => s.Id).ToListAsync(ct);
+            sets = await db.EvalSets.AsNoTracking().Where(s => s.PromptName != null || (s.Feature != null && s.NightlyAlias != null)).OrderBy(s => s.Name).ThenBy(s => s.OwnerKey).Select(s => s.Id).ToListAsync(ct);
             done = (await db.EvalRuns.AsNoTracking().Where(r => r.Trigger == EvalRunTrigger.Schedule && r.CreatedUtc >= since).Select(r => r.SetId).ToListAsync(ct)).ToHashSet();
         }
 

@@ -56,9 +56,9 @@ internal static class EvalRunEndpoints
                     : $"This tenant has no eval set for the prompt '{prompt}' (a tenant's set belongs to its prompt override).");
         }
 
-        if (set.Feature is not null && alias is null)
+        if (set.Feature is not null && alias is null && set.NightlyAlias is null)
         {
-            throw ApiException.Invalid("alias", "A feature's set runs on the alias (or provider/model) you name: give \"alias\".");
+            throw ApiException.Invalid("alias", "A feature's set runs on the alias (or provider/model) you name (it has no nightly alias to default to): give \"alias\".");
         }
 
         try

@@ -37,9 +37,9 @@ internal sealed record EvalRunView(
     public bool CanCancel => !IsFinished && !CancelRequested;
 }
 
-/// <summary>One example's result as shown.</summary>
+/// <summary>One example's result as shown; <see cref="JudgePromptVersion"/> is the <c>eval-judge</c> version its judge scorer used (null: no judge, or the built-in instructions).</summary>
 internal sealed record EvalResultView(Guid Id, Guid ExampleId, int Attempt, string Answer, double Score, bool Passed, string Reasons, string? Error,
-    int InputTokens, int OutputTokens, long CostMicros, int LatencyMs, Guid? TraceId, DateTime CreatedUtc);
+    int InputTokens, int OutputTokens, long CostMicros, int LatencyMs, Guid? TraceId, DateTime CreatedUtc, int? JudgePromptVersion = null);
 
 /// <summary>The start form's choices for a set: version numbers (newest first), the active one, its alias, and the tenant whose aliases apply.</summary>
 internal sealed record EvalRunChoices(IReadOnlyList<int> Versions, int? ActiveVersion, string? DefaultAlias, Guid BillingTenantId);

@@ -51,7 +51,8 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
             throw new EvalException(EvalException.Invalid, $"The set \"{set.Name}\" belongs to no prompt, so it has no versions: leave the version out.");
         }
 
-        var alias = request.Alias?.Trim() ?? version?.ModelAlias;
+        // A feature's set has no version: without an alias asked for, it runs on its nightly alias (the nightly job asks for none).
+        var alias = request.Alias?.Trim() ?? version?.ModelAlias ?? set.NightlyAlias;
         if (string.IsNullOrWhiteSpace(alias))
         {
             throw new EvalException(EvalException.Invalid, "Choose the model alias to run the set on.");
@@ -182,7 +183,7 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
         var order = ExampleIdsOf(ids).Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
         var rows = await db.EvalResults.AsNoTracking().Where(r => r.RunId == runId).ToListAsync(ct);
         return rows.OrderBy(r => order.GetValueOrDefault(r.ExampleId, int.MaxValue)).Select(r => new EvalResultView(r.Id, r.ExampleId, r.Attempt, r.Answer,
-            r.Score, r.Passed, r.Reasons, r.Error, r.InputTokens, r.OutputTokens, r.CostMicros, r.LatencyMs, r.TraceId, r.CreatedUtc)).ToList();
+            r.Score, r.Passed, r.Reasons, r.Error, r.InputTokens, r.OutputTokens, r.CostMicros, r.LatencyMs, r.TraceId, r.CreatedUtc, r.JudgePromptVersion)).ToList();
     }
 
     /// <summary>

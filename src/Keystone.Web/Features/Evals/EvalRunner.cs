@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
@@ -17,6 +18,16 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
                           || tenant.User.FindFirstValue(KeystoneClaims.ApiKeyId) is not null;
 
     public EvalRunStore Store => store;
+
+    /// <summary>True when the caller reads every run and set (prompt readers: platform staff); false for a tenant admin.</summary>
+    public bool ReadsAll => Policies.RolesFor[Policies.PromptReader].Any(tenant.User.IsInRole);
+
+    /// <summary>
+    /// True when the caller may see <paramref name="run"/>: prompt readers every run; a tenant admin the runs of their own
+    /// tenant's sets (override runs, which their drift alerts link to), never another tenant's or a global set's.
+    /// </summary>
+    public bool CanView(EvalRunView run) => ReadsAll
+        || (tenant.User.IsInRole(Roles.TenantAdmin) && run.TenantId is { } owner && tenant.TenantId == owner);
 
     /// <summary>The start form's choices for a set, with the chat aliases and raw <c>provider/model</c> ids its runs may use; null for an unknown set.</summary>
     public async Task<(EvalRunChoices Choices, IReadOnlyList<string> Aliases)?> ChoicesAsync(Guid setId, CancellationToken ct)

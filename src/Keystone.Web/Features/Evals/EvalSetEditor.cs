@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 
@@ -7,7 +8,7 @@ namespace Keystone.Web.Features.Evals;
 /// The console's eval-set edits: reading needs the prompt reader role (the page's policy), every change the prompt
 /// editor role, checked here as well as on the page so no other caller slips past it; every change is audited.
 /// </summary>
-internal sealed class EvalSetEditor(EvalSetStore store, TenantContext tenant, AuditLog audit)
+internal sealed class EvalSetEditor(EvalSetStore store, EvalRunner runner, TenantContext tenant, AuditLog audit)
 {
     /// <summary>True when the signed-in user may change sets and examples.</summary>
     public bool CanEdit => Policies.RolesFor[Policies.PromptEditor].Any(tenant.User.IsInRole);
@@ -36,6 +37,40 @@ internal sealed class EvalSetEditor(EvalSetStore store, TenantContext tenant, Au
         var set = await store.CreateFeatureSetAsync(feature, tenantId, description, ct);
         await audit.WriteAsync("eval_set.create", $"eval_set:{set.Id}", set.TenantId, new { set.Name, set.Feature }, ct);
         return set;
+    }
+
+    /// <summary>
+    /// The aliases (and raw <c>provider/model</c> ids) a set's runs may use: the set's tenant's, or the platform tenant's
+    /// for a global set. The nightly alias form offers these.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AliasesAsync(Guid setId, CancellationToken ct) =>
+        await runner.ChoicesAsync(setId, ct) is { } choices ? choices.Aliases : [];
+
+    /// <summary>
+    /// Chooses the alias a feature's set runs on every night (null or blank: not nightly). The alias must be one the set's
+    /// tenant may use (a typo would fail every night). Audited with the alias before when it changed; true when it did.
+    /// </summary>
+    public async Task<bool> SetNightlyAliasAsync(EvalSetRow set, string? alias, CancellationToken ct)
+    {
+        // An admin API key may too (PUT /api/v1/evals/nightly, which finds its own tenant's set only): it runs that tenant's sets already.
+        if (!CanEdit && tenant.User.FindFirstValue(KeystoneClaims.ApiKeyId) is null)
+        {
+            Demand();
+        }
+
+        var value = string.IsNullOrWhiteSpace(alias) ? null : alias.Trim();
+        if (value is not null && !(await AliasesAsync(set.Id, ct)).Contains(value, StringComparer.Ordinal))
+        {
+            throw new EvalException(EvalException.Invalid, $"\"{value}\" is not an alias or model {(set.TenantId is null ? "the platform" : set.Owner)} may use: choose one from the list.");
+        }
+
+        var (before, changed) = await store.SetNightlyAliasAsync(set.Id, value, ct);
+        if (changed)
+        {
+            await audit.WriteAsync("eval_set.nightly_alias", $"eval_set:{set.Id}", set.TenantId, new { set.Name, before, alias = value }, ct);
+        }
+
+        return changed;
     }
 
     public async Task<EvalExampleRow> AddExampleAsync(EvalSetRow set, EvalExampleInput input, CancellationToken ct)

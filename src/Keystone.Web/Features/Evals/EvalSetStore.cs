@@ -32,7 +32,7 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
             .Select(g => new { g.Key.TenantId, g.Key.EvalSet, Count = g.Count() }).ToListAsync(ct);
         return sets.Select(s => new EvalSetRow(s.Id, s.Name, s.PromptName, s.TenantId,
                 s.TenantId is { } t ? tenants.GetValueOrDefault(t, t.ToString()) : "Global",
-                counts.FirstOrDefault(c => c.TenantId == s.TenantId && c.EvalSet == s.Name)?.Count ?? 0, s.Description, s.Feature))
+                counts.FirstOrDefault(c => c.TenantId == s.TenantId && c.EvalSet == s.Name)?.Count ?? 0, s.Description, s.Feature, s.NightlyAlias, s.NightlyAliasSinceUtc))
             .OrderBy(r => r.Name, StringComparer.Ordinal).ThenBy(r => r.TenantId is null ? 0 : 1).ThenBy(r => r.Owner, StringComparer.Ordinal)
             .ToList();
     }
@@ -121,6 +121,34 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
 
         var id = await EnsureSetAsync(dbFactory, EvalSet.FeatureSetName(label), tenantId, clock, description, ct);
         return (await GetSetAsync(id, ct))!;
+    }
+
+    /// <summary>
+    /// Chooses the alias a feature's set is run on every night (null: stop running it nightly). One conditional update:
+    /// the row changes only when the alias differs, and then its "since" moves, so the next done run on it is the new
+    /// drift baseline; setting the same alias again keeps the baseline. Returns the alias before, and whether anything
+    /// changed. The caller checks the alias is one the set's tenant may use.
+    /// </summary>
+    public async Task<(string? Before, bool Changed)> SetNightlyAliasAsync(Guid setId, string? alias, CancellationToken ct)
+    {
+        var value = string.IsNullOrWhiteSpace(alias) ? null : alias.Trim();
+        if (value is { Length: > 128 })
+        {
+            throw new EvalException(EvalException.Invalid, "The alias may have at most 128 characters.");
+        }
+
+        await using var db = dbFactory.ForSystem();
+        var set = await FindSetAsync(db, setId, ct);
+        if (set.Feature is null)
+        {
+            throw new EvalException(EvalException.Invalid,
+                "Only a feature's set takes a nightly alias: a prompt's set runs nightly on the version active for its owner, on that version's alias.");
+        }
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var changed = await db.EvalSets.Where(s => s.Id == setId && s.NightlyAlias != value)
+            .ExecuteUpdateAsync(u => u.SetProperty(s => s.NightlyAlias, value).SetProperty(s => s.NightlyAliasSinceUtc, value == null ? null : (DateTime?)now), ct);
+        return (set.NightlyAlias, changed == 1);
     }
 
     /// <summary>Null when <paramref name="input"/> fits the set; a feature's set runs messages only (it has no prompt to render variables with).</summary>

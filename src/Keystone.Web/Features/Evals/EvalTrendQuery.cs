@@ -46,4 +46,33 @@ internal sealed class EvalTrendQuery(KeystoneDbFactory dbFactory, TimeProvider c
             activations.Select(a => new EvalTrendActivation(a.VersionId is { } v && versions.TryGetValue(v, out var x) ? x.Number : null, a.ActivatedUtc, a.IsRollback)).ToList(),
             await EvalDriftAlerts.ViewsAsync(db, alerts, ct));
     }
+
+    /// <summary>
+    /// A feature's set over time: every done run of the set, one series per alias (the alias is what a feature's
+    /// "version" is: which model its calls go to), the moment its nightly alias was chosen, and the set's drift alerts.
+    /// Empty for an unknown set or a prompt's set (the prompt page draws those).
+    /// </summary>
+    public async Task<EvalTrend> ReadFeatureAsync(Guid setId, int days, CancellationToken ct)
+    {
+        var since = clock.GetUtcNow().UtcDateTime.AddDays(-Math.Clamp(days, 1, 366));
+        await using var db = dbFactory.ForSystem();
+        var set = await db.EvalSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct);
+        if (set is not { Feature: not null })
+        {
+            return new EvalTrend(set?.Name ?? "", set?.TenantId, [], [], []);
+        }
+
+        var runs = await db.EvalRuns.AsNoTracking()
+            .Where(r => r.SetId == set.Id && r.Status == EvalRunStatus.Done && r.FinishedUtc >= since && r.Completed > 0)
+            .OrderByDescending(r => r.FinishedUtc).Take(MaxPoints)
+            .Select(r => new { r.Id, r.Alias, r.ScoreSum, r.Completed, r.FinishedUtc, r.Trigger }).ToListAsync(ct);
+        var points = runs
+            .Select(r => new EvalTrendPoint(r.Id, 0, Math.Round(r.ScoreSum / r.Completed * 100, 1), r.FinishedUtc!.Value, r.Trigger, r.Alias))
+            .OrderBy(p => p.FinishedUtc).ToList();
+        var chosen = set.NightlyAlias is { } alias && set.NightlyAliasSinceUtc is { } at && at >= since
+            ? new List<EvalTrendActivation> { new(null, at, false, $"nightly on {alias}") }
+            : [];
+        var alerts = await db.EvalDriftAlerts.AsNoTracking().Where(a => a.SetId == set.Id && a.CreatedUtc >= since).OrderBy(a => a.CreatedUtc).ToListAsync(ct);
+        return new EvalTrend(set.Name, set.TenantId, points, chosen, await EvalDriftAlerts.ViewsAsync(db, alerts, ct));
+    }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Keystone.Data;
 using Keystone.Data.Audit;
+using Keystone.Data.Calls;
 using Keystone.Data.Evals;
 using Keystone.Gateway;
 using Keystone.Web.Platform;
@@ -13,9 +14,10 @@ namespace Keystone.Web.Features.Evals;
 /// <c>support-reply</c>, v1 active from day -20, v2 from day -9), fourteen nights of done nightly runs with realistic
 /// scores, costs and latencies, each run's per-example results, the baselines of both activations, a manual run on
 /// <c>fast</c> beside <c>smart</c> for the compare page, and the last two nights drifting below v2's baseline with one
-/// drift alert open. Written as rows (no model calls: the gateway's price table is not loaded this early, and fourteen
-/// nights cannot be run in the past). Deterministic numbers, so every demo looks the same. Idempotent: nothing happens
-/// once the set has a run.
+/// drift alert open. Written as rows (no model calls: fourteen nights cannot be run in the past), each answer and judge
+/// call with its recorded <c>llm_calls</c> row (feature <c>eval</c>, the run's trace ids), so the compare page shows
+/// per-call cost and latency and the eval spend is in the usage like a real run's. Deterministic numbers, so every demo
+/// looks the same. Idempotent: nothing happens once the set has a run.
 /// </summary>
 internal sealed class EvalsDemoSeed(KeystoneDbFactory dbFactory, EvalFileImporter files, ILlmGateway gateway, TimeProvider clock, ILogger<EvalsDemoSeed> log)
     : IDemoSeedStep
@@ -23,8 +25,11 @@ internal sealed class EvalsDemoSeed(KeystoneDbFactory dbFactory, EvalFileImporte
     /// <summary>Nights of history.</summary>
     public const int Nights = 14;
 
-    /// <summary>After the prompts (10), before the demo traffic (100).</summary>
-    public int Order => 20;
+    /// <summary>
+    /// After the prompts (10) and after the demo traffic (100): the history seed records its traffic only while no call
+    /// exists, and the eval runs' recorded calls would be such calls.
+    /// </summary>
+    public int Order => 110;
 
     // Per example, per night: a small deterministic wobble (points), so the line is not flat and not random per start.
     private static readonly double[] Wobble = [0.0, -0.02, 0.01, 0.03, -0.01, 0.02, -0.03, 0.01, 0.0, -0.02, 0.02, 0.01, -0.01, 0.0];
@@ -129,6 +134,7 @@ internal sealed class EvalsDemoSeed(KeystoneDbFactory dbFactory, EvalFileImporte
         DateTime at, string ids, List<EvalExample> examples, Func<int, double> scoreOf, bool drifting)
     {
         var smart = alias == "smart";
+        var model = smart ? "sim-smart" : "sim-fast";
         var run = new EvalRun
         {
             Id = Guid.NewGuid(), TenantId = null, BillingTenantId = billing, SetId = set.Id, SetName = set.Name, PromptName = set.PromptName,
@@ -144,14 +150,21 @@ internal sealed class EvalsDemoSeed(KeystoneDbFactory dbFactory, EvalFileImporte
             var input = 160 + 23 * i;
             var output = (drifting ? 95 : 58) + 7 * i;
             // Demo prices: smart about $2.50 / $10 per million tokens in and out, fast about $0.15 / $0.60, plus the judge's call.
-            var cost = smart ? input * 5L / 2 + output * 10L + 900 : input * 3L / 20 + output * 3L / 5 + 900;
+            var cost = (smart ? input * 5L / 2 + output * 10L : input * 3L / 20 + output * 3L / 5) + JudgeCostMicros;
             var latency = (smart ? 900 : 380) + 97 * i + (drifting ? 420 : 0);
+            // The calls as the recorder would have written them: the answer on the run's alias (its trace is the result's),
+            // then the judge's call on smart, in the run's minute. The judge's 900 micro-USD is its own call's cost.
+            var answeredAt = run.StartedUtc!.Value.AddMilliseconds(1_700 * i + latency);
+            var answer = DemoCall(billing, set.PromptName, versionId, alias, model, input, output, cost - JudgeCostMicros, latency, answeredAt);
+            db.Calls.Add(answer);
+            db.Calls.Add(DemoCall(billing, EvalScorers.JudgePromptName, null, "smart", "sim-smart", 310 + output, 24, JudgeCostMicros, 640 + 13 * i,
+                answeredAt.AddMilliseconds(650 + 13 * i)));
             db.EvalResults.Add(new EvalResult
             {
                 Id = Guid.NewGuid(), RunId = run.Id, TenantId = null, ExampleId = examples[i].Id, Attempt = 1, Answer = AnswerOf(examples[i], drifting, smart),
                 Score = score, Passed = passed,
                 Reasons = passed ? "Meets the example's expectations." : "Misses the expected hand-over or the customer's name.",
-                InputTokens = input, OutputTokens = output, CostMicros = cost, LatencyMs = latency, CreatedUtc = run.FinishedUtc!.Value,
+                InputTokens = input, OutputTokens = output, CostMicros = cost, LatencyMs = latency, TraceId = answer.TraceId, CreatedUtc = run.FinishedUtc!.Value,
             });
             run.Completed++;
             run.Passed += passed ? 1 : 0;
@@ -165,6 +178,18 @@ internal sealed class EvalsDemoSeed(KeystoneDbFactory dbFactory, EvalFileImporte
         db.EvalRuns.Add(run);
         return run;
     }
+
+    /// <summary>The judge's call per example in the demo runs (micro-USD), included in each result's cost.</summary>
+    private const long JudgeCostMicros = 900;
+
+    /// <summary>One recorded eval call, as the gateway records a run's calls: feature <c>eval</c>, billed to the platform, priced exactly.</summary>
+    private static LlmCall DemoCall(Guid tenant, string? promptName, Guid? versionId, string alias, string model, int input, int output, long cost, int latency,
+        DateTime at) => new()
+    {
+        Id = Guid.NewGuid(), TraceId = Guid.NewGuid(), TenantId = tenant, Feature = EvalRunJob.Feature, PromptName = promptName, PromptVersionId = versionId,
+        Alias = alias, Provider = "sim", Model = model, InputTokens = input, OutputTokens = output, CostMicros = cost, CostStatus = CostStatus.Exact,
+        BilledTo = BilledTo.Platform, CacheStatus = CacheStatus.None, Attempts = 1, Status = CallStatus.Ok, LatencyMs = latency, CreatedUtc = at,
+    };
 
     private static string AnswerOf(EvalExample example, bool drifting, bool smart)
     {

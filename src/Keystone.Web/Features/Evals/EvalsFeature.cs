@@ -40,9 +40,11 @@ internal static class EvalsFeature
         .AddScoped<EvalCandidateReview>()
         .AddRecurringJob<EvalSamplerJob>(EvalSamplerJob.RecurringId, EvalSamplerJob.Cron, j => j.RunAsync(CancellationToken.None));
 
-    /// <summary><c>/api/v1/evals/runs</c> through an <c>admin</c> key (the key's tenant's sets only).</summary>
+    /// <summary><c>/api/v1/evals/...</c> through an <c>admin</c> key (the key's tenant's sets only), and the run page's results export.</summary>
     public static IEndpointRouteBuilder MapEvalsEndpoints(this IEndpointRouteBuilder app)
     {
+        // The run page's export (console, cookie-authenticated; not part of /api/v1).
+        app.MapEvalResultsExport();
         var admin = app.MapKeystoneApiGroup(ApiPolicies.Admin);
         admin.MapPost("/evals/runs", EvalRunEndpoints.StartAsync)
             .WithName("StartEvalRun")
@@ -57,6 +59,13 @@ internal static class EvalsFeature
             .WithSummary("An eval run of this tenant: status, progress, score (points 0-100), pass rate and cost so far")
             .Produces<EvalRunDto>()
             .WithErrors(400, 404);
+        admin.MapPut("/evals/nightly", EvalNightlyEndpoints.PutAsync)
+            .WithName("SetEvalNightlyAlias")
+            .WithSummary("Choose the alias this tenant's set of a feature is run on every night (null stops it); audited")
+            .WithDescription("Body: { \"feature\": \"checkout\", \"alias\": \"fast\" }. The first nightly run on a newly chosen alias is the feature's drift baseline.")
+            .Accepts<EvalNightlyRequestDoc>("application/json")
+            .Produces<EvalNightlyDto>()
+            .WithErrors(400, 404, 413, 415);
         admin.MapGet("/evals/sampling", EvalSamplingEndpoints.ListAsync)
             .WithName("ListEvalSamplingRates")
             .WithSummary("This tenant's sampling rates: per feature, the percent of recorded calls queued for eval review")
