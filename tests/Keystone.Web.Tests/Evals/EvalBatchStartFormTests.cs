@@ -42,7 +42,11 @@ public sealed class EvalBatchStartFormTests : KeystoneComponentTest, IClassFixtu
         var set = await store.CreateSetAsync(name, null, null, CancellationToken.None);
         await store.AddExampleAsync(set.Id, new EvalExampleInput(new Dictionary<string, string> { ["question"] = "What are your hours?", ["company"] = "Acme" },
             null, null, [new EvalExpectation(EvalExpectation.Regex, "\\S")], null), "editor", CancellationToken.None);
-        var estimate = (await _scope.ServiceProvider.GetRequiredService<EvalRunner>().EstimateAsync(set.Id, null, "fast", CancellationToken.None))!;
+        // The version and model the form picks for the set: the active version (else the newest) and its alias.
+        var runner = _scope.ServiceProvider.GetRequiredService<EvalRunner>();
+        var (choices, aliases) = (await runner.ChoicesAsync(set.Id, CancellationToken.None))!.Value;
+        var alias = choices.DefaultAlias is { } d && aliases.Contains(d) ? d : aliases[0];
+        var estimate = (await runner.EstimateAsync(set.Id, choices.ActiveVersion ?? choices.Versions[0], alias, CancellationToken.None))!;
 
         var page = Render<EvalSetPage>(p => p.Add(x => x.SetId, set.Id));
 

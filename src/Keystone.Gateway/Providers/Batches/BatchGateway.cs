@@ -206,7 +206,8 @@ internal sealed partial class BatchGateway(
                 var answer = new CachedAnswer(response.Text, response.ToolCalls, response.FinishReason, response.Usage);
                 var outcome = await RecordAsync(ticket, line, context, request, answer, CallStatus.Ok, settled ? null : GatewayErrorCodes.SettlementFailed,
                     cost, price.Status, latency, "ok", null);
-                outcomes.Add(new BatchLineOutcome(line.CustomId, new ChatResult(response.Text, response.ToolCalls, response.FinishReason, response.Usage, outcome), null));
+                outcomes.Add(new BatchLineOutcome(line.CustomId, new ChatResult(response.Text, response.ToolCalls, response.FinishReason, response.Usage, outcome), null,
+                    line.TraceId));
             }
             else
             {
@@ -217,7 +218,7 @@ internal sealed partial class BatchGateway(
                 await ledger.SettleAsync(hold, 0, [], CancellationToken.None);
                 await RecordAsync(ticket, line, context, request, null, code == GatewayErrorCodes.Cancelled ? CallStatus.Cancelled : CallStatus.Error, code,
                     0, CostStatus.Exact, latency, "error", error);
-                outcomes.Add(new BatchLineOutcome(line.CustomId, null, $"{code}: {error}"));
+                outcomes.Add(new BatchLineOutcome(line.CustomId, null, $"{code}: {error}", line.TraceId));
             }
 
             _holds.TryRemove(line.CallId, out _);

@@ -62,7 +62,8 @@ public sealed record BatchProgress(string Status, int Total, int Completed, int 
 /// <param name="CustomId">Its id inside the batch.</param>
 /// <param name="Result">The answer, recorded and settled; null when the line got none.</param>
 /// <param name="Error">Why there is no answer (the provider's error, expired, cancelled).</param>
-public sealed record BatchLineOutcome(string CustomId, ChatResult? Result, string? Error);
+/// <param name="TraceId">The trace the line was recorded in (with or without an answer).</param>
+public sealed record BatchLineOutcome(string CustomId, ChatResult? Result, string? Error, Guid? TraceId = null);
 
 /// <summary>The worst case of a set of requests on a model, live and in a batch, micro-USD.</summary>
 /// <param name="LiveMicros">Every prompt plus max tokens at the live price.</param>

@@ -441,7 +441,9 @@ internal sealed class EvalBatchRunner(
     {
         if (outcome.Result is not { } answer)
         {
-            return Errored(example.Id, outcome.Error ?? "The provider returned no result for this example.");
+            var failed = Errored(example.Id, outcome.Error ?? "The provider returned no result for this example.");
+            failed.TraceId = outcome.TraceId;
+            return failed;
         }
 
         if (example.InputJson.Length == 0)
