@@ -19,6 +19,16 @@ public enum EvalRunStatus
     Cancelled,
 }
 
+/// <summary>How a run's answers are asked for (docs/decisions/0049a-eval-batch-mode.md).</summary>
+public enum EvalRunMode
+{
+    /// <summary>One gateway call per example, answered as it goes.</summary>
+    Live,
+
+    /// <summary>One provider batch (the OpenAI Batch API's flow): about half the price, results within 24 h.</summary>
+    Batch,
+}
+
 /// <summary>What started a run.</summary>
 public enum EvalRunTrigger
 {
@@ -61,6 +71,18 @@ public sealed class EvalRun : ITenantFiltered
     public EvalRunStatus Status { get; set; }
 
     public EvalRunTrigger Trigger { get; set; }
+
+    /// <summary>Live (one call per example) or batch (one provider batch); stored as <c>live</c> / <c>batch</c>.</summary>
+    public EvalRunMode Mode { get; set; }
+
+    /// <summary>A batch run's provider batch id, once submitted.</summary>
+    public string? ProviderBatchId { get; set; }
+
+    /// <summary>
+    /// A batch run's state as JSON: the gateway's ticket (each line's call id and hold), the attempt it was submitted for,
+    /// and the provider's last reported status and counts. Null for a live run and before submission.
+    /// </summary>
+    public string? BatchStateJson { get; set; }
 
     /// <summary>The examples of the set when the run was created (JSON array of ids): later edits of the set do not change what it measures.</summary>
     public string ExampleIdsJson { get; set; } = "[]";

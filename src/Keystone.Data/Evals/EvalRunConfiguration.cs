@@ -13,6 +13,10 @@ internal sealed class EvalRunConfiguration : IEntityTypeConfiguration<EvalRun>
         b.Property(r => r.Alias).HasMaxLength(128);
         b.Property(r => r.Status).HasConversion<string>().HasMaxLength(16);
         b.Property(r => r.Trigger).HasConversion<string>().HasMaxLength(16);
+        // Stored as the API names it (live | batch); the migration gives rows from before batch mode 'live'.
+        b.Property(r => r.Mode).HasConversion(m => m == EvalRunMode.Batch ? "batch" : "live", s => s == "batch" ? EvalRunMode.Batch : EvalRunMode.Live)
+            .HasMaxLength(8);
+        b.Property(r => r.ProviderBatchId).HasMaxLength(128);
         b.Property(r => r.WorkerId).HasMaxLength(64);
         b.Property(r => r.FailureReason).HasMaxLength(2000);
         b.Property(r => r.StartedByUserId).HasMaxLength(64);

@@ -98,6 +98,48 @@ internal abstract partial class BudgetLedger(
     }
 
     /// <summary>
+    /// How long a batch line's hold (<see cref="BudgetReservation.IsHold"/>) is kept before the reconciler treats it as
+    /// stale: the provider's 24 h completion window plus two hours for polling, fetching and settling late.
+    /// </summary>
+    public static readonly TimeSpan HoldLifetime = TimeSpan.FromHours(26);
+
+    /// <summary>
+    /// Holds every line of a provider batch on every cap, all lines or none, in one step (so two batches started at once
+    /// cannot pass a cap together): the cap must have room for the sum. Each line gets its own reservation (its call id),
+    /// settled like a live call's when its result arrives. Returns the first cap that refused the sum.
+    /// </summary>
+    public async Task<(IReadOnlyList<BudgetReservation>? Holds, BudgetRejection? Rejection)> ReserveHoldsAsync(Guid tenantId, IReadOnlyList<CapRow> caps,
+        IReadOnlyList<(Guid CallId, long AmountMicros)> lines, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (caps.Count == 0)
+        {
+            return (lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, [], l.CallId, now, isHold: true)).ToList(), null);
+        }
+
+        foreach (var l in lines)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(l.AmountMicros);
+        }
+
+        var held = caps.OrderBy(c => c.BudgetId).Select(c => new ReservedCap(c, BudgetText.PeriodStart(c.Period, now))).ToList();
+        return await ReserveHoldsHeldAsync(tenantId, now, held, lines, ct);
+    }
+
+    /// <summary>Reserves the lines' sum on every cap of <paramref name="held"/> (ordered by budget id), one reservation per line, or nothing.</summary>
+    protected abstract Task<(IReadOnlyList<BudgetReservation>? Holds, BudgetRejection? Rejection)> ReserveHoldsHeldAsync(Guid tenantId, DateTime nowUtc,
+        List<ReservedCap> held, IReadOnlyList<(Guid CallId, long AmountMicros)> lines, CancellationToken ct);
+
+    /// <summary>
+    /// The handles of holds made earlier by <see cref="ReserveHoldsAsync"/>, possibly by a process that has stopped since,
+    /// to settle them. Where the holds live in the database (PostgreSQL) they are only handles; where they lived in the
+    /// stopped process's memory (SQLite) a line not held any more is held again without a limit check: the provider has
+    /// the request already, so the money is committed, and holding it keeps later calls from spending it twice.
+    /// </summary>
+    public abstract Task<IReadOnlyList<BudgetReservation>> RestoreHoldsAsync(Guid tenantId, IReadOnlyList<ReservedCap> held,
+        IReadOnlyList<(Guid CallId, long AmountMicros)> lines, DateTime createdUtc, CancellationToken ct);
+
+    /// <summary>
     /// Replaces the reservation by the actual cost (0 to release it) and raises crossed soft thresholds. Never throws for a
     /// database that refuses: it tries <see cref="InlineSettleAttempts"/> times, then hands the settlement to a background
     /// retry and returns false (the caller records the call with the failure; the answer still goes out).

@@ -7,7 +7,7 @@ internal sealed record ReservedCap(CapRow Cap, DateTime PeriodStartUtc);
 
 /// <summary>What a call reserved; settled with the actual cost or released on failure, exactly once.</summary>
 internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadOnlyList<ReservedCap> caps, Guid callId = default,
-    DateTime createdUtc = default)
+    DateTime createdUtc = default, bool isHold = false)
 {
     private int _closed;
 
@@ -22,6 +22,12 @@ internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadO
     public long AmountMicros { get; } = amountMicros;
 
     public IReadOnlyList<ReservedCap> Caps { get; } = caps;
+
+    /// <summary>
+    /// A batch line's hold (docs/decisions/0049a-eval-batch-mode.md): its call runs at the provider for up to a day, so
+    /// the reconciler keeps it for <see cref="BudgetLedger.HoldLifetime"/> instead of the longest live call.
+    /// </summary>
+    public bool IsHold { get; } = isHold;
 
     /// <summary>True the first time only: guards against settling twice.</summary>
     public bool TryClose() => Interlocked.Exchange(ref _closed, 1) == 0;

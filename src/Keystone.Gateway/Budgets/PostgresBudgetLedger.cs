@@ -28,6 +28,9 @@ internal sealed class PostgresBudgetLedger(
     /// <summary>Who holds a reservation, for operators reading <c>budget_reservations</c>.</summary>
     private static readonly string Owner = $"{Environment.MachineName}:{Environment.ProcessId}";
 
+    /// <summary>The owner of a batch line's hold: the prefix tells the reconciler to keep it for <see cref="BudgetLedger.HoldLifetime"/>.</summary>
+    private static readonly string HoldOwner = "batch:" + Owner;
+
     protected override async Task<(BudgetReservation? Reservation, BudgetRejection? Rejection)> ReserveHeldAsync(Guid tenantId, Guid callId,
         DateTime nowUtc, List<ReservedCap> held, long amountMicros, long roomMicros, CancellationToken ct)
     {
@@ -87,6 +90,66 @@ internal sealed class PostgresBudgetLedger(
         return (null, new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
             BudgetText.PeriodEnd(refused.Period, period)));
     }
+
+    protected override async Task<(IReadOnlyList<BudgetReservation>? Holds, BudgetRejection? Rejection)> ReserveHoldsHeldAsync(Guid tenantId,
+        DateTime nowUtc, List<ReservedCap> held, IReadOnlyList<(Guid CallId, long AmountMicros)> lines, CancellationToken ct)
+    {
+        var total = lines.Aggregate(0L, (sum, l) => checked(sum + l.AmountMicros));
+        var ids = lines.Select(l => l.CallId).ToArray();
+        var amounts = lines.Select(l => l.AmountMicros).ToArray();
+        await using var db = DbFactory.ForTenant(tenantId);
+        await EnsureCountersAsync(db, tenantId, held, ct);
+        CapRow? refused = null;
+        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        {
+            foreach (var h in held)
+            {
+                // The sum in one conditional UPDATE per cap, as for a call: two batches racing cannot both pass.
+                var rows = await db.Database.ExecuteSqlAsync($"""
+                    UPDATE budget_counters SET reserved_micros = reserved_micros + {total}
+                    WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
+                      AND spent_micros + reserved_micros + {total} <= (SELECT limit_micros FROM budgets WHERE id = {h.Cap.BudgetId})
+                    """, ct);
+                if (rows == 0)
+                {
+                    refused = h.Cap;
+                    break;
+                }
+            }
+
+            if (refused is null)
+            {
+                foreach (var h in held)
+                {
+                    // One row per line and cap, marked as a hold by its owner so the reconciler keeps it for HoldLifetime.
+                    await db.Database.ExecuteSqlAsync($"""
+                        INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
+                        SELECT u.id, {h.Cap.BudgetId}, {h.PeriodStartUtc}, {tenantId}, u.amount, {HoldOwner}, {nowUtc}
+                        FROM unnest({ids}, {amounts}) AS u(id, amount)
+                        """, ct);
+                }
+
+                await tx.CommitAsync(ct);
+                return (lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, nowUtc, isHold: true)).ToList(), null);
+            }
+
+            await tx.RollbackAsync(ct);
+        }
+
+        var period = held.First(h => h.Cap == refused).PeriodStartUtc;
+        var counter = await db.BudgetCounters.AsNoTracking()
+            .Where(c => c.BudgetId == refused.BudgetId && c.PeriodStartUtc == period)
+            .Select(c => new { c.SpentMicros, c.ReservedMicros }).FirstOrDefaultAsync(ct);
+        var enforced = await db.Budgets.AsNoTracking().Where(b => b.Id == refused.BudgetId).Select(b => (long?)b.LimitMicros).FirstOrDefaultAsync(ct);
+        return (null, new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
+            BudgetText.PeriodEnd(refused.Period, period)));
+    }
+
+    /// <summary>The holds live in <c>budget_reservations</c> (they survive a restart): the handles are all that is needed to settle them.</summary>
+    public override Task<IReadOnlyList<BudgetReservation>> RestoreHoldsAsync(Guid tenantId, IReadOnlyList<ReservedCap> held,
+        IReadOnlyList<(Guid CallId, long AmountMicros)> lines, DateTime createdUtc, CancellationToken ct)
+        => Task.FromResult<IReadOnlyList<BudgetReservation>>(
+            lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, createdUtc, isHold: true)).ToList());
 
     protected override async Task SettleHeldAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
         CancellationToken ct)
@@ -171,9 +234,12 @@ internal sealed class PostgresBudgetLedger(
     {
         var now = Clock.GetUtcNow().UtcDateTime;
         var staleBefore = now - StaleAfter;
+        var holdStaleBefore = now - HoldLifetime;
         await using var db = DbFactory.ForSystem();
+        // A batch line's hold (owner 'batch:…') lives as long as the provider's completion window, not a live call.
         var touched = await db.Database.SqlQuery<CounterKey>($"""
-            DELETE FROM budget_reservations WHERE settled_micros IS NULL AND created_utc < {staleBefore}
+            DELETE FROM budget_reservations WHERE settled_micros IS NULL
+              AND created_utc < (CASE WHEN owner LIKE 'batch:%' THEN {holdStaleBefore} ELSE {staleBefore} END)
             RETURNING budget_id, period_start_utc
             """).ToListAsync(ct);
         // A settled row whose call is recorded says nothing the call row does not; one whose call never got recorded

@@ -72,6 +72,76 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
         }
     }
 
+    protected override async Task<(IReadOnlyList<BudgetReservation>? Holds, BudgetRejection? Rejection)> ReserveHoldsHeldAsync(Guid tenantId,
+        DateTime nowUtc, List<ReservedCap> held, IReadOnlyList<(Guid CallId, long AmountMicros)> lines, CancellationToken ct)
+    {
+        var total = lines.Aggregate(0L, (sum, l) => checked(sum + l.AmountMicros));
+        await LoadCountersAsync(tenantId, held, ct);
+        lock (_memLock)
+        {
+            foreach (var h in held)
+            {
+                var c = _mem[(h.Cap.BudgetId, h.PeriodStartUtc)];
+                if (c.Spent + c.Reserved + total > h.Cap.LimitMicros)
+                {
+                    return (null, new BudgetRejection(h.Cap, c.Spent, c.Reserved, BudgetText.PeriodEnd(h.Cap.Period, h.PeriodStartUtc)));
+                }
+            }
+
+            foreach (var h in held)
+            {
+                var c = _mem[(h.Cap.BudgetId, h.PeriodStartUtc)];
+                c.Reserved += total;
+                c.Dirty = true;
+            }
+
+            var holds = lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, nowUtc, isHold: true)).ToList();
+            _open.UnionWith(holds);
+            return (holds, null);
+        }
+    }
+
+    public override async Task<IReadOnlyList<BudgetReservation>> RestoreHoldsAsync(Guid tenantId, IReadOnlyList<ReservedCap> held,
+        IReadOnlyList<(Guid CallId, long AmountMicros)> lines, DateTime createdUtc, CancellationToken ct)
+    {
+        if (held.Count == 0)
+        {
+            return lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, [], l.CallId, createdUtc, isHold: true)).ToList();
+        }
+
+        await LoadCountersAsync(tenantId, [.. held], ct);
+        lock (_memLock)
+        {
+            var open = _open.Where(r => r.IsHold).ToDictionary(r => r.CallId);
+            var result = new List<BudgetReservation>(lines.Count);
+            foreach (var l in lines)
+            {
+                if (open.TryGetValue(l.CallId, out var existing))
+                {
+                    result.Add(existing);
+                    continue;
+                }
+
+                // Held by a process that stopped (this ledger's memory started empty): held again, without a limit check,
+                // because the provider has the request and the money is committed.
+                var restored = new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, createdUtc, isHold: true);
+                foreach (var h in held)
+                {
+                    if (_mem.TryGetValue((h.Cap.BudgetId, h.PeriodStartUtc), out var c))
+                    {
+                        c.Reserved += l.AmountMicros;
+                        c.Dirty = true;
+                    }
+                }
+
+                _open.Add(restored);
+                result.Add(restored);
+            }
+
+            return result;
+        }
+    }
+
     protected override async Task SettleHeldAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> softThresholdsPercent,
         CancellationToken ct)
     {
@@ -131,7 +201,8 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
         var staleBefore = Clock.GetUtcNow().UtcDateTime - StaleAfter;
         lock (_memLock)
         {
-            _open.RemoveWhere(r => r.CreatedUtc < staleBefore && r.TryClose());
+            var holdStaleBefore = Clock.GetUtcNow().UtcDateTime - HoldLifetime;
+            _open.RemoveWhere(r => r.CreatedUtc < (r.IsHold ? holdStaleBefore : staleBefore) && r.TryClose());
             var inFlight = new Dictionary<(Guid, DateTime), long>();
             foreach (var r in _open)
             {

@@ -23,6 +23,14 @@ internal sealed class RecordingEvalRunQueue : IEvalRunQueue
     public void Enqueue(Guid runId) => Enqueued.Enqueue(runId);
 }
 
+/// <summary>Records the early polls a batch run asked for; the test polls itself.</summary>
+internal sealed class RecordingEvalBatchPollQueue : IEvalBatchPollQueue
+{
+    public ConcurrentQueue<Guid> Polls { get; } = new();
+
+    public void PollLater(Guid runId, TimeSpan delay) => Polls.Enqueue(runId);
+}
+
 /// <summary>
 /// Eval runs over the real gateway (<c>AddKeystoneGateway</c>, the built-in simulated provider) on a real migrated
 /// database: SQLite, or PostgreSQL as the RLS-bound application role. Acme and Globex, a prompt <c>reply</c> with version 1
@@ -51,11 +59,13 @@ internal sealed class EvalRunHarness : IAsyncDisposable
 
     public EvalRunJob Job => _services.GetRequiredService<EvalRunJob>();
 
+    public EvalBatchRunner Batches => _services.GetRequiredService<EvalBatchRunner>();
+
     public EvalSetStore Sets => _services.GetRequiredService<EvalSetStore>();
 
     public Guid PromptVersionId { get; private set; }
 
-    public static async Task<EvalRunHarness> CreateAsync(string provider, int concurrency = 2)
+    public static async Task<EvalRunHarness> CreateAsync(string provider, int concurrency = 2, IReadOnlyDictionary<string, string?>? settings = null)
     {
         IAsyncDisposable database;
         DatabaseOptions options;
@@ -73,14 +83,24 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         }
 
         await PlaygroundTestData.SeedTenantsAsync(factory);
-        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        var values = new Dictionary<string, string?>
         {
             ["Gateway:Aliases:fast:0"] = "sim/sim-fast",
             ["Gateway:Aliases:smart:0"] = "sim/sim-smart",
             ["Evals:RunConcurrency"] = concurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // The sampler tests count what each run reads: no overlap re-read.
             ["Evals:SamplerOverlapSeconds"] = "0",
-        }).Build();
+            // Batch mode: a simulated provider whose batches are done at the first poll (alias "bfast").
+            ["Gateway:Providers:simb:Kind"] = "Simulated",
+            ["Gateway:Providers:simb:Simulated:BatchSeconds"] = "0",
+            ["Gateway:Aliases:bfast:0"] = "simb/sim-fast",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            values[key] = value;
+        }
+
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
         services.AddSingleton(Options.Create(options));
@@ -98,6 +118,8 @@ internal sealed class EvalRunHarness : IAsyncDisposable
         services.AddScoped<EvalRunner>();
         services.AddSingleton<IEvalRunQueue, RecordingEvalRunQueue>();
         services.AddTransient<EvalRunJob>();
+        services.AddScoped<EvalBatchRunner>();
+        services.AddSingleton<IEvalBatchPollQueue, RecordingEvalBatchPollQueue>();
         services.AddSingleton<ConsoleNotificationSignal>();
         services.AddScoped<EvalDriftMonitor>();
         services.AddScoped<EvalTolerances>();

@@ -2230,6 +2230,10 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("attempt");
 
+                    b.Property<string>("BatchStateJson")
+                        .HasColumnType("text")
+                        .HasColumnName("batch_state_json");
+
                     b.Property<Guid>("BillingTenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("billing_tenant_id");
@@ -2280,6 +2284,12 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("bigint")
                         .HasColumnName("latency_ms_sum");
 
+                    b.Property<string>("Mode")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("mode");
+
                     b.Property<long>("OutputTokens")
                         .HasColumnType("bigint")
                         .HasColumnName("output_tokens");
@@ -2300,6 +2310,11 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<int?>("PromptVersionNumber")
                         .HasColumnType("integer")
                         .HasColumnName("prompt_version_number");
+
+                    b.Property<string>("ProviderBatchId")
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("provider_batch_id");
 
                     b.Property<double>("ScoreSum")
                         .HasColumnType("double precision")

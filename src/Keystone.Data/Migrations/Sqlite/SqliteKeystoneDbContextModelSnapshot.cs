@@ -2205,6 +2205,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("attempt");
 
+                    b.Property<string>("BatchStateJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("batch_state_json");
+
                     b.Property<Guid>("BillingTenantId")
                         .HasColumnType("TEXT")
                         .HasColumnName("billing_tenant_id");
@@ -2255,6 +2259,12 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("latency_ms_sum");
 
+                    b.Property<string>("Mode")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("mode");
+
                     b.Property<long>("OutputTokens")
                         .HasColumnType("INTEGER")
                         .HasColumnName("output_tokens");
@@ -2275,6 +2285,11 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.Property<int?>("PromptVersionNumber")
                         .HasColumnType("INTEGER")
                         .HasColumnName("prompt_version_number");
+
+                    b.Property<string>("ProviderBatchId")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider_batch_id");
 
                     b.Property<double>("ScoreSum")
                         .HasColumnType("REAL")

@@ -49,6 +49,13 @@ public sealed class SimulatedOptions
     [AllowedValues(408, 429, 500, 502, 503, 504)]
     public int OutageStatus { get; set; } = 503;
 
+    /// <summary>
+    /// Batch mode (docs/decisions/0049a-eval-batch-mode.md): seconds from a batch's submission until it is completed, its
+    /// answers the ones the live mode gives. Default 5 (a real provider takes up to 24 h).
+    /// </summary>
+    [Range(0, 86_400)]
+    public int BatchSeconds { get; set; } = 5;
+
     /// <summary>Prefix length (tokens) from which a repeated prefix is reported as cached input, like OpenAI. Default 1024.</summary>
     [Range(1, 1_000_000)]
     public int PromptCacheMinTokens { get; set; } = 1024;

@@ -15,5 +15,11 @@ internal sealed class EvalException(string code, string message) : Exception(mes
     /// <summary>The user may not edit evals (HTTP 403).</summary>
     public const string Forbidden = "eval_forbidden";
 
+    /// <summary>The budget caps cannot hold a batch run's worst case (HTTP 429): nothing was submitted.</summary>
+    public const string BudgetExceeded = "budget_exceeded";
+
+    /// <summary>The provider did not take a batch run's batch (HTTP 502).</summary>
+    public const string Upstream = "upstream_error";
+
     public string Code { get; } = code;
 }

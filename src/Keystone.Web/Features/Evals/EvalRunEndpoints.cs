@@ -15,10 +15,14 @@ internal sealed record EvalRunDto(
     Guid Id, Guid SetId, string Set, string? Prompt, int? Version, string Alias, string Status, string Trigger,
     int Total, int Completed, int Passed, int Errored, double Progress, double? Score, double? PassRate,
     long CostMicros, long? CostPerExampleMicros, long InputTokens, long OutputTokens, int Attempt, string? FailureReason,
-    DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc);
+    DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc, string Mode = "live", EvalRunBatchDto? Batch = null);
+
+/// <summary>A batch run's provider batch: its id, the provider's status and counts, and what is held for it on the caps (micro-USD).</summary>
+internal sealed record EvalRunBatchDto(string Id, string Model, string Status, int Total, int Completed, int Failed, long HeldMicros, string? Error,
+    DateTime SubmittedUtc, DateTime PolledUtc);
 
 /// <summary>The body of <c>POST /api/v1/evals/runs</c> (for the API description): a set id, or a prompt name; optional version and alias.</summary>
-internal sealed record EvalRunRequestDoc(Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias);
+internal sealed record EvalRunRequestDoc(Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias, string? Mode);
 
 /// <summary>
 /// <c>/api/v1/evals/runs</c> through an <c>admin</c> key: start a run of the key's tenant's eval set (its prompt override's
@@ -32,7 +36,7 @@ internal static class EvalRunEndpoints
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
-        var (setId, prompt, feature, version, alias) = await body.ReadAsync(http.Request, Parse, ct);
+        var (setId, prompt, feature, version, alias, mode) = await body.ReadAsync(http.Request, Parse, ct);
         EvalSetRow? set;
         if (setId is { } id)
         {
@@ -63,7 +67,7 @@ internal static class EvalRunEndpoints
 
         try
         {
-            var run = await runner.StartAsync(new EvalRunRequest(set.Id, version, alias, EvalRunTrigger.Api), ct);
+            var run = await runner.StartAsync(new EvalRunRequest(set.Id, version, alias, EvalRunTrigger.Api, mode), ct);
             var url = $"/api/v1/evals/runs/{run.Id}";
             return TypedResults.Accepted(url, new EvalRunAcceptedDto(run.Id, StatusText(run.Status), run.Total, url));
         }
@@ -93,7 +97,8 @@ internal static class EvalRunEndpoints
     internal static EvalRunDto ToDto(EvalRunView r) => new(r.Id, r.SetId, r.SetName, r.PromptName, r.Version, r.Alias, StatusText(r.Status),
         r.Trigger.ToString().ToLowerInvariant(), r.Total, r.Completed, r.Passed, r.Errored, Math.Round(r.Progress, 4), r.ScorePoints,
         r.PassRate is { } p ? Math.Round(p, 4) : null, r.CostMicros, r.CostPerExampleMicros, r.InputTokens, r.OutputTokens, r.Attempt, r.FailureReason,
-        r.CreatedUtc, r.StartedUtc, r.FinishedUtc);
+        r.CreatedUtc, r.StartedUtc, r.FinishedUtc, r.Mode == EvalRunMode.Batch ? "batch" : "live",
+        r.Batch is { } b ? new EvalRunBatchDto(b.BatchId, b.Model, b.Status, b.Total, b.Completed, b.Failed, b.HeldMicros, b.Error, b.SubmittedUtc, b.PolledUtc) : null);
 
     private static string StatusText(EvalRunStatus status) => status.ToString().ToLowerInvariant();
 
@@ -102,10 +107,12 @@ internal static class EvalRunEndpoints
         EvalException.NotFound => ApiException.NotFound(ex.Message),
         EvalException.Forbidden => new ApiException(403, ex.Code, ex.Message),
         EvalException.Conflict => new ApiException(409, ex.Code, ex.Message),
+        EvalException.BudgetExceeded => new ApiException(429, ex.Code, ex.Message),
+        EvalException.Upstream => new ApiException(502, ex.Code, ex.Message),
         _ => new ApiException(400, ex.Code, ex.Message),
     };
 
-    internal static (Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias) Parse(JsonElement root)
+    internal static (Guid? SetId, string? Prompt, string? Feature, int? Version, string? Alias, EvalRunMode Mode) Parse(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -151,6 +158,14 @@ internal static class EvalRunEndpoints
             throw ApiException.Invalid("version", "A feature's set has no prompt versions: leave version out.");
         }
 
-        return (setId, prompt, feature, version, alias);
+        var modeText = JsonFields.OptionalString(root, "mode", 16);
+        var mode = modeText switch
+        {
+            null or "live" => EvalRunMode.Live,
+            "batch" => EvalRunMode.Batch,
+            _ => throw ApiException.Invalid("mode", "mode must be \"live\" (default: one call per example) or \"batch\" (one provider batch: about half the price, results within 24 h)."),
+        };
+
+        return (setId, prompt, feature, version, alias, mode);
     }
 }

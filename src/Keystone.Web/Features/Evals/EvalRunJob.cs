@@ -32,7 +32,8 @@ internal sealed class HangfireEvalRunQueue(IServiceProvider services) : IEvalRun
 /// cancel stops it at the next example boundary (answers in flight are finished and kept). A budget refusal fails the
 /// run (every further call would be refused too); any other gateway error is that example's error, which a retry runs again.
 /// </summary>
-internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, EvalDriftMonitor drift, IOptions<EvalsOptions> options, ILogger<EvalRunJob> log)
+internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, EvalDriftMonitor drift, IOptions<EvalsOptions> options, ILogger<EvalRunJob> log,
+    EvalBatchRunner batch)
 {
     /// <summary>The feature label eval calls are recorded and capped under.</summary>
     public const string Feature = "eval";
@@ -41,8 +42,9 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, EvalDr
     public async Task RunAsync(Guid runId, CancellationToken ct)
     {
         var worker = Guid.NewGuid().ToString("N");
-        if (await store.ClaimAsync(runId, worker, ct))
+        if (await store.ClaimAsync(runId, worker, ct) && !(await batch.TakeAsync(runId, worker, ct)).Handled)
         {
+            // A batch run is submitted (or resumed) by the batch runner and moved on by its poll job (decision 0049a).
             await RunClaimedAsync(runId, worker, ct);
         }
     }

@@ -2,8 +2,11 @@ using Keystone.Data.Evals;
 
 namespace Keystone.Web.Features.Evals;
 
-/// <summary>What to run: a set (by id) against a prompt version (null: the version active for the set's owner) on an alias (null: the version's).</summary>
-internal sealed record EvalRunRequest(Guid SetId, int? Version, string? Alias, EvalRunTrigger Trigger);
+/// <summary>
+/// What to run: a set (by id) against a prompt version (null: the version active for the set's owner) on an alias (null:
+/// the version's), live (default) or as one provider batch.
+/// </summary>
+internal sealed record EvalRunRequest(Guid SetId, int? Version, string? Alias, EvalRunTrigger Trigger, EvalRunMode Mode = EvalRunMode.Live);
 
 /// <summary>Who started a run (a console user, an API key, the schedule or the command line).</summary>
 internal sealed record EvalRunStarter(string Id, string? Name);
@@ -13,7 +16,8 @@ internal sealed record EvalRunView(
     Guid Id, Guid SetId, string SetName, Guid? TenantId, string Owner, Guid BillingTenantId, string? PromptName, int? Version, string Alias,
     EvalRunStatus Status, EvalRunTrigger Trigger, int Total, int Completed, int Passed, int Errored, double ScoreSum,
     long CostMicros, long InputTokens, long OutputTokens, long LatencyMsSum, int Attempt, bool CancelRequested, string? FailureReason,
-    string StartedBy, DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc)
+    string StartedBy, DateTime CreatedUtc, DateTime? StartedUtc, DateTime? FinishedUtc, EvalRunMode Mode = EvalRunMode.Live,
+    EvalBatchView? Batch = null)
 {
     /// <summary>True once the run will change no more (done, failed or cancelled).</summary>
     public bool IsFinished => Status is EvalRunStatus.Done or EvalRunStatus.Failed or EvalRunStatus.Cancelled;

@@ -14,10 +14,13 @@ internal interface IEvalRunRecovery
 /// worker with the old process. Each is resumed: a running one goes back to the queue, and every queued one gets a new
 /// job. Its written results stay; the worker answers only the examples without one.
 /// </summary>
-internal sealed class SqliteEvalRunRecovery(EvalRunStore store, IEvalRunQueue queue, ILogger<SqliteEvalRunRecovery> log) : IEvalRunRecovery
+internal sealed class SqliteEvalRunRecovery(EvalRunStore store, IEvalRunQueue queue, EvalBatchRunner batch, ILogger<SqliteEvalRunRecovery> log) : IEvalRunRecovery
 {
     public async Task<int> RecoverAsync(CancellationToken ct)
     {
+        // The budget holds of submitted batches lived in the stopped process's memory: held again before anything is
+        // served, so no call can spend what the provider is already spending (decision 0049a).
+        await batch.RestoreAllAsync(ct);
         var count = 0;
         foreach (var (id, status) in await store.UnfinishedAsync(ct))
         {

@@ -76,7 +76,7 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
         {
             Id = Guid.NewGuid(), TenantId = set.TenantId, BillingTenantId = billing, SetId = set.Id, SetName = set.Name, PromptName = set.PromptName,
             PromptVersionId = version?.Id, PromptVersionNumber = version?.Number, Alias = alias, Status = EvalRunStatus.Queued,
-            Trigger = request.Trigger, ExampleIdsJson = JsonSerializer.Serialize(exampleIds, Json), Total = exampleIds.Count,
+            Trigger = request.Trigger, Mode = request.Mode, ExampleIdsJson = JsonSerializer.Serialize(exampleIds, Json), Total = exampleIds.Count,
             StartedByUserId = Clip(starter.Id, 64), StartedByName = starter.Name is null ? null : Clip(starter.Name, 256), CreatedUtc = Now, HeartbeatUtc = Now,
         };
         db.EvalRuns.Add(run);
@@ -460,7 +460,8 @@ internal sealed class EvalRunStore(KeystoneDbFactory dbFactory, IOptions<EvalsOp
         return runs.Select(r => new EvalRunView(r.Id, r.SetId, r.SetName, r.TenantId,
             r.TenantId is { } t ? tenants.GetValueOrDefault(t, t.ToString()) : "Global", r.BillingTenantId, r.PromptName, r.PromptVersionNumber, r.Alias,
             r.Status, r.Trigger, r.Total, r.Completed, r.Passed, r.Errored, r.ScoreSum, r.CostMicros, r.InputTokens, r.OutputTokens, r.LatencyMsSum,
-            r.Attempt, r.CancelRequested, r.FailureReason, r.StartedByName ?? r.StartedByUserId, r.CreatedUtc, r.StartedUtc, r.FinishedUtc)).ToList();
+            r.Attempt, r.CancelRequested, r.FailureReason, r.StartedByName ?? r.StartedByUserId, r.CreatedUtc, r.StartedUtc, r.FinishedUtc,
+            r.Mode, EvalBatchState.ViewOf(r.BatchStateJson))).ToList();
     }
 
     private static List<Guid> ExampleIdsOf(string json)

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using Keystone.Data.Identity;
+using Keystone.Data.Evals;
 using Keystone.Gateway;
 using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
@@ -11,7 +12,7 @@ namespace Keystone.Web.Features.Evals;
 /// role (checked here as well as on the page) or an <c>admin</c> API key (authorized by the endpoint's policy, limited to
 /// its own tenant's sets by the endpoint). Every start, cancel and retry is audited and a queued run is handed to the job queue.
 /// </summary>
-internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGateway gateway, TenantContext tenant, AuditLog audit)
+internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGateway gateway, TenantContext tenant, AuditLog audit, EvalBatchRunner batch)
 {
     /// <summary>True when the caller may start, cancel and retry runs.</summary>
     public bool CanRun => Policies.RolesFor[Policies.PromptEditor].Any(tenant.User.IsInRole)
@@ -46,6 +47,9 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
         return (choices, aliases);
     }
 
+    /// <summary>The worst case of running the set live and as a batch (null when it cannot be estimated: no examples, an unknown model).</summary>
+    public Task<BatchEstimate?> EstimateAsync(Guid setId, int? version, string alias, CancellationToken ct) => batch.EstimateAsync(setId, version, alias, ct);
+
     /// <summary>Creates the run (queued), audits it and hands it to a worker.</summary>
     public async Task<EvalRunView> StartAsync(EvalRunRequest request, CancellationToken ct)
     {
@@ -56,9 +60,36 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
             user.FindFirstValue(ClaimTypes.Email) ?? user.Identity?.Name);
         var run = await store.CreateAsync(request, starter, ct);
         await audit.WriteAsync("eval_run.start", $"eval_run:{run.Id}", run.TenantId,
-            new { set = run.SetName, prompt = run.PromptName, version = run.Version, alias = run.Alias, trigger = run.Trigger.ToString().ToLowerInvariant(), examples = run.Total }, ct);
+            new { set = run.SetName, prompt = run.PromptName, version = run.Version, alias = run.Alias, trigger = run.Trigger.ToString().ToLowerInvariant(), examples = run.Total,
+                mode = run.Mode == EvalRunMode.Batch ? "batch" : "live" }, ct);
+        if (run.Mode == EvalRunMode.Batch)
+        {
+            return await SubmitBatchAsync(run, ct);
+        }
+
         queue.Enqueue(run.Id);
         return run;
+    }
+
+    /// <summary>
+    /// A batch run is submitted while the starter waits (decision 0049a): the whole batch is held on the caps first, so a
+    /// batch the caps cannot hold is refused here with the cap's reason (the run is kept, failed with it), nothing submitted.
+    /// </summary>
+    private async Task<EvalRunView> SubmitBatchAsync(EvalRunView run, CancellationToken ct)
+    {
+        var worker = Guid.NewGuid().ToString("N");
+        if (await store.ClaimAsync(run.Id, worker, ct) && (await batch.TakeAsync(run.Id, worker, ct)).Refusal is { } refusal)
+        {
+            throw new EvalException(refusal.Code switch
+            {
+                GatewayErrorCodes.BudgetExceeded => EvalException.BudgetExceeded,
+                BatchErrorCodes.NotSupported => BatchErrorCodes.NotSupported,
+                GatewayErrorCodes.UpstreamError or GatewayErrorCodes.UpstreamUnavailable => EvalException.Upstream,
+                _ => EvalException.Invalid,
+            }, refusal.Message);
+        }
+
+        return (await store.GetAsync(run.Id, ct))!;
     }
 
     /// <summary>Asks the run to stop at the next example boundary (a queued run is cancelled at once); false when it is already over.</summary>

@@ -32,6 +32,10 @@ internal static class EvalsFeature
         .AddScoped<IPromptActivationGate, EvalActivationGate>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
         .AddTransient<EvalRunJob>()
+        // Batch mode (docs/decisions/0049a-eval-batch-mode.md): submission, the minute's poll and the early polls after a submission.
+        .AddScoped<EvalBatchRunner>()
+        .AddSingleton<IEvalBatchPollQueue, HangfireEvalBatchPollQueue>()
+        .AddRecurringJob<EvalBatchPollJob>(EvalBatchPollJob.RecurringId, EvalBatchPollJob.Cron, j => j.RunAsync(CancellationToken.None))
         .AddPerDatabase<IEvalRunRecovery, SqliteEvalRunRecovery, PostgresEvalRunRecovery>(ServiceLifetime.Scoped)
         .AddHostedService<EvalRunRecoveryStartup>()
         .AddRecurringJob<EvalRunWatchdogJob>(EvalRunWatchdogJob.RecurringId, EvalRunWatchdogJob.Cron, j => j.RunAsync(CancellationToken.None))
@@ -49,11 +53,12 @@ internal static class EvalsFeature
         admin.MapPost("/evals/runs", EvalRunEndpoints.StartAsync)
             .WithName("StartEvalRun")
             .WithSummary("Queue a run of this tenant's eval set (by setId, or by prompt name) on a prompt version and alias; answers 202 with the run id")
-            .WithDescription("Body: { \"setId\": \"…\" }, { \"prompt\": \"support-reply\" } or { \"feature\": \"checkout\", \"alias\": \"fast\" }, optional \"version\" (default: the version active for the tenant) and \"alias\" (default: the version's; required for a feature's set). "
+            .WithDescription("Body: { \"setId\": \"…\" }, { \"prompt\": \"support-reply\" } or { \"feature\": \"checkout\", \"alias\": \"fast\" }, optional \"version\" (default: the version active for the tenant) and \"alias\" (default: the version's; required for a feature's set), "
+                + "and \"mode\": \"live\" (default) or \"batch\" (one provider batch at the batch price, results within 24 h; the whole batch's worst case is held on the caps first, 429 budget_exceeded when it does not fit, 400 batch_not_supported for a provider without a batch API). "
                 + "The run's calls go through the gateway under feature eval, attributed to this tenant and reserved against its caps.")
             .Accepts<EvalRunRequestDoc>("application/json")
             .Produces<EvalRunAcceptedDto>(202)
-            .WithErrors(400, 404, 413, 415);
+            .WithErrors(400, 404, 413, 415, 429, 502);
         admin.MapGet("/evals/runs/{id}", EvalRunEndpoints.GetAsync)
             .WithName("GetEvalRun")
             .WithSummary("An eval run of this tenant: status, progress, score (points 0-100), pass rate and cost so far")
