@@ -68,7 +68,6 @@ public sealed class PostgresMcpLimitFixture : WritesAppFixture
     protected override async Task<KeystoneAppFactory> CreateAppAsync()
     {
         _db = await PostgresTestDatabase.CreateAsync();
-        Hangfire.Logging.LogProvider.SetCurrentLogProvider(new SilentLogProvider());
         HangfireSetup.InstallPostgresSchema(_db.Connections);
         return new KeystoneAppFactory()
             .WithSetting("Database:Provider", "Postgres")
