@@ -69,6 +69,24 @@ public sealed class EvalSetPageTests : KeystoneComponentTest, IClassFixture<AppF
     }
 
     [Fact]
+    public async Task FeatureSet_ShowsItsNightlyPanel_NotNightlyUntilAnAliasIsChosen_ThenTheAlias()
+    {
+        var editor = _scope.ServiceProvider.GetRequiredService<EvalSetEditor>();
+        var set = await editor.CreateFeatureSetAsync($"p-{Guid.NewGuid():N}"[..14], Keystone.Web.Platform.DemoData.AcmeId, null, CancellationToken.None);
+        var before = Render<EvalSetPage>(p => p.Add(x => x.SetId, set.Id));
+        before.WaitForElement("[data-test=nightly-panel]", Wait);
+        var notNightly = before.Find("[data-test=nightly-alias]").TextContent;
+
+        await editor.SetNightlyAliasAsync(set, "fast", CancellationToken.None);
+        var after = Render<EvalSetPage>(p => p.Add(x => x.SetId, set.Id));
+        after.WaitForElement("[data-test=nightly-panel]", Wait);
+
+        Assert.Contains("Not run nightly", notNightly, StringComparison.Ordinal);
+        Assert.NotEmpty(before.FindAll("[data-test=nightly-alias-save]"));
+        Assert.Contains("Runs every night on fast", after.Find("[data-test=nightly-alias]").TextContent, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Import_WithABadLine_ListsTheLineAndImportsNothing()
     {
         var set = await NewSetAsync();
