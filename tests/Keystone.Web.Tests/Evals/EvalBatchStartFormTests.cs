@@ -24,6 +24,8 @@ public sealed class EvalBatchStartFormTests : KeystoneComponentTest, IClassFixtu
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalSetEditor>());
         Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalRunner>());
+        // The set page draws a feature set's nightly trend.
+        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalTrendQuery>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
