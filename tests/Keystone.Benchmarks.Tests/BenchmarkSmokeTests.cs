@@ -34,6 +34,16 @@ public sealed class BenchmarkSmokeTests
         // Keystone ran with the product's embed alias (the local model) and no call embedded: the model stayed out of memory.
         Assert.Contains("as no call embedded, never loaded", output, StringComparison.Ordinal);
         Assert.Contains(table, l => l.StartsWith("| `llm_calls` |", StringComparison.Ordinal));
+        // Each Keystone process accounts for its resident memory from inside (issue 26, item 1): the resident set and the
+        // managed heap's share at every point (after start, after the series, with streams open, at the end, after a full GC).
+        foreach (var row in new[] { "| Resident (VmRSS) |", "| GC: committed by the managed heap |", "| Mapped assemblies (.dll) |" })
+        {
+            var rows = table.Where(l => l.StartsWith(row, StringComparison.Ordinal)).ToList();
+            Assert.Equal(2, rows.Count);
+            Assert.All(rows, r => Assert.All(Cells(r)[1..], c => Assert.True(
+                double.Parse(c.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) > 0, $"{row} cell '{c}'")));
+            Assert.All(rows, r => Assert.Equal(6, Cells(r).Length));
+        }
     }
 
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];

@@ -38,6 +38,16 @@ if (args.Contains("--api"))
         // interleaved; about 10 minutes. --smoke runs every path very briefly (the CI test does); --quick one round and a
         // short ladder (about 3 minutes, to compare settings).
         //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers [--smoke | --quick]
+        if (args.Contains("--first-token"))
+        {
+            // Only latency and time to first token at one caller (direct, bare proxy, Keystone), about a minute:
+            //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --first-token [samples]
+            var at = Array.IndexOf(args, "--first-token");
+            var samples = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 1000;
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunFirstTokenAsync(samples, Console.Error));
+            return;
+        }
+
         Console.WriteLine("## Performance against the physical limit and a peer");
         Console.WriteLine();
         Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error, quick: args.Contains("--quick")));

@@ -4,6 +4,7 @@ using Keystone.Data.Calls;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Routing;
 using Keystone.Gateway.Telemetry;
+using Keystone.Gateway.Tokenization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -386,14 +387,16 @@ internal sealed partial class LlmGateway(
             return false;
         }
 
-        s.CountedOutputTokens += tokens.CountText(piece);
+        // A piece has at most as many tokens as its UTF-8 bytes (decision 0048): while that bound of the output fits, no
+        // delta is tokenized on its way to the caller (issue 26: a BPE pass per chunk was CPU on every stream's path).
+        s.CountedOutputTokens += TokenCounter.UpperBound(piece);
         if (s.CountedOutputTokens <= s.MaxTokens)
         {
             return false;
         }
 
-        // Counted piece by piece, a word split across two deltas counts as two tokens: before stopping, count the whole
-        // output once, and carry on from that count when it still fits.
+        // The bound no longer fits: before stopping, count the whole output exactly once, and carry on from that count
+        // when it still fits. Only the exact count stops a stream.
         s.CountedOutputTokens = tokens.CountText(received.Received + piece);
         return s.CountedOutputTokens > s.MaxTokens;
     }

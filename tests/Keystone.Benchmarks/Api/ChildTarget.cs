@@ -11,6 +11,7 @@ namespace Keystone.Benchmarks.Api;
 /// </summary>
 internal sealed class ChildTarget : IAsyncDisposable
 {
+    private const string ChildPrefix = "KEYSTONE_CHILD_";
     private readonly Process _process;
     private readonly Channel<string> _replies = Channel.CreateUnbounded<string>();
     private readonly System.Text.StringBuilder _log = new();
@@ -33,9 +34,12 @@ internal sealed class ChildTarget : IAsyncDisposable
     /// <summary>Which runtime settings the process runs with, for the report.</summary>
     public string RuntimeNote { get; private set; } = "";
 
-    public static async Task<ChildTarget> StartAsync(string kind, Uri upstreamBaseUrl, bool recording, CancellationToken ct)
+    /// <param name="assembly">Another build of this benchmark to run the target from (before/after pairs in one run), or null.</param>
+    /// <param name="extraEnvironment">More environment variables for this target only (a variant of runtime settings).</param>
+    public static async Task<ChildTarget> StartAsync(string kind, Uri upstreamBaseUrl, bool recording, CancellationToken ct, string? assembly = null,
+        IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
-        var self = typeof(ChildTarget).Assembly.Location;
+        var self = assembly ?? typeof(ChildTarget).Assembly.Location;
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardInput = true,
@@ -67,6 +71,26 @@ internal sealed class ChildTarget : IAsyncDisposable
         if (!recording)
         {
             info.ArgumentList.Add("--no-recording");
+        }
+
+        if (kind == "keystone")
+        {
+            // Settings to compare without a rebuild (runtime knobs, app settings): KEYSTONE_CHILD_X=v reaches the Keystone
+            // processes as X=v and not the benchmark's own process, e.g. KEYSTONE_CHILD_DOTNET_GCgen0size=0x400000.
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            {
+                if (e.Key is string name && name.StartsWith(ChildPrefix, StringComparison.Ordinal) && name.Length > ChildPrefix.Length)
+                {
+                    info.Environment[name[ChildPrefix.Length..]] = e.Value as string;
+                    note += $"; {name[ChildPrefix.Length..]}={e.Value}";
+                }
+            }
+        }
+
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+            note += $"; {name}={value}";
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
@@ -107,6 +131,14 @@ internal sealed class ChildTarget : IAsyncDisposable
         return long.Parse(reply[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>Where the target's resident memory goes now (after a full compacting GC with <paramref name="afterGc"/>).</summary>
+    public async Task<MemorySnapshot> MemoryAsync(bool afterGc, CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync((afterGc ? "memory-after-gc" : "memory").AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        return MemorySnapshot.Parse((await NextReplyAsync("MEMORY", ct))["MEMORY ".Length..]);
+    }
+
     /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
     public bool EmbeddingModelLoaded { get; private set; }
 
@@ -126,7 +158,8 @@ internal sealed class ChildTarget : IAsyncDisposable
     {
         while (await output.ReadLineAsync() is { } line)
         {
-            if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal))
+            if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal)
+                || line.StartsWith("MEMORY ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);
             }

@@ -66,6 +66,8 @@ internal static class PeerReport
         public (long RssKb, long PeakKb) MemoryAfterSeries { get; set; }
         public long PeakKb { get; set; }
         public Dictionary<int, (long RssKb, int Open)> Streams { get; } = [];
+        /// <summary>Keystone's own view of its memory at the report's points (<see cref="MemorySnapshot"/>).</summary>
+        public List<(string Column, MemorySnapshot? Snapshot)> Snapshots { get; } = [];
         public long Errors;
     }
 
@@ -103,6 +105,10 @@ internal static class PeerReport
                 Address = r => PortkeyGateway.Address(r, mock.BaseUrl) },
         };
         var startupMemory = targets.Where(t => t.ProcessId is not null).ToDictionary(t => t.Name, t => Memory(t.ProcessId!.Value).RssKb);
+        foreach (var t in targets.Where(t => t.Keystone))
+        {
+            t.Snapshots.Add(("after start", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
+        }
 
         using var client = ApiBenchmarkHost.CreateClient();
 
@@ -146,6 +152,11 @@ internal static class PeerReport
         foreach (var t in targets.Where(t => t.ProcessId is not null))
         {
             t.MemoryAfterSeries = Memory(t.ProcessId!.Value);
+        }
+
+        foreach (var t in targets.Where(t => t.Keystone))
+        {
+            t.Snapshots.Add(("after the throughput series", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
         }
 
         var writtenAfter = await keystone.FlushAsync(cts.Token);
@@ -219,8 +230,14 @@ internal static class PeerReport
         {
             foreach (var level in settings.StreamLevels)
             {
-                var (rss, open, failed) = await StreamsAsync(client, mock, t, level, settings.StreamsOpenWithin);
+                var top = level == settings.StreamLevels[^1];
+                var (rss, open, failed, snapshot) = await StreamsAsync(client, mock, t, level, settings.StreamsOpenWithin, snapshot: top && t.Keystone);
                 t.Streams[level] = (rss, open);
+                if (snapshot is not null)
+                {
+                    t.Snapshots.Add(($"{level:N0} streams open", snapshot));
+                }
+
                 Interlocked.Add(ref t.Errors, failed);
                 progress.WriteLine($"{t.Name}: {open}/{level} streams open, {rss / 1024.0:0} MB resident{(failed > 0 ? $", {failed} failed" : "")}");
                 if (t.Child?.ApiKey is not null)
@@ -230,6 +247,13 @@ internal static class PeerReport
             }
 
             t.PeakKb = Memory(t.ProcessId!.Value).PeakKb;
+        }
+
+        foreach (var t in targets.Where(t => t.Keystone))
+        {
+            // Last, since it changes what it measures: what is live, and what the process gives back when asked to.
+            t.Snapshots.Add(("at the end", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
+            t.Snapshots.Add(("at the end, after a full compacting GC", await t.Child!.MemoryAsync(afterGc: true, cts.Token)));
         }
 
         await keystone.FlushAsync(cts.Token);
@@ -244,6 +268,111 @@ internal static class PeerReport
                 ? "; **the local embedding model was loaded although no call embedded**"
                 : "; the product's `embed` alias (the local model) configured and, as no call embedded, never loaded"), startupMemory,
             (writtenAfter - writtenBefore, Diff(storedBefore, storedAfter)), loadBefore, LoadAverage(), Steal(stealBefore, stealAfter), started.Elapsed);
+    }
+
+    /// <summary>
+    /// Only the one-caller series (<c>--api --peers --first-token [samples]</c>, about a minute): direct, the bare proxy and
+    /// Keystone, warmed up, then latency and time to first token interleaved call by call. For comparing changes to the
+    /// streaming path (issue 26, item 3) without the whole report; Keystone's runtime settings as in the full run.
+    /// </summary>
+    public static async Task<string> RunFirstTokenAsync(int samples, TextWriter progress)
+    {
+        var load = LoadAverage();
+        using var cts = new CancellationTokenSource();
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
+        var bareTask = ChildTarget.StartAsync("bare", mock.BaseUrl, recording: true, cts.Token);
+        var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
+        // KEYSTONE_BENCH_BASELINE=<another build's Keystone.Benchmarks.dll>: that build's Keystone runs beside this one,
+        // interleaved call by call, so a change to the request path is measured as a before/after pair in one run.
+        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
+        // KEYSTONE_BENCH_VARIANT="NAME=value;NAME=value": the same build with these environment variables (runtime knobs)
+        // runs beside it as "Keystone, variant", for a before/after pair of a setting.
+        var variantEnv = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        var baselineTask = string.IsNullOrEmpty(baselineDll)
+            ? variantEnv.Count == 0 ? null : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: variantEnv)
+            : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, baselineDll);
+        await using var bare = await bareTask;
+        await using var keystone = await keystoneTask;
+        await using var baseline = baselineTask is null ? null : await baselineTask;
+        var targets = new List<Target>
+        {
+            new() { Name = "direct", Url = new Uri(mock.BaseUrl, "chat/completions"), Model = "gpt-4o-mini" },
+            new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
+            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+        };
+        if (baseline is not null)
+        {
+            targets.Add(new() { Name = variantEnv.Count > 0 && string.IsNullOrEmpty(baselineDll) ? "Keystone, variant" : "Keystone, baseline build", Url = baseline.Url, Model = "bench", ProcessId = baseline.ProcessId, Child = baseline,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", baseline.ApiKey) });
+        }
+
+        using var client = ApiBenchmarkHost.CreateClient();
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(2), Callers);
+            for (var i = 0; i < 300; i++)
+            {
+                await FirstTokenAsync(client, t, hold: false);
+                await CallAsync(client, t, stream: false);
+            }
+        }
+
+        await keystone.FlushAsync(cts.Token);
+        progress.WriteLine("warmed up");
+        var latency = targets.Select(_ => new double[samples]).ToArray();
+        var ttft = targets.Select(_ => new double[samples]).ToArray();
+        for (var i = 0; i < samples; i++)
+        {
+            for (var j = 0; j < targets.Count; j++)
+            {
+                var k = (i + j) % targets.Count;
+                var start = Stopwatch.GetTimestamp();
+                await CallAsync(client, targets[k], stream: false);
+                latency[k][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                ttft[k][i] = await FirstTokenAsync(client, targets[k], hold: false);
+            }
+        }
+
+        // Throughput pairs: 16 callers, rounds of 3 s in rotating order, each gateway's CPU per request over its window.
+        var gateways = targets.Where(t => t.ProcessId is not null).ToList();
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var t in gateways.Skip(round % gateways.Count).Concat(gateways.Take(round % gateways.Count)))
+            {
+                var cpuBefore = Cpu(t.ProcessId!.Value);
+                var count = await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(3), Callers);
+                if (t.Keystone)
+                {
+                    await t.Child!.FlushAsync(cts.Token);
+                }
+
+                t.Rps.Add(count / 3.0);
+                t.CpuPerRequest.Add((Cpu(t.ProcessId!.Value) - cpuBefore).TotalMicroseconds / Math.Max(1, count));
+            }
+        }
+
+        foreach (var t in gateways)
+        {
+            t.MemoryAfterSeries = Memory(t.ProcessId!.Value);
+        }
+
+        static double Median(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count / 2);
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"One caller, {samples:N0} calls and {samples:N0} streams per path, interleaved; then 16 callers, 3 rounds of 3 s; load average before {load}, after {LoadAverage()}; Keystone with {keystone.RuntimeNote}{(baseline is null ? "" : "; the other: " + baseline.RuntimeNote)}.");
+        md.AppendLine();
+        md.AppendLine("| Path | p50 (ms) | p99 (ms) | added p50 | first token p50 (ms) | first token p99 (ms) | added first token p50 | req/s, 16 callers | CPU µs/request | resident after |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        var l = latency.Select(Percentiles.Of).ToArray();
+        var f = ttft.Select(Percentiles.Of).ToArray();
+        for (var k = 0; k < targets.Count; k++)
+        {
+            md.AppendLine(FormattableString.Invariant(
+                $"| {targets[k].Name} | {l[k].P50:0.000} | {l[k].P99:0.000} | {l[k].P50 - l[0].P50:0.000} | {f[k].P50:0.000} | {f[k].P99:0.000} | {f[k].P50 - f[0].P50:0.000} | {Median(targets[k].Rps):N0} | {Median(targets[k].CpuPerRequest):N0} | {targets[k].MemoryAfterSeries.RssKb / 1024.0:N0} MB |"));
+        }
+
+        return md.ToString();
     }
 
     private static string Markdown(List<Target> targets, Settings settings, bool smoke, string portkeyNotes, string keystoneRuntime,
@@ -316,6 +445,11 @@ internal static class PeerReport
         }
 
         md.AppendLine();
+        foreach (var t in targets.Where(t => t.Snapshots.Count > 0))
+        {
+            md.AppendLine(MemorySnapshot.Table($"Where {t.Name}'s resident memory goes (MB, from inside the process: /proc/self/smaps and the GC):", t.Snapshots));
+        }
+
         md.AppendLine("Goodput steps (offered: achieved, p99):");
         md.AppendLine();
         foreach (var t in targets)
@@ -452,7 +586,8 @@ internal static class PeerReport
     /// Opens <paramref name="count"/> streams that the mock holds open after their first words; samples the target's
     /// resident memory once every one is streaming (or after <paramref name="wait"/>), then lets them finish.
     /// </summary>
-    private static async Task<(long RssKb, int Open, int Failed)> StreamsAsync(HttpClient client, PeerMock mock, Target t, int count, TimeSpan wait)
+    private static async Task<(long RssKb, int Open, int Failed, MemorySnapshot? Snapshot)> StreamsAsync(HttpClient client, PeerMock mock, Target t, int count,
+        TimeSpan wait, bool snapshot)
     {
         var release = mock.HoldStreams();
         var opened = Enumerable.Range(0, count).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToList();
@@ -473,9 +608,10 @@ internal static class PeerReport
         await Task.Delay(200);
         var open = opened.Count(o => o.Task.IsCompleted) - Volatile.Read(ref failed);
         var rss = Memory(t.ProcessId!.Value).RssKb;
+        var inside = snapshot ? await t.Child!.MemoryAsync(afterGc: false, CancellationToken.None) : null;
         release();
         await Task.WhenAll(streams);
-        return (rss, open, failed);
+        return (rss, open, failed, inside);
     }
 
     /// <summary>User + system CPU time of a process (/proc/pid/stat, clock ticks of 1/100 s).</summary>

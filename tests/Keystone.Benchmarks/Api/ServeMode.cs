@@ -1,3 +1,4 @@
+using System.Runtime;
 using Keystone.Gateway;
 using Keystone.Gateway.Providers.Local;
 using Microsoft.Extensions.DependencyInjection;
@@ -10,7 +11,9 @@ namespace Keystone.Benchmarks.Api;
 /// parent), not mixed with the load client's and the mock's. Talks to the parent in lines: it prints
 /// <c>READY &lt;url&gt; &lt;api key&gt; &lt;data folder&gt;</c> once serving, answers <c>flush</c> with <c>FLUSHED &lt;calls written&gt;</c>
 /// <c>model-loaded|model-not-loaded</c> (whether the local embedding model is in memory) once the recorder has written
-/// every call so far, and stops on <c>quit</c> or when its input closes.
+/// every call so far, answers <c>memory</c> with <c>MEMORY key=value …</c> (<see cref="MemorySnapshot"/>: where its resident
+/// memory goes) and <c>memory-after-gc</c> with the same after a full compacting collection (what is live), and stops on
+/// <c>quit</c> or when its input closes.
 /// </summary>
 internal static class ServeMode
 {
@@ -58,6 +61,17 @@ internal static class ServeMode
             {
                 var (written, loaded) = await flush();
                 Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
+            }
+            else if (line is "memory" or "memory-after-gc")
+            {
+                if (line == "memory-after-gc")
+                {
+                    GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+                    GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+                    GC.WaitForPendingFinalizers();
+                }
+
+                Console.WriteLine("MEMORY " + MemorySnapshot.Take().Serialize());
             }
         }
     }

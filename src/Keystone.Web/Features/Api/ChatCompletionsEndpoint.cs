@@ -73,6 +73,10 @@ internal static class ChatCompletionsEndpoint
 /// own, announced in <c>x-request-id</c>) and is set before any byte is sent, and the first data chunk always
 /// carries the attribution itself (<c>model</c>, <c>x_keystone_trace_id</c>, <c>x_keystone_provider</c>,
 /// <c>x_keystone_cache</c>), so a client reads it from the same place whether the headers made it or not.
+/// Flush policy (issue 26, time to first token): chunks are written into the response's pipe and flushed when the
+/// gateway has no next event ready, never later. The headers, the role chunk and the first token leave in one write,
+/// and a burst the provider sent at once leaves at once, instead of one socket write (and one wake-up of the client)
+/// per chunk; a chunk never waits in the buffer while the gateway waits for the provider.
 /// </summary>
 internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, TimeSpan keepAlive)
 {
@@ -82,7 +86,6 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     private static readonly byte[] KeepAliveComment = ": keep-alive\n\n"u8.ToArray();
 
     private readonly HttpResponse _response = http.Response;
-    private readonly System.Buffers.ArrayBufferWriter<byte> _buffer = new(1024);
     private string _id = "chatcmpl-pending";
     private string _model = "";
     private long _created;
@@ -122,18 +125,18 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                     if (!_sentRole)
                     {
                         _sentRole = true;
-                        await WriteChunkAsync(w => Delta(w, role: true, content: "", null), null, ct,
+                        WriteChunk(w => Delta(w, role: true, content: "", null), null,
                             extra: w => Attribution(w, started.TraceId, started.Provider, started.CacheStatus));
                     }
 
                     break;
                 case TextDelta text:
                     await StartAsync(ct);
-                    await WriteChunkAsync(w => Delta(w, role: false, text.Text, null), null, ct);
+                    WriteChunk(w => Delta(w, role: false, text.Text, null), null);
                     break;
                 case ToolCallDelta tool:
                     await StartAsync(ct);
-                    await WriteChunkAsync(w => Delta(w, role: false, null, tool), null, ct);
+                    WriteChunk(w => Delta(w, role: false, null, tool), null);
                     break;
                 case StreamCompleted completed:
                     await CompleteAsync(completed.Result, includeUsage, ct);
@@ -143,7 +146,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                     return;
             }
         }
-        while (await enumerator.MoveNextAsync());
+        while (await NextAsync(enumerator, ct));
 
         await FailAsync(new GatewayError(GatewayErrorCodes.StreamInterrupted, "The stream ended without completing.", 502), ct);
     }
@@ -157,18 +160,69 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
 
         var pending = move.AsTask();
+        // Cancelled once the first event is in: a keep-alive timer is not left running for its whole interval per stream.
+        using var delays = CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (true)
         {
-            var delay = Task.Delay(keepAlive, clock, ct);
+            var delay = Task.Delay(keepAlive, clock, delays.Token);
             if (await Task.WhenAny(pending, delay) == pending)
             {
+                await delays.CancelAsync();
                 return await pending;
             }
 
-            ct.ThrowIfCancellationRequested();
-            await StartAsync(ct);
-            await _response.Body.WriteAsync(KeepAliveComment, ct);
-            await _response.Body.FlushAsync(ct);
+            try
+            {
+                ct.ThrowIfCancellationRequested();
+                await StartAsync(ct);
+                _response.BodyWriter.Write(KeepAliveComment);
+                await _response.BodyWriter.FlushAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                await AwaitStepAsync(new ValueTask<bool>(pending));
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The next event. When it is not ready yet, what was written goes out first: the caller has everything so far while
+    /// the gateway waits for the provider, and events that are ready together leave together.
+    /// </summary>
+    private async ValueTask<bool> NextAsync(IAsyncEnumerator<ChatStreamEvent> enumerator, CancellationToken ct)
+    {
+        var move = enumerator.MoveNextAsync();
+        if (!move.IsCompleted)
+        {
+            try
+            {
+                await _response.BodyWriter.FlushAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                await AwaitStepAsync(move);
+                throw;
+            }
+        }
+
+        return await move;
+    }
+
+    /// <summary>
+    /// The caller went away while the gateway's step was in flight: that step sees the same cancellation and ends (it
+    /// records the call as cancelled); it must have ended before the enumerator is disposed, which a running async
+    /// enumerator refuses.
+    /// </summary>
+    private static async ValueTask AwaitStepAsync(ValueTask<bool> step)
+    {
+        try
+        {
+            await step;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or GatewayException)
+        {
+            // The cancellation already on its way up is the answer.
         }
     }
 
@@ -218,16 +272,16 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
             _model = result.Outcome.Model ?? _model;
             await StartAsync(ct);
-            await WriteChunkAsync(w => Delta(w, role: true, result.Text, null), null, ct,
+            WriteChunk(w => Delta(w, role: true, result.Text, null), null,
                 extra: w => Attribution(w, result.Outcome.TraceId, result.Outcome.Provider, result.Outcome.CacheStatus));
         }
 
         var outcome = result.Outcome;
-        await WriteChunkAsync(w =>
+        WriteChunk(w =>
         {
             w.WriteStartObject("delta");
             w.WriteEndObject();
-        }, w => w.WriteString("finish_reason", result.FinishReason), ct, extra: w =>
+        }, w => w.WriteString("finish_reason", result.FinishReason), extra: w =>
         {
             w.WriteNumber("x_keystone_cost_micros", outcome.CostMicros);
             w.WriteNumber("x_keystone_overhead_ms", Math.Round(outcome.OverheadMs, 3));
@@ -238,18 +292,18 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         if (includeUsage)
         {
             var usage = ChatCompletionsEndpoint.UsageOf(result.Usage, outcome.CostMicros);
-            await WriteRawChunkAsync(w =>
+            WriteRawChunk(w =>
             {
                 WriteHead(w);
                 w.WriteStartArray("choices");
                 w.WriteEndArray();
                 w.WritePropertyName("usage");
                 JsonSerializer.Serialize(w, usage);
-            }, ct);
+            });
         }
 
-        await _response.Body.WriteAsync(Done, ct);
-        await _response.Body.FlushAsync(ct);
+        _response.BodyWriter.Write(Done);
+        await _response.BodyWriter.FlushAsync(ct);
         if (_response.SupportsTrailers())
         {
             _response.AppendTrailer("X-Keystone-Cost-Micros", outcome.CostMicros.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -266,10 +320,10 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
 
         // An explicit error event and no [DONE]: a client never mistakes a cut stream for a complete one.
-        await _response.Body.WriteAsync(DataPrefix, ct);
-        await _response.Body.WriteAsync(ApiErrors.Body(error.HttpStatus, error.Code, error.Message, error.Param), ct);
-        await _response.Body.WriteAsync(EventEnd, ct);
-        await _response.Body.FlushAsync(ct);
+        _response.BodyWriter.Write(DataPrefix);
+        _response.BodyWriter.Write(ApiErrors.Body(error.HttpStatus, error.Code, error.Message, error.Param));
+        _response.BodyWriter.Write(EventEnd);
+        await _response.BodyWriter.FlushAsync(ct);
     }
 
     // The first chunk's attribution (docs/api.md, "Streaming"): what the X-Keystone-* headers say, readable even when
@@ -328,8 +382,8 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         w.WriteEndObject();
     }
 
-    private Task WriteChunkAsync(Action<Utf8JsonWriter> delta, Action<Utf8JsonWriter>? finish, CancellationToken ct, Action<Utf8JsonWriter>? extra = null)
-        => WriteRawChunkAsync(w =>
+    private void WriteChunk(Action<Utf8JsonWriter> delta, Action<Utf8JsonWriter>? finish, Action<Utf8JsonWriter>? extra = null)
+        => WriteRawChunk(w =>
         {
             WriteHead(w);
             w.WriteStartArray("choices");
@@ -348,7 +402,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             w.WriteEndObject();
             w.WriteEndArray();
             extra?.Invoke(w);
-        }, ct);
+        });
 
     private void WriteHead(Utf8JsonWriter w)
     {
@@ -358,19 +412,18 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         w.WriteString("model", _model);
     }
 
-    private async Task WriteRawChunkAsync(Action<Utf8JsonWriter> body, CancellationToken ct)
+    /// <summary>One <c>data:</c> event, written into the response's pipe (not flushed: <see cref="NextAsync"/> decides).</summary>
+    private void WriteRawChunk(Action<Utf8JsonWriter> body)
     {
-        _buffer.ResetWrittenCount();
-        _buffer.Write<byte>(DataPrefix);
-        using (var w = new Utf8JsonWriter(_buffer))
+        var pipe = _response.BodyWriter;
+        pipe.Write(DataPrefix);
+        using (var json = new Utf8JsonWriter(pipe))
         {
-            w.WriteStartObject();
-            body(w);
-            w.WriteEndObject();
+            json.WriteStartObject();
+            body(json);
+            json.WriteEndObject();
         }
 
-        _buffer.Write<byte>(EventEnd);
-        await _response.Body.WriteAsync(_buffer.WrittenMemory, ct);
-        await _response.Body.FlushAsync(ct);
+        pipe.Write(EventEnd);
     }
 }
