@@ -13,9 +13,10 @@ internal static class PostgresModel
     public static void Apply(ModelBuilder builder)
     {
         // Full-text search over the redacted trace text: a tsvector with a GIN index, written with the row. The
-        // insert trigger (migration TraceStoragePg, function llm_traces_search_vector) computes it from search_text and then drops
-        // the text: stored, the text was the question and the answer a second time beside the payloads, the largest
-        // column of a trace (issue 26). EF Core never writes the column (the trigger does) and never reads it back.
+        // insert trigger (migration TraceStoragePg, function llm_traces_search_vector) computes it from search_text,
+        // without positions (search asks for words, never phrases), and then drops the text: stored, the text was the
+        // question and the answer a second time beside the payloads (issue 26). EF Core never writes the column (the
+        // trigger does) and never reads it back (as a generated column it was returned to the client on every insert).
         builder.Entity<LlmTrace>(b =>
         {
             var vector = b.Property<NpgsqlTsVector>("SearchVector");

@@ -15,12 +15,13 @@ namespace Keystone.Data.Migrations.Postgres
                 .Annotation("Npgsql:StorageParameter:toast_tuple_target", 256);
 
             // The search vector stops being generated from a stored search_text: an insert trigger computes it and drops the
-            // text (decision 0049, PostgresModel). DROP EXPRESSION keeps every existing vector.
+            // text (decision 0049, PostgresModel). DROP EXPRESSION keeps every existing vector. The vector is stripped of
+            // positions: search asks for words (AND), never phrases or a rank, and positions were half its bytes.
             migrationBuilder.Sql("ALTER TABLE llm_traces ALTER COLUMN search_vector DROP EXPRESSION;");
             migrationBuilder.Sql("""
                 CREATE OR REPLACE FUNCTION llm_traces_search_vector() RETURNS trigger LANGUAGE plpgsql AS $fn$
                 BEGIN
-                  NEW.search_vector := to_tsvector('english', coalesce(NEW.search_text, ''));
+                  NEW.search_vector := strip(to_tsvector('english', coalesce(NEW.search_text, '')));
                   NEW.search_text := NULL;
                   RETURN NEW;
                 END
