@@ -10,6 +10,26 @@ internal static class PostgresModel
     /// <summary>The text search configuration of trace search (stemming, so "refunds" finds "refund").</summary>
     public const string TextSearchConfig = "english";
 
+    /// <summary>
+    /// The search vector's insert trigger (decision 0049), installed after the migrations on every <c>--migrate</c>, the
+    /// way row-level security is: migration sets are regenerated rather than stacked (decision 12), and a regenerated set
+    /// would not carry a trigger. Idempotent; <c>DROP EXPRESSION IF EXISTS</c> turns a generated column of an older
+    /// database into the plain column the trigger fills, keeping its values.
+    /// </summary>
+    public const string SearchVectorTriggerSql = $$"""
+        ALTER TABLE llm_traces ALTER COLUMN search_vector DROP EXPRESSION IF EXISTS;
+        CREATE OR REPLACE FUNCTION llm_traces_search_vector() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          NEW.search_vector := strip(to_tsvector('{{TextSearchConfig}}', coalesce(NEW.search_text, '')));
+          NEW.search_text := NULL;
+          RETURN NEW;
+        END
+        $fn$;
+        DROP TRIGGER IF EXISTS llm_traces_search_vector ON llm_traces;
+        CREATE TRIGGER llm_traces_search_vector BEFORE INSERT OR UPDATE OF search_text ON llm_traces
+          FOR EACH ROW EXECUTE FUNCTION llm_traces_search_vector();
+        """;
+
     public static void Apply(ModelBuilder builder)
     {
         // Full-text search over the redacted trace text: a tsvector with a GIN index, written with the row. The

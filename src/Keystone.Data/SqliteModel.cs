@@ -169,7 +169,7 @@ internal static class SqliteModel
 
     /// <summary>
     /// Drops index rows whose trace no longer exists (retention's safety net). Not "no longer has text": the call
-    /// recorder indexes a trace's text without storing it in <c>search_text</c> (<see cref="SqliteFullTextIndex.InsertSql"/>),
+    /// recorder stores a trace without <c>search_text</c> and the background indexer indexes it (<see cref="IndexRangeSql"/>),
     /// and clearing <c>search_text</c> on a row that has it removes its index row through the update trigger.
     /// </summary>
     public const string PurgeOrphanedFullTextSql = """
