@@ -36,6 +36,8 @@ public sealed class DatabaseMigrator(
         KeystoneDbFactory.ConfigurePostgres(builder, ownerConnection);
         await using var owner = new PostgresKeystoneDbContext(builder.Options, TenantScope.All);
         await owner.Database.MigrateAsync(ct);
+        // Trace search's insert trigger (decision 0049): like RLS, kept out of the regenerated migration sets.
+        await owner.Database.ExecuteSqlRawAsync(PostgresModel.SearchVectorTriggerSql, ct);
         await Knowledge.KnowledgeModel.EnsurePostgresAsync(owner, ct);
         var appRole = PostgresRowLevelSecurity.RoleOf(connections.Postgres!);
         var ownerRole = PostgresRowLevelSecurity.RoleOf(ownerConnection);

@@ -51,12 +51,13 @@ internal static class SqliteModel
     /// inserts before its trace), so a tenant's or a feature's matches are intersected inside FTS5.
     /// The index keeps which column a word is in, not its positions (<c>detail = column</c>): search asks for words
     /// (AND), never phrases, and positions were most of the index's bytes and insert work (issue 26). Changing the
-    /// layout (a new trigger version) rebuilds the index from <c>search_text</c>: the layout changed in the same
-    /// release that stopped the recorder storing that column, so every trace there was to rebuild had it. A later
-    /// layout change must also re-index the traces whose text is only in the index (decompress and re-derive it).
+    /// layout (a new trigger version) rebuilds the index from <c>search_text</c> for the traces that have it and resets
+    /// the background indexer's watermark (<see cref="IndexStateSql"/>), which re-derives the text of the others (the
+    /// call recorder's traces) from their payloads.
     /// REVIEW: a <c>VACUUM</c> may renumber <c>llm_traces</c>
     /// rowids; search stays correct (it reads the call id) and the retention job drops index rows whose
-    /// trace is gone.
+    /// trace is gone; a trace not yet indexed when a VACUUM renumbered it below the watermark would stay unsearchable
+    /// (the product never runs VACUUM; an operator who does should let the indexer catch up first).
     /// </remarks>
     public const string FullTextSql = """
         CREATE VIRTUAL TABLE IF NOT EXISTS llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1, detail = column);
@@ -88,9 +89,12 @@ internal static class SqliteModel
     /// <summary>
     /// Rebuilds the index from the table (first install, an older index layout, or after a migration rebuilt
     /// <c>llm_traces</c> and dropped its triggers). Dropping the FTS table is much faster than deleting its rows.
+    /// Dropping a contentless table with <c>contentless_unindexed</c> leaves its <c>_content</c> shadow table behind
+    /// (this SQLite build), and creating the table again then fails: it is dropped too (found by the upgrade test, issue 26).
     /// </summary>
     public const string RebuildFullTextSql = """
         DROP TABLE IF EXISTS llm_traces_fts;
+        DROP TABLE IF EXISTS llm_traces_fts_content;
         CREATE VIRTUAL TABLE llm_traces_fts USING fts5(search_text, scope, call_id UNINDEXED, tokenize = 'porter unicode61', content = '', contentless_delete = 1, contentless_unindexed = 1, detail = column);
         INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
           SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
@@ -99,6 +103,40 @@ internal static class SqliteModel
             t.call_id
           FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
           WHERE t.search_text IS NOT NULL;
+        """;
+
+    /// <summary>
+    /// The background indexer's watermark (issue 26, docs/decisions: full-text indexing off the recorder's path): every
+    /// trace with a rowid at or below <c>indexed_through</c> is in the index or was written with its text in
+    /// <c>search_text</c> (the insert trigger indexed it). The call recorder stores traces without their search text and
+    /// without touching the index; <c>SqliteTraceIndex</c> (gateway) derives the text from the stored payloads in large
+    /// batches and moves the watermark in the same transaction, so a restart resumes where it stopped and nothing is
+    /// indexed twice. Created on upgrade with the watermark at the newest trace: every trace written before was indexed
+    /// on write. The guard trigger keeps the watermark honest when SQLite reuses a rowid (a rowid table without
+    /// AUTOINCREMENT takes the largest rowid plus one, so deleting the newest traces lets a new trace take a rowid the
+    /// watermark has passed): such an insert moves the watermark back below it. Costs one primary-key read per trace.
+    /// </summary>
+    public const string IndexStateSql = """
+        CREATE TABLE IF NOT EXISTS llm_trace_index_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_through INTEGER NOT NULL);
+        INSERT OR IGNORE INTO llm_trace_index_state (id, indexed_through) SELECT 1, coalesce(max(rowid), 0) FROM llm_traces;
+        CREATE TRIGGER IF NOT EXISTS llm_traces_index_pending AFTER INSERT ON llm_traces WHEN new.search_text IS NULL BEGIN
+          UPDATE llm_trace_index_state SET indexed_through = new.rowid - 1 WHERE id = 1 AND indexed_through >= new.rowid;
+        END;
+        """;
+
+    /// <summary>
+    /// Indexes the traces in the rowid range ($from, $to] that were stored without <c>search_text</c>: the key and scope as
+    /// the triggers compute them, the text from the stored payloads through the connection's <c>ks_trace_search_text</c>
+    /// function (registered by the gateway's indexer: decompress, read the messages and the answer, redact).
+    /// </summary>
+    public const string IndexRangeSql = """
+        INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
+          SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
+            coalesce(ks_trace_search_text(t.request_json, t.response_json), ''),
+            't' || lower(replace(t.tenant_id, '-', '')) || ' f' || lower(hex(coalesce(c.feature, ''))),
+            t.call_id
+          FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
+          WHERE t.rowid > $from AND t.rowid <= $to AND t.search_text IS NULL;
         """;
 
     /// <summary>The <c>scope</c> column's token for a tenant (as the triggers write it).</summary>
@@ -131,7 +169,7 @@ internal static class SqliteModel
 
     /// <summary>
     /// Drops index rows whose trace no longer exists (retention's safety net). Not "no longer has text": the call
-    /// recorder indexes a trace's text without storing it in <c>search_text</c> (<see cref="SqliteFullTextIndex.InsertSql"/>),
+    /// recorder stores a trace without <c>search_text</c> and the background indexer indexes it (<see cref="IndexRangeSql"/>),
     /// and clearing <c>search_text</c> on a row that has it removes its index row through the update trigger.
     /// </summary>
     public const string PurgeOrphanedFullTextSql = """
@@ -176,6 +214,7 @@ internal static class SqliteModel
     /// </summary>
     public static async Task EnsureFullTextAsync(DbContext db, CancellationToken ct)
     {
+        await db.Database.ExecuteSqlRawAsync(IndexStateSql, ct);
         var triggers = await db.Database.SqlQuery<string>(
                 $"SELECT name AS \"Value\" FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'llm_traces_fts%' ORDER BY name")
             .ToListAsync(ct);
@@ -195,6 +234,9 @@ internal static class SqliteModel
 
         await db.Database.ExecuteSqlRawAsync(RebuildFullTextSql, ct);
         await db.Database.ExecuteSqlRawAsync(FullTextSql, ct);
+        // The rebuild indexed the traces that have search_text; the background indexer re-derives the others (every trace
+        // the call recorder wrote since it stopped storing the text) from their payloads, from the first rowid on.
+        await db.Database.ExecuteSqlRawAsync("UPDATE llm_trace_index_state SET indexed_through = 0 WHERE id = 1;", ct);
         await tx.CommitAsync(ct);
     }
 }

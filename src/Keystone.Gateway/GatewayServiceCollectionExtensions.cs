@@ -73,6 +73,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ProviderCredentialStore>();
         services.AddSingleton<GatewayTelemetry>();
         services.AddPerDatabase<ICallBatchWriter, SqliteCallBatchWriter, PostgresCallBatchWriter>();
+        // SQLite indexes recorded traces for search in the background (off the recorder's path); PostgreSQL on insert.
+        services.AddPerDatabase<ITraceIndexer, SqliteTraceIndexer, PostgresTraceIndexer>();
         services.AddSingleton<CallRecorder>();
         services.AddSingleton<IRecordedCalls>(sp => sp.GetRequiredService<CallRecorder>());
         // Stopping the host drains the recorder's queue (graceful shutdown loses no call rows).

@@ -127,7 +127,7 @@ if (knowledgeBench >= 0)
 }
 
 // The recorder's cost per call by stage (diagnostic for the throughput rows of the gateway and API reports).
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls] [batch size] [--realistic]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --recorder [calls] [batch size] [--realistic] [--postgres]
 // --realistic: a 2 KB system prompt and a 1,000-character answer per call (issue 26), instead of one-line messages.
 var recorder = Array.IndexOf(args, "--recorder");
 if (recorder >= 0)
@@ -136,7 +136,7 @@ if (recorder >= 0)
     var batch = recorder + 2 < args.Length && int.TryParse(args[recorder + 2], out var b) ? b : 0;
     Console.WriteLine("## Recorder stages");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Recording.RecorderReport.RunAsync(calls, batch, args.Contains("--realistic")));
+    Console.WriteLine(await Keystone.Benchmarks.Recording.RecorderReport.RunAsync(calls, batch, args.Contains("--realistic"), args.Contains("--postgres")));
     return;
 }
 

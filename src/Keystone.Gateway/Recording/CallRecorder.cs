@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Keystone.Data;
@@ -20,6 +19,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     private readonly Channel<CallRecord> _channel;
     private readonly KeystoneDbFactory _dbFactory;
     private readonly ICallBatchWriter _batches;
+    private readonly ITraceIndexer _index;
     private readonly GatewayOptions _options;
     private readonly ILogger<CallRecorder> _log;
     private readonly Task _writer;
@@ -32,10 +32,11 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     private long _lost;
     private bool _stopping;
 
-    public CallRecorder(KeystoneDbFactory dbFactory, ICallBatchWriter batches, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
+    public CallRecorder(KeystoneDbFactory dbFactory, ICallBatchWriter batches, ITraceIndexer index, IOptions<GatewayOptions> options, ILogger<CallRecorder> log)
     {
         _dbFactory = dbFactory;
         _batches = batches;
+        _index = index;
         _options = options.Value;
         _log = log;
         _channel = Channel.CreateBounded<CallRecord>(new BoundedChannelOptions(_options.RecorderCapacity)
@@ -99,7 +100,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         return _channel.Writer.WriteAsync(record, CancellationToken.None);
     }
 
-    /// <summary>Waits until everything queued before the call is stored (tests, graceful stop).</summary>
+    /// <summary>Waits until everything queued before the call is stored and searchable (tests, demo seeds).</summary>
     public async Task FlushAsync(CancellationToken ct)
     {
         var target = Enqueued;
@@ -107,6 +108,8 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         {
             await Task.Delay(5, ct);
         }
+
+        await _index.CatchUpAsync(ct);
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -165,7 +168,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     private void WriteBatch(List<CallRecord> batch)
     {
         var calls = batch.Select(b => b.Call).ToList();
-        var rows = batch.Select(ToTrace).ToList();
+        var rows = batch.Select(b => ToTrace(b, _index.NeedsSearchText)).ToList();
         var started = Environment.TickCount64;
         var backoff = TimeSpan.FromMilliseconds(200);
         for (var attempt = 1; ; attempt++)
@@ -175,6 +178,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
                 Write(calls, rows);
                 Interlocked.Add(ref _written, batch.Count);
                 Settle(batch);
+                _index.Written();
                 return;
             }
             catch (Exception ex) when (TimeSpan.FromMilliseconds(Environment.TickCount64 - started) + backoff <= _options.RecorderRetryWindow)
@@ -205,6 +209,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         }
 
         Settle(batch);
+        _index.Written();
     }
 
     private void Write(List<LlmCall> calls, List<LlmTrace> rows)
@@ -227,32 +232,20 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
         }
     }
 
-    internal static LlmTrace ToTrace(CallRecord r)
+    internal static LlmTrace ToTrace(CallRecord r) => ToTrace(r, searchText: true);
+
+    /// <summary>
+    /// The trace row of a call: request and answer serialized and redacted. The search text only where the database
+    /// indexes it on write (<paramref name="searchText"/>, PostgreSQL); SQLite's indexer derives it later from the stored
+    /// payloads, so the recorder's thread neither builds nor redacts it there.
+    /// </summary>
+    internal static LlmTrace ToTrace(CallRecord r, bool searchText)
     {
         var rawRequest = r.Request is null ? null : JsonSerializer.Serialize(r.Request, Json);
         var rawResponse = r.Answer is null ? null : JsonSerializer.Serialize(r.Answer, Json);
         var (request, c1) = Redactor.Redact(rawRequest);
         var (response, c2) = Redactor.Redact(rawResponse);
-        var text = new StringBuilder();
-        foreach (var m in r.Request?.Messages ?? [])
-        {
-            // The system prompt is not searched: it is the same text on every call of a prompt or feature (find those
-            // calls by their prompt or feature), and indexed again on every call it was most of the full-text index's
-            // bytes and of the recorder's CPU (issue 26). The stored request keeps it.
-            if (m.Role is "system" or "developer")
-            {
-                continue;
-            }
-
-            text.Append(m.Role).Append(": ").AppendLine(m.Content);
-        }
-
-        if (r.Answer is not null)
-        {
-            text.Append("assistant: ").AppendLine(r.Answer.Text);
-        }
-
-        var (search, _) = Redactor.Redact(text.ToString());
+        var search = searchText ? TraceSearchText.Build(r.Request?.Messages, r.Answer?.Text, r.Answer is not null) : null;
         return new LlmTrace
         {
             CallId = r.Call.Id,

@@ -19,7 +19,8 @@ namespace Keystone.Gateway.Recording;
 /// recorded; the bounded channel pushes back), and EF Core's change tracking and per-statement command building
 /// cost more than SQLite's own work here. The columns, their names and their value conversions come from the EF
 /// model, so the stored values are identical to SaveChanges' (<c>SqliteRowWriterTests</c> compares every column), except
-/// the trace's search text: it goes to the full-text index only (<see cref="FullTextWriter"/>).
+/// the trace's search text: it is not stored and not indexed here; the background indexer derives it from the stored
+/// payloads (<see cref="SqliteTraceIndexer"/>: full-text indexing on the write path was most of the recorder's CPU).
 /// Columns with a database default or computed SQL are left to the database.
 /// PostgreSQL keeps SaveChanges, whose batched commands save a round trip per row.
 /// </summary>
@@ -42,86 +43,14 @@ internal static class SqliteRowWriter
             // file it was most of the bytes the recorder made the kernel write (issue 26). A batch's journal is small.
             Check(connection.Handle!, raw.sqlite3_exec(connection.Handle!, "PRAGMA temp_store = MEMORY"));
             using var tx = db.Database.BeginTransaction();
-            InsertAll(connection, db.Model.FindEntityType(typeof(LlmCall))!, calls, null);
-            if (traces.Count > 0)
-            {
-                using var index = new FullTextWriter(connection, calls);
-                InsertAll(connection, db.Model.FindEntityType(typeof(LlmTrace))!, traces, index.Add);
-            }
+            InsertAll(connection, db.Model.FindEntityType(typeof(LlmCall))!, calls);
+            InsertAll(connection, db.Model.FindEntityType(typeof(LlmTrace))!, traces);
 
             tx.Commit();
         }
         finally
         {
             db.Database.CloseConnection();
-        }
-    }
-
-    /// <summary>
-    /// Indexes each trace's redacted text as its row is inserted, in the batch's transaction (searchable when the batch
-    /// commits), without storing the text in <c>llm_traces.search_text</c>: the FTS5 table is contentless, so the
-    /// index alone holds what search needs (docs/decisions: compact call recording). The key and scope are the ones
-    /// the triggers compute for rows written through EF Core (<see cref="SqliteFullTextIndex"/>).
-    /// </summary>
-    private sealed class FullTextWriter : IDisposable
-    {
-        private readonly sqlite3 _db;
-        private readonly sqlite3_stmt _insert;
-        private readonly Dictionary<Guid, string> _features;
-        private sqlite3_stmt? _feature;
-
-        public FullTextWriter(SqliteConnection connection, IReadOnlyList<object> calls)
-        {
-            _db = connection.Handle!;
-            _features = new Dictionary<Guid, string>(calls.Count);
-            foreach (var call in calls.Cast<LlmCall>())
-            {
-                _features[call.Id] = call.Feature;
-            }
-
-            Check(_db, raw.sqlite3_prepare_v2(_db, SqliteFullTextIndex.InsertSql, out _insert));
-        }
-
-        public void Add(object row)
-        {
-            var trace = (LlmTrace)row;
-            if (trace.SearchText is null)
-            {
-                return;
-            }
-
-            var rowId = raw.sqlite3_last_insert_rowid(_db);
-            Check(_db, raw.sqlite3_bind_int64(_insert, 1, SqliteFullTextIndex.KeyOf(trace.CreatedUtc, rowId)));
-            Check(_db, BindText(_insert, 2, trace.SearchText));
-            Check(_db, BindText(_insert, 3, SqliteFullTextIndex.ScopeOf(trace.TenantId, FeatureOf(trace.CallId))));
-            Check(_db, BindGuid(_insert, 4, trace.CallId));
-            Step(_db, _insert);
-        }
-
-        // The recorder writes a trace with its call in one batch; a trace alone (another writer) reads its call's feature.
-        private string FeatureOf(Guid callId)
-        {
-            if (_features.TryGetValue(callId, out var feature))
-            {
-                return feature;
-            }
-
-            if (_feature is null)
-            {
-                Check(_db, raw.sqlite3_prepare_v2(_db, "SELECT feature FROM llm_calls WHERE id = ?1", out var statement));
-                _feature = statement;
-            }
-
-            Check(_db, BindGuid(_feature, 1, callId));
-            var found = raw.sqlite3_step(_feature) == raw.SQLITE_ROW ? raw.sqlite3_column_text(_feature, 0).utf8_to_string() : "";
-            Check(_db, raw.sqlite3_reset(_feature));
-            return found;
-        }
-
-        public void Dispose()
-        {
-            _insert.Dispose();
-            _feature?.Dispose();
         }
     }
 
@@ -149,7 +78,7 @@ internal static class SqliteRowWriter
         var store = StoreObjectIdentifier.Table(table, type.GetSchema());
         var properties = type.GetProperties()
             .Where(p => p.GetDefaultValueSql(store) is null && p.GetComputedColumnSql(store) is null && p.PropertyInfo is not null)
-            // The trace's text goes to the full-text index only (FullTextWriter); the column stays NULL.
+            // The trace's text is derived from the payloads by the background indexer (SqliteTraceIndex); the column stays NULL.
             .Where(p => !(p.DeclaringType.ClrType == typeof(LlmTrace) && p.Name == nameof(LlmTrace.SearchText)))
             .ToList();
         var sql = $"INSERT INTO \"{table}\" ({string.Join(", ", properties.Select(p => $"\"{p.GetColumnName(store)}\""))}) " +
@@ -178,7 +107,7 @@ internal static class SqliteRowWriter
         return new Column(name, read, storage);
     }
 
-    private static void InsertAll(SqliteConnection connection, IEntityType type, IReadOnlyList<object> rows, Action<object>? inserted)
+    private static void InsertAll(SqliteConnection connection, IEntityType type, IReadOnlyList<object> rows)
     {
         if (rows.Count == 0)
         {
@@ -198,7 +127,6 @@ internal static class SqliteRowWriter
                 }
 
                 Step(db, statement);
-                inserted?.Invoke(row);
             }
         }
     }

@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Keystone.Data;
 using Keystone.Data.Calls;
+using Keystone.Data.Tenancy;
 using Keystone.Gateway;
 using Keystone.Gateway.Caching;
 using Keystone.Gateway.Recording;
+using Keystone.Testing;
 using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Benchmarks.Recording;
@@ -16,36 +19,61 @@ namespace Keystone.Benchmarks.Recording;
 /// </summary>
 internal static class RecorderReport
 {
-    public static async Task<string> RunAsync(int calls, int batch = 0, bool realistic = false)
+    public static async Task<string> RunAsync(int calls, int batch = 0, bool realistic = false, bool postgres = false)
     {
         batch = batch > 0 ? batch : new Keystone.Gateway.Pipeline.GatewayOptions().RecorderBatchSize;
-        await using var host = await BenchmarkHost.StartAsync(recording: false, withCap: false);
-        var records = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, i, realistic)).ToList();
+        var md = new StringBuilder();
+        md.Append(await SqliteAsync(calls, batch, realistic));
+        if (postgres)
+        {
+            md.AppendLine();
+            md.Append(await PostgresAsync(calls, batch, realistic, previousLayout: true));
+            md.AppendLine();
+            md.Append(await PostgresAsync(calls, batch, realistic, previousLayout: false));
+        }
+
+        return md.ToString();
+    }
+
+    private static async Task<string> SqliteAsync(int calls, int batch, bool realistic)
+    {
+        // A database of its own, without a gateway: the gateway's background indexer would index these rows on its own
+        // thread while they are measured. Here the indexer's passes run on this thread, measured apart.
+        await using var database = await SqliteTestDatabase.CreateAsync();
+        var factory = database.CreateFactory();
+        var tenant = await CreateTenantAsync(factory);
+        var records = Enumerable.Range(0, calls).Select(i => Record(tenant, i, realistic)).ToList();
 
         // Warm up every stage until the JIT's final tier is in (tiered compilation), on rows that are not measured.
         for (var round = 0; round < 20; round++)
         {
-            var warm = Enumerable.Range(0, batch).Select(i => Record(host.TenantId, calls * (round + 1) + i, realistic)).ToList();
-            Insert(host, warm, warm.Select(CallRecorder.ToTrace).ToList());
+            var warm = Enumerable.Range(0, batch).Select(i => Record(tenant, calls * (round + 1) + i, realistic)).ToList();
+            Insert(factory, warm, warm.Select(r => CallRecorder.ToTrace(r, searchText: false)).ToList());
+            IndexAll(factory);
             await Task.Delay(50);
         }
 
         var process = Process.GetCurrentProcess();
         var sw = Stopwatch.StartNew();
         var cpu = process.TotalProcessorTime;
-        var traces = records.Select(CallRecorder.ToTrace).ToList();
+        var traces = records.Select(r => CallRecorder.ToTrace(r, searchText: false)).ToList();
         var toTrace = (sw.Elapsed, Cpu(process, ref cpu));
 
-        var inserts = Measure(host, records, traces, batch, process);
+        var inserts = Measure(factory, records, traces, batch, process);
+        sw.Restart();
+        Cpu(process, ref cpu);
+        var indexed = IndexAll(factory);
+        var index = (sw.Elapsed, Cpu(process, ref cpu));
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{calls:N0} calls, {(realistic ? "realistic text (a 2 KB system prompt, a user question, a 1,000-character answer)" : "one-line messages like the load report's")}, batches of {batch}, one thread, SQLite (WAL) in a temporary file.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"SQLite: {calls:N0} calls, {(realistic ? "realistic text (a 2 KB system prompt, a user question, a 1,000-character answer)" : "one-line messages like the load report's")}, batches of {batch}, one thread, SQLite (WAL) in a temporary file.");
         md.AppendLine();
         md.AppendLine("| Stage | Wall µs per call | CPU µs per call (process) |");
         md.AppendLine("|---|---|---|");
-        Row(md, "Build the trace (serialize request and answer, redact, search text, compress)", toTrace, calls);
-        Row(md, "Store the batch (call rows and their indexes, traces, full-text index; one commit per batch)", inserts, calls);
-        Row(md, "Total", (toTrace.Elapsed + inserts.Wall, toTrace.Item2 + inserts.Cpu), calls);
+        Row(md, "Build the trace (serialize request and answer, redact)", toTrace, calls);
+        Row(md, "Store the batch (call rows and their indexes, compressed traces; one commit per batch)", inserts, calls);
+        Row(md, "**Recorder total** (build + store)", (toTrace.Elapsed + inserts.Wall, toTrace.Item2 + inserts.Cpu), calls);
+        Row(md, $"Background indexer, after the recorder (passes of {SqliteTraceIndexer.PassSize:N0}: decompress, read the messages, redact, FTS5; {indexed:N0} traces)", index, calls);
 
         // Where the store's time goes (diagnostic variants on fresh rows, measured the same way).
         md.AppendLine();
@@ -62,16 +90,204 @@ internal static class RecorderReport
         }
 
         Row(md, "Compress the trace's payloads (part of storing the batch)", (sw.Elapsed, Cpu(process, ref cpu)), calls);
-        var fresh = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, 30 * calls + i, realistic)).ToList();
-        Row(md, "Store the call rows alone", Measure(host, fresh, [], batch, process), calls);
-        var fresh2 = Enumerable.Range(0, calls).Select(i => Record(host.TenantId, 40 * calls + i, realistic)).ToList();
-        var unindexed = fresh2.Select(CallRecorder.ToTrace).ToList();
-        unindexed.ForEach(t => t.SearchText = null);
-        Row(md, "Store calls and traces without the full-text index", Measure(host, fresh2, unindexed, batch, process), calls);
+        var fresh = Enumerable.Range(0, calls).Select(i => Record(tenant, 30 * calls + i, realistic)).ToList();
+        Row(md, "Store the call rows alone", Measure(factory, fresh, [], batch, process), calls);
+        IndexAll(factory);
+        foreach (var automerge in new[] { 16, 4 })
+        {
+            // FTS5 merges a level's segments once it holds `automerge` of them (default 4): fewer merges, more segments.
+            var more = Enumerable.Range(0, calls).Select(i => Record(tenant, (50 + automerge) * calls + i, realistic)).ToList();
+            Measure(factory, more, [.. more.Select(r => CallRecorder.ToTrace(r, searchText: false))], batch, process);
+            await using (var db = factory.ForSystem())
+            {
+                await db.Database.ExecuteSqlAsync($"INSERT INTO llm_traces_fts(llm_traces_fts, rank) VALUES('automerge', {automerge})");
+            }
+
+            sw.Restart();
+            Cpu(process, ref cpu);
+            IndexAll(factory);
+            Row(md, $"Background indexer on fresh rows, FTS5 automerge = {automerge}", (sw.Elapsed, Cpu(process, ref cpu)), calls);
+        }
 
         md.AppendLine();
-        md.Append(await StorageAsync(host));
+        md.Append(await StorageAsync(factory));
+        md.AppendLine();
+        md.Append(PackedEstimate(traces, batch));
         return md.ToString();
+    }
+
+    /// <summary>
+    /// PostgreSQL: the recorder's writer (SaveChanges, the search text for the generated search column) into a throwaway
+    /// database, process CPU per call (this process only: the server's own CPU is not in it), then bytes per call of
+    /// each table (heap, TOAST) and index from PostgreSQL's own size functions after a VACUUM (so the visibility map
+    /// and free space map exist as they would on a live table).
+    /// </summary>
+    private static async Task<string> PostgresAsync(int calls, int batch, bool realistic, bool previousLayout)
+    {
+        await using var pg = await PostgresTestDatabase.CreateAsync();
+        var factory = pg.CreateFactory();
+        if (previousLayout)
+        {
+            // The layout before migration TraceStoragePg (what its Down restores), for a comparison in the same run.
+            await using var owner = new Npgsql.NpgsqlConnection(pg.OwnerConnectionString);
+            await owner.OpenAsync();
+            await using var revert = new Npgsql.NpgsqlCommand(PreviousPostgresLayoutSql, owner);
+            await revert.ExecuteNonQueryAsync();
+        }
+
+        var tenant = await CreateTenantAsync(factory);
+        var writer = new PostgresCallBatchWriter();
+        void Store(List<CallRecord> records)
+        {
+            for (var at = 0; at < records.Count; at += batch)
+            {
+                var part = records.GetRange(at, Math.Min(batch, records.Count - at));
+                using var db = factory.ForSystem();
+                writer.Write(db, [.. part.Select(r => r.Call)], [.. part.Select(r => CallRecorder.ToTrace(r, searchText: true))]);
+            }
+        }
+
+        Store([.. Enumerable.Range(0, batch * 2).Select(i => Record(tenant, calls * 50 + i, realistic))]);
+        var records = Enumerable.Range(0, calls).Select(i => Record(tenant, i, realistic)).ToList();
+        var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        Store(records);
+        var stored = (sw.Elapsed, Cpu(process, ref cpu));
+
+        await using var connection = new Npgsql.NpgsqlConnection(pg.OwnerConnectionString);
+        await connection.OpenAsync();
+        async Task<List<(string Name, long Bytes)>> Rows(string sql)
+        {
+            await using var c = new Npgsql.NpgsqlCommand(sql, connection);
+            await using var r = await c.ExecuteReaderAsync();
+            var list = new List<(string, long)>();
+            while (await r.ReadAsync())
+            {
+                list.Add((r.GetString(0), r.GetInt64(1)));
+            }
+
+            return list;
+        }
+
+        await using (var vacuum = new Npgsql.NpgsqlCommand("VACUUM ANALYZE llm_calls, llm_traces", connection))
+        {
+            await vacuum.ExecuteNonQueryAsync();
+        }
+
+        var count = (await Rows("SELECT 'n', count(*) FROM llm_calls"))[0].Bytes;
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"PostgreSQL, {(previousLayout ? "**previous layout** (generated search column over a stored search_text, pglz, default TOAST target)" : "**this layout** (search_text turned into the vector by the insert trigger and not stored, lz4, toast_tuple_target 256)")}: {count:N0} calls (warm-up included), batches of {batch}, the recorder's writer (SaveChanges).");
+        md.AppendLine();
+        md.AppendLine("| Stage | Wall µs per call | CPU µs per call (this process) |");
+        md.AppendLine("|---|---|---|");
+        Row(md, "Build the traces and store the batches", stored, calls);
+        md.AppendLine();
+        md.AppendLine("| Table or index | Bytes per call |");
+        md.AppendLine("|---|---|");
+        long total = 0;
+        foreach (var table in new[] { "llm_calls", "llm_traces" })
+        {
+            var sizes = await Rows($"""
+                SELECT 'heap', pg_relation_size('{table}') UNION ALL
+                SELECT 'toast', coalesce(pg_total_relation_size(reltoastrelid), 0) FROM pg_class WHERE oid = '{table}'::regclass UNION ALL
+                SELECT 'fsm+vm', pg_relation_size('{table}', 'fsm') + pg_relation_size('{table}', 'vm')
+                """);
+            foreach (var (part, bytes) in sizes)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {table} ({part}) | {(double)bytes / count:N0} |");
+                total += bytes;
+            }
+
+            foreach (var (index, bytes) in await Rows($"SELECT indexrelid::regclass::text, pg_relation_size(indexrelid) FROM pg_index WHERE indrelid = '{table}'::regclass ORDER BY 1"))
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"|   {index} | {(double)bytes / count:N0} |");
+                total += bytes;
+            }
+        }
+
+        var columns = await Rows("""
+            SELECT 'request_json', coalesce(sum(pg_column_size(request_json)), 0) FROM llm_traces UNION ALL
+            SELECT 'response_json', coalesce(sum(pg_column_size(response_json)), 0) FROM llm_traces UNION ALL
+            SELECT 'attempts_json', coalesce(sum(pg_column_size(attempts_json)), 0) FROM llm_traces UNION ALL
+            SELECT 'search_text', coalesce(sum(pg_column_size(search_text)), 0) FROM llm_traces UNION ALL
+            SELECT 'search_vector', coalesce(sum(pg_column_size(search_vector)), 0) FROM llm_traces
+            """);
+        md.AppendLine(CultureInfo.InvariantCulture, $"| **Total** | **{(double)total / count:N0}** |");
+        md.AppendLine();
+        md.AppendLine("Stored size of the trace's columns (pg_column_size: after compression), bytes per call: "
+            + string.Join(", ", columns.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Name} {(double)c.Bytes / count:N0}"))) + ".");
+        return md.ToString();
+    }
+
+    private const string PreviousPostgresLayoutSql = """
+        DROP TRIGGER IF EXISTS llm_traces_search_vector ON llm_traces;
+        DROP INDEX IF EXISTS ix_llm_traces_search_vector;
+        ALTER TABLE llm_traces DROP COLUMN search_vector;
+        ALTER TABLE llm_traces ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(search_text, ''))) STORED;
+        CREATE INDEX ix_llm_traces_search_vector ON llm_traces USING GIN (search_vector);
+        ALTER TABLE llm_traces RESET (toast_tuple_target);
+        ALTER TABLE llm_traces ALTER COLUMN request_json SET COMPRESSION default, ALTER COLUMN response_json SET COMPRESSION default,
+          ALTER COLUMN raw_request_json SET COMPRESSION default, ALTER COLUMN raw_response_json SET COMPRESSION default,
+          ALTER COLUMN attempts_json SET COMPRESSION default;
+        """;
+
+    /// <summary>Runs the background indexer's passes on this thread until nothing waits; returns the traces indexed.</summary>
+    private static int IndexAll(KeystoneDbFactory factory)
+    {
+        var total = 0;
+        while (true)
+        {
+            using var db = factory.ForSystem();
+            var (_, indexed) = SqliteTraceIndex.IndexPending(db, SqliteTraceIndexer.PassSize);
+            if (indexed == 0)
+            {
+                return total;
+            }
+
+            total += indexed;
+        }
+    }
+
+    /// <summary>
+    /// What packing a batch's payloads into shared compressed frames would store (issue 26's "payloads packed per batch"):
+    /// the same payloads compressed per row (as stored) and together in frames of 16, 64 and 256 traces (Brotli
+    /// quality 1, the stored form's settings), so the repeated system prompt is compressed once per frame.
+    /// </summary>
+    private static string PackedEstimate(List<LlmTrace> traces, int batch)
+    {
+        var sample = traces.Take(batch).ToList();
+        var perRow = sample.Sum(t => new[] { t.RequestJson, t.ResponseJson, t.AttemptsJson }.OfType<string>().Sum(p => (long)TraceCompression.Compress(p).Length));
+        var md = new StringBuilder();
+        md.AppendLine("Payload bytes per call, compressed per row (as stored) and packed per frame (estimate for issue 26's packing):");
+        md.AppendLine();
+        md.AppendLine("| Layout | Payload bytes per call |");
+        md.AppendLine("|---|---|");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| Per row (stored today) | {(double)perRow / sample.Count:N0} |");
+        foreach (var frame in new[] { 16, 64, 256 })
+        {
+            long packed = 0;
+            for (var at = 0; at < sample.Count; at += frame)
+            {
+                var text = string.Concat(sample.Skip(at).Take(frame).SelectMany(t => new[] { t.RequestJson, t.ResponseJson, t.AttemptsJson }).OfType<string>());
+                packed += TraceCompression.Compress(text).Length;
+            }
+
+            md.AppendLine(CultureInfo.InvariantCulture, $"| Packed, frames of {frame} traces | {(double)packed / sample.Count:N0} |");
+        }
+
+        return md.ToString();
+    }
+
+    private static async Task<Guid> CreateTenantAsync(KeystoneDbFactory factory)
+    {
+        var planId = Guid.NewGuid();
+        var tenantId = Guid.NewGuid();
+        await using var db = factory.ForSystem();
+        db.Plans.Add(new Plan { Id = planId, Name = "Bench", DefaultRequestsPerMinute = int.MaxValue });
+        db.Tenants.Add(new Tenant { Id = tenantId, Name = "Bench", Slug = "bench", PlanId = planId, CreatedUtc = DateTime.UtcNow });
+        await db.SaveChangesAsync();
+        return tenantId;
     }
 
     /// <summary>
@@ -80,9 +296,9 @@ internal static class RecorderReport
     /// attached empty file one by one and its page count read after each: the copies are packed tight, while the
     /// real file's indexes on random keys (Guids) have free space in their pages, so the file total is the larger.
     /// </summary>
-    private static async Task<string> StorageAsync(BenchmarkHost host)
+    private static async Task<string> StorageAsync(KeystoneDbFactory factory)
     {
-        await using var db = host.DbFactory.ForSystem();
+        await using var db = factory.ForSystem();
         await db.Database.OpenConnectionAsync();
         var connection = db.Database.GetDbConnection();
         async Task<long> Scalar(string sql)
@@ -174,14 +390,14 @@ internal static class RecorderReport
         return md.ToString();
     }
 
-    private static (TimeSpan Wall, TimeSpan Cpu) Measure(BenchmarkHost host, List<CallRecord> calls, List<LlmTrace> traces, int batch, Process process)
+    private static (TimeSpan Wall, TimeSpan Cpu) Measure(KeystoneDbFactory factory, List<CallRecord> calls, List<LlmTrace> traces, int batch, Process process)
     {
         var cpu = process.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         var n = calls.Count;
         for (var at = 0; at < n; at += batch)
         {
-            Insert(host, calls.GetRange(at, Math.Min(batch, n - at)), traces.Count == 0 ? [] : traces.GetRange(at, Math.Min(batch, n - at)));
+            Insert(factory, calls.GetRange(at, Math.Min(batch, n - at)), traces.Count == 0 ? [] : traces.GetRange(at, Math.Min(batch, n - at)));
         }
 
         var wall = sw.Elapsed;
@@ -200,9 +416,9 @@ internal static class RecorderReport
         return spent;
     }
 
-    private static void Insert(BenchmarkHost host, List<CallRecord> calls, List<LlmTrace> traces)
+    private static void Insert(KeystoneDbFactory factory, List<CallRecord> calls, List<LlmTrace> traces)
     {
-        using var db = host.DbFactory.ForSystem();
+        using var db = factory.ForSystem();
         new SqliteCallBatchWriter().Write(db, [.. calls.Select(c => c.Call)], traces);
     }
 

@@ -34,7 +34,7 @@ public sealed class SqliteRowWriterTests : IAsyncLifetime
 
     private LlmTrace Trace(Guid callId) => new()
     {
-        CallId = callId, TenantId = _tenant, RequestJson = "{\"messages\":[]}", ResponseJson = "{\"text\":\"é 東京\"}",
+        CallId = callId, TenantId = _tenant, RequestJson = "{\"messages\":[{\"role\":\"user\",\"content\":\"hello [REDACTED_EMAIL]\"}]}", ResponseJson = "{\"text\":\"é 東京\"}",
         RawRequestJson = "{\"raw\":1}", RawResponseJson = null, AttemptsJson = "[]", SearchText = "user: hello [REDACTED_EMAIL]",
         RedactionCount = 1, CreatedUtc = new DateTime(2026, 11, 23, 1, 2, 3, DateTimeKind.Utc),
     };
@@ -66,7 +66,7 @@ public sealed class SqliteRowWriterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Insert_Trace_IsSearchableLikeSaveChangesButItsTextIsNotStoredTwice()
+    public async Task Insert_Trace_IsSearchableOnceIndexedLikeSaveChangesButItsTextIsNotStored()
     {
         var viaEf = Guid.Parse("00000000-0000-7000-8000-000000000011");
         var fast = Guid.Parse("00000000-0000-7000-8000-000000000012");
@@ -83,8 +83,16 @@ public sealed class SqliteRowWriterTests : IAsyncLifetime
         }
 
         await using var read = _db.CreateFactory().ForTenant(_tenant);
+        // The fast path leaves the index to the background indexer: until it runs, only the SaveChanges row (its insert
+        // trigger indexes search_text) is found.
+        Assert.Equal(new[] { viaEf }, await read.TraceIdsMatching(["hello"]).ToListAsync());
+        await using (var db = _db.CreateFactory().ForSystem())
+        {
+            Assert.Equal(2, SqliteTraceIndex.IndexPending(db, 100).Traces);
+        }
+
         var created = Trace(fast).CreatedUtc;
-        // The same words, tenant, feature and time window find all three: the fast path writes the triggers' key and scope.
+        // The same words, tenant, feature and time window find all three: the indexer writes the triggers' key and scope.
         var found = await read.TraceIdsMatching(["hello"], created, created.AddMilliseconds(1), _tenant, "support.bot").ToListAsync();
         Assert.Equal(new[] { viaEf, fast, fastAlone }, found.Order());
         Assert.Empty(await read.TraceIdsMatching(["hello"], tenantId: Guid.NewGuid()).ToListAsync());

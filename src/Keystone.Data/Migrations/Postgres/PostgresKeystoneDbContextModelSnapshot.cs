@@ -1568,7 +1568,8 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.Property<string>("AttemptsJson")
                         .HasColumnType("text")
-                        .HasColumnName("attempts_json");
+                        .HasColumnName("attempts_json")
+                        .HasAnnotation("Npgsql:Compression:", "lz4");
 
                     b.Property<DateTime>("CreatedUtc")
                         .HasColumnType("timestamp with time zone")
@@ -1580,11 +1581,13 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.Property<string>("RawRequestJson")
                         .HasColumnType("text")
-                        .HasColumnName("raw_request_json");
+                        .HasColumnName("raw_request_json")
+                        .HasAnnotation("Npgsql:Compression:", "lz4");
 
                     b.Property<string>("RawResponseJson")
                         .HasColumnType("text")
-                        .HasColumnName("raw_response_json");
+                        .HasColumnName("raw_response_json")
+                        .HasAnnotation("Npgsql:Compression:", "lz4");
 
                     b.Property<int>("RedactionCount")
                         .HasColumnType("integer")
@@ -1592,21 +1595,21 @@ namespace Keystone.Data.Migrations.Postgres
 
                     b.Property<string>("RequestJson")
                         .HasColumnType("text")
-                        .HasColumnName("request_json");
+                        .HasColumnName("request_json")
+                        .HasAnnotation("Npgsql:Compression:", "lz4");
 
                     b.Property<string>("ResponseJson")
                         .HasColumnType("text")
-                        .HasColumnName("response_json");
+                        .HasColumnName("response_json")
+                        .HasAnnotation("Npgsql:Compression:", "lz4");
 
                     b.Property<string>("SearchText")
                         .HasColumnType("text")
                         .HasColumnName("search_text");
 
                     b.Property<NpgsqlTsVector>("SearchVector")
-                        .ValueGeneratedOnAddOrUpdate()
                         .HasColumnType("tsvector")
-                        .HasColumnName("search_vector")
-                        .HasComputedColumnSql("to_tsvector('english', coalesce(search_text, ''))", true);
+                        .HasColumnName("search_vector");
 
                     b.Property<Guid>("TenantId")
                         .HasColumnType("uuid")
@@ -1624,6 +1627,8 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
 
                     b.ToTable("llm_traces", (string)null);
+
+                    b.HasAnnotation("Npgsql:StorageParameter:toast_tuple_target", 256);
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.SavedTraceSearch", b =>
