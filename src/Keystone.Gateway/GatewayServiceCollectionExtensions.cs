@@ -85,7 +85,7 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<ProviderChain>();
         services.AddSingleton<CallSettlement>();
         services.AddSingleton<ILlmGateway, LlmGateway>();
-        // Batch mode (decision 0049a): the providers' batch interfaces and the batch path through the ledger and recorder.
+        // Batch mode (decision 0049): the providers' batch interfaces and the batch path through the ledger and recorder.
         services.AddSingleton<Providers.Batches.BatchProviders>();
         services.AddSingleton<IBatchGateway, Providers.Batches.BatchGateway>();
         return services;

@@ -23,7 +23,7 @@ using Keystone.Web.Hosting;
 using Keystone.Web.Platform;
 using MudBlazor.Services;
 
-// Before any thread of the host allocates: glibc's malloc held to two arenas (Hosting/NativeMemory.cs, decision 0049e).
+// Before any thread of the host allocates: glibc's malloc held to two arenas (Hosting/NativeMemory.cs, decision 0053).
 NativeMemory.LimitMallocArenas();
 
 var builder = WebApplication.CreateBuilder(CommandLine.ConfigurationArguments(args));

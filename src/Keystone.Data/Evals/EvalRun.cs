@@ -19,7 +19,7 @@ public enum EvalRunStatus
     Cancelled,
 }
 
-/// <summary>How a run's answers are asked for (docs/decisions/0049a-eval-batch-mode.md).</summary>
+/// <summary>How a run's answers are asked for (docs/decisions/0049-eval-batch-mode.md).</summary>
 public enum EvalRunMode
 {
     /// <summary>One gateway call per example, answered as it goes.</summary>

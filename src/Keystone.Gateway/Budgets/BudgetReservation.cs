@@ -24,7 +24,7 @@ internal sealed class BudgetReservation(Guid tenantId, long amountMicros, IReadO
     public IReadOnlyList<ReservedCap> Caps { get; } = caps;
 
     /// <summary>
-    /// A batch line's hold (docs/decisions/0049a-eval-batch-mode.md): its call runs at the provider for up to a day, so
+    /// A batch line's hold (docs/decisions/0049-eval-batch-mode.md): its call runs at the provider for up to a day, so
     /// the reconciler keeps it for <see cref="BudgetLedger.HoldLifetime"/> instead of the longest live call.
     /// </summary>
     public bool IsHold { get; } = isHold;

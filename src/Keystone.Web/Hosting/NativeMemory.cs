@@ -4,7 +4,7 @@ namespace Keystone.Web.Hosting;
 
 /// <summary>
 /// The native allocator on Linux (glibc's malloc: SQLite's page caches and statements, the runtime's own structures,
-/// OpenSSL) held to two arenas (issue 26, decision 0049e). By default glibc gives a thread that meets contention an
+/// OpenSSL) held to two arenas (issue 26, decision 0053). By default glibc gives a thread that meets contention an
 /// arena of its own, up to eight per core, and memory freed in an arena stays there for that arena's threads. On the
 /// 2-core box the recorder's thread, Hangfire's workers and the request threads all reach SQLite, and freed memory
 /// piled up in their arenas: measured with the peer benchmark, about 29 MB sat free inside malloc after the runs, half

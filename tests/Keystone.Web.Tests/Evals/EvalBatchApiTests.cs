@@ -14,7 +14,7 @@ using static Keystone.Web.Tests.Prompts.PromptTestSetup;
 
 namespace Keystone.Web.Tests.Evals;
 
-/// <summary><c>POST /api/v1/evals/runs</c> with <c>mode</c> over the real app (decision 0049a): batch runs are submitted at once, bad modes refused.</summary>
+/// <summary><c>POST /api/v1/evals/runs</c> with <c>mode</c> over the real app (decision 0049): batch runs are submitted at once, bad modes refused.</summary>
 public sealed class EvalBatchApiTests(AppFixture fixture) : IClassFixture<AppFixture>
 {
     private HttpClient Client()

@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Keystone.Web.Tests.Evals;
 
 /// <summary>
-/// Eval runs in batch mode (decision 0049a) on one database, over the real gateway: the built-in simulated provider's
+/// Eval runs in batch mode (decision 0049) on one database, over the real gateway: the built-in simulated provider's
 /// batch flow, and the real OpenAI batch adapter against the loopback Batch API. The whole batch is held on the caps at
 /// submission, each line settled at the batch price and recorded as a call, the run scored and finished like a live one.
 /// Run on SQLite and PostgreSQL by the two subclasses below.

@@ -8,7 +8,7 @@ using static Keystone.Web.Tests.Prompts.PromptTestSetup;
 
 namespace Keystone.Web.Tests.Evals;
 
-/// <summary>The run start form's batch choice (decision 0049a) over the real app: both modes' worst case, batch cheaper.</summary>
+/// <summary>The run start form's batch choice (decision 0049) over the real app: both modes' worst case, batch cheaper.</summary>
 public sealed class EvalBatchStartFormTests : KeystoneComponentTest, IClassFixture<AppFixture>, IAsyncLifetime
 {
     private readonly AppFixture _fixture;

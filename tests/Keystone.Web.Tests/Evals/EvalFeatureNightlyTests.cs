@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Keystone.Web.Tests.Evals;
 
 /// <summary>
-/// A feature's set run nightly on its chosen alias, and drift for it (docs/decisions/0049b), on one database over real
+/// A feature's set run nightly on its chosen alias, and drift for it (docs/decisions/0050), on one database over real
 /// runs on the real gateway and simulated provider: Acme's set of the feature <c>checkout</c> expects exactly what the
 /// undrifted provider answers on <c>fast</c>, so a run scores 100 until the provider's <c>Drift</c> setting changes its
 /// answers. Run on SQLite and PostgreSQL by the subclasses below.

@@ -22,7 +22,7 @@ namespace Keystone.Data.Migrations.Sqlite
                 type: "TEXT",
                 maxLength: 8,
                 nullable: false,
-                // Runs from before batch mode were live (decision 0049a).
+                // Runs from before batch mode were live (decision 0049).
                 defaultValue: "live");
 
             migrationBuilder.AddColumn<string>(

@@ -14,7 +14,7 @@ using Microsoft.Extensions.Options;
 namespace Keystone.Gateway.Providers.Batches;
 
 /// <summary>
-/// Batch mode through the gateway's own parts (docs/decisions/0049a-eval-batch-mode.md): the tenant's settings and alias
+/// Batch mode through the gateway's own parts (docs/decisions/0049-eval-batch-mode.md): the tenant's settings and alias
 /// resolution, the ledger (every line's worst case at the batch price held at once, all or nothing), the provider's batch
 /// interface with the tenant's own key or the platform's (as the live path resolves it), the batch price
 /// (<see cref="PriceBook.Calculate(PriceRow, Usage, bool)"/> with <c>batch: true</c>) and the recorder. A batch goes to the

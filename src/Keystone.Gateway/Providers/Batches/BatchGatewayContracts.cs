@@ -88,7 +88,7 @@ public static class BatchErrorCodes
 }
 
 /// <summary>
-/// Batch mode (the OpenAI Batch API's flow, docs/decisions/0049a-eval-batch-mode.md): the whole batch's worst case is held
+/// Batch mode (the OpenAI Batch API's flow, docs/decisions/0049-eval-batch-mode.md): the whole batch's worst case is held
 /// on the caps at submission (or nothing is submitted), each line is settled at the batch price and recorded as a call when
 /// the results arrive, and the unused holds are released.
 /// </summary>

@@ -50,7 +50,7 @@ public sealed class SimulatedOptions
     public int OutageStatus { get; set; } = 503;
 
     /// <summary>
-    /// Batch mode (docs/decisions/0049a-eval-batch-mode.md): seconds from a batch's submission until it is completed, its
+    /// Batch mode (docs/decisions/0049-eval-batch-mode.md): seconds from a batch's submission until it is completed, its
     /// answers the ones the live mode gives. Default 5 (a real provider takes up to 24 h).
     /// </summary>
     [Range(0, 86_400)]

@@ -66,7 +66,7 @@ internal sealed class HangfireEvalBatchPollQueue(IServiceProvider services) : IE
 }
 
 /// <summary>
-/// Batch mode of eval runs (docs/decisions/0049a-eval-batch-mode.md). A claimed batch run is submitted as one provider
+/// Batch mode of eval runs (docs/decisions/0049-eval-batch-mode.md). A claimed batch run is submitted as one provider
 /// batch through <see cref="IBatchGateway"/> (the whole batch's worst case held on the caps first, or the run fails with
 /// the refusal and nothing is submitted); the poll job asks the provider every minute, keeps the status and counts on the
 /// run (the run page reads them live) and its heartbeat fresh (so the watchdog leaves a waiting batch alone); a cancel
@@ -497,7 +497,7 @@ internal sealed class EvalBatchRunner(
 }
 
 /// <summary>
-/// The batch runs' poll (docs/decisions/0049a-eval-batch-mode.md): every minute, every running batch run is asked about
+/// The batch runs' poll (docs/decisions/0049-eval-batch-mode.md): every minute, every running batch run is asked about
 /// at its provider and finished when the provider is done; soon after a submission the run is also polled on its own.
 /// </summary>
 internal sealed class EvalBatchPollJob(EvalBatchRunner runner, ILogger<EvalBatchPollJob> log)

@@ -98,7 +98,7 @@ internal sealed class EvalDriftMonitor(
     }
 
     /// <summary>
-    /// Drift of a feature's set (docs/decisions/0049b-feature-sets-nightly-and-gate-baseline.md): the set has no prompt
+    /// Drift of a feature's set (docs/decisions/0050-feature-sets-nightly-and-gate-baseline.md): the set has no prompt
     /// version, so what it measures is the model its nightly alias routes to. The baseline is the first done run on the
     /// nightly alias after the alias was chosen (read, not stored: two runs finishing at once agree on it); a later run on
     /// that alias scoring more than <c>Evals:GateTolerancePoints</c> below it raises an alert. Runs on other aliases are

@@ -15,7 +15,7 @@ internal sealed record EvalNightlyRequestDoc(string Feature, string? Alias);
 
 /// <summary>
 /// <c>/api/v1/evals/nightly</c> through an <c>admin</c> key: choose the alias the key's tenant's set of a feature is run on
-/// every night (docs/decisions/0049b), as a prompt editor does on the set's page; validated against the tenant's aliases
+/// every night (docs/decisions/0050), as a prompt editor does on the set's page; validated against the tenant's aliases
 /// and audited the same way.
 /// </summary>
 internal static class EvalNightlyEndpoints

@@ -7,7 +7,7 @@ namespace Keystone.Web.Features.Evals;
 /// <summary>
 /// The nightly schedule: every prompt's eval set (the global one and each tenant override's) is run on the version
 /// active for its owner and that version's alias, and every feature's set that has a nightly alias on that alias
-/// (docs/decisions/0049b-feature-sets-nightly-and-gate-baseline.md). Re-entrant: a set that already has a scheduled run from the last
+/// (docs/decisions/0050-feature-sets-nightly-and-gate-baseline.md). Re-entrant: a set that already has a scheduled run from the last
 /// <see cref="Window"/> is left alone, so a retried or doubled job queues nothing twice. A set without examples or a
 /// prompt without an active version is skipped (and logged).
 /// </summary>

@@ -44,7 +44,7 @@ internal sealed class EvalRunJob(EvalRunStore store, ILlmGateway gateway, EvalDr
         var worker = Guid.NewGuid().ToString("N");
         if (await store.ClaimAsync(runId, worker, ct) && !(await batch.TakeAsync(runId, worker, ct)).Handled)
         {
-            // A batch run is submitted (or resumed) by the batch runner and moved on by its poll job (decision 0049a).
+            // A batch run is submitted (or resumed) by the batch runner and moved on by its poll job (decision 0049).
             await RunClaimedAsync(runId, worker, ct);
         }
     }

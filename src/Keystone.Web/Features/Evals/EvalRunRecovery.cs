@@ -19,7 +19,7 @@ internal sealed class SqliteEvalRunRecovery(EvalRunStore store, IEvalRunQueue qu
     public async Task<int> RecoverAsync(CancellationToken ct)
     {
         // The budget holds of submitted batches lived in the stopped process's memory: held again before anything is
-        // served, so no call can spend what the provider is already spending (decision 0049a).
+        // served, so no call can spend what the provider is already spending (decision 0049).
         await batch.RestoreAllAsync(ct);
         var count = 0;
         foreach (var (id, status) in await store.UnfinishedAsync(ct))

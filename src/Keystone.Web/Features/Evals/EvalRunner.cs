@@ -72,7 +72,7 @@ internal sealed class EvalRunner(EvalRunStore store, IEvalRunQueue queue, ILlmGa
     }
 
     /// <summary>
-    /// A batch run is submitted while the starter waits (decision 0049a): the whole batch is held on the caps first, so a
+    /// A batch run is submitted while the starter waits (decision 0049): the whole batch is held on the caps first, so a
     /// batch the caps cannot hold is refused here with the cap's reason (the run is kept, failed with it), nothing submitted.
     /// </summary>
     private async Task<EvalRunView> SubmitBatchAsync(EvalRunView run, CancellationToken ct)

@@ -32,7 +32,7 @@ internal static class EvalsFeature
         .AddScoped<IPromptActivationGate, EvalActivationGate>()
         .AddSingleton<IEvalRunQueue, HangfireEvalRunQueue>()
         .AddTransient<EvalRunJob>()
-        // Batch mode (docs/decisions/0049a-eval-batch-mode.md): submission, the minute's poll and the early polls after a submission.
+        // Batch mode (docs/decisions/0049-eval-batch-mode.md): submission, the minute's poll and the early polls after a submission.
         .AddScoped<EvalBatchRunner>()
         .AddSingleton<IEvalBatchPollQueue, HangfireEvalBatchPollQueue>()
         .AddRecurringJob<EvalBatchPollJob>(EvalBatchPollJob.RecurringId, EvalBatchPollJob.Cron, j => j.RunAsync(CancellationToken.None))
