@@ -16,7 +16,7 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
 {
     public override async Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct)
     {
-        words = await terms.SelectiveAsync(tenantId, words, c => ChunkCountAsync(tenantId, c), (w, c) => WordCountAsync(tenantId, w, c), ct);
+        words = await terms.SelectiveAsync(tenantId, words, c => ChunkCountAsync(tenantId, c), (w, _, c) => WordCountAsync(tenantId, w, c), ct);
         if (words.Count == 0)
         {
             return [];
@@ -30,11 +30,13 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
         var sql = new StringBuilder("""
             SELECT c.id AS "Value" FROM knowledge_chunks c
             JOIN knowledge_documents d ON d.id = c.document_id
-            CROSS JOIN to_tsquery('english', @query) q
-            WHERE c.search_vector @@ q AND c.tenant_id = @tenant
+            WHERE c.search_vector @@ to_tsquery('english', @query) AND c.tenant_id = @tenant
             """);
         AppendFilter(sql, parameters, filter, "c.document_id");
-        sql.Append(" ORDER BY ts_rank_cd(c.search_vector, q) DESC, c.id LIMIT @limit");
+        // The query written in place (not a CROSS JOIN of its result): a stable expression of a parameter, which the
+        // planner can take to the GIN index; joined in as a row it was applied to each of the tenant's chunks in turn
+        // (88 ms for a one-word query at 100,000 chunks).
+        sql.Append(" ORDER BY ts_rank_cd(c.search_vector, to_tsquery('english', @query)) DESC, c.id LIMIT @limit");
         await using var db = DbFactory.ForTenant(tenantId);
 #pragma warning disable EF1002 // fixed SQL text; every value is a parameter
         return await db.Database.SqlQueryRaw<Guid>(sql.ToString(), [.. parameters]).ToListAsync(ct);
