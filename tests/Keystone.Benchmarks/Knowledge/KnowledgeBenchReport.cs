@@ -47,8 +47,8 @@ internal static class KnowledgeBenchReport
         report.AppendLine(CultureInfo.InvariantCulture,
             $"Retrieval at {chunks:N0} chunks of one tenant (+ {chunks:N0} of another tenant), {LocalEmbeddingModel.Dimensions} dimensions, {Queries} questions, k = 5:");
         report.AppendLine();
-        report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | first question (word counts cold) | other tenant's chunks returned |");
-        report.AppendLine("|---|---|---|---|---|---|---|---|");
+        report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | the embedding through the gateway p50 / p95 | first question (word counts cold) | other tenant's chunks returned |");
+        report.AppendLine("|---|---|---|---|---|---|---|---|---|");
         report.AppendLine(Progress(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null)));
         if (postgres)
         {
@@ -156,7 +156,8 @@ internal static class KnowledgeBenchReport
         var search = app.Services.GetRequiredService<IKnowledgeSearch>();
         var vectors = Enumerable.Range(0, Queries + 20).Select(_ => Unit(random)).ToList();
         var filter = new RetrievalFilter(null, null);
-        var (total, vector, text, embed) = (new double[Queries], new double[Queries], new double[Queries], new double[Queries]);
+        var (total, vector, text, embed, viaGateway) = (new double[Queries], new double[Queries], new double[Queries], new double[Queries], new double[Queries]);
+        var gateway = app.Services.GetRequiredService<Keystone.Gateway.ILlmGateway>();
         var leaked = 0;
         var cold = 0.0;
         for (var i = -20; i < Queries; i++)
@@ -174,6 +175,11 @@ internal static class KnowledgeBenchReport
             start = Stopwatch.GetTimestamp();
             LocalEmbeddingModel.Embed([q], CancellationToken.None);
             var t4 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            // The question's embedding as the retriever asks for it: through the gateway (alias, budget, recording).
+            start = Stopwatch.GetTimestamp();
+            await gateway.EmbedAsync(new Keystone.Gateway.EmbeddingRequest { Model = "embed", Inputs = [q] },
+                new Keystone.Gateway.CallContext { TenantId = DemoData.AcmeId, Feature = KnowledgeEmbeddingJob.Feature }, CancellationToken.None);
+            var t5 = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             if (i == -20)
             {
                 // The first question counts the tenant's chunks and each of its words (then kept for minutes).
@@ -182,13 +188,13 @@ internal static class KnowledgeBenchReport
 
             if (i >= 0)
             {
-                (total[i], vector[i], text[i], embed[i]) = (t1, t2, t3, t4);
+                (total[i], vector[i], text[i], embed[i], viaGateway[i]) = (t1, t2, t3, t4, t5);
                 leaked += result.Hits.Count(h => globex.Contains(h.ChunkId));
             }
         }
 
         return string.Create(CultureInfo.InvariantCulture,
-            $"| {name} | {At(total, 0.5):0.0} ms | {At(total, 0.95):0.0} ms | {At(vector, 0.5):0.0} / {At(vector, 0.95):0.0} ms | {At(text, 0.5):0.0} / {At(text, 0.95):0.0} ms | {At(embed, 0.5):0.0} ms | {cold:0.0} ms | {leaked} |");
+            $"| {name} | {At(total, 0.5):0.0} ms | {At(total, 0.95):0.0} ms | {At(vector, 0.5):0.0} / {At(vector, 0.95):0.0} ms | {At(text, 0.5):0.0} / {At(text, 0.95):0.0} ms | {At(embed, 0.5):0.0} ms | {At(viaGateway, 0.5):0.0} / {At(viaGateway, 0.95):0.0} ms | {cold:0.0} ms | {leaked} |");
     }
 
     /// <summary>

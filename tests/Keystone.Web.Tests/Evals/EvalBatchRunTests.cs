@@ -37,6 +37,7 @@ public abstract class EvalBatchRunTests : IAsyncLifetime
             ["Gateway:Aliases:bmock:0"] = "mock/gpt-4o-mini",
             ["Gateway:Providers:anth:Kind"] = "Anthropic",
             ["Gateway:Aliases:banth:0"] = "anth/claude-haiku-4-5",
+            ["Evals:NightlyBatch"] = "true",
         });
     }
 
@@ -85,6 +86,42 @@ public abstract class EvalBatchRunTests : IAsyncLifetime
         var book = _h.Services.GetRequiredService<PriceBook>();
         await book.EnsureLoadedAsync(CancellationToken.None);
         return book.Find(provider, model, DateTime.UtcNow)!;
+    }
+
+    [Fact]
+    public async Task Nightly_RunsAsABatchWhereTheProviderGivesABatchDiscount_AndLiveWhereItHasNoBatchApi()
+    {
+        async Task<EvalSetRow> FeatureSetAsync(string feature, string alias)
+        {
+            var set = await _h.Sets.CreateFeatureSetAsync(feature, DemoData.AcmeId, null, CancellationToken.None);
+            foreach (var q in new[] { "What are your hours?", "Do you ship abroad?" })
+            {
+                // A feature's set replays a conversation (no prompt to fill).
+                await _h.Sets.AddExampleAsync(set.Id, new EvalExampleInput(null, [new EvalMessage("user", q)], null, [new EvalExpectation(EvalExpectation.Regex, "\\S")], null), "editor", CancellationToken.None);
+            }
+            await _h.Sets.SetNightlyAliasAsync(set.Id, alias, CancellationToken.None);
+            return set;
+        }
+
+        var discounted = await FeatureSetAsync("nightly-batch", "bfast");
+        var noBatchApi = await FeatureSetAsync("nightly-live", "banth");
+
+        await _h.Services.GetRequiredService<EvalNightlyJob>().RunAsync(CancellationToken.None);
+        EvalRunView? batchRun = null, liveRun = null;
+        await using (var db = _h.Factory.ForSystem())
+        {
+            var runs = await db.EvalRuns.AsNoTracking().Where(r => r.SetId == discounted.Id || r.SetId == noBatchApi.Id).ToListAsync();
+            batchRun = await _h.Store.GetAsync(runs.Single(r => r.SetId == discounted.Id).Id, CancellationToken.None);
+            liveRun = await _h.Store.GetAsync(runs.Single(r => r.SetId == noBatchApi.Id).Id, CancellationToken.None);
+        }
+
+        Assert.Equal((EvalRunMode.Batch, EvalRunTrigger.Schedule, "bfast"), (batchRun!.Mode, batchRun.Trigger, batchRun.Alias));
+        Assert.Equal((EvalRunMode.Live, EvalRunTrigger.Schedule, "banth"), (liveRun!.Mode, liveRun.Trigger, liveRun.Alias));
+
+        // The batch night goes through like any batch run: submitted by the job, finished by the poll, at the batch price.
+        await _h.Job.RunAsync(batchRun.Id, CancellationToken.None);
+        var done = await PollUntilFinishedAsync(batchRun.Id);
+        Assert.Equal((EvalRunStatus.Done, 2), (done.Status, done.Completed));
     }
 
     [Fact]

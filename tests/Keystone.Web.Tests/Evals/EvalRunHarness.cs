@@ -94,6 +94,8 @@ internal sealed class EvalRunHarness : IAsyncDisposable
             ["Gateway:Providers:simb:Kind"] = "Simulated",
             ["Gateway:Providers:simb:Simulated:BatchSeconds"] = "0",
             ["Gateway:Aliases:bfast:0"] = "simb/sim-fast",
+            // Nightly runs live unless a test asks for batch (the simulated models have a batch discount).
+            ["Evals:NightlyBatch"] = "false",
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {

@@ -1,17 +1,20 @@
 using Keystone.Data;
 using Keystone.Data.Evals;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Evals;
 
 /// <summary>
 /// The nightly schedule: every prompt's eval set (the global one and each tenant override's) is run on the version
 /// active for its owner and that version's alias, and every feature's set that has a nightly alias on that alias
-/// (docs/decisions/0050-feature-sets-nightly-and-gate-baseline.md). Re-entrant: a set that already has a scheduled run from the last
+/// (docs/decisions/0050-feature-sets-nightly-and-gate-baseline.md), as a provider batch where that is cheaper
+/// (<see cref="EvalsOptions.NightlyBatch"/>, decision 0049). Re-entrant: a set that already has a scheduled run from the last
 /// <see cref="Window"/> is left alone, so a retried or doubled job queues nothing twice. A set without examples or a
 /// prompt without an active version is skipped (and logged).
 /// </summary>
-internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore runs, IEvalRunQueue queue, TimeProvider clock, ILogger<EvalNightlyJob> log)
+internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore runs, IEvalRunQueue queue, EvalBatchRunner batch,
+    IOptions<EvalsOptions> options, TimeProvider clock, ILogger<EvalNightlyJob> log)
 {
     public const string RecurringId = "evals:nightly";
 
@@ -37,7 +40,8 @@ internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore r
         {
             try
             {
-                var run = await runs.CreateAsync(new EvalRunRequest(setId, null, null, EvalRunTrigger.Schedule), new EvalRunStarter("schedule", "nightly schedule"), ct);
+                var mode = await ModeAsync(setId, ct);
+                var run = await runs.CreateAsync(new EvalRunRequest(setId, null, null, EvalRunTrigger.Schedule, mode), new EvalRunStarter("schedule", "nightly schedule"), ct);
                 queue.Enqueue(run.Id);
                 queued++;
             }
@@ -50,5 +54,28 @@ internal sealed class EvalNightlyJob(KeystoneDbFactory dbFactory, EvalRunStore r
 
         log.LogInformation("Nightly evals queued {Count} run(s)", queued);
         return queued;
+    }
+
+    /// <summary>
+    /// Batch when <see cref="EvalsOptions.NightlyBatch"/> is on and a batch of this set on its nightly alias (a feature's
+    /// chosen alias, else the active version's) would cost less than running it live: the provider has a batch interface
+    /// and the price table a batch discount for the model. Anything else, or anything unknown, runs live.
+    /// </summary>
+    private async Task<EvalRunMode> ModeAsync(Guid setId, CancellationToken ct)
+    {
+        if (!options.Value.NightlyBatch)
+        {
+            return EvalRunMode.Live;
+        }
+
+        string? alias;
+        await using (var db = dbFactory.ForSystem())
+        {
+            alias = await db.EvalSets.AsNoTracking().Where(s => s.Id == setId).Select(s => s.NightlyAlias).SingleOrDefaultAsync(ct);
+        }
+
+        alias ??= (await runs.ChoicesAsync(setId, ct))?.DefaultAlias;
+        var estimate = alias is null ? null : await batch.EstimateAsync(setId, null, alias, ct);
+        return estimate is { BatchMicros: { } cost } && cost < estimate.LiveMicros ? EvalRunMode.Batch : EvalRunMode.Live;
     }
 }

@@ -55,6 +55,13 @@ internal sealed class EvalsOptions
     [Range(1, 300)]
     public int ReviewRefreshSeconds { get; set; } = 5;
 
+    /// <summary>
+    /// The nightly schedule runs a set as a provider batch (decision 0049) when the alias's provider has a batch
+    /// interface and the price table gives its model a batch discount: the same scores for about half the price, the
+    /// answers within the provider's window instead of at once. False runs every nightly set live. Default true.
+    /// </summary>
+    public bool NightlyBatch { get; set; } = true;
+
     /// <summary>The watchdog's period.</summary>
     public TimeSpan StallTimeout => TimeSpan.FromMinutes(StallMinutes);
 }
