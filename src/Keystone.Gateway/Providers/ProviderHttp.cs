@@ -10,6 +10,27 @@ internal static class ProviderHttp
 {
     public static readonly MediaTypeHeaderValue JsonMediaType = new("application/json") { CharSet = "utf-8" };
 
+    /// <summary>
+    /// Sends an OpenAI-kind provider's key: as a bearer token in <c>Authorization</c> (OpenAI), or in the header the
+    /// provider's options name (for example Azure's <c>api-key</c>). No key, no header.
+    /// </summary>
+    public static void AddApiKey(HttpRequestMessage message, ProviderOptions options, string? apiKey)
+    {
+        if (string.IsNullOrEmpty(apiKey))
+        {
+            return;
+        }
+
+        if (string.Equals(options.ApiKeyHeader, "Authorization", StringComparison.OrdinalIgnoreCase))
+        {
+            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+        else
+        {
+            message.Headers.TryAddWithoutValidation(options.ApiKeyHeader, apiKey);
+        }
+    }
+
     /// <summary>Combines a base URL (with or without trailing slash) and a relative path.</summary>
     public static Uri Combine(Uri baseUrl, string path)
     {

@@ -197,17 +197,7 @@ internal sealed class OpenAiBatchProvider(string name, ProviderOptions options, 
     private HttpRequestMessage Message(HttpMethod method, Uri uri, string? apiKey, HttpContent? content)
     {
         var message = new HttpRequestMessage(method, uri) { Content = content };
-        if (!string.IsNullOrEmpty(apiKey))
-        {
-            if (string.Equals(options.ApiKeyHeader, "Authorization", StringComparison.OrdinalIgnoreCase))
-            {
-                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
-            }
-            else
-            {
-                message.Headers.TryAddWithoutValidation(options.ApiKeyHeader, apiKey);
-            }
-        }
+        ProviderHttp.AddApiKey(message, options, apiKey);
 
         return message;
     }

@@ -103,17 +103,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
             Content = new ReadOnlyMemoryContent(body.WrittenMemory),
         };
         message.Content.Headers.ContentType = ProviderHttp.JsonMediaType;
-        if (!string.IsNullOrEmpty(apiKey))
-        {
-            if (string.Equals(options.ApiKeyHeader, "Authorization", StringComparison.OrdinalIgnoreCase))
-            {
-                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
-            }
-            else
-            {
-                message.Headers.TryAddWithoutValidation(options.ApiKeyHeader, apiKey);
-            }
-        }
+        ProviderHttp.AddApiKey(message, options, apiKey);
 
         return message;
     }
