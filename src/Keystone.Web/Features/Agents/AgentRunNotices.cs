@@ -10,7 +10,7 @@ namespace Keystone.Web.Features.Agents;
 /// (<see cref="IApprovalSourceNotices"/>): in process always, and across PostgreSQL instances over its one NOTIFY /
 /// LISTEN connection when <c>Approvals:ListenAcrossInstances</c> is on, so a run executed by another instance's Hangfire
 /// worker updates this instance's page too. A notice is only a nudge: views still re-read on <see cref="SafetyPoll"/> in
-/// case one was lost (decision 49).
+/// case one was lost (decision 52).
 /// </summary>
 internal sealed class AgentRunNotices(IApprovalSourceNotices channel, IOptions<AgentsOptions> options)
 {

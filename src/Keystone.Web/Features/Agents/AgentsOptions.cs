@@ -27,7 +27,7 @@ internal sealed class AgentsOptions : IValidatableObject
 
     /// <summary>
     /// How often an open view of a run (the playground's agent mode, the agents page's runs) reads the run again when no
-    /// notice arrived, seconds: a safety net, since every change sends one (decision 49). In PostgreSQL mode without
+    /// notice arrived, seconds: a safety net, since every change sends one (decision 52). In PostgreSQL mode without
     /// <c>Approvals:ListenAcrossInstances</c> other instances' changes send none here, so views read at most every 2 s
     /// there. Default 15.
     /// </summary>
