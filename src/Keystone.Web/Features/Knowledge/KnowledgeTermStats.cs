@@ -58,15 +58,6 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
         return kept;
     }
 
-    /// <summary>Forgets a tenant's counts (its documents changed a lot: a delete or a large upload).</summary>
-    public void Forget(Guid tenantId)
-    {
-        foreach (var key in _counts.Keys.Where(k => k.Tenant == tenantId))
-        {
-            _counts.TryRemove(key, out _);
-        }
-    }
-
     private async Task<long> CachedAsync(Guid tenantId, string word, Func<CancellationToken, Task<long>> read, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
