@@ -67,12 +67,7 @@ internal sealed class KnowledgeRetriever(
             return new RetrievalResult([], model);
         }
 
-        var ids = fused.Select(f => f.ChunkId).ToList();
-        await using var db = dbFactory.ForTenant(tenantId);
-        var rows = await db.Set<KnowledgeChunk>().AsNoTracking()
-            .Where(c => c.TenantId == tenantId && ids.Contains(c.Id))
-            .Join(db.Set<KnowledgeDocument>(), c => c.DocumentId, d => d.Id, (c, d) => new { c.Id, c.DocumentId, d.Name, d.Title, c.Section, c.Position, c.Header, c.Text })
-            .ToDictionaryAsync(r => r.Id, ct);
+        var rows = await ChunksAsync(tenantId, [.. fused.Select(f => f.ChunkId)], ct);
         var hits = fused.Where(f => rows.ContainsKey(f.ChunkId)).Select(f =>
         {
             var r = rows[f.ChunkId];
@@ -80,6 +75,31 @@ internal sealed class KnowledgeRetriever(
         }).ToList();
         return new RetrievalResult(hits, model);
     }
+
+    /// <summary>
+    /// The cited chunks with their documents, read by primary key. The tenant is checked on the rows read, not in the
+    /// query: with a <c>tenant_id = @tenant</c> term beside <c>id IN (@ids…)</c>, SQLite (no statistics) picks the
+    /// <c>tenant_id</c> index — one row per key, it assumes — and walks every chunk of the tenant with its text to find
+    /// the five it wants: 35–45 ms at 100,000 chunks, most of a retrieval (docs/benchmarks.md). The context's tenant
+    /// filter is an <c>OR</c> no index can serve, so the primary key is the only usable index; PostgreSQL adds its
+    /// row-level security policy and plans with statistics. The ids came from this tenant's own search; the check on the
+    /// rows keeps another tenant's chunk out even if they had not.
+    /// </summary>
+    internal async Task<Dictionary<Guid, ChunkRow>> ChunksAsync(Guid tenantId, List<Guid> ids, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        var rows = await ChunkRows(db, ids).ToListAsync(ct);
+        return rows.Where(r => r.TenantId == tenantId).ToDictionary(r => r.Id);
+    }
+
+    /// <summary>The chunk fetch's query (its plan is tested: <c>KnowledgeChunkFetchTests</c>).</summary>
+    internal static IQueryable<ChunkRow> ChunkRows(KeystoneDbContext db, List<Guid> ids)
+        => db.Set<KnowledgeChunk>().AsNoTracking()
+            .Where(c => ids.Contains(c.Id))
+            .Join(db.Set<KnowledgeDocument>(), c => c.DocumentId, d => d.Id,
+                (c, d) => new ChunkRow(c.Id, c.TenantId, c.DocumentId, d.Name, d.Title, c.Section, c.Position, c.Header, c.Text));
+
+    internal sealed record ChunkRow(Guid Id, Guid TenantId, Guid DocumentId, string Name, string Title, string Section, int Position, string Header, string Text);
 
     /// <summary>Reciprocal rank fusion of the two rankings (1-based ranks), best first; ties keep the text ranking's order.</summary>
     internal static IEnumerable<(Guid ChunkId, double Score, int? TextRank, int? VectorRank)> Fuse(IReadOnlyList<Guid> text, IReadOnlyList<Guid> vector)
