@@ -115,7 +115,7 @@ internal sealed class PostgresVectorSearch(KeystoneDbFactory dbFactory) : Vector
     /// for the session, and everything set ends with the batch's transaction (also when it fails), so a pooled
     /// connection carries no tenant on. The policy reads exactly the setting the interceptor writes.
     /// </summary>
-    private async Task<List<T>> SearchAsync<T>(Guid tenantId, int ef, string order, string sql, List<NpgsqlParameter> parameters,
+    internal async Task<List<T>> SearchAsync<T>(Guid tenantId, int ef, string order, string sql, List<NpgsqlParameter> parameters,
         Func<NpgsqlDataReader, T> read, CancellationToken ct)
     {
         await using var db = dbFactory.ForTenant(tenantId);

@@ -267,6 +267,24 @@ public sealed class SemanticCacheVectorTests : IAsyncLifetime
         Assert.Null(otherTenant);
         Assert.DoesNotContain(acme.ToString(), tenantAfter, StringComparison.Ordinal);
         Assert.DoesNotContain("on", tenantAfter, StringComparison.Ordinal);
+
+        // The batch's first statement sets the tenant and the walk's settings for the search that follows it, and for
+        // nothing after: the same (only) pooled connection shows none of them afterwards.
+        const string Settings = "SELECT current_setting('app.tenant_id', true), current_setting('app.all_tenants', true), current_setting('hnsw.ef_search', true), current_setting('hnsw.iterative_scan', true)";
+        var during = await search.SearchAsync(acme, 37, "relaxed_order", Settings, [],
+            r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), CancellationToken.None);
+        string? efAfter;
+        await using (var db = factory.ForTenant(acme))
+        {
+            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+            await connection.OpenAsync();
+            await using var read = new NpgsqlCommand("SELECT coalesce(current_setting('hnsw.ef_search', true), '') || '/' || coalesce(current_setting('app.tenant_id', true), '')", connection);
+            efAfter = (string?)await read.ExecuteScalarAsync();
+        }
+
+        Assert.Equal((acme.ToString(), "off", "37", "relaxed_order"), Assert.Single(during));
+        Assert.DoesNotContain("37", efAfter, StringComparison.Ordinal);
+        Assert.DoesNotContain(acme.ToString(), efAfter, StringComparison.Ordinal);
     }
 
     private static float[] Unit(Random random)
