@@ -28,3 +28,14 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
 -- pgvector is not a trusted extension: a superuser creates it in the database before the migrations run.
 CREATE EXTENSION IF NOT EXISTS vector;
 GRANT USAGE ON SCHEMA public TO :"app";
+
+-- Full-text search under forced row-level security (decision 0055): PostgreSQL applies a table's policy before any
+-- condition whose function is not LEAKPROOF, and the match operator `tsvector @@ tsquery` (ts_match_vq) is not marked
+-- so, which keeps the GIN indexes of knowledge and trace search from serving it (every row of the tenant is read
+-- instead). Its result is a boolean computed from its two arguments and it raises no error that depends on a row's
+-- words, so it is marked here, in this database only; the policies still filter every row. Only a superuser may mark a
+-- function LEAKPROOF: where this step cannot (a managed server), it warns, search still works (slower), and
+-- `--migrate` warns too.
+DO $$BEGIN ALTER FUNCTION pg_catalog.ts_match_vq(tsvector, tsquery) LEAKPROOF; EXCEPTION
+  WHEN insufficient_privilege THEN RAISE WARNING 'ts_match_vq could not be marked LEAKPROOF (needs a superuser): full-text search will not use its GIN indexes under row-level security'; END
+$$;

@@ -42,7 +42,50 @@ public sealed class DatabaseMigrator(
         var appRole = PostgresRowLevelSecurity.RoleOf(connections.Postgres!);
         var ownerRole = PostgresRowLevelSecurity.RoleOf(ownerConnection);
         await PostgresRowLevelSecurity.ApplyAsync(owner, appRole == ownerRole ? null : appRole, ct);
+        await EnsureFullTextLeakproofAsync(owner, ct);
         log.LogInformation("PostgreSQL migrations applied; row-level security forced on {Count} tenant tables",
             PostgresRowLevelSecurity.TenantTables(owner).Count);
     }
+
+    /// <summary>The full-text match function (<c>tsvector @@ tsquery</c>) that must be LEAKPROOF for a GIN index to serve it under RLS.</summary>
+    public const string FullTextMatchFunction = "pg_catalog.ts_match_vq(tsvector, tsquery)";
+
+    /// <summary>Marks <see cref="FullTextMatchFunction"/> LEAKPROOF in the connected database (a superuser only; decision 0055).</summary>
+    public const string MarkFullTextLeakproofSql = "ALTER FUNCTION " + FullTextMatchFunction + " LEAKPROOF";
+
+    /// <summary>
+    /// Under forced row-level security PostgreSQL evaluates the tenant policy before any condition whose function is not
+    /// LEAKPROOF, so a GIN index cannot serve <c>@@</c> unless <see cref="FullTextMatchFunction"/> is marked (decision 0055):
+    /// knowledge's text half and trace search then read every row of the tenant. Marking needs a superuser, which
+    /// <c>scripts/postgres-setup.sql</c> runs as; the owner role <c>--migrate</c> runs as is not one, so it only checks
+    /// and warns (search still works, slower). When this connection is a superuser (a development database) it marks
+    /// the function itself. Idempotent: nothing changes when the mark is there.
+    /// </summary>
+    private async Task EnsureFullTextLeakproofAsync(DbContext owner, CancellationToken ct)
+    {
+        var state = await owner.Database.SqlQueryRaw<LeakproofState>(LeakproofStateSql).SingleAsync(ct);
+        if (state.Leakproof)
+        {
+            return;
+        }
+
+        if (state.Superuser)
+        {
+            await owner.Database.ExecuteSqlRawAsync(MarkFullTextLeakproofSql, ct);
+            log.LogInformation("Marked {Function} LEAKPROOF so full-text search can use its GIN indexes under row-level security",
+                FullTextMatchFunction);
+            return;
+        }
+
+        log.LogWarning(
+            "{Function} is not LEAKPROOF in this database: under row-level security knowledge and trace search cannot use their " +
+            "full-text (GIN) indexes and read every row of the tenant instead (slow on large tables). Run the step of " +
+            "scripts/postgres-setup.sql that marks it, as a superuser, in this database: {Sql};", FullTextMatchFunction, MarkFullTextLeakproofSql);
+    }
+
+    private const string LeakproofStateSql = "SELECT p.proleakproof AS leakproof, r.rolsuper AS superuser FROM pg_proc p, pg_roles r WHERE p.oid = '"
+        + FullTextMatchFunction + "'::regprocedure AND r.rolname = current_user";
+
+    /// <summary>The check's row (column names as the query writes them).</summary>
+    private sealed record LeakproofState(bool Leakproof, bool Superuser);
 }

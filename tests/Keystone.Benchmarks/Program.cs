@@ -113,7 +113,7 @@ if (embeddings >= 0)
 
 // Knowledge at scale (docs/benchmarks.md, "Knowledge ingestion and retrieval at scale"): ingestion + embedding
 // throughput with the local model, retrieval p95 at N chunks per tenant on SQLite and PostgreSQL (HNSW).
-//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --knowledge-bench [chunks] [--ingest chunks] [--sqlite-only]
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --knowledge-bench [chunks] [--ingest chunks] [--sqlite-only | --postgres-only]
 var knowledgeBench = Array.IndexOf(args, "--knowledge-bench");
 if (knowledgeBench >= 0)
 {
@@ -122,7 +122,8 @@ if (knowledgeBench >= 0)
     var ingest = ingestAt >= 0 && ingestAt + 1 < args.Length && int.TryParse(args[ingestAt + 1], out var ic) ? ic : 1_000;
     Console.WriteLine("## Knowledge ingestion and retrieval at scale");
     Console.WriteLine();
-    Console.WriteLine(await Keystone.Benchmarks.Knowledge.KnowledgeBenchReport.RunAsync(chunks, ingest, postgres: !args.Contains("--sqlite-only")));
+    Console.WriteLine(await Keystone.Benchmarks.Knowledge.KnowledgeBenchReport.RunAsync(chunks, ingest, postgres: !args.Contains("--sqlite-only"),
+        sqlite: !args.Contains("--postgres-only")));
     return;
 }
 

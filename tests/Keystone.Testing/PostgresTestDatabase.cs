@@ -86,6 +86,8 @@ public sealed class PostgresTestDatabase : IAsyncDisposable
             await conn.OpenAsync(ct);
             // vector is not a trusted extension: a superuser creates it before migrations run.
             await Exec(conn, "CREATE EXTENSION IF NOT EXISTS vector", ct);
+            // As scripts/postgres-setup.sql does (decision 0055): full-text matching may use its GIN index under forced RLS.
+            await Exec(conn, DatabaseMigrator.MarkFullTextLeakproofSql, ct);
         }
 
         var app = new NpgsqlConnectionStringBuilder(admin.ConnectionString)

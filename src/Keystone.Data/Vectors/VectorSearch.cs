@@ -35,6 +35,16 @@ public sealed record VectorQuery(VectorTable Table, Guid TenantId, string Model,
 public readonly record struct VectorMatch(long RowId, Guid ChunkId, double Similarity);
 
 /// <summary>
+/// The semantic cache's closest live entry: its id and similarity, and — when the search read the row's answer in the
+/// same query — <see cref="Answer"/>; null there means the caller reads the answer by id (and for an entry below the
+/// threshold it is never read).
+/// </summary>
+public sealed record CacheEntryMatch(long RowId, double Similarity, CacheEntryAnswer? Answer);
+
+/// <summary>What a semantic cache entry answers with: the stored response, its cost, the call that gave it and which model.</summary>
+public sealed record CacheEntryAnswer(string ResponseJson, long CostMicros, Guid? SourceCallId, string? Provider, string? Model);
+
+/// <summary>
 /// The one vector search of the product, shared by the semantic cache (gateway) and knowledge retrieval (web), one
 /// implementation per database mode (decision 0044): PostgreSQL orders by pgvector's cosine distance through the HNSW
 /// index of the vector's dimension, under forced row-level security; SQLite keeps each tenant's vectors of a context
@@ -46,6 +56,15 @@ public abstract class VectorSearch
 {
     /// <summary>The matches best first (at most <see cref="VectorQuery.Limit"/>); never rows of another tenant.</summary>
     public abstract Task<IReadOnlyList<VectorMatch>> NearestAsync(VectorQuery query, CancellationToken ct);
+
+    /// <summary>
+    /// The semantic cache's one closest live entry of <paramref name="query"/> (a <see cref="VectorTable.SemanticCache"/>
+    /// search), or null. A mode whose search runs in the database reads the winner's answer in the same query when its
+    /// similarity reaches <paramref name="threshold"/> (PostgreSQL: one round trip, one snapshot, so never an entry deleted
+    /// meanwhile); by default only the id and similarity come back and the caller reads the answer by id.
+    /// </summary>
+    public virtual async Task<CacheEntryMatch?> NearestCacheEntryAsync(VectorQuery query, double threshold, CancellationToken ct)
+        => await NearestAsync(query with { Limit = 1 }, ct) is [var best] ? new CacheEntryMatch(best.RowId, best.Similarity, null) : null;
 
     /// <summary>
     /// Tells the search that rows of the tenant's <paramref name="table"/> were deleted or replaced by this process

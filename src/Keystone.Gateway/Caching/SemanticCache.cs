@@ -56,8 +56,10 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch ve
     /// <summary>
     /// The closest cached answer of this context at or above <paramref name="threshold"/>, if any; only entries embedded
     /// by <paramref name="embeddingModel"/> (<c>provider/model</c>) are compared. The vector search is the product's one
-    /// (<see cref="VectorSearch"/>, per database mode); the winner's answer is then read from the table by id and
-    /// tenant, so an entry deleted since the search (the expiry job) is a miss, never a stale answer.
+    /// (<see cref="VectorSearch"/>, per database mode). On PostgreSQL the search reads the winner's answer in its own
+    /// query (one round trip, one snapshot); on SQLite, whose search runs over vectors held in memory, the winner's answer
+    /// is then read from the table by id and tenant, so an entry deleted since the search (the expiry job) is a miss,
+    /// never a stale answer.
     /// </summary>
     public async Task<CacheHit?> FindAsync(Guid tenantId, string contextKey, string embeddingModel, float[] vector, double threshold,
         CancellationToken ct)
@@ -66,17 +68,13 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch ve
         var query = new VectorQuery(VectorTable.SemanticCache, tenantId, StoredModelName(embeddingModel), vector, 1) { ContextKey = contextKey, LiveAt = now };
         for (var attempt = 0; attempt < 2; attempt++)
         {
-            var found = await vectors.NearestAsync(query, ct);
-            if (found is not [var best] || best.Similarity < threshold)
+            var best = await vectors.NearestCacheEntryAsync(query, threshold, ct);
+            if (best is null || best.Similarity < threshold)
             {
                 return null;
             }
 
-            await using var db = dbFactory.ForTenant(tenantId);
-            var row = await db.SemanticCache.AsNoTracking()
-                .Where(e => e.Id == best.RowId && e.TenantId == tenantId)
-                .Select(e => new { e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model })
-                .FirstOrDefaultAsync(ct);
+            var row = best.Answer ?? await ReadAnswerAsync(tenantId, best.RowId, ct);
             if (row is not null)
             {
                 var answer = JsonSerializer.Deserialize<CachedAnswer>(row.ResponseJson, ExactCache.JsonOptions);
@@ -89,6 +87,16 @@ internal sealed class SemanticCache(KeystoneDbFactory dbFactory, VectorSearch ve
         }
 
         return null;
+    }
+
+    /// <summary>The entry's answer read by id and tenant; null when it is gone.</summary>
+    private async Task<CacheEntryAnswer?> ReadAnswerAsync(Guid tenantId, long rowId, CancellationToken ct)
+    {
+        await using var db = dbFactory.ForTenant(tenantId);
+        return await db.SemanticCache.AsNoTracking()
+            .Where(e => e.Id == rowId && e.TenantId == tenantId)
+            .Select(e => new CacheEntryAnswer(e.ResponseJson, e.CostMicros, e.SourceCallId, e.Provider, e.Model))
+            .FirstOrDefaultAsync(ct);
     }
 
     public async Task PutAsync(Guid tenantId, string contextKey, string question, float[] vector, string embeddingModel, string alias,

@@ -38,7 +38,7 @@ internal static class KnowledgeBenchReport
     /// <summary>Words the generated chunks and questions are made of (126, so every one is in nearly every chunk).</summary>
     private static readonly string[] Vocabulary = BuildVocabulary();
 
-    public static async Task<string> RunAsync(int chunks, int ingestChunks, bool postgres)
+    public static async Task<string> RunAsync(int chunks, int ingestChunks, bool postgres, bool sqlite = true)
     {
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Environment.ProcessorCount} cores; load average at start {LoadAverage()}.");
@@ -50,7 +50,11 @@ internal static class KnowledgeBenchReport
         report.AppendLine();
         report.AppendLine("| Database | retrieve p50 | retrieve p95 | vector half p50 / p95 | text half p50 / p95 | question embedding p50 | the embedding through the gateway p50 / p95 | chunk fetch p50 / p95 | chunk fetch as before (tenant in the query) p50 / p95 | first question (word counts cold) | other tenant's chunks returned |");
         report.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
-        report.AppendLine(Progress(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null)));
+        if (sqlite)
+        {
+            report.AppendLine(Progress(await RetrievalAsync("SQLite (in-memory SIMD scan + FTS5)", new BenchAppFactory(), chunks, null)));
+        }
+
         if (postgres)
         {
             await using var pg = await PostgresTestDatabase.CreateAsync();

@@ -188,6 +188,103 @@ public sealed class SemanticCacheVectorTests : IAsyncLifetime
 
         // The query's cast and predicate match the partial expression index, so the planner can order by it.
         Assert.Contains(plan, line => line.Contains(SemanticCacheEntry.HnswIndexName(LocalEmbeddingModel.Dimensions), StringComparison.Ordinal));
+
+        // The lookup's query, which reads the winner's answer with it, walks the same index.
+        var entrySql = Keystone.Data.Vectors.PostgresVectorSearch.CacheEntrySql(LocalEmbeddingModel.Dimensions)
+            .Replace("@q", "'[" + string.Join(',', Enumerable.Repeat("0.05", LocalEmbeddingModel.Dimensions)) + "]'", StringComparison.Ordinal)
+            .Replace("@tenant", "'" + Guid.NewGuid() + "'", StringComparison.Ordinal).Replace("@context", "'c'", StringComparison.Ordinal)
+            .Replace("@model", "'m'", StringComparison.Ordinal).Replace("@now", "now()", StringComparison.Ordinal)
+            .Replace("@threshold", "0.9", StringComparison.Ordinal);
+        await using var explainEntry = new NpgsqlCommand("EXPLAIN " + entrySql, conn, tx);
+        var entryPlan = new List<string>();
+        await using (var reader = await explainEntry.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                entryPlan.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Contains(entryPlan, line => line.Contains(SemanticCacheEntry.HnswIndexName(LocalEmbeddingModel.Dimensions), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task CacheEntry_OnPostgres_IsReadWithItsSearchOnlyAtTheThreshold_AndThePooledConnectionKeepsNoTenant()
+    {
+        await using var pg = await PostgresTestDatabase.CreateAsync();
+        // One pooled connection, not reset on its return: the connection checked after the lookups is the one they used,
+        // as they left it.
+        var connections = pg.Connections;
+        var single = new KeystoneConnectionStrings
+        {
+            BaseDirectory = connections.BaseDirectory,
+            Postgres = new NpgsqlConnectionStringBuilder(connections.Postgres) { MaxPoolSize = 1, NoResetOnClose = true }.ConnectionString,
+            PostgresMigrator = connections.PostgresMigrator,
+        };
+        var factory = new KeystoneDbFactory(Microsoft.Extensions.Options.Options.Create(new DatabaseOptions { Provider = DatabaseProvider.Postgres }), single);
+        var acme = await GatewayHarness.CreateTenantAsync(factory, "acme");
+        var globex = await GatewayHarness.CreateTenantAsync(factory, "globex");
+        var random = new Random(21);
+        var stored = Unit(random);
+        var source = Guid.NewGuid();
+        await using (var db = factory.ForTenant(acme))
+        {
+            db.SemanticCache.Add(new SemanticCacheEntry
+            {
+                TenantId = acme, ContextKey = "ctx", Question = "q", Embedding = stored, EmbeddingModel = "m", Alias = "chat", Provider = "openai",
+                Model = "gpt-test", CostMicros = 4_321, SourceCallId = source, ResponseJson = """{"text":"stored"}""",
+                CreatedUtc = DateTime.UtcNow, ExpiresUtc = DateTime.UtcNow.AddHours(1),
+            });
+            await db.SaveChangesAsync();
+        }
+
+        var search = new Keystone.Data.Vectors.PostgresVectorSearch(factory);
+        Keystone.Data.Vectors.VectorQuery Query(Guid tenant, float[] vector) => new(Keystone.Data.Vectors.VectorTable.SemanticCache, tenant, "m", vector, 1)
+        {
+            ContextKey = "ctx", LiveAt = DateTime.UtcNow,
+        };
+
+        var hit = await search.NearestCacheEntryAsync(Query(acme, Nudge(stored, random, 0.05f)), 0.9, CancellationToken.None);
+        var below = await search.NearestCacheEntryAsync(Query(acme, Unit(random)), 0.9, CancellationToken.None);
+        var otherTenant = await search.NearestCacheEntryAsync(Query(globex, stored), 0.0, CancellationToken.None);
+        string? tenantAfter;
+        await using (var db = factory.ForTenant(acme))
+        {
+            // Opened directly, as the lookup opens it: the tenant interceptor does not run, so this reads what the pool left.
+            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+            await connection.OpenAsync();
+            await using var read = new NpgsqlCommand("SELECT coalesce(current_setting('app.tenant_id', true), '') || '/' || coalesce(current_setting('app.all_tenants', true), '')", connection);
+            tenantAfter = (string?)await read.ExecuteScalarAsync();
+        }
+
+        Assert.NotNull(hit);
+        Assert.InRange(hit.Similarity, 0.9, 1.0);
+        Assert.Equal(new Keystone.Data.Vectors.CacheEntryAnswer("""{"text":"stored"}""", 4_321, source, "openai", "gpt-test"), hit.Answer);
+        // A miss below the threshold still names the closest entry, without its answer.
+        Assert.NotNull(below);
+        Assert.True(below.Similarity < 0.9);
+        Assert.Null(below.Answer);
+        Assert.Null(otherTenant);
+        Assert.DoesNotContain(acme.ToString(), tenantAfter, StringComparison.Ordinal);
+        Assert.DoesNotContain("on", tenantAfter, StringComparison.Ordinal);
+
+        // The batch's first statement sets the tenant and the walk's settings for the search that follows it, and for
+        // nothing after: the same (only) pooled connection shows none of them afterwards.
+        const string Settings = "SELECT current_setting('app.tenant_id', true), current_setting('app.all_tenants', true), current_setting('hnsw.ef_search', true), current_setting('hnsw.iterative_scan', true)";
+        var during = await search.SearchAsync(acme, 37, "relaxed_order", Settings, [],
+            r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), CancellationToken.None);
+        string? efAfter;
+        await using (var db = factory.ForTenant(acme))
+        {
+            var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+            await connection.OpenAsync();
+            await using var read = new NpgsqlCommand("SELECT coalesce(current_setting('hnsw.ef_search', true), '') || '/' || coalesce(current_setting('app.tenant_id', true), '')", connection);
+            efAfter = (string?)await read.ExecuteScalarAsync();
+        }
+
+        Assert.Equal((acme.ToString(), "off", "37", "relaxed_order"), Assert.Single(during));
+        Assert.DoesNotContain("37", efAfter, StringComparison.Ordinal);
+        Assert.DoesNotContain(acme.ToString(), efAfter, StringComparison.Ordinal);
     }
 
     private static float[] Unit(Random random)

@@ -32,8 +32,29 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
     /// text index tokenizes it: stemmed, stop words dropped); it is given the tenant's chunk count and may answer any upper
     /// bound below half of it instead of the exact count (a word rare everywhere is rare for the tenant).
     /// </summary>
-    public async Task<IReadOnlyList<string>> SelectiveAsync(Guid tenantId, IReadOnlyList<string> words,
+    public Task<IReadOnlyList<string>> SelectiveAsync(Guid tenantId, IReadOnlyList<string> words,
         Func<CancellationToken, Task<long>> total, Func<string, long, CancellationToken, Task<long>> count, CancellationToken ct)
+    {
+        Func<IReadOnlyList<string>, long, CancellationToken, Task<IReadOnlyList<long>>> oneByOne = async (cold, chunks, c) =>
+        {
+            var counts = new long[cold.Count];
+            for (var i = 0; i < cold.Count; i++)
+            {
+                counts[i] = await count(cold[i], chunks, c);
+            }
+
+            return counts;
+        };
+        return SelectiveAsync(tenantId, words, total, oneByOne, ct);
+    }
+
+    /// <summary>
+    /// As above, with every word whose count is not kept counted in one call: <paramref name="countAll"/> answers one
+    /// count (or upper bound below half) per word, in order — one query for all of a question's new words instead of one each.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> SelectiveAsync(Guid tenantId, IReadOnlyList<string> words,
+        Func<CancellationToken, Task<long>> total, Func<IReadOnlyList<string>, long, CancellationToken, Task<IReadOnlyList<long>>> countAll,
+        CancellationToken ct)
     {
         if (words.Count == 0)
         {
@@ -46,16 +67,32 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
             return words;
         }
 
-        var kept = new List<string>(words.Count);
+        var now = clock.GetUtcNow();
+        var known = new Dictionary<string, long>(StringComparer.Ordinal);
+        var cold = new List<string>();
         foreach (var word in words)
         {
-            if (await CachedAsync(tenantId, word, c => count(word, chunks, c), ct) * 2 < chunks)
+            if (_counts.TryGetValue((tenantId, word), out var hit) && now - hit.At < Lifetime)
             {
-                kept.Add(word);
+                known[word] = hit.Count;
+            }
+            else if (!known.ContainsKey(word) && !cold.Contains(word, StringComparer.Ordinal))
+            {
+                cold.Add(word);
             }
         }
 
-        return kept;
+        if (cold.Count > 0)
+        {
+            var counts = await countAll(cold, chunks, ct);
+            for (var i = 0; i < cold.Count; i++)
+            {
+                known[cold[i]] = counts[i];
+                Keep(tenantId, cold[i], counts[i], now);
+            }
+        }
+
+        return [.. words.Where(w => known[w] * 2 < chunks)];
     }
 
     private async Task<long> CachedAsync(Guid tenantId, string word, Func<CancellationToken, Task<long>> read, CancellationToken ct)
@@ -67,12 +104,17 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
         }
 
         var value = await read(ct);
+        Keep(tenantId, word, value, now);
+        return value;
+    }
+
+    private void Keep(Guid tenantId, string word, long count, DateTimeOffset at)
+    {
         if (_counts.Count >= MaxEntries)
         {
             _counts.Clear();
         }
 
-        _counts[(tenantId, word)] = (value, now);
-        return value;
+        _counts[(tenantId, word)] = (count, at);
     }
 }
