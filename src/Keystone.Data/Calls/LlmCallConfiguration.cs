@@ -29,10 +29,10 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         // Trace search sorts by cost and latency too, in a tenant or across all of them (platform roles). The
         // keyset order is (value, id) descending: with the id in the index a page is read straight off it,
         // without sorting every row of a cost or latency range (issue 7 benchmark: 426 ms and 3.1 s before).
+        // Per tenant only: the all-tenant (value, id) pair was two more B-tree inserts on every recorded call for a
+        // platform-only sort; without it that sort reads the rows its filters select (issue 26, docs/benchmarks.md "Traces").
         b.HasIndex(c => new { c.TenantId, c.CostMicros, c.Id });
         b.HasIndex(c => new { c.TenantId, c.LatencyMs, c.Id });
-        b.HasIndex(c => new { c.CostMicros, c.Id });
-        b.HasIndex(c => new { c.LatencyMs, c.Id });
         // The trace page lists a call's replays, newest first. Partial: almost every call has no replay-of, and
         // with all those NULLs in it SQLite's statistics make the index look useless (it then scanned every call).
         b.HasIndex(c => new { c.ReplayOfCallId, c.CreatedUtc }).HasFilter("replay_of_call_id IS NOT NULL");

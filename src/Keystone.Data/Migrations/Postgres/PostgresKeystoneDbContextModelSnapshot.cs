@@ -1532,12 +1532,6 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
-                    b.HasIndex("CostMicros", "Id")
-                        .HasDatabaseName("ix_llm_calls_cost_micros_id");
-
-                    b.HasIndex("LatencyMs", "Id")
-                        .HasDatabaseName("ix_llm_calls_latency_ms_id");
-
                     b.HasIndex("ReplayOfCallId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_replay_of_call_id_created_utc")
                         .HasFilter("replay_of_call_id IS NOT NULL");
@@ -1574,6 +1568,14 @@ namespace Keystone.Data.Migrations.Postgres
                     b.Property<DateTime>("CreatedUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_utc");
+
+                    b.Property<long?>("PackId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("pack_id");
+
+                    b.Property<int?>("PackSlot")
+                        .HasColumnType("integer")
+                        .HasColumnName("pack_slot");
 
                     b.Property<DateTime?>("RawPurgedUtc")
                         .HasColumnType("timestamp with time zone")
