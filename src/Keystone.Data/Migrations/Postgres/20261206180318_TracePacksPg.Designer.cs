@@ -1535,6 +1535,12 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
 
+                    b.HasIndex("CostMicros", "Id")
+                        .HasDatabaseName("ix_llm_calls_cost_micros_id");
+
+                    b.HasIndex("LatencyMs", "Id")
+                        .HasDatabaseName("ix_llm_calls_latency_ms_id");
+
                     b.HasIndex("ReplayOfCallId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_replay_of_call_id_created_utc")
                         .HasFilter("replay_of_call_id IS NOT NULL");

@@ -11,14 +11,6 @@ namespace Keystone.Data.Migrations.Sqlite
         /// <inheritdoc />
         protected override void Up(MigrationBuilder migrationBuilder)
         {
-            migrationBuilder.DropIndex(
-                name: "ix_llm_calls_cost_micros_id",
-                table: "llm_calls");
-
-            migrationBuilder.DropIndex(
-                name: "ix_llm_calls_latency_ms_id",
-                table: "llm_calls");
-
             migrationBuilder.AddColumn<long>(
                 name: "pack_id",
                 table: "llm_traces",
@@ -76,16 +68,6 @@ namespace Keystone.Data.Migrations.Sqlite
             migrationBuilder.DropColumn(
                 name: "pack_slot",
                 table: "llm_traces");
-
-            migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_cost_micros_id",
-                table: "llm_calls",
-                columns: new[] { "cost_micros", "id" });
-
-            migrationBuilder.CreateIndex(
-                name: "ix_llm_calls_latency_ms_id",
-                table: "llm_calls",
-                columns: new[] { "latency_ms", "id" });
         }
     }
 }
