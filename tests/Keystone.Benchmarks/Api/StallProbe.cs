@@ -214,6 +214,7 @@ internal sealed class StallProbe : IDisposable
     private sealed class GcListener(StallProbe probe) : EventListener
     {
         private DateTime _suspended;
+        private double _suspendMs;
         private string _current = "";
 
         protected override void OnEventSourceCreated(EventSource source)
@@ -230,6 +231,12 @@ internal sealed class StallProbe : IDisposable
             {
                 case "GCSuspendEEBegin_V1":
                     _suspended = e.TimeStamp;
+                    _suspendMs = 0;
+                    break;
+                case "GCSuspendEEEnd_V1" when _suspended != default:
+                    // Suspension waits for every thread running managed code to reach a safe point: a thread that is
+                    // runnable but not on a CPU (a nice'd one on a busy box) makes the whole process wait here.
+                    _suspendMs = (e.TimeStamp - _suspended).TotalMilliseconds;
                     break;
                 case "GCStart_V2":
                     _current = FormattableString.Invariant($"gen{Field(e, "Depth")} ({ReasonOf(Field(e, "Reason"))}, {(Convert.ToInt32(Field(e, "Type"), CultureInfo.InvariantCulture) == 1 ? "background" : "blocking")})");
@@ -239,7 +246,7 @@ internal sealed class StallProbe : IDisposable
                     _suspended = default;
                     if (pause >= 5)
                     {
-                        probe.Note(FormattableString.Invariant($"GC {_current} paused the process {pause:0.0} ms"));
+                        probe.Note(FormattableString.Invariant($"GC {_current} paused the process {pause:0.0} ms ({_suspendMs:0.0} ms of it suspending the threads)"));
                     }
 
                     break;
