@@ -15,7 +15,8 @@ namespace Keystone.Benchmarks.Api;
 /// </summary>
 internal static partial class PeerReport
 {
-    public static async Task<string> RunGoodputAsync(int[] rates, TimeSpan step, bool series, TextWriter progress)
+    /// <param name="smoke">As briefly as it still runs every part (the CI smoke test): short warm-ups, and any failed request fails the run.</param>
+    public static async Task<string> RunGoodputAsync(int[] rates, TimeSpan step, bool series, TextWriter progress, bool smoke = false)
     {
         var load = LoadAverage();
         var stealBefore = CpuTimes();
@@ -52,8 +53,8 @@ internal static partial class PeerReport
         using var client = ApiBenchmarkHost.CreateClient();
         foreach (var t in targets)
         {
-            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(4), Callers);
-            for (var i = 0; i < 50; i++)
+            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(smoke ? 0.5 : 4), Callers);
+            for (var i = 0; i < (smoke ? 3 : 50); i++)
             {
                 await FirstTokenAsync(client, t, hold: false);
             }
@@ -88,7 +89,7 @@ internal static partial class PeerReport
         mock.AnswerDelay = SlowUpstream;
         foreach (var t in targets)
         {
-            await OpenLoopAsync(client, t, rates[0] / 2, TimeSpan.FromSeconds(2));
+            await OpenLoopAsync(client, t, rates[0] / 2, TimeSpan.FromSeconds(smoke ? 0.5 : 2));
             await t.Child!.FlushAsync(cts.Token);
             await t.Child.DiagAsync(cts.Token);
         }
@@ -102,6 +103,7 @@ internal static partial class PeerReport
                 var result = await OpenLoopAsync(client, t, rate, step);
                 var steady = result.Errors == 0 && result.P99 <= P99Limit && result.Achieved >= rate * 0.95;
                 t.GoodputSteps.Add(FormattableString.Invariant($"{rate}/s: {result.Achieved:0}/s p99 {result.P99:0.0} ms{(result.Errors > 0 ? $", {result.Errors} errors" : "")}"));
+                Interlocked.Add(ref t.Errors, result.Errors);
                 await t.Child!.FlushAsync(cts.Token);
                 var seen = await t.Child.DiagAsync(cts.Token);
                 progress.WriteLine($"goodput {t.Name} {t.GoodputSteps[^1]}{(steady ? "" : " (not steady)")}");
@@ -132,9 +134,14 @@ internal static partial class PeerReport
             }
         }
 
+        if (smoke && targets.FirstOrDefault(t => t.Errors > 0) is { } failing)
+        {
+            throw new InvalidOperationException($"{failing.Name} failed {failing.Errors} requests during the smoke run.");
+        }
+
         var md = new StringBuilder();
         md.AppendLine(FormattableString.Invariant(
-            $"Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --goodput --ladder {string.Join(',', rates)} --step {step.TotalSeconds:0.#}{(series ? "" : " --no-series")}`; ")
+            $"{(smoke ? "**Smoke run (figures mean nothing)**. " : "")}Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --goodput {(smoke ? "--smoke" : $"--ladder {string.Join(',', rates)} --step {step.TotalSeconds:0.#}{(series ? "" : " --no-series")}")}`; ")
             + FormattableString.Invariant($"{Environment.ProcessorCount} cores; load average before {load}, after {LoadAverage()}; CPU steal {Steal(stealBefore, CpuTimes())}. ")
             + FormattableString.Invariant($"Open loop against a mock that answers in {SlowUpstream.TotalMilliseconds:0} ms; steady = p99 ≤ {P99Limit:0} ms, no errors, ≥ 95 % achieved. ")
             + string.Join("; ", targets.Select(t => $"{t.Name}: {t.Child!.RuntimeNote}")) + ".");
