@@ -46,6 +46,31 @@ public sealed class BenchmarkSmokeTests
         }
     }
 
+    /// <summary>
+    /// <c>--api --goodput --smoke</c> (issue 26's stall hunt): Keystone and Keystone with recording off through one open-loop
+    /// step, each process's stall probe reporting what it saw: the requests it served (from the server's own activities),
+    /// the pool and GC figures and the CPU per thread.
+    /// </summary>
+    [Fact]
+    public async Task GoodputSmoke_BothPathsAnswerAndEachProbeReportsTheRequestsItServed()
+    {
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--goodput", "--smoke");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        // Every request answered (a failed one fails the smoke run); whether 50/s was steady on a loaded box is not the point.
+        Assert.Contains(table, l => l.StartsWith("| Keystone | ", StringComparison.Ordinal) && l.Contains("| 50/s: ", StringComparison.Ordinal));
+        Assert.Contains(table, l => l.StartsWith("| Keystone, recording off | ", StringComparison.Ordinal) && l.Contains("| 50/s: ", StringComparison.Ordinal));
+        var probes = output.Split('\n').Where(l => l.Contains("in the server p50", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, probes.Count);
+        Assert.All(probes, p =>
+        {
+            Assert.Matches(@"requests [1-9]\d*: in the server", p);
+            Assert.Contains("GC pause total", p, StringComparison.Ordinal);
+        });
+        Assert.Contains("threads (CPU ms / waited for a CPU ms)", output, StringComparison.Ordinal);
+    }
+
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)

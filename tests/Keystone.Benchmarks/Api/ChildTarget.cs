@@ -139,6 +139,14 @@ internal sealed class ChildTarget : IAsyncDisposable
         return MemorySnapshot.Parse((await NextReplyAsync("MEMORY", ct))["MEMORY ".Length..]);
     }
 
+    /// <summary>What the target's <see cref="StallProbe"/> saw since the last call (started with <c>KEYSTONE_BENCH_DIAG=1</c>), one line per finding.</summary>
+    public async Task<string[]> DiagAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("diag".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        return (await NextReplyAsync("DIAG", ct))["DIAG ".Length..].Split('|', StringSplitOptions.RemoveEmptyEntries);
+    }
+
     /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
     public bool EmbeddingModelLoaded { get; private set; }
 
@@ -159,7 +167,7 @@ internal sealed class ChildTarget : IAsyncDisposable
         while (await output.ReadLineAsync() is { } line)
         {
             if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal)
-                || line.StartsWith("MEMORY ", StringComparison.Ordinal))
+                || line.StartsWith("MEMORY ", StringComparison.Ordinal) || line.StartsWith("DIAG ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);
             }

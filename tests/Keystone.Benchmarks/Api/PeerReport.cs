@@ -17,7 +17,7 @@ namespace Keystone.Benchmarks.Api;
 /// Series are interleaved (rounds in rotating order, latency call by call) so a hiccup of the shared machine lands on
 /// every path alike. The client and the mock share this process; the gateways' CPU is read from /proc.
 /// </summary>
-internal static class PeerReport
+internal static partial class PeerReport
 {
     private sealed record Settings(int Rounds, TimeSpan Window, TimeSpan WarmUp, int LatencySamples, int FirstTokenSamples,
         int[] Rates, TimeSpan Step, int[] StreamLevels, TimeSpan StreamsOpenWithin)

@@ -42,6 +42,8 @@ internal static class ServeMode
         }
 
         await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true);
+        // The goodput run's stall hunt (issue 26): what this process did while requests were slow, per ladder step.
+        using var probe = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_DIAG") == "1" ? new StallProbe() : null;
         // A tenant with a cap, as a paying tenant has: every call reserves on it (far from its limit: $1,000,000 a month).
         await host.Services.GetRequiredService<IBudgetService>().SetAsync(host.TenantId,
             [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Month, 1_000_000_000_000)], null, null, CancellationToken.None);
@@ -50,10 +52,10 @@ internal static class ServeMode
         {
             await host.Recorder.FlushAsync(CancellationToken.None);
             return (host.Recorder.Written, LocalEmbeddingModel.IsLoaded);
-        });
+        }, () => probe?.Take() ?? "no probe (KEYSTONE_BENCH_DIAG=1 starts one)");
     }
 
-    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush)
+    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null)
     {
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
         {
@@ -61,6 +63,10 @@ internal static class ServeMode
             {
                 var (written, loaded) = await flush();
                 Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
+            }
+            else if (line == "diag")
+            {
+                Console.WriteLine("DIAG " + (diag?.Invoke() ?? "no probe"));
             }
             else if (line is "memory" or "memory-after-gc")
             {
