@@ -12,6 +12,14 @@ internal sealed class MemoryTrimOptions
     /// false leaves the heap to the GC alone (it then keeps a burst's garbage until traffic returns).
     /// </summary>
     public bool TrimWhenQuiet { get; set; } = true;
+
+    /// <summary>
+    /// The kind of collection the trim asks for. Default true: a blocking, compacting collection in the GC's aggressive
+    /// mode, which returns every freed region to the system (measured: 252 MB resident after the benchmark's series).
+    /// False: a background full collection, the kind the GC starts itself (request threads keep running while it
+    /// marks), which frees the garbage but keeps most of the freed pages resident (324 MB in the same run).
+    /// </summary>
+    public bool TrimCompacts { get; set; } = true;
 }
 
 /// <summary>
@@ -107,7 +115,7 @@ internal sealed partial class MemoryTrim(IOptions<MemoryTrimOptions> options, Ti
             {
                 if (QuietTrimPolicy.Process.Tick(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes, clock.GetTimestamp(), clock.TimestampFrequency))
                 {
-                    Trim();
+                    await TrimAsync(options.Value.TrimCompacts, stoppingToken);
                 }
             }
         }
@@ -117,18 +125,37 @@ internal sealed partial class MemoryTrim(IOptions<MemoryTrimOptions> options, Ti
         }
     }
 
-    private void Trim()
+    private async Task TrimAsync(bool compact, CancellationToken ct)
     {
+        var started = clock.GetTimestamp();
         var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        if (compact)
+        {
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        else
+        {
+            // Starts a background collection and returns; it is done when the last completed background collection
+            // is a newer one (waited for at most 10 s: the figures logged are then those of that moment).
+            var backgroundBefore = GC.GetGCMemoryInfo(GCKind.Background).Index;
+            var blockingBefore = GC.GetGCMemoryInfo(GCKind.FullBlocking).Index;
+            GC.Collect(2, GCCollectionMode.Forced, blocking: false, compacting: false);
+            for (var waited = 0; GC.GetGCMemoryInfo(GCKind.Background).Index == backgroundBefore
+                && GC.GetGCMemoryInfo(GCKind.FullBlocking).Index == blockingBefore && waited < 200; waited++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), clock, ct);
+            }
+        }
+
         NativeMemory.TrimMalloc();
         var after = GC.GetGCMemoryInfo().TotalCommittedBytes;
         QuietTrimPolicy.Process.Trimmed(GC.GetTotalAllocatedBytes(), after);
-        LogTrimmed(log, before >> 20, after >> 20);
+        LogTrimmed(log, before >> 20, after >> 20, compact ? "compacting" : "background", clock.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    [LoggerMessage(EventId = 9400, Level = LogLevel.Information, Message = "Quiet after a burst: the managed heap gave back memory ({Before} MB committed, now {After} MB)")]
-    private static partial void LogTrimmed(ILogger log, long before, long after);
+    [LoggerMessage(EventId = 9400, Level = LogLevel.Information,
+        Message = "Quiet after a burst: a {Kind} full collection gave back memory ({Before} MB committed, now {After} MB) in {Milliseconds:0} ms")]
+    private static partial void LogTrimmed(ILogger log, long before, long after, string kind, double milliseconds);
 }
 
 internal static class MemoryTrimSetup

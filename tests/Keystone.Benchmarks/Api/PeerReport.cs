@@ -525,6 +525,15 @@ internal static class PeerReport
             md.AppendLine(CultureInfo.InvariantCulture, $"- {t.Name}: {string.Join("; ", t.GoodputSteps)}");
         }
 
+        md.AppendLine();
+        md.AppendLine("Memory given back when quiet (each Keystone's log, `Memory:TrimWhenQuiet`):");
+        md.AppendLine();
+        foreach (var t in targets)
+        {
+            var trims = t.Child!.LogLines("Quiet after a burst");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {t.Name}: {(trims.Count == 0 ? "none" : string.Join("; ", trims))}");
+        }
+
         return md.ToString();
     }
 
