@@ -71,6 +71,25 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains("threads (CPU ms / waited for a CPU ms)", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task MemorySmoke_BothKeystonesAnswerAndTheCurveHasEachPoint()
+    {
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--memory", "--smoke");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(table, l => l.StartsWith("| Resident memory (MB) | Keystone | Keystone, recording off |", StringComparison.Ordinal));
+        foreach (var point in new[] { "| after start |", "| after the throughput series (peak so far) |", "| 20 streams open |", "| peak over the run |",
+                     "| req/s at 16 callers (median of the rounds) |" })
+        {
+            var row = Assert.Single(table, l => l.StartsWith(point, StringComparison.Ordinal));
+            Assert.All(Cells(row)[1..3], c => Assert.True(double.Parse(c.Split(' ')[0].Replace(",", "", StringComparison.Ordinal),
+                System.Globalization.CultureInfo.InvariantCulture) > 0, $"{point} cell '{c}'"));
+        }
+
+        Assert.Equal(2, table.Count(l => l.StartsWith("| Resident (VmRSS) |", StringComparison.Ordinal)));
+    }
+
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)

@@ -69,6 +69,14 @@ if (args.Contains("--api"))
             return;
         }
 
+        if (args.Contains("--memory"))
+        {
+            // Only the memory curve (Keystone, recording off, and a variant or baseline build beside them), about three minutes:
+            //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --memory [--smoke]
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunMemoryAsync(args.Contains("--smoke"), Console.Error));
+            return;
+        }
+
         Console.WriteLine("## Performance against the physical limit and a peer");
         Console.WriteLine();
         Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error, quick: args.Contains("--quick")));

@@ -94,6 +94,8 @@ internal sealed class ChildTarget : IAsyncDisposable
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        // The memory trim's one line per trim (how much, how long): the memory report lists them.
+        info.Environment["Logging__LogLevel__Keystone.Web.Hosting.MemoryTrim"] = "Information";
         info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning";
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet could not be started");
         var child = new ChildTarget(process) { RuntimeNote = note };
@@ -198,6 +200,9 @@ internal sealed class ChildTarget : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Lines of the target's log that contain <paramref name="text"/>.</summary>
+    public IReadOnlyList<string> LogLines(string text) => [.. Log().Split('\n').Where(l => l.Contains(text, StringComparison.Ordinal)).Select(l => l.Trim())];
 
     private string Log()
     {
