@@ -161,7 +161,7 @@ internal sealed class ChildTarget : IAsyncDisposable
         await _process.StandardInput.WriteLineAsync("sample-stop".AsMemory(), ct);
         await _process.StandardInput.FlushAsync(ct);
         var reply = (await NextReplyAsync("SAMPLE", ct))["SAMPLE ".Length..];
-        return [.. reply.Split('|', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
+        return [.. reply.Split('\t', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
             .Select(p => (p[1], double.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture)))];
     }
 

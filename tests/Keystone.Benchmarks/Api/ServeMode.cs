@@ -75,7 +75,8 @@ internal static class ServeMode
                 var top = sampler?.Top(30).Select(t => FormattableString.Invariant($"{t.Share:0.0000}={t.Type}")) ?? [];
                 sampler?.Dispose();
                 sampler = null;
-                Console.WriteLine("SAMPLE " + string.Join('|', top));
+                // Tab-separated: type names hold '|' and '=' (local functions: <<SendAsync>g__Core|83_0>d), never a tab.
+                Console.WriteLine("SAMPLE " + string.Join('\t', top));
             }
             else if (line == "flush")
             {
