@@ -90,6 +90,25 @@ public sealed class BenchmarkSmokeTests
         Assert.Equal(2, table.Count(l => l.StartsWith("| Resident (VmRSS) |", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task ProfileSmoke_EachProcessHasItsCpuAndBytesPerRequest()
+    {
+        // The request path's profile mode (issue 26, decision 55e): both processes measured, Keystone's allocations sampled.
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--profile", "1", "--no-recording");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        Assert.Contains("PROFILE Keystone pid ", errors, StringComparison.Ordinal);
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        foreach (var path in new[] { "| bare proxy |", "| Keystone |" })
+        {
+            var cells = Cells(Assert.Single(table, l => l.StartsWith(path, StringComparison.Ordinal)));
+            Assert.All(cells[1..], c => Assert.True(
+                double.Parse(c.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) > 0, $"{path} cell '{c}'"));
+        }
+
+        Assert.Contains(output.Split('\n'), l => l.StartsWith("- ", StringComparison.Ordinal) && l.Contains("System.", StringComparison.Ordinal));
+    }
+
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)

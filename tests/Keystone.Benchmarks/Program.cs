@@ -77,6 +77,17 @@ if (args.Contains("--api"))
             return;
         }
 
+        if (args.Contains("--profile"))
+        {
+            // Where a request's CPU and allocations go, the bare proxy and Keystone as processes of their own, realistic
+            // payload; prints each process's pid before its window for a profiler:
+            //   KEYSTONE_CHILD_DOTNET_PerfMapEnabled=1 dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --profile [seconds] [--no-recording]
+            var at = Array.IndexOf(args, "--profile");
+            var seconds = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 15;
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunProfileAsync(seconds, recording: !args.Contains("--no-recording"), Console.Error));
+            return;
+        }
+
         Console.WriteLine("## Performance against the physical limit and a peer");
         Console.WriteLine();
         Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunAsync(args.Contains("--smoke"), Console.Error, quick: args.Contains("--quick")));

@@ -149,6 +149,32 @@ internal sealed class ChildTarget : IAsyncDisposable
         return (await NextReplyAsync("DIAG", ct))["DIAG ".Length..].Split('|', StringSplitOptions.RemoveEmptyEntries);
     }
 
+    /// <summary>Bytes the target has allocated on its managed heap so far.</summary>
+    public async Task<long> AllocatedAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("allocated".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        return long.Parse((await NextReplyAsync("ALLOCATED", ct))["ALLOCATED ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Starts sampling what the target allocates (the runtime's allocation ticks, about one per 100 KB).</summary>
+    public async Task StartAllocationSampleAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("sample-start".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        await NextReplyAsync("SAMPLING", ct);
+    }
+
+    /// <summary>The types allocated since <see cref="StartAllocationSampleAsync"/>, with their share of the sampled bytes.</summary>
+    public async Task<List<(string Type, double Share)>> StopAllocationSampleAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("sample-stop".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        var reply = (await NextReplyAsync("SAMPLE", ct))["SAMPLE ".Length..];
+        return [.. reply.Split('\t', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
+            .Select(p => (p[1], double.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture)))];
+    }
+
     /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
     public bool EmbeddingModelLoaded { get; private set; }
 
@@ -169,7 +195,9 @@ internal sealed class ChildTarget : IAsyncDisposable
         while (await output.ReadLineAsync() is { } line)
         {
             if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal)
-                || line.StartsWith("MEMORY ", StringComparison.Ordinal) || line.StartsWith("DIAG ", StringComparison.Ordinal))
+                || line.StartsWith("MEMORY ", StringComparison.Ordinal) || line.StartsWith("DIAG ", StringComparison.Ordinal)
+                || line.StartsWith("ALLOCATED ", StringComparison.Ordinal)
+                || line.StartsWith("SAMPLING ", StringComparison.Ordinal) || line.StartsWith("SAMPLE ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);
             }

@@ -537,6 +537,71 @@ internal static partial class PeerReport
         return md.ToString();
     }
 
+    /// <summary>
+    /// Where a request's CPU and allocations go (<c>--api --peers --profile [seconds] [--no-recording]</c>): the bare proxy
+    /// and Keystone as processes of their own with the realistic payload, 16 callers in a closed loop for
+    /// <paramref name="seconds"/> each, after a warm-up. Before each window it prints <c>PROFILE &lt;name&gt; pid &lt;pid&gt;</c>
+    /// so a profiler can attach to that process only (<c>perf record -g -p</c>, with
+    /// <c>KEYSTONE_CHILD_DOTNET_PerfMapEnabled=1</c> for the JIT's symbols); after it, requests/s, the process's CPU and
+    /// managed bytes allocated per request, then a short allocation sample of Keystone (types, share of bytes).
+    /// </summary>
+    public static async Task<string> RunProfileAsync(int seconds, bool recording, TextWriter progress)
+    {
+        var load = LoadAverage();
+        using var cts = new CancellationTokenSource();
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
+        await using var bare = await ChildTarget.StartAsync("bare", mock.BaseUrl, recording: true, cts.Token);
+        await using var keystone = await ChildTarget.StartAsync("keystone", mock.BaseUrl, recording, cts.Token);
+        var targets = new List<Target>
+        {
+            new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
+            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+        };
+        using var client = ApiBenchmarkHost.CreateClient();
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(8), Callers);
+        }
+
+        await keystone.FlushAsync(cts.Token);
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"16 callers, {seconds} s per path, realistic payload, recording {(recording ? "on" : "off")}; load average before {load}; Keystone with {keystone.RuntimeNote}.");
+        md.AppendLine();
+        md.AppendLine("| Path | req/s | CPU µs/request | managed bytes allocated/request |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var t in targets)
+        {
+            progress.WriteLine($"PROFILE {t.Name} pid {t.ProcessId} for {seconds} s");
+            var allocatedBefore = await t.Child!.AllocatedAsync(cts.Token);
+            var cpuBefore = Cpu(t.ProcessId!.Value);
+            var count = await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(seconds), Callers);
+            if (t.Keystone)
+            {
+                await t.Child.FlushAsync(cts.Token);
+            }
+
+            var cpu = (Cpu(t.ProcessId!.Value) - cpuBefore).TotalMicroseconds / Math.Max(1, count);
+            var allocated = (await t.Child.AllocatedAsync(cts.Token) - allocatedBefore) / (double)Math.Max(1, count);
+            progress.WriteLine($"PROFILED {t.Name}");
+            md.AppendLine(FormattableString.Invariant($"| {t.Name} | {count / (double)seconds:N0} | {cpu:N1} | {allocated:N0} |"));
+        }
+
+        await keystone.StartAllocationSampleAsync(cts.Token);
+        await ClosedLoopAsync(client, targets[1], TimeSpan.FromSeconds(Math.Min(seconds, 5)), Callers);
+        await keystone.FlushAsync(cts.Token);
+        md.AppendLine();
+        md.AppendLine("Keystone's allocations by type (the runtime's allocation ticks, share of sampled bytes):");
+        md.AppendLine();
+        foreach (var (type, share) in await keystone.StopAllocationSampleAsync(cts.Token))
+        {
+            md.AppendLine(FormattableString.Invariant($"- {share:P1} {type}"));
+        }
+
+        return md.ToString();
+    }
+
     private static string Markdown(List<Target> targets, Settings settings, bool smoke, string portkeyNotes, string keystoneRuntime,
         Dictionary<string, long> startupMemory, (long Calls, List<(string Table, long Bytes)> Tables) stored, string loadBefore, string loadAfter,
         string steal, TimeSpan elapsed)

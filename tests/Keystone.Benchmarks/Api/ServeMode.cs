@@ -57,9 +57,30 @@ internal static class ServeMode
 
     private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null)
     {
+        AllocationSampler? sampler = null;
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
         {
-            if (line == "flush")
+            if (line == "allocated")
+            {
+                // Bytes this process has allocated so far (the profile mode's bytes per request: a difference of two).
+                Console.WriteLine(FormattableString.Invariant($"ALLOCATED {GC.GetTotalAllocatedBytes(precise: true)}"));
+            }
+            else if (line == "sample-start")
+            {
+                sampler?.Dispose();
+                sampler = new AllocationSampler();
+                Console.WriteLine("SAMPLING started");
+            }
+            else if (line == "sample-stop")
+            {
+                // Which types the traffic since sample-start allocated (share of the sampled bytes), largest first.
+                var top = sampler?.Top(30).Select(t => FormattableString.Invariant($"{t.Share:0.0000}={t.Type}")) ?? [];
+                sampler?.Dispose();
+                sampler = null;
+                // Tab-separated: type names hold '|' and '=' (local functions: <<SendAsync>g__Core|83_0>d), never a tab.
+                Console.WriteLine("SAMPLE " + string.Join('\t', top));
+            }
+            else if (line == "flush")
             {
                 var (written, loaded) = await flush();
                 Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");

@@ -49,7 +49,7 @@ internal static class ChatCompletionsEndpoint
                     result.ToolCalls.Count == 0 ? null : result.ToolCalls.Select(ToDto).ToList()), result.FinishReason),
             ],
             Usage: UsageOf(result.Usage, result.Outcome.CostMicros));
-        await ApiHttp.WriteJsonAsync(http.Response, response, ApiJsonContext.Default.ChatCompletionResponse, ct);
+        await ApiHttp.WriteJsonAsync(http.Response, response, ApiJsonContext.Answer, ct);
     }
 
     public static string CompletionId(Guid callId) => "chatcmpl-" + callId.ToString("N");
