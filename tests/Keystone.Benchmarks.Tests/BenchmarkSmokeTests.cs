@@ -93,7 +93,7 @@ public sealed class BenchmarkSmokeTests
     [Fact]
     public async Task ProfileSmoke_EachProcessHasItsCpuAndBytesPerRequest()
     {
-        // The request path's profile mode (issue 26, decision 55e): both processes measured, Keystone's allocations sampled.
+        // The request path's profile mode (issue 26, decision 58): both processes measured, Keystone's allocations sampled.
         var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--profile", "1", "--no-recording");
 
         Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");

@@ -21,7 +21,7 @@ namespace Keystone.Gateway.Budgets;
 /// <see cref="FlushAsync"/>) runs on a thread of its own, never on the thread pool (issue 26): Microsoft.Data.Sqlite's
 /// "async" calls run synchronously, and one that meets the write lock (held by the call recorder's batches and the trace
 /// indexer's passes) sleeps 150 ms in its busy loop on the calling thread. On a pool thread, five times a second, that
-/// stalled every request in flight for 150 ms (goodput below 500 req/s with recording on; decision 0055f).</para>
+/// stalled every request in flight for 150 ms (goodput below 500 req/s with recording on; decision 0059).</para>
 /// </remarks>
 internal sealed partial class SqliteBudgetLedger : BudgetLedger
 {

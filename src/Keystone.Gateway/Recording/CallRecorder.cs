@@ -95,7 +95,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
 
     public ValueTask EnqueueAsync(CallRecord record)
     {
-        // A long text the queue already holds (the system prompt) is kept once, not once per queued call (decision 0055d).
+        // A long text the queue already holds (the system prompt) is kept once, not once per queued call (decision 0057).
         if (record.Request is { } request && _texts.Share(request) is var shared && !ReferenceEquals(shared, request))
         {
             record = record with { Request = shared };

@@ -3,7 +3,7 @@ namespace Keystone.Gateway.Recording;
 /// <summary>
 /// Long message texts that repeat from call to call (an application's system prompt, the earlier turns of a
 /// conversation sent again with each call) held once by the recorder's queue instead of once per queued call (issue 26,
-/// decision 0055d). Each request parses its own copy of such a text; once the call is answered, the queued record is the
+/// decision 0057). Each request parses its own copy of such a text; once the call is answered, the queued record is the
 /// only thing that keeps it, and a backlog of thousands of records kept thousands of copies (a 2 KB system prompt is
 /// 4 KB as a .NET string: more than half of a queued record with the realistic payload), all promoted to gen2 by the
 /// time they are written. Swapping the copy for the one already held lets the request's copy die young instead.

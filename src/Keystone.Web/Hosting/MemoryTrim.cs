@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Hosting;
 
-/// <summary>The <c>Memory</c> configuration section (decision 0055d).</summary>
+/// <summary>The <c>Memory</c> configuration section (decision 0057).</summary>
 internal sealed class MemoryTrimOptions
 {
     public const string SectionName = "Memory";
@@ -23,7 +23,7 @@ internal sealed class MemoryTrimOptions
 }
 
 /// <summary>
-/// When to give memory back (issue 26, decision 0055d): after a burst (at least <see cref="BurstBytes"/> allocated and
+/// When to give memory back (issue 26, decision 0057): after a burst (at least <see cref="BurstBytes"/> allocated and
 /// the GC's committed memory <see cref="GrowthBytes"/> above what it was after the last trim), once the process is
 /// quiet (less than <see cref="QuietBytes"/> allocated over the last tick), and at most every <see cref="MinimumGap"/>.
 /// What it reads is process-wide, so the service uses one process-wide policy (<see cref="Process"/>): several hosts in
@@ -87,7 +87,7 @@ internal sealed class QuietTrimPolicy
 }
 
 /// <summary>
-/// Gives memory back to the system when the process goes quiet after a burst (issue 26, decision 0055d). The .NET GC
+/// Gives memory back to the system when the process goes quiet after a burst (issue 26, decision 0057). The .NET GC
 /// collects only when something allocates: after a burst of recorded calls, the queued records, answers and batches it
 /// promoted to gen2 stay there, committed, until enough new traffic comes to start a full collection; an idle instance
 /// kept 100+ MB of a finished burst's garbage resident (docs/benchmarks.md, issue 26). Once per burst, when allocation

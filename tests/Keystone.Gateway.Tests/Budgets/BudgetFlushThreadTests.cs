@@ -8,7 +8,7 @@ namespace Keystone.Gateway.Tests.Budgets;
 /// Issue 26: SQLite's budget ledger writes its counters on a thread of its own, never on a thread-pool thread. On SQLite
 /// every "async" database call runs synchronously, and a write that meets the lock (the call recorder's batches, the
 /// trace indexer's passes) sleeps 150 ms in Microsoft.Data.Sqlite's busy loop on the calling thread; on a pool thread,
-/// five times a second, that stalled every request in flight (decision 0055f). SQLite only: the PostgreSQL ledger's
+/// five times a second, that stalled every request in flight (decision 0059). SQLite only: the PostgreSQL ledger's
 /// calls are truly asynchronous and hold no thread while they wait.
 /// </summary>
 public sealed class BudgetFlushThreadTests

@@ -8,7 +8,7 @@ namespace Keystone.Gateway.Tests.Recording;
 
 /// <summary>
 /// The recorder's queue holds a long text that repeats from call to call once, not once per queued call (issue 26,
-/// decision 0055d), and what is stored is unchanged by it.
+/// decision 0057), and what is stored is unchanged by it.
 /// </summary>
 public sealed class RepeatedTextsTests
 {

@@ -10,7 +10,7 @@ namespace Keystone.Web.Tests.Api;
 /// Issue 26: the API keys' last-used times are written on a thread of their own, never on a thread-pool thread. On SQLite
 /// every "async" database call runs synchronously, and an update that meets the write lock (the call recorder's batches,
 /// the trace indexer's passes) sleeps 150 ms in Microsoft.Data.Sqlite's busy loop on the calling thread, which on a pool
-/// thread stalls every request in flight (decision 0055f). SQLite only: PostgreSQL's calls hold no thread while they wait.
+/// thread stalls every request in flight (decision 0059). SQLite only: PostgreSQL's calls hold no thread while they wait.
 /// </summary>
 public sealed class ApiKeyUsageThreadTests
 {

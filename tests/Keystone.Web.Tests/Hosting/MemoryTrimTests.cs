@@ -3,7 +3,7 @@ using Keystone.Web.Hosting;
 namespace Keystone.Web.Tests.Hosting;
 
 /// <summary>
-/// When the process gives memory back (issue 26, decision 0055d): once per burst, only when allocation has stopped, never
+/// When the process gives memory back (issue 26, decision 0057): once per burst, only when allocation has stopped, never
 /// closer together than the minimum gap.
 /// </summary>
 public sealed class MemoryTrimTests

@@ -172,7 +172,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             if (await Task.WhenAny(pending, delay) == pending)
             {
                 // Cancel, not CancelAsync: CancelAsync runs the timer's cancellation on a thread-pool thread and awaiting it
-                // held the first token back by that hop (issue 26, decision 0055d); cancelling a delay inline is cheap.
+                // held the first token back by that hop (issue 26, decision 0057); cancelling a delay inline is cheap.
                 delays.Cancel();
                 return await pending;
             }
@@ -196,7 +196,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     /// The first token leaves at once (with the headers and the role chunk before it, one write), even when more is ready:
     /// a provider that sends its first words in a burst with the next ones (an instant upstream, a fast model) would
     /// otherwise hold the first token back until the reader caught up with the burst (issue 26, time to first token;
-    /// decision 0055d). Later tokens are coalesced as before.
+    /// decision 0057). Later tokens are coalesced as before.
     /// </summary>
     private async ValueTask FirstTokenOutAsync(CancellationToken ct)
     {

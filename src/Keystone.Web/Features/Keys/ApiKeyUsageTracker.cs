@@ -45,7 +45,7 @@ internal sealed class ApiKeyUsageTracker(
     internal const string FlushThreadName = "ks-key-usage";
 
     /// <summary>
-    /// The flush loop runs on a thread of its own, never on the thread pool (issue 26, decision 0055f): on SQLite every
+    /// The flush loop runs on a thread of its own, never on the thread pool (issue 26, decision 0059): on SQLite every
     /// "async" database call runs synchronously, and an update that meets the write lock (the call recorder's batches,
     /// the trace indexer's passes) sleeps 150 ms in Microsoft.Data.Sqlite's busy loop on the calling thread, which on a
     /// pool thread stalls every request in flight. Blocking on the flush is what this thread is for.
