@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Keystone.Data.Calls;
 using Keystone.Gateway.Recording;
 using Keystone.Gateway.Tests.Pipeline;
 using Keystone.Testing;
@@ -86,11 +87,12 @@ public sealed class RepeatedTextsTests
 
         await gateway.FlushAsync();
         await using var read = factory.ForTenant(tenant);
-        var traces = await read.Traces.AsNoTracking().Where(t => ids.Contains(t.CallId)).ToListAsync();
+        // Through the one reader of stored payloads: on SQLite the recorder packs them per batch (decision 56).
+        var traces = await TracePayloads.ReadAsync(read, ids, raw: false, CancellationToken.None);
         Assert.Equal(3, traces.Count);
         for (var i = 0; i < 3; i++)
         {
-            var request = JsonSerializer.Deserialize<ChatRequest>(traces.Single(t => t.CallId == ids[i]).RequestJson!, JsonSerializerOptions.Web)!;
+            var request = JsonSerializer.Deserialize<ChatRequest>(traces[ids[i]].RequestJson!, JsonSerializerOptions.Web)!;
             Assert.Equal(Prompt, request.Messages[0].Content);
             Assert.Equal($"Question {i}?", request.Messages[1].Content);
         }
