@@ -25,6 +25,16 @@ internal static class SqliteModel
                 b.Property<string?>(payload).HasConversion(v => Calls.TraceCompression.Compress(v!), v => Calls.TraceCompression.Decompress(v));
             }
         });
+        // The call recorder's trace payloads, packed per batch and tenant (Calls.LlmTracePack, issue 26). SQLite only: the
+        // PostgreSQL model has no such table (its trace rows keep a per-call search vector; see the decision record).
+        builder.Entity<Calls.LlmTracePack>(b =>
+        {
+            b.ToTable("llm_trace_packs");
+            b.HasKey(p => p.Id);
+            // Retention finds a tenant's packs by age; one index entry per pack (up to 64 traces), not per call.
+            b.HasIndex(p => new { p.TenantId, p.FirstCreatedUtc });
+            b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(p => p.TenantId).OnDelete(DeleteBehavior.Cascade);
+        });
     }
 
     /// <summary>
@@ -125,18 +135,17 @@ internal static class SqliteModel
         """;
 
     /// <summary>
-    /// Indexes the traces in the rowid range ($from, $to] that were stored without <c>search_text</c>: the key and scope as
-    /// the triggers compute them, the text from the stored payloads through the connection's <c>ks_trace_search_text</c>
-    /// function (registered by the gateway's indexer: decompress, read the messages and the answer, redact).
+    /// The traces in the rowid range ($from, $to] that were stored without <c>search_text</c>, for the gateway's background
+    /// indexer: the key and scope as the triggers compute them, the call id, and where the payloads are (the row's own
+    /// request and answer, or its pack and slot: the indexer decompresses each pack once and derives the text, redacted).
     /// </summary>
-    public const string IndexRangeSql = """
-        INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id)
-          SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
-            coalesce(ks_trace_search_text(t.request_json, t.response_json), ''),
+    public const string PendingRangeSql = """
+        SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
             't' || lower(replace(t.tenant_id, '-', '')) || ' f' || lower(hex(coalesce(c.feature, ''))),
-            t.call_id
+            t.call_id, t.request_json, t.response_json, t.pack_id, t.pack_slot
           FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
-          WHERE t.rowid > $from AND t.rowid <= $to AND t.search_text IS NULL;
+          WHERE t.rowid > $from AND t.rowid <= $to AND t.search_text IS NULL
+          ORDER BY t.rowid;
         """;
 
     /// <summary>The <c>scope</c> column's token for a tenant (as the triggers write it).</summary>
@@ -169,7 +178,7 @@ internal static class SqliteModel
 
     /// <summary>
     /// Drops index rows whose trace no longer exists (retention's safety net). Not "no longer has text": the call
-    /// recorder stores a trace without <c>search_text</c> and the background indexer indexes it (<see cref="IndexRangeSql"/>),
+    /// recorder stores a trace without <c>search_text</c> and the background indexer indexes it (<see cref="PendingRangeSql"/>),
     /// and clearing <c>search_text</c> on a row that has it removes its index row through the update trigger.
     /// </summary>
     public const string PurgeOrphanedFullTextSql = """

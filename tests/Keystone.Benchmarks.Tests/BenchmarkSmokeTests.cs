@@ -46,6 +46,69 @@ public sealed class BenchmarkSmokeTests
         }
     }
 
+    /// <summary>
+    /// <c>--api --goodput --smoke</c> (issue 26's stall hunt): Keystone and Keystone with recording off through one open-loop
+    /// step, each process's stall probe reporting what it saw: the requests it served (from the server's own activities),
+    /// the pool and GC figures and the CPU per thread.
+    /// </summary>
+    [Fact]
+    public async Task GoodputSmoke_BothPathsAnswerAndEachProbeReportsTheRequestsItServed()
+    {
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--goodput", "--smoke");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        // Every request answered (a failed one fails the smoke run); whether 50/s was steady on a loaded box is not the point.
+        Assert.Contains(table, l => l.StartsWith("| Keystone | ", StringComparison.Ordinal) && l.Contains("| 50/s: ", StringComparison.Ordinal));
+        Assert.Contains(table, l => l.StartsWith("| Keystone, recording off | ", StringComparison.Ordinal) && l.Contains("| 50/s: ", StringComparison.Ordinal));
+        var probes = output.Split('\n').Where(l => l.Contains("in the server p50", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, probes.Count);
+        Assert.All(probes, p =>
+        {
+            Assert.Matches(@"requests [1-9]\d*: in the server", p);
+            Assert.Contains("GC pause total", p, StringComparison.Ordinal);
+        });
+        Assert.Contains("threads (CPU ms / waited for a CPU ms)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MemorySmoke_BothKeystonesAnswerAndTheCurveHasEachPoint()
+    {
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--memory", "--smoke");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(table, l => l.StartsWith("| Resident memory (MB) | Keystone | Keystone, recording off |", StringComparison.Ordinal));
+        foreach (var point in new[] { "| after start |", "| after the throughput series (peak so far) |", "| 20 streams open |", "| peak over the run |",
+                     "| req/s at 16 callers (median of the rounds) |" })
+        {
+            var row = Assert.Single(table, l => l.StartsWith(point, StringComparison.Ordinal));
+            Assert.All(Cells(row)[1..3], c => Assert.True(double.Parse(c.Split(' ')[0].Replace(",", "", StringComparison.Ordinal),
+                System.Globalization.CultureInfo.InvariantCulture) > 0, $"{point} cell '{c}'"));
+        }
+
+        Assert.Equal(2, table.Count(l => l.StartsWith("| Resident (VmRSS) |", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task ProfileSmoke_EachProcessHasItsCpuAndBytesPerRequest()
+    {
+        // The request path's profile mode (issue 26, decision 58): both processes measured, Keystone's allocations sampled.
+        var (code, output, errors) = await RunBenchmarkAsync("--api", "--peers", "--profile", "1", "--no-recording");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        Assert.Contains("PROFILE Keystone pid ", errors, StringComparison.Ordinal);
+        var table = output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).ToList();
+        foreach (var path in new[] { "| bare proxy |", "| Keystone |" })
+        {
+            var cells = Cells(Assert.Single(table, l => l.StartsWith(path, StringComparison.Ordinal)));
+            Assert.All(cells[1..], c => Assert.True(
+                double.Parse(c.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture) > 0, $"{path} cell '{c}'"));
+        }
+
+        Assert.Contains(output.Split('\n'), l => l.StartsWith("- ", StringComparison.Ordinal) && l.Contains("System.", StringComparison.Ordinal));
+    }
+
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)

@@ -31,6 +31,27 @@ if (args.Contains("--traces"))
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api
 if (args.Contains("--api"))
 {
+    if (args.Contains("--goodput"))
+    {
+        // Issue 26's goodput ladder alone (docs/benchmarks.md), Keystone and Keystone with recording off as processes of
+        // their own, each with a stall probe that reports per step what the process did while requests were slow:
+        //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --goodput [--ladder 500,1000,2000] [--step 5] [--no-series] [--smoke]
+        // KEYSTONE_BENCH_BASELINE / KEYSTONE_BENCH_VARIANT add a third Keystone (another build, or other settings) as in --first-token.
+        var ladderAt = Array.IndexOf(args, "--ladder");
+        var ladder = ladderAt >= 0 && ladderAt + 1 < args.Length
+            ? args[ladderAt + 1].Split(',').Select(r => int.Parse(r, System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            : [500, 1000, 2000, 3000, 4000, 5000, 6000];
+        var stepAt = Array.IndexOf(args, "--step");
+        var step = stepAt >= 0 && stepAt + 1 < args.Length ? double.Parse(args[stepAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 5;
+        Console.WriteLine("## Goodput ladder with a stall probe");
+        Console.WriteLine();
+        // --smoke: one step of 50 req/s for a second, no series (the CI test keeps the mode and its probe runnable).
+        var smoke = args.Contains("--smoke");
+        Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunGoodputAsync(smoke ? [50] : ladder, TimeSpan.FromSeconds(smoke ? 1 : step),
+            !smoke && !args.Contains("--no-series"), Console.Error, smoke));
+        return;
+    }
+
     if (args.Contains("--peers"))
     {
         // Issue 26 (docs/benchmarks.md, "Performance against the physical limit and a peer"): direct, bare proxy, Keystone,
@@ -45,6 +66,25 @@ if (args.Contains("--api"))
             var at = Array.IndexOf(args, "--first-token");
             var samples = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 1000;
             Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunFirstTokenAsync(samples, Console.Error));
+            return;
+        }
+
+        if (args.Contains("--memory"))
+        {
+            // Only the memory curve (Keystone, recording off, and a variant or baseline build beside them), about three minutes:
+            //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --memory [--smoke]
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunMemoryAsync(args.Contains("--smoke"), Console.Error));
+            return;
+        }
+
+        if (args.Contains("--profile"))
+        {
+            // Where a request's CPU and allocations go, the bare proxy and Keystone as processes of their own, realistic
+            // payload; prints each process's pid before its window for a profiler:
+            //   KEYSTONE_CHILD_DOTNET_PerfMapEnabled=1 dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --profile [seconds] [--no-recording]
+            var at = Array.IndexOf(args, "--profile");
+            var seconds = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 15;
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunProfileAsync(seconds, recording: !args.Contains("--no-recording"), Console.Error));
             return;
         }
 

@@ -29,6 +29,9 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         // Trace search sorts by cost and latency too, in a tenant or across all of them (platform roles). The
         // keyset order is (value, id) descending: with the id in the index a page is read straight off it,
         // without sorting every row of a cost or latency range (issue 7 benchmark: 426 ms and 3.1 s before).
+        // The all-tenant pair costs two B-tree inserts per recorded call (94 bytes) for a platform user's sort; dropping it
+        // was measured (issue 26, docs/benchmarks.md "Traces"): "all tenants, slowest first" went from milliseconds to
+        // 1.8 s p95 at 200,000 calls, far past the 300 ms target, so it stays.
         b.HasIndex(c => new { c.TenantId, c.CostMicros, c.Id });
         b.HasIndex(c => new { c.TenantId, c.LatencyMs, c.Id });
         b.HasIndex(c => new { c.CostMicros, c.Id });

@@ -36,4 +36,14 @@ public sealed class LlmTrace : ITenantOwned
 
     /// <summary>When the raw payload was dropped by retention.</summary>
     public DateTime? RawPurgedUtc { get; set; }
+
+    /// <summary>
+    /// SQLite, the call recorder's traces: the <see cref="LlmTracePack"/> holding this trace's payloads (the five payload
+    /// columns are then NULL); null for a trace whose payloads are in its own row (written before packing, by EF Core, or on
+    /// PostgreSQL). Read through <see cref="TracePayloads"/>, which takes either form.
+    /// </summary>
+    public long? PackId { get; set; }
+
+    /// <summary>The trace's place in its pack (with <see cref="PackId"/>).</summary>
+    public int? PackSlot { get; set; }
 }

@@ -15,7 +15,34 @@ internal sealed class ProviderEndpoint(string name, ProviderOptions options, Uri
     /// <summary>Longest silence allowed between two stream events.</summary>
     public TimeSpan IdleTimeout { get; } = TimeSpan.FromSeconds(options.StreamIdleTimeoutSeconds);
 
-    public HttpClient Client() => httpClients.CreateClient(ProviderRegistry.HttpClientName(name));
+    // Computed once: the name and the URI were built again on every call (issue 26, the request path's CPU).
+    private readonly string _clientName = ProviderRegistry.HttpClientName(name);
+    private readonly Dictionary<string, Uri> _configuredUris = [];
+
+    public HttpClient Client() => httpClients.CreateClient(_clientName);
+
+    /// <summary>
+    /// <paramref name="path"/> under <paramref name="baseUrl"/>; for the configured base URL built once per path and kept
+    /// (a tenant's own base URL, BYOK, is combined per call).
+    /// </summary>
+    public Uri Url(Uri baseUrl, string path)
+    {
+        if (!ReferenceEquals(baseUrl, _baseUrl))
+        {
+            return ProviderHttp.Combine(baseUrl, path);
+        }
+
+        lock (_configuredUris)
+        {
+            if (!_configuredUris.TryGetValue(path, out var uri))
+            {
+                uri = ProviderHttp.Combine(baseUrl, path);
+                _configuredUris[path] = uri;
+            }
+
+            return uri;
+        }
+    }
 
     /// <summary>The base URL and key of this request: the configured ones, or the tenant's own (BYOK).</summary>
     public (Uri BaseUrl, string? ApiKey) Target(ProviderCredentials? credentials)

@@ -27,6 +27,7 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     // Calls queued or being written, by (tenant, trace): lets a caller tell "recorded in a moment" from "unknown"
     // (feedback sent right after the answer). Bounded by the channel's capacity plus one batch.
     private readonly ConcurrentDictionary<(Guid TenantId, Guid TraceId), int> _pending = new();
+    private readonly RepeatedTexts _texts = new();
     private long _enqueued;
     private long _written;
     private long _lost;
@@ -94,6 +95,12 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
 
     public ValueTask EnqueueAsync(CallRecord record)
     {
+        // A long text the queue already holds (the system prompt) is kept once, not once per queued call (decision 0057).
+        if (record.Request is { } request && _texts.Share(request) is var shared && !ReferenceEquals(shared, request))
+        {
+            record = record with { Request = shared };
+        }
+
         Interlocked.Increment(ref _enqueued);
         _pending.AddOrUpdate((record.Call.TenantId, record.Call.TraceId), 1, (_, n) => n + 1);
         // Not the caller's token: a cancelled call is still recorded.

@@ -54,6 +54,81 @@ internal static class SqliteRowWriter
         }
     }
 
+    /// <summary>
+    /// The call recorder's form (issue 26): the call rows as <see cref="Insert"/> writes them, the traces' payloads packed per
+    /// tenant in <see cref="LlmTracePack"/>s of up to <see cref="TracePack.MaxSlots"/> (compressed together, before the
+    /// transaction opens), and per trace a slim row with no payload that points at its pack and slot. One transaction: a
+    /// batch is stored whole or not at all, as before.
+    /// </summary>
+    public static void InsertPacked(KeystoneDbContext db, IReadOnlyList<LlmCall> calls, IReadOnlyList<LlmTrace> traces)
+    {
+        var packs = new List<(LlmTrace[] Traces, byte[] Payloads, byte[]? Raw, int RawCount)>();
+        foreach (var tenant in traces.GroupBy(t => t.TenantId))
+        {
+            foreach (var chunk in tenant.Chunk(TracePack.MaxSlots))
+            {
+                var (payloads, rawBlob, rawCount) = TracePack.Encode(chunk);
+                packs.Add((chunk, payloads, rawBlob, rawCount));
+            }
+        }
+
+        db.Database.OpenConnection();
+        try
+        {
+            var connection = (SqliteConnection)db.Database.GetDbConnection();
+            var handle = connection.Handle!;
+            Check(handle, raw.sqlite3_exec(handle, "PRAGMA temp_store = MEMORY"));
+            using var tx = db.Database.BeginTransaction();
+            InsertAll(connection, db.Model.FindEntityType(typeof(LlmCall))!, calls);
+            var slim = new List<object>(traces.Count);
+            Check(handle, raw.sqlite3_prepare_v2(handle, InsertPackSql, out var statement));
+            using (statement)
+            {
+                foreach (var (packed, payloads, rawPayloads, rawCount) in packs)
+                {
+                    Check(handle, BindGuid(statement, 1, packed[0].TenantId));
+                    Check(handle, BindTime(statement, 2, packed.Min(t => t.CreatedUtc)));
+                    Check(handle, BindTime(statement, 3, packed.Max(t => t.CreatedUtc)));
+                    Check(handle, raw.sqlite3_bind_int64(statement, 4, packed.Length));
+                    Check(handle, raw.sqlite3_bind_blob(statement, 5, payloads));
+                    Check(handle, rawPayloads is null ? raw.sqlite3_bind_null(statement, 6) : raw.sqlite3_bind_blob(statement, 6, rawPayloads));
+                    Check(handle, raw.sqlite3_bind_int64(statement, 7, rawCount));
+                    Step(handle, statement);
+                    var packId = raw.sqlite3_last_insert_rowid(handle);
+                    for (var slot = 0; slot < packed.Length; slot++)
+                    {
+                        var t = packed[slot];
+                        // A new row rather than the recorder's: if the batch fails, its retry (or the call-by-call pass) packs again.
+                        slim.Add(new LlmTrace
+                        {
+                            CallId = t.CallId, TenantId = t.TenantId, RedactionCount = t.RedactionCount, CreatedUtc = t.CreatedUtc,
+                            PackId = packId, PackSlot = slot,
+                        });
+                    }
+                }
+            }
+
+            InsertAll(connection, db.Model.FindEntityType(typeof(LlmTrace))!, slim);
+            tx.Commit();
+        }
+        finally
+        {
+            db.Database.CloseConnection();
+        }
+    }
+
+    private const string InsertPackSql = """
+        INSERT INTO llm_trace_packs (tenant_id, first_created_utc, last_created_utc, count, payloads, raw_payloads, raw_count)
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        """;
+
+    private static int BindTime(sqlite3_stmt statement, int index, DateTime value)
+    {
+        Span<byte> utf8 = stackalloc byte[40];
+        value.TryFormat(utf8, out var written, DateTimeFormat, CultureInfo.InvariantCulture);
+        return raw.sqlite3_bind_text(statement, index, utf8[..written]);
+    }
+
     // The statement and its columns per entity type, built once: reading them from the model is reflection-heavy
     // work that would otherwise run on every batch.
     private static readonly ConcurrentDictionary<IEntityType, (string Sql, Column[] Columns)> Plans = new();

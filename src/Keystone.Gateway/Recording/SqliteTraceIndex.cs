@@ -7,18 +7,17 @@ namespace Keystone.Gateway.Recording;
 /// <summary>
 /// One pass of SQLite's background trace indexing (issue 26): the traces the call recorder stored since the watermark
 /// (<c>llm_trace_index_state</c>, <see cref="SqliteModel.IndexStateSql"/>) get their full-text rows, their text derived from
-/// the stored payloads (<see cref="TraceSearchText.FromStored"/>), in one transaction with the watermark's move. So a
+/// the stored payloads (<see cref="TraceSearchText.FromStored"/>, from the trace row or its pack), in one transaction with the watermark's move. So a
 /// pass is all or nothing: a crash or a restart between the recorder's write and the index loses nothing and indexes
 /// nothing twice; the next pass (in any process) starts from the watermark in the database.
 /// </summary>
 internal static class SqliteTraceIndex
 {
-    /// <summary>The connection function <see cref="SqliteModel.IndexRangeSql"/> calls for a trace's text.</summary>
-    public const string SearchTextFunction = "ks_trace_search_text";
-
     /// <summary>
     /// Indexes up to <paramref name="limit"/> traces past the watermark. Returns the watermark after the pass and how
     /// many traces it indexed (traces written with their search text were indexed by the insert trigger and are only passed).
+    /// A trace's text comes from its own row's payloads or, for the recorder's packed traces, from its pack, decompressed
+    /// once per pass for all of its traces (the traces of a pack are consecutive rowids).
     /// </summary>
     public static (long IndexedThrough, int Traces) IndexPending(KeystoneDbContext db, int limit)
     {
@@ -27,7 +26,6 @@ internal static class SqliteTraceIndex
         try
         {
             var connection = (SqliteConnection)db.Database.GetDbConnection();
-            connection.CreateFunction<object?, object?, string?>(SearchTextFunction, TraceSearchText.FromStored, isDeterministic: true);
             // BEGIN IMMEDIATE: the watermark is read under the write lock, so the recorder's inserts (and the guard trigger
             // that moves the watermark back on a reused rowid) cannot interleave with the pass.
             using var tx = connection.BeginTransaction(deferred: false);
@@ -40,14 +38,78 @@ internal static class SqliteTraceIndex
                 return (from, 0);
             }
 
-            var indexed = Execute(connection, tx, SqliteModel.IndexRangeSql, ("$from", from), ("$to", through));
+            var pending = new List<(long Key, string Scope, string CallId, object? Request, object? Response, long? PackId, int Slot)>();
+            using (var select = Command(connection, tx, SqliteModel.PendingRangeSql, [("$from", from), ("$to", through)]))
+            using (var reader = select.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    pending.Add((reader.GetInt64(0), reader.GetString(1), reader.GetString(2),
+                        reader.IsDBNull(3) ? null : reader.GetValue(3), reader.IsDBNull(4) ? null : reader.GetValue(4),
+                        reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? -1 : reader.GetInt32(6)));
+                }
+            }
+
+            using var insert = Command(connection, tx, "INSERT INTO llm_traces_fts(rowid, search_text, scope, call_id) VALUES ($key, $text, $scope, $call)", []);
+            var key = insert.Parameters.Add("$key", SqliteType.Integer);
+            var text = insert.Parameters.Add("$text", SqliteType.Text);
+            var scope = insert.Parameters.Add("$scope", SqliteType.Text);
+            var call = insert.Parameters.Add("$call", SqliteType.Text);
+            insert.Prepare();
+            long? packId = null;
+            IReadOnlyList<Keystone.Data.Calls.PackedTrace>? pack = null;
+            foreach (var p in pending)
+            {
+                string? searchText;
+                if (p.PackId is { } id)
+                {
+                    if (packId != id)
+                    {
+                        pack = ReadPack(connection, tx, id);
+                        packId = id;
+                    }
+
+                    searchText = pack is not null && p.Slot >= 0 && p.Slot < pack.Count
+                        ? TraceSearchText.FromStored(pack[p.Slot].RequestJson, pack[p.Slot].ResponseJson)
+                        : null;
+                }
+                else
+                {
+                    searchText = TraceSearchText.FromStored(p.Request, p.Response);
+                }
+
+                key.Value = p.Key;
+                text.Value = searchText ?? "";
+                scope.Value = p.Scope;
+                call.Value = p.CallId;
+                insert.ExecuteNonQuery();
+            }
+
             Execute(connection, tx, "UPDATE llm_trace_index_state SET indexed_through = $to WHERE id = 1", ("$to", through));
             tx.Commit();
-            return (through, indexed);
+            return (through, pending.Count);
         }
         finally
         {
             db.Database.CloseConnection();
+        }
+    }
+
+    /// <summary>A pack's slots, or null when it is gone or damaged (its traces are then indexed without text rather than stopping the indexer).</summary>
+    private static IReadOnlyList<Keystone.Data.Calls.PackedTrace>? ReadPack(SqliteConnection connection, SqliteTransaction tx, long id)
+    {
+        if (Scalar(connection, tx, "SELECT payloads FROM llm_trace_packs WHERE id = $id", ("$id", id)) is not byte[] blob)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Keystone.Data.Calls.TracePack.Decode(blob);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or ArgumentException or IndexOutOfRangeException)
+        {
+            return null;
         }
     }
 

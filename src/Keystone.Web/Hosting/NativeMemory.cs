@@ -46,8 +46,33 @@ internal static class NativeMemory
         }
     }
 
+    /// <summary>
+    /// Returns the free memory glibc's malloc keeps inside its arenas to the system (<c>malloc_trim(0)</c>: the top of
+    /// each heap is released and free pages inside them are handed back); called by <see cref="MemoryTrim"/> after a
+    /// burst. Nothing elsewhere (musl, other systems). True when glibc released something.
+    /// </summary>
+    public static bool TrimMalloc()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        try
+        {
+            return MallocTrim(0) == 1;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
     // DllImport rather than LibraryImport: the signature is blittable, and the generated marshalling needs unsafe code
     // (as in BackgroundThread).
     [DllImport("libc", EntryPoint = "mallopt")]
     private static extern int MallOpt(int parameter, int value);
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 }

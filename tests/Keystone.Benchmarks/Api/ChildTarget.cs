@@ -94,6 +94,8 @@ internal sealed class ChildTarget : IAsyncDisposable
         }
 
         info.Environment["Logging__LogLevel__Default"] = "Warning";
+        // The memory trim's one line per trim (how much, how long): the memory report lists them.
+        info.Environment["Logging__LogLevel__Keystone.Web.Hosting.MemoryTrim"] = "Information";
         info.Environment["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Warning";
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet could not be started");
         var child = new ChildTarget(process) { RuntimeNote = note };
@@ -139,6 +141,40 @@ internal sealed class ChildTarget : IAsyncDisposable
         return MemorySnapshot.Parse((await NextReplyAsync("MEMORY", ct))["MEMORY ".Length..]);
     }
 
+    /// <summary>What the target's <see cref="StallProbe"/> saw since the last call (started with <c>KEYSTONE_BENCH_DIAG=1</c>), one line per finding.</summary>
+    public async Task<string[]> DiagAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("diag".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        return (await NextReplyAsync("DIAG", ct))["DIAG ".Length..].Split('|', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    /// <summary>Bytes the target has allocated on its managed heap so far.</summary>
+    public async Task<long> AllocatedAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("allocated".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        return long.Parse((await NextReplyAsync("ALLOCATED", ct))["ALLOCATED ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Starts sampling what the target allocates (the runtime's allocation ticks, about one per 100 KB).</summary>
+    public async Task StartAllocationSampleAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("sample-start".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        await NextReplyAsync("SAMPLING", ct);
+    }
+
+    /// <summary>The types allocated since <see cref="StartAllocationSampleAsync"/>, with their share of the sampled bytes.</summary>
+    public async Task<List<(string Type, double Share)>> StopAllocationSampleAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("sample-stop".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        var reply = (await NextReplyAsync("SAMPLE", ct))["SAMPLE ".Length..];
+        return [.. reply.Split('\t', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2))
+            .Select(p => (p[1], double.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture)))];
+    }
+
     /// <summary>Whether the local embedding model was in the process's memory at the last flush.</summary>
     public bool EmbeddingModelLoaded { get; private set; }
 
@@ -159,7 +195,9 @@ internal sealed class ChildTarget : IAsyncDisposable
         while (await output.ReadLineAsync() is { } line)
         {
             if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal)
-                || line.StartsWith("MEMORY ", StringComparison.Ordinal))
+                || line.StartsWith("MEMORY ", StringComparison.Ordinal) || line.StartsWith("DIAG ", StringComparison.Ordinal)
+                || line.StartsWith("ALLOCATED ", StringComparison.Ordinal)
+                || line.StartsWith("SAMPLING ", StringComparison.Ordinal) || line.StartsWith("SAMPLE ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);
             }
@@ -190,6 +228,9 @@ internal sealed class ChildTarget : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Lines of the target's log that contain <paramref name="text"/>.</summary>
+    public IReadOnlyList<string> LogLines(string text) => [.. Log().Split('\n').Where(l => l.Contains(text, StringComparison.Ordinal)).Select(l => l.Trim())];
 
     private string Log()
     {

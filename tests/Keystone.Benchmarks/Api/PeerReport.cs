@@ -17,7 +17,7 @@ namespace Keystone.Benchmarks.Api;
 /// Series are interleaved (rounds in rotating order, latency call by call) so a hiccup of the shared machine lands on
 /// every path alike. The client and the mock share this process; the gateways' CPU is read from /proc.
 /// </summary>
-internal static class PeerReport
+internal static partial class PeerReport
 {
     private sealed record Settings(int Rounds, TimeSpan Window, TimeSpan WarmUp, int LatencySamples, int FirstTokenSamples,
         int[] Rates, TimeSpan Step, int[] StreamLevels, TimeSpan StreamsOpenWithin)
@@ -370,6 +370,233 @@ internal static class PeerReport
         {
             md.AppendLine(FormattableString.Invariant(
                 $"| {targets[k].Name} | {l[k].P50:0.000} | {l[k].P99:0.000} | {l[k].P50 - l[0].P50:0.000} | {f[k].P50:0.000} | {f[k].P99:0.000} | {f[k].P50 - f[0].P50:0.000} | {Median(targets[k].Rps):N0} | {Median(targets[k].CpuPerRequest):N0} | {targets[k].MemoryAfterSeries.RssKb / 1024.0:N0} MB |"));
+        }
+
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// Only the memory curve (<c>--api --peers --memory [--smoke]</c>, about three minutes): Keystone and Keystone with
+    /// recording off (and a variant or a baseline build beside them, as in <see cref="RunFirstTokenAsync"/>), each warmed
+    /// up, then the full run's throughput series (16 callers, 3 rounds of 5 s in rotating order, each window's recording
+    /// drained), a short goodput ladder against the 20 ms mock, and 100 / 250 / 500 / 1,000 streams open at once; resident
+    /// memory and each process's own account of it at each point (issue 26: the memory targets, measured as pairs).
+    /// </summary>
+    public static async Task<string> RunMemoryAsync(bool smoke, TextWriter progress)
+    {
+        var load = LoadAverage();
+        var started = Stopwatch.StartNew();
+        using var cts = new CancellationTokenSource();
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
+        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
+        var variantEnv = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
+        var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token);
+        var otherTask = string.IsNullOrEmpty(baselineDll)
+            ? variantEnv.Count == 0 ? null : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: variantEnv)
+            : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, baselineDll);
+        await using var keystone = await keystoneTask;
+        await using var quiet = await quietTask;
+        await using var other = otherTask is null ? null : await otherTask;
+        Target Of(string name, ChildTarget c) => new()
+        {
+            Name = name, Url = c.Url, Model = "bench", ProcessId = c.ProcessId, Child = c,
+            Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", c.ApiKey),
+        };
+        var targets = new List<Target> { Of("Keystone", keystone), Of("Keystone, recording off", quiet) };
+        if (other is not null)
+        {
+            targets.Add(Of(string.IsNullOrEmpty(baselineDll) ? "Keystone, variant" : "Keystone, baseline build", other));
+        }
+
+        var settings = smoke ? Settings.Smoke : Settings.Full;
+        int[] ladder = smoke ? [50] : [1000, 2000, 3000, 4000];
+        var startup = targets.ToDictionary(t => t.Name, t => Memory(t.ProcessId!.Value).RssKb);
+        foreach (var t in targets)
+        {
+            t.Snapshots.Add(("after start", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
+        }
+
+        using var client = ApiBenchmarkHost.CreateClient();
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, settings.WarmUp, Callers);
+            for (var i = 0; i < (smoke ? 3 : 50); i++)
+            {
+                await FirstTokenAsync(client, t, hold: false);
+            }
+
+            await t.Child!.FlushAsync(cts.Token);
+        }
+
+        for (var round = 0; round < settings.Rounds; round++)
+        {
+            foreach (var t in targets.Skip(round % targets.Count).Concat(targets.Take(round % targets.Count)))
+            {
+                var cpuBefore = Cpu(t.ProcessId!.Value);
+                var count = await ClosedLoopAsync(client, t, settings.Window, Callers);
+                await t.Child!.FlushAsync(cts.Token);
+                t.Rps.Add(count / settings.Window.TotalSeconds);
+                t.CpuPerRequest.Add((Cpu(t.ProcessId!.Value) - cpuBefore).TotalMicroseconds / Math.Max(1, count));
+                progress.WriteLine(FormattableString.Invariant($"round {round + 1}: {t.Name} {t.Rps[^1]:0} req/s, {t.CpuPerRequest[^1]:0} µs CPU/request"));
+            }
+        }
+
+        foreach (var t in targets)
+        {
+            t.MemoryAfterSeries = Memory(t.ProcessId!.Value);
+            t.Snapshots.Add(("after the throughput series", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
+        }
+
+        mock.AnswerDelay = SlowUpstream;
+        foreach (var t in targets)
+        {
+            foreach (var rate in ladder)
+            {
+                var step = await OpenLoopAsync(client, t, rate, smoke ? settings.Step : TimeSpan.FromSeconds(3));
+                t.GoodputSteps.Add(FormattableString.Invariant($"{rate}/s: {step.Achieved:0}/s p99 {step.P99:0.0} ms{(step.Errors > 0 ? $", {step.Errors} errors" : "")}"));
+                await t.Child!.FlushAsync(cts.Token);
+                if (step.Errors > 0 || step.P99 > P99Limit)
+                {
+                    break;
+                }
+            }
+        }
+
+        mock.AnswerDelay = TimeSpan.Zero;
+        foreach (var t in targets)
+        {
+            foreach (var level in settings.StreamLevels)
+            {
+                var top = level == settings.StreamLevels[^1];
+                var (rss, open, failed, snapshot) = await StreamsAsync(client, mock, t, level, settings.StreamsOpenWithin, snapshot: top);
+                t.Streams[level] = (rss, open);
+                if (snapshot is not null)
+                {
+                    t.Snapshots.Add(($"{level:N0} streams open", snapshot));
+                }
+
+                Interlocked.Add(ref t.Errors, failed);
+                progress.WriteLine($"{t.Name}: {open}/{level} streams open, {rss / 1024.0:0} MB resident");
+                await t.Child!.FlushAsync(cts.Token);
+            }
+
+            t.PeakKb = Memory(t.ProcessId!.Value).PeakKb;
+            t.Snapshots.Add(("at the end", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
+            t.Snapshots.Add(("at the end, after a full compacting GC", await t.Child!.MemoryAsync(afterGc: true, cts.Token)));
+        }
+
+        if (smoke && targets.FirstOrDefault(t => t.Errors > 0) is { } failing)
+        {
+            throw new InvalidOperationException($"{failing.Name} failed {failing.Errors} requests during the smoke run.");
+        }
+
+        static double Median(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count / 2);
+        static string Mb(long kb) => kb <= 0 ? "—" : (kb / 1024.0).ToString("N0", CultureInfo.InvariantCulture);
+        var md = new StringBuilder();
+        md.AppendLine(FormattableString.Invariant($"{(smoke ? "**Smoke run (figures mean nothing)**. " : "")}Command: `dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --memory{(smoke ? " --smoke" : "")}`; {started.Elapsed.TotalMinutes:0.0} min; load average before {load}, after {LoadAverage()}. ")
+            + FormattableString.Invariant($"Throughput: {Callers} callers, {settings.Rounds} rounds of {settings.Window.TotalSeconds:0.#} s in rotating order, each window's recording drained; then open-loop steps of 3 s ({string.Join(", ", ladder)} req/s) against a 20 ms mock; then streams held open. ")
+            + string.Join("; ", targets.Select(t => $"{t.Name}: {t.Child!.RuntimeNote}")) + ".");
+        md.AppendLine();
+        md.AppendLine("| Resident memory (MB) | " + string.Join(" | ", targets.Select(t => t.Name)) + " |");
+        md.AppendLine("|---|" + string.Concat(targets.Select(_ => "---|")));
+        md.AppendLine("| after start | " + string.Join(" | ", targets.Select(t => Mb(startup[t.Name]))) + " |");
+        md.AppendLine("| after the throughput series (peak so far) | " + string.Join(" | ", targets.Select(t => $"{Mb(t.MemoryAfterSeries.RssKb)} ({Mb(t.MemoryAfterSeries.PeakKb)})")) + " |");
+        foreach (var level in settings.StreamLevels)
+        {
+            md.AppendLine(FormattableString.Invariant($"| {level:N0} streams open | ") + string.Join(" | ", targets.Select(t => t.Streams.TryGetValue(level, out var s) ? FormattableString.Invariant($"{Mb(s.RssKb)} ({s.Open:N0})") : "—")) + " |");
+        }
+
+        md.AppendLine("| peak over the run | " + string.Join(" | ", targets.Select(t => Mb(t.PeakKb))) + " |");
+        md.AppendLine("| req/s at 16 callers (median of the rounds) | " + string.Join(" | ", targets.Select(t => Median(t.Rps).ToString("N0", CultureInfo.InvariantCulture))) + " |");
+        md.AppendLine("| CPU µs per request (median; the recorder's drain included) | " + string.Join(" | ", targets.Select(t => Median(t.CpuPerRequest).ToString("N0", CultureInfo.InvariantCulture))) + " |");
+        md.AppendLine("| per round (req/s) | " + string.Join(" | ", targets.Select(t => string.Join(" / ", t.Rps.Select(r => r.ToString("N0", CultureInfo.InvariantCulture))))) + " |");
+        md.AppendLine();
+        foreach (var t in targets)
+        {
+            md.AppendLine(MemorySnapshot.Table($"Where {t.Name}'s resident memory goes (MB):", t.Snapshots));
+        }
+
+        md.AppendLine("Open-loop steps (offered: achieved, p99):");
+        md.AppendLine();
+        foreach (var t in targets)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {t.Name}: {string.Join("; ", t.GoodputSteps)}");
+        }
+
+        md.AppendLine();
+        md.AppendLine("Memory given back when quiet (each Keystone's log, `Memory:TrimWhenQuiet`):");
+        md.AppendLine();
+        foreach (var t in targets)
+        {
+            var trims = t.Child!.LogLines("Quiet after a burst");
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {t.Name}: {(trims.Count == 0 ? "none" : string.Join("; ", trims))}");
+        }
+
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// Where a request's CPU and allocations go (<c>--api --peers --profile [seconds] [--no-recording]</c>): the bare proxy
+    /// and Keystone as processes of their own with the realistic payload, 16 callers in a closed loop for
+    /// <paramref name="seconds"/> each, after a warm-up. Before each window it prints <c>PROFILE &lt;name&gt; pid &lt;pid&gt;</c>
+    /// so a profiler can attach to that process only (<c>perf record -g -p</c>, with
+    /// <c>KEYSTONE_CHILD_DOTNET_PerfMapEnabled=1</c> for the JIT's symbols); after it, requests/s, the process's CPU and
+    /// managed bytes allocated per request, then a short allocation sample of Keystone (types, share of bytes).
+    /// </summary>
+    public static async Task<string> RunProfileAsync(int seconds, bool recording, TextWriter progress)
+    {
+        var load = LoadAverage();
+        using var cts = new CancellationTokenSource();
+        await using var mock = await PeerMock.StartAsync(Answer, Hold);
+        await using var bare = await ChildTarget.StartAsync("bare", mock.BaseUrl, recording: true, cts.Token);
+        await using var keystone = await ChildTarget.StartAsync("keystone", mock.BaseUrl, recording, cts.Token);
+        var targets = new List<Target>
+        {
+            new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
+            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
+                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+        };
+        using var client = ApiBenchmarkHost.CreateClient();
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(8), Callers);
+        }
+
+        await keystone.FlushAsync(cts.Token);
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture,
+            $"16 callers, {seconds} s per path, realistic payload, recording {(recording ? "on" : "off")}; load average before {load}; Keystone with {keystone.RuntimeNote}.");
+        md.AppendLine();
+        md.AppendLine("| Path | req/s | CPU µs/request | managed bytes allocated/request |");
+        md.AppendLine("|---|---|---|---|");
+        foreach (var t in targets)
+        {
+            progress.WriteLine($"PROFILE {t.Name} pid {t.ProcessId} for {seconds} s");
+            var allocatedBefore = await t.Child!.AllocatedAsync(cts.Token);
+            var cpuBefore = Cpu(t.ProcessId!.Value);
+            var count = await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(seconds), Callers);
+            if (t.Keystone)
+            {
+                await t.Child.FlushAsync(cts.Token);
+            }
+
+            var cpu = (Cpu(t.ProcessId!.Value) - cpuBefore).TotalMicroseconds / Math.Max(1, count);
+            var allocated = (await t.Child.AllocatedAsync(cts.Token) - allocatedBefore) / (double)Math.Max(1, count);
+            progress.WriteLine($"PROFILED {t.Name}");
+            md.AppendLine(FormattableString.Invariant($"| {t.Name} | {count / (double)seconds:N0} | {cpu:N1} | {allocated:N0} |"));
+        }
+
+        await keystone.StartAllocationSampleAsync(cts.Token);
+        await ClosedLoopAsync(client, targets[1], TimeSpan.FromSeconds(Math.Min(seconds, 5)), Callers);
+        await keystone.FlushAsync(cts.Token);
+        md.AppendLine();
+        md.AppendLine("Keystone's allocations by type (the runtime's allocation ticks, share of sampled bytes):");
+        md.AppendLine();
+        foreach (var (type, share) in await keystone.StopAllocationSampleAsync(cts.Token))
+        {
+            md.AppendLine(FormattableString.Invariant($"- {share:P1} {type}"));
         }
 
         return md.ToString();

@@ -42,6 +42,8 @@ internal static class ServeMode
         }
 
         await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true);
+        // The goodput run's stall hunt (issue 26): what this process did while requests were slow, per ladder step.
+        using var probe = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_DIAG") == "1" ? new StallProbe() : null;
         // A tenant with a cap, as a paying tenant has: every call reserves on it (far from its limit: $1,000,000 a month).
         await host.Services.GetRequiredService<IBudgetService>().SetAsync(host.TenantId,
             [new BudgetCapInput(BudgetScope.Tenant, null, BudgetPeriod.Month, 1_000_000_000_000)], null, null, CancellationToken.None);
@@ -50,17 +52,42 @@ internal static class ServeMode
         {
             await host.Recorder.FlushAsync(CancellationToken.None);
             return (host.Recorder.Written, LocalEmbeddingModel.IsLoaded);
-        });
+        }, () => probe?.Take() ?? "no probe (KEYSTONE_BENCH_DIAG=1 starts one)");
     }
 
-    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush)
+    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null)
     {
+        AllocationSampler? sampler = null;
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
         {
-            if (line == "flush")
+            if (line == "allocated")
+            {
+                // Bytes this process has allocated so far (the profile mode's bytes per request: a difference of two).
+                Console.WriteLine(FormattableString.Invariant($"ALLOCATED {GC.GetTotalAllocatedBytes(precise: true)}"));
+            }
+            else if (line == "sample-start")
+            {
+                sampler?.Dispose();
+                sampler = new AllocationSampler();
+                Console.WriteLine("SAMPLING started");
+            }
+            else if (line == "sample-stop")
+            {
+                // Which types the traffic since sample-start allocated (share of the sampled bytes), largest first.
+                var top = sampler?.Top(30).Select(t => FormattableString.Invariant($"{t.Share:0.0000}={t.Type}")) ?? [];
+                sampler?.Dispose();
+                sampler = null;
+                // Tab-separated: type names hold '|' and '=' (local functions: <<SendAsync>g__Core|83_0>d), never a tab.
+                Console.WriteLine("SAMPLE " + string.Join('\t', top));
+            }
+            else if (line == "flush")
             {
                 var (written, loaded) = await flush();
                 Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
+            }
+            else if (line == "diag")
+            {
+                Console.WriteLine("DIAG " + (diag?.Invoke() ?? "no probe"));
             }
             else if (line is "memory" or "memory-after-gc")
             {

@@ -112,7 +112,7 @@ public sealed class PipelineBehaviourTests : IAsyncLifetime
         await using var read = _db.CreateFactory().ForTenant(_tenant);
         var stored = await read.ProviderCredentials.AsNoTracking().SingleAsync();
         Assert.DoesNotContain("sk-tenant-own-key", stored.ProtectedSecret, StringComparison.Ordinal);
-        var trace = await read.Traces.AsNoTracking().SingleAsync();
+        var trace = (await TracePayloads.ReadAsync(read, await read.Calls.Select(c => c.Id).ToListAsync(), raw: true, default)).Values.Single();
         Assert.DoesNotContain("sk-tenant-own-key", trace.RawRequestJson ?? "", StringComparison.Ordinal);
         Assert.Equal(BilledTo.TenantKey, (await read.Calls.AsNoTracking().SingleAsync()).BilledTo);
     }
@@ -126,7 +126,7 @@ public sealed class PipelineBehaviourTests : IAsyncLifetime
         await _gateway.FlushAsync();
 
         await using var read = _db.CreateFactory().ForTenant(_tenant);
-        var trace = await read.Traces.AsNoTracking().SingleAsync(t => t.CallId == result.Outcome.CallId);
+        var trace = (await TracePayloads.ReadOneAsync(read, result.Outcome.CallId, raw: true, default))!;
         Assert.Contains(Redactor.EmailToken, trace.RequestJson, StringComparison.Ordinal);
         Assert.Contains(Redactor.CardToken, trace.RequestJson, StringComparison.Ordinal);
         Assert.DoesNotContain("jane@example.com", trace.RequestJson, StringComparison.Ordinal);
@@ -150,7 +150,7 @@ public sealed class PipelineBehaviourTests : IAsyncLifetime
         await _gateway.FlushAsync();
 
         await using var read = _db.CreateFactory().ForTenant(_tenant);
-        var trace = await read.Traces.AsNoTracking().SingleAsync(t => t.CallId == result.Outcome.CallId);
+        var trace = (await TracePayloads.ReadOneAsync(read, result.Outcome.CallId, raw: true, default))!;
         Assert.Contains("capital of France", trace.RequestJson, StringComparison.Ordinal);
         Assert.Equal(0, trace.RedactionCount);
         Assert.Null(trace.RawRequestJson);

@@ -69,7 +69,7 @@ public sealed class ProviderChainTests : IAsyncLifetime
             a => { Assert.Equal("secondary", a.Provider); Assert.Equal("ok", a.Outcome); });
         Assert.Single(_primary.Requests);
         await using var read = _db.CreateFactory().ForTenant(_tenant);
-        var trace = await read.Traces.AsNoTracking().SingleAsync(t => t.CallId == result.Outcome.CallId);
+        var trace = (await TracePayloads.ReadOneAsync(read, result.Outcome.CallId, raw: true, default))!;
         var attempts = JsonDocument.Parse(trace.AttemptsJson!).RootElement;
         Assert.Equal(2, attempts.GetArrayLength());
         Assert.Equal(503, attempts[0].GetProperty("statusCode").GetInt32());

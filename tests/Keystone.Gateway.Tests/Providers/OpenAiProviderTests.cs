@@ -39,6 +39,42 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
     private static ChatRequest Hello => ProviderTestHost.Chat(new ChatMessage("system", "Be brief."), new ChatMessage("user", "Hello?"));
 
     [Fact]
+    public async Task Complete_TextNeedingEscapes_ReachesTheProviderUnchanged()
+    {
+        // The body is written with JSON's own escaping only (issue 26): apostrophes, HTML characters and non-ASCII text go
+        // out as they are, quotes, backslashes and control characters escaped; the provider reads back the same strings.
+        // A long prompt makes the pooled body buffer grow while writing.
+        var system = string.Concat(Enumerable.Repeat("Don't <b>guess</b> & keep \"quotes\", back\\slashes, Grüße, 😀 + tabs\t and\nlines. ", 200));
+        const string user = "What's \u0001 next?";
+        _server.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini", "ok", 5, 1)));
+
+        await Provider.CompleteAsync(ProviderTestHost.For("gpt-4o-mini", ProviderTestHost.Chat(new ChatMessage("system", system), new ChatMessage("user", user))),
+            CancellationToken.None);
+
+        var sent = _server.LastRequest;
+        var messages = sent.Json.GetProperty("messages");
+        Assert.Equal(system, messages[0].GetProperty("content").GetString());
+        Assert.Equal(user, messages[1].GetProperty("content").GetString());
+        Assert.Contains("Don't <b>guess</b> & keep", sent.Body, StringComparison.Ordinal);
+        Assert.Contains("Grüße", sent.Body, StringComparison.Ordinal);
+        Assert.Contains("\\u0001", sent.Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Complete_ManyCalls_EachSendsItsOwnBody()
+    {
+        // The body buffer is pooled and returned after each call: a later call never sends an earlier call's bytes.
+        for (var i = 0; i < 20; i++)
+        {
+            _server.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini", "ok", 5, 1)));
+            var text = $"Question {i}: " + new string((char)('a' + i), 50 * (20 - i));
+            await Provider.CompleteAsync(ProviderTestHost.For("gpt-4o-mini", ProviderTestHost.Chat(new ChatMessage("user", text))), CancellationToken.None);
+
+            Assert.Equal(text, _server.LastRequest.Json.GetProperty("messages")[0].GetProperty("content").GetString());
+        }
+    }
+
+    [Fact]
     public async Task Complete_WithoutCachedTokens_ReportsUsageAndGoldenCost()
     {
         _server.Enqueue(MockReply.Json(200, MockOpenAiServer.ChatCompletion("gpt-4o-mini-2024-07-18", "Hi there.", promptTokens: 1234, completionTokens: 567)));

@@ -108,14 +108,17 @@ public sealed class TraceIndexerTests : IAsyncLifetime
     [Fact]
     public async Task IndexPending_DamagedOrForeignPayload_IsPassedWithoutStoppingTheOthers()
     {
+        // A damaged pack (Brotli refuses it), and a trace row of the per-row form with damaged payloads.
         var ids = Record(("s", "good parcel", "fine"));
+        var perRow = Record(("s", "good parcel", "fine"));
         await using (var db = _db.CreateFactory().ForSystem())
         {
-            await db.Database.ExecuteSqlAsync($"UPDATE llm_traces SET request_json = X'01FFFFFF', response_json = 'not json' WHERE call_id = {ids[0]}");
+            await db.Database.ExecuteSqlAsync($"UPDATE llm_trace_packs SET payloads = X'0210000000FFFFFF' WHERE id = (SELECT pack_id FROM llm_traces WHERE call_id = {ids[0]})");
+            await db.Database.ExecuteSqlAsync($"UPDATE llm_traces SET pack_id = NULL, pack_slot = NULL, request_json = X'01FFFFFF', response_json = 'not json' WHERE call_id = {perRow[0]}");
         }
 
         var good = Record(("s", "other parcel", "fine"))[0];
-        Assert.Equal(2, Pass().Traces);
+        Assert.Equal(3, Pass().Traces);
         Assert.Equal(new[] { good }, await SearchAsync("parcel"));
     }
 

@@ -29,6 +29,29 @@ public sealed class ApiJsonContextTests
         Assert.Equal(System.Text.Encoding.UTF8.GetString(general), System.Text.Encoding.UTF8.GetString(generated));
     }
 
+    [Theory]
+    [MemberData(nameof(Answers))]
+    public void Answer_AsSentOnTheWire_IsTheSameJsonValueAsTheWebDefaults(ChatCompletionResponse answer)
+    {
+        var general = JsonSerializer.SerializeToUtf8Bytes(answer, WebDefaults);
+
+        var sent = JsonSerializer.SerializeToUtf8Bytes(answer, ApiJsonContext.Answer);
+
+        using var expected = JsonDocument.Parse(general);
+        using var actual = JsonDocument.Parse(sent);
+        Assert.True(JsonElement.DeepEquals(expected.RootElement, actual.RootElement), System.Text.Encoding.UTF8.GetString(sent));
+    }
+
+    [Fact]
+    public void Answer_AsSentOnTheWire_EscapesOnlyWhatJsonRequires()
+    {
+        var json = System.Text.Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(
+            Answer(new ChatChoiceMessage("assistant", "<b>\"Grüße\" & 'ok'</b>\n\u0001 + 1", null), "stop"), ApiJsonContext.Answer));
+
+        // As OpenAI answers: text as it is, only quotes, backslashes and control characters escaped.
+        Assert.Contains("""<b>\"Grüße\" & 'ok'</b>\n\u0001 + 1""", json, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ChatCompletionResponse_ToolCallsAbsent_OmitsTheField()
     {

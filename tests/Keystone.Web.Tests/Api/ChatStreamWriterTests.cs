@@ -46,6 +46,26 @@ public sealed class ChatStreamWriterTests
         Assert.Equal(4, string.Concat(body.Writes).Split("\n\n", StringSplitOptions.RemoveEmptyEntries).Count(e => e.StartsWith("data: {", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task Stream_ProviderSentEverythingAtOnce_TheFirstTokenLeavesBeforeTheRestIsWritten()
+    {
+        // An instant upstream: every event is ready at once. The first token must not wait for the burst behind it.
+        var body = new FlushRecordingStream();
+        var http = new DefaultHttpContext();
+        http.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(body));
+        var writer = new ChatStreamWriter(http, TimeProvider.System, TimeSpan.FromMinutes(5));
+
+        await writer.WriteAsync(Events(Task.CompletedTask), "fast", includeUsage: false, CancellationToken.None);
+
+        Assert.Equal(2, body.Writes.Count);
+        Assert.Contains("\"role\":\"assistant\"", body.Writes[0], StringComparison.Ordinal);
+        Assert.Contains("\"content\":\"Hello\"", body.Writes[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("world", body.Writes[0], StringComparison.Ordinal);
+        // The rest of the burst is coalesced into one write.
+        Assert.Contains("\"content\":\" world\"", body.Writes[1], StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", body.Writes[1], StringComparison.Ordinal);
+    }
+
     private static async IAsyncEnumerable<ChatStreamEvent> Events(Task nextPiece)
     {
         var callId = Guid.NewGuid();

@@ -125,7 +125,11 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         page.Find("[data-test=policy-thresholds]").Change("90, 50%");
         page.Find("[data-test=policy-degrade]").Click();
         page.Find("[data-test=policy-save]").Click();
-        page.WaitForAssertion(() => Assert.Equal(BudgetAction.Degrade, BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None).Result.ActionAtLimit), Wait);
+        // The read runs off the renderer's synchronization context (Task.Run): the assertion runs on it, and on SQLite the
+        // read waits for the budget ledger's own thread to write the counters (decision 59), whose answer resumes on the
+        // captured context; blocking that context with .Result deadlocked the test run.
+        page.WaitForAssertion(() => Assert.Equal(BudgetAction.Degrade,
+            Task.Run(() => BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).GetAwaiter().GetResult().ActionAtLimit), Wait);
 
         var saved = await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None);
         Assert.Equal([50, 90], saved.SoftThresholdsPercent);

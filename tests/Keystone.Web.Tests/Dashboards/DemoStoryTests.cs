@@ -130,7 +130,7 @@ public sealed class DemoStoryTests(DemoStoryFixture fixture) : IClassFixture<Dem
         var (from, until) = DemoHistorySeed.OutageWindow(DemoStoryFixture.Days, DateTime.UtcNow);
         await using var db = fixture.App.CreateSystemDb();
         var failed = await db.Calls.AsNoTracking().Where(c => c.Status == CallStatus.Error).ToListAsync();
-        var traces = await db.Traces.AsNoTracking().Where(t => failed.Select(c => c.Id).Contains(t.CallId)).ToListAsync();
+        var traces = (await TracePayloads.ReadAsync(db, failed.Select(c => c.Id).ToList(), raw: false, default)).Values.ToList();
 
         Assert.NotEmpty(failed);
         Assert.All(failed, c => Assert.InRange(c.CreatedUtc, from, until));

@@ -1,4 +1,5 @@
 using Bunit;
+using Keystone.Data.Calls;
 using Keystone.Data.Knowledge;
 using Keystone.Web.Features.Playground;
 using Keystone.Web.Platform;
@@ -51,7 +52,7 @@ public sealed class PlaygroundKnowledgeTests : PlaygroundPageTestBase
         Assert.StartsWith("[1]", page.Find("[data-test=citation]").TextContent.Trim(), StringComparison.Ordinal);
         await FlushRecorderAsync();
         await using var db = Factory.ForSystem();
-        var requests = await db.Traces.Select(t => t.RequestJson).ToListAsync();
+        var requests = (await TracePayloads.ReadAsync(db, await db.Calls.Select(c => c.Id).ToListAsync(), raw: false, default)).Values.Select(t => t.RequestJson).ToList();
         Assert.Contains(requests, r => r != null && r.Contains("knowledge-passage", StringComparison.Ordinal)
             && r.Contains("within 14 days", StringComparison.Ordinal) && r.Contains("not instructions", StringComparison.Ordinal));
     }

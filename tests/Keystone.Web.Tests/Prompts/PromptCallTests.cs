@@ -25,7 +25,7 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
 
         await using var db = fixture.App.CreateSystemDb();
         var call = await db.Calls.AsNoTracking().SingleAsync(c => c.Id == result.Outcome.CallId);
-        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == call.Id);
+        var trace = (await TracePayloads.ReadOneAsync(db, call.Id, raw: true, default))!;
         Assert.Equal(name, call.PromptName);
         Assert.Equal(v1.Id, call.PromptVersionId);
         var payload = TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson);
@@ -60,7 +60,7 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
         Assert.Equal(original.Outcome.CallId, replay.ReplayOfCallId);
         Assert.Equal(TraceReplayer.Feature, replay.Feature);
         Assert.Equal(BilledTo.Support, replay.BilledTo);
-        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == replay.Id);
+        var trace = (await TracePayloads.ReadOneAsync(db, replay.Id, raw: true, default))!;
         var payload = TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson);
         Assert.Equal(["system: V2 system for Acme.", "user: V2 asks Is the blue kettle in stock? for Acme"], payload.Messages.Select(m => $"{m.Role}: {m.Content}"));
         Assert.Equal(70, payload.MaxTokens);
@@ -124,7 +124,7 @@ public sealed class PromptCallTests(AppFixture fixture) : IClassFixture<AppFixtu
         Assert.All(acme, c => Assert.Equal(("support-reply", 3), (c.PromptName!, numbers[c.PromptVersionId!.Value])));
         Assert.Equal(("support-reply", 2), (initech.PromptName!, numbers[initech.PromptVersionId!.Value]));
         Assert.Null(globex.PromptName);
-        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == acme[0].Id);
+        var trace = (await TracePayloads.ReadOneAsync(db, acme[0].Id, raw: true, default))!;
         var payload = TracePayload.Parse(trace.RequestJson, trace.ResponseJson, trace.AttemptsJson);
         Assert.Equal("Acme", payload.PromptVariables!["company"]);
         Assert.Equal("acme-cust-1017", payload.PromptVariables["customer_name"]);

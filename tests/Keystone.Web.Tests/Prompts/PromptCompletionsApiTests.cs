@@ -1,3 +1,4 @@
+using Keystone.Data.Calls;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -46,7 +47,7 @@ public sealed class PromptCompletionsApiTests(AppFixture fixture) : IClassFixtur
         Assert.Equal(v1.Id, call.PromptVersionId);
         Assert.Equal("api-cust-1", call.EndUser);
         Assert.NotNull(call.ApiKeyId);
-        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == call.Id);
+        var trace = (await TracePayloads.ReadOneAsync(db, call.Id, raw: true, default))!;
         Assert.Contains("V1: Do you ship to Norway?", trace.RequestJson, StringComparison.Ordinal);
     }
 

@@ -93,7 +93,7 @@ public sealed class PromptTestRunTests : KeystoneComponentTest, IClassFixture<Ap
         await using var db = _fixture.App.CreateSystemDb();
         var call = await db.Calls.AsNoTracking().SingleAsync(c => c.PromptName == name && c.Feature == PromptWorkbench.TestFeature && c.PromptVersionId == null);
         Assert.Equal("fast", call.Alias);
-        var trace = await db.Traces.AsNoTracking().SingleAsync(t => t.CallId == call.Id);
+        var trace = (await TracePayloads.ReadOneAsync(db, call.Id, raw: true, default))!;
         Assert.Contains("Draft asks hello", trace.RequestJson, StringComparison.Ordinal);
     }
 

@@ -33,12 +33,12 @@ public abstract class TraceRetentionJobTests : IAsyncLifetime
         }
     }
 
-    private TraceRetentionJob Job(int rawDays = 7, int redactedDays = 30) => new(Factory,
+    private protected TraceRetentionJob Job(int rawDays = 7, int redactedDays = 30) => new(Factory,
         Factory.Provider == DatabaseProvider.Postgres ? new PostgresTraceIndexCleanup() : new SqliteTraceIndexCleanup(),
         Microsoft.Extensions.Options.Options.Create(new TracesOptions { RawDays = rawDays, RedactedDays = redactedDays }),
         _clock, NullLogger<TraceRetentionJob>.Instance);
 
-    private DateTime DaysAgo(double days) => _clock.GetUtcNow().UtcDateTime.AddDays(-days);
+    protected DateTime DaysAgo(double days) => _clock.GetUtcNow().UtcDateTime.AddDays(-days);
 
     [Fact]
     public async Task Run_DefaultWindows_DropsRawAfterRawDaysAndTracesAfterRedactedDaysButKeepsCalls()
@@ -103,6 +103,67 @@ public sealed class SqliteTraceRetentionJobTests : TraceRetentionJobTests
     {
         var db = await SqliteTestDatabase.CreateAsync();
         return (db, db.CreateFactory());
+    }
+
+    /// <summary>Stores calls as SQLite's call recorder does: the payloads packed per batch and tenant (issue 26).</summary>
+    private void WritePacked(params (LlmCall Call, LlmTrace Trace)[] rows)
+    {
+        using var db = Factory.ForSystem();
+        new Keystone.Gateway.Recording.SqliteCallBatchWriter().Write(db, [.. rows.Select(r => r.Call)], [.. rows.Select(r => r.Trace)]);
+    }
+
+    [Fact]
+    public async Task Run_PackedTraces_DropsTheRawPartPastRawDaysAndWholePacksPastRedactedDays()
+    {
+        var now = DaysAgo(0);
+        var fresh = Call(Acme, now.AddDays(-1), prompt: "fresh words", rawPrompt: "fresh secret");
+        var middle = Call(Acme, now.AddDays(-10), prompt: "middle words", rawPrompt: "middle secret");
+        var old = Call(Acme, now.AddDays(-31), prompt: "ancient words", rawPrompt: "ancient secret");
+        // One batch each: a batch's traces share a pack, and packs hold one batch.
+        WritePacked(fresh);
+        WritePacked(middle);
+        WritePacked(old);
+
+        var result = await Job().RunAsync(CancellationToken.None);
+
+        // The old trace row and its pack are gone; the middle pack lost its raw part only; the fresh one is whole.
+        Assert.Equal(new TraceRetentionResult(1, 1), result);
+        await using var db = Factory.ForSystem();
+        Assert.Equal(2, await db.Set<LlmTracePack>().CountAsync());
+        var traces = await TracePayloads.ReadAsync(db, [fresh.Call.Id, middle.Call.Id, old.Call.Id], raw: true, CancellationToken.None);
+        Assert.False(traces.ContainsKey(old.Call.Id));
+        Assert.Contains("fresh secret", traces[fresh.Call.Id].RawRequestJson, StringComparison.Ordinal);
+        Assert.Null(traces[fresh.Call.Id].RawPurgedUtc);
+        Assert.Contains("middle words", traces[middle.Call.Id].RequestJson, StringComparison.Ordinal);
+        Assert.Null(traces[middle.Call.Id].RawRequestJson);
+        Assert.False(traces[middle.Call.Id].HasRaw);
+        Assert.Equal(now, traces[middle.Call.Id].RawPurgedUtc);
+        Assert.Equal(3, await db.Calls.CountAsync());
+
+        // A second run has nothing left to do.
+        Assert.Equal(new TraceRetentionResult(0, 0), await Job().RunAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Run_PackedTracesWithTenantOverride_PurgesOnlyThatTenantsPacksByItsWindows()
+    {
+        var now = DaysAgo(0);
+        var acme = Call(Acme, now.AddDays(-5), prompt: "acme words", rawPrompt: "acme secret");
+        var globex = Call(Globex, now.AddDays(-5), prompt: "globex words", rawPrompt: "globex secret");
+        WritePacked(acme, globex);
+        await using (var db = Factory.ForSystem())
+        {
+            db.TraceRetentionPolicies.Add(new TraceRetentionPolicy { TenantId = Globex, RawDays = 1, RedactedDays = 3 });
+            await db.SaveChangesAsync();
+        }
+
+        await Job().RunAsync(CancellationToken.None);
+
+        await using var check = Factory.ForSystem();
+        Assert.Equal(new[] { Acme }, await check.Set<LlmTracePack>().Select(p => p.TenantId).ToListAsync());
+        var acmeTrace = await TracePayloads.ReadOneAsync(check, acme.Call.Id, raw: true, CancellationToken.None);
+        Assert.Contains("acme secret", acmeTrace!.RawRequestJson, StringComparison.Ordinal);
+        Assert.Null(await TracePayloads.ReadOneAsync(check, globex.Call.Id, raw: true, CancellationToken.None));
     }
 }
 

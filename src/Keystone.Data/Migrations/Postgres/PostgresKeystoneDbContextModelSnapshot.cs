@@ -1575,6 +1575,14 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_utc");
 
+                    b.Property<long?>("PackId")
+                        .HasColumnType("bigint")
+                        .HasColumnName("pack_id");
+
+                    b.Property<int?>("PackSlot")
+                        .HasColumnType("integer")
+                        .HasColumnName("pack_slot");
+
                     b.Property<DateTime?>("RawPurgedUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("raw_purged_utc");

@@ -1560,6 +1560,14 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("created_utc");
 
+                    b.Property<long?>("PackId")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("pack_id");
+
+                    b.Property<int?>("PackSlot")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("pack_slot");
+
                     b.Property<DateTime?>("RawPurgedUtc")
                         .HasColumnType("TEXT")
                         .HasColumnName("raw_purged_utc");
@@ -1599,6 +1607,55 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
 
                     b.ToTable("llm_traces", (string)null);
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTracePack", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<int>("Count")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("count");
+
+                    b.Property<DateTime>("FirstCreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("first_created_utc");
+
+                    b.Property<DateTime>("LastCreatedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_created_utc");
+
+                    b.Property<byte[]>("Payloads")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("payloads");
+
+                    b.Property<int>("RawCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("raw_count");
+
+                    b.Property<byte[]>("RawPayloads")
+                        .HasColumnType("BLOB")
+                        .HasColumnName("raw_payloads");
+
+                    b.Property<DateTime?>("RawPurgedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("raw_purged_utc");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_llm_trace_packs");
+
+                    b.HasIndex("TenantId", "FirstCreatedUtc")
+                        .HasDatabaseName("ix_llm_trace_packs_tenant_id_first_created_utc");
+
+                    b.ToTable("llm_trace_packs", (string)null);
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.SavedTraceSearch", b =>
@@ -4379,6 +4436,16 @@ namespace Keystone.Data.Migrations.Sqlite
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_llm_traces_llm_calls_call_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTracePack", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_llm_trace_packs_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>

@@ -20,12 +20,14 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     public async Task<ProviderChatResponse> CompleteAsync(ProviderChatRequest request, CancellationToken ct)
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
-        using var message = BuildChat(request, baseUrl, apiKey, stream: false);
+        // The body's pooled buffer goes back once the request is done with it (declared first: disposed last).
+        using var body = new PooledBodyWriter(BodySizeHint(request));
+        using var message = BuildChat(request, body, baseUrl, apiKey, stream: false);
         using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, time, ct);
-        var body = await response.Content.ReadAsByteArrayAsync(ct);
+        var answer = await response.Content.ReadAsByteArrayAsync(ct);
         try
         {
-            return OpenAiResponseReader.ParseChat(body);
+            return OpenAiResponseReader.ParseChat(answer);
         }
         catch (Exception ex) when (ex is JsonException or InvalidOperationException or KeyNotFoundException)
         {
@@ -36,14 +38,16 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     public async IAsyncEnumerable<ProviderStreamEvent> StreamAsync(ProviderChatRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
         var (baseUrl, apiKey) = _endpoint.Target(request.Credentials);
-        using var message = BuildChat(request, baseUrl, apiKey, stream: true);
+        // The body's pooled buffer goes back once the request is done with it (declared first: disposed last).
+        using var body = new PooledBodyWriter(BodySizeHint(request));
+        using var message = BuildChat(request, body, baseUrl, apiKey, stream: true);
         using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, time, ct);
-        await using var body = await response.Content.ReadAsStreamAsync(ct);
-        using var sse = new SseReader(body, name, _endpoint.IdleTimeout);
+        await using var events = await response.Content.ReadAsStreamAsync(ct);
+        using var sse = new SseReader(events, name, _endpoint.IdleTimeout);
         string? finish = null;
         Usage? usage = null;
         var done = false;
-        var events = new List<ProviderStreamEvent>(2); // reused per chunk: each chunk's events are yielded before the next is read
+        var parsedEvents = new List<ProviderStreamEvent>(2); // reused per chunk: each chunk's events are yielded before the next is read
         while (!done && await sse.ReadAsync(ct) is { } ev)
         {
             if (ev.Data == "[DONE]")
@@ -52,7 +56,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
                 break;
             }
 
-            var parsed = OpenAiResponseReader.ParseChunk(name, ev.Data, apiKey, events);
+            var parsed = OpenAiResponseReader.ParseChunk(name, ev.Data, apiKey, parsedEvents);
             finish = parsed.Finish ?? finish;
             usage = parsed.Usage ?? usage;
             foreach (var e in parsed.Events)
@@ -78,12 +82,12 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
     {
         var (baseUrl, apiKey) = _endpoint.Target(credentials);
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, OpenAiRequestWriter.WriterOptions))
         {
             OpenAiRequestWriter.WriteEmbeddingsBody(w, model, inputs, dimensions);
         }
 
-        using var message = Post(ProviderHttp.Combine(baseUrl, "embeddings"), buffer, apiKey);
+        using var message = Post(_endpoint.Url(baseUrl, "embeddings"), buffer.WrittenMemory, apiKey);
         using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: false, time, ct);
         var body = await response.Content.ReadAsByteArrayAsync(ct);
         try
@@ -96,11 +100,11 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         }
     }
 
-    private HttpRequestMessage Post(Uri uri, ArrayBufferWriter<byte> body, string? apiKey)
+    private HttpRequestMessage Post(Uri uri, ReadOnlyMemory<byte> body, string? apiKey)
     {
         var message = new HttpRequestMessage(HttpMethod.Post, uri)
         {
-            Content = new ReadOnlyMemoryContent(body.WrittenMemory),
+            Content = new ReadOnlyMemoryContent(body),
         };
         message.Content.Headers.ContentType = ProviderHttp.JsonMediaType;
         ProviderHttp.AddApiKey(message, options, apiKey);
@@ -108,21 +112,35 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         return message;
     }
 
-    private HttpRequestMessage BuildChat(ProviderChatRequest request, Uri baseUrl, string? apiKey, bool stream)
+    private HttpRequestMessage BuildChat(ProviderChatRequest request, PooledBodyWriter body, Uri baseUrl, string? apiKey, bool stream)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(body, OpenAiRequestWriter.WriterOptions))
         {
             OpenAiRequestWriter.WriteChatBody(w, request, stream, MaxTokensParameter(baseUrl));
         }
 
-        var message = Post(ProviderHttp.Combine(baseUrl, "chat/completions"), buffer, apiKey);
+        var message = Post(_endpoint.Url(baseUrl, "chat/completions"), body.WrittenMemory, apiKey);
         if (stream)
         {
             message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
         }
 
         return message;
+    }
+
+    /// <summary>
+    /// Room for the body at the first try: the messages' characters (ASCII text is one byte each) and the fields around
+    /// them; the writer still asks for a string's worst case before writing it, and the pooled buffer grows once then.
+    /// </summary>
+    private static int BodySizeHint(ProviderChatRequest request)
+    {
+        var chars = 512;
+        foreach (var m in request.Request.Messages)
+        {
+            chars += (m.Content?.Length ?? 0) + 64;
+        }
+
+        return Math.Min(chars, 1 << 20);
     }
 
     /// <summary>OpenAI itself (and Azure) want <c>max_completion_tokens</c> (reasoning models reject the old field); other servers mostly know only <c>max_tokens</c>.</summary>

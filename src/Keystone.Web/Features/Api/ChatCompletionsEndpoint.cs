@@ -49,7 +49,7 @@ internal static class ChatCompletionsEndpoint
                     result.ToolCalls.Count == 0 ? null : result.ToolCalls.Select(ToDto).ToList()), result.FinishReason),
             ],
             Usage: UsageOf(result.Usage, result.Outcome.CostMicros));
-        await ApiHttp.WriteJsonAsync(http.Response, response, ApiJsonContext.Default.ChatCompletionResponse, ct);
+        await ApiHttp.WriteJsonAsync(http.Response, response, ApiJsonContext.Answer, ct);
     }
 
     public static string CompletionId(Guid callId) => "chatcmpl-" + callId.ToString("N");
@@ -75,8 +75,9 @@ internal static class ChatCompletionsEndpoint
 /// <c>x_keystone_cache</c>), so a client reads it from the same place whether the headers made it or not.
 /// Flush policy (issue 26, time to first token): chunks are written into the response's pipe and flushed when the
 /// gateway has no next event ready, never later. The headers, the role chunk and the first token leave in one write,
-/// and a burst the provider sent at once leaves at once, instead of one socket write (and one wake-up of the client)
-/// per chunk; a chunk never waits in the buffer while the gateway waits for the provider.
+/// flushed at once even when more is ready (the first token never waits for a burst behind it), and a burst the
+/// provider sent at once after it leaves at once, instead of one socket write (and one wake-up of the client) per
+/// chunk; a chunk never waits in the buffer while the gateway waits for the provider.
 /// </summary>
 internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, TimeSpan keepAlive)
 {
@@ -91,6 +92,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     private long _created;
     private bool _started;
     private bool _sentRole;
+    private bool _sentFirstToken;
 
     public async Task WriteAsync(IAsyncEnumerable<ChatStreamEvent> events, string requestedModel, bool includeUsage, CancellationToken ct)
     {
@@ -133,10 +135,12 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                 case TextDelta text:
                     await StartAsync(ct);
                     WriteChunk(w => Delta(w, role: false, text.Text, null), null);
+                    await FirstTokenOutAsync(ct);
                     break;
                 case ToolCallDelta tool:
                     await StartAsync(ct);
                     WriteChunk(w => Delta(w, role: false, null, tool), null);
+                    await FirstTokenOutAsync(ct);
                     break;
                 case StreamCompleted completed:
                     await CompleteAsync(completed.Result, includeUsage, ct);
@@ -167,7 +171,9 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             var delay = Task.Delay(keepAlive, clock, delays.Token);
             if (await Task.WhenAny(pending, delay) == pending)
             {
-                await delays.CancelAsync();
+                // Cancel, not CancelAsync: CancelAsync runs the timer's cancellation on a thread-pool thread and awaiting it
+                // held the first token back by that hop (issue 26, decision 0057); cancelling a delay inline is cheap.
+                delays.Cancel();
                 return await pending;
             }
 
@@ -184,6 +190,23 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                 throw;
             }
         }
+    }
+
+    /// <summary>
+    /// The first token leaves at once (with the headers and the role chunk before it, one write), even when more is ready:
+    /// a provider that sends its first words in a burst with the next ones (an instant upstream, a fast model) would
+    /// otherwise hold the first token back until the reader caught up with the burst (issue 26, time to first token;
+    /// decision 0057). Later tokens are coalesced as before.
+    /// </summary>
+    private async ValueTask FirstTokenOutAsync(CancellationToken ct)
+    {
+        if (_sentFirstToken)
+        {
+            return;
+        }
+
+        _sentFirstToken = true;
+        await _response.BodyWriter.FlushAsync(ct);
     }
 
     /// <summary>

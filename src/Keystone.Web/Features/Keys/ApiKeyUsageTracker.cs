@@ -41,14 +41,44 @@ internal sealed class ApiKeyUsageTracker(
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The name of the thread that writes the last-used times (at most 15 characters: Linux shows no more).</summary>
+    internal const string FlushThreadName = "ks-key-usage";
+
+    /// <summary>
+    /// The flush loop runs on a thread of its own, never on the thread pool (issue 26, decision 0059): on SQLite every
+    /// "async" database call runs synchronously, and an update that meets the write lock (the call recorder's batches,
+    /// the trace indexer's passes) sleeps 150 ms in Microsoft.Data.Sqlite's busy loop on the calling thread, which on a
+    /// pool thread stalls every request in flight. Blocking on the flush is what this thread is for.
+    /// </summary>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try
+            {
+                FlushLoop(stoppingToken);
+            }
+            finally
+            {
+                done.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = FlushThreadName,
+        }.Start();
+        return done.Task;
+    }
+
+    private void FlushLoop(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await Task.Delay(options.CurrentValue.LastUsedFlushInterval, clock, stoppingToken);
-                await FlushAsync(stoppingToken);
+                Task.Delay(options.CurrentValue.LastUsedFlushInterval, clock, stoppingToken).GetAwaiter().GetResult();
+                FlushAsync(stoppingToken).GetAwaiter().GetResult();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

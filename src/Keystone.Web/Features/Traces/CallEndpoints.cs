@@ -32,7 +32,7 @@ internal static class CallEndpoints
         }
 
         var call = calls[0];
-        var attempts = await db.Traces.AsNoTracking().Where(t => t.CallId == call.Id).Select(t => t.AttemptsJson).FirstOrDefaultAsync(ct);
+        var attempts = (await TracePayloads.ReadOneAsync(db, call.Id, raw: false, ct))?.AttemptsJson;
         var feedback = await db.Feedback.AsNoTracking().Where(f => f.TraceId == id && f.TenantId == key.TenantId)
             .OrderBy(f => f.CreatedUtc).ToListAsync(ct);
         var cacheSource = call.CacheSourceCallId is { } source

@@ -1,6 +1,6 @@
 using Keystone.Data;
+using Keystone.Data.Calls;
 using Keystone.Web.Features.Evals;
-using Microsoft.EntityFrameworkCore;
 
 namespace Keystone.Web.Features.Traces;
 
@@ -17,10 +17,9 @@ internal sealed class TraceCandidatePayloads(KeystoneDbFactory dbFactory) : IRec
     {
         var ids = callIds.ToList();
         await using var db = dbFactory.ForSystem();
-        var rows = await db.Traces.AsNoTracking().Where(t => ids.Contains(t.CallId))
-            .Select(t => new { t.CallId, t.RequestJson, t.ResponseJson }).ToListAsync(ct);
+        var traces = await TracePayloads.ReadAsync(db, ids, raw: false, ct);
         var result = new Dictionary<Guid, RecordedCallPayload>();
-        foreach (var row in rows)
+        foreach (var row in traces.Values)
         {
             var payload = TracePayload.Parse(row.RequestJson, row.ResponseJson, null);
             var messages = payload.Messages.Where(m => Roles.Contains(m.Role) && !string.IsNullOrEmpty(m.Content))

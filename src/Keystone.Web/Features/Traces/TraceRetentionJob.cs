@@ -11,7 +11,8 @@ internal sealed record TraceRetentionResult(int RawPurged, int TracesDeleted);
 /// <summary>
 /// Daily: drops raw payloads after <c>Traces:RawDays</c>, deletes the redacted trace after
 /// <c>Traces:RedactedDays</c> (per-tenant overrides win); call rows stay for the dashboards. Re-entrant:
-/// each step only touches rows that still need it.
+/// each step only touches rows that still need it. On SQLite the recorder's payloads are in packs, purged by
+/// <see cref="ITraceIndexCleanup.PurgePacksAsync"/> (whole packs, and the raw part of a pack).
 /// </summary>
 internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndexCleanup index, IOptions<TracesOptions> options, TimeProvider clock,
     ILogger<TraceRetentionJob> log)
@@ -37,12 +38,15 @@ internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndex
                 now.AddDays(-(o.RawDays ?? defaults.RawDays)), now.AddDays(-(o.RedactedDays ?? defaults.RedactedDays)), now, ct);
             rawPurged += r;
             deleted += d;
+            rawPurged += await index.PurgePacksAsync(db, o.TenantId, [], now.AddDays(-(o.RawDays ?? defaults.RawDays)),
+                now.AddDays(-(o.RedactedDays ?? defaults.RedactedDays)), now, ct);
         }
 
         var (rawRest, deletedRest) = await PurgeAsync(db, q => q.Where(t => !overridden.Contains(t.TenantId)),
             now.AddDays(-defaults.RawDays), now.AddDays(-defaults.RedactedDays), now, ct);
         rawPurged += rawRest;
         deleted += deletedRest;
+        rawPurged += await index.PurgePacksAsync(db, null, overridden, now.AddDays(-defaults.RawDays), now.AddDays(-defaults.RedactedDays), now, ct);
 
         await index.PurgeOrphansAsync(db, ct);
 

@@ -32,17 +32,8 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
             return null;
         }
 
-        var trace = await db.Traces.AsNoTracking().Where(t => t.CallId == call.Id)
-            .Select(t => new
-            {
-                t.RequestJson,
-                t.ResponseJson,
-                t.AttemptsJson,
-                t.RedactionCount,
-                t.RawPurgedUtc,
-                HasRaw = t.RawRequestJson != null || t.RawResponseJson != null,
-            })
-            .FirstOrDefaultAsync(ct);
+        // Either storage form (a trace row's own payloads, or its pack on SQLite): TracePayloads reads both.
+        var trace = await TracePayloads.ReadOneAsync(db, call.Id, raw: false, ct);
         var tenantName = await db.Tenants.Where(t => t.Id == call.TenantId).Select(t => t.Name).FirstOrDefaultAsync(ct);
         // People read a member's name, not the console user id the call carries (issue 21).
         var userName = call.UserId is { } userId
@@ -69,8 +60,8 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
         string? sourceQuestion = null;
         if (call is { CacheStatus: CacheStatus.Semantic, CacheSourceCallId: { } source })
         {
-            var sourceRequest = await db.Traces.AsNoTracking().Where(t => t.CallId == source && t.TenantId == call.TenantId)
-                .Select(t => t.RequestJson).FirstOrDefaultAsync(ct);
+            var sourceTrace = await TracePayloads.ReadOneAsync(db, source, raw: false, ct);
+            var sourceRequest = sourceTrace?.TenantId == call.TenantId ? sourceTrace.RequestJson : null;
             sourceQuestion = TracePayload.Parse(sourceRequest, null, null).Messages.LastOrDefault(m => m.Role == "user")?.Content;
         }
 
@@ -101,9 +92,7 @@ internal sealed class TraceViewer(IDbContextFactory<KeystoneDbContext> dbFactory
         }
 
         await using var db = await dbFactory.CreateDbContextAsync(ct);
-        var raw = await db.Traces.AsNoTracking().Where(t => t.CallId == callId)
-            .Select(t => new { t.TenantId, t.RawRequestJson, t.RawResponseJson })
-            .FirstOrDefaultAsync(ct);
+        var raw = await TracePayloads.ReadOneAsync(db, callId, raw: true, ct);
         if (raw is null || (raw.RawRequestJson is null && raw.RawResponseJson is null))
         {
             return null;
