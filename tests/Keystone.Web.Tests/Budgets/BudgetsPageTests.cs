@@ -134,6 +134,8 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
         var saved = await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None);
         Assert.Equal([50, 90], saved.SoftThresholdsPercent);
 
+        // The page reloads after a save and its buttons are disabled until then: a click before would be ignored.
+        page.WaitForAssertion(() => Assert.False(page.Find("[data-test=policy-save]").HasAttribute("disabled")), Wait);
         page.Find("[data-test=policy-thresholds]").Change("50, lots");
         page.Find("[data-test=policy-save]").Click();
         page.WaitForAssertion(() => Assert.Contains("'lots' is not a percentage", page.Find("[data-test=policy-error]").TextContent, StringComparison.Ordinal), Wait);
