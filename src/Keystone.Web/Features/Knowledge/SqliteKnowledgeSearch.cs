@@ -54,7 +54,7 @@ internal sealed class SqliteKnowledgeSearch(KeystoneDbFactory dbFactory, VectorS
     /// chunk held it, the rest still fill half of the tenant's (count − other tenants' chunks ≥ half) is common for the
     /// tenant. Only a word between the two is counted within the tenant's scope — intersecting its list with the scope
     /// token, the costly step (about 100 ms at 100,000 chunks) — and that count stops at half (LIMIT): past it the answer
-    /// is known. The bounds use the counts of the moment; the decision is the one the exact count would give.
+    /// is known. The counts come from one read transaction; the decision is the one the exact count would give.
     /// </summary>
     private async Task<long> WordCountAsync(Guid tenantId, string word, long tenantChunks, CancellationToken ct)
     {
@@ -63,42 +63,48 @@ internal sealed class SqliteKnowledgeSearch(KeystoneDbFactory dbFactory, VectorS
         await db.Database.OpenConnectionAsync(ct);
         try
         {
-            long everywhere, all, tenant;
-            await using (var command = db.Database.GetDbConnection().CreateCommand())
-            {
-                command.CommandText = """
-                    SELECT (SELECT count(*) FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH @match),
-                           (SELECT count(*) FROM knowledge_chunks),
-                           (SELECT count(*) FROM knowledge_chunks WHERE tenant_id = @tenant)
-                    """;
-                command.Parameters.Add(new SqliteParameter("@match", "{header text} : \"" + word + "\""));
-                command.Parameters.Add(new SqliteParameter("@tenant", Text(tenantId)));
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                await reader.ReadAsync(ct);
-                (everywhere, all, tenant) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
-            }
-
+            var connection = db.Database.GetDbConnection();
+            // One read transaction (deferred: it takes no write lock) — the counts below come from one snapshot, so the
+            // bounds agree with each other.
+            await using var read = ((SqliteConnection)connection).BeginTransaction(deferred: true);
+            var everywhere = await ScalarAsync(connection, read, "SELECT count(*) FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH @match",
+                ("@match", "{header text} : \"" + word + "\""));
             if (everywhere * 2 < tenantChunks)
             {
+                // Most words of a question (its selective ones) end here: one short doclist read.
                 return everywhere;
             }
 
-            var atLeast = everywhere - (all - tenant);
+            // Two index walks (a few milliseconds at 100,000 chunks), only for a word common enough everywhere.
+            var others = await ScalarAsync(connection, read,
+                "SELECT (SELECT count(*) FROM knowledge_chunks) - (SELECT count(*) FROM knowledge_chunks WHERE tenant_id = @tenant)",
+                ("@tenant", Text(tenantId)));
+            var atLeast = everywhere - others;
             if (atLeast >= half)
             {
                 return atLeast;
             }
 
-            await using var scoped = db.Database.GetDbConnection().CreateCommand();
-            scoped.CommandText = "SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH @match LIMIT @half)";
-            scoped.Parameters.Add(new SqliteParameter("@match", Match(tenantId, [word])));
-            scoped.Parameters.Add(new SqliteParameter("@half", half));
-            return (long)(await scoped.ExecuteScalarAsync(ct))!;
+            return await ScalarAsync(connection, read, "SELECT count(*) FROM (SELECT 1 FROM knowledge_chunks_fts WHERE knowledge_chunks_fts MATCH @match LIMIT @half)",
+                ("@match", Match(tenantId, [word])), ("@half", half));
         }
         finally
         {
             await db.Database.CloseConnectionAsync();
         }
+    }
+
+    private static async Task<long> ScalarAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter(name, value));
+        }
+
+        return (long)(await command.ExecuteScalarAsync())!;
     }
 
     /// <summary>EF Core stores a Guid on SQLite as upper-case text.</summary>
