@@ -267,6 +267,51 @@ public abstract class KnowledgeTests(KnowledgeFixture fixture)
     }
 
     [Fact]
+    public async Task TextHalf_AtScale_AWordCommonInAnotherTenant_IsJudgedByTheTenantsOwnCount()
+    {
+        // Umbrella: no other test of this class writes its knowledge base. "often" is in 600 of its 1,000 chunks (left
+        // out), "sometimes" in 400 (searched); Globex holds 300 chunks with "sometimes", so counted over the whole index
+        // it would pass half of Umbrella's — on SQLite only the tenant-scoped count (stopped at half) can decide it
+        // (decision 60h), on PostgreSQL the tenant's own one-pass statistics do.
+        var tenant = DemoData.UmbrellaId;
+        var often = Unique("often").ToLowerInvariant();
+        var sometimes = Unique("sometimes").ToLowerInvariant();
+        await SeedChunksAsync(tenant, KnowledgeTermStats.MinChunks, i => $"Page {i}." + (i < 600 ? $" The {often} part." : "") + (i >= 600 ? $" A {sometimes} part." : ""));
+        await SeedChunksAsync(Globex, 300, i => $"Globex page {i}. A {sometimes} part.");
+
+        var both = await fixture.Search.TextAsync(tenant, [often, sometimes], new RetrievalFilter(null, null), 50, CancellationToken.None);
+        var oftenAlone = await fixture.Search.TextAsync(tenant, [often], new RetrievalFilter(null, null), 50, CancellationToken.None);
+
+        await using var read = fixture.Db.ForSystem();
+        var found = await read.Set<KnowledgeChunk>().Where(c => both.Contains(c.Id)).Select(c => new { c.TenantId, c.Text }).ToListAsync();
+        Assert.Equal(50, found.Count);
+        Assert.All(found, c => Assert.Equal((tenant, true), (c.TenantId, c.Text.Contains(sometimes, StringComparison.Ordinal))));
+        Assert.Empty(oftenAlone);
+    }
+
+    private async Task SeedChunksAsync(Guid tenant, int count, Func<int, string> text)
+    {
+        var name = Unique("seed");
+        var document = new KnowledgeDocument
+        {
+            Id = Guid.CreateVersion7(), TenantId = tenant, Name = $"{name}.md", Title = name, Kind = "markdown",
+            ContentHash = name, ChunkCount = count, CreatedUtc = DateTime.UtcNow, UpdatedUtc = DateTime.UtcNow,
+        };
+        await using var db = fixture.Db.ForTenant(tenant);
+        db.Add(document);
+        for (var i = 0; i < count; i++)
+        {
+            db.Add(new KnowledgeChunk
+            {
+                Id = Guid.CreateVersion7(), TenantId = tenant, DocumentId = document.Id, Position = i, Section = "Manual", Header = "Manual",
+                Text = text(i), ContentHash = $"{name}-{i}", TokenCount = 8,
+            });
+        }
+
+        await db.SaveChangesAsync();
+    }
+
+    [Fact]
     public async Task Retrieve_AsOneTenant_NeverReturnsAnotherTenantsChunks()
     {
         var marker = Unique("theta");

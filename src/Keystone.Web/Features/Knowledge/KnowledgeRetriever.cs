@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Keystone.Data;
 using Keystone.Data.Knowledge;
 using Keystone.Gateway;
@@ -24,7 +25,8 @@ internal sealed class KnowledgeRetriever(
 
     public const int MaxQueryLength = 2_000;
 
-    public async Task<RetrievalResult> RetrieveAsync(Guid tenantId, RetrievalQuery query, CallContext? caller, CancellationToken ct)
+    public async Task<RetrievalResult> RetrieveAsync(Guid tenantId, RetrievalQuery query, CallContext? caller, CancellationToken ct,
+        RetrievalStages? stages = null)
     {
         if (string.IsNullOrWhiteSpace(query.Query))
         {
@@ -47,33 +49,76 @@ internal sealed class KnowledgeRetriever(
             throw new KnowledgeRequestException("tag", $"'{tag}' is not a valid tag: use {KnowledgeTags.Rule}.");
         }
 
+        using var flow = RetrievalStages.Enter(stages);
+        var started = Stopwatch.GetTimestamp();
         var filter = new RetrievalFilter(query.DocumentIds, query.Tag);
         var candidates = Math.Max(50, query.K * 5);
-        var embedding = await gateway.EmbedAsync(
-            new EmbeddingRequest { Model = options.Value.EmbeddingAlias, Inputs = [query.Query] },
-            (caller ?? new CallContext { TenantId = tenantId }) with { TenantId = tenantId, Feature = KnowledgeEmbeddingJob.Feature },
-            ct);
-        var model = embedding.Outcome.Provider is { } p && embedding.Outcome.Model is { } m ? $"{p}/{m}" : null;
-        var vector = embedding.Vectors.Count == 1 ? embedding.Vectors[0] : null;
 
-        var text = await search.TextAsync(tenantId, SearchWords.Of(query.Query), filter, candidates, ct);
-        var similar = model is not null && vector is { Length: > 0 }
-            ? await search.VectorAsync(tenantId, model, vector, filter, candidates, ct)
-            : [];
+        // The text half needs only the question's words: it runs beside the embedding (a model call through the gateway,
+        // the longest step) and the vector half, on its own connection, instead of after them. Its result is the same as
+        // when it ran second; only the wait changes (docs/benchmarks.md, issue 24). A failed embedding stops it.
+        using var textStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var textHalf = TextHalfAsync(tenantId, query.Query, filter, candidates, stages, textStop.Token);
+        string? model;
+        IReadOnlyList<Guid> similar;
+        try
+        {
+            var step = Stopwatch.GetTimestamp();
+            var embedding = await gateway.EmbedAsync(
+                new EmbeddingRequest { Model = options.Value.EmbeddingAlias, Inputs = [query.Query] },
+                (caller ?? new CallContext { TenantId = tenantId }) with { TenantId = tenantId, Feature = KnowledgeEmbeddingJob.Feature },
+                ct);
+            stages?.EmbedMs = RetrievalStages.Since(step);
+            model = embedding.Outcome.Provider is { } p && embedding.Outcome.Model is { } m ? $"{p}/{m}" : null;
+            var vector = embedding.Vectors.Count == 1 ? embedding.Vectors[0] : null;
 
+            step = Stopwatch.GetTimestamp();
+            similar = model is not null && vector is { Length: > 0 }
+                ? await search.VectorAsync(tenantId, model, vector, filter, candidates, ct)
+                : [];
+            stages?.VectorMs = RetrievalStages.Since(step);
+        }
+        catch
+        {
+            await textStop.CancelAsync();
+            await Task.WhenAny(textHalf);
+            throw;
+        }
+
+        var waited = Stopwatch.GetTimestamp();
+        var text = await textHalf;
+        stages?.TextWaitMs = RetrievalStages.Since(waited);
+
+        var fuse = Stopwatch.GetTimestamp();
         var fused = Fuse(text, similar).Take(query.K).ToList();
+        stages?.FuseMs = RetrievalStages.Since(fuse);
         if (fused.Count == 0)
         {
+            stages?.TotalMs = RetrievalStages.Since(started);
             return new RetrievalResult([], model);
         }
 
+        var fetch = Stopwatch.GetTimestamp();
         var rows = await ChunksAsync(tenantId, [.. fused.Select(f => f.ChunkId)], ct);
+        stages?.FetchMs = RetrievalStages.Since(fetch);
         var hits = fused.Where(f => rows.ContainsKey(f.ChunkId)).Select(f =>
         {
             var r = rows[f.ChunkId];
             return new RetrievalHit(r.DocumentId, r.Name, r.Title, r.Section, r.Id, r.Position, r.Header, r.Text, f.Score, f.TextRank, f.VectorRank);
         }).ToList();
+        stages?.TotalMs = RetrievalStages.Since(started);
         return new RetrievalResult(hits, model);
+    }
+
+    private async Task<IReadOnlyList<Guid>> TextHalfAsync(Guid tenantId, string question, RetrievalFilter filter, int candidates,
+        RetrievalStages? stages, CancellationToken ct)
+    {
+        // Yield first, so the embedding's call starts at once beside it rather than after the text half's first await.
+        await Task.Yield();
+        var step = Stopwatch.GetTimestamp();
+        var found = await search.TextAsync(tenantId, SearchWords.Of(question), filter, candidates, ct);
+        stages?.TextMs = RetrievalStages.Since(step);
+        return found;
     }
 
     /// <summary>

@@ -13,7 +13,15 @@ namespace Keystone.Web.Features.Knowledge;
 /// changes them slowly, and a count an hour old only moves the line for a word near half — while counting a word found
 /// in most of 100,000 chunks costs about 100 ms on SQLite, too much to pay often.
 /// </summary>
-internal sealed class KnowledgeTermStats(TimeProvider clock)
+/// <remarks>
+/// Two ways to know the counts, one per database. SQLite counts each word of a question the first time it is asked (FTS5
+/// answers a word's count over the whole index cheaply, and bounds settle most words without the tenant's count:
+/// <see cref="SqliteKnowledgeSearch"/>). PostgreSQL reads the tenant's word statistics in one pass (<see cref="CommonAsync"/>,
+/// <c>ts_stat</c>) and keeps the words in half the chunks: a question's new word then costs no count at all, where
+/// counting it cost a read of every chunk holding it (the cold counts were the 100,000-chunk retrieval's p95 tail). An
+/// expired pass is served while a new one runs in the background, so only a tenant's very first question waits for it.
+/// </remarks>
+internal sealed partial class KnowledgeTermStats(TimeProvider clock, ILogger<KnowledgeTermStats>? log = null)
 {
     /// <summary>Below this many chunks of the tenant every word is searched.</summary>
     public const int MinChunks = 1_000;
@@ -24,7 +32,79 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
     /// <summary>Counts kept (words × tenants); the whole cache is dropped past this, so memory stays bounded.</summary>
     private const int MaxEntries = 100_000;
 
+    /// <summary>Tenants whose one-pass statistics are kept; the cache is dropped past this, so memory stays bounded.</summary>
+    private const int MaxTenants = 10_000;
+
     private readonly ConcurrentDictionary<(Guid Tenant, string Word), (long Count, DateTimeOffset At)> _counts = new();
+
+    private readonly ConcurrentDictionary<Guid, (Task<CommonWords> Pass, DateTimeOffset At)> _tenants = new();
+
+    private readonly ConcurrentDictionary<Guid, byte> _refreshing = new();
+
+    /// <summary>
+    /// The tenant's chunk count and its words (as the text index stores them: stemmed lexemes) found in at least half of
+    /// its chunks, from <paramref name="pass"/> — run once per tenant and <see cref="Lifetime"/>. Callers asking at once
+    /// share one pass; past its lifetime the kept answer is returned while one new pass runs in the background.
+    /// </summary>
+    public async Task<CommonWords> CommonAsync(Guid tenantId, Func<CancellationToken, Task<CommonWords>> pass, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        if (_tenants.TryGetValue(tenantId, out var kept) && kept.Pass.IsCompletedSuccessfully)
+        {
+            if (now - kept.At >= Lifetime)
+            {
+                Refresh(tenantId, pass);
+            }
+
+            return kept.Pass.Result;
+        }
+
+        if (kept.Pass is null || kept.Pass.IsFaulted || kept.Pass.IsCanceled)
+        {
+            if (_tenants.Count >= MaxTenants)
+            {
+                _tenants.Clear();
+            }
+
+            // Not tied to this caller's cancellation: the others waiting for the same pass still want it.
+            var started = (Task: pass(CancellationToken.None), At: now);
+            kept = _tenants.AddOrUpdate(tenantId, started, (_, old) => old.Pass is { IsFaulted: false, IsCanceled: false } ? old : started);
+        }
+
+        return await kept.Pass.WaitAsync(ct);
+    }
+
+    [LoggerMessage(EventId = 2430, Level = LogLevel.Warning, Message = "Refreshing the knowledge word statistics of tenant {TenantId} failed; the kept ones stay in use.")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception, Guid tenantId);
+
+    private void Refresh(Guid tenantId, Func<CancellationToken, Task<CommonWords>> pass)
+    {
+        if (!_refreshing.TryAdd(tenantId, 0))
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var fresh = await pass(CancellationToken.None);
+                _tenants[tenantId] = (Task.FromResult(fresh), clock.GetUtcNow());
+            }
+            catch (Exception ex)
+            {
+                // The kept statistics stay in use; the next question past the lifetime tries again.
+                if (log is not null)
+                {
+                    LogRefreshFailed(log, ex, tenantId);
+                }
+            }
+            finally
+            {
+                _refreshing.TryRemove(tenantId, out _);
+            }
+        });
+    }
 
     /// <summary>
     /// The words to search for: <paramref name="words"/> less those in at least half of the tenant's
@@ -117,4 +197,11 @@ internal sealed class KnowledgeTermStats(TimeProvider clock)
 
         _counts[(tenantId, word)] = (count, at);
     }
+}
+
+/// <summary>A tenant's chunk count and the words (stemmed lexemes) in at least half of its chunks.</summary>
+internal sealed record CommonWords(long Chunks, IReadOnlyList<string> Lexemes)
+{
+    /// <summary>Whether the tenant is small enough that every word is searched.</summary>
+    public bool SearchesEveryWord => Chunks < KnowledgeTermStats.MinChunks;
 }

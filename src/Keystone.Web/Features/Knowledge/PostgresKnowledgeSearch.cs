@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Diagnostics;
 using System.Text;
 using Keystone.Data;
 using Keystone.Data.Knowledge;
@@ -23,7 +23,9 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
 {
     public override async Task<IReadOnlyList<Guid>> TextAsync(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit, CancellationToken ct)
     {
-        words = await terms.SelectiveAsync(tenantId, words, c => ChunkCountAsync(tenantId, c), (cold, _, c) => WordCountsAsync(tenantId, cold, c), ct);
+        var step = Stopwatch.GetTimestamp();
+        words = await SelectiveAsync(tenantId, words, ct);
+        RetrievalStages.Current?.WordsMs = RetrievalStages.Since(step);
         if (words.Count == 0)
         {
             return [];
@@ -35,6 +37,69 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
         return await db.Database.SqlQueryRaw<Guid>(sql, [.. parameters]).ToListAsync(ct);
 #pragma warning restore EF1002
     }
+
+    /// <summary>
+    /// The words worth searching (decision 54): those of the question whose lexemes are not all in at least half of the
+    /// tenant's chunks. The tenant's common lexemes come from one pass (<see cref="KnowledgeTermStats.CommonAsync"/>); the
+    /// question's words are stemmed and checked against them by PostgreSQL in one query (a stop word has no lexeme and is
+    /// dropped: it matches nothing). No word of a question is ever counted on the request path.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> SelectiveAsync(Guid tenantId, IReadOnlyList<string> words, CancellationToken ct)
+    {
+        if (words.Count == 0)
+        {
+            return words;
+        }
+
+        var stats = await terms.CommonAsync(tenantId, c => CommonWordsAsync(tenantId, c), ct);
+        if (stats.SearchesEveryWord || stats.Lexemes.Count == 0)
+        {
+            return words;
+        }
+
+        var (sql, parameters) = SelectiveSql(words, stats.Lexemes);
+        await using var db = DbFactory.ForTenant(tenantId);
+#pragma warning disable EF1002 // fixed SQL text; every value is a parameter
+        return await db.Database.SqlQueryRaw<string>(sql, [.. parameters]).ToListAsync(ct);
+#pragma warning restore EF1002
+    }
+
+    /// <summary>The question's words, in order, less those whose lexemes are all among <paramref name="common"/>.</summary>
+    internal static (string Sql, List<NpgsqlParameter> Parameters) SelectiveSql(IReadOnlyList<string> words, IReadOnlyList<string> common)
+        => ("""
+            SELECT x.w AS "Value" FROM unnest(@words) WITH ORDINALITY AS x(w, n)
+            WHERE NOT (tsvector_to_array(to_tsvector('english', x.w)) <@ @common) ORDER BY x.n
+            """,
+            [new("words", words.ToArray()), new("common", common.ToArray())]);
+
+    /// <summary>
+    /// The tenant's chunk count and the lexemes in at least half of its chunks: <c>ts_stat</c> reads the tenant's stored
+    /// tsvectors once (row-level security holds it to the tenant set on the connection; the tenant is also in the
+    /// inner query, quoted by <c>format</c>). Below <see cref="KnowledgeTermStats.MinChunks"/> chunks nothing is read.
+    /// </summary>
+    internal async Task<CommonWords> CommonWordsAsync(Guid tenantId, CancellationToken ct)
+    {
+        var chunks = await ChunkCountAsync(tenantId, ct);
+        if (chunks < KnowledgeTermStats.MinChunks)
+        {
+            return new CommonWords(chunks, []);
+        }
+
+        var (sql, parameters) = CommonWordsSql(tenantId, chunks);
+        await using var db = DbFactory.ForTenant(tenantId);
+        db.Database.SetCommandTimeout(TimeSpan.FromMinutes(5));
+#pragma warning disable EF1002 // fixed SQL text; every value is a parameter
+        return new CommonWords(chunks, await db.Database.SqlQueryRaw<string>(sql, [.. parameters]).ToListAsync(ct));
+#pragma warning restore EF1002
+    }
+
+    /// <summary>The one-pass statistics' query: lexemes of the tenant's chunks found in at least half of <paramref name="chunks"/>.</summary>
+    internal static (string Sql, List<NpgsqlParameter> Parameters) CommonWordsSql(Guid tenantId, long chunks)
+        => ("""
+            SELECT word AS "Value" FROM ts_stat(format('SELECT search_vector FROM knowledge_chunks WHERE tenant_id = %L', @tenant::text))
+            WHERE ndoc * 2 >= @chunks ORDER BY word
+            """,
+            [new("tenant", tenantId), new("chunks", chunks)]);
 
     /// <summary>The text half's query and its parameters (the test of its plan reads the same).</summary>
     internal static (string Sql, List<NpgsqlParameter> Parameters) TextSql(Guid tenantId, IReadOnlyList<string> words, RetrievalFilter filter, int limit)
@@ -53,53 +118,6 @@ internal sealed class PostgresKnowledgeSearch(KeystoneDbFactory dbFactory, Vecto
         // The query written in place (not a CROSS JOIN of its result): a stable expression of a parameter, which the
         // planner can take to the GIN index; joined in as a row it was applied to each of the tenant's chunks in turn.
         sql.Append(" ORDER BY ts_rank_cd(c.search_vector, to_tsquery('english', @query)) DESC, c.id LIMIT @limit");
-        return (sql.ToString(), parameters);
-    }
-
-    /// <summary>
-    /// How many of the tenant's chunks match each of <paramref name="words"/> (stemmed; a stop word matches none), in one
-    /// query: the GIN index finds the chunks matching any of them and one pass counts each word among those. The first
-    /// question at 100,000 chunks counted its words one query each, each reading most of the tenant's chunks (1.6 s).
-    /// </summary>
-    private async Task<IReadOnlyList<long>> WordCountsAsync(Guid tenantId, IReadOnlyList<string> words, CancellationToken ct)
-    {
-        var (sql, parameters) = WordCountsSql(tenantId, words);
-        await using var db = DbFactory.ForTenant(tenantId);
-        await db.Database.OpenConnectionAsync(ct);
-        try
-        {
-            await using var command = db.Database.GetDbConnection().CreateCommand();
-            command.CommandText = sql;
-            command.Parameters.AddRange(parameters.ToArray());
-            await using var reader = await command.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            var counts = new long[words.Count];
-            for (var i = 0; i < counts.Length; i++)
-            {
-                counts[i] = reader.GetInt64(i);
-            }
-
-            return counts;
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
-    }
-
-    /// <summary>One <c>count(*) FILTER</c> column per word, over the tenant's chunks that match any of them.</summary>
-    internal static (string Sql, List<NpgsqlParameter> Parameters) WordCountsSql(Guid tenantId, IReadOnlyList<string> words)
-    {
-        var parameters = new List<NpgsqlParameter> { new("tenant", tenantId), new("any", string.Join(" | ", words)) };
-        var sql = new StringBuilder("SELECT ");
-        for (var i = 0; i < words.Count; i++)
-        {
-            var name = "w" + i.ToString(CultureInfo.InvariantCulture);
-            sql.Append(i == 0 ? "" : ", ").Append("count(*) FILTER (WHERE search_vector @@ to_tsquery('english', @").Append(name).Append("))");
-            parameters.Add(new NpgsqlParameter(name, words[i]));
-        }
-
-        sql.Append(" FROM knowledge_chunks WHERE tenant_id = @tenant AND search_vector @@ to_tsquery('english', @any)");
         return (sql.ToString(), parameters);
     }
 
