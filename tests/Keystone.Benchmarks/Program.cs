@@ -65,7 +65,11 @@ if (args.Contains("--api"))
             //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --first-token [samples]
             var at = Array.IndexOf(args, "--first-token");
             var samples = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 1000;
-            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunFirstTokenAsync(samples, Console.Error));
+            // --gap <ms>: an idle pause before each call and stream, as the full run has between one path's samples (the other
+            // paths' calls, Portkey's streams of ~28 ms): every gateway's threads park in it, as on a quiet box between calls.
+            var gapAt = Array.IndexOf(args, "--gap");
+            var gap = gapAt >= 0 && gapAt + 1 < args.Length && int.TryParse(args[gapAt + 1], out var g) ? TimeSpan.FromMilliseconds(g) : TimeSpan.Zero;
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunFirstTokenAsync(samples, Console.Error, gap));
             return;
         }
 

@@ -275,7 +275,7 @@ internal static partial class PeerReport
     /// Keystone, warmed up, then latency and time to first token interleaved call by call. For comparing changes to the
     /// streaming path (issue 26, item 3) without the whole report; Keystone's runtime settings as in the full run.
     /// </summary>
-    public static async Task<string> RunFirstTokenAsync(int samples, TextWriter progress)
+    public static async Task<string> RunFirstTokenAsync(int samples, TextWriter progress, TimeSpan gap = default)
     {
         var load = LoadAverage();
         using var cts = new CancellationTokenSource();
@@ -328,10 +328,20 @@ internal static partial class PeerReport
             for (var j = 0; j < targets.Count; j++)
             {
                 var k = (i + j) % targets.Count;
+                await Gap(gap);
                 var start = Stopwatch.GetTimestamp();
                 await CallAsync(client, targets[k], stream: false);
                 latency[k][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                await Gap(gap);
                 ttft[k][i] = await FirstTokenAsync(client, targets[k], hold: false);
+            }
+        }
+
+        static async Task Gap(TimeSpan gap)
+        {
+            if (gap > TimeSpan.Zero)
+            {
+                await Task.Delay(gap);
             }
         }
 
@@ -360,7 +370,7 @@ internal static partial class PeerReport
 
         static double Median(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count / 2);
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"One caller, {samples:N0} calls and {samples:N0} streams per path, interleaved; then 16 callers, 3 rounds of 3 s; load average before {load}, after {LoadAverage()}; Keystone with {keystone.RuntimeNote}{(baseline is null ? "" : "; the other: " + baseline.RuntimeNote)}.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"One caller, {samples:N0} calls and {samples:N0} streams per path, interleaved{(gap > TimeSpan.Zero ? FormattableString.Invariant($", an idle {gap.TotalMilliseconds:0} ms before each") : "")}; then 16 callers, 3 rounds of 3 s; load average before {load}, after {LoadAverage()}; Keystone with {keystone.RuntimeNote}{(baseline is null ? "" : "; the other: " + baseline.RuntimeNote)}.");
         md.AppendLine();
         md.AppendLine("| Path | p50 (ms) | p99 (ms) | added p50 | first token p50 (ms) | first token p99 (ms) | added first token p50 | req/s, 16 callers | CPU µs/request | resident after |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
