@@ -7,7 +7,7 @@ using SQLitePCL;
 namespace Keystone.Web.Tests.Dashboards;
 
 /// <summary>
-/// The SQLite rollup's session (issue 26, decision 0060g): the run may fill a 128 MB page cache, and when it ends the
+/// The SQLite rollup's session (issue 26, decision 0060): the run may fill a 128 MB page cache, and when it ends the
 /// connection (back in the pool) keeps none of it and the freed memory goes back to the system, not into malloc's arenas.
 /// SQLite only: PostgreSQL's session has no settings of its own (its memory is the server's).
 /// </summary>

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Keystone.Web.Tests.Knowledge;
 
 /// <summary>
-/// The tenant's one-pass word statistics (decision 60h): one pass shared by the questions that ask at once, kept for
+/// The tenant's one-pass word statistics (decision 61): one pass shared by the questions that ask at once, kept for
 /// the lifetime, then served while one new pass runs in the background; a failed pass is not kept.
 /// </summary>
 public sealed class KnowledgeTermStatsTests

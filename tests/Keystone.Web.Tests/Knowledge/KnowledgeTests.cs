@@ -272,7 +272,7 @@ public abstract class KnowledgeTests(KnowledgeFixture fixture)
         // Umbrella: no other test of this class writes its knowledge base. "often" is in 600 of its 1,000 chunks (left
         // out), "sometimes" in 400 (searched); Globex holds 300 chunks with "sometimes", so counted over the whole index
         // it would pass half of Umbrella's — on SQLite only the tenant-scoped count (stopped at half) can decide it
-        // (decision 60h), on PostgreSQL the tenant's own one-pass statistics do.
+        // (decision 61), on PostgreSQL the tenant's own one-pass statistics do.
         var tenant = DemoData.UmbrellaId;
         var often = Unique("often").ToLowerInvariant();
         var sometimes = Unique("sometimes").ToLowerInvariant();

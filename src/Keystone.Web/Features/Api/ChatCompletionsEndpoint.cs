@@ -197,7 +197,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
     /// a provider that sends its first words in a burst with the next ones (an instant upstream, a fast model) would
     /// otherwise hold the first token back until the reader caught up with the burst (issue 26, time to first token;
     /// decision 0057). Later tokens are coalesced as before. The stream then yields once, so the queued send runs before it
-    /// reads on (decision 0060g).
+    /// reads on (decision 0060).
     /// </summary>
     private async ValueTask FirstTokenOutAsync(CancellationToken ct)
     {
@@ -212,7 +212,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         // here would leave that send to a parked worker that must be woken and find a core (2 cores: this thread, the
         // client, the provider). Yielding puts this stream behind the queued send, so a free thread (often this one) sends
         // the first token first. Once per stream; measured as pairs with idle pauses between calls (--gap 20): the stream's
-        // own share of the added first token 0.29–0.34 ms before, 0.13–0.22 after, no change without pauses (decision 0060g).
+        // own share of the added first token 0.29–0.34 ms before, 0.13–0.22 after, no change without pauses (decision 0060).
         await Task.Yield();
     }
 

@@ -33,7 +33,7 @@ internal sealed class SqliteRollupSql : RollupSql
     // the cache frees the run's pages (up to 128 MB: after a busy five minutes the delta's calls fill it) and the in-memory
     // sort was freed when its statement ended, but glibc's malloc keeps what was freed inside its arenas, resident: a rollup
     // over 100,000 calls left the process 64 MB larger (6 MB with this), and the peer benchmark's quiet run held 126 MB
-    // free in malloc with 1,000 streams open (issue 26, decision 0060g). shrink_memory drops what the connection still
+    // free in malloc with 1,000 streams open (issue 26, decision 0060). shrink_memory drops what the connection still
     // caches; malloc_trim hands the free pages back (a few ms every five minutes, on the job's thread).
     public override async Task EndSessionAsync(DatabaseFacade database)
     {
