@@ -23,30 +23,16 @@ internal static partial class PeerReport
         using var cts = new CancellationTokenSource();
         await using var mock = await PeerMock.StartAsync(Answer, Hold);
         var diag = new Dictionary<string, string> { ["KEYSTONE_BENCH_DIAG"] = "1" };
-        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
-        var variantEnv = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
         var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: diag);
         var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token, extraEnvironment: diag);
-        var otherTask = !string.IsNullOrEmpty(baselineDll)
-            ? ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, baselineDll, diag)
-            : variantEnv.Count > 0
-                ? ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: variantEnv.Concat(diag).ToDictionary())
-                : null;
+        var beside = StartBeside(mock.BaseUrl, cts.Token, diag);
         await using var keystone = await keystoneTask;
         await using var quiet = await quietTask;
-        await using var other = otherTask is null ? null : await otherTask;
-
-        Target Of(string name, ChildTarget child) => new()
-        {
-            Name = name, Url = child.Url, Model = "bench", ProcessId = child.ProcessId, Child = child,
-            Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", child.ApiKey),
-        };
-
-        var targets = new List<Target> { Of("Keystone", keystone), Of("Keystone, recording off", quiet) };
+        await using var other = beside is null ? null : await beside.Value.Started;
+        var targets = new List<Target> { KeystoneTarget("Keystone", keystone), KeystoneTarget("Keystone, recording off", quiet) };
         if (other is not null)
         {
-            targets.Add(Of(string.IsNullOrEmpty(baselineDll) ? "Keystone, variant" : "Keystone, baseline build", other));
+            targets.Add(KeystoneTarget(beside!.Value.Name, other));
         }
 
         progress.WriteLine($"goodput: {string.Join("; ", targets.Select(t => $"{t.Name} pid {t.ProcessId} ({t.Child!.RuntimeNote})"))}");

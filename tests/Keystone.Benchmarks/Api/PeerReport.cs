@@ -282,30 +282,20 @@ internal static partial class PeerReport
         await using var mock = await PeerMock.StartAsync(Answer, Hold);
         var bareTask = ChildTarget.StartAsync("bare", mock.BaseUrl, recording: true, cts.Token);
         var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
-        // KEYSTONE_BENCH_BASELINE=<another build's Keystone.Benchmarks.dll>: that build's Keystone runs beside this one,
-        // interleaved call by call, so a change to the request path is measured as a before/after pair in one run.
-        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
-        // KEYSTONE_BENCH_VARIANT="NAME=value;NAME=value": the same build with these environment variables (runtime knobs)
-        // runs beside it as "Keystone, variant", for a before/after pair of a setting.
-        var variantEnv = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
-        var baselineTask = string.IsNullOrEmpty(baselineDll)
-            ? variantEnv.Count == 0 ? null : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: variantEnv)
-            : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, baselineDll);
+        // A baseline build or a variant beside it (StartBeside), interleaved call by call: a change measured as a pair in one run.
+        var beside = StartBeside(mock.BaseUrl, cts.Token);
         await using var bare = await bareTask;
         await using var keystone = await keystoneTask;
-        await using var baseline = baselineTask is null ? null : await baselineTask;
+        await using var baseline = beside is null ? null : await beside.Value.Started;
         var targets = new List<Target>
         {
             new() { Name = "direct", Url = new Uri(mock.BaseUrl, "chat/completions"), Model = "gpt-4o-mini" },
             new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
-            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
-                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+            KeystoneTarget("Keystone", keystone),
         };
         if (baseline is not null)
         {
-            targets.Add(new() { Name = variantEnv.Count > 0 && string.IsNullOrEmpty(baselineDll) ? "Keystone, variant" : "Keystone, baseline build", Url = baseline.Url, Model = "bench", ProcessId = baseline.ProcessId, Child = baseline,
-                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", baseline.ApiKey) });
+            targets.Add(KeystoneTarget(beside!.Value.Name, baseline));
         }
 
         using var client = ApiBenchmarkHost.CreateClient();
@@ -398,26 +388,16 @@ internal static partial class PeerReport
         var started = Stopwatch.StartNew();
         using var cts = new CancellationTokenSource();
         await using var mock = await PeerMock.StartAsync(Answer, Hold);
-        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
-        var variantEnv = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
-            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
         var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
         var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token);
-        var otherTask = string.IsNullOrEmpty(baselineDll)
-            ? variantEnv.Count == 0 ? null : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: variantEnv)
-            : ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, baselineDll);
+        var beside = StartBeside(mock.BaseUrl, cts.Token);
         await using var keystone = await keystoneTask;
         await using var quiet = await quietTask;
-        await using var other = otherTask is null ? null : await otherTask;
-        Target Of(string name, ChildTarget c) => new()
-        {
-            Name = name, Url = c.Url, Model = "bench", ProcessId = c.ProcessId, Child = c,
-            Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", c.ApiKey),
-        };
-        var targets = new List<Target> { Of("Keystone", keystone), Of("Keystone, recording off", quiet) };
+        await using var other = beside is null ? null : await beside.Value.Started;
+        var targets = new List<Target> { KeystoneTarget("Keystone", keystone), KeystoneTarget("Keystone, recording off", quiet) };
         if (other is not null)
         {
-            targets.Add(Of(string.IsNullOrEmpty(baselineDll) ? "Keystone, variant" : "Keystone, baseline build", other));
+            targets.Add(KeystoneTarget(beside!.Value.Name, other));
         }
 
         var settings = smoke ? Settings.Smoke : Settings.Full;
@@ -1001,4 +981,41 @@ internal static partial class PeerReport
 
         return sb.ToString(0, 1000);
     }
+
+    /// <summary>
+    /// A second Keystone beside the measured ones, when asked, so a change is measured as a pair in one run:
+    /// KEYSTONE_BENCH_BASELINE=&lt;another build's Keystone.Benchmarks.dll&gt; runs that build ("Keystone, baseline build");
+    /// KEYSTONE_BENCH_VARIANT="NAME=value;NAME=value" runs this build with those environment variables ("Keystone, variant").
+    /// Null when neither is set.
+    /// </summary>
+    private static (string Name, Task<ChildTarget> Started)? StartBeside(Uri mockUrl, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? extraEnvironment = null)
+    {
+        var baselineDll = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_BASELINE");
+        if (!string.IsNullOrEmpty(baselineDll))
+        {
+            return ("Keystone, baseline build", ChildTarget.StartAsync("keystone", mockUrl, recording: true, ct, baselineDll, extraEnvironment));
+        }
+
+        var variant = (Environment.GetEnvironmentVariable("KEYSTONE_BENCH_VARIANT") ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        if (variant.Count == 0)
+        {
+            return null;
+        }
+
+        foreach (var (name, value) in extraEnvironment ?? new Dictionary<string, string>())
+        {
+            variant.TryAdd(name, value);
+        }
+
+        return ("Keystone, variant", ChildTarget.StartAsync("keystone", mockUrl, recording: true, ct, extraEnvironment: variant));
+    }
+
+    /// <summary>A Keystone child process as a target: the benchmark's alias, addressed with the child's API key.</summary>
+    private static Target KeystoneTarget(string name, ChildTarget child) => new()
+    {
+        Name = name, Url = child.Url, Model = "bench", ProcessId = child.ProcessId, Child = child,
+        Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", child.ApiKey),
+    };
 }
