@@ -23,17 +23,8 @@ internal static partial class PeerReport
         using var cts = new CancellationTokenSource();
         await using var mock = await PeerMock.StartAsync(Answer, Hold);
         var diag = new Dictionary<string, string> { ["KEYSTONE_BENCH_DIAG"] = "1" };
-        var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token, extraEnvironment: diag);
-        var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token, extraEnvironment: diag);
-        var beside = StartBeside(mock.BaseUrl, cts.Token, diag);
-        await using var keystone = await keystoneTask;
-        await using var quiet = await quietTask;
-        await using var other = beside is null ? null : await beside.Value.Started;
-        var targets = new List<Target> { KeystoneTarget("Keystone", keystone), KeystoneTarget("Keystone, recording off", quiet) };
-        if (other is not null)
-        {
-            targets.Add(KeystoneTarget(beside!.Value.Name, other));
-        }
+        await using var keystones = await StartKeystonesAsync(mock.BaseUrl, cts.Token, diag);
+        var targets = keystones.Targets;
 
         progress.WriteLine($"goodput: {string.Join("; ", targets.Select(t => $"{t.Name} pid {t.ProcessId} ({t.Child!.RuntimeNote})"))}");
         using var client = ApiBenchmarkHost.CreateClient();

@@ -388,17 +388,8 @@ internal static partial class PeerReport
         var started = Stopwatch.StartNew();
         using var cts = new CancellationTokenSource();
         await using var mock = await PeerMock.StartAsync(Answer, Hold);
-        var keystoneTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: true, cts.Token);
-        var quietTask = ChildTarget.StartAsync("keystone", mock.BaseUrl, recording: false, cts.Token);
-        var beside = StartBeside(mock.BaseUrl, cts.Token);
-        await using var keystone = await keystoneTask;
-        await using var quiet = await quietTask;
-        await using var other = beside is null ? null : await beside.Value.Started;
-        var targets = new List<Target> { KeystoneTarget("Keystone", keystone), KeystoneTarget("Keystone, recording off", quiet) };
-        if (other is not null)
-        {
-            targets.Add(KeystoneTarget(beside!.Value.Name, other));
-        }
+        await using var keystones = await StartKeystonesAsync(mock.BaseUrl, cts.Token);
+        var targets = keystones.Targets;
 
         var settings = smoke ? Settings.Smoke : Settings.Full;
         int[] ladder = smoke ? [50] : [1000, 2000, 3000, 4000];
@@ -1018,4 +1009,46 @@ internal static partial class PeerReport
         Name = name, Url = child.Url, Model = "bench", ProcessId = child.ProcessId, Child = child,
         Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", child.ApiKey),
     };
+
+    /// <summary>
+    /// Keystone and Keystone with recording off, each a process of its own, and beside them a baseline build or a variant
+    /// when asked (<see cref="StartBeside"/>); disposing the set stops them all.
+    /// </summary>
+    private static async Task<KeystoneSet> StartKeystonesAsync(Uri mockUrl, CancellationToken ct,
+        IReadOnlyDictionary<string, string>? extraEnvironment = null)
+    {
+        var keystoneTask = ChildTarget.StartAsync("keystone", mockUrl, recording: true, ct, extraEnvironment: extraEnvironment);
+        var quietTask = ChildTarget.StartAsync("keystone", mockUrl, recording: false, ct, extraEnvironment: extraEnvironment);
+        var beside = StartBeside(mockUrl, ct, extraEnvironment);
+        var set = new KeystoneSet();
+        set.Add("Keystone", await keystoneTask);
+        set.Add("Keystone, recording off", await quietTask);
+        if (beside is { } b)
+        {
+            set.Add(b.Name, await b.Started);
+        }
+
+        return set;
+    }
+
+    private sealed class KeystoneSet : IAsyncDisposable
+    {
+        private readonly List<ChildTarget> _children = [];
+
+        public List<Target> Targets { get; } = [];
+
+        public void Add(string name, ChildTarget child)
+        {
+            _children.Add(child);
+            Targets.Add(KeystoneTarget(name, child));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var child in _children)
+            {
+                await child.DisposeAsync();
+            }
+        }
+    }
 }
