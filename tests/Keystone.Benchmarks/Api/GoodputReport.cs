@@ -30,11 +30,7 @@ internal static partial class PeerReport
         using var client = ApiBenchmarkHost.CreateClient();
         foreach (var t in targets)
         {
-            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(smoke ? 0.5 : 4), Callers);
-            for (var i = 0; i < (smoke ? 3 : 50); i++)
-            {
-                await FirstTokenAsync(client, t, hold: false);
-            }
+            await WarmUpAsync(client, t, TimeSpan.FromSeconds(smoke ? 0.5 : 4), smoke ? 3 : 50);
         }
 
         if (series)

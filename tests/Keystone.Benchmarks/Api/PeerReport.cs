@@ -97,10 +97,8 @@ internal static partial class PeerReport
         {
             new() { Name = "direct", Url = new Uri(mock.BaseUrl, "chat/completions"), Model = "gpt-4o-mini" },
             new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
-            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
-                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
-            new() { Name = "Keystone, recording off", Url = quiet.Url, Model = "bench", ProcessId = quiet.ProcessId, Child = quiet,
-                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", quiet.ApiKey) },
+            KeystoneTarget("Keystone", keystone),
+            KeystoneTarget("Keystone, recording off", quiet),
             new() { Name = "Portkey " + PortkeyGateway.Version, Url = portkey.Url, Model = "gpt-4o-mini", ProcessId = portkey.ProcessId,
                 Address = r => PortkeyGateway.Address(r, mock.BaseUrl) },
         };
@@ -115,11 +113,7 @@ internal static partial class PeerReport
         // Warm-up: every path, concurrent and sequential, plain and streamed, so the series start on jitted code and open connections.
         foreach (var t in targets)
         {
-            await ClosedLoopAsync(client, t, settings.WarmUp, Callers);
-            for (var i = 0; i < (smoke ? 3 : 50); i++)
-            {
-                await FirstTokenAsync(client, t, hold: false);
-            }
+            await WarmUpAsync(client, t, settings.WarmUp, smoke ? 3 : 50);
         }
 
         var writtenBefore = await keystone.FlushAsync(cts.Token);
@@ -402,12 +396,7 @@ internal static partial class PeerReport
         using var client = ApiBenchmarkHost.CreateClient();
         foreach (var t in targets)
         {
-            await ClosedLoopAsync(client, t, settings.WarmUp, Callers);
-            for (var i = 0; i < (smoke ? 3 : 50); i++)
-            {
-                await FirstTokenAsync(client, t, hold: false);
-            }
-
+            await WarmUpAsync(client, t, settings.WarmUp, smoke ? 3 : 50);
             await t.Child!.FlushAsync(cts.Token);
         }
 
@@ -536,8 +525,7 @@ internal static partial class PeerReport
         var targets = new List<Target>
         {
             new() { Name = "bare proxy", Url = bare.Url, Model = "gpt-4o-mini", ProcessId = bare.ProcessId, Child = bare },
-            new() { Name = "Keystone", Url = keystone.Url, Model = "bench", ProcessId = keystone.ProcessId, Child = keystone,
-                Address = r => r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keystone.ApiKey) },
+            KeystoneTarget("Keystone", keystone),
         };
         using var client = ApiBenchmarkHost.CreateClient();
         foreach (var t in targets)
@@ -1049,6 +1037,16 @@ internal static partial class PeerReport
             {
                 await child.DisposeAsync();
             }
+        }
+    }
+
+    /// <summary>Warms a path up before it is measured: concurrent calls, then streams one by one (jitted code, open connections).</summary>
+    private static async Task WarmUpAsync(HttpClient client, Target target, TimeSpan closedLoop, int streams)
+    {
+        await ClosedLoopAsync(client, target, closedLoop, Callers);
+        for (var i = 0; i < streams; i++)
+        {
+            await FirstTokenAsync(client, target, hold: false);
         }
     }
 }
