@@ -35,6 +35,12 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     /// <summary>The tenants this context may see and write.</summary>
     public TenantScope Scope { get; }
 
+    /// <summary>
+    /// The connection whose session the PostgreSQL tenant interceptor set to <see cref="Scope"/> when it opened it, while
+    /// that lease lasts (null otherwise, and always on SQLite).
+    /// </summary>
+    internal System.Data.Common.DbConnection? TenantAppliedTo { get; set; }
+
     public DbSet<Tenant> Tenants => Set<Tenant>();
 
     public DbSet<Plan> Plans => Set<Plan>();

@@ -108,6 +108,8 @@ public sealed class KeystoneConnectionStrings
         var builder = new NpgsqlConnectionStringBuilder(connectionString)
         {
             Pooling = true,
+            // The pool's reset on return is what ends a lease's tenant setting (PostgresTenantInterceptor).
+            NoResetOnClose = false,
             MaxPoolSize = maxPoolSize,
             Timeout = (int)Math.Ceiling(timeout.TotalSeconds),
         };

@@ -133,6 +133,109 @@ public sealed class PostgresTenantIsolationTests : IAsyncLifetime
         Assert.Equal("", leaked);
     }
 
+    /// <summary>
+    /// The lease's end sends nothing of its own (decision 62): the pool's reset, sent in front of the next command, is what
+    /// ends the tenant. Checked on the very same server session (one pooled connection, the same backend pid), read by a
+    /// connection opened outside EF, so no interceptor sets anything first: after a tenant's lease and after a lease
+    /// across all tenants, and after a lease that ran a transaction.
+    /// </summary>
+    [Theory]
+    [InlineData("tenant")]
+    [InlineData("system")]
+    [InlineData("transaction")]
+    public async Task PooledSession_AfterALeaseEnds_CarriesNoTenantIntoTheNextUser(string lease)
+    {
+        var connections = _db.Connections;
+        var single = new KeystoneConnectionStrings
+        {
+            BaseDirectory = connections.BaseDirectory,
+            Postgres = KeystoneConnectionStrings.Pooled(_db.AppConnectionString, 1, TimeSpan.FromSeconds(15), "-reset-" + lease),
+        };
+        var factory = new KeystoneDbFactory(Microsoft.Extensions.Options.Options.Create(new DatabaseOptions { Provider = DatabaseProvider.Postgres }), single);
+        int leasePid;
+        await using (var db = lease == "system" ? factory.ForSystem() : factory.ForTenant(TenantA))
+        {
+            if (lease == "transaction")
+            {
+                await using var tx = await db.Database.BeginTransactionAsync();
+                Assert.Equal(["user-a"], await db.Database.SqlQueryRaw<string>("SELECT user_id AS \"Value\" FROM memberships").ToListAsync());
+                leasePid = (await db.Database.SqlQueryRaw<int>("SELECT pg_backend_pid() AS \"Value\"").ToListAsync()).Single();
+                await tx.CommitAsync();
+            }
+            else
+            {
+                Assert.Equal(lease == "system" ? 2 : 1, await db.Database.SqlQueryRaw<string>("SELECT user_id AS \"Value\" FROM memberships").CountAsync());
+                leasePid = (await db.Database.SqlQueryRaw<int>("SELECT pg_backend_pid() AS \"Value\"").ToListAsync()).Single();
+            }
+        }
+
+        // From the contexts' own data source (its pool), opened outside EF.
+        await using var next = factory.Create(TenantScope.None);
+        var raw = (NpgsqlConnection)next.Database.GetDbConnection();
+        await raw.OpenAsync();
+        await using var read = new NpgsqlCommand(
+            "SELECT pg_backend_pid(), coalesce(current_setting('app.tenant_id', true), ''), coalesce(current_setting('app.all_tenants', true), ''), (SELECT count(*) FROM memberships)", raw);
+        await using var reader = await read.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+
+        Assert.Equal(leasePid, reader.GetInt32(0));
+        Assert.Equal("", reader.GetString(1));
+        Assert.NotEqual("on", reader.GetString(2));
+        Assert.Equal(0, reader.GetInt64(3));
+    }
+
+    /// <summary>
+    /// A connection opened by hand (the interceptor does not run) and then used by EF for a transaction: the transaction
+    /// sets the tenant for itself, and the session keeps nothing after it.
+    /// </summary>
+    [Fact]
+    public async Task Transaction_OnAConnectionOpenedOutsideEf_SetsTheTenantForItselfOnly()
+    {
+        await using var db = _db.CreateFactory().ForTenant(TenantB);
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync();
+        List<string> users;
+        await using (var tx = await db.Database.BeginTransactionAsync())
+        {
+            users = await db.Database.SqlQueryRaw<string>("SELECT user_id AS \"Value\" FROM memberships").ToListAsync();
+            await tx.CommitAsync();
+        }
+
+        var after = await db.Database.SqlQueryRaw<string>("SELECT coalesce(current_setting('app.tenant_id', true), '') AS \"Value\"").ToListAsync();
+        await connection.CloseAsync();
+
+        Assert.Equal(["user-b"], users);
+        Assert.Equal([""], after);
+    }
+
+    /// <summary>A pool whose reset was turned off by hand still ends each lease's tenant: the lease clears it itself.</summary>
+    [Fact]
+    public async Task PooledSession_WithNoResetOnClose_IsClearedByTheLeaseItself()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(_db.AppConnectionString)
+        {
+            MaxPoolSize = 1, NoResetOnClose = true, ApplicationName = "keystone-no-reset",
+        };
+        var factory = new KeystoneDbFactory(Microsoft.Extensions.Options.Options.Create(new DatabaseOptions { Provider = DatabaseProvider.Postgres }),
+            new KeystoneConnectionStrings { BaseDirectory = _db.Connections.BaseDirectory, Postgres = builder.ConnectionString });
+        int leasePid;
+        await using (var db = factory.ForTenant(TenantA))
+        {
+            Assert.Equal(1, await db.Memberships.CountAsync());
+            leasePid = (await db.Database.SqlQueryRaw<int>("SELECT pg_backend_pid() AS \"Value\"").ToListAsync()).Single();
+        }
+
+        await using var next = factory.Create(TenantScope.None);
+        var raw = (NpgsqlConnection)next.Database.GetDbConnection();
+        await raw.OpenAsync();
+        await using var read = new NpgsqlCommand("SELECT pg_backend_pid(), coalesce(current_setting('app.tenant_id', true), '')", raw);
+        await using var reader = await read.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+
+        Assert.Equal(leasePid, reader.GetInt32(0));
+        Assert.Equal("", reader.GetString(1));
+    }
+
     [Fact]
     public async Task Transaction_TenantBScope_SeesOnlyTenantB()
     {
