@@ -3,6 +3,7 @@ using Keystone.Gateway.Pipeline;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Keystone.Gateway.Budgets;
 
@@ -36,42 +37,14 @@ internal sealed class PostgresBudgetLedger(
     {
         await using var db = DbFactory.ForTenant(tenantId);
         await EnsureCountersAsync(db, tenantId, held, ct);
-        CapRow? refused = null;
-        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        var refused = await ReserveInOneTripAsync(db, held, amountMicros, roomMicros, h => Command("""
+            INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
+            VALUES (@call, @budget, @period, @tenant, @amount, @owner, @now)
+            """, ("call", callId), ("budget", h.Cap.BudgetId), ("period", h.PeriodStartUtc), ("tenant", tenantId),
+            ("amount", amountMicros), ("owner", Owner), ("now", nowUtc)), ct);
+        if (refused is null)
         {
-            foreach (var h in held)
-            {
-                // The predicate is re-checked after a concurrent writer's row lock is released (READ COMMITTED),
-                // so two instances can never both pass it with the same headroom.
-                var rows = await db.Database.ExecuteSqlAsync($"""
-                    UPDATE budget_counters SET reserved_micros = reserved_micros + {amountMicros}
-                    WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
-                      AND spent_micros + reserved_micros + {amountMicros} + {roomMicros} <= (SELECT limit_micros FROM budgets WHERE id = {h.Cap.BudgetId})
-                    """, ct);
-                if (rows == 0)
-                {
-                    refused = h.Cap;
-                    break;
-                }
-            }
-
-            if (refused is null)
-            {
-                // After the counters (whose row locks order every writer): the reconciler, holding a counter's lock,
-                // sees either both the amount and its row or neither.
-                foreach (var h in held)
-                {
-                    await db.Database.ExecuteSqlAsync($"""
-                        INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
-                        VALUES ({callId}, {h.Cap.BudgetId}, {h.PeriodStartUtc}, {tenantId}, {amountMicros}, {Owner}, {nowUtc})
-                        """, ct);
-                }
-
-                await tx.CommitAsync(ct);
-                return (new BudgetReservation(tenantId, amountMicros, held, callId, nowUtc), null);
-            }
-
-            await tx.RollbackAsync(ct);
+            return (new BudgetReservation(tenantId, amountMicros, held, callId, nowUtc), null);
         }
 
         if (roomMicros > 0)
@@ -99,41 +72,17 @@ internal sealed class PostgresBudgetLedger(
         var amounts = lines.Select(l => l.AmountMicros).ToArray();
         await using var db = DbFactory.ForTenant(tenantId);
         await EnsureCountersAsync(db, tenantId, held, ct);
-        CapRow? refused = null;
-        await using (var tx = await db.Database.BeginTransactionAsync(ct))
+        // The sum in one conditional UPDATE per cap, as for a call: two batches racing cannot both pass. One row per line
+        // and cap, marked as a hold by its owner so the reconciler keeps it for HoldLifetime.
+        var refused = await ReserveInOneTripAsync(db, held, total, 0, h => Command("""
+            INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
+            SELECT u.id, @budget, @period, @tenant, u.amount, @owner, @now
+            FROM unnest(@ids, @amounts) AS u(id, amount)
+            """, ("budget", h.Cap.BudgetId), ("period", h.PeriodStartUtc), ("tenant", tenantId), ("ids", ids), ("amounts", amounts),
+            ("owner", HoldOwner), ("now", nowUtc)), ct);
+        if (refused is null)
         {
-            foreach (var h in held)
-            {
-                // The sum in one conditional UPDATE per cap, as for a call: two batches racing cannot both pass.
-                var rows = await db.Database.ExecuteSqlAsync($"""
-                    UPDATE budget_counters SET reserved_micros = reserved_micros + {total}
-                    WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
-                      AND spent_micros + reserved_micros + {total} <= (SELECT limit_micros FROM budgets WHERE id = {h.Cap.BudgetId})
-                    """, ct);
-                if (rows == 0)
-                {
-                    refused = h.Cap;
-                    break;
-                }
-            }
-
-            if (refused is null)
-            {
-                foreach (var h in held)
-                {
-                    // One row per line and cap, marked as a hold by its owner so the reconciler keeps it for HoldLifetime.
-                    await db.Database.ExecuteSqlAsync($"""
-                        INSERT INTO budget_reservations (call_id, budget_id, period_start_utc, tenant_id, amount_micros, owner, created_utc)
-                        SELECT u.id, {h.Cap.BudgetId}, {h.PeriodStartUtc}, {tenantId}, u.amount, {HoldOwner}, {nowUtc}
-                        FROM unnest({ids}, {amounts}) AS u(id, amount)
-                        """, ct);
-                }
-
-                await tx.CommitAsync(ct);
-                return (lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, nowUtc, isHold: true)).ToList(), null);
-            }
-
-            await tx.RollbackAsync(ct);
+            return (lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, nowUtc, isHold: true)).ToList(), null);
         }
 
         var period = held.First(h => h.Cap == refused).PeriodStartUtc;
@@ -156,40 +105,105 @@ internal sealed class PostgresBudgetLedger(
     {
         var now = Clock.GetUtcNow().UtcDateTime;
         await using var db = DbFactory.ForTenant(reservation.TenantId);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        foreach (var h in reservation.Caps)
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync(ct);
+        try
         {
-            // Idempotent, so a retry after a commit whose acknowledgement was lost counts nothing twice: the open row is
-            // marked settled and its amount leaves reserved; a row already settled means this ran before (nothing to do);
-            // no row at all means the reconciler dropped it as stale (its amount already left reserved: add the spend only).
-            // Not composed (ToList, not Single): a data-modifying WITH must stay at the top level.
-            var state = (await db.Database.SqlQuery<RowState>($"""
-                WITH open AS (
-                    UPDATE budget_reservations SET settled_micros = {actualMicros}, settled_utc = {now}
-                    WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId} AND settled_micros IS NULL
-                    RETURNING amount_micros)
-                SELECT (SELECT amount_micros FROM open) AS amount,
-                       EXISTS (SELECT 1 FROM budget_reservations WHERE call_id = {reservation.CallId} AND budget_id = {h.Cap.BudgetId}) AS exists
-                """).ToListAsync(ct)).Single();
-            if (state.Amount is null && state.Exists)
+            // One round trip: the tenant set for the batch's implicit transaction (one Sync, all or nothing), then one
+            // statement per cap. Each is idempotent, so a retry after a commit whose acknowledgement was lost counts
+            // nothing twice: the open row is marked settled and its amount leaves reserved; a row already settled means
+            // this ran before (the counter is left alone); no row at all means the reconciler dropped it as stale (its
+            // amount already left reserved: the spend alone is added). The row is locked before the counter, as before.
+            await using var batch = new NpgsqlBatch(connection);
+            batch.BatchCommands.Add(PostgresTenantInterceptor.TransactionSettings(db.Scope));
+            foreach (var h in reservation.Caps)
             {
-                continue;
+                batch.BatchCommands.Add(Command("""
+                    WITH open AS (
+                        UPDATE budget_reservations SET settled_micros = @actual, settled_utc = @now
+                        WHERE call_id = @call AND budget_id = @budget AND settled_micros IS NULL
+                        RETURNING amount_micros)
+                    UPDATE budget_counters SET reserved_micros = reserved_micros - COALESCE((SELECT amount_micros FROM open), 0),
+                        spent_micros = spent_micros + @actual
+                    WHERE budget_id = @budget AND period_start_utc = @period
+                      AND (EXISTS (SELECT 1 FROM open)
+                           OR NOT EXISTS (SELECT 1 FROM budget_reservations WHERE call_id = @call AND budget_id = @budget))
+                    """, ("actual", actualMicros), ("now", now), ("call", reservation.CallId), ("budget", h.Cap.BudgetId),
+                    ("period", h.PeriodStartUtc)));
             }
 
-            await db.Database.ExecuteSqlAsync($"""
-                UPDATE budget_counters SET reserved_micros = reserved_micros - {state.Amount ?? 0},
-                    spent_micros = spent_micros + {actualMicros}
-                WHERE budget_id = {h.Cap.BudgetId} AND period_start_utc = {h.PeriodStartUtc}
-                """, ct);
+            await batch.ExecuteNonQueryAsync(ct);
         }
-
-        await tx.CommitAsync(ct);
+        finally
+        {
+            await connection.CloseAsync();
+        }
     }
 
-    // Columns of the raw queries below are named in snake case: EF maps unmapped result types with the model's naming convention.
+    /// <summary>
+    /// Reserves <paramref name="amountMicros"/> on every cap of <paramref name="held"/> in one transaction and two round
+    /// trips: one batch with the tenant set transaction-locally, one conditional UPDATE per cap (in the caps' order, whose
+    /// row locks order every writer) and then each cap's reservation rows from <paramref name="rows"/>; then COMMIT when
+    /// every UPDATE took the amount, or ROLLBACK, returning the first cap that refused. The predicate is re-checked after a
+    /// concurrent writer's row lock is released (READ COMMITTED), so two instances can never both pass it with the same
+    /// headroom. After the counters come the rows: the reconciler, holding a counter's lock, sees either both the amount
+    /// and its row or neither. The connection is opened here, outside EF, so its tenant interceptor adds no round trips.
+    /// </summary>
+    private static async Task<CapRow?> ReserveInOneTripAsync(KeystoneDbContext db, List<ReservedCap> held, long amountMicros,
+        long roomMicros, Func<ReservedCap, NpgsqlBatchCommand> rows, CancellationToken ct)
+    {
+        var connection = (NpgsqlConnection)db.Database.GetDbConnection();
+        await connection.OpenAsync(ct);
+        try
+        {
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            await using var batch = new NpgsqlBatch(connection, tx);
+            batch.BatchCommands.Add(PostgresTenantInterceptor.TransactionSettings(db.Scope));
+            foreach (var h in held)
+            {
+                batch.BatchCommands.Add(Command("""
+                    UPDATE budget_counters SET reserved_micros = reserved_micros + @amount
+                    WHERE budget_id = @budget AND period_start_utc = @period
+                      AND spent_micros + reserved_micros + @amount + @room <= (SELECT limit_micros FROM budgets WHERE id = @budget)
+                    """, ("amount", amountMicros), ("room", roomMicros), ("budget", h.Cap.BudgetId), ("period", h.PeriodStartUtc)));
+            }
 
-    /// <summary>The reservation row as the settlement found it.</summary>
-    private sealed record RowState(long? Amount, bool Exists);
+            foreach (var h in held)
+            {
+                batch.BatchCommands.Add(rows(h));
+            }
+
+            await batch.ExecuteNonQueryAsync(ct);
+            for (var i = 0; i < held.Count; i++)
+            {
+                if (batch.BatchCommands[1 + i].RecordsAffected == 0)
+                {
+                    await tx.RollbackAsync(ct);
+                    return held[i].Cap;
+                }
+            }
+
+            await tx.CommitAsync(ct);
+            return null;
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+    }
+
+    /// <summary>A batch statement with named parameters.</summary>
+    private static NpgsqlBatchCommand Command(string sql, params (string Name, object Value)[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter(name, value));
+        }
+
+        return command;
+    }
+
 
     protected override async Task RaiseThresholdsAsync(BudgetReservation reservation, long actualMicros, IReadOnlyList<int> thresholds,
         CancellationToken ct)
