@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Keystone.Data;
 using Keystone.Gateway.Pipeline;
 using Microsoft.EntityFrameworkCore;
@@ -32,38 +31,14 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
     private readonly Lock _memLock = new();
     private readonly Dictionary<(Guid BudgetId, DateTime Period), MemCounter> _mem = [];
     private readonly HashSet<BudgetReservation> _open = [];
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _flusher;
-    private readonly Thread _flushThread;
-    private readonly AutoResetEvent _wake = new(false);
-    private readonly ConcurrentQueue<TaskCompletionSource> _asked = new();
-    private volatile bool _closing;
+    private readonly WriterThread _writer;
 
     public SqliteBudgetLedger(KeystoneDbFactory dbFactory, BudgetEvents events, IOptionsMonitor<GatewayOptions> options, TimeProvider clock,
         ILogger<BudgetLedger> log)
         : base(dbFactory, events, options, clock, log)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _flusher = done.Task;
-        _flushThread = new Thread(() =>
-        {
-            try
-            {
-                FlushLoop();
-            }
-            finally
-            {
-                // Whoever asked for a write while the thread was ending gets it here; asks after this write themselves.
-                _closing = true;
-                AnswerAsked();
-                done.SetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = FlushThreadName,
-        };
-        _flushThread.Start();
+        // Every FlushInterval, and at once when a budget read asks (FlushAsync).
+        _writer = new WriterThread(FlushThreadName, () => FlushInterval, WriteCountersAsync, ex => LogFlushFailed(Log, ex));
     }
 
     /// <summary>The name of the thread that writes the counters (at most 15 characters: Linux shows no more).</summary>
@@ -336,55 +311,7 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
     /// or the API) waits for that write without holding a pool thread while the database is busy. Once the thread has
     /// ended (the host stopping), the caller writes itself.
     /// </summary>
-    public override async Task FlushAsync(CancellationToken ct)
-    {
-        if (Thread.CurrentThread == _flushThread || _closing)
-        {
-            await WriteCountersAsync(ct);
-            return;
-        }
-
-        var asked = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _asked.Enqueue(asked);
-        if (_closing)
-        {
-            // The thread may have answered its last asks before this one was queued.
-            await AnswerAskedAsync();
-        }
-        else
-        {
-            _wake.Set();
-        }
-
-        await asked.Task.WaitAsync(ct);
-    }
-
-    /// <summary>Runs one write for every caller waiting for one (on the ledger's thread).</summary>
-    private void AnswerAsked() => AnswerAskedAsync().GetAwaiter().GetResult();
-
-    private async Task AnswerAskedAsync()
-    {
-        var waiting = new List<TaskCompletionSource>();
-        while (_asked.TryDequeue(out var a))
-        {
-            waiting.Add(a);
-        }
-
-        if (waiting.Count == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            await WriteCountersAsync(CancellationToken.None);
-            waiting.ForEach(w => w.TrySetResult());
-        }
-        catch (Exception ex)
-        {
-            waiting.ForEach(w => w.TrySetException(ex));
-        }
-    }
+    public override Task FlushAsync(CancellationToken ct) => _writer.WriteNowAsync(ct);
 
     private async Task WriteCountersAsync(CancellationToken ct)
     {
@@ -442,58 +369,16 @@ internal sealed partial class SqliteBudgetLedger : BudgetLedger
         }
     }
 
-    /// <summary>
-    /// Every <see cref="FlushInterval"/> until stopped, and at once when a caller asks (<see cref="FlushAsync"/>), on the
-    /// ledger's own thread (see the remarks): blocking on the write is what this thread is for (on SQLite it completes
-    /// synchronously anyway), and waiting out a busy database here delays only the counters' copy on disk, never a request.
-    /// </summary>
-    private void FlushLoop()
-    {
-        var stop = _stop.Token;
-        WaitHandle[] handles = [stop.WaitHandle, _wake];
-        try
-        {
-            while (WaitHandle.WaitAny(handles, FlushInterval) != 0)
-            {
-                try
-                {
-                    if (_asked.IsEmpty)
-                    {
-                        WriteCountersAsync(stop).GetAwaiter().GetResult();
-                    }
-                    else
-                    {
-                        AnswerAsked();
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogFlushFailed(Log, ex);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping: StopAsync writes the last changes.
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed while waiting: nothing left to write from here.
-        }
-    }
-
     /// <summary>Writes the last counter changes before the host stops.</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _stop.CancelAsync();
-        await _flusher;
+        await _writer.StopAsync();
         await FlushAsync(cancellationToken);
     }
 
     public override async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync();
-        await _flusher;
+        await _writer.DisposeAsync();
         await base.DisposeAsync();
     }
 

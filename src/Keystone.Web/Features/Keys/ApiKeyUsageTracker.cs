@@ -14,8 +14,10 @@ internal sealed class ApiKeyUsageTracker(
     KeystoneDbFactory dbFactory,
     TimeProvider clock,
     IOptionsMonitor<ApiKeysOptions> options,
-    ILogger<ApiKeyUsageTracker> log) : BackgroundService
+    ILogger<ApiKeyUsageTracker> log) : IHostedService, IAsyncDisposable
 {
+    private WriterThread? _writer;
+
     private readonly ConcurrentDictionary<Guid, (Guid TenantId, DateTime UsedUtc)> _pending = new();
 
     /// <summary>Notes that a key was used now (cheap; coalesced until the next flush).</summary>
@@ -45,56 +47,24 @@ internal sealed class ApiKeyUsageTracker(
     internal const string FlushThreadName = "ks-key-usage";
 
     /// <summary>
-    /// The flush loop runs on a thread of its own, never on the thread pool (issue 26, decision 0059): on SQLite every
-    /// "async" database call runs synchronously, and an update that meets the write lock (the call recorder's batches,
-    /// the trace indexer's passes) sleeps 150 ms in Microsoft.Data.Sqlite's busy loop on the calling thread, which on a
-    /// pool thread stalls every request in flight. Blocking on the flush is what this thread is for.
+    /// The flush runs on a thread of its own, never on the thread pool (issue 26, decision 0059; see
+    /// <see cref="WriterThread"/>): on SQLite an update that meets the write lock sleeps in Microsoft.Data.Sqlite's busy
+    /// loop on the calling thread. Last-used is informational: a failed write is retried with the next flush, never fatal.
     /// </summary>
-    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        new Thread(() =>
-        {
-            try
-            {
-                FlushLoop(stoppingToken);
-            }
-            finally
-            {
-                done.SetResult();
-            }
-        })
-        {
-            IsBackground = true,
-            Name = FlushThreadName,
-        }.Start();
-        return done.Task;
+        _writer = new WriterThread(FlushThreadName, () => options.CurrentValue.LastUsedFlushInterval, FlushAsync,
+            ex => log.LogWarning(ex, "Writing API key last-used times failed"));
+        return Task.CompletedTask;
     }
 
-    private void FlushLoop(CancellationToken stoppingToken)
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        while (!stoppingToken.IsCancellationRequested)
+        if (_writer is not null)
         {
-            try
-            {
-                Task.Delay(options.CurrentValue.LastUsedFlushInterval, clock, stoppingToken).GetAwaiter().GetResult();
-                FlushAsync(stoppingToken).GetAwaiter().GetResult();
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex)
-            {
-                // Last-used is informational: a failed write is retried with the next use, never fatal.
-                log.LogWarning(ex, "Writing API key last-used times failed");
-            }
+            await _writer.StopAsync();
         }
-    }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
         try
         {
             await FlushAsync(cancellationToken);
@@ -102,6 +72,14 @@ internal sealed class ApiKeyUsageTracker(
         catch (Exception ex)
         {
             log.LogWarning(ex, "Writing API key last-used times at shutdown failed");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_writer is not null)
+        {
+            await _writer.DisposeAsync();
         }
     }
 }
