@@ -16,7 +16,7 @@ namespace Keystone.Data;
 /// on, an unpooled connection ends its session on close, and a pool whose reset was turned off by hand is still cleared
 /// by a round trip at the lease's end. A transaction on a connection this interceptor did not
 /// open (one opened by hand and given to EF) gets the settings transaction-locally instead.
-/// See docs/decisions/0006-tenant-isolation.md and 0062-….
+/// See docs/decisions/0006-tenant-isolation.md and 0062-postgres-tenant-lease-and-budget-ledger-in-fewer-round-trips.md.
 /// </summary>
 internal sealed class PostgresTenantInterceptor : DbConnectionInterceptor
 {
