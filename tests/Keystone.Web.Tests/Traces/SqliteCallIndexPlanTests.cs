@@ -3,6 +3,9 @@ using Keystone.Data.Calls;
 using Keystone.Testing;
 using Keystone.Web.Features.Traces;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Migrations;
+using Microsoft.Extensions.Logging.Abstractions;
 using static Keystone.Web.Tests.Traces.TraceTestData;
 
 namespace Keystone.Web.Tests.Traces;
@@ -78,6 +81,47 @@ public sealed class SqliteCallIndexPlanTests : IAsyncLifetime
         Assert.Contains(forTenant, line => line.Contains("USING INDEX ix_llm_traces_created_utc (created_utc<?)", StringComparison.Ordinal));
         Assert.Contains(forTheRest, line => line.Contains("USING INDEX ix_llm_traces_created_utc (created_utc<?)", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task ExistingDatabase_UpgradesInPlace_AndSearchStillPages()
+    {
+        // Back to the migration before this change (its Down restores the old indexes), then forward again over the data.
+        await using (var db = _factory.ForSystem())
+        {
+            await db.GetService<IMigrator>().MigrateAsync("20261206180306_TracePacks");
+            Assert.Contains("ix_llm_calls_tenant_id_cost_micros_id", await IndexesAsync(db));
+        }
+
+        await new DatabaseMigrator(_factory, _database.Connections, Microsoft.Extensions.Options.Options.Create(_database.Options),
+            NullLogger<DatabaseMigrator>.Instance).MigrateAsync(default);
+
+        await using (var db = _factory.ForSystem())
+        {
+            var indexes = await IndexesAsync(db);
+            Assert.Contains("ix_llm_calls_tenant_id_cost_micros", indexes);
+            Assert.Contains("ix_llm_traces_created_utc", indexes);
+            Assert.DoesNotContain("ix_llm_calls_tenant_id_cost_micros_id", indexes);
+            Assert.DoesNotContain("ix_llm_traces_tenant_id_created_utc", indexes);
+        }
+
+        var queries = new TraceQueries(Scoped(_factory, TenantScope.For(Acme)));
+        var seen = new List<Guid>();
+        string? cursor = null;
+        do
+        {
+            var page = await queries.SearchAsync(new TraceFilter { Sort = TraceSort.Latency }, cursor, 3, default);
+            seen.AddRange(page.Rows.Select(r => r.CallId));
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null && seen.Count < 100);
+
+        Assert.Equal(10, seen.Distinct().Count());
+        Assert.Equal(10, seen.Count);
+    }
+
+    private static async Task<List<string>> IndexesAsync(KeystoneDbContext db)
+        => await db.Database.SqlQuery<string>($"SELECT name AS \"Value\" FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('llm_calls', 'llm_traces')")
+            .ToListAsync();
 
     private static async Task<List<string>> PlanAsync<T>(KeystoneDbContext db, IQueryable<T> query)
     {
