@@ -68,6 +68,22 @@ public sealed class SqliteCallIndexPlanTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task DetailPageNeighbours_StillUseThePartialEndUserIndex()
+    {
+        // The index now holds only calls that name an end user; the detail page's "same end user" query (end_user = ?)
+        // implies that, so SQLite still reads it.
+        await using var db = _factory.Create(TenantScope.For(Acme));
+        var call = await db.Calls.AsNoTracking().FirstAsync(c => c.EndUser != null);
+        var (before, after) = TraceViewer.NeighbourQueries(db, call)!.Value;
+
+        foreach (var plan in new[] { await PlanAsync(db, before), await PlanAsync(db, after) })
+        {
+            Assert.Contains(plan, line => line.Contains("USING INDEX ix_llm_calls_tenant_id_end_user_created_utc (tenant_id=? AND end_user=?", StringComparison.Ordinal));
+            Assert.DoesNotContain(plan, line => line.Contains("TEMP B-TREE", StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task TraceRetention_FindsOldTracesByTheTimeIndex()
     {
         await using var db = _factory.ForSystem();
