@@ -175,6 +175,12 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
     public virtual bool FullTextReadsNewestFirst => false;
 
     /// <summary>
+    /// True when the trace search's keyset tie-breaker is the call row's rowid (<see cref="Calls.CallRowKey"/>, SQLite),
+    /// false when it is the call id (PostgreSQL): each database's sort indexes end with its own (issue 26).
+    /// </summary>
+    public virtual bool CallsTieBreakByRowKey => false;
+
+    /// <summary>
     /// Where the newest <paramref name="count"/> matches (of the tenant and feature, when given) created before
     /// <paramref name="beforeUtc"/> begin: <see cref="Calls.NewestMatches.StartUtc"/> is a time at or before the
     /// <paramref name="count"/>-th newest match's creation; when fewer match it is null and

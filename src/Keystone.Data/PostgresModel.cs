@@ -63,5 +63,24 @@ internal static class PostgresModel
         builder.Entity<Caching.SemanticCacheEntry>().Property(e => e.Embedding).HasColumnType("vector")
             .HasConversion(v => new Pgvector.Vector(v), v => v.ToArray(), Caching.EmbeddingBytes.Comparer);
         Knowledge.KnowledgeModel.ApplyPostgres(builder);
+        ApplyCallIndexes(builder);
+    }
+
+    /// <summary>
+    /// The call and trace indexes that differ from SQLite's (<see cref="SqliteModel"/>, issue 26): unchanged on PostgreSQL,
+    /// where Guids are 16 bytes and the keyset tie-breaker of the trace search's cost and latency sorts is the call id.
+    /// </summary>
+    private static void ApplyCallIndexes(ModelBuilder builder)
+    {
+        builder.Entity<LlmCall>(b =>
+        {
+            // Keyset order (value, id) descending: a page is read straight off the index (issue 7).
+            b.HasIndex(c => new { c.TenantId, c.CostMicros, c.Id });
+            b.HasIndex(c => new { c.TenantId, c.LatencyMs, c.Id });
+            b.HasIndex(c => new { c.CostMicros, c.Id });
+            b.HasIndex(c => new { c.LatencyMs, c.Id });
+            b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc });
+        });
+        builder.Entity<LlmTrace>().HasIndex(t => new { t.TenantId, t.CreatedUtc });
     }
 }

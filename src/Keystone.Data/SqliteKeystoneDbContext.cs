@@ -30,6 +30,9 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     /// <inheritdoc />
     public override bool FullTextReadsNewestFirst => true;
 
+    /// <inheritdoc />
+    public override bool CallsTieBreakByRowKey => true;
+
     /// <summary>Up to this many matches are read as keys (small windows); larger windows only seek their last key.</summary>
     private const int MaxListedKeys = 4_096;
 

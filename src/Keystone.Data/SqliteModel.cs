@@ -1,4 +1,6 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Query.SqlExpressions;
+using Microsoft.EntityFrameworkCore.Storage;
 
 namespace Keystone.Data;
 
@@ -35,6 +37,40 @@ internal static class SqliteModel
             b.HasIndex(p => new { p.TenantId, p.FirstCreatedUtc });
             b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(p => p.TenantId).OnDelete(DeleteBehavior.Cascade);
         });
+        ApplyCallIndexes(builder);
+    }
+
+    /// <summary>
+    /// The call and trace indexes that differ from PostgreSQL's (<see cref="PostgresModel.ApplyCallIndexes"/>), sized for
+    /// SQLite, where Guids and times are text and every index entry repeats them (issue 26, decision 62i; bytes per call from
+    /// docs/benchmarks.md "Stored per call, index by index").
+    /// </summary>
+    private static void ApplyCallIndexes(ModelBuilder builder)
+    {
+        builder.Entity<Calls.LlmCall>(b =>
+        {
+            // Trace search sorts by cost or latency, newest-first keyset order (value, tie-breaker) descending, in a tenant
+            // or across all of them (platform roles). The tie-breaker is the rowid (Calls.CallRowKey), which every index
+            // entry ends with: the plan reads a page straight off (tenant_id, cost_micros) without sorting, and the index
+            // holds no second copy of the 36-character call id (86 → 48 bytes per call; the all-tenant pair 47 → 10).
+            // The all-tenant pair stays: without it "all tenants, slowest first" took 1.8 s p95 at 200,000 calls.
+            b.HasIndex(c => new { c.TenantId, c.CostMicros });
+            b.HasIndex(c => new { c.TenantId, c.LatencyMs });
+            b.HasIndex(c => c.CostMicros);
+            b.HasIndex(c => c.LatencyMs);
+            // Only calls that name an end user (the request's `user`) have an entry: the others paid 74 bytes each for
+            // a key of the tenant, a NULL and the time. A query on `end_user = ?` implies the filter, so it still uses it.
+            b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc }).HasFilter("end_user IS NOT NULL");
+        });
+        // Trace retention deletes by age, for the tenants with an override (tenant_id = ? AND created_utc < ?) and for
+        // the rest (tenant_id NOT IN (...) AND created_utc < ?): both are a range on the time, which this index serves
+        // without the 36-character tenant id in every entry (74 → 36 bytes per call). Nothing else reads traces by tenant.
+        builder.Entity<Calls.LlmTrace>().HasIndex(t => t.CreatedUtc);
+        // The rowid as a LINQ expression: a column reference on the call row's own table alias.
+        builder.HasDbFunction(typeof(Calls.CallRowKey).GetMethod(nameof(Calls.CallRowKey.Of))!)
+            .HasTranslation(args => args[0] is ColumnExpression id
+                ? new ColumnExpression("rowid", id.TableAlias, typeof(long), new LongTypeMapping("INTEGER"), nullable: false)
+                : throw new InvalidOperationException($"{nameof(Calls.CallRowKey)}.{nameof(Calls.CallRowKey.Of)} takes a call row's Id property."));
     }
 
     /// <summary>

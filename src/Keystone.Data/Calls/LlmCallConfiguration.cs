@@ -24,18 +24,11 @@ internal sealed class LlmCallConfiguration : IEntityTypeConfiguration<LlmCall>
         b.HasIndex(c => new { c.TenantId, c.CreatedUtc });
         b.HasIndex(c => c.TraceId);
         b.HasIndex(c => new { c.TenantId, c.Feature, c.CreatedUtc });
-        b.HasIndex(c => new { c.TenantId, c.EndUser, c.CreatedUtc });
         b.HasIndex(c => c.CreatedUtc);
-        // Trace search sorts by cost and latency too, in a tenant or across all of them (platform roles). The
-        // keyset order is (value, id) descending: with the id in the index a page is read straight off it,
-        // without sorting every row of a cost or latency range (issue 7 benchmark: 426 ms and 3.1 s before).
-        // The all-tenant pair costs two B-tree inserts per recorded call (94 bytes) for a platform user's sort; dropping it
-        // was measured (issue 26, docs/benchmarks.md "Traces"): "all tenants, slowest first" went from milliseconds to
-        // 1.8 s p95 at 200,000 calls, far past the 300 ms target, so it stays.
-        b.HasIndex(c => new { c.TenantId, c.CostMicros, c.Id });
-        b.HasIndex(c => new { c.TenantId, c.LatencyMs, c.Id });
-        b.HasIndex(c => new { c.CostMicros, c.Id });
-        b.HasIndex(c => new { c.LatencyMs, c.Id });
+        // Trace search sorts by cost and latency too, in a tenant or across all of them (platform roles), and filters
+        // by end user: those indexes differ per database (SqliteModel.ApplyCallIndexes, PostgresModel.ApplyCallIndexes).
+        // On SQLite the keyset tie-breaker is the rowid, which every index entry already holds, instead of a second
+        // copy of the 36-character call id (issue 26: 150 bytes per call).
         // The trace page lists a call's replays, newest first. Partial: almost every call has no replay-of, and
         // with all those NULLs in it SQLite's statistics make the index look useless (it then scanned every call).
         b.HasIndex(c => new { c.ReplayOfCallId, c.CreatedUtc }).HasFilter("replay_of_call_id IS NOT NULL");
@@ -52,6 +45,6 @@ internal sealed class LlmTraceConfiguration : IEntityTypeConfiguration<LlmTrace>
         b.ToTable("llm_traces");
         b.HasKey(t => t.CallId);
         b.HasOne<LlmCall>().WithOne().HasForeignKey<LlmTrace>(t => t.CallId).OnDelete(DeleteBehavior.Cascade);
-        b.HasIndex(t => new { t.TenantId, t.CreatedUtc });
+        // The retention index (by age; per tenant on PostgreSQL) is per database: SqliteModel, PostgresModel.
     }
 }

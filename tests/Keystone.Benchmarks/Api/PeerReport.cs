@@ -885,7 +885,11 @@ internal static partial class PeerReport
                 foreach (var index in Column($"SELECT name FROM pragma_index_list('{table.Replace("'", "''", StringComparison.Ordinal)}')"))
                 {
                     var keys = Column($"SELECT name FROM pragma_index_info('{index.Replace("'", "''", StringComparison.Ordinal)}') WHERE name IS NOT NULL");
-                    bytes += Scalar($"SELECT coalesce(sum({Sum(keys)} + 8), 0) FROM {Quote(table)}");
+                    // A partial index holds only the rows its WHERE keeps (decision 62i: the end-user index).
+                    var sql = Column($"SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = '{index.Replace("'", "''", StringComparison.Ordinal)}'")
+                        .FirstOrDefault() ?? "";
+                    var where = sql.LastIndexOf(" WHERE ", StringComparison.OrdinalIgnoreCase) is var at and >= 0 ? sql[at..] : "";
+                    bytes += Scalar($"SELECT coalesce(sum({Sum(keys)} + 8), 0) FROM {Quote(table)}{where}");
                 }
 
                 result[table] = bytes;

@@ -2,6 +2,7 @@ using Keystone.Data;
 using Keystone.Data.Calls;
 using Keystone.Testing;
 using Keystone.Web.Features.Traces;
+using Microsoft.EntityFrameworkCore;
 using static Keystone.Web.Tests.Traces.TraceTestData;
 
 namespace Keystone.Web.Tests.Traces;
@@ -252,7 +253,8 @@ public abstract class TraceQueriesTests : IAsyncLifetime
     {
         // Calls 0.3 ms apart with some exact ties: several share a millisecond, so the newest-first reading of the
         // full-text index (window by window on SQLite) must split and join its windows without losing or
-        // repeating a call, and the id must break ties as in any other time-ordered search. Half are Globex's,
+        // repeating a call, and the tie-breaker (the id; the rowid on SQLite) must break ties as in any other time-ordered
+        // search. Half are Globex's,
         // a quarter lack the word: the tenant scope and the word both thin out each window.
         var rows = Enumerable.Range(0, 80).Select(i =>
         {
@@ -268,12 +270,13 @@ public abstract class TraceQueriesTests : IAsyncLifetime
             FromUtc = dateRange ? T0.AddMilliseconds(3) : null,
             ToUtc = dateRange ? T0.AddTicks(3_000L * 70) : null,
         };
+        var ties = await TieBreakersAsync();
         var expected = rows
             .Where(r => r.Call.TenantId == Acme && r.Trace.SearchText!.Contains("parcel", StringComparison.Ordinal))
             .Where(r => filter.Feature is null || r.Call.Feature == filter.Feature)
             .Where(r => filter.FromUtc is not { } from || r.Call.CreatedUtc >= from)
             .Where(r => filter.ToUtc is not { } to || r.Call.CreatedUtc < to)
-            .OrderByDescending(r => r.Call.CreatedUtc).ThenByDescending(r => r.Call.Id.ToString(), StringComparer.Ordinal)
+            .OrderByDescending(r => r.Call.CreatedUtc).ThenByDescending(r => ties?[r.Call.Id] ?? 0).ThenByDescending(r => r.Call.Id.ToString(), StringComparer.Ordinal)
             .Select(r => r.Call.Id)
             .ToList();
 
@@ -293,6 +296,36 @@ public abstract class TraceQueriesTests : IAsyncLifetime
         Assert.Equal(expected, seen);
     }
 
+    [Theory]
+    [InlineData(TraceSort.Time)]
+    [InlineData(TraceSort.Cost)]
+    [InlineData(TraceSort.Latency)]
+    public async Task Search_CursorNamingTheCallId_ContinuesAfterThatCall(TraceSort sort)
+    {
+        // The cursor form before SQLite's tie-breaker became the rowid (decision 62i): value and call id. A link or an API
+        // client holding one across the upgrade gets the same next page as with the cursor the search gives now.
+        var rows = Enumerable.Range(0, 12).Select(i => Call(Acme, T0.AddMinutes(i % 3), configure: c =>
+        {
+            c.CostMicros = 1_000 * (i % 2);
+            c.LatencyMs = 100 * (i % 4);
+        })).ToArray();
+        await AddAsync(Factory, rows);
+        var filter = new TraceFilter { Sort = sort };
+        var first = await SearchAsync(filter, pageSize: 5);
+        var last = first.Rows[^1];
+        var value = sort switch { TraceSort.Cost => last.CostMicros, TraceSort.Latency => last.LatencyMs, _ => last.CreatedUtc.Ticks };
+
+        var byCallId = await SearchAsync(filter, cursor: FormattableString.Invariant($"{value}_{last.CallId:N}"), pageSize: 5);
+        var current = await SearchAsync(filter, cursor: first.NextCursor, pageSize: 5);
+
+        Assert.Equal(5, current.Rows.Count);
+        Assert.Equal(current.Rows.Select(r => r.CallId), byCallId.Rows.Select(r => r.CallId));
+        Assert.Empty(first.Rows.Select(r => r.CallId).Intersect(current.Rows.Select(r => r.CallId)));
+    }
+
+    /// <summary>The tie-breaker of equal sort values per call, when it is not the call id: SQLite's rowid (decision 62i).</summary>
+    protected virtual Task<Dictionary<Guid, long>?> TieBreakersAsync() => Task.FromResult<Dictionary<Guid, long>?>(null);
+
     [Fact]
     public async Task Search_TamperedCursor_StartsFromTheTop()
     {
@@ -310,6 +343,12 @@ public sealed class SqliteTraceQueriesTests : TraceQueriesTests
     {
         var db = await SqliteTestDatabase.CreateAsync();
         return (db, db.CreateFactory());
+    }
+
+    protected override async Task<Dictionary<Guid, long>?> TieBreakersAsync()
+    {
+        await using var db = Factory.ForSystem();
+        return await db.Calls.Select(c => new { c.Id, Key = CallRowKey.Of(c.Id) }).ToDictionaryAsync(c => c.Id, c => c.Key);
     }
 }
 

@@ -1509,39 +1509,40 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasKey("Id")
                         .HasName("pk_llm_calls");
 
+                    b.HasIndex("CostMicros")
+                        .HasDatabaseName("ix_llm_calls_cost_micros");
+
                     b.HasIndex("CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_created_utc");
 
                     b.HasIndex("IngestedUtc")
                         .HasDatabaseName("ix_llm_calls_ingested_utc");
 
+                    b.HasIndex("LatencyMs")
+                        .HasDatabaseName("ix_llm_calls_latency_ms");
+
                     b.HasIndex("TraceId")
                         .HasDatabaseName("ix_llm_calls_trace_id");
-
-                    b.HasIndex("CostMicros", "Id")
-                        .HasDatabaseName("ix_llm_calls_cost_micros_id");
-
-                    b.HasIndex("LatencyMs", "Id")
-                        .HasDatabaseName("ix_llm_calls_latency_ms_id");
 
                     b.HasIndex("ReplayOfCallId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_replay_of_call_id_created_utc")
                         .HasFilter("replay_of_call_id IS NOT NULL");
 
+                    b.HasIndex("TenantId", "CostMicros")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros");
+
                     b.HasIndex("TenantId", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_created_utc");
 
-                    b.HasIndex("TenantId", "CostMicros", "Id")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_cost_micros_id");
+                    b.HasIndex("TenantId", "LatencyMs")
+                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms");
 
                     b.HasIndex("TenantId", "EndUser", "CreatedUtc")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc");
+                        .HasDatabaseName("ix_llm_calls_tenant_id_end_user_created_utc")
+                        .HasFilter("end_user IS NOT NULL");
 
                     b.HasIndex("TenantId", "Feature", "CreatedUtc")
                         .HasDatabaseName("ix_llm_calls_tenant_id_feature_created_utc");
-
-                    b.HasIndex("TenantId", "LatencyMs", "Id")
-                        .HasDatabaseName("ix_llm_calls_tenant_id_latency_ms_id");
 
                     b.ToTable("llm_calls", (string)null);
                 });
@@ -1603,8 +1604,8 @@ namespace Keystone.Data.Migrations.Sqlite
                     b.HasKey("CallId")
                         .HasName("pk_llm_traces");
 
-                    b.HasIndex("TenantId", "CreatedUtc")
-                        .HasDatabaseName("ix_llm_traces_tenant_id_created_utc");
+                    b.HasIndex("CreatedUtc")
+                        .HasDatabaseName("ix_llm_traces_created_utc");
 
                     b.ToTable("llm_traces", (string)null);
                 });

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Linq.Expressions;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
@@ -38,6 +39,11 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
         IQueryable<Guid>? matching = null)
     {
         var q = Filter(db, filter, matching);
+        if (db.CallsTieBreakByRowKey)
+        {
+            return ToRows(db, OrderedByRowKey(db, q, filter.Sort, after).Take(take), withRowKey: true);
+        }
+
         q = filter.Sort switch
         {
             TraceSort.Cost => after is null ? q : q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && c.Id.CompareTo(after.Id) < 0)),
@@ -51,6 +57,42 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
             _ => q.OrderByDescending(c => c.CreatedUtc).ThenByDescending(c => c.Id),
         };
         return ToRows(db, ordered.Take(take));
+    }
+
+    /// <summary>
+    /// SQLite: the keyset order with the rowid as the tie-breaker (<see cref="CallRowKey"/>), which every index entry ends
+    /// with, so (tenant_id, cost_micros) or (tenant_id, created_utc) serves the whole order (issue 26, decision 62i).
+    /// </summary>
+    private static IOrderedQueryable<LlmCall> OrderedByRowKey(KeystoneDbContext db, IQueryable<LlmCall> q, TraceSort sort, TraceCursor? after)
+    {
+        if (after?.RowKey is { } key)
+        {
+            q = sort switch
+            {
+                TraceSort.Cost => q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && CallRowKey.Of(c.Id) < key)),
+                TraceSort.Latency => q.Where(c => c.LatencyMs < after.Value || (c.LatencyMs == after.Value && CallRowKey.Of(c.Id) < key)),
+                _ => q.Where(c => c.CreatedUtc < after.Time || (c.CreatedUtc == after.Time && CallRowKey.Of(c.Id) < key)),
+            };
+        }
+        else if (after is not null)
+        {
+            // A cursor issued before the tie-breaker became the rowid names the call: continue after that call's row.
+            var id = after.Id;
+            var keyOf = db.Calls.Where(x => x.Id == id).Select(x => CallRowKey.Of(x.Id));
+            q = sort switch
+            {
+                TraceSort.Cost => q.Where(c => c.CostMicros < after.Value || (c.CostMicros == after.Value && CallRowKey.Of(c.Id) < keyOf.FirstOrDefault())),
+                TraceSort.Latency => q.Where(c => c.LatencyMs < after.Value || (c.LatencyMs == after.Value && CallRowKey.Of(c.Id) < keyOf.FirstOrDefault())),
+                _ => q.Where(c => c.CreatedUtc < after.Time || (c.CreatedUtc == after.Time && CallRowKey.Of(c.Id) < keyOf.FirstOrDefault())),
+            };
+        }
+
+        return sort switch
+        {
+            TraceSort.Cost => q.OrderByDescending(c => c.CostMicros).ThenByDescending(c => CallRowKey.Of(c.Id)),
+            TraceSort.Latency => q.OrderByDescending(c => c.LatencyMs).ThenByDescending(c => CallRowKey.Of(c.Id)),
+            _ => q.OrderByDescending(c => c.CreatedUtc).ThenByDescending(c => CallRowKey.Of(c.Id)),
+        };
     }
 
     /// <summary>Matches per row wanted in the first window; later windows are sized from the share of matches the other filters kept.</summary>
@@ -230,22 +272,44 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
 
     private static string? FeatureOf(TraceFilter f) => string.IsNullOrWhiteSpace(f.Feature) ? null : f.Feature.Trim();
 
-    internal static IQueryable<TraceRow> ToRows(KeystoneDbContext db, IQueryable<LlmCall> q) => q.Select(c => new TraceRow(
-        c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),
-        c.CreatedUtc, c.UserId, c.EndUser, c.Feature, c.Alias, c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode,
-        c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens, c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs,
-        c.ReplayOfCallId, db.Users.Where(u => u.Id == c.UserId).Select(u => u.DisplayName != "" ? u.DisplayName : u.Email).FirstOrDefault()));
+    internal static IQueryable<TraceRow> ToRows(KeystoneDbContext db, IQueryable<LlmCall> q, bool withRowKey = false)
+    {
+        Expression<Func<LlmCall, TraceRow>> row = c => new TraceRow(
+            c.Id, c.TraceId, c.TenantId, db.Tenants.Where(t => t.Id == c.TenantId).Select(t => t.Name).FirstOrDefault(),
+            c.CreatedUtc, c.UserId, c.EndUser, c.Feature, c.Alias, c.Provider, c.Model, c.PromptName, c.Status, c.ErrorCode,
+            c.FellBack, c.CacheStatus, c.InputTokens, c.OutputTokens, c.CostMicros, c.CostStatus, c.BilledTo, c.LatencyMs,
+            c.ReplayOfCallId, db.Users.Where(u => u.Id == c.UserId).Select(u => u.DisplayName != "" ? u.DisplayName : u.Email).FirstOrDefault());
+        if (!withRowKey)
+        {
+            return q.Select(row);
+        }
+
+        // The same projection plus the row's key (SQLite's tie-breaker, for the next page's cursor).
+        var call = row.Parameters[0];
+        var keyed = Expression.MemberInit((NewExpression)row.Body, Expression.Bind(typeof(TraceRow).GetProperty(nameof(TraceRow.RowKey))!,
+            Expression.Call(typeof(CallRowKey).GetMethod(nameof(CallRowKey.Of))!, Expression.Property(call, nameof(LlmCall.Id)))));
+        return q.Select(Expression.Lambda<Func<LlmCall, TraceRow>>(keyed, call));
+    }
 }
 
-/// <summary>Where the previous page ended: the sort value and the call id (the tie-breaker).</summary>
-internal sealed record TraceCursor(long Value, DateTime Time, Guid Id)
+/// <summary>
+/// Where the previous page ended: the sort value and the tie-breaker, the call id (PostgreSQL) or the call row's rowid
+/// (<see cref="TraceRow.RowKey"/>, SQLite; written <c>value_r{rowid}</c>). A cursor naming the call id still works on SQLite
+/// (issued before the change, decision 62i): the search continues after that call's row.
+/// </summary>
+internal sealed record TraceCursor(long Value, DateTime Time, Guid Id, long? RowKey = null)
 {
-    public static string After(TraceRow row, TraceSort sort) => sort switch
+    public static string After(TraceRow row, TraceSort sort)
     {
-        TraceSort.Cost => Format(row.CostMicros, row.CallId),
-        TraceSort.Latency => Format(row.LatencyMs, row.CallId),
-        _ => Format(row.CreatedUtc.Ticks, row.CallId),
-    };
+        var value = sort switch
+        {
+            TraceSort.Cost => row.CostMicros,
+            TraceSort.Latency => row.LatencyMs,
+            _ => row.CreatedUtc.Ticks,
+        };
+        var tie = row.RowKey > 0 ? "r" + row.RowKey.ToString(CultureInfo.InvariantCulture) : row.CallId.ToString("N");
+        return value.ToString(CultureInfo.InvariantCulture) + "_" + tie;
+    }
 
     /// <summary>Null for no cursor or one that does not parse (a tampered link starts from the top, never fails).</summary>
     public static TraceCursor? Parse(string? cursor, TraceSort sort)
@@ -256,9 +320,7 @@ internal sealed record TraceCursor(long Value, DateTime Time, Guid Id)
         }
 
         var parts = cursor.Split('_');
-        if (parts.Length != 2
-            || !long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            || !Guid.TryParse(parts[1], out var id))
+        if (parts.Length != 2 || !long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
         {
             return null;
         }
@@ -266,8 +328,13 @@ internal sealed record TraceCursor(long Value, DateTime Time, Guid Id)
         var time = sort == TraceSort.Time && value >= DateTime.MinValue.Ticks && value <= DateTime.MaxValue.Ticks
             ? new DateTime(value, DateTimeKind.Utc)
             : DateTime.MinValue;
-        return new TraceCursor(value, time, id);
-    }
+        if (parts[1].StartsWith('r'))
+        {
+            return long.TryParse(parts[1].AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var key) && key > 0
+                ? new TraceCursor(value, time, Guid.Empty, key)
+                : null;
+        }
 
-    private static string Format(long value, Guid id) => value.ToString(CultureInfo.InvariantCulture) + "_" + id.ToString("N");
+        return Guid.TryParse(parts[1], out var id) ? new TraceCursor(value, time, id) : null;
+    }
 }

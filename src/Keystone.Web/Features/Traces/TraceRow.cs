@@ -38,6 +38,12 @@ public sealed record TraceRow(
     /// </summary>
     public string Who => EndUser ?? UserName ?? UserId ?? "—";
 
+    /// <summary>
+    /// SQLite: the call row's rowid, the search's keyset tie-breaker (<see cref="Keystone.Data.Calls.CallRowKey"/>, issue 26);
+    /// 0 on PostgreSQL (the call id breaks ties there) and on rows not read by the search.
+    /// </summary>
+    public long RowKey { get; init; }
+
     /// <summary>The provider and model that answered (<c>sim-eu/sim-smart</c>), or null when none did.</summary>
     public string? ResolvedModel => Provider is { Length: > 0 } p && Model is { Length: > 0 } m ? $"{p}/{m}" : null;
 
