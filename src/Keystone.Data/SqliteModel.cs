@@ -42,7 +42,7 @@ internal static class SqliteModel
 
     /// <summary>
     /// The call and trace indexes that differ from PostgreSQL's (<see cref="PostgresModel.ApplyCallIndexes"/>), sized for
-    /// SQLite, where Guids and times are text and every index entry repeats them (issue 26, decision 62i; bytes per call from
+    /// SQLite, where Guids and times are text and every index entry repeats them (issue 26, decision 63; bytes per call from
     /// docs/benchmarks.md "Stored per call, index by index").
     /// </summary>
     private static void ApplyCallIndexes(ModelBuilder builder)

@@ -885,7 +885,7 @@ internal static partial class PeerReport
                 foreach (var index in Column($"SELECT name FROM pragma_index_list('{table.Replace("'", "''", StringComparison.Ordinal)}')"))
                 {
                     var keys = Column($"SELECT name FROM pragma_index_info('{index.Replace("'", "''", StringComparison.Ordinal)}') WHERE name IS NOT NULL");
-                    // A partial index holds only the rows its WHERE keeps (decision 62i: the end-user index).
+                    // A partial index holds only the rows its WHERE keeps (decision 63: the end-user index).
                     var sql = Column($"SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = '{index.Replace("'", "''", StringComparison.Ordinal)}'")
                         .FirstOrDefault() ?? "";
                     var where = sql.LastIndexOf(" WHERE ", StringComparison.OrdinalIgnoreCase) is var at and >= 0 ? sql[at..] : "";

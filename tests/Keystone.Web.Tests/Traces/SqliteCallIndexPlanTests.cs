@@ -11,7 +11,7 @@ using static Keystone.Web.Tests.Traces.TraceTestData;
 namespace Keystone.Web.Tests.Traces;
 
 /// <summary>
-/// SQLite's query plans for the queries whose indexes were slimmed for storage (issue 26, decision 62i): the trace search's
+/// SQLite's query plans for the queries whose indexes were slimmed for storage (issue 26, decision 63): the trace search's
 /// sorts read a page straight off an index with the rowid as the tie-breaker (no sort of the matching rows), and trace
 /// retention finds old traces by a range on the time index. SQLite only: the PostgreSQL indexes did not change.
 /// </summary>

@@ -302,7 +302,7 @@ public abstract class TraceQueriesTests : IAsyncLifetime
     [InlineData(TraceSort.Latency)]
     public async Task Search_CursorNamingTheCallId_ContinuesAfterThatCall(TraceSort sort)
     {
-        // The cursor form before SQLite's tie-breaker became the rowid (decision 62i): value and call id. A link or an API
+        // The cursor form before SQLite's tie-breaker became the rowid (decision 63): value and call id. A link or an API
         // client holding one across the upgrade gets the same next page as with the cursor the search gives now.
         var rows = Enumerable.Range(0, 12).Select(i => Call(Acme, T0.AddMinutes(i % 3), configure: c =>
         {
@@ -323,7 +323,7 @@ public abstract class TraceQueriesTests : IAsyncLifetime
         Assert.Empty(first.Rows.Select(r => r.CallId).Intersect(current.Rows.Select(r => r.CallId)));
     }
 
-    /// <summary>The tie-breaker of equal sort values per call, when it is not the call id: SQLite's rowid (decision 62i).</summary>
+    /// <summary>The tie-breaker of equal sort values per call, when it is not the call id: SQLite's rowid (decision 63).</summary>
     protected virtual Task<Dictionary<Guid, long>?> TieBreakersAsync() => Task.FromResult<Dictionary<Guid, long>?>(null);
 
     [Fact]

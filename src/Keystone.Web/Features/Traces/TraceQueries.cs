@@ -61,7 +61,7 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
 
     /// <summary>
     /// SQLite: the keyset order with the rowid as the tie-breaker (<see cref="CallRowKey"/>), which every index entry ends
-    /// with, so (tenant_id, cost_micros) or (tenant_id, created_utc) serves the whole order (issue 26, decision 62i).
+    /// with, so (tenant_id, cost_micros) or (tenant_id, created_utc) serves the whole order (issue 26, decision 63).
     /// </summary>
     private static IOrderedQueryable<LlmCall> OrderedByRowKey(KeystoneDbContext db, IQueryable<LlmCall> q, TraceSort sort, TraceCursor? after)
     {
@@ -295,7 +295,7 @@ internal sealed class TraceQueries(IDbContextFactory<KeystoneDbContext> dbFactor
 /// <summary>
 /// Where the previous page ended: the sort value and the tie-breaker, the call id (PostgreSQL) or the call row's rowid
 /// (<see cref="TraceRow.RowKey"/>, SQLite; written <c>value_r{rowid}</c>). A cursor naming the call id still works on SQLite
-/// (issued before the change, decision 62i): the search continues after that call's row.
+/// (issued before the change, decision 63): the search continues after that call's row.
 /// </summary>
 internal sealed record TraceCursor(long Value, DateTime Time, Guid Id, long? RowKey = null)
 {
