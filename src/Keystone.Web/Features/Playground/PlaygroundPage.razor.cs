@@ -349,20 +349,23 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         }
 
         _error = null;
-        if (_conversation is null)
+        // The turn belongs to the conversation it was sent in, held here: a parameters pass during the awaits below (the
+        // address changing under it) may reset the page's open conversation.
+        var conversation = _conversation;
+        if (conversation is null)
         {
-            _conversation = await Conversations.CreateAsync(text, Settings(), _life.Token);
-            ShowInAddress(_conversation.Id);
+            conversation = _conversation = await Conversations.CreateAsync(text, Settings(), _life.Token);
+            ShowInAddress(conversation.Id);
         }
         else
         {
-            await Conversations.SaveSettingsAsync(_conversation.Id, Settings(), _life.Token);
+            await Conversations.SaveSettingsAsync(conversation.Id, Settings(), _life.Token);
         }
 
         var sequence = _messages.Count == 0 ? 0 : _messages[^1].Sequence + 1;
         var user = new ConversationMessage { Id = Guid.CreateVersion7(), Role = "user", Content = text, Sequence = sequence };
         _messages.Add(user);
-        await Conversations.SaveMessagesAsync(_conversation.Id, [user], _life.Token);
+        await Conversations.SaveMessagesAsync(conversation.Id, [user], _life.Token);
         _draft = "";
         var answered = await StreamTurnAsync(sequence + 1, ModelsForTurn(), refused: () =>
         {
@@ -372,7 +375,7 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
         });
         if (!answered)
         {
-            await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
+            await Conversations.TruncateAsync(conversation.Id, sequence, _life.Token);
         }
 
         _conversations = await Conversations.ListAsync(_life.Token);
@@ -396,17 +399,17 @@ public sealed partial class PlaygroundPage : IAsyncDisposable
 
     private async Task ResendAsync(ConversationMessage original, string text)
     {
-        if (_conversation is null || IsStreaming || text.Length == 0)
+        if (_conversation is not { } conversation || IsStreaming || text.Length == 0)
         {
             return;
         }
 
         var sequence = original.Sequence;
         _messages.RemoveAll(m => m.Sequence >= sequence);
-        await Conversations.TruncateAsync(_conversation.Id, sequence, _life.Token);
+        await Conversations.TruncateAsync(conversation.Id, sequence, _life.Token);
         var user = new ConversationMessage { Id = Guid.CreateVersion7(), Role = "user", Content = text, Sequence = sequence };
         _messages.Add(user);
-        await Conversations.SaveMessagesAsync(_conversation.Id, [user], _life.Token);
+        await Conversations.SaveMessagesAsync(conversation.Id, [user], _life.Token);
         await StreamTurnAsync(sequence + 1, ModelsForTurn());
     }
 
