@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Gateway.Telemetry;
 using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -12,9 +13,11 @@ internal static class ChatCompletionsEndpoint
 {
     public static async Task HandleAsync(HttpContext http, ILlmGateway gateway, ApiRequestBody body, IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
+        FirstTokenStages.Mark(FirstTokenStages.Stage.Endpoint);
         var ct = http.RequestAborted;
         var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var parsed = await body.ReadAsync(http.Request, ChatCompletionParser.Parse, ct);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.BodyParsed);
         ApiHttp.EnsureKeyMayUse(key, parsed.Request.Model);
         var context = ApiHttp.CallContextOf(http, key, parsed.User);
 
@@ -124,6 +127,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                     }
 
                     await StartAsync(ct);
+                    FirstTokenStages.Mark(FirstTokenStages.Stage.ResponseStarted);
                     if (!_sentRole)
                     {
                         _sentRole = true;
@@ -135,6 +139,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                 case TextDelta text:
                     await StartAsync(ct);
                     WriteChunk(w => Delta(w, role: false, text.Text, null), null);
+                    FirstTokenStages.Mark(FirstTokenStages.Stage.FirstTokenWritten);
                     await FirstTokenOutAsync(ct);
                     break;
                 case ToolCallDelta tool:
@@ -208,6 +213,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
         _sentFirstToken = true;
         await _response.BodyWriter.FlushAsync(ct);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.FirstTokenFlushed);
         // The flush only queues the send on Kestrel's output queue (a thread-pool work item); reading on through a burst
         // here would leave that send to a parked worker that must be woken and find a core (2 cores: this thread, the
         // client, the provider). Yielding puts this stream behind the queued send, so a free thread (often this one) sends
