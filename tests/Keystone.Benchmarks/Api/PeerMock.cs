@@ -50,6 +50,12 @@ internal sealed class PeerMock : IAsyncDisposable
         return list;
     }
 
+    /// <summary>
+    /// A pause after each stream's first words before the rest (the stage profile's <c>--after-first ms</c>): a model that
+    /// sends its first token and then the next ones some time later, instead of the whole answer in one burst.
+    /// </summary>
+    public TimeSpan AfterFirstWords { get; set; }
+
     /// <summary>Wait before every answer (the goodput series: a provider that takes 20 ms).</summary>
     public TimeSpan AnswerDelay { get; set; }
 
@@ -128,6 +134,11 @@ internal sealed class PeerMock : IAsyncDisposable
                 if (i == 1 && RecordStreams)
                 {
                     _streams.Enqueue((received, System.Diagnostics.Stopwatch.GetTimestamp()));
+                }
+
+                if (i == 1 && AfterFirstWords > TimeSpan.Zero)
+                {
+                    await Task.Delay(AfterFirstWords, ct);
                 }
             }
         }

@@ -19,7 +19,7 @@ internal static partial class PeerReport
     /// Keystone, the mock's receive and first words, and the client's first token line up on one axis. Prints the p50 of
     /// each step (a stage since the one before) and of the time since the client's send.
     /// </summary>
-    public static async Task<string> RunStagesAsync(int samples, TextWriter progress, TimeSpan gap = default)
+    public static async Task<string> RunStagesAsync(int samples, TextWriter progress, TimeSpan gap = default, TimeSpan afterFirstWords = default)
     {
         var load = LoadAverage();
         using var cts = new CancellationTokenSource();
@@ -49,12 +49,15 @@ internal static partial class PeerReport
 
         await keystone.FlushAsync(cts.Token);
         await keystone.StagesAsync(cts.Token); // the warm-up's profiles are dropped
+        await bare.StagesAsync(cts.Token);
         progress.WriteLine("warmed up");
 
         var ttft = targets.Select(_ => new double[samples]).ToArray();
         var clientFirst = new Dictionary<long, (long Headers, long First)>();
         var directSplit = new List<double>();
+        var bareClient = new Dictionary<long, (long Headers, long First)>();
         mock.RecordStreams = true;
+        mock.AfterFirstWords = afterFirstWords;
         for (var i = 0; i < samples; i++)
         {
             for (var j = 0; j < targets.Count; j++)
@@ -72,6 +75,10 @@ internal static partial class PeerReport
                 {
                     clientFirst[sent] = (headers, first);
                 }
+                else if (k == 1)
+                {
+                    bareClient[sent] = (headers, first);
+                }
                 else if (k == 0)
                 {
                     directSplit.Add(Stopwatch.GetElapsedTime(sent, headers).TotalMilliseconds);
@@ -80,8 +87,13 @@ internal static partial class PeerReport
         }
 
         mock.RecordStreams = false;
+        mock.AfterFirstWords = TimeSpan.Zero;
         var profiles = await keystone.StagesAsync(cts.Token);
         var mockStreams = mock.TakeStreams();
+        // The bare proxy's flush of the first words to the client's response headers and first token: the floor of the last step.
+        var bareFlushes = (await bare.StagesAsync(cts.Token)).Where(b => bareClient.ContainsKey(b[0])).ToList();
+        var bareToHeaders = Percentiles.Of([.. bareFlushes.Select(b => Stopwatch.GetElapsedTime(b[1], bareClient[b[0]].Headers).TotalMilliseconds)]);
+        var bareToFirst = Percentiles.Of([.. bareFlushes.Select(b => Stopwatch.GetElapsedTime(b[1], bareClient[b[0]].First).TotalMilliseconds)]);
 
         // One row per step: Keystone's stages, the mock's two inside the upstream request, the client's first token.
         var names = new List<string>();
@@ -115,9 +127,9 @@ internal static partial class PeerReport
 
         var f = ttft.Select(Percentiles.Of).ToArray();
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"One caller, {samples:N0} streams per path, interleaved{(gap > TimeSpan.Zero ? FormattableString.Invariant($", an idle {gap.TotalMilliseconds:0} ms before each") : "")}; load average before {load}, after {LoadAverage()}; Keystone with {keystone.RuntimeNote}; {rows.Count:N0} complete Keystone profiles.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"One caller, {samples:N0} streams per path, interleaved{(gap > TimeSpan.Zero ? FormattableString.Invariant($", an idle {gap.TotalMilliseconds:0} ms before each") : "")}{(afterFirstWords > TimeSpan.Zero ? FormattableString.Invariant($", the mock pausing {afterFirstWords.TotalMilliseconds:0} ms after each stream's first words") : "")}; load average before {load}, after {LoadAverage()}; Keystone with {keystone.RuntimeNote}; {rows.Count:N0} complete Keystone profiles.");
         md.AppendLine();
-        md.AppendLine(FormattableString.Invariant($"First token p50: direct {f[0].P50:0.000} ms, bare proxy {f[1].P50:0.000} (+{f[1].P50 - f[0].P50:0.000}), Keystone {f[2].P50:0.000} (+{f[2].P50 - f[0].P50:0.000}); direct's response headers reached the client after {Percentiles.Of([.. directSplit]).P50:0.000} ms (p50)."));
+        md.AppendLine(FormattableString.Invariant($"First token p50: direct {f[0].P50:0.000} ms, bare proxy {f[1].P50:0.000} (+{f[1].P50 - f[0].P50:0.000}), Keystone {f[2].P50:0.000} (+{f[2].P50 - f[0].P50:0.000}); direct's response headers reached the client after {Percentiles.Of([.. directSplit]).P50:0.000} ms (p50); the bare proxy's flush of the first words to the client's response headers {bareToHeaders.P50:0.000} ms and to its first token {bareToFirst.P50:0.000} ms (p50, {bareFlushes.Count} streams)."));
         md.AppendLine();
         md.AppendLine("| Stage (reached when) | step p50 (ms) | step p90 (ms) | since the client's send, p50 (ms) |");
         md.AppendLine("|---|---|---|---|");

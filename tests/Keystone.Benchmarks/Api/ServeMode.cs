@@ -27,7 +27,7 @@ internal static class ServeMode
         {
             await using var bare = await BareProxy.StartAsync(new Uri(upstream, "chat/completions"));
             Console.WriteLine($"READY {bare.Url} - -");
-            await ServeCommandsAsync(() => Task.FromResult((0L, false)));
+            await ServeCommandsAsync(() => Task.FromResult((0L, false)), stagesOfBare: true);
             return;
         }
 
@@ -59,7 +59,7 @@ internal static class ServeMode
     }
 
     private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null,
-        StageProfiles? stages = null)
+        StageProfiles? stages = null, bool stagesOfBare = false)
     {
         AllocationSampler? sampler = null;
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
@@ -91,7 +91,7 @@ internal static class ServeMode
             }
             else if (line == "stages")
             {
-                Console.WriteLine("STAGES -;" + (stages?.Take() ?? ""));
+                Console.WriteLine("STAGES -;" + (stagesOfBare ? StageProfiles.Take(BareProxy.Flushes) : stages?.Take() ?? ""));
             }
             else if (line == "diag")
             {
@@ -144,10 +144,12 @@ internal sealed class StageProfiles : Microsoft.AspNetCore.Hosting.IStartupFilte
     };
 
     /// <summary>The profiles since the last call: one per request, stages comma-separated, requests semicolon-separated.</summary>
-    public string Take()
+    public string Take() => Take(_done);
+
+    public static string Take(System.Collections.Concurrent.ConcurrentQueue<long[]> done)
     {
         var parts = new List<string>();
-        while (_done.TryDequeue(out var s))
+        while (done.TryDequeue(out var s))
         {
             parts.Add(string.Join(',', s.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         }

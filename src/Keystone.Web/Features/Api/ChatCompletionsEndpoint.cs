@@ -126,7 +126,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                         ApiHttp.SetRateLimitHeaders(_response, started.RateLimit);
                     }
 
-                    await StartAsync(ct);
+                    Start();
                     FirstTokenStages.Mark(FirstTokenStages.Stage.ResponseStarted);
                     if (!_sentRole)
                     {
@@ -137,13 +137,13 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
                     break;
                 case TextDelta text:
-                    await StartAsync(ct);
+                    Start();
                     WriteChunk(w => Delta(w, role: false, text.Text, null), null);
                     FirstTokenStages.Mark(FirstTokenStages.Stage.FirstTokenWritten);
                     await FirstTokenOutAsync(ct);
                     break;
                 case ToolCallDelta tool:
-                    await StartAsync(ct);
+                    Start();
                     WriteChunk(w => Delta(w, role: false, null, tool), null);
                     await FirstTokenOutAsync(ct);
                     break;
@@ -185,7 +185,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             try
             {
                 ct.ThrowIfCancellationRequested();
-                await StartAsync(ct);
+                Start();
                 _response.BodyWriter.Write(KeepAliveComment);
                 await _response.BodyWriter.FlushAsync(ct);
             }
@@ -262,7 +262,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
     }
 
-    private async Task StartAsync(CancellationToken ct)
+    private void Start()
     {
         if (_started)
         {
@@ -290,7 +290,10 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
 
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await _response.StartAsync(ct);
+        // No HttpResponse.StartAsync: Kestrel's StartAsync sends the headers at once, in a write of their own, and the first
+        // token followed in a second one — two sends on the first token's path and two receives for the caller (issue 26,
+        // the stage profile). The status and headers are set here and leave with the first bytes written after them (the
+        // first token, a keep-alive, an error event), in one write; every caller of this method writes and flushes next.
     }
 
     private async Task CompleteAsync(ChatResult result, bool includeUsage, CancellationToken ct)
@@ -307,7 +310,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             }
 
             _model = result.Outcome.Model ?? _model;
-            await StartAsync(ct);
+            Start();
             WriteChunk(w => Delta(w, role: true, result.Text, null), null,
                 extra: w => Attribution(w, result.Outcome.TraceId, result.Outcome.Provider, result.Outcome.CacheStatus));
         }
