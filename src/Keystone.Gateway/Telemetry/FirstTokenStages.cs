@@ -43,7 +43,7 @@ public static class FirstTokenStages
         UpstreamFirstEvent,
         /// <summary>The first text delta is parsed and passed the chain (the attempt's first token).</summary>
         ChainFirstToken,
-        /// <summary>The writer has started the response (status and headers).</summary>
+        /// <summary>The writer has set the response's status and headers (they leave with the first token's write).</summary>
         ResponseStarted,
         /// <summary>The role chunk and the first token are in the response's pipe.</summary>
         FirstTokenWritten,
