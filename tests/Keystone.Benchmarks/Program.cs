@@ -59,6 +59,21 @@ if (args.Contains("--api"))
         // interleaved; about 10 minutes. --smoke runs every path very briefly (the CI test does); --quick one round and a
         // short ladder (about 3 minutes, to compare settings).
         //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers [--smoke | --quick]
+        if (args.Contains("--stages"))
+        {
+            // Where one stream's first token goes inside Keystone, stage by stage (issue 26), about a minute:
+            //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --api --peers --stages [samples] [--gap ms] [--after-first ms]
+            var at = Array.IndexOf(args, "--stages");
+            var samples = at + 1 < args.Length && int.TryParse(args[at + 1], out var n) ? n : 1000;
+            var gapAt = Array.IndexOf(args, "--gap");
+            var gap = gapAt >= 0 && gapAt + 1 < args.Length && int.TryParse(args[gapAt + 1], out var g) ? TimeSpan.FromMilliseconds(g) : TimeSpan.Zero;
+            // --after-first <ms>: the mock pauses after each stream's first words (a model's next token comes later, not in a burst).
+            var afterAt = Array.IndexOf(args, "--after-first");
+            var after = afterAt >= 0 && afterAt + 1 < args.Length && int.TryParse(args[afterAt + 1], out var a) ? TimeSpan.FromMilliseconds(a) : TimeSpan.Zero;
+            Console.WriteLine(await Keystone.Benchmarks.Api.PeerReport.RunStagesAsync(samples, Console.Error, gap, after));
+            return;
+        }
+
         if (args.Contains("--first-token"))
         {
             // Only latency and time to first token at one caller (direct, bare proxy, Keystone), about a minute:

@@ -236,6 +236,7 @@ internal sealed partial class LlmGateway(
 
     private CallState Begin(ChatRequest request, CallContext context, bool streamed)
     {
+        FirstTokenStages.Mark(FirstTokenStages.Stage.GatewayStart);
         var s = new CallState(request, context, streamed, clock.GetTimestamp(), clock.GetUtcNow().UtcDateTime);
         s.Activity = GatewayTelemetry.Activities.StartActivity(streamed ? "gateway.chat.stream" : "gateway.chat");
         if (s.Activity is { } a)
@@ -259,6 +260,7 @@ internal sealed partial class LlmGateway(
             var snapshot = s.Snapshot = await settings.GetAsync(s.Context.TenantId, ct);
             s.Resolved = resolver.Resolve(s.Request.Model, snapshot);
             s.MaxTokens = s.Request.MaxTokens ?? options.CurrentValue.DefaultMaxTokens;
+            FirstTokenStages.Mark(FirstTokenStages.Stage.Resolved);
             admission.CheckRateLimits(s);
             if (await reuse.ClaimAsync(s, ct) is { } first)
             {
@@ -267,12 +269,15 @@ internal sealed partial class LlmGateway(
                 return new Shortcut(first.Answer, first.Outcome);
             }
 
+            FirstTokenStages.Mark(FirstTokenStages.Stage.Admitted);
             await admission.ReserveAsync(s, ct);
+            FirstTokenStages.Mark(FirstTokenStages.Stage.Reserved);
             if (await reuse.FindAsync(s, (r, c, token) => EmbedCoreAsync(r, c, countRateLimit: false, token), ct) is { } cached)
             {
                 return await ServeFromCacheAsync(s, cached.Hit, cached.Status);
             }
 
+            FirstTokenStages.Mark(FirstTokenStages.Stage.Prepared);
             return null;
         }
         catch (GatewayException ex) when (!s.Recorded)

@@ -97,6 +97,7 @@ internal sealed class ProviderChain(
                 using var timeout = new CancellationTokenSource(left < options.CurrentValue.AttemptTimeout ? left : options.CurrentValue.AttemptTimeout, clock);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
                 var started = clock.GetTimestamp();
+                FirstTokenStages.Mark(FirstTokenStages.Stage.AttemptStart);
                 var events = call(provider, target, creds, linked.Token).GetAsyncEnumerator(linked.Token);
                 var delivered = false;
                 var ended = false;
@@ -139,6 +140,7 @@ internal sealed class ProviderChain(
                             s.Target = target;
                             s.FellBack = i > 0;
                             s.TtftMs = ElapsedMs(s.StartTimestamp);
+                            FirstTokenStages.Mark(FirstTokenStages.Stage.ChainFirstToken);
                             yield return new AnswerStarted(target);
                         }
 

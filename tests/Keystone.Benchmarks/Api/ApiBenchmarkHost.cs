@@ -61,10 +61,11 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
     /// </summary>
     /// <param name="productEmbeddings">The product's <c>embed</c> alias (the local model, loaded on first use) instead of the
     /// test factory's simulated embeddings: the peer report measures the app's memory as deployed.</param>
-    public static async Task<ApiBenchmarkHost> StartAsync(Uri upstreamBaseUrl, IReadOnlyDictionary<string, string?> settings, bool productEmbeddings = false)
+    public static async Task<ApiBenchmarkHost> StartAsync(Uri upstreamBaseUrl, IReadOnlyDictionary<string, string?> settings, bool productEmbeddings = false,
+        Microsoft.AspNetCore.Hosting.IStartupFilter? outermost = null)
     {
         var host = new ApiBenchmarkHost();
-        host._app = new KestrelAppFactory();
+        host._app = new KestrelAppFactory { Outermost = outermost };
         if (productEmbeddings)
         {
             host._app.WithLocalEmbeddings();
@@ -158,9 +159,17 @@ internal sealed class ApiBenchmarkHost : IAsyncDisposable
     /// <summary>The test factory's settings, in the Production environment (as deployed), on Kestrel.</summary>
     private sealed class KestrelAppFactory : KeystoneAppFactory
     {
+        /// <summary>A middleware in front of the whole pipeline (the stage profile), or none.</summary>
+        public Microsoft.AspNetCore.Hosting.IStartupFilter? Outermost { get; init; }
+
         protected override void ConfigureWebHost(IWebHostBuilder builder)
         {
             base.ConfigureWebHost(builder);
+            if (Outermost is { } filter)
+            {
+                builder.ConfigureServices(s => s.Insert(0, ServiceDescriptor.Singleton(filter)));
+            }
+
             builder.UseEnvironment("Production");
             // WebApplicationFactory reads its manifest from the working directory, which under `dotnet run` is the
             // repository root, not the output folder: resolve Keystone.Web's folder from the manifest ourselves.

@@ -24,6 +24,9 @@ internal sealed class BareProxy : IAsyncDisposable
 
     public Uri Url { get; private set; } = null!;
 
+    /// <summary>For the stage profile: the client's send time and the flush that carried the first words, per stream.</summary>
+    public static readonly System.Collections.Concurrent.ConcurrentQueue<long[]> Flushes = new();
+
     public static async Task<BareProxy> StartAsync(Uri upstreamChat)
     {
         var upstream = ApiBenchmarkHost.CreateClient();
@@ -41,10 +44,17 @@ internal sealed class BareProxy : IAsyncDisposable
             await using var from = await answer.Content.ReadAsStreamAsync(http.RequestAborted);
             var buffer = new byte[16 * 1024];
             int read;
+            var sent = http.Request.Headers.TryGetValue(PeerReport.SentHeader, out var v) ? long.Parse(v.ToString(), System.Globalization.CultureInfo.InvariantCulture) : 0;
             while ((read = await from.ReadAsync(buffer, http.RequestAborted)) > 0)
             {
                 await http.Response.Body.WriteAsync(buffer.AsMemory(0, read), http.RequestAborted);
                 await http.Response.Body.FlushAsync(http.RequestAborted);
+                if (sent != 0 && buffer.AsSpan(0, read).IndexOf("\"content\":\"T"u8) >= 0)
+                {
+                    // The stage profile's one point in the bare proxy: the flush of the first words (--stages).
+                    Flushes.Enqueue([sent, System.Diagnostics.Stopwatch.GetTimestamp()]);
+                    sent = 0;
+                }
             }
         });
         return new BareProxy(app, upstream) { Url = new Uri(MockUpstreamServer.OriginOf(app), "/v1/chat/completions") };

@@ -133,6 +133,17 @@ internal sealed class ChildTarget : IAsyncDisposable
         return long.Parse(reply[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The stage profiles of the streams since the last call (<c>KEYSTONE_BENCH_STAGES=1</c>), each stage's timestamp.</summary>
+    public async Task<List<long[]>> StagesAsync(CancellationToken ct)
+    {
+        await _process.StandardInput.WriteLineAsync("stages".AsMemory(), ct);
+        await _process.StandardInput.FlushAsync(ct);
+        var reply = (await NextReplyAsync("STAGES", ct))["STAGES ".Length..];
+        // "-;" first: a reply with no profiles is not an empty line.
+        return [.. reply.Split(';', StringSplitOptions.RemoveEmptyEntries).Where(p => p != "-")
+            .Select(p => p.Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray())];
+    }
+
     /// <summary>Where the target's resident memory goes now (after a full compacting GC with <paramref name="afterGc"/>).</summary>
     public async Task<MemorySnapshot> MemoryAsync(bool afterGc, CancellationToken ct)
     {
@@ -196,7 +207,7 @@ internal sealed class ChildTarget : IAsyncDisposable
         {
             if (line.StartsWith("READY ", StringComparison.Ordinal) || line.StartsWith("FLUSHED ", StringComparison.Ordinal)
                 || line.StartsWith("MEMORY ", StringComparison.Ordinal) || line.StartsWith("DIAG ", StringComparison.Ordinal)
-                || line.StartsWith("ALLOCATED ", StringComparison.Ordinal)
+                || line.StartsWith("ALLOCATED ", StringComparison.Ordinal) || line.StartsWith("STAGES ", StringComparison.Ordinal)
                 || line.StartsWith("SAMPLING ", StringComparison.Ordinal) || line.StartsWith("SAMPLE ", StringComparison.Ordinal))
             {
                 _replies.Writer.TryWrite(line);

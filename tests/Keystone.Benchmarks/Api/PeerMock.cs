@@ -30,6 +30,32 @@ internal sealed class PeerMock : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
+    /// <summary>
+    /// While on, each stream's arrival (before its body is read) and the flush of its first words are kept
+    /// (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>): the stage profile's two points inside the upstream request.
+    /// </summary>
+    public bool RecordStreams { get; set; }
+
+    private readonly ConcurrentQueue<(long Received, long FirstWords)> _streams = new();
+
+    /// <summary>The streams recorded since the last call.</summary>
+    public List<(long Received, long FirstWords)> TakeStreams()
+    {
+        var list = new List<(long, long)>();
+        while (_streams.TryDequeue(out var s))
+        {
+            list.Add(s);
+        }
+
+        return list;
+    }
+
+    /// <summary>
+    /// A pause after each stream's first words before the rest (the stage profile's <c>--after-first ms</c>): a model that
+    /// sends its first token and then the next ones some time later, instead of the whole answer in one burst.
+    /// </summary>
+    public TimeSpan AfterFirstWords { get; set; }
+
     /// <summary>Wait before every answer (the goodput series: a provider that takes 20 ms).</summary>
     public TimeSpan AnswerDelay { get; set; }
 
@@ -62,6 +88,7 @@ internal sealed class PeerMock : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        var received = System.Diagnostics.Stopwatch.GetTimestamp();
         var ct = context.RequestAborted;
         using var buffer = new MemoryStream();
         await context.Request.Body.CopyToAsync(buffer, ct);
@@ -104,6 +131,15 @@ internal sealed class PeerMock : IAsyncDisposable
 
                 await context.Response.Body.WriteAsync(events[i], ct);
                 await context.Response.Body.FlushAsync(ct);
+                if (i == 1 && RecordStreams)
+                {
+                    _streams.Enqueue((received, System.Diagnostics.Stopwatch.GetTimestamp()));
+                }
+
+                if (i == 1 && AfterFirstWords > TimeSpan.Zero)
+                {
+                    await Task.Delay(AfterFirstWords, ct);
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

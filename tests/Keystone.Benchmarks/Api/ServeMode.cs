@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Builder;
 using System.Runtime;
 using Keystone.Gateway;
 using Keystone.Gateway.Providers.Local;
@@ -26,7 +27,7 @@ internal static class ServeMode
         {
             await using var bare = await BareProxy.StartAsync(new Uri(upstream, "chat/completions"));
             Console.WriteLine($"READY {bare.Url} - -");
-            await ServeCommandsAsync(() => Task.FromResult((0L, false)));
+            await ServeCommandsAsync(() => Task.FromResult((0L, false)), stagesOfBare: true);
             return;
         }
 
@@ -41,7 +42,9 @@ internal static class ServeMode
             settings["Gateway:RecordingDisabledForBenchmarks"] = "true";
         }
 
-        await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true);
+        // The first token's stage profile (--stages): on only in this process, for requests that carry the client's send time.
+        var stages = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_STAGES") == "1" ? new StageProfiles() : null;
+        await using var host = await ApiBenchmarkHost.StartAsync(upstream, settings, productEmbeddings: true, stages);
         // The goodput run's stall hunt (issue 26): what this process did while requests were slow, per ladder step.
         using var probe = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_DIAG") == "1" ? new StallProbe() : null;
         // A tenant with a cap, as a paying tenant has: every call reserves on it (far from its limit: $1,000,000 a month).
@@ -52,10 +55,11 @@ internal static class ServeMode
         {
             await host.Recorder.FlushAsync(CancellationToken.None);
             return (host.Recorder.Written, LocalEmbeddingModel.IsLoaded);
-        }, () => probe?.Take() ?? "no probe (KEYSTONE_BENCH_DIAG=1 starts one)");
+        }, () => probe?.Take() ?? "no probe (KEYSTONE_BENCH_DIAG=1 starts one)", stages);
     }
 
-    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null)
+    private static async Task ServeCommandsAsync(Func<Task<(long Written, bool ModelLoaded)>> flush, Func<string>? diag = null,
+        StageProfiles? stages = null, bool stagesOfBare = false)
     {
         AllocationSampler? sampler = null;
         while (await Console.In.ReadLineAsync() is { } line && line != "quit")
@@ -85,6 +89,10 @@ internal static class ServeMode
                 var (written, loaded) = await flush();
                 Console.WriteLine($"FLUSHED {written} {(loaded ? "model-loaded" : "model-not-loaded")}");
             }
+            else if (line == "stages")
+            {
+                Console.WriteLine("STAGES -;" + (stagesOfBare ? StageProfiles.Take(BareProxy.Flushes) : stages?.Take() ?? ""));
+            }
             else if (line == "diag")
             {
                 Console.WriteLine("DIAG " + (diag?.Invoke() ?? "no probe"));
@@ -101,5 +109,51 @@ internal static class ServeMode
                 Console.WriteLine("MEMORY " + MemorySnapshot.Take().Serialize());
             }
         }
+    }
+}
+
+/// <summary>
+/// The first token's stage profile in the serve mode (<c>KEYSTONE_BENCH_STAGES=1</c>): the outermost middleware starts a
+/// profile for each request that carries the client's send time (<see cref="PeerReport.SentHeader"/>) and keeps it when
+/// the request ends; <c>stages</c> hands them to the parent.
+/// </summary>
+internal sealed class StageProfiles : Microsoft.AspNetCore.Hosting.IStartupFilter
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<long[]> _done = new();
+
+    public StageProfiles() => Keystone.Gateway.Telemetry.FirstTokenStages.Enable();
+
+    public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+    {
+        app.Use(async (context, inner) =>
+        {
+            if (!context.Request.Headers.TryGetValue(PeerReport.SentHeader, out var sent)
+                || !long.TryParse(sent.ToString(), System.Globalization.CultureInfo.InvariantCulture, out var sentAt))
+            {
+                await inner(context);
+                return;
+            }
+
+            var stages = Keystone.Gateway.Telemetry.FirstTokenStages.Begin();
+            stages[(int)Keystone.Gateway.Telemetry.FirstTokenStages.Stage.AppStart] = System.Diagnostics.Stopwatch.GetTimestamp();
+            stages[(int)Keystone.Gateway.Telemetry.FirstTokenStages.Stage.ClientSent] = sentAt;
+            await inner(context);
+            _done.Enqueue(stages);
+        });
+        next(app);
+    };
+
+    /// <summary>The profiles since the last call: one per request, stages comma-separated, requests semicolon-separated.</summary>
+    public string Take() => Take(_done);
+
+    public static string Take(System.Collections.Concurrent.ConcurrentQueue<long[]> done)
+    {
+        var parts = new List<string>();
+        while (done.TryDequeue(out var s))
+        {
+            parts.Add(string.Join(',', s.Select(v => v.ToString(System.Globalization.CultureInfo.InvariantCulture))));
+        }
+
+        return string.Join(';', parts);
     }
 }

@@ -66,6 +66,70 @@ public sealed class ChatStreamWriterTests
         Assert.EndsWith("data: [DONE]\n\n", body.Writes[1], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Stream_TheHeadersLeaveWithTheFirstToken_NotInAWriteOfTheirOwn()
+    {
+        // Kestrel's StartAsync sends the status and headers at once, on their own: the first token then took a second send
+        // and the caller a second receive (issue 26, the stage profile). The writer leaves the start to its first write.
+        var provider = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var body = new FlushRecordingStream();
+        var feature = new StartCountingBodyFeature(body);
+        var http = new DefaultHttpContext();
+        http.Features.Set<IHttpResponseBodyFeature>(feature);
+        var writer = new ChatStreamWriter(http, TimeProvider.System, TimeSpan.FromMinutes(5));
+
+        var writing = writer.WriteAsync(Events(provider.Task), "fast", includeUsage: false, CancellationToken.None);
+
+        var first = await body.WriteNumberAsync(1);
+        Assert.Equal(0, feature.Starts);
+        Assert.Contains("\"content\":\"Hello\"", first, StringComparison.Ordinal);
+        // The headers were set before that write, so they are the ones that leave with it.
+        Assert.Equal(200, http.Response.StatusCode);
+        Assert.Equal("text/event-stream; charset=utf-8", http.Response.ContentType);
+        Assert.Equal("no-cache", http.Response.Headers.CacheControl.ToString());
+        Assert.Equal("sim", http.Response.Headers["X-Keystone-Provider"].ToString());
+        Assert.False(string.IsNullOrEmpty(http.Response.Headers["X-Keystone-Trace-Id"].ToString()));
+
+        provider.SetResult();
+        await writing;
+        Assert.Equal(0, feature.Starts);
+        Assert.EndsWith("data: [DONE]\n\n", body.Writes[^1], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stream_SlowFirstEvent_TheKeepAliveStillCarriesTheHeadersAndTheTokensFollow()
+    {
+        // No start of its own on the keep-alive path either: the comment is the first write, with the status and the trace id.
+        var provider = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var body = new FlushRecordingStream();
+        var feature = new StartCountingBodyFeature(body);
+        var http = new DefaultHttpContext();
+        http.Features.Set<IHttpResponseBodyFeature>(feature);
+        var writer = new ChatStreamWriter(http, TimeProvider.System, TimeSpan.FromMilliseconds(20));
+
+        var writing = writer.WriteAsync(Late(provider.Task), "fast", includeUsage: false, CancellationToken.None);
+
+        var keepAlive = await body.WriteNumberAsync(1);
+        Assert.Equal(": keep-alive\n\n", keepAlive);
+        Assert.Equal(200, http.Response.StatusCode);
+        Assert.Equal("text/event-stream; charset=utf-8", http.Response.ContentType);
+        provider.SetResult();
+        await writing;
+        Assert.Equal(0, feature.Starts);
+        var all = string.Concat(body.Writes);
+        Assert.Contains("\"content\":\"Hello\"", all, StringComparison.Ordinal);
+        Assert.EndsWith("data: [DONE]\n\n", all, StringComparison.Ordinal);
+
+        static async IAsyncEnumerable<ChatStreamEvent> Late(Task first)
+        {
+            await first;
+            await foreach (var e in Events(Task.CompletedTask))
+            {
+                yield return e;
+            }
+        }
+    }
+
     private static async IAsyncEnumerable<ChatStreamEvent> Events(Task nextPiece)
     {
         var callId = Guid.NewGuid();
@@ -76,6 +140,31 @@ public sealed class ChatStreamWriterTests
         yield return new TextDelta(" world");
         yield return new StreamCompleted(new ChatResult("Hello world", [], "stop", new Keystone.Gateway.Usage(3, 2),
             new CallOutcome { CallId = callId, TraceId = traceId, Provider = "sim", Model = "sim-fast" }));
+    }
+
+    /// <summary>A response body feature that counts explicit starts (on Kestrel, a send of the headers on their own).</summary>
+    private sealed class StartCountingBodyFeature(Stream body) : IHttpResponseBodyFeature
+    {
+        private readonly StreamResponseBodyFeature _inner = new(body);
+
+        public int Starts { get; private set; }
+
+        public Stream Stream => _inner.Stream;
+
+        public System.IO.Pipelines.PipeWriter Writer => _inner.Writer;
+
+        public void DisableBuffering() => _inner.DisableBuffering();
+
+        public Task StartAsync(CancellationToken cancellationToken = default)
+        {
+            Starts++;
+            return _inner.StartAsync(cancellationToken);
+        }
+
+        public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default)
+            => _inner.SendFileAsync(path, offset, count, cancellationToken);
+
+        public Task CompleteAsync() => _inner.CompleteAsync();
     }
 
     /// <summary>A response body that keeps, per flush, the bytes written since the previous one (flushes with none are not writes).</summary>

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using Keystone.Gateway.Telemetry;
 
 namespace Keystone.Gateway.Providers.OpenAi;
 
@@ -41,7 +42,9 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         // The body's pooled buffer goes back once the request is done with it (declared first: disposed last).
         using var body = new PooledBodyWriter(BodySizeHint(request));
         using var message = BuildChat(request, body, baseUrl, apiKey, stream: true);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.UpstreamSend);
         using var response = await ProviderHttp.SendAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, stream: true, time, ct);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.UpstreamHeaders);
         await using var events = await response.Content.ReadAsStreamAsync(ct);
         using var sse = new SseReader(events, name, _endpoint.IdleTimeout);
         string? finish = null;
@@ -50,6 +53,7 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         var parsedEvents = new List<ProviderStreamEvent>(2); // reused per chunk: each chunk's events are yielded before the next is read
         while (!done && await sse.ReadAsync(ct) is { } ev)
         {
+            FirstTokenStages.Mark(FirstTokenStages.Stage.UpstreamFirstEvent);
             if (ev.Data == "[DONE]")
             {
                 done = true;

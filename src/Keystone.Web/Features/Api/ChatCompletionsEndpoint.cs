@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Keystone.Gateway;
+using Keystone.Gateway.Telemetry;
 using Keystone.Web.Platform.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
@@ -12,9 +13,11 @@ internal static class ChatCompletionsEndpoint
 {
     public static async Task HandleAsync(HttpContext http, ILlmGateway gateway, ApiRequestBody body, IOptionsMonitor<ApiOptions> options, TimeProvider clock)
     {
+        FirstTokenStages.Mark(FirstTokenStages.Stage.Endpoint);
         var ct = http.RequestAborted;
         var key = ApiKeyContext.KeyOf(http) ?? throw new InvalidOperationException("API key authentication did not run.");
         var parsed = await body.ReadAsync(http.Request, ChatCompletionParser.Parse, ct);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.BodyParsed);
         ApiHttp.EnsureKeyMayUse(key, parsed.Request.Model);
         var context = ApiHttp.CallContextOf(http, key, parsed.User);
 
@@ -123,7 +126,8 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
                         ApiHttp.SetRateLimitHeaders(_response, started.RateLimit);
                     }
 
-                    await StartAsync(ct);
+                    Start();
+                    FirstTokenStages.Mark(FirstTokenStages.Stage.ResponseStarted);
                     if (!_sentRole)
                     {
                         _sentRole = true;
@@ -133,12 +137,13 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
                     break;
                 case TextDelta text:
-                    await StartAsync(ct);
+                    Start();
                     WriteChunk(w => Delta(w, role: false, text.Text, null), null);
+                    FirstTokenStages.Mark(FirstTokenStages.Stage.FirstTokenWritten);
                     await FirstTokenOutAsync(ct);
                     break;
                 case ToolCallDelta tool:
-                    await StartAsync(ct);
+                    Start();
                     WriteChunk(w => Delta(w, role: false, null, tool), null);
                     await FirstTokenOutAsync(ct);
                     break;
@@ -180,7 +185,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             try
             {
                 ct.ThrowIfCancellationRequested();
-                await StartAsync(ct);
+                Start();
                 _response.BodyWriter.Write(KeepAliveComment);
                 await _response.BodyWriter.FlushAsync(ct);
             }
@@ -208,6 +213,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
 
         _sentFirstToken = true;
         await _response.BodyWriter.FlushAsync(ct);
+        FirstTokenStages.Mark(FirstTokenStages.Stage.FirstTokenFlushed);
         // The flush only queues the send on Kestrel's output queue (a thread-pool work item); reading on through a burst
         // here would leave that send to a parked worker that must be woken and find a core (2 cores: this thread, the
         // client, the provider). Yielding puts this stream behind the queued send, so a free thread (often this one) sends
@@ -256,7 +262,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
     }
 
-    private async Task StartAsync(CancellationToken ct)
+    private void Start()
     {
         if (_started)
         {
@@ -284,7 +290,10 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
         }
 
         http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await _response.StartAsync(ct);
+        // No HttpResponse.StartAsync: Kestrel's StartAsync sends the headers at once, in a write of their own, and the first
+        // token followed in a second one — two sends on the first token's path and two receives for the caller (issue 26,
+        // the stage profile). The status and headers are set here and leave with the first bytes written after them (the
+        // first token, a keep-alive, an error event), in one write; every caller of this method writes and flushes next.
     }
 
     private async Task CompleteAsync(ChatResult result, bool includeUsage, CancellationToken ct)
@@ -301,7 +310,7 @@ internal sealed class ChatStreamWriter(HttpContext http, TimeProvider clock, Tim
             }
 
             _model = result.Outcome.Model ?? _model;
-            await StartAsync(ct);
+            Start();
             WriteChunk(w => Delta(w, role: true, result.Text, null), null,
                 extra: w => Attribution(w, result.Outcome.TraceId, result.Outcome.Provider, result.Outcome.CacheStatus));
         }
