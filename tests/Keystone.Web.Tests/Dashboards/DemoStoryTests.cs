@@ -78,7 +78,11 @@ public sealed class DemoStoryTests(DemoStoryFixture fixture) : IClassFixture<Dem
         var acme = rows.Single(r => r.TenantId == DemoData.AcmeId);
         var umbrella = rows.Single(r => r.TenantId == DemoData.UmbrellaId);
         Assert.True(!initech.Flagged && initech.MarginRatio is > 0.7 and < 0.999, why);
-        Assert.True(acme.Flagged && acme.MarginRatio is > 0 and < 0.5, why);
+        // Acme's band is the page's flag (cost above 30 % of revenue, so a margin under 70 %) while it still earns. Its
+        // exact margin moves with the date, about 45–55 %: a fortnight that spans a month's start is billed as two month
+        // parts, each with its own share of Pro's included usage, so the overage billed (cost + 20 %) differs.
+        Assert.True(acme.Flagged && acme.MarginRatio is > 0 and < 0.7, why);
+        Assert.True(acme.MarginRatio < initech.MarginRatio - 0.2, why);
         Assert.True(umbrella.MarginRatio < 0, why);
         // The reason for Acme's thin margin: its support bot on the expensive alias.
         Assert.Equal("support-bot", acme.TopFeature);
