@@ -37,15 +37,7 @@ internal static partial class PeerReport
         };
 
         using var client = ApiBenchmarkHost.CreateClient();
-        foreach (var t in targets)
-        {
-            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(2), Callers);
-            for (var i = 0; i < 300; i++)
-            {
-                await FirstTokenAsync(client, t, hold: false);
-                await CallAsync(client, t, stream: false);
-            }
-        }
+        await WarmUpOneCallerAsync(client, targets);
 
         await keystone.FlushAsync(cts.Token);
         await keystone.StagesAsync(cts.Token); // the warm-up's profiles are dropped

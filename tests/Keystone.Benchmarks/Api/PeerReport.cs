@@ -293,15 +293,7 @@ internal static partial class PeerReport
         }
 
         using var client = ApiBenchmarkHost.CreateClient();
-        foreach (var t in targets)
-        {
-            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(2), Callers);
-            for (var i = 0; i < 300; i++)
-            {
-                await FirstTokenAsync(client, t, hold: false);
-                await CallAsync(client, t, stream: false);
-            }
-        }
+        await WarmUpOneCallerAsync(client, targets);
 
         await keystone.FlushAsync(cts.Token);
         progress.WriteLine("warmed up");
@@ -1045,6 +1037,20 @@ internal static partial class PeerReport
     }
 
     /// <summary>Warms a path up before it is measured: concurrent calls, then streams one by one (jitted code, open connections).</summary>
+    /// <summary>The one-caller phases' warm-up: a short closed loop, then 300 streams and calls, for each target.</summary>
+    private static async Task WarmUpOneCallerAsync(HttpClient client, IEnumerable<Target> targets)
+    {
+        foreach (var t in targets)
+        {
+            await ClosedLoopAsync(client, t, TimeSpan.FromSeconds(2), Callers);
+            for (var i = 0; i < 300; i++)
+            {
+                await FirstTokenAsync(client, t, hold: false);
+                await CallAsync(client, t, stream: false);
+            }
+        }
+    }
+
     private static async Task WarmUpAsync(HttpClient client, Target target, TimeSpan closedLoop, int streams)
     {
         await ClosedLoopAsync(client, target, closedLoop, Callers);
