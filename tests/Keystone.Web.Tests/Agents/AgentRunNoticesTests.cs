@@ -51,10 +51,18 @@ public sealed class AgentRunNoticesTests
     [Fact]
     public void SafetyPoll_EveryChangeReachesThisInstance_IsTheSetting_ElseAtMostTwoSeconds()
     {
-        Assert.Equal(TimeSpan.FromSeconds(15), Notices(new InProcessApprovalNotices(NullLogger<ApprovalNotices>.Instance, singleInstance: true)).SafetyPoll);
-        Assert.Equal(AgentRunNotices.NotListeningPoll, Notices(new InProcessApprovalNotices(NullLogger<ApprovalNotices>.Instance, singleInstance: false)).SafetyPoll);
-        Assert.Equal(TimeSpan.FromSeconds(1), Notices(new InProcessApprovalNotices(NullLogger<ApprovalNotices>.Instance, singleInstance: false), 1).SafetyPoll);
+        // SQLite's one instance, PostgreSQL listening across instances, and PostgreSQL without listening (the default).
+        Assert.Equal(TimeSpan.FromSeconds(15), Notices(new InProcessApprovalNotices(NullLogger<ApprovalNotices>.Instance)).SafetyPoll);
+        Assert.Equal(TimeSpan.FromSeconds(15), Notices(Postgres(listen: true)).SafetyPoll);
+        Assert.Equal(AgentRunNotices.NotListeningPoll, Notices(Postgres(listen: false)).SafetyPoll);
+        Assert.Equal(TimeSpan.FromSeconds(1), Notices(Postgres(listen: false), 1).SafetyPoll);
     }
+
+    /// <summary>PostgreSQL mode's notices, never started here: the connection string is never used.</summary>
+    private static PostgresApprovalNotices Postgres(bool listen) => new(
+        new Keystone.Data.KeystoneDbFactory(Options.Create(new Keystone.Data.DatabaseOptions { Provider = Keystone.Data.DatabaseProvider.Postgres }),
+            new Keystone.Data.KeystoneConnectionStrings { BaseDirectory = Path.GetTempPath(), Postgres = "Host=127.0.0.1;Database=unused" }),
+        TimeProvider.System, Options.Create(new ApprovalsOptions { ListenAcrossInstances = listen }), NullLogger<ApprovalNotices>.Instance);
 
     [Fact]
     public async Task Wakeup_ASignalEndsTheWaitAtOnce_SignalsFoldIntoOne_AndWithoutOneTheWaitEndsAtTheSafetyPoll()

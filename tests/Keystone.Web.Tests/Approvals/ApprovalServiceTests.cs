@@ -472,6 +472,9 @@ public sealed class SqliteApprovalServiceTests : ApprovalServiceTests
 
 public sealed class PostgresApprovalServiceTests : ApprovalServiceTests
 {
+    private static readonly Microsoft.Extensions.Options.IOptions<ApprovalsOptions> Listening =
+        Microsoft.Extensions.Options.Options.Create(new ApprovalsOptions { ListenAcrossInstances = true });
+
     protected override async Task<(IAsyncDisposable Database, KeystoneDbFactory Factory)> CreateDatabaseAsync()
     {
         var db = await PostgresTestDatabase.CreateAsync();
@@ -482,8 +485,8 @@ public sealed class PostgresApprovalServiceTests : ApprovalServiceTests
     public async Task SourceNotices_PublishedOnOneInstance_ReachTheOtherInstanceOnTheSameListener()
     {
         var clock = TimeProvider.System;
-        using var a = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
-        using var b = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
+        using var a = new PostgresApprovalNotices(Factory, clock, Listening, NullLogger<ApprovalNotices>.Instance);
+        using var b = new PostgresApprovalNotices(Factory, clock, Listening, NullLogger<ApprovalNotices>.Instance);
         var heardByB = new TaskCompletionSource<(Guid, Guid)>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var tenantNoticesOnB = 0;
@@ -532,8 +535,8 @@ public sealed class PostgresApprovalServiceTests : ApprovalServiceTests
     public async Task Notices_PublishedOnOneInstance_ReachTheOtherInstanceThroughListen()
     {
         var clock = TimeProvider.System;
-        using var a = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
-        using var b = new PostgresApprovalNotices(Factory, clock, NullLogger<ApprovalNotices>.Instance);
+        using var a = new PostgresApprovalNotices(Factory, clock, Listening, NullLogger<ApprovalNotices>.Instance);
+        using var b = new PostgresApprovalNotices(Factory, clock, Listening, NullLogger<ApprovalNotices>.Instance);
         var heardByB = new TaskCompletionSource<Guid>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         b.Changed += t =>

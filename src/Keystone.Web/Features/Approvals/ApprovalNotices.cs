@@ -75,13 +75,12 @@ internal abstract class ApprovalNotices : BackgroundService, IApprovalSourceNoti
 }
 
 /// <summary>
-/// This instance's pages only: the whole story in SQLite mode (one instance); in PostgreSQL mode other instances' pages
-/// see the change on their periodic refresh (<see cref="ApprovalsPage.RefreshInterval"/>; a run view's safety poll).
+/// SQLite mode's notices: one instance by design, so this instance's pages are every page there is.
 /// </summary>
-internal sealed class InProcessApprovalNotices(ILogger<ApprovalNotices> log, bool singleInstance = true) : ApprovalNotices(log)
+internal sealed class InProcessApprovalNotices(ILogger<ApprovalNotices> log) : ApprovalNotices(log)
 {
-    /// <summary>True in SQLite mode (one instance: nothing happens elsewhere); false in PostgreSQL mode without listening.</summary>
-    public override bool ReachesEveryInstance => singleInstance;
+    /// <inheritdoc />
+    public override bool ReachesEveryInstance => true;
 
     protected override void Send(Guid tenantId, Guid? sourceId)
     {

@@ -10,15 +10,9 @@ internal static class ApprovalsFeature
     public static IServiceCollection AddApprovalsFeature(this IServiceCollection services)
     {
         services.AddOptionsWithValidateOnStart<ApprovalsOptions>().BindConfiguration(ApprovalsOptions.SectionName);
-        // In process by default: a LISTEN connection of its own would be one more per instance than the connection
-        // budget (decision 29) counts, so listening across instances is a switch (decision 35).
-        services.AddSingleton<ApprovalNotices>(sp =>
-        {
-            var postgres = sp.GetRequiredService<KeystoneDbFactory>().Provider == DatabaseProvider.Postgres;
-            return postgres && sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApprovalsOptions>>().Value.ListenAcrossInstances
-                ? ActivatorUtilities.CreateInstance<PostgresApprovalNotices>(sp)
-                : ActivatorUtilities.CreateInstance<InProcessApprovalNotices>(sp, !postgres);
-        });
+        // PostgreSQL listens across instances only with Approvals:ListenAcrossInstances: a LISTEN connection of its own
+        // would be one more per instance than the connection budget (decision 29) counts (decision 35).
+        services.AddPerDatabase<ApprovalNotices, InProcessApprovalNotices, PostgresApprovalNotices>();
         services.AddHostedService(sp => sp.GetRequiredService<ApprovalNotices>());
         // Requesters follow their own sources (agent runs) live on the same channel.
         services.AddSingleton<IApprovalSourceNotices>(sp => sp.GetRequiredService<ApprovalNotices>());

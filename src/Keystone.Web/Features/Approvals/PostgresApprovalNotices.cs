@@ -12,10 +12,16 @@ namespace Keystone.Web.Features.Approvals;
 /// wrote events: <c>'&lt;instance&gt;:&lt;tenant&gt;:&lt;source&gt;'</c>) and every instance holds one unpooled connection
 /// that <c>LISTEN</c>s on that channel, so an inbox or a run open on another instance updates within milliseconds. NOTIFY
 /// is not stored: after the listening connection drops, every page is told "anything may have changed" on reconnecting.
+/// Only with <c>Approvals:ListenAcrossInstances</c> on (decision 35): the connection it holds is one more per instance
+/// than the connection budget (decision 29) counts. Off (the default), changes reach this instance's pages at once and
+/// other instances' pages on their periodic refresh, and nothing is sent or held.
 /// </summary>
-internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactory, TimeProvider clock, ILogger<ApprovalNotices> log)
+internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactory, TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<ApprovalsOptions> options, ILogger<ApprovalNotices> log)
     : ApprovalNotices(log)
 {
+    private readonly bool _listen = options.Value.ListenAcrossInstances;
+
     /// <summary>The notification channel (one per database).</summary>
     public const string Channel = "keystone_approvals";
 
@@ -24,12 +30,18 @@ internal sealed partial class PostgresApprovalNotices(KeystoneDbFactory dbFactor
         System.Threading.Channels.Channel.CreateUnbounded<(Guid Tenant, Guid? Source)>(new UnboundedChannelOptions { SingleReader = true });
 
     /// <inheritdoc />
-    public override bool ReachesEveryInstance => true;
+    public override bool ReachesEveryInstance => _listen;
 
-    protected override void Send(Guid tenantId, Guid? sourceId) => _outbox.Writer.TryWrite((tenantId, sourceId));
+    protected override void Send(Guid tenantId, Guid? sourceId)
+    {
+        if (_listen)
+        {
+            _outbox.Writer.TryWrite((tenantId, sourceId));
+        }
+    }
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
-        => Task.WhenAll(ListenAsync(stoppingToken), SendAsync(stoppingToken));
+        => _listen ? Task.WhenAll(ListenAsync(stoppingToken), SendAsync(stoppingToken)) : Task.CompletedTask;
 
     private async Task ListenAsync(CancellationToken ct)
     {
