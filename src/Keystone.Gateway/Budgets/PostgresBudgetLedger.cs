@@ -53,15 +53,7 @@ internal sealed class PostgresBudgetLedger(
             return (null, new BudgetRejection(refused, 0, 0, BudgetText.PeriodEnd(refused.Period, held.First(h => h.Cap == refused).PeriodStartUtc)));
         }
 
-        var period = held.First(h => h.Cap == refused).PeriodStartUtc;
-        var counter = await db.BudgetCounters.AsNoTracking()
-            .Where(c => c.BudgetId == refused.BudgetId && c.PeriodStartUtc == period)
-            .Select(c => new { c.SpentMicros, c.ReservedMicros }).FirstOrDefaultAsync(ct);
-        // The refusal names the limit the UPDATE enforced (the row's), not the cached snapshot's: right after a change on
-        // another instance the two differ, and the message named the old limit (issue 20, item 14).
-        var enforced = await db.Budgets.AsNoTracking().Where(b => b.Id == refused.BudgetId).Select(b => (long?)b.LimitMicros).FirstOrDefaultAsync(ct);
-        return (null, new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
-            BudgetText.PeriodEnd(refused.Period, period)));
+        return (null, await RejectionAsync(db, held, refused, ct));
     }
 
     protected override async Task<(IReadOnlyList<BudgetReservation>? Holds, BudgetRejection? Rejection)> ReserveHoldsHeldAsync(Guid tenantId,
@@ -85,13 +77,23 @@ internal sealed class PostgresBudgetLedger(
             return (lines.Select(l => new BudgetReservation(tenantId, l.AmountMicros, held, l.CallId, nowUtc, isHold: true)).ToList(), null);
         }
 
+        return (null, await RejectionAsync(db, held, refused, ct));
+    }
+
+    /// <summary>
+    /// The refusal of <paramref name="refused"/> as the database has it now: its counter, and the limit the UPDATE
+    /// enforced (the row's), not the cached snapshot's: right after a change on another instance the two differ, and the
+    /// message named the old limit (issue 20, item 14).
+    /// </summary>
+    private static async Task<BudgetRejection> RejectionAsync(KeystoneDbContext db, List<ReservedCap> held, CapRow refused, CancellationToken ct)
+    {
         var period = held.First(h => h.Cap == refused).PeriodStartUtc;
         var counter = await db.BudgetCounters.AsNoTracking()
             .Where(c => c.BudgetId == refused.BudgetId && c.PeriodStartUtc == period)
             .Select(c => new { c.SpentMicros, c.ReservedMicros }).FirstOrDefaultAsync(ct);
         var enforced = await db.Budgets.AsNoTracking().Where(b => b.Id == refused.BudgetId).Select(b => (long?)b.LimitMicros).FirstOrDefaultAsync(ct);
-        return (null, new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
-            BudgetText.PeriodEnd(refused.Period, period)));
+        return new BudgetRejection(refused with { LimitMicros = enforced ?? refused.LimitMicros }, counter?.SpentMicros ?? 0, counter?.ReservedMicros ?? 0,
+            BudgetText.PeriodEnd(refused.Period, period));
     }
 
     /// <summary>The holds live in <c>budget_reservations</c> (they survive a restart): the handles are all that is needed to settle them.</summary>
