@@ -6,7 +6,10 @@ namespace Keystone.Gateway.Tokenization;
 /// Counts tokens with the real o200k_base encoding (GPT-4o and later; Microsoft.ML.Tokenizers with its data
 /// package). Used by the simulated provider for its usage, by the Anthropic adapter to decide whether a static
 /// prefix is long enough to cache, and by the pipeline to count prompt tokens for budget reservations.
-/// Thread-safe singleton: the encoding is loaded once.
+/// Thread-safe singleton: the encoding is loaded once, on the first exact count, not at start (decision 0065): its
+/// vocabulary takes about 40 MB of managed heap (three 200,000-entry dictionaries, one string and one byte array per
+/// token), and a gateway whose providers report usage and whose caps are far never needs it (the reservation uses
+/// <see cref="UpperBoundChat"/>). The first exact count in a process pays the load once (a few hundred milliseconds).
 /// </summary>
 public sealed class TokenCounter
 {
@@ -18,7 +21,12 @@ public sealed class TokenCounter
 
     private static readonly Lazy<TokenCounter> Shared = new(() => new TokenCounter());
 
-    private readonly Tokenizer _tokenizer = TiktokenTokenizer.CreateForEncoding("o200k_base");
+    private readonly Lazy<Tokenizer> _vocabulary = new(() => TiktokenTokenizer.CreateForEncoding("o200k_base"));
+
+    private Tokenizer Tokenizer => _vocabulary.Value;
+
+    /// <summary>Whether this counter has loaded its vocabulary (it does on the first exact count).</summary>
+    public bool IsLoaded => _vocabulary.IsValueCreated;
 
     /// <summary>The process-wide instance (loading the encoding takes a moment; do it once).</summary>
     public static TokenCounter Instance => Shared.Value;
@@ -42,7 +50,7 @@ public sealed class TokenCounter
         var total = 0;
         foreach (var (start, length) in Segments(text))
         {
-            total += _tokenizer.CountTokens(text.AsSpan(start, length));
+            total += Tokenizer.CountTokens(text.AsSpan(start, length));
         }
 
         return total;
@@ -54,7 +62,7 @@ public sealed class TokenCounter
         var ids = new List<int>();
         foreach (var (start, length) in Segments(text))
         {
-            ids.AddRange(_tokenizer.EncodeToIds(text.AsSpan(start, length)));
+            ids.AddRange(Tokenizer.EncodeToIds(text.AsSpan(start, length)));
         }
 
         return ids;
@@ -96,7 +104,7 @@ public sealed class TokenCounter
     }
 
     /// <summary>Text of token ids.</summary>
-    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids);
+    public string Decode(IEnumerable<int> ids) => Tokenizer.Decode(ids);
 
     /// <summary>
     /// An upper bound of <see cref="Count"/>: the text's UTF-8 length. o200k_base is a byte-level BPE: every token stands

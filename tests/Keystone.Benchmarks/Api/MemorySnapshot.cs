@@ -44,6 +44,9 @@ internal sealed class MemorySnapshot
         ("stacks", "Thread stacks (main and [stack:…] only; others are anonymous)"),
         ("other_file", "Other mapped files"),
         ("threads", "Threads (count)"),
+        ("jit_methods", "Methods compiled by the JIT (count, every tier)"),
+        ("jit_il_kb", "IL compiled by the JIT (KB)"),
+        ("assemblies", "Assemblies loaded (count)"),
     ];
 
     /// <summary>The current process's snapshot.</summary>
@@ -112,6 +115,9 @@ internal sealed class MemorySnapshot
         kb["anon_native"] = Math.Max(0, anon - kb["gc_committed"]);
         kb["gc_collections"] = GC.CollectionCount(0);
         kb["gc_gen2_collections"] = GC.CollectionCount(2);
+        kb["jit_methods"] = System.Runtime.JitInfo.GetCompiledMethodCount();
+        kb["jit_il_kb"] = System.Runtime.JitInfo.GetCompiledILBytes() / 1024;
+        kb["assemblies"] = AppDomain.CurrentDomain.GetAssemblies().Length;
         return new MemorySnapshot(kb);
     }
 
@@ -171,7 +177,7 @@ internal sealed class MemorySnapshot
         foreach (var (key, label) in Rows)
         {
             var cells = columns.Select(c => c.Snapshot is null ? "—"
-                : key == "threads" ? c.Snapshot[key].ToString("N0", CultureInfo.InvariantCulture)
+                : key is "threads" or "jit_methods" or "jit_il_kb" or "assemblies" ? c.Snapshot[key].ToString("N0", CultureInfo.InvariantCulture)
                 : (c.Snapshot[key] / 1024.0).ToString("N0", CultureInfo.InvariantCulture));
             md.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {string.Join(" | ", cells)} |");
         }

@@ -21,6 +21,22 @@ public sealed class TokenCounterTests
     }
 
     [Fact]
+    public void Vocabulary_IsLoadedOnTheFirstExactCount_NotByTheBound()
+    {
+        // Decision 0065: ~40 MB of vocabulary stays out of a gateway that never counts exactly.
+        var counter = new TokenCounter();
+        var messages = new[] { new ChatMessage("user", "How many tokens is this?") };
+
+        Assert.False(counter.IsLoaded);
+        Assert.True(TokenCounter.UpperBoundChat(messages) > 0);
+        Assert.Equal(0, counter.Count(""));
+        Assert.False(counter.IsLoaded);
+
+        Assert.Equal(Counter.CountChat(messages), counter.CountChat(messages));
+        Assert.True(counter.IsLoaded);
+    }
+
+    [Fact]
     public void Encode_LongSingleWord_IsCutIntoBoundedRunsAndRoundTrips()
     {
         var random = new Random(7);
