@@ -34,6 +34,7 @@ builder.Services.AddKeystoneDatabaseOptions(database);
 builder.Services.AddOptionsWithValidateOnStart<SeedOptions>().BindConfiguration(SeedOptions.SectionName).WithDemoDefaultPerDatabase();
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddKeystoneServerLimits();
+builder.Services.AddKeystoneForwardedHeaders();
 builder.Services.AddKeystoneRequestErrors();
 builder.Services.AddKeystoneData(connections);
 // The first hosted service: migrations or the check that --migrate ran, before Data Protection's key ring, Hangfire
@@ -93,6 +94,8 @@ if (await KnowledgeEval.RunCommandAsync(app, args)) return; // --knowledge-eval 
 if (await app.RunEvalCommandAsync(args)) return; // eval PROMPT [--version N] [--alias A] [--min-score S] (docs/api.md)
 
 
+// First: behind a trusted reverse proxy everything after this sees the client's address and scheme (ForwardedHeaders:*).
+app.UseKeystoneForwardedHeaders();
 if (!app.Environment.IsDevelopment())
 {
     app.UseExceptionHandler("/Error", createScopeForErrors: true);

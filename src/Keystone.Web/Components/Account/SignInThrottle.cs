@@ -16,7 +16,7 @@ internal sealed class SignInThrottle(IOptionsMonitor<SignInThrottleOptions> opti
 
     private readonly ConcurrentDictionary<string, Queue<DateTimeOffset>> _failures = new(StringComparer.Ordinal);
 
-    /// <summary>The key of a client: its IP address (behind a proxy, the forwarded one once forwarded headers are on).</summary>
+    /// <summary>The key of a client: its IP address (behind a proxy listed in <c>ForwardedHeaders:KnownProxies</c> or <c>KnownNetworks</c>, the address it forwarded).</summary>
     public static string AddressOf(HttpContext http) => http.Connection.RemoteIpAddress is { } ip
         ? (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString()
         : "unknown";
