@@ -40,6 +40,31 @@ public sealed class MemoryTrimTests
     }
 
     [Fact]
+    public void Tick_QuietAfterAStartThatAllocatedMuch_TrimsOnceForTheStart()
+    {
+        var policy = new QuietTrimPolicy();
+        var allocated = 120 * Mb; // the EF model, the migrations, the console's services: garbage but committed
+        Assert.False(policy.Tick(allocated, 36 * Mb, Time(0), Frequency)); // still starting: the tick saw it all
+
+        Assert.True(policy.Tick(allocated, 36 * Mb, Time(1), Frequency));
+        policy.Trimmed(allocated, 17 * Mb);
+
+        // The next trim needs a whole burst, not another start's worth.
+        allocated += QuietTrimPolicy.StartBytes + Mb;
+        Assert.False(policy.Tick(allocated, 60 * Mb, Time(20), Frequency));
+        Assert.False(policy.Tick(allocated, 60 * Mb, Time(21), Frequency));
+    }
+
+    [Fact]
+    public void Tick_QuietAfterASmallStart_DoesNotTrim()
+    {
+        var policy = new QuietTrimPolicy();
+        var allocated = QuietTrimPolicy.StartBytes - Mb;
+        Assert.False(policy.Tick(allocated, 80 * Mb, Time(0), Frequency));
+        Assert.False(policy.Tick(allocated, 80 * Mb, Time(1), Frequency));
+    }
+
+    [Fact]
     public void Tick_WhileTrafficGoesOn_NeverTrims()
     {
         var policy = new QuietTrimPolicy();
