@@ -79,8 +79,8 @@ public interface IBudgetService
     Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,
         BudgetAction? actionAtLimit, CancellationToken ct);
 
-    /// <summary>Deletes one cap.</summary>
-    Task RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct);
+    /// <summary>Deletes one cap; false when the tenant had no such cap (another removal may have taken it first).</summary>
+    Task<bool> RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct);
 
     /// <summary>The latest soft thresholds crossed (each recorded once per cap, threshold and period), newest first.</summary>
     Task<IReadOnlyList<(DateTime CrossedUtc, Budgets.BudgetThresholdCrossed Crossing)>> RecentThresholdsAsync(Guid tenantId, int count,

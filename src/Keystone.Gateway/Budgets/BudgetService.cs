@@ -150,7 +150,7 @@ internal sealed class BudgetService(
         await tx.CommitAsync(ct);
     }
 
-    public async Task RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct)
+    public async Task<bool> RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct)
     {
         var s = BudgetText.Of(scope);
         var k = scope == BudgetScope.Tenant ? "" : key?.Trim() ?? "";
@@ -158,9 +158,11 @@ internal sealed class BudgetService(
         await using var db = dbFactory.ForTenant(tenantId);
         var ids = await db.Budgets.Where(b => b.TenantId == tenantId && b.Scope == s && b.Key == k && b.Period == p)
             .Select(b => b.Id).ToListAsync(ct);
-        await db.Budgets.Where(b => ids.Contains(b.Id)).ExecuteDeleteAsync(ct);
+        // The rows this statement deleted, not the ones read above: of two removals at once only one deleted anything.
+        var removed = await db.Budgets.Where(b => ids.Contains(b.Id)).ExecuteDeleteAsync(ct);
         settings.Invalidate(tenantId);
         ledger.Forget(ids);
+        return removed > 0;
     }
 
     public async Task<IReadOnlyList<(DateTime CrossedUtc, BudgetThresholdCrossed Crossing)>> RecentThresholdsAsync(Guid tenantId, int count,

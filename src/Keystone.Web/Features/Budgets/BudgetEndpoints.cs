@@ -94,43 +94,9 @@ internal static class BudgetEndpoints
                     throw ApiException.Invalid(path, $"{path} must be an object.");
                 }
 
-                var scope = JsonFields.RequiredString(cap, "scope", 16, $"{path}.scope") switch
-                {
-                    "tenant" => BudgetScope.Tenant,
-                    "user" => BudgetScope.User,
-                    "feature" => BudgetScope.Feature,
-                    "apiKey" => BudgetScope.ApiKey,
-                    _ => throw ApiException.Invalid($"{path}.scope", $"{path}.scope must be tenant, user, feature or apiKey."),
-                };
-                var capKey = JsonFields.OptionalString(cap, "key", 128, $"{path}.key");
-                if (scope == BudgetScope.Tenant && capKey is not null)
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be null for the tenant scope.");
-                }
-
-                if (scope != BudgetScope.Tenant && string.IsNullOrWhiteSpace(capKey))
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key is required for the {BudgetScopeText(scope)} scope.");
-                }
-
-                if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be an API key id for the apiKey scope.");
-                }
-
-                // The same rule as the budgets page and the X-Keystone-Feature header: a cap on a label no call can
-                // carry would never be met, and would show whatever was stored on the page.
-                if (scope == BudgetScope.Feature && !FeatureLabel.IsValid(capKey))
-                {
-                    throw ApiException.Invalid($"{path}.key", $"{path}.key must be a feature label: {FeatureLabel.Rule}.");
-                }
-
-                var period = JsonFields.RequiredString(cap, "period", 16, $"{path}.period") switch
-                {
-                    "day" => BudgetPeriod.Day,
-                    "month" => BudgetPeriod.Month,
-                    _ => throw ApiException.Invalid($"{path}.period", $"{path}.period must be day or month."),
-                };
+                var (scope, capKey, period) = CapIdentity(JsonFields.RequiredString(cap, "scope", 16, $"{path}.scope"),
+                    JsonFields.OptionalString(cap, "key", 128, $"{path}.key"), JsonFields.RequiredString(cap, "period", 16, $"{path}.period"),
+                    $"{path}.");
                 var limit = JsonFields.OptionalLong(cap, "limitMicros", 1, long.MaxValue / 4, $"{path}.limitMicros")
                     ?? throw ApiException.Invalid($"{path}.limitMicros", $"{path}.limitMicros is required.");
                 caps.Add(new BudgetCapInput(scope, capKey, period, limit));
@@ -163,6 +129,87 @@ internal static class BudgetEndpoints
     private static BudgetDto ToDto(TenantBudget budget) => new(
         budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
         budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit));
+
+    /// <summary>
+    /// A cap's identity (scope + key + period) from its words, the same rules for the body of <c>PUT</c> and the query
+    /// of <c>DELETE</c>; a bad part is a 400 naming it (<paramref name="prefix"/> + <c>scope</c>, <c>key</c> or <c>period</c>).
+    /// </summary>
+    internal static (BudgetScope Scope, string? Key, BudgetPeriod Period) CapIdentity(string scopeText, string? capKey, string periodText, string prefix)
+    {
+        var scope = scopeText switch
+        {
+            "tenant" => BudgetScope.Tenant,
+            "user" => BudgetScope.User,
+            "feature" => BudgetScope.Feature,
+            "apiKey" => BudgetScope.ApiKey,
+            _ => throw ApiException.Invalid($"{prefix}scope", $"{prefix}scope must be tenant, user, feature or apiKey."),
+        };
+        if (scope == BudgetScope.Tenant && capKey is not null)
+        {
+            throw ApiException.Invalid($"{prefix}key", $"{prefix}key must be null for the tenant scope.");
+        }
+
+        if (scope != BudgetScope.Tenant && string.IsNullOrWhiteSpace(capKey))
+        {
+            throw ApiException.Invalid($"{prefix}key", $"{prefix}key is required for the {BudgetScopeText(scope)} scope.");
+        }
+
+        if (scope == BudgetScope.ApiKey && !Guid.TryParse(capKey, out _))
+        {
+            throw ApiException.Invalid($"{prefix}key", $"{prefix}key must be an API key id for the apiKey scope.");
+        }
+
+        // The same rule as the budgets page and the X-Keystone-Feature header: a cap on a label no call can
+        // carry would never be met, and would show whatever was stored on the page.
+        if (scope == BudgetScope.Feature && !FeatureLabel.IsValid(capKey))
+        {
+            throw ApiException.Invalid($"{prefix}key", $"{prefix}key must be a feature label: {FeatureLabel.Rule}.");
+        }
+
+        var period = periodText switch
+        {
+            "day" => BudgetPeriod.Day,
+            "month" => BudgetPeriod.Month,
+            _ => throw ApiException.Invalid($"{prefix}period", $"{prefix}period must be day or month."),
+        };
+        return (scope, capKey, period);
+    }
+
+    /// <summary>
+    /// <c>DELETE /api/v1/budgets/caps?scope=…&amp;key=…&amp;period=…</c>: removes one cap (its spend so far stays in the call
+    /// records). 204 when it was there, 404 when this tenant has no such cap (also for the second of two removals at once).
+    /// The key is a query parameter because a feature label may hold a <c>/</c>.
+    /// </summary>
+    public static async Task<IResult> DeleteCapAsync(HttpContext http, IBudgetService budgets, AuditLog audit)
+    {
+        var key = ApiKeyContext.KeyOf(http)!;
+        var ct = http.RequestAborted;
+        var query = http.Request.Query;
+        string Single(string name, bool required)
+        {
+            var values = query[name];
+            if (values.Count > 1)
+            {
+                throw ApiException.Invalid(name, $"{name} may be given once.");
+            }
+
+            return values.Count == 0 || values[0] is null ? (required ? throw ApiException.Invalid(name, $"{name} is required.") : null!) : values[0]!;
+        }
+
+        var (scope, capKey, period) = CapIdentity(Single("scope", true), query.ContainsKey("key") ? Single("key", false) : null, Single("period", true), "");
+        if (!await budgets.RemoveAsync(key.TenantId, scope, capKey, period, ct))
+        {
+            throw ApiException.NotFound($"This tenant has no {Lower(period)} cap on {(scope == BudgetScope.Tenant ? "the tenant" : $"{BudgetScopeText(scope)} '{capKey}'")}.");
+        }
+
+        await audit.WriteAsync(new AuditEntry
+        {
+            ActorType = "api_key", ActorId = key.KeyId.ToString(), ActorName = $"{key.Name} ({key.Prefix}…)", TenantId = key.TenantId,
+            Action = "budgets.cap.remove", Target = $"tenant:{key.TenantId}",
+            MetadataJson = JsonSerializer.Serialize(new { scope = BudgetScopeText(scope), key = capKey, period = Lower(period) }),
+        }, ct);
+        return TypedResults.NoContent();
+    }
 
     private static string BudgetScopeText(BudgetScope scope) => scope == BudgetScope.ApiKey ? "apiKey" : Lower(scope);
 

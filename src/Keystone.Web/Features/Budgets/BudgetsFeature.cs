@@ -24,6 +24,11 @@ internal static class BudgetsFeature
             .Accepts<BudgetDto>("application/json")
             .Produces<BudgetDto>()
             .WithErrors(400, 409, 413, 415);
+        admin.MapDelete("/budgets/caps", BudgetEndpoints.DeleteCapAsync)
+            .WithName("DeleteBudgetCap")
+            .WithSummary("Remove one cap, named by the query's scope, key (not for the tenant scope) and period; its spend so far stays in the call records")
+            .Produces(204)
+            .WithErrors(400, 404);
         admin.MapGet("/provider-keys", ProviderKeyEndpoints.ListAsync)
             .WithName("ListProviderKeys")
             .WithSummary("This tenant's own provider keys (BYOK), masked to their last four characters, and the providers it may bring a key for")
