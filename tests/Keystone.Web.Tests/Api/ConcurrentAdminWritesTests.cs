@@ -94,6 +94,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["POST /api/v1/keys/{id:guid}/rotate"] = t => t.RotateKeyAsync(),
         ["DELETE /api/v1/keys/{id:guid}"] = t => t.RevokeKeyAsync(),
         ["PUT /api/v1/budgets"] = t => t.PutBudgetsAsync(),
+        ["DELETE /api/v1/budgets/caps"] = t => t.DeleteBudgetCapAsync(),
         ["PUT /api/v1/cache-settings/{**feature}"] = t => t.PutCacheSettingsAsync(),
         ["DELETE /api/v1/cache-settings/{**feature}"] = t => t.DeleteCacheSettingsAsync(),
         ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
@@ -369,6 +370,22 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
         await using var db = fixture.App.CreateSystemDb();
         Assert.False(await db.FeatureCacheSettings.AnyAsync(s => s.TenantId == DemoData.AcmeId && s.Feature == feature));
+    }
+
+    private async Task DeleteBudgetCapAsync()
+    {
+        var admin = fixture.Client();
+        var feature = "conc-" + Guid.NewGuid().ToString("N")[..8];
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync("/api/v1/budgets",
+            Json($$"""{"caps":[{"scope":"feature","key":"{{feature}}","period":"day","limitMicros":5000}]}"""))).StatusCode);
+
+        var answers = await AllAtOnceAsync(_ => admin.DeleteAsync($"/api/v1/budgets/caps?scope=feature&key={feature}&period=day"));
+
+        Assert.Single(answers, a => a.Status == HttpStatusCode.NoContent);
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.NoContent), a => AssertError(a, HttpStatusCode.NotFound, "not_found"));
+        await using var db = fixture.App.CreateSystemDb();
+        Assert.False(await db.Budgets.AnyAsync(b => b.TenantId == DemoData.AcmeId && b.Key == feature));
+        Assert.Equal(1, await db.AuditLog.CountAsync(a => a.Action == "budgets.cap.remove" && a.MetadataJson!.Contains(feature)));
     }
 
     private async Task PutProviderKeyAsync()
