@@ -141,6 +141,25 @@ public sealed class AgentApiTests(SqliteAgentAppFixture fixture) : IClassFixture
         Assert.Equal("cancelled", JsonDocument.Parse(events[^1].Data).RootElement.GetProperty("state").GetString());
     }
 
+    [Fact]
+    public async Task Events_StreamOpenWhileTheRunIsCancelled_EndsAtTheNoticeNotAtTheSafetyPoll()
+    {
+        var agent = await fixture.CreateAgentAsync(["get_usage_summary"]);
+        var run = await fixture.CreateRunAsync(agent, "Usage?");
+        var client = Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/runs/{run.Id}/events");
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var reading = response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.PostAsync($"/api/v1/runs/{run.Id}/cancel", Json("{}"))).StatusCode);
+
+        // The stream waits on the run's notices, re-reading only every Agents:LiveSafetyPollSeconds (15 s) without one:
+        // the cancel's notice must end it well before that.
+        var text = await reading.WaitAsync(TimeSpan.FromSeconds(8));
+        Assert.Contains("event: done", text, StringComparison.Ordinal);
+    }
+
     private sealed record Sse(long Id, string Type, string Data);
 
     /// <summary>Reads the run's event stream to its <c>done</c> event (the server ends the stream there).</summary>

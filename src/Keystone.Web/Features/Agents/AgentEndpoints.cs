@@ -15,9 +15,6 @@ namespace Keystone.Web.Features.Agents;
 /// </summary>
 internal static class AgentEndpoints
 {
-    /// <summary>How often the event stream looks for new events (the run may execute on another instance).</summary>
-    private static readonly TimeSpan EventPoll = TimeSpan.FromMilliseconds(200);
-
     public static async Task<IResult> ListAgentsAsync(HttpContext http, AgentCatalog catalog)
     {
         var key = ApiKeyContext.KeyOf(http)!;
@@ -110,7 +107,7 @@ internal static class AgentEndpoints
     /// <c>GET /api/v1/runs/{id}/events</c>: every event of the run from the start (or after <c>Last-Event-ID</c>), then new
     /// ones as they are written, until <c>done</c>. The client's disconnect ends the stream.
     /// </summary>
-    public static async Task EventsAsync(HttpContext http, Guid id, KeystoneDbFactory dbFactory, TimeProvider clock)
+    public static async Task EventsAsync(HttpContext http, Guid id, KeystoneDbFactory dbFactory, AgentRunNotices notices, TimeProvider clock)
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
@@ -130,6 +127,11 @@ internal static class AgentEndpoints
             }
         }
 
+        // Subscribed before the first read: an event written between the read and the subscription still wakes the stream.
+        // It reads again at each notice of the run (in process, and from other instances when they listen) and on the
+        // run views' safety poll, instead of reading the table five times a second per open stream (decision 52).
+        using var wakeup = new LiveWakeup();
+        using var subscription = notices.Subscribe(key.TenantId, runId, _ => wakeup.Set());
         http.Response.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["X-Accel-Buffering"] = "no";
@@ -157,7 +159,7 @@ internal static class AgentEndpoints
             await http.Response.Body.FlushAsync(ct);
             if (events.Count == 0)
             {
-                await Task.Delay(EventPoll, clock, ct);
+                await wakeup.WaitAsync(notices.SafetyPoll, clock, ct);
             }
         }
     }
