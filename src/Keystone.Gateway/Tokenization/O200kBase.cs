@@ -51,8 +51,8 @@ internal sealed partial class O200kBase
     /// <summary>Ranks in the vocabulary (the special tokens not counted).</summary>
     public int RankCount { get; private init; }
 
-    /// <summary>Managed bytes held by the tables (for the benchmark and the decision record).</summary>
-    public long TableBytes => _bytes.LongLength + 4L * _starts.Length + 4L * _slots.Length;
+    /// <summary>Managed bytes held by the three tables (for the benchmark and the decision record).</summary>
+    internal (long Blob, long Offsets, long Slots) TableBytes => (_bytes.LongLength, 4L * _starts.Length, 4L * _slots.Length);
 
     /// <summary>Reads the vocabulary embedded in Microsoft.ML.Tokenizers.Data.O200kBase.</summary>
     public static O200kBase Load()

@@ -72,6 +72,8 @@ internal static class TokenizerReport
         md.AppendLine("| | compact o200k (Keystone) | Microsoft.ML.Tokenizers 2.0.1 | ratio |");
         md.AppendLine("|---|---:|---:|---:|");
         md.AppendLine(CultureInfo.InvariantCulture, $"| managed heap held once loaded | {oursBytes / 1e6:F1} MB | {theirsBytes / 1e6:F1} MB | {(double)oursBytes / theirsBytes:F2} |");
+        var (blob, offsets, slots) = O200kBase.Load().TableBytes;
+        md.AppendLine(CultureInfo.InvariantCulture, $"| of which: token bytes / rank offsets / hash slots | {blob / 1e6:F2} / {offsets / 1e6:F2} / {slots / 1e6:F2} MB | | |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| first load (read + build) | {oursLoad.TotalMilliseconds:F0} ms | {theirsLoad.TotalMilliseconds:F0} ms | {oursLoad / theirsLoad:F2} |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| count of a 2 KB prompt | {Median(oursNs) / 1000:F1} µs | {Median(theirsNs) / 1000:F1} µs | {Median(oursNs) / Median(theirsNs):F2} |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| allocated per count | {oursAlloc:F0} B | {theirsAlloc:F0} B | |");
