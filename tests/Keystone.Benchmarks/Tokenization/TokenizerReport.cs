@@ -66,6 +66,28 @@ internal static class TokenizerReport
             progress.WriteLine($"round {round + 1}: compact {oursNs[^1]:F0} ns, Microsoft.ML.Tokenizers {theirsNs[^1]:F0} ns per prompt");
         }
 
+        // One long piece: a run of whitespace is never cut by TokenCounter.Segments, so its merge's cost shows as is.
+        // Each measured after one warm-up run of a shorter one (JIT).
+        var longPieces = new List<(int Spaces, TimeSpan Ours, TimeSpan Theirs)>();
+        CountOurs("a" + new string(' ', 1_000) + "b");
+        CountTheirs("a" + new string(' ', 1_000) + "b");
+        foreach (var length in new[] { 20_000, 100_000 })
+        {
+            var spaces = "a" + new string(' ', length) + "b";
+            var clock = Stopwatch.StartNew();
+            var spacesOurs = CountOurs(spaces);
+            var oursSpaces = clock.Elapsed;
+            clock.Restart();
+            var spacesTheirs = CountTheirs(spaces);
+            longPieces.Add((length, oursSpaces, clock.Elapsed));
+            if (spacesOurs != spacesTheirs)
+            {
+                throw new InvalidOperationException("The two counters disagree on the run of spaces.");
+            }
+
+            progress.WriteLine($"{length:N0} spaces: compact {oursSpaces.TotalMilliseconds:F1} ms, Microsoft.ML.Tokenizers {clock.Elapsed.TotalMilliseconds:F0} ms");
+        }
+
         var tokens = prompts.Average(p => (double)ours.Count(p));
         md.AppendLine(CultureInfo.InvariantCulture, $"{Prompts} distinct prompts of {PromptChars:N0} characters (prose, code, JSON, numbers, a little CJK and emoji; {tokens:F0} tokens on average), {rounds} interleaved rounds of 2,000 counts, medians.");
         md.AppendLine();
@@ -76,6 +98,11 @@ internal static class TokenizerReport
         md.AppendLine(CultureInfo.InvariantCulture, $"| of which: token bytes / rank offsets / hash slots | {blob / 1e6:F2} / {offsets / 1e6:F2} / {slots / 1e6:F2} MB | | |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| first load (read + build) | {oursLoad.TotalMilliseconds:F0} ms | {theirsLoad.TotalMilliseconds:F0} ms | {oursLoad / theirsLoad:F2} |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| count of a 2 KB prompt | {Median(oursNs) / 1000:F1} µs | {Median(theirsNs) / 1000:F1} µs | {Median(oursNs) / Median(theirsNs):F2} |");
+        foreach (var (length, o, t) in longPieces)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"| count of one piece of {length:N0} spaces (once) | {o.TotalMilliseconds:F1} ms | {t.TotalMilliseconds:F0} ms | {o / t:F3} |");
+        }
+
         md.AppendLine(CultureInfo.InvariantCulture, $"| allocated per count | {oursAlloc:F0} B | {theirsAlloc:F0} B | |");
         md.AppendLine(CultureInfo.InvariantCulture, $"| rounds (µs per prompt) | {string.Join(", ", oursNs.Select(n => (n / 1000).ToString("F1", CultureInfo.InvariantCulture)))} | {string.Join(", ", theirsNs.Select(n => (n / 1000).ToString("F1", CultureInfo.InvariantCulture)))} | |");
         md.AppendLine();

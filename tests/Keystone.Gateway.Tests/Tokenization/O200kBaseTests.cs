@@ -135,6 +135,49 @@ public sealed class O200kBaseTests
     }
 
     [Fact]
+    public void Encode_PiecesLongerThanTheScanLimit_MergeLikeTheOracle()
+    {
+        // Pieces over O200kBase.LargePiece bytes take the priority-queue merge: whitespace runs (one piece however long),
+        // 256-character words of three- and four-byte characters, digits and punctuation runs of every length around it.
+        var oracle = Oracle();
+        var random = new Random(128);
+        string[] units = [" ", "\t", "\n", "\r\n", "東", "한", "🙂", "é", "-", "=", "a", "Z", "9", "'s"];
+        var texts = new List<string>();
+        foreach (var length in new[] { 43, 44, 64, 65, 127, 128, 129, 200, 255, 256, 257, 700, 3_000 })
+        {
+            foreach (var unit in units)
+            {
+                texts.Add("x " + string.Concat(Enumerable.Repeat(unit, length)) + " y");
+            }
+
+            texts.Add(string.Concat(Enumerable.Range(0, length).Select(_ => units[random.Next(units.Length)])));
+            texts.Add(string.Concat(Enumerable.Range(0, length).Select(_ => (char)random.Next(0x4E00, 0x9FFF))));
+            texts.Add(new string(' ', length) + "\n" + new string(' ', length) + "end");
+        }
+
+        foreach (var text in texts)
+        {
+            Assert.True(OracleIds(oracle, text).SequenceEqual(Counter.Encode(text)), $"ids differ on a text of {text.Length} characters starting '{text[..Math.Min(20, text.Length)]}'");
+        }
+
+        Assert.Contains(texts, t => t.Contains(new string(' ', 3_000), StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Encode_HundredThousandSpaces_OnePieceRoundTrips()
+    {
+        // One piece of 100,000 bytes (whitespace is never cut by the long-run guard): merged without a scan per merge.
+        var text = "a" + new string(' ', 100_000) + "b";
+
+        var ids = Counter.Encode(text);
+
+        Assert.Single(TokenCounter.Segments(text));
+        Assert.Equal(text, Counter.Decode(ids));
+        Assert.Equal(ids.Count, Counter.Count(text));
+        Assert.True(ids.Count < 100_000 / 8);
+    }
+
+    [Fact]
     public void Vocabulary_EveryTokenOfTheOracle_HasTheSameRankAndDecodesAlike()
     {
         var oracle = TiktokenTokenizer.CreateForEncoding("o200k_base");
