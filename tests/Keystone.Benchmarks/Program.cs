@@ -158,6 +158,14 @@ if (args.Contains("--api"))
     return;
 }
 
+// The o200k token counter, compact versus Microsoft.ML.Tokenizers (docs/benchmarks.md, "Token counter memory"):
+//   dotnet run -c Release --project tests/Keystone.Benchmarks -- --tokenizer [rounds]
+if (Array.IndexOf(args, "--tokenizer") is var tokenizer and >= 0)
+{
+    Console.WriteLine(Keystone.Benchmarks.Tokenization.TokenizerReport.Run(tokenizer + 1 < args.Length && int.TryParse(args[tokenizer + 1], out var tr) ? tr : 7, Console.Error));
+    return;
+}
+
 // The local embedding model and the semantic cache's lookup (docs/benchmarks.md, "Local embeddings and the semantic cache").
 //   dotnet run -c Release --project tests/Keystone.Benchmarks -- --embeddings [entries] [--sqlite-only]
 var embeddings = Array.IndexOf(args, "--embeddings");
