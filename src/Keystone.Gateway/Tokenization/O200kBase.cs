@@ -7,7 +7,7 @@ using System.Text.RegularExpressions;
 namespace Keystone.Gateway.Tokenization;
 
 /// <summary>
-/// The o200k_base byte-pair encoding (GPT-4o and later), held compactly (decision 0066l): every token's bytes in one
+/// The o200k_base byte-pair encoding (GPT-4o and later), held compactly (decision 0067): every token's bytes in one
 /// blob in rank order, a rank-indexed offset array and an open-addressing hash table from bytes to rank. About 4 MB of
 /// managed heap in five arrays, against about 40 MB for Microsoft.ML.Tokenizers' three 200,000-entry dictionaries
 /// with a string and a byte array per token. The ranks are read once from the vocabulary that the

@@ -2,7 +2,7 @@ namespace Keystone.Gateway.Tokenization;
 
 /// <summary>
 /// Counts tokens with the real o200k_base encoding (GPT-4o and later), our compact implementation
-/// (<see cref="O200kBase"/>, decision 0066l) of the vocabulary that Microsoft.ML.Tokenizers.Data.O200kBase ships, with
+/// (<see cref="O200kBase"/>, decision 0067) of the vocabulary that Microsoft.ML.Tokenizers.Data.O200kBase ships, with
 /// ids identical to Microsoft.ML.Tokenizers'. Used by the simulated provider for its usage, by the Anthropic adapter
 /// to decide whether a static prefix is long enough to cache, and by the pipeline to count prompt tokens for budget
 /// reservations. Thread-safe singleton: the encoding is loaded once, on the first exact count, not at start (decision

@@ -7,7 +7,7 @@ using Microsoft.ML.Tokenizers;
 namespace Keystone.Benchmarks.Tokenization;
 
 /// <summary>
-/// Keystone's compact o200k_base (decision 0066l) against Microsoft.ML.Tokenizers' in one process, one run: the managed
+/// Keystone's compact o200k_base (decision 0067) against Microsoft.ML.Tokenizers' in one process, one run: the managed
 /// heap each holds once loaded (forced full collections before and after the load, the loaded object kept alive), the
 /// time to load, and the count of a 2 KB prompt (ns per prompt, bytes allocated per prompt), in interleaved rounds so
 /// that both sides see the same machine. Both must give the same counts (checked on every prompt).

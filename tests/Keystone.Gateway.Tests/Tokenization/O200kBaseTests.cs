@@ -5,7 +5,7 @@ using Microsoft.ML.Tokenizers;
 namespace Keystone.Gateway.Tests.Tokenization;
 
 /// <summary>
-/// Keystone's compact o200k_base (decision 0066l) against Microsoft.ML.Tokenizers' as the oracle: the same ids, counts
+/// Keystone's compact o200k_base (decision 0067) against Microsoft.ML.Tokenizers' as the oracle: the same ids, counts
 /// and decoded text on a large varied corpus, and the same vocabulary rank for rank.
 /// </summary>
 public sealed class O200kBaseTests

@@ -23,7 +23,7 @@ public sealed class TokenCounterTests
     [Fact]
     public void Vocabulary_IsLoadedOnTheFirstExactCount_NotByTheBound()
     {
-        // Decision 0065: the vocabulary (about 4 MB since decision 0066l) stays out of a gateway that never counts exactly.
+        // Decision 0065: the vocabulary (about 4 MB since decision 0067) stays out of a gateway that never counts exactly.
         var counter = new TokenCounter();
         var messages = new[] { new ChatMessage("user", "How many tokens is this?") };
 
