@@ -109,6 +109,20 @@ public sealed class BenchmarkSmokeTests
         Assert.Contains(output.Split('\n'), l => l.StartsWith("- ", StringComparison.Ordinal) && l.Contains("System.", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task TokenizerSmoke_BothCountersAgreeAndTheTableHasEachRow()
+    {
+        // The compact o200k counter beside Microsoft.ML.Tokenizers (issue 26, decision 67); the mode stops with an error
+        // when the two disagree on a count.
+        var (code, output, errors) = await RunBenchmarkAsync("--tokenizer", "1");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        foreach (var row in new[] { "| managed heap held once loaded |", "| first load (read + build) |", "| count of a 2 KB prompt |", "| allocated per count |" })
+        {
+            Assert.Contains(output.Split('\n'), l => l.StartsWith(row, StringComparison.Ordinal));
+        }
+    }
+
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
 
     private static async Task<(int Code, string Output, string Errors)> RunBenchmarkAsync(params string[] args)
