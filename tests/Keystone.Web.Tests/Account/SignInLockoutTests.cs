@@ -6,10 +6,7 @@ using Keystone.Testing;
 using Keystone.Web.Features.Tenants;
 using Keystone.Web.Platform;
 using Keystone.Web.Tests.Shared;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -21,10 +18,8 @@ namespace Keystone.Web.Tests.Account;
 /// </summary>
 public sealed class SignInLockoutTests : IAsyncLifetime
 {
-    private const string ClientHeader = "X-Test-Client-Address";
-
     // Three failures per address per minute, so the tests reach the limit quickly.
-    private readonly AddressedApp _app = (AddressedApp)new AddressedApp()
+    private readonly ConnectionAddressedApp _app = (ConnectionAddressedApp)new ConnectionAddressedApp()
         .WithSetting("SignIn:MaxFailuresPerAddress", "3")
         .WithSetting("SignIn:FailureWindow", "00:01:00");
 
@@ -157,7 +152,7 @@ public sealed class SignInLockoutTests : IAsyncLifetime
     private HttpClient ClientFrom(string address)
     {
         var client = _app.CreateBrowserLikeClient();
-        client.DefaultRequestHeaders.Add(ClientHeader, address);
+        client.DefaultRequestHeaders.Add(ConnectionAddressedApp.Header, address);
         return client;
     }
 
@@ -171,32 +166,5 @@ public sealed class SignInLockoutTests : IAsyncLifetime
             new Claim(KeystoneClaims.TenantId, tenantId.ToString()),
         ], "test")));
         return (scope, scope.ServiceProvider.GetRequiredService<MemberService>());
-    }
-
-    /// <summary>The in-process app, where each test client says which address it comes from (the test server has none).</summary>
-    private sealed class AddressedApp : KeystoneAppFactory
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            builder.ConfigureTestServices(services => services.AddSingleton<IStartupFilter, ClientAddressFromHeader>());
-        }
-    }
-
-    private sealed class ClientAddressFromHeader : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use((http, nextMiddleware) =>
-            {
-                if (IPAddress.TryParse(http.Request.Headers[ClientHeader].ToString(), out var address))
-                {
-                    http.Connection.RemoteIpAddress = address;
-                }
-
-                return nextMiddleware(http);
-            });
-            next(app);
-        };
     }
 }

@@ -1,10 +1,6 @@
 using System.Net;
 using Keystone.Testing;
 using Keystone.Web.Tests.Shared;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.TestHost;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Web.Tests.Hosting;
 
@@ -14,8 +10,6 @@ namespace Keystone.Web.Tests.Hosting;
 /// </summary>
 public sealed class ForwardedHeadersTests : IAsyncLifetime
 {
-    // The test server has no connection address: this header says where a test client's connection comes from.
-    private const string ConnectionHeader = "X-Test-Connection-Address";
     private const string Proxy = "10.0.0.5";
 
     private readonly ConnectionAddressedApp _app = (ConnectionAddressedApp)new ConnectionAddressedApp()
@@ -100,35 +94,8 @@ public sealed class ForwardedHeadersTests : IAsyncLifetime
     private HttpClient Client(string connection, string forwardedFor)
     {
         var client = _app.CreateBrowserLikeClient();
-        client.DefaultRequestHeaders.Add(ConnectionHeader, connection);
+        client.DefaultRequestHeaders.Add(ConnectionAddressedApp.Header, connection);
         client.DefaultRequestHeaders.Add("X-Forwarded-For", forwardedFor);
         return client;
-    }
-
-    private sealed class ConnectionAddressedApp : KeystoneAppFactory
-    {
-        protected override void ConfigureWebHost(IWebHostBuilder builder)
-        {
-            base.ConfigureWebHost(builder);
-            builder.ConfigureTestServices(services => services.AddSingleton<IStartupFilter, ConnectionAddressFromHeader>());
-        }
-    }
-
-    // Runs before the app's own pipeline, as the connection's address is there before any middleware.
-    private sealed class ConnectionAddressFromHeader : IStartupFilter
-    {
-        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
-        {
-            app.Use((http, nextMiddleware) =>
-            {
-                if (IPAddress.TryParse(http.Request.Headers[ConnectionHeader].ToString(), out var address))
-                {
-                    http.Connection.RemoteIpAddress = address;
-                }
-
-                return nextMiddleware(http);
-            });
-            next(app);
-        };
     }
 }
