@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Keystone.Gateway.Providers;
@@ -9,15 +10,35 @@ internal readonly record struct SseEvent(string? Event, string Data);
 /// Reads server-sent events from a response stream by hand (the format is four line types), with an idle limit
 /// between events. Read failures surface as <see cref="ProviderException"/> (retryable: the connection broke).
 /// </summary>
+/// <remarks>
+/// Lines are split from UTF-8 bytes (CR, LF or CRLF ends a line; a leading byte order mark is skipped). Issue 26, memory
+/// per open stream: a stream spends nearly all its life waiting for the provider's next words, so the reader holds no
+/// buffer while it waits. It waits with a zero-byte read (SocketsHttpHandler's response streams complete one when bytes
+/// arrive, without a buffer; a stream that completes it at once just leaves the waiting to the read after it), then
+/// rents a 1 KB buffer from the shared pool for what arrived and returns it once every byte in it was read as lines.
+/// Only a line cut between two reads keeps its buffer until the rest comes. The <c>StreamReader</c> it replaces held a
+/// 1 KB byte buffer and a 1 KB char buffer (3 KB) per open stream, for the stream's whole life.
+/// </remarks>
 internal sealed class SseReader(Stream stream, string providerName, TimeSpan idleTimeout) : IDisposable
 {
-    // 1 KB: an event is a few hundred bytes, and a longer line is simply read in more pieces. The reader's buffers live
-    // as long as the stream, once per open stream (4 KB took 12 KB of byte and char buffers; 1 KB takes 3 KB).
-    private readonly StreamReader _reader = new(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 1024);
+    // An event is a few hundred bytes; a longer line grows the buffer (doubling) while it is read.
+    private const int BlockSize = 1024;
+
     private readonly StringBuilder _data = new();
 
     // One linked source per stream, its timer re-armed per line: a new source and timer per event cost more than parsing it.
     private CancellationTokenSource? _idle;
+
+    // Bytes read but not yet taken as lines: _buffer[_start.._end). Null while none are held (the reader waits without one).
+    private byte[]? _buffer;
+    private int _start;
+    private int _end;
+    private bool _bomChecked;
+    private bool _skipLf;
+    private bool _ended;
+
+    /// <summary>Whether the reader holds a buffer now (tests: none between whole events).</summary>
+    internal bool HoldsBuffer => _buffer is not null;
 
     /// <summary>The next event, or null at the end of the stream.</summary>
     public async ValueTask<SseEvent?> ReadAsync(CancellationToken ct)
@@ -33,7 +54,7 @@ internal sealed class SseReader(Stream stream, string providerName, TimeSpan idl
             string? line;
             try
             {
-                line = await _reader.ReadLineAsync(_idle.Token);
+                line = await ReadLineAsync(_idle.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -107,6 +128,141 @@ internal sealed class SseReader(Stream stream, string providerName, TimeSpan idl
     public void Dispose()
     {
         _idle?.Dispose();
-        _reader.Dispose();
+        Release();
+        stream.Dispose();
+    }
+
+    /// <summary>The next line without its end (CR, LF or CRLF), or null once the stream ended and every line was read.</summary>
+    private async ValueTask<string?> ReadLineAsync(CancellationToken token)
+    {
+        while (true)
+        {
+            if (TryTakeLine() is { } line)
+            {
+                return line;
+            }
+
+            if (_ended)
+            {
+                // A last line the stream ended without ending, then nothing.
+                var last = _end > _start ? Encoding.UTF8.GetString(_buffer.AsSpan(_start, _end - _start)) : null;
+                Release();
+                return last;
+            }
+
+            await FillAsync(token);
+        }
+    }
+
+    private string? TryTakeLine()
+    {
+        if (_buffer is null)
+        {
+            return null;
+        }
+
+        var held = _buffer.AsSpan(_start, _end - _start);
+        if (_skipLf && held.Length > 0)
+        {
+            // The previous line ended with the last byte of an earlier read, a CR: an LF right after it belongs to that line.
+            _skipLf = false;
+            if (held[0] == (byte)'\n')
+            {
+                _start++;
+                held = held[1..];
+            }
+        }
+
+        var end = held.IndexOfAny((byte)'\r', (byte)'\n');
+        if (end < 0)
+        {
+            if (held.IsEmpty)
+            {
+                Release();
+            }
+
+            return null;
+        }
+
+        var line = Encoding.UTF8.GetString(held[..end]);
+        var consumed = end + 1;
+        if (held[end] == (byte)'\r')
+        {
+            if (end + 1 < held.Length)
+            {
+                consumed += held[end + 1] == (byte)'\n' ? 1 : 0;
+            }
+            else
+            {
+                _skipLf = true;
+            }
+        }
+
+        _start += consumed;
+        if (_start == _end)
+        {
+            // Everything read was taken: the buffer goes back before the next wait.
+            Release();
+        }
+
+        return line;
+    }
+
+    private async ValueTask FillAsync(CancellationToken token)
+    {
+        if (_buffer is null)
+        {
+            // The zero-byte read only waits: its count is always 0 and means nothing (the read below tells the end).
+            _ = await stream.ReadAsync(Memory<byte>.Empty, token);
+            _buffer = ArrayPool<byte>.Shared.Rent(BlockSize);
+            _start = _end = 0;
+        }
+        else if (_start > 0)
+        {
+            _buffer.AsSpan(_start, _end - _start).CopyTo(_buffer);
+            _end -= _start;
+            _start = 0;
+        }
+
+        if (_end == _buffer.Length)
+        {
+            // One line longer than the buffer: a larger one, the part read so far carried over.
+            var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+            _buffer.AsSpan(0, _end).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+
+        var read = await stream.ReadAsync(_buffer.AsMemory(_end), token);
+        if (read == 0)
+        {
+            _ended = true;
+            return;
+        }
+
+        _end += read;
+        if (!_bomChecked)
+        {
+            ReadOnlySpan<byte> bom = [0xEF, 0xBB, 0xBF];
+            var head = _buffer.AsSpan(_start, _end - _start);
+            if (head.Length >= bom.Length || !bom.StartsWith(head))
+            {
+                _bomChecked = true;
+                if (head.StartsWith(bom))
+                {
+                    _start += bom.Length;
+                }
+            }
+        }
+    }
+
+    private void Release()
+    {
+        if (_buffer is { } buffer)
+        {
+            _buffer = null;
+            _start = _end = 0;
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }

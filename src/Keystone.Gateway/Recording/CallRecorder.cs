@@ -27,7 +27,8 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     // Calls queued or being written, by (tenant, trace): lets a caller tell "recorded in a moment" from "unknown"
     // (feedback sent right after the answer). Bounded by the channel's capacity plus one batch.
     private readonly ConcurrentDictionary<(Guid TenantId, Guid TraceId), int> _pending = new();
-    private readonly RepeatedTexts _texts = new();
+    // The process-wide table the API's request parser shares through too: a text it swapped is found here by reference.
+    private readonly RepeatedTexts _texts = SharedMessageTexts.Table;
     private long _enqueued;
     private long _written;
     private long _lost;

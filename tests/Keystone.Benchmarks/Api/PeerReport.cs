@@ -447,6 +447,7 @@ internal static partial class PeerReport
             t.PeakKb = Memory(t.ProcessId!.Value).PeakKb;
             t.Snapshots.Add(("at the end", await t.Child!.MemoryAsync(afterGc: false, cts.Token)));
             t.Snapshots.Add(("at the end, after a full compacting GC", await t.Child!.MemoryAsync(afterGc: true, cts.Token)));
+            await HeapDumpAsync(t, "end-after-gc");
         }
 
         if (smoke && targets.FirstOrDefault(t => t.Errors > 0) is { } failing)
@@ -797,9 +798,40 @@ internal static partial class PeerReport
         var open = opened.Count(o => o.Task.IsCompleted) - Volatile.Read(ref failed);
         var rss = Memory(t.ProcessId!.Value).RssKb;
         var inside = snapshot ? await t.Child!.MemoryAsync(afterGc: false, CancellationToken.None) : null;
+        if (snapshot)
+        {
+            await HeapDumpAsync(t, $"{count}-streams-open");
+        }
+
         release();
         await Task.WhenAll(streams);
         return (rss, open, failed, inside);
+    }
+
+    /// <summary>
+    /// With <c>KEYSTONE_BENCH_HEAP_DUMPS=&lt;folder&gt;</c> (benchmark-only; issue 26, what an open stream holds), a heap dump
+    /// of a Keystone target (<c>dotnet-dump collect --type Heap</c>, the global tool) into that folder, named after the
+    /// target and the point; read it with <c>dotnet-dump analyze &lt;file&gt; -c "dumpheap -stat"</c>. The streams stay
+    /// held while it is taken. Nothing without the variable.
+    /// </summary>
+    private static async Task HeapDumpAsync(Target t, string point)
+    {
+        var folder = Environment.GetEnvironmentVariable("KEYSTONE_BENCH_HEAP_DUMPS");
+        if (string.IsNullOrEmpty(folder) || !t.Keystone || t.ProcessId is not { } pid)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(folder);
+        var name = string.Concat(t.Name.Select(c => char.IsLetterOrDigit(c) ? c : '-')) + "-" + point + ".dmp";
+        var tool = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools", "dotnet-dump");
+        using var dump = Process.Start(new ProcessStartInfo(File.Exists(tool) ? tool : "dotnet-dump",
+            ["collect", "-p", pid.ToString(CultureInfo.InvariantCulture), "--type", "Heap", "-o", Path.Combine(folder, name)])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        await dump.StandardOutput.ReadToEndAsync();
+        await dump.WaitForExitAsync();
     }
 
     /// <summary>User + system CPU time of a process (/proc/pid/stat, clock ticks of 1/100 s).</summary>

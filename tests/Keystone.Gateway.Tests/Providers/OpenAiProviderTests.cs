@@ -151,6 +151,22 @@ public sealed class OpenAiProviderTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Stream_LongPromptWithEscapes_ReachesTheUpstreamWhole()
+    {
+        // A stream's body is sent from an array of its own size, copied out of the pooled buffer it was written in (issue 26,
+        // memory per open stream). A prompt long enough to grow that buffer, with text the JSON writer escapes, arrives intact.
+        var prompt = string.Concat(Enumerable.Repeat("Policy \"§4\" — naïve café 🚀\n<tag> & \\ back; ", 120));
+        var request = ProviderTestHost.Chat(new ChatMessage("system", prompt), new ChatMessage("user", "Hello?"));
+
+        var transcript = await ProviderTestHost.DrainAsync(Provider.StreamAsync(ProviderTestHost.For("gpt-4o-mini", request), CancellationToken.None));
+
+        Assert.Equal("Hello from the mock.", transcript.Text);
+        var messages = _server.LastRequest.Json.GetProperty("messages");
+        Assert.Equal(prompt, messages[0].GetProperty("content").GetString());
+        Assert.Equal("Hello?", messages[1].GetProperty("content").GetString());
+    }
+
+    [Fact]
     public async Task Complete_ToolsChoiceAndJsonSchema_SendsTheDocumentedShape()
     {
         var request = Hello with

@@ -47,6 +47,35 @@ public sealed class ChatCompletionParserTests
         Assert.Equal(param, ex.Param);
     }
 
+    [Fact]
+    public void Parse_TheSameLongSystemPromptInTwoRequests_IsHeldOnce()
+    {
+        // Issue 26, memory per open stream: each open stream keeps its request, so 1,000 streams with the same 2 KB system
+        // prompt held 1,000 copies of it. Parsed requests now share one copy of a long text; content is unchanged.
+        var prompt = "You are the support assistant of Example Corp. " + string.Concat(Enumerable.Repeat("Answer politely; cite the policy. ", 20))
+            + Guid.NewGuid().ToString("N");
+        var shortText = "Hi " + Guid.NewGuid().ToString("N");
+
+        var first = ParseMessages(prompt, "First question?");
+        var second = ParseMessages(prompt, "Second question?");
+        var third = ParseMessages(shortText, "Third question?");
+        var fourth = ParseMessages(shortText, "Fourth question?");
+
+        Assert.Equal(prompt, first.Messages[0].Content);
+        Assert.Same(first.Messages[0].Content, second.Messages[0].Content);
+        Assert.Equal("Second question?", second.Messages[1].Content);
+        // Short texts are left alone (the lookup would cost more than it saves).
+        Assert.Equal(third.Messages[0].Content, fourth.Messages[0].Content);
+        Assert.NotSame(third.Messages[0].Content, fourth.Messages[0].Content);
+
+        static Keystone.Gateway.ChatRequest ParseMessages(string system, string user)
+        {
+            var json = JsonSerializer.Serialize(new { model = "smart", messages = new[] { new { role = "system", content = system }, new { role = "user", content = user } } });
+            using var doc = JsonDocument.Parse(json);
+            return ChatCompletionParser.Parse(doc.RootElement).Request;
+        }
+    }
+
     [Theory]
     [InlineData(",\"logprobs\":false")]
     [InlineData(",\"logprobs\":null,\"top_logprobs\":0")]

@@ -130,6 +130,64 @@ public sealed class ChatStreamWriterTests
         }
     }
 
+    [Fact]
+    public async Task Stream_EventsGoIntoThePipe_WithoutAskingItForMoreThanOnePoolBlock()
+    {
+        // Issue 26, memory per open stream: a JSON writer on the response pipe asked it for 4,096 bytes at a time, more than
+        // Kestrel's 4 KB pool block holds once its chunk framing is added, so each stream took (and its connection kept) an
+        // 8 KB array. The events are now copied in: the pipe is never asked for a size.
+        var pipe = new HintRecordingPipeWriter();
+        var http = new DefaultHttpContext();
+        http.Features.Set<IHttpResponseBodyFeature>(new PipeBodyFeature(pipe));
+        var writer = new ChatStreamWriter(http, TimeProvider.System, TimeSpan.FromMinutes(5));
+
+        await writer.WriteAsync(Events(Task.CompletedTask), "fast", includeUsage: true, CancellationToken.None);
+
+        Assert.Equal(0, pipe.LargestHint);
+        var events = Encoding.UTF8.GetString(pipe.Written.ToArray()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("data: [DONE]", events[^1]);
+        var chunks = events[..^1].Select(e => System.Text.Json.JsonDocument.Parse(e["data: ".Length..]).RootElement).ToList();
+        Assert.Equal(5, chunks.Count); // role, two tokens, finish, usage
+        Assert.Equal("Hello world", string.Concat(chunks.Take(3).Select(c => c.GetProperty("choices")[0].GetProperty("delta").GetProperty("content").GetString())));
+        Assert.Equal(5, chunks[^1].GetProperty("usage").GetProperty("total_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Stream_AnEventLargerThanTheKeptScratchBuffer_IsWrittenWhole_AndLaterStreamsStillAre()
+    {
+        // A long answer replayed in one chunk grows the thread's scratch buffer past what a thread keeps; that event is still
+        // written whole, and the events after it (a fresh buffer) too.
+        var longText = string.Concat(Enumerable.Repeat("Grüße \"quoted\" <b> 😀 line\n", ChunkScratch.MaxKeptBytes / 10));
+        for (var round = 0; round < 2; round++)
+        {
+            var body = new FlushRecordingStream();
+            var http = new DefaultHttpContext();
+            http.Features.Set<IHttpResponseBodyFeature>(new StreamResponseBodyFeature(body));
+            var writer = new ChatStreamWriter(http, TimeProvider.System, TimeSpan.FromMinutes(5));
+
+            await writer.WriteAsync(Answer(longText), "fast", includeUsage: false, CancellationToken.None);
+
+            var events = string.Concat(body.Writes).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal("data: [DONE]", events[^1]);
+            var contents = events[..^1].Select(e => System.Text.Json.JsonDocument.Parse(e["data: ".Length..]).RootElement)
+                .Select(c => c.GetProperty("choices")[0].GetProperty("delta"))
+                .Where(d => d.TryGetProperty("content", out _)).Select(d => d.GetProperty("content").GetString());
+            Assert.Equal(longText + "tail", string.Concat(contents));
+        }
+
+        static async IAsyncEnumerable<ChatStreamEvent> Answer(string text)
+        {
+            await Task.Yield();
+            var callId = Guid.NewGuid();
+            var traceId = Guid.NewGuid();
+            yield return new StreamStarted(callId, traceId, "sim", "sim-fast");
+            yield return new TextDelta(text);
+            yield return new TextDelta("tail");
+            yield return new StreamCompleted(new ChatResult(text + "tail", [], "stop", new Keystone.Gateway.Usage(3, 2),
+                new CallOutcome { CallId = callId, TraceId = traceId, Provider = "sim", Model = "sim-fast" }));
+        }
+    }
+
     private static async IAsyncEnumerable<ChatStreamEvent> Events(Task nextPiece)
     {
         var callId = Guid.NewGuid();
@@ -140,6 +198,67 @@ public sealed class ChatStreamWriterTests
         yield return new TextDelta(" world");
         yield return new StreamCompleted(new ChatResult("Hello world", [], "stop", new Keystone.Gateway.Usage(3, 2),
             new CallOutcome { CallId = callId, TraceId = traceId, Provider = "sim", Model = "sim-fast" }));
+    }
+
+    /// <summary>A response body feature whose writer is the given pipe writer.</summary>
+    private sealed class PipeBodyFeature(System.IO.Pipelines.PipeWriter writer) : IHttpResponseBodyFeature
+    {
+        public Stream Stream => writer.AsStream();
+
+        public System.IO.Pipelines.PipeWriter Writer => writer;
+
+        public void DisableBuffering()
+        {
+        }
+
+        public Task StartAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public Task CompleteAsync() => Task.CompletedTask;
+    }
+
+    /// <summary>A pipe writer that keeps what was written and the largest size it was asked for (GetMemory / GetSpan).</summary>
+    private sealed class HintRecordingPipeWriter : System.IO.Pipelines.PipeWriter
+    {
+        // Small blocks, as a pipe hands out the rest of its current block: a writer asking for no size gets what is there.
+        private byte[] _block = new byte[64];
+        private int _used;
+
+        public MemoryStream Written { get; } = new();
+
+        public int LargestHint { get; private set; }
+
+        public override void Advance(int bytes)
+        {
+            Written.Write(_block, _used, bytes);
+            _used += bytes;
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            LargestHint = Math.Max(LargestHint, sizeHint);
+            if (_used == _block.Length || sizeHint > _block.Length - _used)
+            {
+                _block = new byte[Math.Max(64, sizeHint)];
+                _used = 0;
+            }
+
+            return _block.AsMemory(_used);
+        }
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+        public override void CancelPendingFlush()
+        {
+        }
+
+        public override void Complete(Exception? exception = null)
+        {
+        }
+
+        public override ValueTask<System.IO.Pipelines.FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+            => ValueTask.FromResult(new System.IO.Pipelines.FlushResult(isCanceled: false, isCompleted: false));
     }
 
     /// <summary>A response body feature that counts explicit starts (on Kestrel, a send of the headers on their own).</summary>

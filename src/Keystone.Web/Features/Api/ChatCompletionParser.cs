@@ -148,7 +148,8 @@ internal static class ChatCompletionParser
                 throw ApiException.Invalid($"{path}.role", $"{path}.role must be one of system, developer, user, assistant, tool.");
             }
 
-            var content = ParseContent(m, $"{path}.content");
+            // A long text many requests send alike (the system prompt) is held once, not once per open stream (issue 26).
+            var content = SharedMessageTexts.Share(ParseContent(m, $"{path}.content"));
             var name = JsonFields.OptionalString(m, "name", 256, $"{path}.name");
             IReadOnlyList<ToolCall>? toolCalls = role == "assistant" ? ParseToolCalls(m, path) : null;
             string? toolCallId = null;
