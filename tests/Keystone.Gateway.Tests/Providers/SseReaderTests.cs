@@ -83,7 +83,7 @@ public sealed class SseReaderTests
     }
 
     /// <summary>A stream that gives one piece per read (a zero-byte read completes at once), then the end.</summary>
-    private sealed class PieceStream(IEnumerable<byte[]> pieces) : Stream
+    private sealed class PieceStream(IEnumerable<byte[]> pieces) : AsyncReadOnlyStream
     {
         private readonly Queue<byte[]> _pieces = new(pieces);
         private byte[] _current = [];
@@ -112,21 +112,10 @@ public sealed class SseReaderTests
             _offset += n;
             return ValueTask.FromResult(n);
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     /// <summary>A stream whose reads wait for pushed bytes, zero-byte reads included (as SocketsHttpHandler's response streams do).</summary>
-    private sealed class GatedStream : Stream
+    private sealed class GatedStream : AsyncReadOnlyStream
     {
         private readonly Lock _lock = new();
         private readonly Queue<byte> _bytes = new();
@@ -205,7 +194,11 @@ public sealed class SseReaderTests
                 await arrived.WaitAsync(cancellationToken);
             }
         }
+    }
 
+    /// <summary>A stream the reader reads asynchronously only: everything else is refused.</summary>
+    private abstract class AsyncReadOnlyStream : Stream
+    {
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override bool CanRead => true;
         public override bool CanSeek => false;
