@@ -26,11 +26,8 @@ public sealed class EvalSetTenantAdminTests : KeystoneComponentTest, IClassFixtu
     public EvalSetTenantAdminTests(AppFixture fixture)
     {
         _fixture = fixture;
-        _admin = As(PrincipalFor(Roles.TenantAdmin, DemoData.AcmeId));
-        Services.AddSingleton(_admin.ServiceProvider.GetRequiredService<TenantContext>());
-        Services.AddSingleton(_admin.ServiceProvider.GetRequiredService<EvalSetEditor>());
-        Services.AddSingleton(_admin.ServiceProvider.GetRequiredService<EvalRunner>());
-        Services.AddSingleton(_admin.ServiceProvider.GetRequiredService<EvalTrendQuery>());
+        _admin = ScopeAs(fixture.App, PrincipalFor(Roles.TenantAdmin, DemoData.AcmeId));
+        EvalSetPageTests.AddPageServices(Services, _admin);
     }
 
     public Task InitializeAsync() => Task.CompletedTask;
@@ -39,13 +36,6 @@ public sealed class EvalSetTenantAdminTests : KeystoneComponentTest, IClassFixtu
     {
         await base.DisposeAsync();
         await _admin.DisposeAsync();
-    }
-
-    private AsyncServiceScope As(System.Security.Claims.ClaimsPrincipal user)
-    {
-        var scope = _fixture.App.Services.CreateAsyncScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(user);
-        return scope;
     }
 
     private async Task<EvalSetRow> FeatureSetAsync(Guid? tenantId)
@@ -136,8 +126,8 @@ public sealed class EvalSetTenantAdminTests : KeystoneComponentTest, IClassFixtu
     public async Task TenantMember_AndSupport_AreRefusedTheNightlyAlias_ByTheEditor_AndAMemberCannotEvenReadTheSet()
     {
         var set = await FeatureSetAsync(DemoData.AcmeId);
-        await using var member = As(PrincipalFor(Roles.TenantMember, DemoData.AcmeId));
-        await using var support = As(PrincipalFor(Roles.Support));
+        await using var member = ScopeAs(_fixture.App, PrincipalFor(Roles.TenantMember, DemoData.AcmeId));
+        await using var support = ScopeAs(_fixture.App, PrincipalFor(Roles.Support));
         var asMember = member.ServiceProvider.GetRequiredService<EvalSetEditor>();
         var asSupport = support.ServiceProvider.GetRequiredService<EvalSetEditor>();
 
