@@ -36,8 +36,9 @@ internal static class Policies
     public const string DriftReader = nameof(DriftReader);
 
     /// <summary>
-    /// Readers of eval runs and their compare pages: prompt readers (every run) and tenant admins (their tenant's override
-    /// runs only, which their drift alerts link to; the pages check the run's tenant).
+    /// Readers of eval runs, their compare pages and eval set pages: prompt readers (every run and set) and tenant admins
+    /// (their own tenant's runs and sets only: the runs their drift alerts link to, the sets whose nightly alias they
+    /// choose; the pages check the run's or set's tenant).
     /// </summary>
     public const string EvalRunReader = nameof(EvalRunReader);
 

@@ -44,10 +44,20 @@ public abstract class EvalFeatureNightlyTests : IAsyncLifetime
 
     private void SetDrift(int drift) => _h.Services.GetRequiredService<ProviderRegistry>().Find("sim")!.Options.Simulated.Drift = drift;
 
-    private EvalSetEditor Editor()
+    private EvalSetEditor Editor() => EditorAs(_scope);
+
+    private EvalSetEditor EditorAs(AsyncServiceScope scope)
     {
-        var sp = _scope.ServiceProvider;
+        var sp = scope.ServiceProvider;
         return new EvalSetEditor(_h.Sets, sp.GetRequiredService<EvalRunner>(), sp.GetRequiredService<TenantContext>(), sp.GetRequiredService<AuditLog>());
+    }
+
+    private AsyncServiceScope TenantAdminOf(Guid tenantId)
+    {
+        var scope = _h.Services.CreateAsyncScope();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, $"admin-{tenantId}"), new Claim(ClaimTypes.Role, Roles.TenantAdmin), new Claim(KeystoneClaims.TenantId, tenantId.ToString())], "test")));
+        return scope;
     }
 
     /// <summary>Acme's <c>checkout</c> set: each example's messages and the exact answer the undrifted provider gives on <c>fast</c>.</summary>
@@ -174,16 +184,15 @@ public abstract class EvalFeatureNightlyTests : IAsyncLifetime
     {
         var set = await FeatureSetAsync();
         var promptSet = await _h.SetAsync(null, "What are your hours?");
-        await using var admin = _h.Services.CreateAsyncScope();
-        admin.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
-            [new Claim(ClaimTypes.NameIdentifier, "acme-admin"), new Claim(ClaimTypes.Role, Roles.TenantAdmin), new Claim(KeystoneClaims.TenantId, DemoData.AcmeId.ToString())], "test")));
-        var asAdmin = new EvalSetEditor(_h.Sets, admin.ServiceProvider.GetRequiredService<EvalRunner>(), admin.ServiceProvider.GetRequiredService<TenantContext>(),
-            admin.ServiceProvider.GetRequiredService<AuditLog>());
+        await using var member = _h.Services.CreateAsyncScope();
+        member.ServiceProvider.GetRequiredService<TenantContext>().SetUser(new ClaimsPrincipal(new ClaimsIdentity(
+            [new Claim(ClaimTypes.NameIdentifier, "acme-member"), new Claim(ClaimTypes.Role, Roles.TenantMember), new Claim(KeystoneClaims.TenantId, DemoData.AcmeId.ToString())], "test")));
+        var asMember = EditorAs(member);
 
         var unknown = await Assert.ThrowsAsync<EvalException>(() => Editor().SetNightlyAliasAsync(set, "no-such-alias", CancellationToken.None));
         var prompt = await Assert.ThrowsAsync<EvalException>(() => _h.Sets.SetNightlyAliasAsync(promptSet.Id, "fast", CancellationToken.None));
         var tooLong = await Assert.ThrowsAsync<EvalException>(() => _h.Sets.SetNightlyAliasAsync(set.Id, new string('a', 129), CancellationToken.None));
-        var forbidden = await Assert.ThrowsAsync<EvalException>(() => asAdmin.SetNightlyAliasAsync(set, "fast", CancellationToken.None));
+        var forbidden = await Assert.ThrowsAsync<EvalException>(() => asMember.SetNightlyAliasAsync(set, "fast", CancellationToken.None));
         await Editor().SetNightlyAliasAsync(set, "smart", CancellationToken.None);
         var cleared = await Editor().SetNightlyAliasAsync(set, "  ", CancellationToken.None);
         var queued = await _h.Services.GetRequiredService<EvalNightlyJob>().RunAsync(CancellationToken.None);
@@ -197,6 +206,25 @@ public abstract class EvalFeatureNightlyTests : IAsyncLifetime
         Assert.Equal(promptSet.Id, (await _h.Store.GetAsync(Assert.Single(_h.Queue.Enqueued), CancellationToken.None))!.SetId);
         var row = (await _h.Sets.GetSetAsync(set.Id, CancellationToken.None))!;
         Assert.Equal(((string?)null, (DateTime?)null), (row.NightlyAlias, row.NightlyAliasSinceUtc));
+    }
+
+    [Fact]
+    public async Task NightlyAlias_ATenantAdminChoosesTheirOwnSetsAndTheNightRunsIt_AnotherTenantsAdminFindsNoSuchSet()
+    {
+        var set = await FeatureSetAsync();
+        await using var acme = TenantAdminOf(DemoData.AcmeId);
+        await using var globex = TenantAdminOf(DemoData.GlobexId);
+
+        var foreign = await Assert.ThrowsAsync<EvalException>(() => EditorAs(globex).SetNightlyAliasAsync(set, "fast", CancellationToken.None));
+        var changed = await EditorAs(acme).SetNightlyAliasAsync(set, "fast", CancellationToken.None);
+        var run = await NightAsync(set.Id);
+
+        Assert.Equal(EvalException.NotFound, foreign.Code);
+        Assert.True(changed);
+        Assert.Equal("fast", run?.Alias);
+        await using var db = _h.Factory.ForSystem();
+        var audit = await db.AuditLog.AsNoTracking().SingleAsync(a => a.Action == "eval_set.nightly_alias" && a.Target == $"eval_set:{set.Id}");
+        Assert.Equal(($"admin-{DemoData.AcmeId}", (Guid?)DemoData.AcmeId), (audit.ActorId, audit.TenantId));
     }
 
     [Fact]

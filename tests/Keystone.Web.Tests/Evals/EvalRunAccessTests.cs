@@ -3,13 +3,15 @@ using Keystone.Data.Evals;
 using Keystone.Web.Features.Evals;
 using Keystone.Web.Platform;
 using Keystone.Web.Tests.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Keystone.Web.Tests.Evals;
 
 /// <summary>
 /// The run and compare pages over real HTTP (SQLite, demo seed, real sign-in): a tenant admin opens what their drift
-/// alerts link to (their tenant's override runs) and nothing of another tenant or of the global scope; platform staff
-/// read every run as before; the run page names the judge prompt's version each result was graded with.
+/// alerts link to (their tenant's override runs) and their own tenant's set pages (to choose a nightly alias), and
+/// nothing of another tenant or of the global scope; platform staff read every run as before; the run page names the
+/// judge prompt's version each result was graded with.
 /// </summary>
 public sealed class EvalRunAccessTests(AppFixture fixture) : IClassFixture<AppFixture>
 {
@@ -63,8 +65,8 @@ public sealed class EvalRunAccessTests(AppFixture fixture) : IClassFixture<AppFi
         Assert.Equal(HttpStatusCode.OK, run.Status);
         Assert.Contains("Acme own answer (second)", run.Html, StringComparison.Ordinal);
         Assert.Contains("data-test=\"run-score\"", run.Html, StringComparison.Ordinal);
-        // The set page is platform staff's: a tenant admin is not sent to a page that answers 403.
-        Assert.DoesNotContain($"/evals/sets/{set.Id}", run.Html, StringComparison.Ordinal);
+        // The set page admits a tenant admin to their own tenant's sets, so the run links to it for them too.
+        Assert.Contains($"/evals/sets/{set.Id}", run.Html, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, compare.Status);
         Assert.Contains("data-test=\"compare-rows\"", compare.Html, StringComparison.Ordinal);
         Assert.Contains("Acme own answer (first)", compare.Html, StringComparison.Ordinal);
@@ -91,6 +93,35 @@ public sealed class EvalRunAccessTests(AppFixture fixture) : IClassFixture<AppFi
         Assert.All(pages, p => Assert.DoesNotContain("private answer", p.Html, StringComparison.Ordinal));
         // Not even "different sets": a foreign run reads as one that does not exist.
         Assert.All(pages, p => Assert.DoesNotContain("different eval sets", p.Html, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task TenantAdmin_OpensTheirOwnFeatureSetWithTheNightlyControl_FromTheReviewPage_NotAnotherTenantsOrAGlobalSet_AndAMemberIsRefused()
+    {
+        await using var scope = fixture.App.Services.CreateAsyncScope();
+        var sets = scope.ServiceProvider.GetRequiredService<EvalSetStore>();
+        var own = await sets.CreateFeatureSetAsync($"own-{Guid.NewGuid():N}"[..14], DemoData.AcmeId, null, CancellationToken.None);
+        var globex = await sets.CreateFeatureSetAsync($"gx-{Guid.NewGuid():N}"[..14], DemoData.GlobexId, null, CancellationToken.None);
+        var global = await sets.CreateFeatureSetAsync($"gl-{Guid.NewGuid():N}"[..14], null, null, CancellationToken.None);
+        var admin = await fixture.App.SignInAsync("admin@acme.demo");
+        var member = await fixture.App.SignInAsync("member@acme.demo");
+
+        var review = await GetAsync(admin, "/evals/review");
+        var ownPage = await GetAsync(admin, $"/evals/sets/{own.Id}");
+        var foreign = new[] { await GetAsync(admin, $"/evals/sets/{globex.Id}"), await GetAsync(admin, $"/evals/sets/{global.Id}") };
+        var asMember = await GetAsync(member, $"/evals/sets/{own.Id}");
+
+        Assert.Equal(HttpStatusCode.OK, review.Status);
+        Assert.Contains($"href=\"/evals/sets/{own.Id}\"", review.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain($"/evals/sets/{globex.Id}", review.Html, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, ownPage.Status);
+        Assert.Contains("data-test=\"nightly-alias-save\"", ownPage.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-test=\"example-form\"", ownPage.Html, StringComparison.Ordinal);
+        Assert.All(foreign, p => Assert.Equal(HttpStatusCode.NotFound, p.Status));
+        Assert.DoesNotContain(globex.Name, foreign[0].Html, StringComparison.Ordinal);
+        Assert.DoesNotContain(global.Name, foreign[1].Html, StringComparison.Ordinal);
+        Assert.All(foreign, p => Assert.DoesNotContain("nightly-panel", p.Html, StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.Forbidden, asMember.Status);
     }
 
     [Fact]

@@ -22,11 +22,17 @@ public sealed class EvalSetPageTests : KeystoneComponentTest, IClassFixture<AppF
     {
         _fixture = fixture;
         _scope = ScopeAs(fixture.App, Roles.PromptEditor, "product@keystone.demo");
-        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<TenantContext>());
-        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalSetEditor>());
+        AddPageServices(Services, _scope);
+    }
+
+    /// <summary>What the set page injects, taken from <paramref name="scope"/> (signed in as the page's user).</summary>
+    internal static void AddPageServices(IServiceCollection services, AsyncServiceScope scope)
+    {
+        services.AddSingleton(scope.ServiceProvider.GetRequiredService<TenantContext>());
+        services.AddSingleton(scope.ServiceProvider.GetRequiredService<EvalSetEditor>());
         // The set page shows the set's runs (EvalRunsPanel).
-        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalRunner>());
-        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<EvalTrendQuery>());
+        services.AddSingleton(scope.ServiceProvider.GetRequiredService<EvalRunner>());
+        services.AddSingleton(scope.ServiceProvider.GetRequiredService<EvalTrendQuery>());
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

@@ -20,10 +20,13 @@ internal static class PromptTestSetup
         new Claim(ClaimTypes.Role, role),
     ], "test"));
 
-    public static AsyncServiceScope ScopeAs(KeystoneAppFactory app, string role, string email)
+    public static AsyncServiceScope ScopeAs(KeystoneAppFactory app, string role, string email) => ScopeAs(app, Principal(role, email));
+
+    /// <summary>A scope of the app whose tenant context is signed in as <paramref name="user"/>.</summary>
+    public static AsyncServiceScope ScopeAs(KeystoneAppFactory app, ClaimsPrincipal user)
     {
         var scope = app.Services.CreateAsyncScope();
-        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(Principal(role, email));
+        scope.ServiceProvider.GetRequiredService<TenantContext>().SetUser(user);
         return scope;
     }
 
