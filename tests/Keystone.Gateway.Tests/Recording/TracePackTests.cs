@@ -233,7 +233,7 @@ public sealed class PostgresTracePackTests : TracePackTests
     }
 
     private protected override void AssertDuplicateKeyRefused(Exception ex) =>
-        Assert.Equal(Npgsql.PostgresErrorCodes.UniqueViolation, Assert.IsType<Npgsql.PostgresException>(ex.InnerException).SqlState);
+        Assert.Equal(Npgsql.PostgresErrorCodes.UniqueViolation, Assert.IsType<Npgsql.PostgresException>(ex).SqlState);
 
     [Fact]
     public async Task Write_PackedTraces_AreFoundByTheSearchVectorAndKeepNoTextInTheRow()
