@@ -22,7 +22,7 @@ namespace Keystone.Gateway.Recording;
 /// the trace's search text: it is not stored and not indexed here; the background indexer derives it from the stored
 /// payloads (<see cref="SqliteTraceIndexer"/>: full-text indexing on the write path was most of the recorder's CPU).
 /// Columns with a database default or computed SQL are left to the database.
-/// PostgreSQL keeps SaveChanges, whose batched commands save a round trip per row.
+/// PostgreSQL has its own writer (<see cref="PostgresRowWriter"/>: one INSERT per table from column arrays).
 /// </summary>
 /// <remarks>
 /// The statement is bound and stepped through SQLitePCL directly, by parameter index, with each column's storage

@@ -226,7 +226,7 @@ internal static class RecorderReport
 
         var count = (await Rows("SELECT 'n', count(*) FROM llm_calls"))[0].Bytes;
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"PostgreSQL, {(previousLayout ? "**payloads per row** (the writer before decision 69: each trace's payloads in its row, lz4 by TOAST)" : "**payloads packed** per batch and tenant (decision 69: Brotli per pack of up to 64 traces, slim trace rows)")}: {count:N0} calls (warm-up included), batches of {batch}, the recorder's writer (SaveChanges).");
+        md.AppendLine(CultureInfo.InvariantCulture, $"PostgreSQL, {(previousLayout ? "**payloads per row** (the writer before decision 69: EF Core SaveChanges, each trace's payloads in its row, lz4 by TOAST)" : "**payloads packed** per batch and tenant (decision 69: Brotli per pack of up to 64 traces, slim trace rows, one INSERT per table from column arrays)")}: {count:N0} calls (warm-up included), batches of {batch}, the writer named above.");
         md.AppendLine();
         md.AppendLine("| Stage | Wall µs per call | CPU µs per call (this process) |");
         md.AppendLine("|---|---|---|");
