@@ -212,9 +212,6 @@ public abstract partial class KeystoneDbContext : IdentityDbContext<KeystoneUser
         }
     }
 
-    /// <summary>The tenant filter on an entity a provider's model adds after <see cref="OnModelCreating"/>.</summary>
-    protected void FilterByTenant(ModelBuilder builder, Type clrType) => builder.Entity(clrType).HasQueryFilter(BuildTenantFilter(clrType));
-
     /// <summary>Builds <c>e =&gt; _scopeAll || (_scopeTenantId != null &amp;&amp; (Guid?)e.TenantId == _scopeTenantId)</c> for one entity type.</summary>
     private LambdaExpression BuildTenantFilter(Type clrType)
     {

@@ -11,8 +11,6 @@ public sealed class SqliteKeystoneDbContext(DbContextOptions options, TenantScop
     {
         base.OnModelCreating(builder);
         SqliteModel.Apply(builder);
-        // SqliteModel adds an entity of its own (the trace packs): filtered by tenant like every tenant-owned row.
-        FilterByTenant(builder, typeof(LlmTracePack));
     }
 
     /// <inheritdoc />

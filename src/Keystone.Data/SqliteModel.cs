@@ -27,16 +27,6 @@ internal static class SqliteModel
                 b.Property<string?>(payload).HasConversion(v => Calls.TraceCompression.Compress(v!), v => Calls.TraceCompression.Decompress(v));
             }
         });
-        // The call recorder's trace payloads, packed per batch and tenant (Calls.LlmTracePack, issue 26). SQLite only: the
-        // PostgreSQL model has no such table (its trace rows keep a per-call search vector; see the decision record).
-        builder.Entity<Calls.LlmTracePack>(b =>
-        {
-            b.ToTable("llm_trace_packs");
-            b.HasKey(p => p.Id);
-            // Retention finds a tenant's packs by age; one index entry per pack (up to 64 traces), not per call.
-            b.HasIndex(p => new { p.TenantId, p.FirstCreatedUtc });
-            b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(p => p.TenantId).OnDelete(DeleteBehavior.Cascade);
-        });
         ApplyCallIndexes(builder);
     }
 

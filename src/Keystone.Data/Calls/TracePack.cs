@@ -33,6 +33,40 @@ public static class TracePack
     private const int Quality = 1;
     private const int Window = 16;
 
+    /// <summary>
+    /// A recorder batch's traces packed per tenant (slot = index in <c>Traces</c>), each pack's blobs compressed: the work
+    /// done before a batch's transaction opens, the same on both databases. The pack's id is left to the database.
+    /// </summary>
+    public static List<(LlmTrace[] Traces, LlmTracePack Pack)> PerTenant(IReadOnlyList<LlmTrace> traces)
+    {
+        var packs = new List<(LlmTrace[] Traces, LlmTracePack Pack)>();
+        foreach (var tenant in traces.GroupBy(t => t.TenantId))
+        {
+            foreach (var chunk in tenant.Chunk(MaxSlots))
+            {
+                var (payloads, raw, rawCount) = Encode(chunk);
+                packs.Add((chunk, new LlmTracePack
+                {
+                    TenantId = tenant.Key, FirstCreatedUtc = chunk.Min(t => t.CreatedUtc), LastCreatedUtc = chunk.Max(t => t.CreatedUtc),
+                    Count = chunk.Length, Payloads = payloads, RawPayloads = raw, RawCount = rawCount,
+                }));
+            }
+        }
+
+        return packs;
+    }
+
+    /// <summary>
+    /// The row stored for <paramref name="trace"/> once its payloads are in pack <paramref name="packId"/>: a new row rather
+    /// than the recorder's (if the batch fails, its retry or the call-by-call pass packs again from the originals). No search
+    /// text: a database that indexes it from the row (PostgreSQL's insert trigger) sets it on the result.
+    /// </summary>
+    public static LlmTrace Slim(LlmTrace trace, long packId, int slot) => new()
+    {
+        CallId = trace.CallId, TenantId = trace.TenantId, RedactionCount = trace.RedactionCount, CreatedUtc = trace.CreatedUtc,
+        PackId = packId, PackSlot = slot,
+    };
+
     /// <summary>The redacted blob of <paramref name="traces"/> (slot = index), and the raw blob (null when no trace has raw payloads) with its entry count.</summary>
     public static (byte[] Payloads, byte[]? Raw, int RawCount) Encode(IReadOnlyList<LlmTrace> traces)
     {

@@ -22,7 +22,7 @@ namespace Keystone.Gateway.Recording;
 /// the trace's search text: it is not stored and not indexed here; the background indexer derives it from the stored
 /// payloads (<see cref="SqliteTraceIndexer"/>: full-text indexing on the write path was most of the recorder's CPU).
 /// Columns with a database default or computed SQL are left to the database.
-/// PostgreSQL keeps SaveChanges, whose batched commands save a round trip per row.
+/// PostgreSQL has its own writer (<see cref="PostgresRowWriter"/>: one INSERT per table from column arrays).
 /// </summary>
 /// <remarks>
 /// The statement is bound and stepped through SQLitePCL directly, by parameter index, with each column's storage
@@ -62,16 +62,7 @@ internal static class SqliteRowWriter
     /// </summary>
     public static void InsertPacked(KeystoneDbContext db, IReadOnlyList<LlmCall> calls, IReadOnlyList<LlmTrace> traces)
     {
-        var packs = new List<(LlmTrace[] Traces, byte[] Payloads, byte[]? Raw, int RawCount)>();
-        foreach (var tenant in traces.GroupBy(t => t.TenantId))
-        {
-            foreach (var chunk in tenant.Chunk(TracePack.MaxSlots))
-            {
-                var (payloads, rawBlob, rawCount) = TracePack.Encode(chunk);
-                packs.Add((chunk, payloads, rawBlob, rawCount));
-            }
-        }
-
+        var packs = TracePack.PerTenant(traces);
         db.Database.OpenConnection();
         try
         {
@@ -84,26 +75,20 @@ internal static class SqliteRowWriter
             Check(handle, raw.sqlite3_prepare_v2(handle, InsertPackSql, out var statement));
             using (statement)
             {
-                foreach (var (packed, payloads, rawPayloads, rawCount) in packs)
+                foreach (var (packed, pack) in packs)
                 {
-                    Check(handle, BindGuid(statement, 1, packed[0].TenantId));
-                    Check(handle, BindTime(statement, 2, packed.Min(t => t.CreatedUtc)));
-                    Check(handle, BindTime(statement, 3, packed.Max(t => t.CreatedUtc)));
-                    Check(handle, raw.sqlite3_bind_int64(statement, 4, packed.Length));
-                    Check(handle, raw.sqlite3_bind_blob(statement, 5, payloads));
-                    Check(handle, rawPayloads is null ? raw.sqlite3_bind_null(statement, 6) : raw.sqlite3_bind_blob(statement, 6, rawPayloads));
-                    Check(handle, raw.sqlite3_bind_int64(statement, 7, rawCount));
+                    Check(handle, BindGuid(statement, 1, pack.TenantId));
+                    Check(handle, BindTime(statement, 2, pack.FirstCreatedUtc));
+                    Check(handle, BindTime(statement, 3, pack.LastCreatedUtc));
+                    Check(handle, raw.sqlite3_bind_int64(statement, 4, pack.Count));
+                    Check(handle, raw.sqlite3_bind_blob(statement, 5, pack.Payloads));
+                    Check(handle, pack.RawPayloads is null ? raw.sqlite3_bind_null(statement, 6) : raw.sqlite3_bind_blob(statement, 6, pack.RawPayloads));
+                    Check(handle, raw.sqlite3_bind_int64(statement, 7, pack.RawCount));
                     Step(handle, statement);
                     var packId = raw.sqlite3_last_insert_rowid(handle);
                     for (var slot = 0; slot < packed.Length; slot++)
                     {
-                        var t = packed[slot];
-                        // A new row rather than the recorder's: if the batch fails, its retry (or the call-by-call pass) packs again.
-                        slim.Add(new LlmTrace
-                        {
-                            CallId = t.CallId, TenantId = t.TenantId, RedactionCount = t.RedactionCount, CreatedUtc = t.CreatedUtc,
-                            PackId = packId, PackSlot = slot,
-                        });
+                        slim.Add(TracePack.Slim(packed[slot], packId, slot));
                     }
                 }
             }

@@ -174,15 +174,6 @@ internal static class RecorderReport
     {
         await using var pg = await PostgresTestDatabase.CreateAsync();
         var factory = pg.CreateFactory();
-        if (previousLayout)
-        {
-            // The layout before migration TraceStoragePg (what its Down restores), for a comparison in the same run.
-            await using var owner = new Npgsql.NpgsqlConnection(pg.OwnerConnectionString);
-            await owner.OpenAsync();
-            await using var revert = new Npgsql.NpgsqlCommand(PreviousPostgresLayoutSql, owner);
-            await revert.ExecuteNonQueryAsync();
-        }
-
         var tenant = await CreateTenantAsync(factory);
         var writer = new PostgresCallBatchWriter();
         void Store(List<CallRecord> records)
@@ -191,7 +182,17 @@ internal static class RecorderReport
             {
                 var part = records.GetRange(at, Math.Min(batch, records.Count - at));
                 using var db = factory.ForSystem();
-                writer.Write(db, [.. part.Select(r => r.Call)], [.. part.Select(r => CallRecorder.ToTrace(r, searchText: true))]);
+                if (previousLayout)
+                {
+                    // The writer before decision 69: each trace's payloads in its own row (TOAST compresses them one by one).
+                    db.Calls.AddRange(part.Select(r => r.Call));
+                    db.Traces.AddRange(part.Select(r => CallRecorder.ToTrace(r, searchText: true)));
+                    db.SaveChanges();
+                }
+                else
+                {
+                    writer.Write(db, [.. part.Select(r => r.Call)], [.. part.Select(r => CallRecorder.ToTrace(r, searchText: true))]);
+                }
             }
         }
 
@@ -218,14 +219,14 @@ internal static class RecorderReport
             return list;
         }
 
-        await using (var vacuum = new Npgsql.NpgsqlCommand("VACUUM ANALYZE llm_calls, llm_traces", connection))
+        await using (var vacuum = new Npgsql.NpgsqlCommand("VACUUM ANALYZE llm_calls, llm_traces, llm_trace_packs", connection))
         {
             await vacuum.ExecuteNonQueryAsync();
         }
 
         var count = (await Rows("SELECT 'n', count(*) FROM llm_calls"))[0].Bytes;
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"PostgreSQL, {(previousLayout ? "**previous layout** (generated search column over a stored search_text, pglz, default TOAST target)" : "**this layout** (search_text turned into the vector by the insert trigger and not stored, lz4, toast_tuple_target 256)")}: {count:N0} calls (warm-up included), batches of {batch}, the recorder's writer (SaveChanges).");
+        md.AppendLine(CultureInfo.InvariantCulture, $"PostgreSQL, {(previousLayout ? "**payloads per row** (the writer before decision 69: EF Core SaveChanges, each trace's payloads in its row, lz4 by TOAST)" : "**payloads packed** per batch and tenant (decision 69: Brotli per pack of up to 64 traces, slim trace rows, one INSERT per table from column arrays)")}: {count:N0} calls (warm-up included), batches of {batch}, the writer named above.");
         md.AppendLine();
         md.AppendLine("| Stage | Wall µs per call | CPU µs per call (this process) |");
         md.AppendLine("|---|---|---|");
@@ -234,7 +235,7 @@ internal static class RecorderReport
         md.AppendLine("| Table or index | Bytes per call |");
         md.AppendLine("|---|---|");
         long total = 0;
-        foreach (var table in new[] { "llm_calls", "llm_traces" })
+        foreach (var table in new[] { "llm_calls", "llm_traces", "llm_trace_packs" })
         {
             var sizes = await Rows($"""
                 SELECT 'heap', pg_relation_size('{table}') UNION ALL
@@ -259,7 +260,8 @@ internal static class RecorderReport
             SELECT 'response_json', coalesce(sum(pg_column_size(response_json)), 0) FROM llm_traces UNION ALL
             SELECT 'attempts_json', coalesce(sum(pg_column_size(attempts_json)), 0) FROM llm_traces UNION ALL
             SELECT 'search_text', coalesce(sum(pg_column_size(search_text)), 0) FROM llm_traces UNION ALL
-            SELECT 'search_vector', coalesce(sum(pg_column_size(search_vector)), 0) FROM llm_traces
+            SELECT 'search_vector', coalesce(sum(pg_column_size(search_vector)), 0) FROM llm_traces UNION ALL
+            SELECT 'pack payloads', coalesce(sum(pg_column_size(payloads)) + sum(coalesce(pg_column_size(raw_payloads), 0)), 0) FROM llm_trace_packs
             """);
         md.AppendLine(CultureInfo.InvariantCulture, $"| **Total** | **{(double)total / count:N0}** |");
         md.AppendLine();
@@ -267,18 +269,6 @@ internal static class RecorderReport
             + string.Join(", ", columns.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.Name} {(double)c.Bytes / count:N0}"))) + ".");
         return md.ToString();
     }
-
-    private const string PreviousPostgresLayoutSql = """
-        DROP TRIGGER IF EXISTS llm_traces_search_vector ON llm_traces;
-        DROP INDEX IF EXISTS ix_llm_traces_search_vector;
-        ALTER TABLE llm_traces DROP COLUMN search_vector;
-        ALTER TABLE llm_traces ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (to_tsvector('english', coalesce(search_text, ''))) STORED;
-        CREATE INDEX ix_llm_traces_search_vector ON llm_traces USING GIN (search_vector);
-        ALTER TABLE llm_traces RESET (toast_tuple_target);
-        ALTER TABLE llm_traces ALTER COLUMN request_json SET COMPRESSION default, ALTER COLUMN response_json SET COMPRESSION default,
-          ALTER COLUMN raw_request_json SET COMPRESSION default, ALTER COLUMN raw_response_json SET COMPRESSION default,
-          ALTER COLUMN attempts_json SET COMPRESSION default;
-        """;
 
     /// <summary>Runs the background indexer's passes on this thread until nothing waits; returns the traces indexed.</summary>
     private static int IndexAll(KeystoneDbFactory factory)

@@ -189,13 +189,18 @@ public sealed class TraceIndexerTests : IAsyncLifetime
         Assert.Equal(new[] { id }, await db.TraceIdsMatching(["quokka", "parcels"]).ToListAsync());
         Assert.Empty(await db.TraceIdsMatching(["wombat"]).ToListAsync());
         Assert.Empty(await db.TraceIdsMatching(["bob"]).ToListAsync());
-        // The insert trigger turned the text into the search vector and dropped it; the payloads are whole.
+        // The insert trigger turned the text into the search vector and dropped it; the payloads are in the batch's pack
+        // (decision 69), whole, and the row holds only the pointer.
         var trace = await db.Traces.AsNoTracking().SingleAsync();
         Assert.Null(trace.SearchText);
-        Assert.Contains("quokka parcel", trace.RequestJson, StringComparison.Ordinal);
-        Assert.Contains("wombat", trace.RequestJson, StringComparison.Ordinal);
-        Assert.NotNull(trace.ResponseJson);
-        Assert.Equal("lz4", await db.Database.SqlQuery<string>($"SELECT pg_column_compression(request_json) AS \"Value\" FROM llm_traces").SingleAsync());
+        Assert.Null(trace.RequestJson);
+        Assert.NotNull(trace.PackId);
+        var payloads = await TracePayloads.ReadOneAsync(db, id, raw: false, CancellationToken.None);
+        Assert.Contains("quokka parcel", payloads!.RequestJson, StringComparison.Ordinal);
+        Assert.Contains("wombat", payloads.RequestJson, StringComparison.Ordinal);
+        Assert.NotNull(payloads.ResponseJson);
+        // The pack's blob is Brotli already: TOAST never compresses it again (STORAGE EXTERNAL).
+        Assert.Null(await db.Database.SqlQuery<string?>($"SELECT pg_column_compression(payloads) AS \"Value\" FROM llm_trace_packs").SingleAsync());
     }
 
     /// <summary>Reads until <paramref name="count"/> results come back, for at most 30 seconds (a bound, not a timing).</summary>

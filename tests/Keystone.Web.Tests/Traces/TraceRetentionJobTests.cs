@@ -95,21 +95,15 @@ public abstract class TraceRetentionJobTests : IAsyncLifetime
 
         Assert.Equal(new TraceRetentionResult(0, 0), second);
     }
-}
 
-public sealed class SqliteTraceRetentionJobTests : TraceRetentionJobTests
-{
-    protected override async Task<(IAsyncDisposable Database, KeystoneDbFactory Factory)> CreateDatabaseAsync()
-    {
-        var db = await SqliteTestDatabase.CreateAsync();
-        return (db, db.CreateFactory());
-    }
+    /// <summary>The database mode's batch writer, as the call recorder has it (payloads packed per batch and tenant, issue 26).</summary>
+    private protected abstract Keystone.Gateway.Recording.ICallBatchWriter Writer { get; }
 
-    /// <summary>Stores calls as SQLite's call recorder does: the payloads packed per batch and tenant (issue 26).</summary>
+    /// <summary>Stores calls as the call recorder does.</summary>
     private void WritePacked(params (LlmCall Call, LlmTrace Trace)[] rows)
     {
         using var db = Factory.ForSystem();
-        new Keystone.Gateway.Recording.SqliteCallBatchWriter().Write(db, [.. rows.Select(r => r.Call)], [.. rows.Select(r => r.Trace)]);
+        Writer.Write(db, [.. rows.Select(r => r.Call)], [.. rows.Select(r => r.Trace)]);
     }
 
     [Fact]
@@ -167,8 +161,21 @@ public sealed class SqliteTraceRetentionJobTests : TraceRetentionJobTests
     }
 }
 
+public sealed class SqliteTraceRetentionJobTests : TraceRetentionJobTests
+{
+    private protected override Keystone.Gateway.Recording.ICallBatchWriter Writer { get; } = new Keystone.Gateway.Recording.SqliteCallBatchWriter();
+
+    protected override async Task<(IAsyncDisposable Database, KeystoneDbFactory Factory)> CreateDatabaseAsync()
+    {
+        var db = await SqliteTestDatabase.CreateAsync();
+        return (db, db.CreateFactory());
+    }
+}
+
 public sealed class PostgresTraceRetentionJobTests : TraceRetentionJobTests
 {
+    private protected override Keystone.Gateway.Recording.ICallBatchWriter Writer { get; } = new Keystone.Gateway.Recording.PostgresCallBatchWriter();
+
     protected override async Task<(IAsyncDisposable Database, KeystoneDbFactory Factory)> CreateDatabaseAsync()
     {
         var db = await PostgresTestDatabase.CreateAsync();

@@ -1639,6 +1639,57 @@ namespace Keystone.Data.Migrations.Postgres
                     b.HasAnnotation("Npgsql:StorageParameter:toast_tuple_target", 256);
                 });
 
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTracePack", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<int>("Count")
+                        .HasColumnType("integer")
+                        .HasColumnName("count");
+
+                    b.Property<DateTime>("FirstCreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("first_created_utc");
+
+                    b.Property<DateTime>("LastCreatedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_created_utc");
+
+                    b.Property<byte[]>("Payloads")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("payloads");
+
+                    b.Property<int>("RawCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("raw_count");
+
+                    b.Property<byte[]>("RawPayloads")
+                        .HasColumnType("bytea")
+                        .HasColumnName("raw_payloads");
+
+                    b.Property<DateTime?>("RawPurgedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("raw_purged_utc");
+
+                    b.Property<Guid>("TenantId")
+                        .HasColumnType("uuid")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_llm_trace_packs");
+
+                    b.HasIndex("TenantId", "FirstCreatedUtc")
+                        .HasDatabaseName("ix_llm_trace_packs_tenant_id_first_created_utc");
+
+                    b.ToTable("llm_trace_packs", (string)null);
+                });
+
             modelBuilder.Entity("Keystone.Data.Calls.SavedTraceSearch", b =>
                 {
                     b.Property<Guid>("Id")
@@ -4442,6 +4493,16 @@ namespace Keystone.Data.Migrations.Postgres
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_llm_traces_llm_calls_call_id");
+                });
+
+            modelBuilder.Entity("Keystone.Data.Calls.LlmTracePack", b =>
+                {
+                    b.HasOne("Keystone.Data.Tenancy.Tenant", null)
+                        .WithMany()
+                        .HasForeignKey("TenantId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_llm_trace_packs_tenants_tenant_id");
                 });
 
             modelBuilder.Entity("Keystone.Data.Calls.TraceRetentionPolicy", b =>

@@ -11,8 +11,10 @@ internal sealed record TraceRetentionResult(int RawPurged, int TracesDeleted);
 /// <summary>
 /// Daily: drops raw payloads after <c>Traces:RawDays</c>, deletes the redacted trace after
 /// <c>Traces:RedactedDays</c> (per-tenant overrides win); call rows stay for the dashboards. Re-entrant:
-/// each step only touches rows that still need it. On SQLite the recorder's payloads are in packs, purged by
-/// <see cref="ITraceIndexCleanup.PurgePacksAsync"/> (whole packs, and the raw part of a pack).
+/// each step only touches rows that still need it. The recorder's payloads are in packs (<see cref="LlmTracePack"/>, both
+/// databases): the raw part goes as soon as the pack's oldest trace is past raw retention (never late; at most a batch's
+/// span early for its newer traces), the pack once its newest trace is past redacted retention (its older trace rows were
+/// deleted on time, so no reader shows them meanwhile).
 /// </summary>
 internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndexCleanup index, IOptions<TracesOptions> options, TimeProvider clock,
     ILogger<TraceRetentionJob> log)
@@ -38,7 +40,7 @@ internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndex
                 now.AddDays(-(o.RawDays ?? defaults.RawDays)), now.AddDays(-(o.RedactedDays ?? defaults.RedactedDays)), now, ct);
             rawPurged += r;
             deleted += d;
-            rawPurged += await index.PurgePacksAsync(db, o.TenantId, [], now.AddDays(-(o.RawDays ?? defaults.RawDays)),
+            rawPurged += await PurgePacksAsync(db, o.TenantId, [], now.AddDays(-(o.RawDays ?? defaults.RawDays)),
                 now.AddDays(-(o.RedactedDays ?? defaults.RedactedDays)), now, ct);
         }
 
@@ -46,7 +48,7 @@ internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndex
             now.AddDays(-defaults.RawDays), now.AddDays(-defaults.RedactedDays), now, ct);
         rawPurged += rawRest;
         deleted += deletedRest;
-        rawPurged += await index.PurgePacksAsync(db, null, overridden, now.AddDays(-defaults.RawDays), now.AddDays(-defaults.RedactedDays), now, ct);
+        rawPurged += await PurgePacksAsync(db, null, overridden, now.AddDays(-defaults.RawDays), now.AddDays(-defaults.RedactedDays), now, ct);
 
         await index.PurgeOrphansAsync(db, ct);
 
@@ -65,5 +67,21 @@ internal sealed class TraceRetentionJob(KeystoneDbFactory dbFactory, ITraceIndex
                 .SetProperty(t => t.RawResponseJson, (string?)null)
                 .SetProperty(t => t.RawPurgedUtc, now), ct);
         return (raw, deleted);
+    }
+
+    /// <summary>
+    /// Retention of packed payloads for one tenant (<paramref name="tenantId"/>) or for every tenant but
+    /// <paramref name="excluded"/>. Returns how many traces' raw payloads were dropped.
+    /// </summary>
+    private static async Task<int> PurgePacksAsync(KeystoneDbContext db, Guid? tenantId, IReadOnlyCollection<Guid> excluded, DateTime rawBefore,
+        DateTime redactedBefore, DateTime now, CancellationToken ct)
+    {
+        IQueryable<LlmTracePack> packs = db.Set<LlmTracePack>();
+        packs = tenantId is { } t ? packs.Where(p => p.TenantId == t) : packs.Where(p => !excluded.Contains(p.TenantId));
+        await packs.Where(p => p.LastCreatedUtc < redactedBefore).ExecuteDeleteAsync(ct);
+        var raw = packs.Where(p => p.RawPayloads != null && p.FirstCreatedUtc < rawBefore);
+        var purged = await raw.SumAsync(p => p.RawCount, ct);
+        await raw.ExecuteUpdateAsync(s => s.SetProperty(p => p.RawPayloads, (byte[]?)null).SetProperty(p => p.RawPurgedUtc, now), ct);
+        return purged;
     }
 }
