@@ -157,6 +157,8 @@ internal static class RecorderReport
             // The floors on this box (issue 26 asks for the physical limit beside a target out of reach).
             var texts = traces.Select(t => TraceSearchText.FromStored(t.RequestJson, t.ResponseJson) ?? "").ToList();
             Row(md, $"Floor: FTS5 indexing the same text alone (text already derived), in passes of {SqliteTraceIndexer.PassSize:N0}", FtsAlone(factory, texts, process), calls);
+            var (read, rows) = PendingRowsAlone(factory, process);
+            Row(md, $"The indexer's read of its pending rows alone (key, scope through the call row, pack pointer; all {rows:N0} traces, per trace)", read, rows);
         }
 
         md.AppendLine();
@@ -319,6 +321,32 @@ internal static class RecorderReport
 
             total += indexed;
         }
+    }
+
+    /// <summary>The indexer's pass query (<see cref="SqliteModel.PendingRangeSql"/>) over every trace stored, read to the end, nothing indexed.</summary>
+    private static ((TimeSpan Wall, TimeSpan Cpu) Time, int Rows) PendingRowsAlone(KeystoneDbFactory factory, Process process)
+    {
+        using var db = factory.ForSystem();
+        db.Database.OpenConnection();
+        var connection = (Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection();
+        using var select = connection.CreateCommand();
+        select.CommandText = SqliteModel.PendingRangeSql;
+        select.Parameters.AddWithValue("$from", 0L);
+        select.Parameters.AddWithValue("$to", long.MaxValue);
+        var cpu = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        var rows = 0;
+        using (var reader = select.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                // As the pass reads them.
+                _ = (reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(5) ? 0 : reader.GetInt64(5), reader.GetInt64(7));
+                rows++;
+            }
+        }
+
+        return ((sw.Elapsed, Cpu(process, ref cpu)), Math.Max(rows, 1));
     }
 
     /// <summary>FTS5 alone: the same texts inserted into a fresh table of the index's definition, in transactions of a pass.</summary>
