@@ -163,12 +163,13 @@ internal static class SqliteModel
     /// <summary>
     /// The traces in the rowid range ($from, $to] that were stored without <c>search_text</c>, for the gateway's background
     /// indexer: the key and scope as the triggers compute them, the call id, and where the payloads are (the row's own
-    /// request and answer, or its pack and slot: the indexer decompresses each pack once and derives the text, redacted).
+    /// request and answer, or its pack and slot: the indexer decompresses each pack once and derives the text, redacted), and the
+    /// trace's rowid (the recorder hands the text of what it just wrote over by rowid, so the indexer need not derive it).
     /// </summary>
     public const string PendingRangeSql = """
         SELECT (CAST(strftime('%s', substr(t.created_utc, 1, 19)) AS INTEGER) * 1000 + CAST(substr(t.created_utc || '000', 21, 3) AS INTEGER)) * 1000000 + t.rowid % 1000000,
             't' || lower(replace(t.tenant_id, '-', '')) || ' f' || lower(hex(coalesce(c.feature, ''))),
-            t.call_id, t.request_json, t.response_json, t.pack_id, t.pack_slot
+            t.call_id, t.request_json, t.response_json, t.pack_id, t.pack_slot, t.rowid
           FROM llm_traces t LEFT JOIN llm_calls c ON c.id = t.call_id
           WHERE t.rowid > $from AND t.rowid <= $to AND t.search_text IS NULL
           ORDER BY t.rowid;

@@ -72,6 +72,8 @@ public static class GatewayServiceCollectionExtensions
         services.AddSingleton<IdempotencyStore>();
         services.AddSingleton<ProviderCredentialStore>();
         services.AddSingleton<GatewayTelemetry>();
+        // SQLite's batch writer hands the recorder's search texts to the background indexer (decision 0071).
+        services.AddSingleton<SearchTextHandoff>();
         services.AddPerDatabase<ICallBatchWriter, SqliteCallBatchWriter, PostgresCallBatchWriter>();
         // SQLite indexes recorded traces for search in the background (off the recorder's path); PostgreSQL on insert.
         services.AddPerDatabase<ITraceIndexer, SqliteTraceIndexer, PostgresTraceIndexer>();

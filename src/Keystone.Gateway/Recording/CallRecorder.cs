@@ -176,7 +176,9 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     private void WriteBatch(List<CallRecord> batch)
     {
         var calls = batch.Select(b => b.Call).ToList();
-        var rows = batch.Select(b => ToTrace(b, _index.NeedsSearchText)).ToList();
+        var searchText = _index.NeedsSearchText;
+        var indexerText = !searchText && _index.TakesSearchText;
+        var rows = batch.Select(b => ToTrace(b, searchText, indexerText)).ToList();
         var started = Environment.TickCount64;
         var backoff = TimeSpan.FromMilliseconds(200);
         for (var attempt = 1; ; attempt++)
@@ -243,17 +245,21 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     internal static LlmTrace ToTrace(CallRecord r) => ToTrace(r, searchText: true);
 
     /// <summary>
-    /// The trace row of a call: request and answer serialized and redacted. The search text only where the database
-    /// indexes it on write (<paramref name="searchText"/>, PostgreSQL); SQLite's indexer derives it later from the stored
-    /// payloads, so the recorder's thread neither builds nor redacts it there.
+    /// The trace row of a call: request and answer serialized and redacted. The search text where the database indexes it
+    /// on write (<paramref name="searchText"/>, PostgreSQL), or where the batch writer hands it to SQLite's background
+    /// indexer (<paramref name="indexerText"/>, decision 0071): then it is the text the indexer would derive from the
+    /// stored payloads, which it derives itself when it is not handed over.
     /// </summary>
-    internal static LlmTrace ToTrace(CallRecord r, bool searchText)
+    internal static LlmTrace ToTrace(CallRecord r, bool searchText, bool indexerText = false)
     {
         var rawRequest = r.Request is null ? null : JsonSerializer.Serialize(r.Request, Json);
         var rawResponse = r.Answer is null ? null : JsonSerializer.Serialize(r.Answer, Json);
         var (request, c1) = Redactor.Redact(rawRequest);
         var (response, c2) = Redactor.Redact(rawResponse);
-        var search = searchText ? TraceSearchText.Build(r.Request?.Messages, r.Answer?.Text, r.Answer is not null) : null;
+        var search = searchText ? TraceSearchText.Build(r.Request?.Messages, r.Answer?.Text, r.Answer is not null)
+            : indexerText ? TraceSearchText.ForIndexer(r.Request?.Messages, r.Answer?.Text, r.Answer is not null,
+                rawRequest is null ? null : request, rawResponse is null ? null : response, c1 + c2)
+            : null;
         return new LlmTrace
         {
             CallId = r.Call.Id,

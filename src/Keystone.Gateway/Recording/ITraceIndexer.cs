@@ -10,6 +10,12 @@ internal interface ITraceIndexer
     /// <summary>True when the batch writer must fill <c>LlmTrace.SearchText</c> (the database indexes it on write).</summary>
     bool NeedsSearchText { get; }
 
+    /// <summary>
+    /// True when the batch writer hands <c>LlmTrace.SearchText</c> to the indexer in memory (SQLite, decision 0071): the
+    /// recorder then derives it exactly as the indexer would from the stored payloads (<see cref="TraceSearchText.ForIndexer"/>).
+    /// </summary>
+    bool TakesSearchText { get; }
+
     /// <summary>The recorder committed a batch: index it soon.</summary>
     void Written();
 
@@ -21,6 +27,8 @@ internal interface ITraceIndexer
 internal sealed class PostgresTraceIndexer : ITraceIndexer
 {
     public bool NeedsSearchText => true;
+
+    public bool TakesSearchText => false;
 
     public void Written()
     {

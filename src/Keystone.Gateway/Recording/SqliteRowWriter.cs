@@ -58,9 +58,10 @@ internal static class SqliteRowWriter
     /// The call recorder's form (issue 26): the call rows as <see cref="Insert"/> writes them, the traces' payloads packed per
     /// tenant in <see cref="LlmTracePack"/>s of up to <see cref="TracePack.MaxSlots"/> (compressed together, before the
     /// transaction opens), and per trace a slim row with no payload that points at its pack and slot. One transaction: a
-    /// batch is stored whole or not at all, as before.
+    /// batch is stored whole or not at all, as before. Returns each given trace with the rowid its row got (committed), for
+    /// the hand-off of its search text to the indexer (<see cref="SearchTextHandoff"/>).
     /// </summary>
-    public static void InsertPacked(KeystoneDbContext db, IReadOnlyList<LlmCall> calls, IReadOnlyList<LlmTrace> traces)
+    public static List<(LlmTrace Trace, long Rowid)> InsertPacked(KeystoneDbContext db, IReadOnlyList<LlmCall> calls, IReadOnlyList<LlmTrace> traces)
     {
         var packs = TracePack.PerTenant(traces);
         db.Database.OpenConnection();
@@ -72,6 +73,7 @@ internal static class SqliteRowWriter
             using var tx = db.Database.BeginTransaction();
             InsertAll(connection, db.Model.FindEntityType(typeof(LlmCall))!, calls);
             var slim = new List<object>(traces.Count);
+            var given = new List<LlmTrace>(traces.Count);
             Check(handle, raw.sqlite3_prepare_v2(handle, InsertPackSql, out var statement));
             using (statement)
             {
@@ -89,12 +91,15 @@ internal static class SqliteRowWriter
                     for (var slot = 0; slot < packed.Length; slot++)
                     {
                         slim.Add(TracePack.Slim(packed[slot], packId, slot));
+                        given.Add(packed[slot]);
                     }
                 }
             }
 
-            InsertAll(connection, db.Model.FindEntityType(typeof(LlmTrace))!, slim);
+            var rowids = new List<long>(slim.Count);
+            InsertAll(connection, db.Model.FindEntityType(typeof(LlmTrace))!, slim, rowids);
             tx.Commit();
+            return [.. given.Select((t, i) => (t, rowids[i]))];
         }
         finally
         {
@@ -167,7 +172,8 @@ internal static class SqliteRowWriter
         return new Column(name, read, storage);
     }
 
-    private static void InsertAll(SqliteConnection connection, IEntityType type, IReadOnlyList<object> rows)
+    /// <summary>Inserts the rows; with <paramref name="rowids"/>, adds each row's rowid to it, in order.</summary>
+    private static void InsertAll(SqliteConnection connection, IEntityType type, IReadOnlyList<object> rows, List<long>? rowids = null)
     {
         if (rows.Count == 0)
         {
@@ -187,6 +193,7 @@ internal static class SqliteRowWriter
                 }
 
                 Step(db, statement);
+                rowids?.Add(raw.sqlite3_last_insert_rowid(db));
             }
         }
     }

@@ -6,8 +6,9 @@ namespace Keystone.Gateway.Recording;
 
 /// <summary>
 /// One pass of SQLite's background trace indexing (issue 26): the traces the call recorder stored since the watermark
-/// (<c>llm_trace_index_state</c>, <see cref="SqliteModel.IndexStateSql"/>) get their full-text rows, their text derived from
-/// the stored payloads (<see cref="TraceSearchText.FromStored"/>, from the trace row or its pack), in one transaction with the watermark's move. So a
+/// (<c>llm_trace_index_state</c>, <see cref="SqliteModel.IndexStateSql"/>) get their full-text rows, their text handed over by
+/// the recorder (<see cref="SearchTextHandoff"/>) or else derived from the stored payloads (<see cref="TraceSearchText.FromStored"/>,
+/// from the trace row or its pack), in one transaction with the watermark's move. So a
 /// pass is all or nothing: a crash or a restart between the recorder's write and the index loses nothing and indexes
 /// nothing twice; the next pass (in any process) starts from the watermark in the database.
 /// </summary>
@@ -17,9 +18,14 @@ internal static class SqliteTraceIndex
     /// Indexes up to <paramref name="limit"/> traces past the watermark. Returns the watermark after the pass and how
     /// many traces it indexed (traces written with their search text were indexed by the insert trigger and are only passed).
     /// A trace's text comes from its own row's payloads or, for the recorder's packed traces, from its pack, decompressed
-    /// once per pass for all of its traces (the traces of a pack are consecutive rowids).
+    /// once per pass for all of its traces (the traces of a pack are consecutive rowids). A text taken from the hand-off is
+    /// not put back if the pass fails: the next pass derives it from the pack.
     /// </summary>
-    public static (long IndexedThrough, int Traces) IndexPending(KeystoneDbContext db, int limit)
+    /// <param name="db">A system-scope context.</param>
+    /// <param name="limit">Traces per pass at most.</param>
+    /// <param name="handoff">The recorder's texts of what it just wrote (decision 0071): a trace found there (same rowid and
+    /// call id) is indexed with that text, and its pack is read only for the traces that are not.</param>
+    public static (long IndexedThrough, int Traces) IndexPending(KeystoneDbContext db, int limit, SearchTextHandoff? handoff = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         db.Database.OpenConnection();
@@ -38,7 +44,7 @@ internal static class SqliteTraceIndex
                 return (from, 0);
             }
 
-            var pending = new List<(long Key, string Scope, string CallId, object? Request, object? Response, long? PackId, int Slot)>();
+            var pending = new List<(long Key, string Scope, string CallId, object? Request, object? Response, long? PackId, int Slot, long Rowid)>();
             using (var select = Command(connection, tx, SqliteModel.PendingRangeSql, [("$from", from), ("$to", through)]))
             using (var reader = select.ExecuteReader())
             {
@@ -46,7 +52,7 @@ internal static class SqliteTraceIndex
                 {
                     pending.Add((reader.GetInt64(0), reader.GetString(1), reader.GetString(2),
                         reader.IsDBNull(3) ? null : reader.GetValue(3), reader.IsDBNull(4) ? null : reader.GetValue(4),
-                        reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? -1 : reader.GetInt32(6)));
+                        reader.IsDBNull(5) ? null : reader.GetInt64(5), reader.IsDBNull(6) ? -1 : reader.GetInt32(6), reader.GetInt64(7)));
                 }
             }
 
@@ -61,7 +67,12 @@ internal static class SqliteTraceIndex
             foreach (var p in pending)
             {
                 string? searchText;
-                if (p.PackId is { } id)
+                if (handoff is not null && Guid.TryParse(p.CallId, out var callId) && handoff.TryTake(p.Rowid, callId, out var handed))
+                {
+                    // The recorder's own text for this trace (decision 0071): its pack is not read for it.
+                    searchText = handed;
+                }
+                else if (p.PackId is { } id)
                 {
                     if (packId != id)
                     {

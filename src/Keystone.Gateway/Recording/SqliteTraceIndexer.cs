@@ -30,6 +30,7 @@ internal sealed partial class SqliteTraceIndexer : ITraceIndexer, IDisposable
 
     private readonly KeystoneDbFactory _dbFactory;
     private readonly ILogger<SqliteTraceIndexer> _log;
+    private readonly SearchTextHandoff? _handoff;
     private readonly AutoResetEvent _wake = new(false);
     private readonly Thread _thread;
     private long _indexedThrough = -1;
@@ -38,10 +39,15 @@ internal sealed partial class SqliteTraceIndexer : ITraceIndexer, IDisposable
     private long _failingSince = -1;
     private bool _succeeded;
 
-    public SqliteTraceIndexer(KeystoneDbFactory dbFactory, ILogger<SqliteTraceIndexer> log)
+    /// <param name="dbFactory">The database.</param>
+    /// <param name="log">Where failed passes are logged.</param>
+    /// <param name="handoff">The recorder's search texts of what it just wrote (decision 0071); without it every trace's text
+    /// is derived from its stored payloads.</param>
+    public SqliteTraceIndexer(KeystoneDbFactory dbFactory, ILogger<SqliteTraceIndexer> log, SearchTextHandoff? handoff = null)
     {
         _dbFactory = dbFactory;
         _log = log;
+        _handoff = handoff;
         // Started with the recorder (which is created when the host starts): traces left unindexed by the last process
         // are indexed without waiting for a new call, once the database is ready (see Run).
         _thread = new Thread(Run) { IsBackground = true, Name = ThreadName };
@@ -49,6 +55,9 @@ internal sealed partial class SqliteTraceIndexer : ITraceIndexer, IDisposable
     }
 
     public bool NeedsSearchText => false;
+
+    /// <summary>While the hand-off has room: past its cap the text would be dropped, so the recorder need not derive it.</summary>
+    public bool TakesSearchText => _handoff is { IsFull: false };
 
     /// <summary>The watermark as of the last pass (-1 before the first).</summary>
     internal long IndexedThrough => Interlocked.Read(ref _indexedThrough);
@@ -96,8 +105,10 @@ internal sealed partial class SqliteTraceIndexer : ITraceIndexer, IDisposable
                 {
                     previous = IndexedThrough;
                     using var db = _dbFactory.ForSystem();
-                    (through, _) = SqliteTraceIndex.IndexPending(db, PassSize);
+                    (through, _) = SqliteTraceIndex.IndexPending(db, PassSize, _handoff);
                     Interlocked.Exchange(ref _indexedThrough, through);
+                    // What the pass went past is never asked for again (a text offered after a pass reached its trace).
+                    _handoff?.Forget(through);
                 }
                 while (through != previous && !_stopping);
 

@@ -30,6 +30,70 @@ internal static class TraceSearchText
     }
 
     /// <summary>
+    /// The text SQLite's indexer would derive from this trace's stored payloads (<see cref="FromStored"/>, "" for none),
+    /// computed by the recorder, which has them in memory (decision 0071). <paramref name="requestJson"/> and
+    /// <paramref name="responseJson"/> are the redacted payloads as stored; <paramref name="redactions"/> is how many
+    /// matches redacting them replaced. With none, the stored JSON is the serialized request and answer unchanged, and
+    /// reading it back gives these very messages: the text is built from them, without parsing the JSON. Otherwise (and
+    /// where JSON would not give a string back as it was: a message without a role, a lone surrogate, which the writer
+    /// replaces) it is read from the redacted JSON in memory, exactly as the indexer reads it from the pack.
+    /// </summary>
+    public static string ForIndexer(IReadOnlyList<ChatMessage>? messages, string? answer, bool answered, string? requestJson, string? responseJson, int redactions)
+    {
+        if (redactions == 0 && RoundTrips(messages, answer))
+        {
+            return Build(messages, answer, answered);
+        }
+
+        return FromStored(requestJson, responseJson) ?? "";
+    }
+
+    private static bool RoundTrips(IReadOnlyList<ChatMessage>? messages, string? answer)
+    {
+        foreach (var m in messages ?? [])
+        {
+            // A null role is not a string in the JSON: FromStored skips the message, Build would not.
+            if (m is null || m.Role is null || !IsWellFormed(m.Role) || !IsWellFormed(m.Content))
+            {
+                return false;
+            }
+        }
+
+        return IsWellFormed(answer);
+    }
+
+    /// <summary>False for text with a lone surrogate: System.Text.Json writes it as U+FFFD, so it would not read back as it was.</summary>
+    private static bool IsWellFormed(string? text)
+    {
+        if (text is null)
+        {
+            return true;
+        }
+
+        var span = text.AsSpan();
+        // Most text has no surrogate at all (one vectorised scan); only text that has one is walked.
+        for (var i = span.IndexOfAnyInRange('\uD800', '\uDFFF'); i >= 0 && i < span.Length; i++)
+        {
+            var c = span[i];
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 >= span.Length || !char.IsLowSurrogate(span[i + 1]))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+            else if (char.IsLowSurrogate(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// The same text read back from a stored trace's payloads (compressed or plain JSON, as <see cref="TraceCompression"/>
     /// stores them). The payloads are the redacted ones; redacting the text again catches what JSON escaping hid from
     /// the first pass, so the index never holds more than the recorder's own text held. A payload that is not the

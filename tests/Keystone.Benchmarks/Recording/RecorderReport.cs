@@ -41,9 +41,16 @@ internal static class RecorderReport
     /// <summary>Which SQLite layout <see cref="Insert"/> writes: payloads packed per batch (the recorder's) or compressed row by row.</summary>
     private static bool _packed;
 
+    /// <summary>
+    /// The recorder's hand-off of search texts to the indexer (decision 0071) in the packed layout, null in the other. Without
+    /// a cap here: the run stores every call before indexing, where the gateway's indexer follows a quarter-second behind.
+    /// </summary>
+    private static SearchTextHandoff? _handoff;
+
     private static async Task<string> SqliteAsync(int calls, int batch, bool realistic, bool packed)
     {
         _packed = packed;
+        _handoff = packed ? new SearchTextHandoff(int.MaxValue) : null;
         // A database of its own, without a gateway: the gateway's background indexer would index these rows on its own
         // thread while they are measured. Here the indexer's passes run on this thread, measured apart.
         await using var database = await SqliteTestDatabase.CreateAsync();
@@ -55,7 +62,7 @@ internal static class RecorderReport
         for (var round = 0; round < 20; round++)
         {
             var warm = Enumerable.Range(0, batch).Select(i => Record(tenant, calls * (round + 1) + i, realistic)).ToList();
-            Insert(factory, warm, warm.Select(r => CallRecorder.ToTrace(r, searchText: false)).ToList());
+            Insert(factory, warm, warm.Select(ToTrace).ToList());
             IndexAll(factory);
             await Task.Delay(50);
         }
@@ -63,7 +70,7 @@ internal static class RecorderReport
         var process = Process.GetCurrentProcess();
         var sw = Stopwatch.StartNew();
         var cpu = process.TotalProcessorTime;
-        var traces = records.Select(r => CallRecorder.ToTrace(r, searchText: false)).ToList();
+        var traces = records.Select(ToTrace).ToList();
         var toTrace = (sw.Elapsed, Cpu(process, ref cpu));
 
         var inserts = Measure(factory, records, traces, batch, process);
@@ -77,10 +84,12 @@ internal static class RecorderReport
         md.AppendLine();
         md.AppendLine("| Stage | Wall µs per call | CPU µs per call (process) |");
         md.AppendLine("|---|---|---|");
-        Row(md, "Build the trace (serialize request and answer, redact)", toTrace, calls);
+        Row(md, packed ? "Build the trace (serialize request and answer, redact; the search text for the indexer)" : "Build the trace (serialize request and answer, redact)", toTrace, calls);
         Row(md, "Store the batch (call rows and their indexes, compressed traces; one commit per batch)", inserts, calls);
         Row(md, "**Recorder total** (build + store)", (toTrace.Elapsed + inserts.Wall, toTrace.Item2 + inserts.Cpu), calls);
-        Row(md, $"Background indexer, after the recorder (passes of {SqliteTraceIndexer.PassSize:N0}: decompress, read the messages, redact, FTS5; {indexed:N0} traces)", index, calls);
+        Row(md, packed
+            ? $"Background indexer, after the recorder (passes of {SqliteTraceIndexer.PassSize:N0}: the text the recorder handed over, FTS5; {indexed:N0} traces)"
+            : $"Background indexer, after the recorder (passes of {SqliteTraceIndexer.PassSize:N0}: decompress, read the messages, redact, FTS5; {indexed:N0} traces)", index, calls);
 
         // Where the store's time goes (diagnostic variants on fresh rows, measured the same way).
         md.AppendLine();
@@ -112,6 +121,20 @@ internal static class RecorderReport
         var fresh = Enumerable.Range(0, calls).Select(i => Record(tenant, 30 * calls + i, realistic)).ToList();
         Row(md, "Store the call rows alone", Measure(factory, fresh, [], batch, process), calls);
         IndexAll(factory);
+        if (packed)
+        {
+            // What the hand-off saves: the same indexer where nothing was handed over (after a restart, another process's traces).
+            var handoff = _handoff;
+            _handoff = null;
+            var unhanded = Enumerable.Range(0, calls).Select(i => Record(tenant, 40 * calls + i, realistic)).ToList();
+            Measure(factory, unhanded, [.. unhanded.Select(ToTrace)], batch, process);
+            sw.Restart();
+            Cpu(process, ref cpu);
+            IndexAll(factory);
+            Row(md, "Background indexer on fresh rows with nothing handed over (decompress, read the messages, redact, FTS5)", (sw.Elapsed, Cpu(process, ref cpu)), calls);
+            _handoff = handoff;
+        }
+
         // The automerge comparison once per run (in the first layout's database): it does not depend on the payloads' layout.
         foreach (var automerge in packed ? Array.Empty<int>() : new[] { 16, 4 })
         {
@@ -134,6 +157,8 @@ internal static class RecorderReport
             // The floors on this box (issue 26 asks for the physical limit beside a target out of reach).
             var texts = traces.Select(t => TraceSearchText.FromStored(t.RequestJson, t.ResponseJson) ?? "").ToList();
             Row(md, $"Floor: FTS5 indexing the same text alone (text already derived), in passes of {SqliteTraceIndexer.PassSize:N0}", FtsAlone(factory, texts, process), calls);
+            var (read, rows) = PendingRowsAlone(factory, process);
+            Row(md, $"The indexer's read of its pending rows alone (key, scope through the call row, pack pointer; all {rows:N0} traces, per trace)", read, rows);
         }
 
         md.AppendLine();
@@ -277,7 +302,8 @@ internal static class RecorderReport
         while (true)
         {
             using var db = factory.ForSystem();
-            var (_, indexed) = SqliteTraceIndex.IndexPending(db, SqliteTraceIndexer.PassSize);
+            var (through, indexed) = SqliteTraceIndex.IndexPending(db, SqliteTraceIndexer.PassSize, _handoff);
+            _handoff?.Forget(through);
             if (indexed == 0)
             {
                 return total;
@@ -285,6 +311,32 @@ internal static class RecorderReport
 
             total += indexed;
         }
+    }
+
+    /// <summary>The indexer's pass query (<see cref="SqliteModel.PendingRangeSql"/>) over every trace stored, read to the end, nothing indexed.</summary>
+    private static ((TimeSpan Wall, TimeSpan Cpu) Time, int Rows) PendingRowsAlone(KeystoneDbFactory factory, Process process)
+    {
+        using var db = factory.ForSystem();
+        db.Database.OpenConnection();
+        var connection = (Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection();
+        using var select = connection.CreateCommand();
+        select.CommandText = SqliteModel.PendingRangeSql;
+        select.Parameters.AddWithValue("$from", 0L);
+        select.Parameters.AddWithValue("$to", long.MaxValue);
+        var cpu = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        var rows = 0;
+        using (var reader = select.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                // As the pass reads them.
+                _ = (reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.IsDBNull(5) ? 0 : reader.GetInt64(5), reader.GetInt64(7));
+                rows++;
+            }
+        }
+
+        return ((sw.Elapsed, Cpu(process, ref cpu)), Math.Max(rows, 1));
     }
 
     /// <summary>FTS5 alone: the same texts inserted into a fresh table of the index's definition, in transactions of a pass.</summary>
@@ -506,13 +558,16 @@ internal static class RecorderReport
         using var db = factory.ForSystem();
         if (_packed)
         {
-            new SqliteCallBatchWriter().Write(db, [.. calls.Select(c => c.Call)], traces);
+            new SqliteCallBatchWriter(_handoff).Write(db, [.. calls.Select(c => c.Call)], traces);
         }
         else
         {
             SqliteRowWriter.Insert(db, [.. calls.Select(c => c.Call)], traces);
         }
     }
+
+    /// <summary>The recorder's trace: with the search text for the indexer where the layout hands it over.</summary>
+    private static LlmTrace ToTrace(CallRecord r) => CallRecorder.ToTrace(r, searchText: false, indexerText: _handoff is not null);
 
     private static CallRecord Record(Guid tenantId, int i, bool realistic)
     {
