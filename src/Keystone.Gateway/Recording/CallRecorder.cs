@@ -254,8 +254,8 @@ internal sealed partial class CallRecorder : IRecordedCalls, IHostedService, IAs
     {
         var rawRequest = r.Request is null ? null : JsonSerializer.Serialize(r.Request, Json);
         var rawResponse = r.Answer is null ? null : JsonSerializer.Serialize(r.Answer, Json);
-        var (request, c1) = Redactor.Redact(rawRequest);
-        var (response, c2) = Redactor.Redact(rawResponse);
+        var (request, c1) = Redactor.RedactJson(rawRequest);
+        var (response, c2) = Redactor.RedactJson(rawResponse);
         var search = searchText ? TraceSearchText.Build(r.Request?.Messages, r.Answer?.Text, r.Answer is not null)
             : indexerText ? TraceSearchText.ForIndexer(r.Request?.Messages, r.Answer?.Text, r.Answer is not null,
                 rawRequest is null ? null : request, rawResponse is null ? null : response, c1 + c2)

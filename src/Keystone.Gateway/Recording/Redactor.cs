@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 
 namespace Keystone.Gateway.Recording;
@@ -64,6 +67,78 @@ public static partial class Redactor
             return PhoneToken;
         });
         return (result, count);
+    }
+
+    /// <summary>
+    /// <paramref name="json"/> with every string value in it redacted (<see cref="Redact"/>), and how many were replaced.
+    /// The strings, not the serialized text: escapes hide or join what the patterns look for (an address after an escaped
+    /// quote, <c>\u0022ops@example.com</c>, was matched with the escape's tail and left <c>\[REDACTED_EMAIL]</c>, which
+    /// is not JSON; one after an escaped newline, <c>\nbob@…</c>, likewise), and a match must never end inside an
+    /// escape. Written back with the serializer's own escaping, so JSON with nothing to redact is returned as it was
+    /// (the same string). Property names are kept: they are the request's shape, not its content.
+    /// </summary>
+    public static (string Json, int Count) RedactJson(string? json)
+    {
+        if (string.IsNullOrEmpty(json))
+        {
+            return (json ?? "", 0);
+        }
+
+        // Most traces hold nothing to redact: the same pre-checks as Redact, on the whole text, skip the rewrite.
+        if (!json.Contains("sk-", StringComparison.Ordinal) && !json.Contains("ks_", StringComparison.Ordinal) && !json.Contains('@')
+            && !HasAtLeastAsciiDigits(json, 9))
+        {
+            return (json, 0);
+        }
+
+        var utf8 = Encoding.UTF8.GetBytes(json);
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        var output = new ArrayBufferWriter<byte>(utf8.Length + 64);
+        var count = 0;
+        using (var writer = new Utf8JsonWriter(output, new JsonWriterOptions { SkipValidation = true }))
+        {
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject:
+                        writer.WriteStartObject();
+                        break;
+                    case JsonTokenType.EndObject:
+                        writer.WriteEndObject();
+                        break;
+                    case JsonTokenType.StartArray:
+                        writer.WriteStartArray();
+                        break;
+                    case JsonTokenType.EndArray:
+                        writer.WriteEndArray();
+                        break;
+                    case JsonTokenType.PropertyName:
+                        writer.WritePropertyName(reader.GetString()!);
+                        break;
+                    case JsonTokenType.String:
+                        var (text, n) = Redact(reader.GetString());
+                        count += n;
+                        writer.WriteStringValue(text);
+                        break;
+                    case JsonTokenType.Number:
+                        writer.WriteRawValue(reader.ValueSpan, skipInputValidation: true);
+                        break;
+                    case JsonTokenType.True:
+                        writer.WriteBooleanValue(true);
+                        break;
+                    case JsonTokenType.False:
+                        writer.WriteBooleanValue(false);
+                        break;
+                    case JsonTokenType.Null:
+                        writer.WriteNullValue();
+                        break;
+                }
+            }
+        }
+
+        // Nothing replaced: the input as it was (not a re-encoding of it).
+        return count == 0 ? (json, 0) : (Encoding.UTF8.GetString(output.WrittenSpan), count);
     }
 
     private static bool HasAtLeastAsciiDigits(string text, int wanted)

@@ -1,9 +1,13 @@
+using System.Text.Json;
 using Keystone.Gateway.Recording;
 
 namespace Keystone.Gateway.Tests.Recording;
 
 public sealed class RedactorTests
 {
+    /// <summary>The recorder's serializer settings (CallRecorder).</summary>
+    private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
+
     [Theory]
     [InlineData("mail me at jane.doe+ai@example.co.uk please", "mail me at [REDACTED_EMAIL] please")]
     [InlineData("call +1 415 555 2671 now", "call [REDACTED_PHONE] now")]
@@ -54,4 +58,46 @@ public sealed class RedactorTests
     [InlineData("1234", false)]
     public void PassesLuhn_Candidate_MatchesChecksum(string candidate, bool expected)
         => Assert.Equal(expected, Redactor.PassesLuhn(candidate));
+
+    [Theory]
+    [InlineData("forward it to \"ops@northwind.example\" today", "ops@northwind.example")] // after an escaped quote (\u0022)
+    [InlineData("first line\nbob@example.com", "bob@example.com")] // after an escaped newline (\n)
+    [InlineData("write to bob+parcels@example.org", "bob+parcels@example.org")] // '+' is escaped (\u002B)
+    [InlineData("<b>call</b> +44 20 7946 0958", "7946 0958")] // '<' '>' '+' escaped around a phone number
+    public void RedactJson_ValueNextToAnEscape_IsRedactedAndTheJsonStaysValid(string content, string secret)
+    {
+        var json = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content } } }, Web);
+
+        var (redacted, count) = Redactor.RedactJson(json);
+
+        Assert.Equal(1, count);
+        using var doc = JsonDocument.Parse(redacted); // throws if the redaction broke the JSON
+        var stored = doc.RootElement.GetProperty("messages")[0].GetProperty("content").GetString()!;
+        Assert.DoesNotContain(secret, stored, StringComparison.Ordinal);
+        Assert.Equal(Redactor.Redact(content).Text, stored);
+        Assert.Equal("user", doc.RootElement.GetProperty("messages")[0].GetProperty("role").GetString());
+    }
+
+    [Fact]
+    public void RedactJson_NothingToRedact_ReturnsTheSameString()
+    {
+        var json = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content = "Parcel NW-20311, 12 items, \"fragile\" <ok>" } }, n = 1.5, ok = true, none = (string?)null },
+            Web);
+
+        var (redacted, count) = Redactor.RedactJson(json);
+
+        Assert.Same(json, redacted);
+        Assert.Equal(0, count);
+    }
+
+    [Fact]
+    public void RedactJson_SeveralValuesAndOtherTokens_CountsEachAndKeepsTheRestAsSerialized()
+    {
+        var json = """{"a":"x@y.io","list":["4111 1111 1111 1111",2,-0.5e3,true,false,null],"nested":{"sk-name":"sk-proj-Abc123Def456Ghi789Jkl012"}}""";
+
+        var (redacted, count) = Redactor.RedactJson(json);
+
+        Assert.Equal(3, count);
+        Assert.Equal("""{"a":"[REDACTED_EMAIL]","list":["[REDACTED_CARD]",2,-0.5e3,true,false,null],"nested":{"sk-name":"[REDACTED_KEY]"}}""", redacted);
+    }
 }

@@ -46,8 +46,8 @@ public sealed class SearchTextHandoffTests : IAsyncLifetime
             ["Die Lieferung ist beschädigt 📦😞 — was nun?", "Das tut mir leid 🙏. Ich eröffne eine Reklamation."],
             ["broken text \uD83D here", "noted"],
             ["line one\nks_live_0123456789abcdef0123 in a note", "I have removed it."],
-            // The JSON writer escapes the quote before the address, and redacting the JSON takes the escape's tail with it: the
-            // stored request is no longer JSON, and the indexer finds no messages in it (the answer is still indexed).
+            // The JSON writer escapes the quote before the address (\u0022): the strings are redacted, not the JSON, so the
+            // escape is never taken with the address and the stored request stays JSON (Redactor.RedactJson).
             ["forward it to \"ops@northwind.example\" today", "Forwarded to operations."],
         ];
         var created = new DateTime(2026, 12, 6, 10, 0, 0, DateTimeKind.Utc);
@@ -102,6 +102,23 @@ public sealed class SearchTextHandoffTests : IAsyncLifetime
     {
         await using var db = _db.CreateFactory().ForTenant(_tenant);
         return await db.TraceIdsMatching(words).ToListAsync();
+    }
+
+    [Fact]
+    public void ToTrace_RealisticCalls_StoreRedactedPayloadsThatAreStillJson()
+    {
+        string[] secrets = ["jane.doe@example.com", "sk-proj-Abc123Def456Ghi789Jkl012", "4111 1111 1111 1111", "7946 0958", "parcels@example.org",
+            "ks_live_0123456789abcdef0123", "ops@northwind.example"];
+        foreach (var record in RealisticCalls(Guid.NewGuid()))
+        {
+            var trace = CallRecorder.ToTrace(record, searchText: false);
+            foreach (var json in new[] { trace.RequestJson, trace.ResponseJson }.OfType<string>())
+            {
+                // Redacting the serialized text could take an escape's tail with an address (\u0022ops@…) and leave no JSON.
+                using var parsed = System.Text.Json.JsonDocument.Parse(json);
+                Assert.All(secrets, secret => Assert.DoesNotContain(secret, json, StringComparison.Ordinal));
+            }
+        }
     }
 
     [Fact]
