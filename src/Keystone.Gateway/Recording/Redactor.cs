@@ -92,6 +92,13 @@ public static partial class Redactor
         }
 
         var utf8 = Encoding.UTF8.GetBytes(json);
+        // The whole text's digits may be spread over many strings (a prompt's numbers, a request id): a first pass over the
+        // string values alone, without writing anything, finds whether any one of them could hold a match.
+        if (!AnyStringMayMatch(utf8))
+        {
+            return (json, 0);
+        }
+
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         var output = new ArrayBufferWriter<byte>(utf8.Length + 64);
         var count = 0;
@@ -139,6 +146,39 @@ public static partial class Redactor
 
         // Nothing replaced: the input as it was (not a re-encoding of it).
         return count == 0 ? (json, 0) : (Encoding.UTF8.GetString(output.WrittenSpan), count);
+    }
+
+    /// <summary>
+    /// Whether some string value of the JSON has what a match needs (<see cref="Redact"/>'s pre-checks, on its escaped UTF-8
+    /// form: the JSON writer escapes none of '@', '-', '_' or the digits, so the escaped form holds them where the value does).
+    /// </summary>
+    private static bool AnyStringMayMatch(ReadOnlySpan<byte> utf8)
+    {
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        while (reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.String)
+            {
+                continue;
+            }
+
+            var value = reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan;
+            if (value.Contains((byte)'@') || value.IndexOf("sk-"u8) >= 0 || value.IndexOf("ks_"u8) >= 0)
+            {
+                return true;
+            }
+
+            var digits = 0;
+            for (var i = value.IndexOfAnyInRange((byte)'0', (byte)'9'); i >= 0 && i < value.Length; i++)
+            {
+                if (char.IsAsciiDigit((char)value[i]) && ++digits >= 9)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     private static bool HasAtLeastAsciiDigits(string text, int wanted)

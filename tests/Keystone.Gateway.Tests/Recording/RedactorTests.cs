@@ -88,6 +88,10 @@ public sealed class RedactorTests
 
         Assert.Same(json, redacted);
         Assert.Equal(0, count);
+
+        // Nine digits and more in the whole text, but no string value with enough for a card or a phone number.
+        var spread = """{"messages":[{"role":"system","content":"Rule 12345: refunds above 200 EUR"},{"role":"user","content":"Request 67890"}]}""";
+        Assert.Same(spread, Redactor.RedactJson(spread).Json);
     }
 
     [Fact]
