@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Keystone.Benchmarks.Tests;
 
@@ -121,6 +122,28 @@ public sealed class BenchmarkSmokeTests
         {
             Assert.Contains(output.Split('\n'), l => l.StartsWith(row, StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public async Task RecorderSmoke_BothLayoutsOfBothDatabasesStoreAndReportTheirBytes()
+    {
+        // The recorder alone (issue 26: docs/benchmarks.md "Recorder cost by stage"; decisions 56, 69, 71): SQLite row by row
+        // and packed with the indexer's hand-off, PostgreSQL through SaveChanges and through the column-array writer.
+        var (code, output, errors) = await RunBenchmarkAsync("--recorder", "200", "50", "--realistic", "--postgres");
+
+        Assert.True(code == 0, $"the benchmark exited with {code}:\n{errors}\n{output}");
+        var lines = output.Split('\n');
+        foreach (var section in new[] { "SQLite, payloads compressed row by row", "SQLite, **payloads packed per batch and tenant**",
+                     "PostgreSQL, **payloads per row**", "PostgreSQL, **payloads packed**" })
+        {
+            Assert.Contains(lines, l => l.StartsWith(section, StringComparison.Ordinal));
+        }
+
+        // Each PostgreSQL layout reports its total bytes per call, and the packed one stores its payloads in packs.
+        var totals = lines.Where(l => l.StartsWith("| **Total** |", StringComparison.Ordinal)).Select(l => Cells(l)[1].Trim('*')).ToList();
+        Assert.Equal(2, totals.Count);
+        Assert.All(totals, t => Assert.True(double.Parse(t, NumberStyles.Number, CultureInfo.InvariantCulture) > 0, t));
+        Assert.Contains(lines, l => l.StartsWith("| llm_trace_packs (toast) |", StringComparison.Ordinal));
     }
 
     private static string[] Cells(string row) => [.. row.Trim().Trim('|').Split('|').Select(c => c.Trim())];
