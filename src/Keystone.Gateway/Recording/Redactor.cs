@@ -84,21 +84,16 @@ public static partial class Redactor
             return (json ?? "", 0);
         }
 
-        // Most traces hold nothing to redact: the same pre-checks as Redact, on the whole text, skip the rewrite.
+        // Most traces hold nothing to redact: Redact's pre-checks on the whole text skip the rewrite. '@' and the key
+        // prefixes are never escaped and rare in prose; digits are common (a prompt's rule numbers, a request id, the
+        // escapes' hex), so the rewrite runs only when one string value has nine.
         if (!json.Contains("sk-", StringComparison.Ordinal) && !json.Contains("ks_", StringComparison.Ordinal) && !json.Contains('@')
-            && !HasAtLeastAsciiDigits(json, 9))
+            && !AnyStringHasNineDigits(json))
         {
             return (json, 0);
         }
 
         var utf8 = Encoding.UTF8.GetBytes(json);
-        // The whole text's digits may be spread over many strings (a prompt's numbers, a request id): a first pass over the
-        // string values alone, without writing anything, finds whether any one of them could hold a match.
-        if (!AnyStringMayMatch(utf8))
-        {
-            return (json, 0);
-        }
-
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
         var output = new ArrayBufferWriter<byte>(utf8.Length + 64);
         var count = 0;
@@ -149,37 +144,66 @@ public static partial class Redactor
     }
 
     /// <summary>
-    /// Whether some string value of the JSON has what a match needs (<see cref="Redact"/>'s pre-checks, on its escaped UTF-8
-    /// form: the JSON writer escapes none of '@', '-', '_' or the digits, so the escaped form holds them where the value does).
+    /// Whether some string value of the JSON holds nine digits, read on the serialized text without parsing it: the digits
+    /// of numbers are not counted (a card or a phone number is only ever in a string), nor the hex digits of escapes — the
+    /// writer escapes every apostrophe, quote, '&amp;', '+' and '&lt;' as <c>\u00XX</c>, which would otherwise make
+    /// ordinary prose look like a number (the realistic system prompt's apostrophes alone did, and every such call paid a
+    /// rewrite). An escaped digit (<c>\u0030</c>–<c>\u0039</c>) counts as one.
     /// </summary>
-    private static bool AnyStringMayMatch(ReadOnlySpan<byte> utf8)
+    private static bool AnyStringHasNineDigits(string json)
     {
-        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
-        while (reader.Read())
+        var span = json.AsSpan();
+        var inString = false;
+        var digits = 0;
+        for (var i = span.IndexOfAny(JsonScan); i >= 0 && i < span.Length; )
         {
-            if (reader.TokenType != JsonTokenType.String)
+            var c = span[i];
+            if (c == '"')
             {
-                continue;
+                inString = !inString;
+                digits = 0;
+                i++;
             }
-
-            var value = reader.HasValueSequence ? reader.ValueSequence.ToArray() : reader.ValueSpan;
-            if (value.Contains((byte)'@') || value.IndexOf("sk-"u8) >= 0 || value.IndexOf("ks_"u8) >= 0)
+            else if (c == '\\')
             {
-                return true;
+                // Only inside a string; \uXXXX is one character, any other escape two (\n, \", \\).
+                if (i + 5 < span.Length && span[i + 1] == 'u')
+                {
+                    if (span.Slice(i + 2, 3).SequenceEqual("003") && char.IsAsciiDigit(span[i + 5]) && ++digits >= 9)
+                    {
+                        return true;
+                    }
+
+                    i += 6;
+                }
+                else
+                {
+                    i += 2;
+                }
             }
-
-            var digits = 0;
-            for (var i = value.IndexOfAnyInRange((byte)'0', (byte)'9'); i >= 0 && i < value.Length; i++)
+            else
             {
-                if (char.IsAsciiDigit((char)value[i]) && ++digits >= 9)
+                if (inString && ++digits >= 9)
                 {
                     return true;
                 }
+
+                i++;
             }
+
+            if (i >= span.Length)
+            {
+                break;
+            }
+
+            var next = span[i..].IndexOfAny(JsonScan);
+            i = next < 0 ? -1 : i + next;
         }
 
         return false;
     }
+
+    private static readonly SearchValues<char> JsonScan = SearchValues.Create("\"\\0123456789");
 
     private static bool HasAtLeastAsciiDigits(string text, int wanted)
     {

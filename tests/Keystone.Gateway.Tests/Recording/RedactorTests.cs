@@ -64,6 +64,7 @@ public sealed class RedactorTests
     [InlineData("first line\nbob@example.com", "bob@example.com")] // after an escaped newline (\n)
     [InlineData("write to bob+parcels@example.org", "bob+parcels@example.org")] // '+' is escaped (\u002B)
     [InlineData("<b>call</b> +44 20 7946 0958", "7946 0958")] // '<' '>' '+' escaped around a phone number
+    [InlineData("it's my card, isn't it: 4111 1111 1111 1111", "4111 1111 1111 1111")] // digits after escaped apostrophes (\u0027)
     public void RedactJson_ValueNextToAnEscape_IsRedactedAndTheJsonStaysValid(string content, string secret)
     {
         var json = JsonSerializer.Serialize(new { messages = new[] { new { role = "user", content } } }, Web);
