@@ -1,10 +1,8 @@
 using System.Collections.Concurrent;
-using System.Linq.Expressions;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Storage;
 using Npgsql;
 
 namespace Keystone.Gateway.Recording;
@@ -115,9 +113,7 @@ internal static class PostgresRowWriter
     {
         var table = type.GetTableName()!;
         var store = StoreObjectIdentifier.Table(table, type.GetSchema());
-        var properties = type.GetProperties()
-            .Where(p => p.GetDefaultValueSql(store) is null && p.GetComputedColumnSql(store) is null && p.PropertyInfo is not null)
-            .ToList();
+        var properties = ModelColumns.Writable(type, store);
         var sql = $"INSERT INTO \"{table}\" ({string.Join(", ", properties.Select(p => $"\"{p.GetColumnName(store)}\""))}) " +
                   $"SELECT * FROM unnest({string.Join(", ", properties.Select((_, i) => $"${i + 1}"))})";
         return (sql, [.. properties.Select(p => ColumnOf(p, store))]);
@@ -125,8 +121,7 @@ internal static class PostgresRowWriter
 
     private static Column ColumnOf(IProperty property, StoreObjectIdentifier store)
     {
-        var converter = ((RelationalTypeMapping)property.GetRelationalTypeMapping()).Converter;
-        var provider = converter?.ProviderClrType ?? property.ClrType;
+        var provider = ModelColumns.Converter(property)?.ProviderClrType ?? property.ClrType;
         var element = provider.IsValueType && Nullable.GetUnderlyingType(provider) is null && property.IsNullable
             ? typeof(Nullable<>).MakeGenericType(provider)
             : provider;
@@ -134,12 +129,6 @@ internal static class PostgresRowWriter
         var columnType = property.GetColumnType(store);
         var at = columnType.IndexOf('(', StringComparison.Ordinal);
         var arrayType = (at < 0 ? columnType : columnType[..at]).Trim() + "[]";
-
-        // A compiled getter: PropertyInfo.GetValue through reflection cost more per row than writing the value.
-        var row = Expression.Parameter(typeof(object), "row");
-        var get = Expression.Lambda<Func<object, object?>>(
-            Expression.Convert(Expression.Property(Expression.Convert(row, property.DeclaringType.ClrType), property.PropertyInfo!), typeof(object)), row).Compile();
-        Func<object, object?> read = converter is null ? get : r => get(r) is { } v ? converter.ConvertToProvider(v) : null;
-        return new Column(element, arrayType, read);
+        return new Column(element, arrayType, ModelColumns.ProviderValue(property));
     }
 }

@@ -1,14 +1,12 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Linq.Expressions;
 using System.Text;
 using Keystone.Data;
 using Keystone.Data.Calls;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Storage;
 using SQLitePCL;
 
 namespace Keystone.Gateway.Recording;
@@ -141,8 +139,7 @@ internal static class SqliteRowWriter
     {
         var table = type.GetTableName()!;
         var store = StoreObjectIdentifier.Table(table, type.GetSchema());
-        var properties = type.GetProperties()
-            .Where(p => p.GetDefaultValueSql(store) is null && p.GetComputedColumnSql(store) is null && p.PropertyInfo is not null)
+        var properties = ModelColumns.Writable(type, store)
             // The trace's text is derived from the payloads by the background indexer (SqliteTraceIndex); the column stays NULL.
             .Where(p => !(p.DeclaringType.ClrType == typeof(LlmTrace) && p.Name == nameof(LlmTrace.SearchText)))
             .ToList();
@@ -153,7 +150,7 @@ internal static class SqliteRowWriter
 
     private static Column ColumnOf(IProperty property, string name)
     {
-        var converter = ((RelationalTypeMapping)property.GetRelationalTypeMapping()).Converter;
+        var converter = ModelColumns.Converter(property);
         var clr = Nullable.GetUnderlyingType(converter?.ProviderClrType ?? property.ClrType) ?? converter?.ProviderClrType ?? property.ClrType;
         var storage = clr == typeof(string) ? Storage.Text
             : clr == typeof(Guid) ? Storage.Guid
@@ -164,12 +161,7 @@ internal static class SqliteRowWriter
             : clr == typeof(byte[]) ? Storage.Blob
             : throw new NotSupportedException($"The recorder's SQLite writer has no storage form for {name} ({clr.Name}); add one, and a value to SqliteRowWriterTests.");
 
-        // A compiled getter: PropertyInfo.GetValue through reflection cost more per row than binding the value.
-        var row = Expression.Parameter(typeof(object), "row");
-        var get = Expression.Lambda<Func<object, object?>>(
-            Expression.Convert(Expression.Property(Expression.Convert(row, property.DeclaringType.ClrType), property.PropertyInfo!), typeof(object)), row).Compile();
-        Func<object, object?> read = converter is null ? get : r => get(r) is { } v ? converter.ConvertToProvider(v) : null;
-        return new Column(name, read, storage);
+        return new Column(name, ModelColumns.ProviderValue(property), storage);
     }
 
     /// <summary>Inserts the rows; with <paramref name="rowids"/>, adds each row's rowid to it, in order.</summary>
