@@ -2,15 +2,18 @@ using Keystone.Data.Identity;
 using Keystone.Gateway;
 using Keystone.Web.Components.Shared;
 using Keystone.Web.Features.Margin;
+using Keystone.Web.Features.Usage;
 using Keystone.Web.Platform;
 using Microsoft.AspNetCore.Components;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Home;
 
 /// <summary>
 /// The console's first page: each role's own numbers and next actions (issue 21) — the founder's month and thinnest
 /// customer, support's failed calls, the tenant admin's spend against caps, refusals and keys, a member's own usage,
-/// the prompt editor's drafts and activations. Every number comes from <see cref="HomeQueries"/>.
+/// the prompt editor's drafts and activations. Every number comes from <see cref="HomeQueries"/>, read again on the
+/// usage pages' interval while the page is open (spend, refusals and failures move without a reload).
 /// </summary>
 public sealed partial class HomePage : IDisposable
 {
@@ -22,12 +25,18 @@ public sealed partial class HomePage : IDisposable
     private MemberHome? _member;
     private bool _loaded;
     private bool _failed;
+    private DateTime? _loadedAt;
+    private PeriodicTimer? _timer;
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
 
     [Inject] private HomeQueries Queries { get; set; } = default!;
 
     [Inject] private ILogger<HomePage> Log { get; set; } = default!;
+
+    [Inject] private TimeProvider Clock { get; set; } = default!;
+
+    [Inject] private IOptions<UsageOptions> Options { get; set; } = default!;
 
     /// <summary>The viewer's role (the first that applies), in the <c>data-test</c> the sign-in tests read.</summary>
     private string HomeKind => Roles.All.FirstOrDefault(Tenant.User.IsInRole) ?? "user";
@@ -49,24 +58,7 @@ public sealed partial class HomePage : IDisposable
     {
         try
         {
-            switch (HomeKind)
-            {
-                case Roles.PlatformAdmin:
-                    _founder = await Queries.FounderAsync(_cts.Token);
-                    break;
-                case Roles.Support:
-                    _support = await Queries.SupportAsync(_cts.Token);
-                    break;
-                case Roles.PromptEditor:
-                    _editor = await Queries.EditorAsync(_cts.Token);
-                    break;
-                case Roles.TenantAdmin:
-                    _admin = await Queries.AdminAsync(_cts.Token);
-                    break;
-                default:
-                    _member = await Queries.MemberAsync(_cts.Token);
-                    break;
-            }
+            await LoadAsync(_cts.Token);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -76,6 +68,68 @@ public sealed partial class HomePage : IDisposable
         }
 
         _loaded = true;
+    }
+
+    protected override void OnAfterRender(bool firstRender)
+    {
+        // Interactive only (after-render never runs while prerendering): the numbers refresh without a reload.
+        if (firstRender && _timer is null && !_failed)
+        {
+            _timer = new PeriodicTimer(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock);
+            _ = RefreshLoopAsync(_timer, _cts.Token);
+        }
+    }
+
+    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken ct)
+    {
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                await InvokeAsync(async () =>
+                {
+                    try
+                    {
+                        await LoadAsync(ct);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // A refresh that fails keeps the numbers on screen (their time says how old they are); the next tick tries again.
+                        Log.LogWarning(ex, "The home page's numbers could not be refreshed for role {Role}", HomeKind);
+                    }
+
+                    StateHasChanged();
+                });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The page was closed.
+        }
+    }
+
+    private async Task LoadAsync(CancellationToken ct)
+    {
+        switch (HomeKind)
+        {
+            case Roles.PlatformAdmin:
+                _founder = await Queries.FounderAsync(ct);
+                break;
+            case Roles.Support:
+                _support = await Queries.SupportAsync(ct);
+                break;
+            case Roles.PromptEditor:
+                _editor = await Queries.EditorAsync(ct);
+                break;
+            case Roles.TenantAdmin:
+                _admin = await Queries.AdminAsync(ct);
+                break;
+            default:
+                _member = await Queries.MemberAsync(ct);
+                break;
+        }
+
+        _loadedAt = Clock.GetUtcNow().UtcDateTime;
     }
 
     /// <summary>The thinnest customer's drill-down over this month, the range kept in the address.</summary>
@@ -98,6 +152,7 @@ public sealed partial class HomePage : IDisposable
     public void Dispose()
     {
         _cts.Cancel();
+        _timer?.Dispose();
         _cts.Dispose();
     }
 }
