@@ -1,4 +1,5 @@
 using Keystone.Data.Approvals;
+using Keystone.Web.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using Microsoft.JSInterop;
 using MudBlazor;
@@ -12,7 +13,7 @@ public sealed partial class ApprovalsPage
 
     private readonly CancellationTokenSource _cts = new();
     private readonly SemaphoreSlim _loading = new(1, 1);
-    private PeriodicTimer? _timer;
+    private readonly LiveRefresh _refresh = new();
     private InboxContent? _content;
     private bool _mayApprove;
     private int _tab;
@@ -44,8 +45,7 @@ public sealed partial class ApprovalsPage
             return;
         }
 
-        _timer = new PeriodicTimer(RefreshInterval, Clock);
-        _ = RefreshLoopAsync(_timer, _cts.Token);
+        _refresh.Start(RefreshInterval, Clock, ReloadAsync, _cts.Token);
         try
         {
             // Times in the reader's zone: the browser names it (UTC until it has, and when it cannot).
@@ -72,21 +72,6 @@ public sealed partial class ApprovalsPage
 
         // Raised on the publisher's thread: never block it.
         _ = ReloadAsync();
-    }
-
-    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try
-        {
-            while (await timer.WaitForNextTickAsync(ct))
-            {
-                await ReloadAsync();
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The page was closed.
-        }
     }
 
     private async Task ReloadAsync()
@@ -173,7 +158,7 @@ public sealed partial class ApprovalsPage
     {
         Notices.Changed -= OnChanged;
         await _cts.CancelAsync();
-        _timer?.Dispose();
+        _refresh.Dispose();
         _cts.Dispose();
     }
 }

@@ -1,5 +1,6 @@
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
+using Keystone.Web.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
 
@@ -8,7 +9,7 @@ namespace Keystone.Web.Features.Budgets;
 public sealed partial class BudgetsPage
 {
     private readonly CancellationTokenSource _cts = new();
-    private PeriodicTimer? _timer;
+    private readonly LiveRefresh _refresh = new();
     private IReadOnlyList<BudgetCapListing>? _caps;
     private TenantBudget? _budget;
     private IReadOnlyList<ProviderCredentialInfo>? _providerKeys;
@@ -52,29 +53,14 @@ public sealed partial class BudgetsPage
     protected override void OnAfterRender(bool firstRender)
     {
         // Interactive only (after-render never runs while prerendering): spend refreshes without a reload.
-        if (firstRender && _timer is null && Budgets.TenantId is not null)
+        if (firstRender && Budgets.TenantId is not null)
         {
-            _timer = new PeriodicTimer(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock);
-            _ = RefreshLoopAsync(_timer, _cts.Token);
-        }
-    }
-
-    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try
-        {
-            while (await timer.WaitForNextTickAsync(ct))
+            var ct = _cts.Token;
+            _refresh.Start(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock, () => InvokeAsync(async () =>
             {
-                await InvokeAsync(async () =>
-                {
-                    await LoadAsync(ct);
-                    StateHasChanged();
-                });
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The page was closed.
+                await LoadAsync(ct);
+                StateHasChanged();
+            }), ct);
         }
     }
 
@@ -181,7 +167,7 @@ public sealed partial class BudgetsPage
     {
         Events.ThresholdCrossed -= OnThresholdCrossed;
         await _cts.CancelAsync();
-        _timer?.Dispose();
+        _refresh.Dispose();
         _cts.Dispose();
     }
 

@@ -26,7 +26,7 @@ public sealed partial class HomePage : IDisposable
     private bool _loaded;
     private bool _failed;
     private DateTime? _loadedAt;
-    private PeriodicTimer? _timer;
+    private readonly LiveRefresh _refresh = new();
 
     [Inject] private TenantContext Tenant { get; set; } = default!;
 
@@ -73,38 +73,23 @@ public sealed partial class HomePage : IDisposable
     protected override void OnAfterRender(bool firstRender)
     {
         // Interactive only (after-render never runs while prerendering): the numbers refresh without a reload.
-        if (firstRender && _timer is null && !_failed)
+        if (firstRender && !_failed)
         {
-            _timer = new PeriodicTimer(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock);
-            _ = RefreshLoopAsync(_timer, _cts.Token);
-        }
-    }
-
-    private async Task RefreshLoopAsync(PeriodicTimer timer, CancellationToken ct)
-    {
-        try
-        {
-            while (await timer.WaitForNextTickAsync(ct))
+            var ct = _cts.Token;
+            _refresh.Start(TimeSpan.FromSeconds(Options.Value.UsageRefreshSeconds), Clock, () => InvokeAsync(async () =>
             {
-                await InvokeAsync(async () =>
+                try
                 {
-                    try
-                    {
-                        await LoadAsync(ct);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        // A refresh that fails keeps the numbers on screen (their time says how old they are); the next tick tries again.
-                        Log.LogWarning(ex, "The home page's numbers could not be refreshed for role {Role}", HomeKind);
-                    }
+                    await LoadAsync(ct);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A refresh that fails keeps the numbers on screen (their time says how old they are); the next tick tries again.
+                    Log.LogWarning(ex, "The home page's numbers could not be refreshed for role {Role}", HomeKind);
+                }
 
-                    StateHasChanged();
-                });
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The page was closed.
+                StateHasChanged();
+            }), ct);
         }
     }
 
@@ -152,7 +137,7 @@ public sealed partial class HomePage : IDisposable
     public void Dispose()
     {
         _cts.Cancel();
-        _timer?.Dispose();
+        _refresh.Dispose();
         _cts.Dispose();
     }
 }
