@@ -295,6 +295,32 @@ public abstract class EvalFeatureSamplingTests : IAsyncLifetime
         Assert.All(await system.EvalCandidates.AsNoTracking().ToListAsync(), c => Assert.Equal(EvalCandidateStatus.Pending, c.Status));
     }
 
+    [Fact]
+    public async Task Accept_TenantAdmin_CraftedSetIdOfAnotherTenantOrAGlobalSet_IsNotFound_AndWritesNothing()
+    {
+        await SetRateAsync(DemoData.AcmeId, "checkout", 100);
+        await CallsAsync(DemoData.AcmeId, "checkout", 1);
+        await Sampler.RunAsync(CancellationToken.None);
+        var ada = ReviewAs(TenantAdmin(DemoData.AcmeId, "ada"));
+        var candidate = Assert.Single((await ada.PendingAsync(null, CancellationToken.None)).Rows);
+        var globexSet = await _h.Sets.CreateFeatureSetAsync("checkout", DemoData.GlobexId, null, CancellationToken.None);
+        var globalSet = await _h.Sets.CreateFeatureSetAsync("checkout", null, null, CancellationToken.None);
+        var acmeSet = await _h.Sets.CreateFeatureSetAsync("checkout", DemoData.AcmeId, null, CancellationToken.None);
+
+        var targets = await ada.TargetSetsAsync(candidate, _h.Sets, CancellationToken.None);
+        var intoGlobex = await Assert.ThrowsAsync<EvalException>(() => ada.AcceptAsync(candidate.Id, new EvalCandidateAccept(globexSet.Id, null, null, null), CancellationToken.None));
+        var intoGlobal = await Assert.ThrowsAsync<EvalException>(() => ada.AcceptAsync(candidate.Id, new EvalCandidateAccept(globalSet.Id, null, null, null), CancellationToken.None));
+        // Another tenant's admin handing in Acme's candidate row (as a page would hold it) learns none of Acme's sets.
+        var gusTargets = await Assert.ThrowsAsync<EvalException>(() => ReviewAs(TenantAdmin(DemoData.GlobexId, "gus")).TargetSetsAsync(candidate, _h.Sets, CancellationToken.None));
+
+        Assert.Equal([acmeSet.Id], targets.Select(t => t.Id));
+        Assert.Equal((EvalException.NotFound, EvalException.NotFound, EvalException.NotFound), (intoGlobex.Code, intoGlobal.Code, gusTargets.Code));
+        await using var db = _h.Factory.ForSystem();
+        Assert.Equal(0, await db.EvalExamples.CountAsync());
+        Assert.Equal(EvalCandidateStatus.Pending, (await db.EvalCandidates.AsNoTracking().SingleAsync(c => c.Id == candidate.Id)).Status);
+        Assert.Equal(0, await db.AuditLog.CountAsync(a => a.Action == "eval_candidate.accept"));
+    }
+
     [Theory]
     [InlineData("checkout", 100.5)]
     [InlineData("checkout", -1)]

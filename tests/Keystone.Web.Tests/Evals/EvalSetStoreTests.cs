@@ -4,6 +4,7 @@ using Keystone.Data.Prompts;
 using Keystone.Testing;
 using Keystone.Web.Features.Evals;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using static Keystone.Web.Tests.Traces.TraceTestData;
 
@@ -137,24 +138,54 @@ public abstract class EvalSetStoreTests : IAsyncLifetime
         Assert.Empty(await globexDb.EvalSets.ToListAsync());
     }
 
-    [Fact]
-    public async Task ListSets_ExamplesSavedBeforeSetsExisted_GetTheirSetAndAreCounted()
+    /// <summary>An example row as one saved before eval sets existed: its set named, no set row.</summary>
+    private async Task AddExampleWithoutSetAsync(Guid? tenantId, string evalSet)
     {
-        await using (var db = _factory.ForTenant(Acme))
+        await using var db = _factory.ForSystem();
+        db.EvalExamples.Add(new EvalExample
         {
-            db.EvalExamples.Add(new EvalExample
-            {
-                Id = Guid.NewGuid(), TenantId = Acme, EvalSet = EvalSetStore.SupportSet, InputJson = """{"messages":[{"role":"user","content":"hi"}]}""",
-                ExpectedOutput = "hello", CreatedByUserId = "support", CreatedUtc = T0,
-            });
-            await db.SaveChangesAsync();
-        }
+            Id = Guid.NewGuid(), TenantId = tenantId, EvalSet = evalSet, InputJson = """{"messages":[{"role":"user","content":"hi"}]}""",
+            ExpectedOutput = "hello", CreatedByUserId = "support", CreatedUtc = T0,
+        });
+        await db.SaveChangesAsync();
+    }
+
+    private EvalSetAdoption Adoption => new(_factory, _clock, NullLogger<EvalSetAdoption>.Instance);
+
+    [Fact]
+    public async Task Adoption_AtStart_ExamplesSavedBeforeSetsExisted_GetTheirSetAndAreCounted_AndASecondStartAdoptsNothing()
+    {
+        await AddExampleWithoutSetAsync(Acme, EvalSetStore.SupportSet);
+        await AddExampleWithoutSetAsync(Acme, EvalSetStore.SupportSet);
+        await AddExampleWithoutSetAsync(null, "reply");
+        var existing = await Store.CreateSetAsync("reply", Acme, null, CancellationToken.None);
+        await Store.AddExampleAsync(existing.Id, Example("has its set"), "editor-1", CancellationToken.None);
+
+        await Adoption.StartAsync(CancellationToken.None);
+        var again = await Adoption.AdoptAsync(CancellationToken.None);
 
         var sets = await Store.ListSetsAsync(null, CancellationToken.None);
+        Assert.Equal(3, sets.Count);
+        var support = Assert.Single(sets, s => s.Name == EvalSetStore.SupportSet);
+        Assert.Equal(((Guid?)Acme, 2, (string?)null), (support.TenantId, support.Examples, support.PromptName));
+        var global = Assert.Single(sets, s => s.TenantId is null);
+        Assert.Equal(("reply", "reply", 1), (global.Name, global.PromptName, global.Examples));
+        Assert.Equal(0, again);
+        Assert.Equal("hi", (await Store.ListExamplesAsync(support.Id, CancellationToken.None))[0].Input.Messages![0].Content);
+    }
 
-        var set = Assert.Single(sets);
-        Assert.Equal((EvalSetStore.SupportSet, (Guid?)Acme, 1, (string?)null), (set.Name, set.TenantId, set.Examples, set.PromptName));
-        Assert.Equal("hi", Assert.Single(await Store.ListExamplesAsync(set.Id, CancellationToken.None)).Input.Messages![0].Content);
+    [Fact]
+    public async Task ListSets_IsARead_AnExampleWithoutASetRowGetsNoSetFromIt()
+    {
+        await AddExampleWithoutSetAsync(Acme, EvalSetStore.SupportSet);
+
+        var listed = await Store.ListSetsAsync(null, CancellationToken.None);
+        var one = await Store.GetSetAsync(Guid.NewGuid(), CancellationToken.None);
+
+        Assert.Empty(listed);
+        Assert.Null(one);
+        await using var db = _factory.ForSystem();
+        Assert.Equal(0, await db.EvalSets.CountAsync());
     }
 }
 

@@ -56,11 +56,16 @@ internal sealed class EvalCandidateReview(KeystoneDbFactory dbFactory, TenantCon
         return await db.EvalCandidates.AsNoTracking().CountAsync(c => c.Status == EvalCandidateStatus.Pending, ct);
     }
 
-    /// <summary>The sets a candidate may go into: those of its tenant (its data stays its tenant's), prompt and feature sets.</summary>
+    /// <summary>
+    /// The sets a candidate may go into: those of its tenant (its data stays its tenant's), prompt and feature sets. The
+    /// candidate is read again in the caller's scope, so a row naming another tenant lists none of that tenant's sets
+    /// (not found), as <see cref="AcceptAsync"/> refuses it.
+    /// </summary>
     public async Task<IReadOnlyList<EvalSetRow>> TargetSetsAsync(EvalCandidateRow candidate, EvalSetStore sets, CancellationToken ct)
     {
         Demand();
-        return (await sets.ListSetsAsync(null, ct)).Where(s => s.TenantId == candidate.TenantId).ToList();
+        var stored = await FindAsync(candidate.Id, ct);
+        return (await sets.ListSetsAsync(null, ct)).Where(s => s.TenantId == stored.TenantId).ToList();
     }
 
     /// <summary>
@@ -72,6 +77,9 @@ internal sealed class EvalCandidateReview(KeystoneDbFactory dbFactory, TenantCon
     public async Task<Guid> AcceptAsync(Guid candidateId, EvalCandidateAccept accept, CancellationToken ct)
     {
         Demand();
+        // The candidate is read in the caller's scope (a tenant admin's own tenant, RLS on PostgreSQL), and a chosen set
+        // must be that candidate's tenant's: neither a crafted candidate id nor a crafted set id reaches another tenant's
+        // data or a global set.
         var candidate = await FindAsync(candidateId, ct);
         EvalSet set;
         await using (var db = dbFactory.ForSystem())

@@ -24,8 +24,8 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
     /// <summary>Sets, optionally of one prompt, global first then by tenant name.</summary>
     public async Task<IReadOnlyList<EvalSetRow>> ListSetsAsync(string? promptName, CancellationToken ct)
     {
+        // A read only: examples saved before sets existed get their set row once at start (EvalSetAdoption), not here.
         await using var db = dbFactory.ForSystem();
-        await AdoptExampleGroupsAsync(db, ct);
         var sets = await db.EvalSets.AsNoTracking().Where(s => promptName == null || s.PromptName == promptName).ToListAsync(ct);
         var tenants = await db.Tenants.AsNoTracking().Select(t => new { t.Id, t.Name }).ToDictionaryAsync(t => t.Id, t => t.Name, ct);
         var counts = await db.EvalExamples.AsNoTracking().GroupBy(e => new { e.TenantId, e.EvalSet })
@@ -157,7 +157,11 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
             ? "A feature's set runs the recorded conversation on an alias: give the example \"messages\" (it has no prompt to fill variables into)."
             : null;
 
-    /// <summary>The id of the (owner, name) set, inserting it when missing; safe against a concurrent insert of the same set.</summary>
+    /// <summary>
+    /// The id of the (owner, name) set, inserting it when missing; safe against a concurrent insert of the same set. Every
+    /// writer of examples calls this (or writes into a set it read) first: listing sets adopts nothing, so an example
+    /// without its set row stays hidden until <see cref="EvalSetAdoption"/> runs at the next start.
+    /// </summary>
     public static async Task<Guid> EnsureSetAsync(KeystoneDbFactory dbFactory, string name, Guid? tenantId, TimeProvider clock, string? description, CancellationToken ct)
     {
         var owner = EvalSet.OwnerKeyOf(tenantId);
@@ -413,21 +417,6 @@ internal sealed class EvalSetStore(KeystoneDbFactory dbFactory, TimeProvider clo
     private static async Task<EvalSet> FindSetAsync(KeystoneDbContext db, Guid setId, CancellationToken ct) =>
         await db.EvalSets.AsNoTracking().SingleOrDefaultAsync(s => s.Id == setId, ct)
         ?? throw new EvalException(EvalException.NotFound, "There is no such eval set (it may have been deleted).");
-
-    /// <summary>
-    /// Examples saved before sets existed (or by a writer that names a set only) belong to the set of their owner and
-    /// name; this creates the missing set rows so they show and can be run. Idempotent.
-    /// </summary>
-    private async Task AdoptExampleGroupsAsync(KeystoneDbContext db, CancellationToken ct)
-    {
-        var groups = await db.EvalExamples.AsNoTracking().Select(e => new { e.TenantId, e.EvalSet }).Distinct().ToListAsync(ct);
-        var existing = (await db.EvalSets.AsNoTracking().Select(s => new { s.TenantId, s.Name }).ToListAsync(ct))
-            .Select(s => (s.TenantId, s.Name)).ToHashSet();
-        foreach (var g in groups.Where(g => !existing.Contains((g.TenantId, g.EvalSet))))
-        {
-            await EnsureSetAsync(dbFactory, g.EvalSet, g.TenantId, clock, null, ct);
-        }
-    }
 
     private sealed record JsonlLine(
         Dictionary<string, string>? Variables,
