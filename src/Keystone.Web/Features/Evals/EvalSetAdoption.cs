@@ -7,7 +7,7 @@ namespace Keystone.Web.Features.Evals;
 /// <summary>
 /// Gives examples saved before eval sets existed (decision 0034: an example names its set, there is no foreign key) the
 /// set row of their owner and name, so they show and can be run. Once at start, not on every read of the sets
-/// (docs/decisions/0072b-eval-set-adoption-at-start.md): every writer since ensures its set before it inserts
+/// (docs/decisions/0072-eval-set-adoption-at-start.md): every writer since ensures its set before it inserts
 /// (<see cref="EvalSetStore.EnsureSetAsync"/>), so only rows older than the sets table, or written by hand, need it.
 /// Registered before <see cref="EvalFilesStartup"/>: an older global group of a prompt is that prompt's set, and the file
 /// import then leaves it alone rather than adding the file's examples to it.

@@ -13,7 +13,7 @@ internal static class EvalsFeature
         .ValidateDataAnnotations().Services
         .AddScoped<EvalSetStore>()
         .AddSingleton<EvalFileImporter>()
-        // Before the file import: examples older than the sets table get their set rows once, not on every read (decision 0072b).
+        // Before the file import: examples older than the sets table get their set rows once, not on every read (decision 0072).
         .AddSingleton<EvalSetAdoption>()
         .AddHostedService(sp => sp.GetRequiredService<EvalSetAdoption>())
         // Registered after the prompts feature (Program.cs order): its prompts exist when the eval files are read.
