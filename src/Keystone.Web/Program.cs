@@ -69,6 +69,8 @@ builder.Services.AddHomeFeature();
 builder.Services.AddKnowledgeFeature();
 // Memory given back when the process goes quiet after a burst (Hosting/MemoryTrim.cs, decision 0057).
 builder.Services.AddKeystoneMemoryTrim();
+// SQLite: the query planner's statistics refreshed hourly and after start (Hosting/PlannerStatisticsJob.cs, decision 0073).
+builder.Services.AddKeystonePlannerStatistics(database);
 // Last: hosted services start in this order and stop in the reverse, so the job server starts after the gateway and
 // stops before it; a job still finishing a model call at shutdown can then settle and record it (the call recorder
 // and the budget counters drain after the jobs, not before).
