@@ -38,6 +38,27 @@ public sealed class SqliteCallIndexPlanTests : IAsyncLifetime
     [InlineData(false, TraceSort.Cost, "ix_llm_calls_cost_micros")]
     [InlineData(false, TraceSort.Latency, "ix_llm_calls_latency_ms")]
     public async Task TraceSearchPage_IsReadOffItsSortIndexWithoutSorting(bool oneTenant, TraceSort sort, string index)
+        => await AssertReadOffIndexAsync(oneTenant, sort, index);
+
+    [Theory]
+    [InlineData(true, TraceSort.Time, "ix_llm_calls_tenant_id_created_utc")]
+    [InlineData(true, TraceSort.Cost, "ix_llm_calls_tenant_id_cost_micros")]
+    [InlineData(false, TraceSort.Time, "ix_llm_calls_created_utc")]
+    [InlineData(false, TraceSort.Latency, "ix_llm_calls_latency_ms")]
+    public async Task TraceSearchPage_WithThePlannerStatisticsTheProductKeeps_IsStillReadOffItsSortIndex(bool oneTenant, TraceSort sort, string index)
+    {
+        // Decision 73: the product analyzes the database hourly; the plans above must hold with sqlite_stat1 filled too.
+        await using (var db = _factory.ForSystem())
+        {
+            await db.Database.OpenConnectionAsync();
+            var refresh = SqlitePlannerStatistics.Refresh((Microsoft.Data.Sqlite.SqliteConnection)db.Database.GetDbConnection(), TimeProvider.System);
+            Assert.Contains("llm_calls", refresh.AnalyzedTables);
+        }
+
+        await AssertReadOffIndexAsync(oneTenant, sort, index);
+    }
+
+    private async Task AssertReadOffIndexAsync(bool oneTenant, TraceSort sort, string index)
     {
         foreach (var cursor in new[] { null, "1000_r7", "1000_" + Guid.NewGuid().ToString("N") })
         {
