@@ -139,7 +139,18 @@ public sealed partial class BudgetsPage
 
     private Task SetProviderKeyAsync() => RunAsync(async () =>
     {
-        var saved = await Budgets.SetProviderKeyAsync(_provider ?? "", _providerKey, _cts.Token);
+        ProviderCredentialInfo saved;
+        try
+        {
+            saved = await Budgets.SetProviderKeyAsync(_provider ?? "", _providerKey, _cts.Token);
+        }
+        catch (ProviderKeyRejectedException)
+        {
+            // A refused key may still be a real (revoked) secret: it leaves the page's state as a saved one does.
+            _providerKey = null;
+            throw;
+        }
+
         // The secret leaves the page's state at once: it is never shown again, only its last four characters.
         _providerKey = null;
         if (saved.Verified)
