@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Keystone.Gateway.Providers;
 using Keystone.Testing.Upstreams;
 
@@ -28,7 +26,7 @@ public sealed class ProviderKeyCheckTests : IAsyncLifetime
             ["Gateway:Providers:anthropic:Kind"] = "Anthropic",
             ["Gateway:Providers:anthropic:BaseUrl"] = _anthropic.BaseUrl.ToString(),
             ["Gateway:Providers:down:Kind"] = "OpenAI",
-            ["Gateway:Providers:down:BaseUrl"] = $"http://127.0.0.1:{ClosedPort()}/v1/",
+            ["Gateway:Providers:down:BaseUrl"] = $"http://127.0.0.1:{LoopbackPorts.Closed()}/v1/",
             ["Gateway:Providers:slow:Kind"] = "OpenAI",
             ["Gateway:Providers:slow:BaseUrl"] = _openAi.BaseUrl.ToString(),
             ["Gateway:Providers:slow:TimeoutSeconds"] = "1",
@@ -44,14 +42,6 @@ public sealed class ProviderKeyCheckTests : IAsyncLifetime
     }
 
     private Task<ProviderKeyCheck> CheckAsync(string provider) => _host.Get<ProviderKeyChecker>().CheckAsync(provider, Key, CancellationToken.None);
-
-    /// <summary>A loopback port that was free a moment ago: connecting to it is refused at once.</summary>
-    internal static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task Check_OpenAiAnswers200_IsAcceptedAfterAGetOfModelsWithTheTenantsBearerKey()

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Keystone.Testing.Upstreams;
 
 namespace Keystone.Web.Tests.Api;
@@ -20,7 +18,7 @@ public sealed class ProviderKeyCheckFixture : IAsyncLifetime
         Api.App.WithSetting("Gateway:Providers:up:Kind", "OpenAI")
             .WithSetting("Gateway:Providers:up:BaseUrl", Up.BaseUrl.ToString())
             .WithSetting("Gateway:Providers:down:Kind", "OpenAI")
-            .WithSetting("Gateway:Providers:down:BaseUrl", $"http://127.0.0.1:{ClosedPort()}/v1/");
+            .WithSetting("Gateway:Providers:down:BaseUrl", $"http://127.0.0.1:{LoopbackPorts.Closed()}/v1/");
         await Api.InitializeAsync();
     }
 
@@ -28,13 +26,5 @@ public sealed class ProviderKeyCheckFixture : IAsyncLifetime
     {
         await Api.DisposeAsync();
         await Up.DisposeAsync();
-    }
-
-    /// <summary>A loopback port that was free a moment ago: connecting to it is refused at once.</summary>
-    private static int ClosedPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
