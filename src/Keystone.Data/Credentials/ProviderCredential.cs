@@ -24,5 +24,14 @@ public sealed class ProviderCredential : ITenantOwned
 
     public DateTime CreatedUtc { get; set; }
 
+    /// <summary>When the key was last tried against its provider (on save or "Test again"); null before any check.</summary>
+    public DateTime? CheckedUtc { get; set; }
+
+    /// <summary>That check's result: <c>accepted</c>, <c>rejected</c> (a saved key the provider now refuses) or <c>unverified</c>.</summary>
+    public string? CheckResult { get; set; }
+
+    /// <summary>Why it was rejected or unverified, in words (never the key).</summary>
+    public string? CheckReason { get; set; }
+
     public DateTime UpdatedUtc { get; set; }
 }

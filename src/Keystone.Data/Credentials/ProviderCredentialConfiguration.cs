@@ -12,6 +12,8 @@ internal sealed class ProviderCredentialConfiguration : IEntityTypeConfiguration
         b.Property(x => x.ProtectedSecret).HasMaxLength(4000);
         b.Property(x => x.Last4).HasMaxLength(4);
         b.Property(x => x.BaseUrl).HasMaxLength(512);
+        b.Property(x => x.CheckResult).HasMaxLength(16);
+        b.Property(x => x.CheckReason).HasMaxLength(300);
         b.HasIndex(x => new { x.TenantId, x.Provider }).IsUnique();
         b.HasOne<Tenancy.Tenant>().WithMany().HasForeignKey(x => x.TenantId).OnDelete(DeleteBehavior.Cascade);
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Keystone.Data;
 using Keystone.Data.Credentials;
 using Keystone.Gateway.Pipeline;
+using Keystone.Gateway.Providers;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -13,7 +14,15 @@ namespace Keystone.Gateway.Credentials;
 /// <param name="Masked">The key masked to its last four characters (<c>…a1b2</c>).</param>
 /// <param name="BaseUrl">Alternative base URL, if any.</param>
 /// <param name="UpdatedUtc">When it was last set.</param>
-public sealed record ProviderCredentialInfo(string Provider, string Masked, string? BaseUrl, DateTime UpdatedUtc);
+/// <param name="CheckedUtc">When it was last tried against its provider; null if never (keys saved before checks existed).</param>
+/// <param name="CheckResult">That check's result code (<see cref="ProviderKeyCheck.Code"/>), or null.</param>
+/// <param name="CheckReason">Why it was rejected or unverified, in words, or null.</param>
+public sealed record ProviderCredentialInfo(string Provider, string Masked, string? BaseUrl, DateTime UpdatedUtc,
+    DateTime? CheckedUtc = null, string? CheckResult = null, string? CheckReason = null)
+{
+    /// <summary>Whether the last check found the key accepted by its provider.</summary>
+    public bool Verified => CheckResult == ProviderKeyCheck.CodeOf(ProviderKeyCheckResult.Accepted);
+}
 
 /// <summary>
 /// BYOK: tenants' own provider keys, encrypted with ASP.NET Core Data Protection. The gateway decrypts a key only
@@ -43,8 +52,13 @@ public sealed class ProviderCredentialStore
         settings.Changed += DropCached;
     }
 
-    /// <summary>Sets (or replaces) the tenant's key for <paramref name="provider"/>.</summary>
-    public async Task<ProviderCredentialInfo> SetAsync(Guid tenantId, string provider, string apiKey, Uri? baseUrl, CancellationToken ct)
+    /// <summary>Sets (or replaces) the tenant's key for <paramref name="provider"/> without trying it (platform-side seeding).</summary>
+    public Task<ProviderCredentialInfo> SetAsync(Guid tenantId, string provider, string apiKey, Uri? baseUrl, CancellationToken ct)
+        => SetAsync(tenantId, provider, apiKey, baseUrl, null, ct);
+
+    /// <summary>Sets (or replaces) the tenant's key for <paramref name="provider"/>, with the check it passed when one was made.</summary>
+    public async Task<ProviderCredentialInfo> SetAsync(Guid tenantId, string provider, string apiKey, Uri? baseUrl, ProviderKeyCheck? check,
+        CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(provider) || provider.Length > 64)
         {
@@ -61,6 +75,9 @@ public sealed class ProviderCredentialStore
         var protectedSecret = _protector.Protect(secret);
         var last4 = secret[^4..];
         var url = baseUrl?.ToString();
+        DateTime? checkedUtc = check is null ? null : now;
+        var checkResult = check?.Code;
+        var checkReason = check?.Reason;
         try
         {
             // One atomic upsert (the same SQL on SQLite and PostgreSQL): concurrent saves for one provider never fail on
@@ -69,10 +86,13 @@ public sealed class ProviderCredentialStore
             {
                 await using var db = _dbFactory.ForTenant(tenantId);
                 await db.Database.ExecuteSqlAsync($"""
-                    INSERT INTO provider_credentials (id, tenant_id, provider, protected_secret, last4, base_url, created_utc, updated_utc)
-                    VALUES ({Guid.CreateVersion7()}, {tenantId}, {provider}, {protectedSecret}, {last4}, {url}, {now}, {now})
+                    INSERT INTO provider_credentials (id, tenant_id, provider, protected_secret, last4, base_url, created_utc, updated_utc,
+                      checked_utc, check_result, check_reason)
+                    VALUES ({Guid.CreateVersion7()}, {tenantId}, {provider}, {protectedSecret}, {last4}, {url}, {now}, {now},
+                      {checkedUtc}, {checkResult}, {checkReason})
                     ON CONFLICT (tenant_id, provider) DO UPDATE SET protected_secret = excluded.protected_secret, last4 = excluded.last4,
-                      base_url = excluded.base_url, updated_utc = excluded.updated_utc
+                      base_url = excluded.base_url, updated_utc = excluded.updated_utc, checked_utc = excluded.checked_utc,
+                      check_result = excluded.check_result, check_reason = excluded.check_reason
                     """, ct);
             });
         }
@@ -83,7 +103,21 @@ public sealed class ProviderCredentialStore
         }
 
         _settings.Invalidate(tenantId);
-        return new ProviderCredentialInfo(provider, "…" + last4, url, now);
+        return new ProviderCredentialInfo(provider, "…" + last4, url, now, checkedUtc, checkResult, checkReason);
+    }
+
+    /// <summary>
+    /// Records a later check ("Test again") of the stored key; false when the key is gone. A key replaced since the
+    /// check began keeps its own result: the update matches the last four characters that were tried.
+    /// </summary>
+    public async Task<ProviderCredentialInfo?> RecordCheckAsync(Guid tenantId, string provider, string last4, ProviderKeyCheck check, CancellationToken ct)
+    {
+        var now = _clock.GetUtcNow().UtcDateTime;
+        await using var db = _dbFactory.ForTenant(tenantId);
+        var n = await db.ProviderCredentials.Where(c => c.TenantId == tenantId && c.Provider == provider && c.Last4 == last4)
+            .ExecuteUpdateAsync(u => u.SetProperty(c => c.CheckedUtc, now).SetProperty(c => c.CheckResult, check.Code)
+                .SetProperty(c => c.CheckReason, check.Reason), ct);
+        return n == 0 ? null : (await ListAsync(tenantId, ct)).FirstOrDefault(c => c.Provider == provider);
     }
 
     public async Task<bool> RemoveAsync(Guid tenantId, string provider, CancellationToken ct)
@@ -99,7 +133,8 @@ public sealed class ProviderCredentialStore
     {
         await using var db = _dbFactory.ForTenant(tenantId);
         return await db.ProviderCredentials.AsNoTracking().Where(c => c.TenantId == tenantId).OrderBy(c => c.Provider)
-            .Select(c => new ProviderCredentialInfo(c.Provider, "…" + c.Last4, c.BaseUrl, c.UpdatedUtc)).ToListAsync(ct);
+            .Select(c => new ProviderCredentialInfo(c.Provider, "…" + c.Last4, c.BaseUrl, c.UpdatedUtc, c.CheckedUtc, c.CheckResult, c.CheckReason))
+            .ToListAsync(ct);
     }
 
     /// <summary>The decrypted credentials for one call, or null when the tenant has no key for the provider.</summary>

@@ -85,6 +85,33 @@ internal static class ProviderHttp
         }
     }
 
+    /// <summary>Longest wait for a key check's answer: an admin is waiting on the page, and an unanswered check still saves the key.</summary>
+    public static readonly TimeSpan KeyCheckTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Sends a key check (an authenticated, side-effect-free GET) and classifies the answer: success accepts, 401/403
+    /// reject, anything else (connection failure, timeout, 429, 5xx, a 404 from a compatible server without a model
+    /// list, a redirect) leaves the key unverified. Only the status line and headers are awaited; the body is not read.
+    /// </summary>
+    public static async Task<ProviderKeyCheck> CheckKeyAsync(HttpClient client, HttpRequestMessage request, string providerName,
+        string apiKey, TimeSpan timeout, TimeProvider time, CancellationToken ct)
+    {
+        try
+        {
+            using var response = await SendAsync(client, request, providerName, apiKey, timeout < KeyCheckTimeout ? timeout : KeyCheckTimeout,
+                stream: true, time, ct);
+            return ProviderKeyCheck.Of(ProviderKeyCheckResult.Accepted, null);
+        }
+        catch (ProviderException ex) when (ex.StatusCode is 401 or 403)
+        {
+            return ProviderKeyCheck.Of(ProviderKeyCheckResult.Rejected, ex.Message);
+        }
+        catch (ProviderException ex)
+        {
+            return ProviderKeyCheck.Of(ProviderKeyCheckResult.Unverified, ex.Message);
+        }
+    }
+
     /// <summary>An upstream error status (or an error event in a stream) as a classified exception.</summary>
     public static ProviderException FromStatus(string providerName, int status, string body, TimeSpan? retryAfter, string? apiKey)
     {

@@ -13,7 +13,7 @@ public static class ProvidersServiceCollectionExtensions
 {
     /// <summary>
     /// Adds <see cref="GatewayProvidersOptions"/> (validated at start-up: a wrong <c>Kind</c> names the setting),
-    /// one named <see cref="HttpClient"/> per provider, <see cref="ProviderRegistry"/>, <see cref="TokenCounter"/>,
+    /// one named <see cref="HttpClient"/> per provider, <see cref="ProviderRegistry"/>, <see cref="ProviderKeyChecker"/>, <see cref="TokenCounter"/>,
     /// <see cref="PriceSeeder"/>, <see cref="PriceBook"/> and the hosted service that seeds and loads prices.
     /// Call it after the database start-up is registered (hosted services start in order; prices need migrations).
     /// </summary>
@@ -58,6 +58,7 @@ public static class ProvidersServiceCollectionExtensions
         }
 
         services.TryAddSingleton<ProviderRegistry>();
+        services.TryAddSingleton<ProviderKeyChecker>();
         services.TryAddSingleton<PriceBook>();
         services.TryAddSingleton<PriceSeeder>();
         services.AddHostedService<PriceTableStartup>();

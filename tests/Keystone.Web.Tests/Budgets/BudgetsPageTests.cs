@@ -30,20 +30,27 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
     public BudgetsPageTests(ApiFixture fixture)
     {
         _fixture = fixture;
-        _scope = fixture.App.Services.CreateAsyncScope();
-        var tenant = _scope.ServiceProvider.GetRequiredService<TenantContext>();
+        _scope = AddPageServices(Services, fixture.App, _pageClock);
+    }
+
+    /// <summary>What the page needs from <paramref name="app"/>, signed in as Initech's admin; the caller disposes the scope.</summary>
+    internal static AsyncServiceScope AddPageServices(IServiceCollection services, Keystone.Testing.KeystoneAppFactory app, TimeProvider pageClock)
+    {
+        var scope = app.Services.CreateAsyncScope();
+        var tenant = scope.ServiceProvider.GetRequiredService<TenantContext>();
         tenant.SetUser(new(new System.Security.Claims.ClaimsIdentity(
         [
             new(System.Security.Claims.ClaimTypes.NameIdentifier, "test-initech-admin"),
             new(System.Security.Claims.ClaimTypes.Role, Keystone.Data.Identity.Roles.TenantAdmin),
             new(KeystoneClaims.TenantId, DemoData.InitechId.ToString()),
         ], "test")));
-        Services.AddSingleton(tenant);
-        Services.AddSingleton(_scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
-        Services.AddSingleton(fixture.App.Services.GetRequiredService<Keystone.Gateway.Budgets.BudgetEvents>());
-        Services.AddSingleton(fixture.App.Services.GetRequiredService<IUnpricedCalls>());
-        Services.AddSingleton<TimeProvider>(_pageClock);
-        Services.AddSingleton(Options.Create(new UsageOptions()));
+        services.AddSingleton(tenant);
+        services.AddSingleton(scope.ServiceProvider.GetRequiredService<BudgetSettingsService>());
+        services.AddSingleton(app.Services.GetRequiredService<Keystone.Gateway.Budgets.BudgetEvents>());
+        services.AddSingleton(app.Services.GetRequiredService<IUnpricedCalls>());
+        services.AddSingleton(pageClock);
+        services.AddSingleton(Options.Create(new UsageOptions()));
+        return scope;
     }
 
     public Task InitializeAsync() => Task.CompletedTask;

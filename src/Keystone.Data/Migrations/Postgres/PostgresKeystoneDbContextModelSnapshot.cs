@@ -1765,6 +1765,20 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("character varying(512)")
                         .HasColumnName("base_url");
 
+                    b.Property<string>("CheckReason")
+                        .HasMaxLength(300)
+                        .HasColumnType("character varying(300)")
+                        .HasColumnName("check_reason");
+
+                    b.Property<string>("CheckResult")
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("check_result");
+
+                    b.Property<DateTime?>("CheckedUtc")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("checked_utc");
+
                     b.Property<DateTime>("CreatedUtc")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_utc");

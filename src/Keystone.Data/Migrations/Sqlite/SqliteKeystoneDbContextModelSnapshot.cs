@@ -1734,6 +1734,20 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("base_url");
 
+                    b.Property<string>("CheckReason")
+                        .HasMaxLength(300)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("check_reason");
+
+                    b.Property<string>("CheckResult")
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("check_result");
+
+                    b.Property<DateTime?>("CheckedUtc")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("checked_utc");
+
                     b.Property<DateTime>("CreatedUtc")
                         .HasColumnType("TEXT")
                         .HasColumnName("created_utc");

@@ -12,7 +12,7 @@ namespace Keystone.Gateway.Providers.Anthropic;
 /// when that prefix is at least the model's minimum cacheable length. Usage counts cache reads and writes into
 /// <see cref="Usage.InputTokens"/> (Anthropic's <c>input_tokens</c> excludes them).
 /// </summary>
-internal sealed class AnthropicProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TokenCounter tokens, TimeProvider time) : IModelProvider
+internal sealed class AnthropicProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TokenCounter tokens, TimeProvider time) : IModelProvider, IProviderKeyProbe
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.anthropic.com/v1/");
     private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
@@ -64,6 +64,16 @@ internal sealed class AnthropicProvider(string name, ProviderOptions options, IH
         ProviderCredentials? credentials, CancellationToken ct)
         => throw new ProviderException($"{name}: Anthropic has no embeddings API; route embedding aliases to an OpenAI-kind or simulated provider.",
             400, isRetryable: false);
+
+    /// <summary><c>GET {base}/models</c> (the base ends in <c>/v1/</c>) with <c>x-api-key</c> and <c>anthropic-version</c>: free, no tokens spent.</summary>
+    public async Task<ProviderKeyCheck> CheckKeyAsync(string apiKey, CancellationToken ct)
+    {
+        var (baseUrl, _) = _endpoint.Target(null);
+        using var message = new HttpRequestMessage(HttpMethod.Get, _endpoint.Url(baseUrl, "models"));
+        message.Headers.TryAddWithoutValidation("anthropic-version", options.AnthropicVersion);
+        message.Headers.TryAddWithoutValidation("x-api-key", apiKey);
+        return await ProviderHttp.CheckKeyAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, time, ct);
+    }
 
     private HttpRequestMessage Build(ProviderChatRequest request, Uri baseUrl, string? apiKey, bool stream)
     {

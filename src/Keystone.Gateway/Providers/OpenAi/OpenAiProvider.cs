@@ -11,7 +11,7 @@ namespace Keystone.Gateway.Providers.OpenAi;
 /// Works against any OpenAI-compatible base URL. Streams use <c>stream_options.include_usage</c> so the last chunk
 /// carries usage, including cached prompt tokens and reasoning tokens.
 /// </summary>
-internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TimeProvider time) : IModelProvider
+internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttpClientFactory httpClients, TimeProvider time) : IModelProvider, IProviderKeyProbe
 {
     private static readonly Uri DefaultBaseUrl = new("https://api.openai.com/v1/");
     private readonly ProviderEndpoint _endpoint = new(name, options, DefaultBaseUrl, httpClients);
@@ -111,6 +111,15 @@ internal sealed class OpenAiProvider(string name, ProviderOptions options, IHttp
         {
             throw new ProviderException($"{name}: the response is not an embeddings list ({ex.Message}).", (int)response.StatusCode, isRetryable: true, inner: ex);
         }
+    }
+
+    /// <summary><c>GET {base}/models</c> with the key as configured (bearer, or the provider's key header): free, and every compatible server has it.</summary>
+    public async Task<ProviderKeyCheck> CheckKeyAsync(string apiKey, CancellationToken ct)
+    {
+        var (baseUrl, _) = _endpoint.Target(null);
+        using var message = new HttpRequestMessage(HttpMethod.Get, _endpoint.Url(baseUrl, "models"));
+        ProviderHttp.AddApiKey(message, options, apiKey);
+        return await ProviderHttp.CheckKeyAsync(_endpoint.Client(), message, name, apiKey, _endpoint.Timeout, time, ct);
     }
 
     private HttpRequestMessage Post(Uri uri, ReadOnlyMemory<byte> body, string? apiKey)

@@ -14,7 +14,7 @@ namespace Keystone.Gateway.Providers.Simulated;
 /// prefix is reported as cached input like OpenAI does, and faults and speed are configurable per provider and per
 /// request (<see cref="SimulatedMarkers"/>).
 /// </summary>
-internal sealed class SimulatedProvider(string name, ProviderOptions options, TokenCounter tokens, TimeProvider time) : IModelProvider
+internal sealed class SimulatedProvider(string name, ProviderOptions options, TokenCounter tokens, TimeProvider time) : IModelProvider, IProviderKeyProbe
 {
     /// <summary>OpenAI caches prompt prefixes in steps of this many tokens past the minimum.</summary>
     internal const int PromptCacheStep = 128;
@@ -25,6 +25,9 @@ internal sealed class SimulatedProvider(string name, ProviderOptions options, To
     private readonly ConcurrentDictionary<ulong, byte> _seenPrefixes = new();
 
     public string Name => name;
+
+    /// <summary>The simulated provider has no accounts: every key is accepted.</summary>
+    public Task<ProviderKeyCheck> CheckKeyAsync(string apiKey, CancellationToken ct) => Task.FromResult(ProviderKeyCheck.Of(ProviderKeyCheckResult.Accepted, null));
 
     public async Task<ProviderChatResponse> CompleteAsync(ProviderChatRequest request, CancellationToken ct)
     {

@@ -16,6 +16,9 @@ internal class BudgetSettingsException(string message, string field) : Exception
     public string Field { get; } = field;
 }
 
+/// <summary>The provider refused the key when it was tried (401/403): it was not saved (the API's 422 <c>provider_key_rejected</c>).</summary>
+internal sealed class ProviderKeyRejectedException(string message) : BudgetSettingsException(message, "apiKey");
+
 /// <summary>The change lost a race with another change to the same cap or key and changed nothing (the API's 409).</summary>
 internal sealed class BudgetSettingsConflictException(string message) : BudgetSettingsException(message, "conflict");
 
@@ -39,6 +42,7 @@ internal sealed class BudgetSettingsService(
     TenantContext tenant,
     IBudgetService budgets,
     ProviderCredentialStore credentials,
+    ProviderKeyChecker keyChecker,
     IOptionsMonitor<GatewayProvidersOptions> providers,
     IOptionsMonitor<GatewayOptions> gateway,
     AuditLog audit)
@@ -176,23 +180,52 @@ internal sealed class BudgetSettingsService(
     /// <summary>The tenant's own provider keys, masked.</summary>
     public Task<IReadOnlyList<ProviderCredentialInfo>> ProviderKeysAsync(CancellationToken ct) => credentials.ListAsync(RequireTenant(), ct);
 
-    /// <summary>Stores (or replaces) the tenant's key for a provider, encrypted; the audit names the provider and the last four characters only.</summary>
+    /// <summary>
+    /// Tries the key against its provider, then stores (or replaces) it, encrypted, with that check's result. A key the
+    /// provider refuses (401/403) is not stored; one that could not be tried (provider down, timeout) is stored
+    /// unverified, so an outage never blocks a rotation (decision 0074). The audit names the provider, the last four
+    /// characters and the result only.
+    /// </summary>
     public async Task<ProviderCredentialInfo> SetProviderKeyAsync(string provider, string? apiKey, CancellationToken ct)
     {
         var tenantId = RequireTenant();
-        var choice = Providers().FirstOrDefault(p => p.Name.Equals(provider, StringComparison.OrdinalIgnoreCase))
-            ?? throw new BudgetSettingsException("Choose one of this platform's providers.", "provider");
+        var choice = Choice(provider);
         var secret = apiKey?.Trim() ?? "";
         if (secret.Length < 8 || secret.Length > MaxProviderKeyLength || secret.Any(char.IsWhiteSpace))
         {
             throw new BudgetSettingsException($"Paste the whole key: 8 to {MaxProviderKeyLength} characters, no spaces.", "apiKey");
         }
 
+        var check = await keyChecker.CheckAsync(choice.Name, secret, ct);
+        if (check.Result == ProviderKeyCheckResult.Rejected)
+        {
+            await audit.WriteAsync("byok.rejected", $"provider:{choice.Name}", tenantId,
+                new { provider = choice.Name, key = "…" + secret[^4..], result = check.Code }, ct);
+            throw new ProviderKeyRejectedException($"{choice.Name} refused this key, so it was not saved ({check.Reason}). Check that it is copied whole and not revoked.");
+        }
+
         ProviderCredentialInfo saved = null!;
-        await Refusals(async () => saved = await credentials.SetAsync(tenantId, choice.Name, secret, null, ct));
-        await audit.WriteAsync("byok.set", $"provider:{choice.Name}", tenantId, new { provider = choice.Name, key = saved.Masked }, ct);
+        await Refusals(async () => saved = await credentials.SetAsync(tenantId, choice.Name, secret, null, check, ct));
+        await audit.WriteAsync("byok.set", $"provider:{choice.Name}", tenantId, new { provider = choice.Name, key = saved.Masked, check = check.Code }, ct);
         return saved;
     }
+
+    /// <summary>Tries the stored key for a provider again ("Test again") and records the result; the key is kept whatever it is.</summary>
+    public async Task<ProviderCredentialInfo> TestProviderKeyAsync(string provider, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        var choice = Choice(provider);
+        var stored = await credentials.GetForCallAsync(tenantId, choice.Name, ct) ?? throw NoKey(choice.Name);
+        var check = await keyChecker.CheckAsync(choice.Name, stored.ApiKey, ct);
+        var info = await credentials.RecordCheckAsync(tenantId, choice.Name, stored.ApiKey[^4..], check, ct) ?? throw NoKey(choice.Name);
+        await audit.WriteAsync("byok.check", $"provider:{choice.Name}", tenantId, new { provider = choice.Name, key = info.Masked, result = check.Code }, ct);
+        return info;
+    }
+
+    private static BudgetSettingsException NoKey(string provider) => new($"You have no key of your own for {provider} (it may have just been removed).", "provider");
+
+    private ProviderChoice Choice(string provider) => Providers().FirstOrDefault(p => p.Name.Equals(provider, StringComparison.OrdinalIgnoreCase))
+        ?? throw new BudgetSettingsException("Choose one of this platform's providers.", "provider");
 
     /// <summary>Removes the tenant's key for a provider: its calls go back to the platform's key (and are charged as such).</summary>
     public async Task<bool> RemoveProviderKeyAsync(string provider, CancellationToken ct)

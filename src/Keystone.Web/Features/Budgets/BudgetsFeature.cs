@@ -35,10 +35,11 @@ internal static class BudgetsFeature
             .Produces<ProviderKeyListDto>();
         admin.MapPut("/provider-keys/{provider}", ProviderKeyEndpoints.PutAsync)
             .WithName("PutProviderKey")
-            .WithSummary("Store (or replace) this tenant's key for a provider: encrypted, answered masked; the next calls to that provider use it")
+            .WithSummary("Try a key against its provider, then store (or replace) it as this tenant's key: encrypted, answered masked with the check's "
+                + "result; refused by the provider (401/403) → 422 provider_key_rejected and nothing stored; provider unreachable → stored with verified: false")
             .Accepts<ProviderKeyInputDoc>("application/json")
             .Produces<ProviderKeyDto>()
-            .WithErrors(400, 409, 413, 415);
+            .WithErrors(400, 409, 413, 415, 422);
         admin.MapDelete("/provider-keys/{provider}", ProviderKeyEndpoints.DeleteAsync)
             .WithName("DeleteProviderKey")
             .WithSummary("Remove this tenant's key for a provider: its calls use the platform's key again")

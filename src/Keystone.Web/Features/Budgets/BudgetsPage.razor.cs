@@ -1,5 +1,6 @@
 using Keystone.Gateway;
 using Keystone.Gateway.Credentials;
+using Keystone.Gateway.Providers;
 using Keystone.Web.Components.Shared;
 using Microsoft.AspNetCore.Components;
 using MudBlazor;
@@ -31,6 +32,7 @@ public sealed partial class BudgetsPage
     private string? _provider;
     private string? _providerKey;
     private string? _byokError;
+    private string? _byokWarning;
 
     [Inject] private ISnackbar Snackbar { get; set; } = default!;
 
@@ -123,10 +125,45 @@ public sealed partial class BudgetsPage
 
     private Task SetProviderKeyAsync() => RunAsync(async () =>
     {
-        var saved = await Budgets.SetProviderKeyAsync(_provider ?? "", _providerKey, _cts.Token);
+        ProviderCredentialInfo saved;
+        try
+        {
+            saved = await Budgets.SetProviderKeyAsync(_provider ?? "", _providerKey, _cts.Token);
+        }
+        catch (ProviderKeyRejectedException)
+        {
+            // A refused key may still be a real (revoked) secret: it leaves the page's state as a saved one does.
+            _providerKey = null;
+            throw;
+        }
+
         // The secret leaves the page's state at once: it is never shown again, only its last four characters.
         _providerKey = null;
-        Snackbar.Add($"Your {saved.Provider} key ({saved.Masked}) is saved; the next calls to {saved.Provider} use it.", Severity.Success);
+        if (saved.Verified)
+        {
+            Snackbar.Add($"{saved.Provider} accepted your key ({saved.Masked}); it is saved and the next calls to {saved.Provider} use it.", Severity.Success);
+        }
+        else
+        {
+            // Saved anyway: a provider outage must not stop a rotation, but the admin should know nothing vouched for the key.
+            _byokWarning = $"Your {saved.Provider} key ({saved.Masked}) is saved, but it could not be verified: {saved.CheckReason} "
+                + "The next calls to it will use it; use Test again once the provider answers.";
+        }
+    }, e => _byokError = e);
+
+    private Task TestProviderKeyAsync(string provider) => RunAsync(async () =>
+    {
+        var tested = await Budgets.TestProviderKeyAsync(provider, _cts.Token);
+        if (tested.Verified)
+        {
+            Snackbar.Add($"{tested.Provider} accepted your key ({tested.Masked}).", Severity.Success);
+        }
+        else
+        {
+            _byokWarning = tested.CheckResult == ProviderKeyCheck.CodeOf(ProviderKeyCheckResult.Rejected)
+                ? $"{tested.Provider} refused your key ({tested.Masked}): {tested.CheckReason} Calls to {tested.Provider} fail until you replace or remove it."
+                : $"Your {tested.Provider} key ({tested.Masked}) could not be verified: {tested.CheckReason}";
+        }
     }, e => _byokError = e);
 
     private Task RemoveProviderKeyAsync(string provider) => RunAsync(async () =>
@@ -139,7 +176,7 @@ public sealed partial class BudgetsPage
     private async Task RunAsync(Func<Task> change, Action<string?> error)
     {
         _busy = true;
-        _capError = _policyError = _byokError = null;
+        _capError = _policyError = _byokError = _byokWarning = null;
         try
         {
             await change();
@@ -154,6 +191,14 @@ public sealed partial class BudgetsPage
             _busy = false;
         }
     }
+
+    private static Color CheckColor(string? result) => result switch
+    {
+        "accepted" => Color.Success,
+        "rejected" => Color.Error,
+        null => Color.Default,
+        _ => Color.Warning,
+    };
 
     private static Color UsedColor(BudgetCapStatus c) => c.UsedFraction >= 1 ? Color.Error : c.UsedFraction >= 0.8 ? Color.Warning : Color.Primary;
 

@@ -1,10 +1,18 @@
 using System.Text.Json;
+using Keystone.Gateway.Credentials;
 using Keystone.Web.Platform.Http;
 
 namespace Keystone.Web.Features.Budgets;
 
-/// <summary>One of the tenant's own provider keys, masked: <c>/api/v1/provider-keys</c> never returns a secret.</summary>
-internal sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc);
+/// <summary>
+/// One of the tenant's own provider keys, masked: <c>/api/v1/provider-keys</c> never returns a secret. <c>Check</c> is the
+/// last try against the provider (<c>accepted</c>, <c>rejected</c> or <c>unverified</c>; null for keys saved before
+/// checks), <c>Verified</c> whether it was accepted, <c>Reason</c> why not.
+/// </summary>
+internal sealed record ProviderKeyDto(string Provider, string Key, DateTime UpdatedUtc, bool Verified, string? Check, string? Reason, DateTime? CheckedUtc)
+{
+    public static ProviderKeyDto Of(ProviderCredentialInfo k) => new(k.Provider, k.Masked, k.UpdatedUtc, k.Verified, k.CheckResult, k.CheckReason, k.CheckedUtc);
+}
 
 /// <summary><c>GET /api/v1/provider-keys</c>.</summary>
 internal sealed record ProviderKeyListDto(IReadOnlyList<ProviderKeyDto> Keys, IReadOnlyList<string> Providers);
@@ -19,11 +27,14 @@ internal sealed record ProviderKeyInputDoc(string ApiKey);
 /// </summary>
 internal static class ProviderKeyEndpoints
 {
+    /// <summary>The 422's code when the provider refused the key (401/403) and it was not stored.</summary>
+    public const string ProviderKeyRejectedCode = "provider_key_rejected";
+
     public static async Task<IResult> ListAsync(HttpContext http, BudgetSettingsService budgets)
     {
         var keys = await budgets.ProviderKeysAsync(http.RequestAborted);
         return TypedResults.Ok(new ProviderKeyListDto(
-            keys.Select(k => new ProviderKeyDto(k.Provider, k.Masked, k.UpdatedUtc)).ToList(),
+            keys.Select(ProviderKeyDto.Of).ToList(),
             budgets.Providers().Select(p => p.Name).ToList()));
     }
 
@@ -33,7 +44,11 @@ internal static class ProviderKeyEndpoints
         try
         {
             var saved = await budgets.SetProviderKeyAsync(provider, apiKey, http.RequestAborted);
-            return TypedResults.Ok(new ProviderKeyDto(saved.Provider, saved.Masked, saved.UpdatedUtc));
+            return TypedResults.Ok(ProviderKeyDto.Of(saved));
+        }
+        catch (ProviderKeyRejectedException ex)
+        {
+            throw ApiException.Unprocessable(ProviderKeyRejectedCode, ex.Field, ex.Message);
         }
         catch (BudgetSettingsConflictException ex)
         {
