@@ -99,6 +99,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         ["DELETE /api/v1/cache-settings/{**feature}"] = t => t.DeleteCacheSettingsAsync(),
         ["PUT /api/v1/provider-keys/{provider}"] = t => t.PutProviderKeyAsync(),
         ["DELETE /api/v1/provider-keys/{provider}"] = t => t.DeleteProviderKeyAsync(),
+        ["POST /api/v1/provider-keys/{provider}/test"] = t => t.TestProviderKeyAsync(),
         ["POST /api/v1/feedback"] = t => t.PostFeedbackAsync(),
         ["POST /api/v1/approvals/{id:guid}/approve"] = t => t.DecideApprovalAsync("approve"),
         ["POST /api/v1/approvals/{id:guid}/reject"] = t => t.DecideApprovalAsync("reject"),
@@ -403,6 +404,36 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.Equal($"sk-conc-{run}-{winner:0000}", stored.ApiKey);
         Assert.Equal(HttpStatusCode.OK, answers[winner].Status);
         Assert.Equal($"…{winner:0000}", answers[winner].Body.GetProperty("key").GetString());
+        Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync("/api/v1/provider-keys/sim")).StatusCode);
+    }
+
+    /// <summary>Thirty "test again" at once on one stored key: thirty 200s that agree with the stored check; the key is kept.</summary>
+    private async Task TestProviderKeyAsync()
+    {
+        var admin = fixture.Client();
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync("/api/v1/provider-keys/sim", Json("""{"apiKey":"sk-conc-test-4567"}"""))).StatusCode);
+        DateTime savedCheck;
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            savedCheck = (await db.ProviderCredentials.SingleAsync(c => c.TenantId == DemoData.AcmeId && c.Provider == "sim")).CheckedUtc!.Value;
+        }
+
+        var answers = await AllAtOnceAsync(_ => admin.PostAsync("/api/v1/provider-keys/sim/test", null));
+
+        Assert.All(answers, a => Assert.True(a.Status == HttpStatusCode.OK, $"{(int)a.Status}: {a.Text}"));
+        Assert.All(answers, a => Assert.Equal("accepted", a.Body.GetProperty("check").GetString()));
+        Assert.All(answers, a => Assert.Equal("…4567", a.Body.GetProperty("key").GetString()));
+        await using (var db = fixture.App.CreateSystemDb())
+        {
+            var row = await db.ProviderCredentials.SingleAsync(c => c.TenantId == DemoData.AcmeId && c.Provider == "sim");
+            Assert.Equal("accepted", row.CheckResult);
+            Assert.True(row.CheckedUtc >= savedCheck);
+            Assert.Equal(Writers, await db.AuditLog.CountAsync(a => a.Action == "byok.check" && a.TenantId == DemoData.AcmeId && a.Target == "provider:sim"
+                && a.MetadataJson!.Contains("4567")));
+        }
+
+        var stored = await fixture.App.Services.GetRequiredService<ProviderCredentialStore>().GetForCallAsync(DemoData.AcmeId, "sim", CancellationToken.None);
+        Assert.Equal("sk-conc-test-4567", stored?.ApiKey);
         Assert.Equal(HttpStatusCode.NoContent, (await admin.DeleteAsync("/api/v1/provider-keys/sim")).StatusCode);
     }
 

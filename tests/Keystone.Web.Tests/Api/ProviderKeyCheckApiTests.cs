@@ -83,4 +83,46 @@ public sealed class ProviderKeyCheckApiTests(ProviderKeyCheckFixture fixture) : 
         var stored = await fixture.Api.App.Services.GetRequiredService<ProviderCredentialStore>().GetForCallAsync(DemoData.InitechId, "down", CancellationToken.None);
         Assert.Equal(secret, stored?.ApiKey);
     }
+    [Fact]
+    public async Task Test_KeyRevokedAtTheProviderSinceItWasSaved_Answers200RejectedKeepsTheKeyAndAuditsTheCheck()
+    {
+        const string secret = "sk-umbrella-later-revoked-0123456789";
+        var admin = await AdminOfAsync(DemoData.UmbrellaId);
+        fixture.Up.Enqueue(MockReply.Json(200, """{"object":"list","data":[]}"""));
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync("/api/v1/provider-keys/up", Json($$"""{"apiKey":"{{secret}}"}"""))).StatusCode);
+        fixture.Up.Enqueue(MockReply.Json(401, """{"error":{"message":"This key was revoked","type":"invalid_request_error","code":"invalid_api_key"}}"""));
+
+        var test = await admin.PostAsync("/api/v1/provider-keys/up/test", null);
+        var text = await test.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.OK, test.StatusCode);
+        using var body = JsonDocument.Parse(text);
+        Assert.False(body.RootElement.GetProperty("verified").GetBoolean());
+        Assert.Equal("rejected", body.RootElement.GetProperty("check").GetString());
+        Assert.Contains("This key was revoked", body.RootElement.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
+        Assert.Equal("Bearer " + secret, fixture.Up.LastRequest.Headers["authorization"]);
+        var stored = await fixture.Api.App.Services.GetRequiredService<ProviderCredentialStore>().GetForCallAsync(DemoData.UmbrellaId, "up", CancellationToken.None);
+        Assert.Equal(secret, stored?.ApiKey);
+        await using var db = fixture.Api.App.CreateSystemDb();
+        Assert.Equal("rejected", (await db.ProviderCredentials.SingleAsync(c => c.TenantId == DemoData.UmbrellaId && c.Provider == "up")).CheckResult);
+        Assert.Contains(await db.AuditLog.Where(a => a.TenantId == DemoData.UmbrellaId && a.Target == "provider:up").Select(a => a.Action).ToListAsync(),
+            a => a == "byok.check");
+    }
+
+    [Theory]
+    [InlineData("down", HttpStatusCode.NotFound, "not_found")]
+    [InlineData("no-such-provider", HttpStatusCode.BadRequest, "invalid_request_error")]
+    public async Task Test_NoKeyOfItsOwnOrAnUnknownProvider_IsAClearErrorAndTriesNothing(string provider, HttpStatusCode status, string code)
+    {
+        var admin = await AdminOfAsync(DemoData.GlobexId);
+        var before = fixture.Up.Requests.Count;
+
+        var test = await admin.PostAsync($"/api/v1/provider-keys/{provider}/test", null);
+
+        Assert.Equal(status, test.StatusCode);
+        using var error = JsonDocument.Parse(await test.Content.ReadAsStringAsync());
+        Assert.Equal(code, error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Equal(before, fixture.Up.Requests.Count);
+    }
 }

@@ -22,6 +22,9 @@ internal sealed class ProviderKeyRejectedException(string message) : BudgetSetti
 /// <summary>The change lost a race with another change to the same cap or key and changed nothing (the API's 409).</summary>
 internal sealed class BudgetSettingsConflictException(string message) : BudgetSettingsException(message, "conflict");
 
+/// <summary>The tenant has no key of its own for the provider (never saved, or just removed): the API's 404.</summary>
+internal sealed class ProviderKeyMissingException(string message) : BudgetSettingsException(message, "provider");
+
 /// <summary>A cap as the page lists it: the gateway's status plus what it applies to, in words.</summary>
 internal sealed record BudgetCapListing(BudgetCapStatus Cap, string AppliesTo);
 
@@ -222,7 +225,7 @@ internal sealed class BudgetSettingsService(
         return info;
     }
 
-    private static BudgetSettingsException NoKey(string provider) => new($"You have no key of your own for {provider} (it may have just been removed).", "provider");
+    private static ProviderKeyMissingException NoKey(string provider) => new($"You have no key of your own for {provider} (it may have just been removed).");
 
     private ProviderChoice Choice(string provider) => Providers().FirstOrDefault(p => p.Name.Equals(provider, StringComparison.OrdinalIgnoreCase))
         ?? throw new BudgetSettingsException("Choose one of this platform's providers.", "provider");

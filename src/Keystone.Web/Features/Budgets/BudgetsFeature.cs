@@ -40,6 +40,12 @@ internal static class BudgetsFeature
             .Accepts<ProviderKeyInputDoc>("application/json")
             .Produces<ProviderKeyDto>()
             .WithErrors(400, 409, 413, 415, 422);
+        admin.MapPost("/provider-keys/{provider}/test", ProviderKeyEndpoints.TestAsync)
+            .WithName("TestProviderKey")
+            .WithSummary("Try this tenant's stored key for a provider again and record the result (accepted, rejected or unverified); "
+                + "the key is kept whatever the answer")
+            .Produces<ProviderKeyDto>()
+            .WithErrors(400, 404);
         admin.MapDelete("/provider-keys/{provider}", ProviderKeyEndpoints.DeleteAsync)
             .WithName("DeleteProviderKey")
             .WithSummary("Remove this tenant's key for a provider: its calls use the platform's key again")

@@ -60,6 +60,26 @@ internal static class ProviderKeyEndpoints
         }
     }
 
+    /// <summary>
+    /// <c>POST /api/v1/provider-keys/{provider}/test</c>: the page's "Test again" — tries the stored key against its provider
+    /// and records the result; the key is kept whatever the answer (a rejected key stays until it is replaced or removed).
+    /// </summary>
+    public static async Task<IResult> TestAsync(HttpContext http, string provider, BudgetSettingsService budgets)
+    {
+        try
+        {
+            return TypedResults.Ok(ProviderKeyDto.Of(await budgets.TestProviderKeyAsync(provider, http.RequestAborted)));
+        }
+        catch (ProviderKeyMissingException ex)
+        {
+            throw ApiException.NotFound(ex.Message);
+        }
+        catch (BudgetSettingsException ex)
+        {
+            throw ApiException.Invalid(ex.Field, ex.Message);
+        }
+    }
+
     public static async Task<IResult> DeleteAsync(HttpContext http, string provider, BudgetSettingsService budgets)
         => await budgets.RemoveProviderKeyAsync(provider, http.RequestAborted)
             ? TypedResults.NoContent()
