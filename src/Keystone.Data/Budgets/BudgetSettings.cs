@@ -1,6 +1,6 @@
 namespace Keystone.Data.Budgets;
 
-/// <summary>A tenant's budget behaviour: soft thresholds and the action at 100 %.</summary>
+/// <summary>A tenant's budget behaviour: soft thresholds, the action at 100 % and the per-user request rate.</summary>
 public sealed class BudgetSettings : ITenantOwned
 {
     public Guid TenantId { get; set; }
@@ -10,6 +10,12 @@ public sealed class BudgetSettings : ITenantOwned
 
     /// <summary><c>block</c> or <c>degrade</c>.</summary>
     public string ActionAtLimit { get; set; } = "block";
+
+    /// <summary>
+    /// Requests per minute each user (console user or end user) of the tenant may make through the gateway; null means
+    /// the platform's <c>Gateway:UserRequestsPerMinute</c>.
+    /// </summary>
+    public int? UserRequestsPerMinute { get; set; }
 
     public DateTime UpdatedUtc { get; set; }
 }

@@ -61,11 +61,28 @@ public sealed record BudgetCapStatus(
 /// <param name="ActionAtLimit">Block or degrade.</param>
 /// <param name="FitModel">The model the caps' "what still fits" is priced on (the tenant's latest answered call, else the
 /// dearest chat model in the price table); null when nothing is priced.</param>
+/// <param name="UserRequestsPerMinute">The tenant's own limit of requests per minute per user; null when the platform's
+/// <c>Gateway:UserRequestsPerMinute</c> applies.</param>
 public sealed record TenantBudget(
     IReadOnlyList<BudgetCapStatus> Caps,
     IReadOnlyList<int> SoftThresholdsPercent,
     BudgetAction ActionAtLimit,
-    string? FitModel = null);
+    string? FitModel = null,
+    int? UserRequestsPerMinute = null);
+
+/// <summary>
+/// A change to the tenant's per-user request rate. A wrapper, so "not changed" (no change given) and "back to the
+/// platform's default" (<paramref name="RequestsPerMinute"/> null) stay two different things.
+/// </summary>
+/// <param name="RequestsPerMinute">From <see cref="Min"/> to <see cref="Max"/>, or null for the platform's default.</param>
+public sealed record UserRateChange(int? RequestsPerMinute)
+{
+    /// <summary>The lowest limit a tenant may set.</summary>
+    public const int Min = 1;
+
+    /// <summary>The highest limit a tenant may set.</summary>
+    public const int Max = 1_000_000;
+}
 
 /// <summary>
 /// Reads and sets a tenant's caps (the settings pages and <c>/api/v1/budgets</c> use it). Reservation and
@@ -77,7 +94,14 @@ public interface IBudgetService
 
     /// <summary>Replaces the caps named (same scope, key and period) and leaves the others; thresholds and action replace when given.</summary>
     Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,
-        BudgetAction? actionAtLimit, CancellationToken ct);
+        BudgetAction? actionAtLimit, CancellationToken ct) => SetAsync(tenantId, caps, softThresholdsPercent, actionAtLimit, null, ct);
+
+    /// <summary>
+    /// As the other overload, and the per-user request rate replaces when <paramref name="userRequestsPerMinute"/> is
+    /// given; all in one transaction, so a <c>PUT</c> is stored whole or not at all.
+    /// </summary>
+    Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,
+        BudgetAction? actionAtLimit, UserRateChange? userRequestsPerMinute, CancellationToken ct);
 
     /// <summary>Deletes one cap; false when the tenant had no such cap (another removal may have taken it first).</summary>
     Task<bool> RemoveAsync(Guid tenantId, BudgetScope scope, string? key, BudgetPeriod period, CancellationToken ct);

@@ -46,7 +46,7 @@ internal sealed class BudgetService(
 
         return new TenantBudget(statuses,
             s is null ? options.CurrentValue.DefaultSoftThresholdsPercent : BudgetText.ParseThresholds(s.SoftThresholdsPercent),
-            s is null ? BudgetAction.Block : BudgetText.ParseAction(s.ActionAtLimit), fitModel);
+            s is null ? BudgetAction.Block : BudgetText.ParseAction(s.ActionAtLimit), fitModel, s?.UserRequestsPerMinute);
     }
 
     /// <summary>
@@ -88,9 +88,9 @@ internal sealed class BudgetService(
     }
 
     public async Task<TenantBudget> SetAsync(Guid tenantId, IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? softThresholdsPercent,
-        BudgetAction? actionAtLimit, CancellationToken ct)
+        BudgetAction? actionAtLimit, UserRateChange? userRequestsPerMinute, CancellationToken ct)
     {
-        Validate(caps, softThresholdsPercent);
+        Validate(caps, softThresholdsPercent, userRequestsPerMinute);
         // One row per scope + key + period: a PUT naming the same cap twice keeps its last limit, as a replace would.
         var rows = caps.Select(c => (Scope: BudgetText.Of(c.Scope), Key: c.Scope == BudgetScope.Tenant ? "" : c.Key!.Trim(),
                 Period: BudgetText.Of(c.Period), c.LimitMicros))
@@ -106,7 +106,7 @@ internal sealed class BudgetService(
             // all in one transaction: concurrent PUTs never fail on the unique index (the read-then-insert race of issue
             // 20, item 6) and the stored caps are those of one PUT, the last to commit. A deadlock or lock timeout that
             // remains after the retries is answered as a conflict (409), never as a server error.
-            await WriteConflicts.RetryAsync(() => UpsertAsync(tenantId, rows, thresholds, action, ct));
+            await WriteConflicts.RetryAsync(() => UpsertAsync(tenantId, rows, thresholds, action, userRequestsPerMinute, ct));
         }
         catch (Exception ex) when (WriteConflicts.IsConflict(ex))
         {
@@ -119,7 +119,7 @@ internal sealed class BudgetService(
     }
 
     private async Task UpsertAsync(Guid tenantId, List<(string Scope, string Key, string Period, long LimitMicros)> caps, string? thresholds,
-        string? action, CancellationToken ct)
+        string? action, UserRateChange? userRate, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         await using var db = dbFactory.ForTenant(tenantId);
@@ -143,6 +143,20 @@ internal sealed class BudgetService(
                 ON CONFLICT (tenant_id) DO UPDATE SET
                   soft_thresholds_percent = COALESCE({thresholds}, budget_settings.soft_thresholds_percent),
                   action_at_limit = COALESCE({action}, budget_settings.action_at_limit),
+                  updated_utc = excluded.updated_utc
+                """, ct);
+        }
+
+        if (userRate is not null)
+        {
+            // Its own statement: null is a value to store here (back to the platform's default), not "keep", so the
+            // COALESCE of the statement above cannot carry it.
+            await db.Database.ExecuteSqlAsync($"""
+                INSERT INTO budget_settings (tenant_id, soft_thresholds_percent, action_at_limit, user_requests_per_minute, updated_utc)
+                VALUES ({tenantId}, {BudgetText.FormatThresholds(options.CurrentValue.DefaultSoftThresholdsPercent)}, {BudgetText.Of(BudgetAction.Block)},
+                  {userRate.RequestsPerMinute}, {now})
+                ON CONFLICT (tenant_id) DO UPDATE SET
+                  user_requests_per_minute = excluded.user_requests_per_minute,
                   updated_utc = excluded.updated_utc
                 """, ct);
         }
@@ -179,8 +193,14 @@ internal sealed class BudgetService(
             .ToList();
     }
 
-    private static void Validate(IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? thresholds)
+    private static void Validate(IReadOnlyList<BudgetCapInput> caps, IReadOnlyList<int>? thresholds, UserRateChange? userRate)
     {
+        if (userRate?.RequestsPerMinute is < UserRateChange.Min or > UserRateChange.Max)
+        {
+            throw Invalid($"userRequestsPerMinute must be from {UserRateChange.Min} to {UserRateChange.Max}, or null for the platform's default.",
+                "userRequestsPerMinute");
+        }
+
         for (var i = 0; i < caps.Count; i++)
         {
             var c = caps[i];

@@ -40,7 +40,8 @@ internal sealed partial class CallAdmission(
 
         if ((s.Context.UserId ?? s.Context.EndUser) is { } user)
         {
-            var limit = o.UserRequestsPerMinute;
+            // The tenant's own limit (set on the budgets page or PUT /api/v1/budgets), else the platform's.
+            var limit = s.Snapshot!.UserRequestsPerMinute ?? o.UserRequestsPerMinute;
             if (!rateLimiter.TryAcquire($"u:{tenant:N}:{user}", limit, out var state))
             {
                 throw RateLimited($"The limit of {limit} requests per minute for user '{user}' is reached.", state.Reset);

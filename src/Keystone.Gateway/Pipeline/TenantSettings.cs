@@ -20,7 +20,8 @@ internal sealed record TenantSnapshot(
     BudgetAction ActionAtLimit,
     int? PlanRequestsPerMinute,
     IReadOnlyDictionary<Guid, int?> ApiKeyRequestsPerMinute,
-    IReadOnlyDictionary<string, FeatureOptions> FeatureCache);
+    IReadOnlyDictionary<string, FeatureOptions> FeatureCache,
+    int? UserRequestsPerMinute);
 
 /// <summary>
 /// Caches each tenant's settings for <see cref="GatewayOptions.SettingsCacheTtl"/> so the hot path reads no
@@ -167,6 +168,8 @@ internal sealed class TenantSettings : ITenantSettingsCache
                 CacheAtTemperatureZero = f.CacheAtTemperatureZero,
                 SemanticCache = f.SemanticCache,
                 SemanticThreshold = f.SemanticThreshold,
-            }).First(), StringComparer.OrdinalIgnoreCase));
+            }).First(), StringComparer.OrdinalIgnoreCase),
+            // From the budget settings row already read above: the hot path gains no query.
+            settings?.UserRequestsPerMinute);
     }
 }

@@ -1123,6 +1123,10 @@ namespace Keystone.Data.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("updated_utc");
 
+                    b.Property<int?>("UserRequestsPerMinute")
+                        .HasColumnType("integer")
+                        .HasColumnName("user_requests_per_minute");
+
                     b.HasKey("TenantId")
                         .HasName("pk_budget_settings");
 

@@ -1111,6 +1111,10 @@ namespace Keystone.Data.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("updated_utc");
 
+                    b.Property<int?>("UserRequestsPerMinute")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("user_requests_per_minute");
+
                     b.HasKey("TenantId")
                         .HasName("pk_budget_settings");
 
