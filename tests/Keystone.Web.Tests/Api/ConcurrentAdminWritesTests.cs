@@ -283,7 +283,7 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         var answers = await AllAtOnceAsync(i => admin.PutAsync("/api/v1/budgets", Json($$"""
             {"caps":[{"scope":"feature","key":"conc-{{run}}-a","period":"day","limitMicros":{{10_000 + i}}},
                      {"scope":"user","key":"conc-{{run}}-u","period":"month","limitMicros":{{20_000 + i}}}],
-             "softThresholdsPercent":[{{50 + i}}],"actionAtLimit":"block"}
+             "softThresholdsPercent":[{{50 + i}}],"actionAtLimit":"block","userRequestsPerMinute":{{10_000 + i}}}
             """)));
 
         Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.OK || IsConflict(a), $"{(int)a.Status}: {a.Text}"));
@@ -299,6 +299,9 @@ public abstract class ConcurrentAdminWritesTests(WritesAppFixture fixture, ITest
         Assert.Contains(winner, ok);
         Assert.Equal(20_000 + winner, user);
         Assert.Equal(50 + winner, threshold);
+        Assert.Equal(10_000 + winner, stored.GetProperty("userRequestsPerMinute").GetInt32());
+        // Back to the platform's limit for Acme's other callers in this fixture.
+        Assert.Equal(HttpStatusCode.OK, (await admin.PutAsync("/api/v1/budgets", Json("""{"userRequestsPerMinute":null}"""))).StatusCode);
     }
 
     private async Task PutCacheSettingsAsync()

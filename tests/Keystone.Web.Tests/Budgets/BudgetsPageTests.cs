@@ -263,4 +263,38 @@ public sealed class BudgetsPageTests : KeystoneComponentTest, IClassFixture<ApiF
             System.Text.RegularExpressions.Regex.Replace(page.Find("[data-test=unpriced-calls]").TextContent, @"\s+", " "), StringComparison.Ordinal), Wait);
         Assert.Contains("$0.005", page.Find("[data-test=unpriced-calls]").TextContent, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task SetUserRate_ShowsWhatAppliesAndWhereFromSavesAuditsRefusesOutOfBoundsAndClearsBack()
+    {
+        var page = RenderPage();
+        Assert.Contains("600 requests a minute: the platform's default", Text(page, "user-rate-now"), StringComparison.Ordinal);
+
+        page.Find("[data-test=user-rate]").Change("120");
+        page.Find("[data-test=user-rate-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("120 requests a minute: this tenant's own limit", Text(page, "user-rate-now"), StringComparison.Ordinal), Wait);
+        Assert.Equal(120, (await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).UserRequestsPerMinute);
+        await using (var db = _fixture.App.CreateSystemDb())
+        {
+            Assert.True(await db.AuditLog.AnyAsync(a => a.Action == "budgets.user_rate" && a.TenantId == DemoData.InitechId && a.MetadataJson!.Contains("120")));
+        }
+
+        foreach (var bad in new[] { "0", "2000000" })
+        {
+            page.Find("[data-test=user-rate]").Change(bad);
+            page.Find("[data-test=user-rate-save]").Click();
+            page.WaitForAssertion(() => Assert.Contains("from 1 to 1,000,000 requests a minute", page.Find("[data-test=user-rate-error]").TextContent, StringComparison.Ordinal), Wait);
+            Assert.Equal(120, (await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).UserRequestsPerMinute);
+        }
+
+        page.Find("[data-test=user-rate]").Change("");
+        page.Find("[data-test=user-rate-save]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("600 requests a minute: the platform's default", Text(page, "user-rate-now"), StringComparison.Ordinal), Wait);
+        Assert.Null((await BudgetService.GetAsync(DemoData.InitechId, CancellationToken.None)).UserRequestsPerMinute);
+    }
+
+    private static string Text(IRenderedComponent<BudgetsPage> page, string test)
+        => System.Text.RegularExpressions.Regex.Replace(page.Find($"[data-test={test}]").TextContent, @"\s+", " ");
 }

@@ -4,7 +4,9 @@ using Keystone.Data.Audit;
 using Keystone.Gateway;
 using Keystone.Web.Platform;
 using Keystone.Web.Platform.Http;
+using Keystone.Gateway.Pipeline;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace Keystone.Web.Features.Budgets;
 
@@ -13,30 +15,35 @@ namespace Keystone.Web.Features.Budgets;
 /// <summary>One cap of <c>/api/v1/budgets</c>.</summary>
 internal sealed record BudgetCapDto(string Scope, string? Key, string Period, long LimitMicros, long? SpentMicros, long? ReservedMicros, DateTime? ResetsAtUtc);
 
-/// <summary><c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters are ignored).</summary>
-internal sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit);
+/// <summary>
+/// <c>GET</c> / <c>PUT /api/v1/budgets</c> (on <c>PUT</c>, the counters and <see cref="EffectiveUserRequestsPerMinute"/> are
+/// ignored). <see cref="UserRequestsPerMinute"/> is the tenant's own per-user request rate, null for the platform's;
+/// <see cref="EffectiveUserRequestsPerMinute"/> is the one that applies now, whichever it is.
+/// </summary>
+internal sealed record BudgetDto(IReadOnlyList<BudgetCapDto> Caps, IReadOnlyList<int> SoftThresholdsPercent, string ActionAtLimit,
+    int? UserRequestsPerMinute, int EffectiveUserRequestsPerMinute);
 
 /// <summary>
-/// <c>/api/v1/budgets</c>: the tenant's caps, soft thresholds and action at limit through an <c>admin</c> key. The
+/// <c>/api/v1/budgets</c>: the tenant's caps, soft thresholds, action at limit and per-user request rate through an <c>admin</c> key. The
 /// gateway's <see cref="IBudgetService"/> does the work (the caps themselves live there); setting them is audited with
 /// the acting key as the actor.
 /// </summary>
 internal static class BudgetEndpoints
 {
-    public static async Task<IResult> GetAsync(HttpContext http, IBudgetService budgets)
+    public static async Task<IResult> GetAsync(HttpContext http, IBudgetService budgets, IOptionsMonitor<GatewayOptions> gateway)
     {
         var key = ApiKeyContext.KeyOf(http)!;
-        return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted)));
+        return TypedResults.Ok(ToDto(await budgets.GetAsync(key.TenantId, http.RequestAborted), gateway.CurrentValue));
     }
 
     public static async Task<IResult> PutAsync(HttpContext http, ApiRequestBody body, IBudgetService budgets, AuditLog audit,
-        KeystoneDbFactory dbFactory)
+        KeystoneDbFactory dbFactory, IOptionsMonitor<GatewayOptions> gateway)
     {
         var key = ApiKeyContext.KeyOf(http)!;
         var ct = http.RequestAborted;
-        var (caps, thresholds, action) = await body.ReadAsync(http.Request, Parse, ct);
+        var (caps, thresholds, action, userRate) = await body.ReadAsync(http.Request, Parse, ct);
         await RequireOwnKeysAsync(dbFactory, key.TenantId, caps, ct);
-        var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, ct);
+        var result = await budgets.SetAsync(key.TenantId, caps, thresholds, action, userRate, ct);
         await audit.WriteAsync(new AuditEntry
         {
             ActorType = "api_key", ActorId = key.KeyId.ToString(), ActorName = $"{key.Name} ({key.Prefix}…)", TenantId = key.TenantId,
@@ -45,9 +52,11 @@ internal static class BudgetEndpoints
             {
                 caps = caps.Select(c => new { scope = BudgetScopeText(c.Scope), c.Key, period = Lower(c.Period), c.LimitMicros }),
                 softThresholdsPercent = thresholds, actionAtLimit = action is null ? null : Lower(action.Value),
+                // Only when the PUT named it: null here would read as "back to the platform's default".
+                userRequestsPerMinute = userRate is null ? null : new { value = userRate.RequestsPerMinute },
             }),
         }, ct);
-        return TypedResults.Ok(ToDto(result));
+        return TypedResults.Ok(ToDto(result, gateway.CurrentValue));
     }
 
     /// <summary>
@@ -70,7 +79,7 @@ internal static class BudgetEndpoints
         }
     }
 
-    internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action) Parse(JsonElement root)
+    internal static (List<BudgetCapInput> Caps, List<int>? Thresholds, BudgetAction? Action, UserRateChange? UserRate) Parse(JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -123,12 +132,32 @@ internal static class BudgetEndpoints
             "degrade" => BudgetAction.Degrade,
             _ => throw ApiException.Invalid("actionAtLimit", "actionAtLimit must be block or degrade."),
         };
-        return (caps, thresholds, action);
+        return (caps, thresholds, action, UserRate(root));
     }
 
-    private static BudgetDto ToDto(TenantBudget budget) => new(
+    /// <summary>Absent: unchanged; <c>null</c>: back to the platform's default; else an integer within the bounds.</summary>
+    private static UserRateChange? UserRate(JsonElement root)
+    {
+        if (!root.TryGetProperty("userRequestsPerMinute", out var value))
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.Null)
+        {
+            return new UserRateChange(null);
+        }
+
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var rpm) && rpm is >= UserRateChange.Min and <= UserRateChange.Max
+            ? new UserRateChange(rpm)
+            : throw ApiException.Invalid("userRequestsPerMinute",
+                $"userRequestsPerMinute must be an integer from {UserRateChange.Min} to {UserRateChange.Max}, or null for the platform's default.");
+    }
+
+    private static BudgetDto ToDto(TenantBudget budget, GatewayOptions gateway) => new(
         budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
-        budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit));
+        budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit), budget.UserRequestsPerMinute,
+        budget.UserRequestsPerMinute ?? gateway.UserRequestsPerMinute);
 
     /// <summary>
     /// A cap's identity (scope + key + period) from its words, the same rules for the body of <c>PUT</c> and the query

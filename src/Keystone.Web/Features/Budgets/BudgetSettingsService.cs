@@ -170,6 +170,25 @@ internal sealed class BudgetSettingsService(
         await audit.WriteAsync("budgets.policy", $"tenant:{tenantId}", tenantId, new { softThresholdsPercent = list, actionAtLimit = action.ToString() }, ct);
     }
 
+    /// <summary>The requests per minute per user that apply now, and whether they are the tenant's own (else the platform's).</summary>
+    public (int Limit, bool Own) UserRateInEffect(TenantBudget budget)
+        => (budget.UserRequestsPerMinute ?? gateway.CurrentValue.UserRequestsPerMinute, budget.UserRequestsPerMinute is not null);
+
+    /// <summary>Sets the tenant's requests per minute per user; null goes back to the platform's default.</summary>
+    public async Task SetUserRateAsync(int? requestsPerMinute, CancellationToken ct)
+    {
+        var tenantId = RequireTenant();
+        if (requestsPerMinute is < UserRateChange.Min or > UserRateChange.Max)
+        {
+            throw new BudgetSettingsException(
+                $"A limit per user is from 1 to 1,000,000 requests a minute. Leave it empty for the platform's ({gateway.CurrentValue.UserRequestsPerMinute}).",
+                "userRequestsPerMinute");
+        }
+
+        await Refusals(() => budgets.SetAsync(tenantId, [], null, null, new UserRateChange(requestsPerMinute), ct));
+        await audit.WriteAsync("budgets.user_rate", $"tenant:{tenantId}", tenantId, new { userRequestsPerMinute = requestsPerMinute }, ct);
+    }
+
     /// <summary>Where "degrade" sends a call at a cap (<c>smart → fast</c>, …), in words; empty when nowhere.</summary>
     public string DegradeRoutes() => string.Join(", ", gateway.CurrentValue.DegradeTo.OrderBy(d => d.Key, StringComparer.OrdinalIgnoreCase)
         .Select(d => $"{d.Key} → {d.Value}"));

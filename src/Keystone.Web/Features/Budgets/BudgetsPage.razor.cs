@@ -29,6 +29,9 @@ public sealed partial class BudgetsPage
     private BudgetAction _action = BudgetAction.Block;
     private string? _policyError;
 
+    private int? _userRate;
+    private string? _userRateError;
+
     private string? _provider;
     private string? _providerKey;
     private string? _byokError;
@@ -50,6 +53,7 @@ public sealed partial class BudgetsPage
         await LoadAsync(_cts.Token);
         _thresholds = string.Join(", ", _budget!.SoftThresholdsPercent);
         _action = _budget.ActionAtLimit;
+        _userRate = _budget.UserRequestsPerMinute;
     }
 
     protected override void OnAfterRender(bool firstRender)
@@ -123,6 +127,12 @@ public sealed partial class BudgetsPage
         Snackbar.Add("Saved.", Severity.Success);
     }, e => _policyError = e);
 
+    private Task SetUserRateAsync() => RunAsync(async () =>
+    {
+        await Budgets.SetUserRateAsync(_userRate, _cts.Token);
+        Snackbar.Add(_userRate is { } rpm ? $"Each user may now make {rpm} requests a minute." : "Users are back on the platform's limit.", Severity.Success);
+    }, e => _userRateError = e);
+
     private Task SetProviderKeyAsync() => RunAsync(async () =>
     {
         ProviderCredentialInfo saved;
@@ -176,7 +186,7 @@ public sealed partial class BudgetsPage
     private async Task RunAsync(Func<Task> change, Action<string?> error)
     {
         _busy = true;
-        _capError = _policyError = _byokError = _byokWarning = null;
+        _capError = _policyError = _userRateError = _byokError = _byokWarning = null;
         try
         {
             await change();
