@@ -102,6 +102,32 @@ public sealed class SettingsAcrossInstancesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PutBudgets_UserRateSetOnOneInstance_TheOtherRefusesTheUserAtItNamingIt()
+    {
+        var onB = Client(_b, KeystoneAppFactory.DemoApiKey);
+        // B loads (and caches) Acme's settings before the change.
+        Assert.Equal(HttpStatusCode.OK, (await ChatAsync(onB, user: "rate-warm-up")).StatusCode);
+
+        var put = await Client(_a, KeystoneAppFactory.DemoApiKey).PutAsync("/api/v1/budgets",
+            new StringContent("""{"userRequestsPerMinute":2}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+
+        await EventuallyAsync(async () => (await _b.Services.GetRequiredService<TenantSettings>().GetAsync(DemoData.AcmeId, CancellationToken.None))
+            .UserRequestsPerMinute == 2);
+        var answers = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+        {
+            answers.Add(await ChatAsync(onB, user: "rate-user"));
+        }
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests], answers.Select(a => a.StatusCode));
+        using var body = JsonDocument.Parse(await answers[2].Content.ReadAsStringAsync());
+        Assert.Equal("rate_limit_exceeded", body.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("limit of 2 requests per minute for user 'rate-user'", body.RootElement.GetProperty("error").GetProperty("message").GetString(),
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Reserve_SnapshotStillHoldsTheOldLimit_RefusalNamesTheLimitTheDatabaseEnforced()
     {
         var adminOnA = Client(_a, KeystoneAppFactory.DemoApiKey);
@@ -153,11 +179,12 @@ public sealed class SettingsAcrossInstancesTests : IAsyncLifetime
         return client;
     }
 
-    private static Task<HttpResponseMessage> ChatAsync(HttpClient client, string feature = "across")
+    private static Task<HttpResponseMessage> ChatAsync(HttpClient client, string feature = "across", string? user = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {
-            Content = new StringContent("""{"model":"fast","max_tokens":16,"messages":[{"role":"user","content":"Across instances"}]}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"model":"fast","max_tokens":16,"messages":[{"role":"user","content":"Across instances"}]{{(user is null ? "" : $",\"user\":\"{user}\"")}}}""",
+                Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("X-Keystone-Feature", feature);
         return client.SendAsync(request);
