@@ -41,7 +41,7 @@ internal sealed partial class CallAdmission(
         if ((s.Context.UserId ?? s.Context.EndUser) is { } user)
         {
             // The tenant's own limit (set on the budgets page or PUT /api/v1/budgets), else the platform's.
-            var limit = s.Snapshot!.UserRequestsPerMinute ?? o.UserRequestsPerMinute;
+            var limit = o.UserRequestsPerMinuteFor(s.Snapshot!.UserRequestsPerMinute);
             if (!rateLimiter.TryAcquire($"u:{tenant:N}:{user}", limit, out var state))
             {
                 throw RateLimited($"The limit of {limit} requests per minute for user '{user}' is reached.", state.Reset);

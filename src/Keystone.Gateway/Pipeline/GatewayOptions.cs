@@ -93,6 +93,13 @@ public sealed class GatewayOptions
     [Range(1, 10_000_000)]
     public int UserRequestsPerMinute { get; set; } = 600;
 
+    /// <summary>
+    /// The per-user limit that applies in a tenant: its own (set on the budgets page or <c>PUT /api/v1/budgets</c>,
+    /// decision 75), else <see cref="UserRequestsPerMinute"/>. The one place the rule lives: the gateway enforces it, the
+    /// page and the API show it.
+    /// </summary>
+    public int UserRequestsPerMinuteFor(int? tenantOwn) => tenantOwn ?? UserRequestsPerMinute;
+
     /// <summary>Requests per minute per API key when neither the key nor the tenant's plan names one. Default 600.</summary>
     [Range(1, 10_000_000)]
     public int ApiKeyRequestsPerMinute { get; set; } = 600;

@@ -157,7 +157,7 @@ internal static class BudgetEndpoints
     private static BudgetDto ToDto(TenantBudget budget, GatewayOptions gateway) => new(
         budget.Caps.Select(c => new BudgetCapDto(BudgetScopeText(c.Scope), c.Key, Lower(c.Period), c.LimitMicros, c.SpentMicros, c.ReservedMicros, c.ResetsAtUtc)).ToList(),
         budget.SoftThresholdsPercent, Lower(budget.ActionAtLimit), budget.UserRequestsPerMinute,
-        budget.UserRequestsPerMinute ?? gateway.UserRequestsPerMinute);
+        gateway.UserRequestsPerMinuteFor(budget.UserRequestsPerMinute));
 
     /// <summary>
     /// A cap's identity (scope + key + period) from its words, the same rules for the body of <c>PUT</c> and the query

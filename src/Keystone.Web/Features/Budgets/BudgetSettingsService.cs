@@ -172,7 +172,7 @@ internal sealed class BudgetSettingsService(
 
     /// <summary>The requests per minute per user that apply now, and whether they are the tenant's own (else the platform's).</summary>
     public (int Limit, bool Own) UserRateInEffect(TenantBudget budget)
-        => (budget.UserRequestsPerMinute ?? gateway.CurrentValue.UserRequestsPerMinute, budget.UserRequestsPerMinute is not null);
+        => (gateway.CurrentValue.UserRequestsPerMinuteFor(budget.UserRequestsPerMinute), budget.UserRequestsPerMinute is not null);
 
     /// <summary>Sets the tenant's requests per minute per user; null goes back to the platform's default.</summary>
     public async Task SetUserRateAsync(int? requestsPerMinute, CancellationToken ct)
